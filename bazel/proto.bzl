@@ -1,0 +1,35 @@
+"""Compiles .proto files with Debian's protoc and grpc_cpp_plugin (no downloaded toolchain)."""
+
+load("@rules_cc//cc:defs.bzl", "cc_library")
+
+def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
+    """C++ message (and, with grpc = True, service) code for `srcs`.
+
+    Import paths are relative to the workspace root, e.g. `import "proto/plugin/grpc_broker.proto"`.
+    `deps` are other bw_proto_library targets whose .proto files `srcs` import.
+    """
+    outs = []
+    for src in srcs:
+        base = src[:-len(".proto")]
+        outs += [base + ".pb.h", base + ".pb.cc"]
+        if grpc:
+            outs += [base + ".grpc.pb.h", base + ".grpc.pb.cc"]
+    pkg = native.package_name()
+    cmd = "protoc --proto_path=. --cpp_out=$(GENDIR)"
+    if grpc:
+        cmd += " --grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin)"
+    cmd += " " + " ".join([(pkg + "/" + s) if pkg else s for s in srcs])
+    native.genrule(
+        name = name + "_gen",
+        srcs = srcs + [d + "_srcs" for d in deps],
+        outs = outs,
+        cmd = cmd,
+    )
+    native.filegroup(name = name + "_srcs", srcs = srcs, visibility = visibility)
+    cc_library(
+        name = name,
+        srcs = [o for o in outs if o.endswith(".cc")],
+        hdrs = [o for o in outs if o.endswith(".h")],
+        deps = deps + ["//third_party:protobuf"] + (["//third_party:grpc"] if grpc else []),
+        visibility = visibility,
+    )
