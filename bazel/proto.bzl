@@ -6,7 +6,8 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
     """C++ message (and, with grpc = True, service) code for `srcs`.
 
     Import paths are relative to the workspace root, e.g. `import "proto/plugin/grpc_broker.proto"`.
-    `deps` are other bw_proto_library targets whose .proto files `srcs` import.
+    `deps` are other bw_proto_library targets whose .proto files `srcs` import; their own deps'
+    .proto files are passed along too (`<name>_srcs` is transitive).
     """
     outs = []
     for src in srcs:
@@ -25,7 +26,12 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
         outs = outs,
         cmd = cmd,
     )
-    native.filegroup(name = name + "_srcs", srcs = srcs, visibility = visibility)
+    # Transitive: a genrule that imports one of `srcs` also needs every .proto those import.
+    native.filegroup(
+        name = name + "_srcs",
+        srcs = srcs + [d + "_srcs" for d in deps],
+        visibility = visibility,
+    )
     cc_library(
         name = name,
         srcs = [o for o in outs if o.endswith(".cc")],
