@@ -42,10 +42,10 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
   ::bulwark::internal::CheckFailure(__FILE__, __LINE__, #condition).stream()
 
 // Checks that an absl::Status or absl::StatusOr expression is OK; prints the status if not.
-#define CHECK_OK(expr)                                                                    \
-  for (const ::absl::Status bulwark_check_status_ = ::bulwark::internal::StatusOf(expr);  \
-       ABSL_PREDICT_FALSE(!bulwark_check_status_.ok());)                                  \
-  ::bulwark::internal::CheckFailure(__FILE__, __LINE__, #expr " is OK").stream()          \
+#define CHECK_OK(expr)                                                                   \
+  for (const ::absl::Status bulwark_check_status_ = ::bulwark::internal::StatusOf(expr); \
+       ABSL_PREDICT_FALSE(!bulwark_check_status_.ok());)                                 \
+  ::bulwark::internal::CheckFailure(__FILE__, __LINE__, #expr " is OK").stream()         \
       << bulwark_check_status_ << " "
 
 #endif  // BULWARK_CORE_STATUS_CHECK_H_

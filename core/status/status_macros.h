@@ -8,12 +8,12 @@
 #ifndef BULWARK_CORE_STATUS_STATUS_MACROS_H_
 #define BULWARK_CORE_STATUS_STATUS_MACROS_H_
 
-#include "absl/strings/string_view.h"
 #include <utility>
 
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace bulwark {
 
@@ -27,10 +27,10 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
 #define BULWARK_STATUS_CONCAT_(a, b) BULWARK_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing function if it is not OK.
-#define RETURN_IF_ERROR(expr)                                                          \
-  do {                                                                                 \
-    ::absl::Status bulwark_status_ = (expr);                                           \
-    if (ABSL_PREDICT_FALSE(!bulwark_status_.ok())) return bulwark_status_;             \
+#define RETURN_IF_ERROR(expr)                                              \
+  do {                                                                     \
+    ::absl::Status bulwark_status_ = (expr);                               \
+    if (ABSL_PREDICT_FALSE(!bulwark_status_.ok())) return bulwark_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from the enclosing
@@ -38,8 +38,8 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context);
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   BULWARK_ASSIGN_OR_RETURN_IMPL_(BULWARK_STATUS_CONCAT_(bulwark_statusor_, __LINE__), lhs, rexpr)
 
-#define BULWARK_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)                  \
-  auto statusor = (rexpr);                                                    \
+#define BULWARK_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)                   \
+  auto statusor = (rexpr);                                                     \
   if (ABSL_PREDICT_FALSE(!statusor.ok())) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

@@ -1,7 +1,8 @@
 // Tests for the status macros and CHECK.
+#include "absl/status/status.h"
+
 #include <string>
 
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/status/check.h"
 #include "core/status/status_macros.h"
@@ -54,7 +55,8 @@ TEST(StatusMacrosTest, AnnotateKeepsCodeAndPrefixesMessage) {
 
 TEST(CheckDeathTest, FailedCheckAbortsWithMessage) {
   int limit = 3;
-  EXPECT_DEATH({ CHECK(limit > 5) << "limit was " << limit; }, "CHECK failed: limit > 5 limit was 3");
+  EXPECT_DEATH({ CHECK(limit > 5) << "limit was " << limit; },
+               "CHECK failed: limit > 5 limit was 3");
   EXPECT_DEATH({ CHECK_OK(absl::InternalError("boom")); }, "INTERNAL: boom");
   EXPECT_DEATH({ CHECK_OK(Parse(false)); }, "not a number");
 }
