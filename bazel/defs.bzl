@@ -12,13 +12,15 @@ def bw_cc_library(name, **kwargs):
 def bw_cc_binary(name, **kwargs):
     cc_binary(name = name, **kwargs)
 
-def bw_cc_test(name, size = "small", deps = [], main = True, **kwargs):
+def bw_cc_test(name, size = "small", deps = [], data = [], main = True, **kwargs):
     """A GoogleTest test. `main = False` when the test brings its own main()."""
     extra = ["//third_party:gtest_main"] if main else []
     cc_test(
         name = name,
         size = size,
         deps = deps + ["//third_party:gtest"] + extra,
+        # Read by --config=tsan (TSAN_OPTIONS in .bazelrc), relative to the runfiles root.
+        data = data + ["//bazel:tsan_suppressions.txt"],
         **kwargs
     )
 
