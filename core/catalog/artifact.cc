@@ -1,0 +1,199 @@
+// Plugin artifact checks (see artifact.h). Every file-system call goes through the FileSystem
+// passed in; nothing here touches the operating system directly.
+#include "core/catalog/artifact.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "core/catalog/catalog_error.h"
+#include "core/catalog/plugin_entry.h"
+#include "core/catalog/validation.h"
+#include "core/crypto/sha256.h"
+#include "core/status/status_macros.h"
+
+namespace bulwark::catalog {
+namespace {
+
+absl::Status FileSystemError(const absl::Status& status, absl::string_view doing) {
+  return CatalogStatus(status.code(), CatalogError::kFileSystemError,
+                       absl::StrCat(doing, ": ", status.message()));
+}
+
+std::string Octal(uint32_t mode) {
+  std::string out;
+  for (int shift = 9; shift >= 0; shift -= 3)
+    out.push_back(static_cast<char>('0' + ((mode >> shift) & 7)));
+  return out;
+}
+
+// The optional ownership and mode checks, for the directory and for the artifact alike.
+absl::Status CheckPermissions(const ArtifactPolicy& policy, const FileInfo& info,
+                              absl::string_view what, absl::string_view path) {
+  if (!policy.check_permissions) return absl::OkStatus();
+  if ((info.mode & 022) != 0) {
+    return CatalogStatus(
+        absl::StatusCode::kPermissionDenied, CatalogError::kWritableByOthers,
+        absl::StrCat(what, " ", path, " has mode ", Octal(info.mode),
+                     ", writable by group or other, so someone else could replace the plugin; "
+                     "run chmod go-w ",
+                     path));
+  }
+  if (policy.expected_uid.has_value() && info.uid != *policy.expected_uid) {
+    return CatalogStatus(absl::StatusCode::kPermissionDenied, CatalogError::kOwnerMismatch,
+                         absl::StrCat(what, " ", path, " is owned by uid ", info.uid,
+                                      ", not by uid ", *policy.expected_uid,
+                                      " as configured; chown it to uid ", *policy.expected_uid));
+  }
+  return absl::OkStatus();
+}
+
+bool IsInside(absl::string_view path, absl::string_view directory) {
+  if (directory == "/") return path.size() > 1 && path.front() == '/';
+  return path.size() > directory.size() + 1 && absl::StartsWith(path, directory) &&
+         path[directory.size()] == '/';
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_for_messages,
+                                     uint64_t bytes_max) {
+  crypto::Sha256 hasher;
+  std::vector<char> buffer(kHashChunkBytes);
+  uint64_t offset = 0;
+  while (true) {
+    absl::StatusOr<size_t> n = file.ReadAt(offset, absl::MakeSpan(buffer));
+    if (!n.ok()) {
+      return FileSystemError(n.status(), absl::StrCat("hash ", path_for_messages));
+    }
+    if (*n == 0) break;
+    offset += *n;
+    if (offset > bytes_max) {
+      return CatalogStatus(
+          absl::StatusCode::kResourceExhausted, CatalogError::kArtifactTooLarge,
+          absl::StrCat(path_for_messages, " is larger than the limit of ", bytes_max,
+                       " bytes; raise artifact_bytes_max or ship a "
+                       "smaller plugin"));
+    }
+    hasher.Update(absl::string_view(buffer.data(), *n));
+  }
+  return crypto::HexEncode(hasher.Finish());
+}
+
+absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
+                                            absl::string_view command,
+                                            absl::string_view expected_sha256_hex) {
+  const std::string& dir = policy.plugin_directory;
+  if (dir.empty()) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition,
+                         CatalogError::kDirectoryNotConfigured,
+                         "no plugin directory is configured, so no external plugin can be "
+                         "registered or run; set plugin_directory in the server configuration "
+                         "to a real directory (not a symlink) that holds the plugin artifacts");
+  }
+  RETURN_IF_ERROR(ValidateCommand(command));
+
+  // The directory itself: present, a directory, not a symlink and reached through none.
+  absl::StatusOr<FileInfo> dir_info = fs.Lstat(dir);
+  if (!dir_info.ok()) {
+    if (absl::IsNotFound(dir_info.status())) {
+      return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryInvalid,
+                           absl::StrCat("plugin directory ", dir,
+                                        " does not exist; create it or fix plugin_directory"));
+    }
+    return FileSystemError(dir_info.status(), "check the plugin directory");
+  }
+  if (dir_info->type == FileType::kSymlink) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
+                         absl::StrCat("plugin directory ", dir,
+                                      " is a symbolic link, which is not allowed; set "
+                                      "plugin_directory to the real directory"));
+  }
+  if (dir_info->type != FileType::kDirectory) {
+    return CatalogStatus(
+        absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryInvalid,
+        absl::StrCat("plugin directory ", dir, " is a ", FileTypeName(dir_info->type),
+                     ", not a directory; fix plugin_directory"));
+  }
+  absl::StatusOr<std::string> dir_real = fs.RealPath(dir);
+  if (!dir_real.ok()) return FileSystemError(dir_real.status(), "resolve the plugin directory");
+  if (*dir_real != dir) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
+                         absl::StrCat("plugin directory ", dir,
+                                      " is reached through a symbolic link (it resolves to ",
+                                      *dir_real, "); set plugin_directory to ", *dir_real));
+  }
+  RETURN_IF_ERROR(CheckPermissions(policy, *dir_info, "plugin directory", dir));
+
+  // The command: resolved through every symlink, it must stay inside the directory.
+  const std::string joined = JoinPath(dir, command);
+  absl::StatusOr<std::string> real = fs.RealPath(joined);
+  if (!real.ok()) {
+    if (absl::IsNotFound(real.status())) {
+      return CatalogStatus(absl::StatusCode::kNotFound, CatalogError::kCommandNotFound,
+                           absl::StrCat("command ", QuoteForMessage(command), ": ", joined,
+                                        " does not exist (or is a symlink to nothing); copy the "
+                                        "plugin there or fix command"));
+    }
+    return FileSystemError(real.status(), absl::StrCat("resolve command ", joined));
+  }
+  if (!IsInside(*real, dir)) {
+    return CatalogStatus(absl::StatusCode::kPermissionDenied,
+                         CatalogError::kCommandOutsideDirectory,
+                         absl::StrCat("command ", QuoteForMessage(command), ": resolves to ", *real,
+                                      ", outside the plugin directory ", dir,
+                                      "; copy the plugin into the directory instead of linking "
+                                      "to it"));
+  }
+  auto not_regular = [&](FileType type) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition,
+                         CatalogError::kCommandNotRegularFile,
+                         absl::StrCat("command ", QuoteForMessage(command), ": ", *real, " is a ",
+                                      FileTypeName(type),
+                                      ", not a regular file; give the path of the plugin "
+                                      "executable"));
+  };
+  absl::StatusOr<FileInfo> info = fs.Lstat(*real);
+  if (!info.ok()) return FileSystemError(info.status(), absl::StrCat("check ", *real));
+  if (info->type != FileType::kRegular) return not_regular(info->type);
+
+  // Open what was checked, then check the open file: that descriptor is what will run.
+  absl::StatusOr<std::unique_ptr<ExecutableFile>> file = fs.OpenForExec(*real);
+  if (!file.ok()) {
+    if (absl::IsFailedPrecondition(file.status())) return not_regular(FileType::kOther);
+    if (absl::IsNotFound(file.status())) {
+      return CatalogStatus(absl::StatusCode::kNotFound, CatalogError::kCommandNotFound,
+                           absl::StrCat("command ", QuoteForMessage(command), ": ", *real,
+                                        " disappeared while it was being checked; try again"));
+    }
+    return FileSystemError(file.status(), absl::StrCat("open ", *real));
+  }
+  absl::StatusOr<FileInfo> opened = (*file)->Stat();
+  if (!opened.ok()) return FileSystemError(opened.status(), absl::StrCat("stat ", *real));
+  if (opened->type != FileType::kRegular) return not_regular(opened->type);
+  RETURN_IF_ERROR(CheckPermissions(policy, *opened, "plugin file", *real));
+  if (opened->size > policy.artifact_bytes_max) {
+    return CatalogStatus(absl::StatusCode::kResourceExhausted, CatalogError::kArtifactTooLarge,
+                         absl::StrCat(*real, " is ", opened->size,
+                                      " bytes, larger than the limit "
+                                      "of ",
+                                      policy.artifact_bytes_max,
+                                      " bytes; raise artifact_bytes_max or ship a smaller "
+                                      "plugin"));
+  }
+  ASSIGN_OR_RETURN(std::string actual, HashFile(**file, *real, policy.artifact_bytes_max));
+  if (actual != expected_sha256_hex) {
+    return CatalogStatus(
+        absl::StatusCode::kFailedPrecondition, CatalogError::kSha256Mismatch,
+        absl::StrCat("sha256 for command ", QuoteForMessage(command), ": ", *real, " has SHA-256 ",
+                     actual, ", not ", expected_sha256_hex,
+                     "; if the plugin was upgraded, register it again with the new sha256 "
+                     "(sha256sum ",
+                     *real, ")"));
+  }
+  return OpenedArtifact{std::move(*real), std::move(*file), std::move(actual)};
+}
+
+}  // namespace bulwark::catalog

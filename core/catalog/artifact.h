@@ -1,0 +1,61 @@
+// Opening a plugin artifact from the plugin directory and proving it is the one registered:
+// the directory is real (no symlink), the command resolves inside it, it is a regular file,
+// optionally it is not writable by group/other and owned by the expected user, and its SHA-256,
+// streamed through ReadAt from the very descriptor that will be executed, matches.
+#ifndef BULWARK_CORE_CATALOG_ARTIFACT_H_
+#define BULWARK_CORE_CATALOG_ARTIFACT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/env/file_system.h"
+
+namespace bulwark::catalog {
+
+struct ArtifactPolicy {
+  // Absolute, canonical path of the plugin directory (CatalogOptions validated it); "" when none
+  // is configured.
+  std::string plugin_directory;
+  // Refuse a directory or file writable by group or other.
+  bool check_permissions = false;
+  // With check_permissions: refuse a directory or file owned by another uid.
+  std::optional<uint32_t> expected_uid;
+  uint64_t artifact_bytes_max = 0;
+};
+
+struct OpenedArtifact {
+  std::string path;  // Absolute path with every symlink resolved: what was opened.
+  std::unique_ptr<ExecutableFile> file;
+  std::string sha256_hex;  // What was computed (equals the expected one).
+};
+
+// Opens `command` (already syntactically valid, see ValidateCommand) under the policy's
+// directory and checks it against `expected_sha256_hex` (lower-case). Errors, each a
+// CatalogStatus:
+//   kFailedPrecondition  catalog.directory_not_configured, catalog.directory_is_symlink,
+//                        catalog.directory_invalid (missing, not a directory, or its path passes
+//                        through a symlink), catalog.command_not_regular_file,
+//                        catalog.sha256_mismatch
+//   kInvalidArgument     catalog.command_absolute, catalog.command_parent_reference,
+//                        catalog.invalid_command (re-checked here for direct callers)
+//   kNotFound            catalog.command_not_found
+//   kPermissionDenied    catalog.command_outside_dir, catalog.writable_by_others,
+//                        catalog.owner_mismatch
+//   kResourceExhausted   catalog.artifact_too_large
+//   other                catalog.file_system_error with the FileSystem's code
+absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
+                                            absl::string_view command,
+                                            absl::string_view expected_sha256_hex);
+
+// Streams `file` through SHA-256 in kHashChunkBytes reads; lower-case hex. Refuses
+// (catalog.artifact_too_large) once more than `bytes_max` bytes have been read.
+absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_for_messages,
+                                     uint64_t bytes_max);
+
+}  // namespace bulwark::catalog
+
+#endif  // BULWARK_CORE_CATALOG_ARTIFACT_H_

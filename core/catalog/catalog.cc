@@ -1,0 +1,375 @@
+// The plugin catalog (see catalog.h): validation, the artifact check, storage and the index.
+#include "core/catalog/catalog.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/catalog/catalog_error.h"
+#include "core/catalog/codec.h"
+#include "core/catalog/validation.h"
+#include "core/status/status_macros.h"
+
+namespace bulwark::catalog {
+namespace {
+
+inline constexpr size_t kStoragePrefixBytesMax = 256;
+inline constexpr uint64_t kArtifactBytesLimit = uint64_t{1} << 40;
+inline constexpr absl::string_view kPinnedSegment = "pinned";
+
+absl::Status InvalidOption(absl::string_view message) {
+  return CatalogStatus(absl::StatusCode::kInvalidArgument, CatalogError::kInvalidOptions, message);
+}
+
+absl::Status StorageError(const absl::Status& status, absl::string_view doing) {
+  return CatalogStatus(status.code(), CatalogError::kStorageError,
+                       absl::StrCat(doing, ": ", status.message()));
+}
+
+absl::Status Corrupt(absl::string_view key, absl::string_view what) {
+  return CatalogStatus(absl::StatusCode::kDataLoss, CatalogError::kStorageCorrupt,
+                       absl::StrCat("stored key ", QuoteForMessage(key, 300), ": ", what,
+                                    "; restore it from a backup or delete it"));
+}
+
+// A '/'-separated path without empty, "." or ".." segments (and without NUL bytes).
+bool IsCleanPath(absl::string_view path) {
+  if (path.find('\0') != absl::string_view::npos) return false;
+  for (absl::string_view segment : absl::StrSplit(path, '/')) {
+    if (segment.empty() || segment == "." || segment == "..") return false;
+  }
+  return true;
+}
+
+absl::Status ValidateOptions(CatalogOptions& options) {
+  const std::string& dir = options.plugin_directory;
+  if (!dir.empty() && dir != "/") {
+    if (dir.front() != '/' || !IsCleanPath(absl::string_view(dir).substr(1))) {
+      return InvalidOption(absl::StrCat(
+          "plugin_directory ", QuoteForMessage(dir),
+          ": must be an absolute path without a trailing '/', \"//\", \".\" or \"..\"; give the "
+          "directory's real path, e.g. /etc/bulwark/plugins"));
+    }
+  }
+  if (options.expected_uid.has_value() && !options.check_permissions) {
+    return InvalidOption(
+        "expected_uid is set but check_permissions is off, so it would have no effect; turn "
+        "check_permissions on or drop expected_uid");
+  }
+  if (options.entries_max == 0 || options.entries_max > kCatalogEntriesMax) {
+    return InvalidOption(
+        absl::StrCat("entries_max ", options.entries_max, ": must be in 1..", kCatalogEntriesMax));
+  }
+  if (options.artifact_bytes_max == 0 || options.artifact_bytes_max > kArtifactBytesLimit) {
+    return InvalidOption(absl::StrCat("artifact_bytes_max ", options.artifact_bytes_max,
+                                      ": must be in 1..", kArtifactBytesLimit));
+  }
+  const std::string& prefix = options.storage_prefix;
+  if (!prefix.empty() && (prefix.size() > kStoragePrefixBytesMax || prefix.back() != '/' ||
+                          !IsCleanPath(absl::string_view(prefix).substr(0, prefix.size() - 1)))) {
+    return InvalidOption(absl::StrCat("storage_prefix ", QuoteForMessage(prefix),
+                                      ": must be \"\" or a clean storage path ending in '/', at "
+                                      "most ",
+                                      kStoragePrefixBytesMax, " bytes, e.g. ",
+                                      kDefaultStoragePrefix));
+  }
+  if (options.builtins.size() > kBuiltinsMax) {
+    return InvalidOption(absl::StrCat("builtins: ", options.builtins.size(),
+                                      " built-in plugins exceed the limit of ", kBuiltinsMax));
+  }
+  std::set<std::pair<PluginType, std::string>> seen;
+  for (BuiltinPlugin& builtin : options.builtins) {
+    const std::string where = absl::StrCat("builtins: ", PluginTypeName(builtin.type), " ",
+                                           QuoteForMessage(builtin.name));
+    if (PluginTypeName(builtin.type) == "unknown") {
+      return InvalidOption(absl::StrCat(where, ": unknown plugin type"));
+    }
+    if (absl::Status s = ValidateName(builtin.name); !s.ok()) {
+      return InvalidOption(absl::StrCat(where, ": ", s.message()));
+    }
+    absl::StatusOr<std::string> version = NormalizeVersion(builtin.version);
+    if (!version.ok()) return InvalidOption(absl::StrCat(where, ": ", version.status().message()));
+    if (!IsBuiltinVersion(*version)) {
+      return InvalidOption(absl::StrCat(where, ": version ", QuoteForMessage(builtin.version),
+                                        " must carry \"builtin\" build metadata, e.g. "
+                                        "\"v1.0.0+builtin\""));
+    }
+    builtin.version = *version;
+    if (!seen.emplace(builtin.type, builtin.name).second) {
+      return InvalidOption(absl::StrCat(where, ": listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Describe(PluginType type, absl::string_view name, absl::string_view version) {
+  return absl::StrCat(PluginTypeName(type), " plugin \"", name, "\"",
+                      version.empty() ? " (unversioned)" : absl::StrCat(" version ", version));
+}
+
+}  // namespace
+
+Catalog::Catalog(Storage& storage, FileSystem& fs, CatalogOptions options)
+    : storage_(storage), fs_(fs), options_(std::move(options)) {
+  policy_.plugin_directory = options_.plugin_directory;
+  policy_.check_permissions = options_.check_permissions;
+  policy_.expected_uid = options_.expected_uid;
+  policy_.artifact_bytes_max = options_.artifact_bytes_max;
+  for (const BuiltinPlugin& builtin : options_.builtins) {
+    CatalogEntry entry;
+    entry.type = builtin.type;
+    entry.name = builtin.name;
+    entry.version = builtin.version;
+    entry.builtin = true;
+    builtins_.emplace(Key{builtin.type, builtin.name, ""}, std::move(entry));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Storage& storage, FileSystem& fs,
+                                                       CatalogOptions options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  std::unique_ptr<Catalog> catalog(new Catalog(storage, fs, std::move(options)));
+  RETURN_IF_ERROR(catalog->Reload());
+  return catalog;
+}
+
+absl::Status Catalog::Reload() {
+  const std::string& prefix = options_.storage_prefix;
+  absl::StatusOr<std::vector<std::string>> keys = storage_.List(prefix);
+  if (!keys.ok()) return StorageError(keys.status(), absl::StrCat("list ", prefix));
+  if (keys->size() > 2 * kCatalogEntriesMax) {
+    return CatalogStatus(absl::StatusCode::kResourceExhausted, CatalogError::kCatalogFull,
+                         absl::StrCat("storage holds ", keys->size(), " keys under ", prefix,
+                                      ", more than the limit of ", 2 * kCatalogEntriesMax,
+                                      "; delete unused entries"));
+  }
+  EntryMap entries;
+  PinMap pins;
+  for (const std::string& key : *keys) {
+    if (!absl::StartsWith(key, prefix)) return Corrupt(key, "listed outside the catalog prefix");
+    const std::vector<absl::string_view> parts =
+        absl::StrSplit(absl::string_view(key).substr(prefix.size()), '/');
+    absl::StatusOr<std::optional<std::string>> value = storage_.Get(key);
+    if (!value.ok()) return StorageError(value.status(), absl::StrCat("read ", key));
+    if (!value->has_value()) continue;  // Deleted since the listing.
+    if (parts.size() == 3 && parts[0] == kPinnedSegment) {
+      absl::StatusOr<PluginType> type = ParsePluginType(parts[1]);
+      if (!type.ok()) return Corrupt(key, "is not pinned/<type>/<name>");
+      absl::StatusOr<PinRecord> pin = DecodePin(**value);
+      if (!pin.ok()) return Corrupt(key, pin.status().message());
+      if (pin->type != *type || pin->name != parts[2]) {
+        return Corrupt(key, "holds the pin of another plugin");
+      }
+      pins.emplace(Key{pin->type, pin->name, ""}, pin->version);
+      continue;
+    }
+    if (parts.size() != 2 && parts.size() != 3) {
+      return Corrupt(key, "is not <type>/<name>[/<version>] or pinned/<type>/<name>");
+    }
+    absl::StatusOr<PluginType> type = ParsePluginType(parts[0]);
+    if (!type.ok()) return Corrupt(key, "does not start with auth/, database/ or secret/");
+    absl::StatusOr<CatalogEntry> entry = DecodeEntry(**value);
+    if (!entry.ok()) return Corrupt(key, entry.status().message());
+    const absl::string_view version = parts.size() == 3 ? parts[2] : absl::string_view();
+    if (entry->type != *type || entry->name != parts[1] || entry->version != version) {
+      return Corrupt(key, "holds the entry of another plugin or version");
+    }
+    Key index_key{entry->type, entry->name, entry->version};
+    entries.emplace(std::move(index_key), std::move(*entry));
+  }
+  entries_ = std::move(entries);
+  pins_ = std::move(pins);
+  return absl::OkStatus();
+}
+
+std::string Catalog::EntryStorageKey(PluginType type, absl::string_view name,
+                                     absl::string_view version) const {
+  return absl::StrCat(options_.storage_prefix, PluginTypeName(type), "/", name,
+                      version.empty() ? "" : "/", version);
+}
+
+std::string Catalog::PinStorageKey(PluginType type, absl::string_view name) const {
+  return absl::StrCat(options_.storage_prefix, kPinnedSegment, "/", PluginTypeName(type), "/",
+                      name);
+}
+
+const CatalogEntry* Catalog::Find(PluginType type, absl::string_view name,
+                                  absl::string_view version) const {
+  auto builtin = builtins_.find(KeyRef{type, name, ""});
+  if (version.empty()) {
+    auto it = entries_.find(KeyRef{type, name, ""});
+    if (it != entries_.end()) return &it->second;
+    return builtin == builtins_.end() ? nullptr : &builtin->second;
+  }
+  if (builtin != builtins_.end() && builtin->second.version == version) return &builtin->second;
+  auto it = entries_.find(KeyRef{type, name, version});
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+absl::StatusOr<const CatalogEntry*> Catalog::FindOrNotFound(PluginType type, absl::string_view name,
+                                                            absl::string_view version) const {
+  const CatalogEntry* entry = Find(type, name, version);
+  if (entry == nullptr) {
+    return CatalogStatus(absl::StatusCode::kNotFound, CatalogError::kNotFound,
+                         absl::StrCat(Describe(type, name, version),
+                                      " is not in the catalog; register it first, or list the "
+                                      "catalog to find the right name and version"));
+  }
+  return entry;
+}
+
+absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& request) {
+  ASSIGN_OR_RETURN(RegisterRequest req, ValidateRegisterRequest(request));
+  if (req.version.empty() && builtins_.count(KeyRef{req.type, req.name, ""}) > 0) {
+    return CatalogStatus(
+        absl::StatusCode::kAlreadyExists, CatalogError::kBuiltinNameRequiresVersion,
+        absl::StrCat("name \"", req.name, "\": a built-in ", PluginTypeName(req.type),
+                     " plugin has this name; register it with a version (e.g. \"v1.0.0\") so "
+                     "that the built-in stays reachable, or choose another name"));
+  }
+  const bool replaces = entries_.count(KeyRef{req.type, req.name, req.version}) > 0;
+  if (!replaces && entries_.size() >= options_.entries_max) {
+    return CatalogStatus(absl::StatusCode::kResourceExhausted, CatalogError::kCatalogFull,
+                         absl::StrCat("the catalog holds ", entries_.size(),
+                                      " entries, its limit (entries_max); delete unused entries "
+                                      "or raise entries_max"));
+  }
+  ASSIGN_OR_RETURN(OpenedArtifact artifact, OpenArtifact(fs_, policy_, req.command, req.sha256));
+  CatalogEntry entry;
+  entry.type = req.type;
+  entry.name = std::move(req.name);
+  entry.version = std::move(req.version);
+  entry.command = std::move(req.command);
+  entry.args = std::move(req.args);
+  entry.env = std::move(req.env);
+  entry.sha256_hex = std::move(artifact.sha256_hex);
+  entry.builtin = false;
+  const std::string key = EntryStorageKey(entry.type, entry.name, entry.version);
+  if (absl::Status s = storage_.Put(key, EncodeEntry(entry)); !s.ok()) {
+    return StorageError(s, absl::StrCat("store ", key));
+  }
+  CatalogEntryView view = ViewOf(entry);
+  Key index_key{entry.type, entry.name, entry.version};
+  entries_.insert_or_assign(std::move(index_key), std::move(entry));
+  return view;
+}
+
+absl::StatusOr<CatalogEntryView> Catalog::Get(PluginType type, absl::string_view name,
+                                              absl::string_view version) const {
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
+  ASSIGN_OR_RETURN(const CatalogEntry* entry, FindOrNotFound(type, name, normalized));
+  return ViewOf(*entry);
+}
+
+std::vector<CatalogEntryView> Catalog::List(PluginType type) const {
+  std::vector<CatalogEntryView> out;
+  for (auto it = entries_.lower_bound(KeyRef{type, "", ""});
+       it != entries_.end() && it->first.type == type; ++it) {
+    out.push_back(ViewOf(it->second));
+  }
+  for (auto it = builtins_.lower_bound(KeyRef{type, "", ""});
+       it != builtins_.end() && it->first.type == type; ++it) {
+    // An unversioned external entry replaces the built-in of the same name (as in Vault).
+    if (entries_.count(KeyRef{type, it->first.name, ""}) > 0) continue;
+    out.push_back(ViewOf(it->second));
+  }
+  std::sort(out.begin(), out.end(), [](const CatalogEntryView& a, const CatalogEntryView& b) {
+    if (a.name != b.name) return a.name < b.name;
+    return CompareVersions(a.version, b.version) < 0;
+  });
+  return out;
+}
+
+absl::Status Catalog::Delete(PluginType type, absl::string_view name, absl::string_view version) {
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
+  if (IsBuiltinVersion(normalized)) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kBuiltinImmutable,
+                         absl::StrCat("version ", normalized,
+                                      ": built-in plugins are part of the server and cannot be "
+                                      "deleted; pin another version instead"));
+  }
+  auto pin = pins_.find(KeyRef{type, name, ""});
+  if (!normalized.empty() && pin != pins_.end() && pin->second == normalized) {
+    return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kVersionPinned,
+                         absl::StrCat(Describe(type, name, normalized),
+                                      " is the pinned version and cannot be deleted; unpin it or "
+                                      "pin another version first"));
+  }
+  auto it = entries_.find(KeyRef{type, name, normalized});
+  if (it == entries_.end()) return absl::OkStatus();
+  const std::string key = EntryStorageKey(type, name, normalized);
+  if (absl::Status s = storage_.Delete(key); !s.ok()) {
+    return StorageError(s, absl::StrCat("delete ", key));
+  }
+  entries_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status Catalog::Pin(PluginType type, absl::string_view name, absl::string_view version) {
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
+  if (normalized.empty()) {
+    return CatalogStatus(absl::StatusCode::kInvalidArgument, CatalogError::kInvalidVersion,
+                         absl::StrCat("version: a pin needs a version; give the version of ",
+                                      Describe(type, name, ""), " to pin, e.g. \"v1.2.3\""));
+  }
+  RETURN_IF_ERROR(FindOrNotFound(type, name, normalized).status());
+  PinRecord record{type, std::string(name), normalized};
+  const std::string key = PinStorageKey(type, name);
+  if (absl::Status s = storage_.Put(key, EncodePin(record)); !s.ok()) {
+    return StorageError(s, absl::StrCat("store ", key));
+  }
+  pins_.insert_or_assign(Key{type, std::string(name), ""}, std::move(normalized));
+  return absl::OkStatus();
+}
+
+absl::Status Catalog::Unpin(PluginType type, absl::string_view name) {
+  RETURN_IF_ERROR(ValidateName(name));
+  auto it = pins_.find(KeyRef{type, name, ""});
+  if (it == pins_.end()) return absl::OkStatus();
+  const std::string key = PinStorageKey(type, name);
+  if (absl::Status s = storage_.Delete(key); !s.ok()) {
+    return StorageError(s, absl::StrCat("delete ", key));
+  }
+  pins_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<std::string>> Catalog::GetPinned(PluginType type,
+                                                              absl::string_view name) const {
+  RETURN_IF_ERROR(ValidateName(name));
+  auto it = pins_.find(KeyRef{type, name, ""});
+  if (it == pins_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+absl::StatusOr<std::string> Catalog::EffectiveVersion(PluginType type, absl::string_view name,
+                                                      absl::string_view requested) const {
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(requested));
+  if (!normalized.empty()) return normalized;
+  auto it = pins_.find(KeyRef{type, name, ""});
+  return it == pins_.end() ? std::string() : it->second;
+}
+
+absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_view name,
+                                                 absl::string_view version) {
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
+  ASSIGN_OR_RETURN(const CatalogEntry* entry, FindOrNotFound(type, name, normalized));
+  LaunchSpec spec;
+  spec.entry = *entry;
+  if (entry->builtin) return spec;
+  ASSIGN_OR_RETURN(OpenedArtifact artifact,
+                   OpenArtifact(fs_, policy_, entry->command, entry->sha256_hex));
+  spec.path = std::move(artifact.path);
+  spec.executable = std::move(artifact.file);
+  return spec;
+}
+
+}  // namespace bulwark::catalog

@@ -1,0 +1,151 @@
+// Tests for the stored JSON form of catalog records: round trips, records as Vault writes them,
+// and corrupt records refused as catalog.storage_corrupt without echoing their contents.
+#include "core/catalog/codec.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/catalog/catalog_error.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rapidcheck/gtest.h"
+
+namespace bulwark::catalog {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// SHA-256 of "abc", hex and standard base64.
+constexpr char kShaHex[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+constexpr char kShaB64[] = "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=";
+
+CatalogEntry SampleEntry() {
+  CatalogEntry entry;
+  entry.type = PluginType::kDatabase;
+  entry.name = "my-db";
+  entry.version = "v1.2.3-rc.1";
+  entry.command = "bin/my-db";
+  entry.args = {"-tls", "quote\"back\\slash", "tab\tnew\nline", "caf\xc3\xa9"};
+  entry.env = {"A=1", "CTRL=\x01\x1f"};
+  entry.sha256_hex = kShaHex;
+  return entry;
+}
+
+void ExpectSameEntry(const CatalogEntry& a, const CatalogEntry& b) {
+  EXPECT_EQ(a.type, b.type);
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.version, b.version);
+  EXPECT_EQ(a.command, b.command);
+  EXPECT_EQ(a.args, b.args);
+  EXPECT_EQ(a.env, b.env);
+  EXPECT_EQ(a.sha256_hex, b.sha256_hex);
+  EXPECT_EQ(a.builtin, b.builtin);
+}
+
+TEST(CodecTest, EntryRoundTrips) {
+  const CatalogEntry entry = SampleEntry();
+  const std::string json = EncodeEntry(entry);
+  EXPECT_THAT(json, HasSubstr("\"type\":\"database\""));
+  EXPECT_THAT(json, HasSubstr(absl::StrCat("\"sha256\":\"", kShaB64, "\"")));
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(json);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+}
+
+TEST(CodecTest, DecodesVaultRecords) {
+  // As Vault's json.Marshal(PluginRunner) writes it: a numeric type, nil slices, OCI fields,
+  // HTML-safe escapes.
+  const std::string json = absl::StrCat(
+      R"({"name":"vault-plugin-secrets-kv","type":3,"version":"v0.16.1","oci_image":"",)",
+      R"("runtime":"","command":"kv\u003cx\u003e","args":null,"env":null,"sha256":")", kShaB64,
+      R"(","builtin":false,"unknown_future_field":{"a":[1,2.5e3,-3,true,null,"x"]}})");
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(json);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->type, PluginType::kSecret);
+  EXPECT_EQ(decoded->command, "kv<x>");
+  EXPECT_TRUE(decoded->args.empty());
+  EXPECT_EQ(decoded->sha256_hex, kShaHex);
+}
+
+TEST(CodecTest, PinRoundTripsAndDecodesNumericType) {
+  const PinRecord pin{PluginType::kAuth, "jwt", "v1.0.0"};
+  EXPECT_EQ(EncodePin(pin), R"({"name":"jwt","type":"auth","version":"v1.0.0"})");
+  EXPECT_EQ(DecodePin(EncodePin(pin)).value(), pin);
+  EXPECT_EQ(DecodePin(R"({"name":"jwt","type":1,"version":"v1.0.0"})").value(), pin);
+}
+
+TEST(CodecTest, CorruptRecordsAreDataLossWithoutContents) {
+  const std::string secret = "hunter2-SECRET";
+  const std::string good_tail = absl::StrCat(R"(,"sha256":")", kShaB64, R"("})");
+  const std::vector<std::string> corrupt = {
+      "",
+      "{",
+      "[]",
+      "null",
+      R"({"name":"x","type":"secret","command":"x"})",  // No sha256.
+      absl::StrCat(R"({"name":"x","type":"secrets","command":"x")", good_tail),
+      absl::StrCat(R"({"name":"x","type":0,"command":"x")", good_tail),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"/abs")", good_tail),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","version":"1.0.0")",
+                   good_tail),  // Not canonical.
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","version":"v1.0.0+builtin")",
+                   good_tail),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","builtin":true)", good_tail),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","oci_image":"img")", good_tail),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","env":[")", secret, R"("])",
+                   good_tail),  // Env entry without '='.
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","env":["A=)", secret, R"(","A=)",
+                   secret, R"("])", good_tail),  // Repeated key.
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","env":["A=\ud800)", secret, R"("])",
+                   good_tail),  // Lone surrogate.
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","sha256":"AAAA"})"),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x")", good_tail, "x"),
+      absl::StrCat(R"({"name":"x","type":"secret","command":"x","deep":)", std::string(100, '['),
+                   std::string(100, ']'), good_tail),
+  };
+  for (const std::string& json : corrupt) {
+    absl::StatusOr<CatalogEntry> decoded = DecodeEntry(json);
+    ASSERT_FALSE(decoded.ok()) << json;
+    EXPECT_EQ(decoded.status().code(), absl::StatusCode::kDataLoss) << decoded.status();
+    EXPECT_EQ(CatalogErrorOf(decoded.status()), CatalogError::kStorageCorrupt);
+    EXPECT_THAT(decoded.status().ToString(), Not(HasSubstr("hunter2"))) << json;
+  }
+}
+
+// Any valid entry survives encode + decode unchanged.
+RC_GTEST_PROP(CodecProperty, EncodeDecodeIsIdentity,
+              (const std::vector<std::string>& raw_args, const std::string& raw_value)) {
+  CatalogEntry entry = SampleEntry();
+  entry.args.clear();
+  for (const std::string& arg : raw_args) {
+    // Keep the ASCII without NUL: any of it is a valid argument.
+    std::string clean;
+    for (char c : arg) {
+      if (c != '\0' && static_cast<unsigned char>(c) < 0x80) clean.push_back(c);
+    }
+    if (entry.args.size() < kArgsMax && clean.size() <= kArgBytesMax) entry.args.push_back(clean);
+  }
+  std::string value;
+  for (char c : raw_value) {
+    if (c != '\0' && static_cast<unsigned char>(c) < 0x80) value.push_back(c);
+  }
+  entry.env = {"KEY=" + value.substr(0, 1000)};
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(EncodeEntry(entry));
+  RC_ASSERT(decoded.ok());
+  RC_ASSERT(decoded->args == entry.args);
+  RC_ASSERT(decoded->env == entry.env);
+}
+
+// Arbitrary bytes never crash the decoder and never decode into something invalid.
+RC_GTEST_PROP(CodecProperty, ArbitraryBytesAreRefusedOrValid, (const std::string& bytes)) {
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(bytes);
+  if (!decoded.ok()) RC_ASSERT(decoded.status().code() == absl::StatusCode::kDataLoss);
+  absl::StatusOr<PinRecord> pin = DecodePin(bytes);
+  if (!pin.ok()) RC_ASSERT(pin.status().code() == absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace bulwark::catalog

@@ -1,0 +1,59 @@
+// Catalog entries and their redacted views (see plugin_entry.h).
+#include "core/catalog/plugin_entry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/catalog/validation.h"
+
+namespace bulwark::catalog {
+namespace {
+
+std::string Describe(PluginType type, absl::string_view name, absl::string_view version,
+                     absl::string_view command, const std::vector<std::string>& args,
+                     const std::vector<std::string>& env_shown, absl::string_view sha256_hex,
+                     bool builtin) {
+  return absl::StrCat(
+      PluginTypeName(type), "/", name, version.empty() ? "" : "/", version,
+      builtin ? " builtin" : "", " command=", QuoteForMessage(command, 256), " args=[",
+      absl::StrJoin(
+          args, ", ",
+          [](std::string* out, const std::string& a) { out->append(QuoteForMessage(a, 256)); }),
+      "] env=[", absl::StrJoin(env_shown, ", "), "] sha256=", sha256_hex);
+}
+
+}  // namespace
+
+std::string CatalogEntry::DebugString() const {
+  std::vector<std::string> redacted;
+  redacted.reserve(env.size());
+  for (const std::string& entry : env) {
+    redacted.push_back(absl::StrCat(EnvKey(entry), "=<redacted>"));
+  }
+  return Describe(type, name, version, command, args, redacted, sha256_hex, builtin);
+}
+
+std::string CatalogEntryView::DebugString() const {
+  return Describe(type, name, version, command, args, env_keys, sha256_hex, builtin);
+}
+
+bool operator==(const CatalogEntryView& a, const CatalogEntryView& b) {
+  return a.type == b.type && a.name == b.name && a.version == b.version && a.command == b.command &&
+         a.args == b.args && a.env_keys == b.env_keys && a.sha256_hex == b.sha256_hex &&
+         a.builtin == b.builtin;
+}
+
+CatalogEntryView ViewOf(const CatalogEntry& entry) {
+  CatalogEntryView view;
+  view.type = entry.type;
+  view.name = entry.name;
+  view.version = entry.version;
+  view.command = entry.command;
+  view.args = entry.args;
+  view.env_keys.reserve(entry.env.size());
+  for (const std::string& e : entry.env) view.env_keys.emplace_back(EnvKey(e));
+  view.sha256_hex = entry.sha256_hex;
+  view.builtin = entry.builtin;
+  return view;
+}
+
+}  // namespace bulwark::catalog

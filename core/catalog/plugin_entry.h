@@ -1,0 +1,109 @@
+// The plugin catalog's vocabulary: plugin types, catalog entries (what is stored and launched),
+// the redacted view that reads return, registration requests, and the named limits on them.
+#ifndef BULWARK_CORE_CATALOG_PLUGIN_ENTRY_H_
+#define BULWARK_CORE_CATALOG_PLUGIN_ENTRY_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace bulwark::catalog {
+
+// Limits on every input that can grow. Exceeding one is a kInvalidArgument (or, for the entry
+// count, kResourceExhausted) refusal, never a silent truncation.
+inline constexpr size_t kNameBytesMax = 128;
+inline constexpr size_t kVersionBytesMax = 128;
+inline constexpr size_t kCommandBytesMax = 1024;
+inline constexpr size_t kArgsMax = 128;
+inline constexpr size_t kArgBytesMax = 4096;
+inline constexpr size_t kArgsTotalBytesMax = 64 * 1024;
+inline constexpr size_t kEnvMax = 128;
+inline constexpr size_t kEnvKeyBytesMax = 256;
+inline constexpr size_t kEnvEntryBytesMax = 16 * 1024;
+inline constexpr size_t kEnvTotalBytesMax = 128 * 1024;
+inline constexpr size_t kSha256HexChars = 64;
+// Entries (user registrations, not built-ins or pins) one catalog holds by default, and the
+// largest value CatalogOptions::entries_max may take.
+inline constexpr size_t kCatalogEntriesDefaultMax = 16384;
+inline constexpr size_t kCatalogEntriesMax = 1 << 20;
+inline constexpr size_t kBuiltinsMax = 1024;
+// Artifacts are hashed on the event loop in chunks; this bounds how long one registration or
+// launch check can take (about a second per GiB).
+inline constexpr uint64_t kArtifactBytesDefaultMax = uint64_t{1} << 30;
+inline constexpr size_t kHashChunkBytes = 64 * 1024;
+
+// Vault's consts.PluginType values: Credential=1 ("auth"), Database=2, Secrets=3 ("secret").
+enum class PluginType : uint32_t { kAuth = 1, kDatabase = 2, kSecret = 3 };
+
+inline constexpr PluginType kAllPluginTypes[] = {PluginType::kAuth, PluginType::kDatabase,
+                                                 PluginType::kSecret};
+
+// "auth", "database" or "secret": the spelling of Vault's API paths and storage keys.
+absl::string_view PluginTypeName(PluginType type);
+
+// Parses "auth", "database" or "secret". InvalidArgument (catalog.invalid_type) otherwise.
+absl::StatusOr<PluginType> ParsePluginType(absl::string_view text);
+
+// A registration as a caller (the HTTP layer, a test) supplies it. Validation normalises it:
+// the version gains a leading "v", the sha256 becomes lower-case.
+struct RegisterRequest {
+  PluginType type = PluginType::kSecret;
+  std::string name;
+  std::string version;  // "" registers the unversioned entry; else semver, "v" optional.
+  std::string command;  // Relative to the plugin directory; no arguments in it.
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "KEY=value". Values may be secrets: never echoed.
+  std::string sha256;            // 64 hex characters: the artifact's SHA-256.
+};
+
+// A complete catalog entry, env values included. Only the catalog and the launch path hold
+// these; anything shown to a user is a CatalogEntryView. DebugString() redacts env values.
+struct CatalogEntry {
+  PluginType type = PluginType::kSecret;
+  std::string name;
+  std::string version;  // Normalised ("v1.2.3"), or "" for the unversioned entry.
+  std::string command;  // Relative to the plugin directory; "" for built-ins.
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "KEY=value".
+  std::string sha256_hex;        // Lower-case; "" for built-ins.
+  bool builtin = false;
+
+  // One line for logs and test failures; env entries appear as "KEY=<redacted>".
+  std::string DebugString() const;
+};
+
+// What reading the catalog returns: an entry without its env values.
+struct CatalogEntryView {
+  PluginType type = PluginType::kSecret;
+  std::string name;
+  std::string version;
+  std::string command;
+  std::vector<std::string> args;
+  std::vector<std::string> env_keys;  // The names of the env entries, in registration order.
+  std::string sha256_hex;
+  bool builtin = false;
+
+  // One line for logs, messages and test failures.
+  std::string DebugString() const;
+
+  friend bool operator==(const CatalogEntryView& a, const CatalogEntryView& b);
+  friend bool operator!=(const CatalogEntryView& a, const CatalogEntryView& b) { return !(a == b); }
+};
+
+// The redacted view of `entry`.
+CatalogEntryView ViewOf(const CatalogEntry& entry);
+
+// A plugin compiled into the server. Registered at Open, kept in memory only.
+struct BuiltinPlugin {
+  PluginType type = PluginType::kSecret;
+  std::string name;
+  std::string version;  // Must carry "builtin" build metadata, e.g. "v1.0.0+builtin".
+};
+
+}  // namespace bulwark::catalog
+
+#endif  // BULWARK_CORE_CATALOG_PLUGIN_ENTRY_H_
