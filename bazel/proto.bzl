@@ -32,10 +32,30 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
         srcs = srcs + [d + "_srcs" for d in deps],
         visibility = visibility,
     )
+    # `<name>_messages`: the message classes alone, for core code that carries serialized
+    # messages but must not depend on gRPC. With grpc = True, `<name>` adds the service stubs.
+    messages = [o for o in outs if not o.endswith(".grpc.pb.h") and not o.endswith(".grpc.pb.cc")]
+    if not grpc:
+        cc_library(
+            name = name,
+            srcs = [o for o in messages if o.endswith(".cc")],
+            hdrs = [o for o in messages if o.endswith(".h")],
+            deps = [d + "_messages" for d in deps] + ["//third_party:protobuf"],
+            visibility = visibility,
+        )
+        native.alias(name = name + "_messages", actual = name, visibility = visibility)
+        return
+    cc_library(
+        name = name + "_messages",
+        srcs = [o for o in messages if o.endswith(".cc")],
+        hdrs = [o for o in messages if o.endswith(".h")],
+        deps = [d + "_messages" for d in deps] + ["//third_party:protobuf"],
+        visibility = visibility,
+    )
     cc_library(
         name = name,
-        srcs = [o for o in outs if o.endswith(".cc")],
-        hdrs = [o for o in outs if o.endswith(".h")],
-        deps = deps + ["//third_party:protobuf"] + (["//third_party:grpc"] if grpc else []),
+        srcs = [o for o in outs if o.endswith(".grpc.pb.cc")],
+        hdrs = [o for o in outs if o.endswith(".grpc.pb.h")],
+        deps = [name + "_messages"] + deps + ["//third_party:protobuf", "//third_party:grpc"],
         visibility = visibility,
     )
