@@ -1,0 +1,948 @@
+// The lifecycle manager's state machine: processes (starting, running, stopping), mounts (not
+// ready, setting up, ready) and the transitions between them.
+#include "core/lifecycle/lifecycle.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/crypto/sha256.h"
+#include "core/status/check.h"
+#include "core/status/status_macros.h"
+#include "proto/vault/multiplexing.pb.h"
+
+namespace bulwark::lifecycle {
+
+namespace {
+
+constexpr absl::string_view kSetupMethod = "/pb.Backend/Setup";
+constexpr absl::string_view kInitializeMethod = "/pb.Backend/Initialize";
+constexpr absl::string_view kCleanupMethod = "/pb.Backend/Cleanup";
+constexpr absl::string_view kHandleRequestMethod = "/pb.Backend/HandleRequest";
+constexpr absl::string_view kMultiplexingMethod =
+    "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport";
+
+// Vault's base62.Random(10) multiplex ids.
+constexpr size_t kMultiplexIdChars = 10;
+
+// True for the errors a call gets when the plugin process went away under it.
+bool IsConnectionLoss(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kCancelled;
+}
+
+}  // namespace
+
+struct LifecycleManager::Process {
+  enum class Phase { kStarting, kRunning, kStopping };
+  uint64_t id = 0;
+  std::string runner_key;
+  std::string plugin_name;
+  Phase phase = Phase::kStarting;
+  std::unique_ptr<PluginRunner> runner;
+  bool multiplexed = false;
+  absl::Duration start_time;
+  std::set<std::string> mounts;
+  // While starting: the caller that asked for the start, and others waiting to see whether the
+  // new process multiplexes (they then share it or start their own).
+  absl::AnyInvocable<void(absl::StatusOr<uint64_t>)> claimer;
+  std::vector<absl::AnyInvocable<void()>> start_waiters;
+  std::vector<absl::AnyInvocable<void()>> stop_waiters;
+};
+
+struct LifecycleManager::MountState {
+  mount::MountEntry entry;
+  uint64_t process_id = 0;  // 0: no process attached.
+  std::string multiplex_id;
+  bool ready = false;
+  bool setting_up = false;
+  std::vector<StatusCallback> waiters;
+  std::unique_ptr<HostServices> host;
+  std::optional<uint32_t> broker_id;
+  // Bumped whenever the mount leaves its process, so completions of older calls are ignored.
+  uint64_t generation = 0;
+};
+
+absl::string_view TerminationEventName(TerminationEvent event) {
+  switch (event) {
+    case TerminationEvent::kSeal:
+      return "seal";
+    case TerminationEvent::kStepDown:
+      return "step-down";
+    case TerminationEvent::kShutdown:
+      return "shutdown";
+    case TerminationEvent::kUnmount:
+      return "unmount";
+    case TerminationEvent::kReload:
+      return "reload";
+    case TerminationEvent::kConnectionChange:
+      return "connection-change";
+    case TerminationEvent::kRootRotation:
+      return "root-rotation";
+    case TerminationEvent::kWalRollback:
+      return "wal-rollback";
+  }
+  return "unknown";
+}
+
+std::string RunnerKey(const catalog::CatalogEntry& entry) {
+  // Length-prefixed fields, so no two different configs encode alike. Env values go into the
+  // digest only; the key itself is safe to log.
+  crypto::Sha256 h;
+  auto field = [&h](absl::string_view s) {
+    h.Update(absl::StrCat(s.size(), ":"));
+    h.Update(s);
+  };
+  field(catalog::PluginTypeName(entry.type));
+  field(entry.name);
+  field(entry.version);
+  field(entry.command);
+  field(absl::StrCat(entry.args.size()));
+  for (const std::string& a : entry.args) field(a);
+  field(absl::StrCat(entry.env.size()));
+  for (const std::string& e : entry.env) field(e);
+  field(entry.sha256_hex);
+  field(entry.builtin ? "builtin" : "external");
+  return crypto::HexEncode(h.Finish()).substr(0, 16);
+}
+
+absl::Status StatusFromProtoError(const pb::ProtoError& e) {
+  if (e.err_type() == 0 && e.err_msg().empty()) return absl::OkStatus();
+  const std::string& msg = e.err_msg();
+  switch (e.err_type()) {
+    case 1:  // user error
+    case 4:  // bad request
+    case 7:  // invalid request
+      return absl::InvalidArgumentError(msg);
+    case 3:  // coded error: by HTTP status
+      switch (e.err_code()) {
+        case 400:
+          return absl::InvalidArgumentError(msg);
+        case 403:
+          return absl::PermissionDeniedError(msg);
+        case 404:
+          return absl::NotFoundError(msg);
+        case 405:
+        case 501:
+          return absl::UnimplementedError(msg);
+        case 409:
+          return absl::AlreadyExistsError(msg);
+        case 412:
+          return absl::FailedPreconditionError(msg);
+        case 429:
+          return absl::ResourceExhaustedError(msg);
+        case 503:
+          return absl::UnavailableError(msg);
+        default:
+          return absl::UnknownError(msg);
+      }
+    case 5:
+      return absl::UnimplementedError(msg);
+    case 6:
+      return absl::NotFoundError(msg);
+    case 8:
+      return absl::PermissionDeniedError(msg);
+    case 9:
+      return absl::FailedPreconditionError(msg);
+    default:  // 0 unknown, 2 internal, 10 unrecoverable
+      return absl::InternalError(msg);
+  }
+}
+
+LifecycleManager::LifecycleManager(Env& env, catalog::Catalog& catalog, RunnerFactory& factory,
+                                   HostServicesFactory host_services, metrics::Registry& metrics,
+                                   LogSink& log, LifecycleOptions options)
+    : env_(env),
+      catalog_(catalog),
+      factory_(factory),
+      host_services_(std::move(host_services)),
+      log_(log),
+      options_(std::move(options)) {
+  m_processes_ = metrics.Gauge("bulwark_plugin_processes", "Plugin processes running.");
+  m_launches_ = metrics.Counter("bulwark_plugin_launches_total", "Plugin processes started.");
+  m_launch_failures_ = metrics.Counter("bulwark_plugin_launch_failures_total",
+                                       "Plugin starts that failed (launch, handshake, setup).");
+  m_crashes_ = metrics.Counter("bulwark_plugin_crashes_total",
+                               "Plugin processes that ended or were lost without being asked.");
+  m_restarts_ =
+      metrics.Counter("bulwark_plugin_lazy_reloads_total", "Requests retried after a lazy reload.");
+  m_reloads_ = metrics.Counter("bulwark_plugin_reloads_total", "Reloads through the API.");
+  m_requests_ = metrics.Counter("bulwark_requests_total", "Requests by mount and outcome.");
+  m_request_seconds_ = metrics.Histogram("bulwark_request_seconds", "Request latency by mount.",
+                                         metrics::LatencyBucketsSeconds());
+  m_start_seconds_ = metrics.Histogram("bulwark_plugin_start_seconds",
+                                       "From launch to a connected plugin (handshake included).",
+                                       metrics::LatencyBucketsSeconds());
+}
+
+LifecycleManager::~LifecycleManager() { *alive_ = false; }
+
+void LifecycleManager::Log(LogLevel level, std::string message,
+                           std::vector<std::pair<std::string, std::string>> fields) {
+  LogRecord r;
+  r.level = level;
+  r.time = env_.clock.WallNow();
+  r.source = "lifecycle";
+  r.message = std::move(message);
+  r.fields = std::move(fields);
+  log_.Write(r);
+}
+
+void LifecycleManager::UpdateProcessGauge() {
+  m_processes_->Set({}, static_cast<double>(process_count()));
+}
+
+const RunnerLimits& LifecycleManager::LimitsFor(const std::string& path) const {
+  auto it = options_.mount_limits.find(path);
+  return it == options_.mount_limits.end() ? options_.default_limits : it->second;
+}
+
+absl::Duration LifecycleManager::RequestTimeoutFor(const std::string& path) const {
+  auto it = options_.mount_request_timeouts.find(path);
+  return it == options_.mount_request_timeouts.end() ? options_.request_timeout : it->second;
+}
+
+template <typename Reply>
+void LifecycleManager::ControlCall(uint64_t process_id, absl::string_view method,
+                                   const std::string& request, const std::string& multiplex_id,
+                                   absl::AnyInvocable<void(absl::StatusOr<Reply>)> done) {
+  auto it = processes_.find(process_id);
+  if (it == processes_.end() || it->second->runner == nullptr) {
+    env_.executor.Post([done = std::move(done)]() mutable {
+      done(absl::UnavailableError("plugin process is gone"));
+    });
+    return;
+  }
+  CallOptions opts;
+  opts.multiplex_id = multiplex_id;
+  opts.timeout = options_.control_timeout;
+  std::weak_ptr<bool> alive = alive_;
+  it->second->runner->connection().Call(
+      method, request, opts,
+      [alive, method = std::string(method),
+       done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+        if (alive.expired()) return;
+        if (!r.ok()) {
+          done(r.status());
+          return;
+        }
+        Reply reply;
+        if (!reply.ParseFromString(*r)) {
+          done(absl::InternalError(absl::StrCat("plugin sent a malformed reply to ", method)));
+          return;
+        }
+        done(std::move(reply));
+      });
+}
+
+// ---- Mounting ------------------------------------------------------------------------------
+
+void LifecycleManager::Mount(const mount::MountEntry& entry, StatusCallback done) {
+  if (!accepting_) {
+    env_.executor.Post([done = std::move(done)]() mutable {
+      done(absl::FailedPreconditionError("plugins are stopped (sealed or standby)"));
+    });
+    return;
+  }
+  if (mounts_.count(entry.path) > 0) {
+    env_.executor.Post([done = std::move(done), path = entry.path]() mutable {
+      done(absl::AlreadyExistsError(absl::StrCat("mount \"", path, "\" is already loaded")));
+    });
+    return;
+  }
+  auto m = std::make_unique<MountState>();
+  m->entry = entry;
+  mounts_.emplace(entry.path, std::move(m));
+  EnsureReady(entry.path, std::move(done));
+}
+
+void LifecycleManager::EnsureReady(const std::string& path, StatusCallback done) {
+  auto it = mounts_.find(path);
+  if (it == mounts_.end()) {
+    env_.executor.Post([done = std::move(done), path]() mutable {
+      done(absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
+    });
+    return;
+  }
+  MountState& m = *it->second;
+  if (m.ready) {
+    env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+    return;
+  }
+  if (m.waiters.size() >= options_.pending_per_mount_max) {
+    env_.executor.Post([done = std::move(done), path]() mutable {
+      done(absl::ResourceExhaustedError(absl::StrCat(
+          "too many requests waiting for the plugin of mount \"", path, "\" to start")));
+    });
+    return;
+  }
+  m.waiters.push_back(std::move(done));
+  if (m.setting_up) return;
+  m.setting_up = true;
+  std::weak_ptr<bool> alive = alive_;
+  AcquireProcess(path, [this, alive, path](absl::StatusOr<uint64_t> id) {
+    if (alive.expired()) return;
+    auto mit = mounts_.find(path);
+    if (mit == mounts_.end() || !mit->second->setting_up) {
+      // Unmounted while the process started: do not leave it running for nobody.
+      if (id.ok()) {
+        auto pit = processes_.find(*id);
+        if (pit != processes_.end() && pit->second->mounts.empty()) StopProcess(*id, nullptr);
+      }
+      return;
+    }
+    if (!id.ok()) {
+      FinishSetup(path, id.status());
+      return;
+    }
+    SetupInstance(path, *id);
+  });
+}
+
+void LifecycleManager::FinishSetup(const std::string& path, absl::Status status) {
+  auto it = mounts_.find(path);
+  if (it == mounts_.end()) return;
+  MountState& m = *it->second;
+  m.setting_up = false;
+  if (!status.ok()) {
+    Log(LogLevel::kWarn, "plugin instance could not be set up",
+        {{"mount", path}, {"plugin", m.entry.plugin_name}, {"error", status.ToString()}});
+  }
+  std::vector<StatusCallback> waiters = std::move(m.waiters);
+  m.waiters.clear();
+  for (StatusCallback& w : waiters) {
+    env_.executor.Post([w = std::move(w), status]() mutable { w(status); });
+  }
+}
+
+absl::Status LifecycleManager::CheckBackoff(const std::string& runner_key,
+                                            absl::string_view plugin) const {
+  auto it = backoff_.find(runner_key);
+  if (it == backoff_.end()) return absl::OkStatus();
+  const Backoff& b = it->second;
+  const absl::Duration now = env_.clock.MonotonicNow();
+  if (now >= b.next_start_allowed) return absl::OkStatus();
+  const bool loop = b.failures >= options_.crash_loop_threshold;
+  return absl::UnavailableError(
+      absl::StrCat("plugin \"", plugin, "\" ", loop ? "keeps crashing" : "failed", " (", b.failures,
+                   " failures in a row; last: ", b.last_failure, "); next start allowed in ",
+                   absl::FormatDuration(b.next_start_allowed - now)));
+}
+
+void LifecycleManager::RecordFailure(const std::string& runner_key, const std::string& reason) {
+  Backoff& b = backoff_[runner_key];
+  ++b.failures;
+  b.last_failure = reason;
+  // The first restart after a failure is immediate (lazy reload); later ones back off.
+  absl::Duration delay = absl::ZeroDuration();
+  if (b.failures >= 2) {
+    delay = options_.backoff_initial;
+    for (int i = 2; i < b.failures && delay < options_.backoff_max; ++i) delay *= 2;
+    delay = std::min(delay, options_.backoff_max);
+  }
+  b.next_start_allowed = env_.clock.MonotonicNow() + delay;
+}
+
+void LifecycleManager::AcquireProcess(const std::string& path,
+                                      absl::AnyInvocable<void(absl::StatusOr<uint64_t>)> done) {
+  MountState& m = *mounts_.at(path);
+  absl::StatusOr<catalog::LaunchSpec> spec =
+      catalog_.GetForLaunch(m.entry.type, m.entry.plugin_name, m.entry.plugin_version);
+  if (!spec.ok()) {
+    m_launch_failures_->Add({{"plugin", m.entry.plugin_name}}, 1);
+    env_.executor.Post(
+        [done = std::move(done),
+         status = Annotate(spec.status(), absl::StrCat("cannot start plugin \"",
+                                                       m.entry.plugin_name, "\" for mount \"", path,
+                                                       "\""))]() mutable { done(status); });
+    return;
+  }
+  const std::string key = RunnerKey(spec->entry);
+  for (auto& [id, p] : processes_) {
+    if (p->runner_key != key) continue;
+    if (p->phase == Process::Phase::kRunning && p->multiplexed) {
+      env_.executor.Post([done = std::move(done), id = id]() mutable { done(id); });
+      return;
+    }
+    if (p->phase == Process::Phase::kStarting) {
+      // Wait to learn whether it multiplexes, then decide again.
+      p->start_waiters.push_back([this, path, done = std::move(done)]() mutable {
+        if (mounts_.count(path) == 0) {
+          done(absl::CancelledError("mount was removed"));
+          return;
+        }
+        AcquireProcess(path, std::move(done));
+      });
+      return;
+    }
+  }
+  absl::Status backoff = CheckBackoff(key, m.entry.plugin_name);
+  if (!backoff.ok()) {
+    env_.executor.Post([done = std::move(done), backoff]() mutable { done(backoff); });
+    return;
+  }
+  if (processes_.size() >= options_.processes_max) {
+    env_.executor.Post([done = std::move(done), max = options_.processes_max]() mutable {
+      done(absl::ResourceExhaustedError(
+          absl::StrCat("at most ", max, " plugin processes may run at once")));
+    });
+    return;
+  }
+  auto p = std::make_unique<Process>();
+  const uint64_t id = next_process_id_++;
+  p->id = id;
+  p->runner_key = key;
+  p->plugin_name = m.entry.plugin_name;
+  p->start_time = env_.clock.MonotonicNow();
+  p->claimer = std::move(done);
+  processes_.emplace(id, std::move(p));
+  m_launches_->Add({{"plugin", m.entry.plugin_name}}, 1);
+  std::weak_ptr<bool> alive = alive_;
+  factory_.Start(std::move(*spec), LimitsFor(path),
+                 [this, alive, id](absl::StatusOr<std::unique_ptr<PluginRunner>> runner) mutable {
+                   if (alive.expired()) return;
+                   OnRunnerStarted(id, std::move(runner));
+                 });
+}
+
+namespace {
+
+// Runs the claimer and the waiters of a start that ended one way or the other.
+template <typename P>
+void ResolveStart(P& p, absl::StatusOr<uint64_t> result) {
+  auto claimer = std::move(p.claimer);
+  p.claimer = nullptr;
+  auto waiters = std::move(p.start_waiters);
+  p.start_waiters.clear();
+  if (claimer) claimer(std::move(result));
+  for (auto& w : waiters) w();
+}
+
+}  // namespace
+
+void LifecycleManager::OnRunnerStarted(uint64_t id,
+                                       absl::StatusOr<std::unique_ptr<PluginRunner>> runner) {
+  auto it = processes_.find(id);
+  CHECK(it != processes_.end()) << "started process " << id << " is unknown";
+  Process& p = *it->second;
+  if (!runner.ok()) {
+    m_launch_failures_->Add({{"plugin", p.plugin_name}}, 1);
+    RecordFailure(p.runner_key, std::string(runner.status().message()));
+    Log(LogLevel::kError, "plugin failed to start",
+        {{"plugin", p.plugin_name}, {"error", runner.status().ToString()}});
+    std::unique_ptr<Process> gone = std::move(it->second);
+    processes_.erase(it);
+    ResolveStart(*gone, runner.status());
+    for (auto& w : gone->stop_waiters) w();
+    UpdateProcessGauge();
+    return;
+  }
+  p.runner = std::move(*runner);
+  m_start_seconds_->Observe({{"plugin", p.plugin_name}},
+                            absl::ToDoubleSeconds(env_.clock.MonotonicNow() - p.start_time));
+  if (p.phase == Process::Phase::kStopping) {
+    // A termination event arrived while it started.
+    ResolveStart(p, absl::CancelledError("plugins are being stopped"));
+    p.phase = Process::Phase::kStarting;  // Let StopProcess run the stop.
+    StopProcess(id, nullptr);
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  p.runner->SetExitHandler([this, alive, id](std::string reason) {
+    if (alive.expired()) return;
+    LoseProcess(id, absl::StrCat("exited: ", reason), /*count_as_failure=*/true);
+  });
+  UpdateProcessGauge();
+  if (options_.multiplexing_opt_out.count(p.plugin_name) > 0) {
+    OnMultiplexingKnown(id, false);
+    return;
+  }
+  ControlCall<pluginutil::multiplexing::MultiplexingSupportResponse>(
+      id, kMultiplexingMethod, "", "",
+      [this, id](absl::StatusOr<pluginutil::multiplexing::MultiplexingSupportResponse> r) {
+        if (!r.ok() && r.status().code() == absl::StatusCode::kUnimplemented) {
+          OnMultiplexingKnown(id, false);  // Vault: Unimplemented means "does not multiplex".
+          return;
+        }
+        if (!r.ok()) {
+          OnMultiplexingKnown(id, r.status());
+          return;
+        }
+        OnMultiplexingKnown(id, r->supported());
+      });
+}
+
+void LifecycleManager::OnMultiplexingKnown(uint64_t id, absl::StatusOr<bool> multiplexed) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || it->second->phase != Process::Phase::kStarting) return;
+  Process& p = *it->second;
+  if (!multiplexed.ok()) {
+    m_launch_failures_->Add({{"plugin", p.plugin_name}}, 1);
+    RecordFailure(p.runner_key, std::string(multiplexed.status().message()));
+    ResolveStart(
+        p, Annotate(multiplexed.status(), absl::StrCat("plugin \"", p.plugin_name,
+                                                       "\" failed its MultiplexingSupport call")));
+    StopProcess(id, nullptr);
+    return;
+  }
+  p.multiplexed = *multiplexed;
+  p.phase = Process::Phase::kRunning;
+  Log(LogLevel::kInfo, "plugin process started",
+      {{"plugin", p.plugin_name},
+       {"pid", absl::StrCat(p.runner->pid())},
+       {"multiplexed", p.multiplexed ? "true" : "false"}});
+  UpdateProcessGauge();
+  ResolveStart(p, id);
+}
+
+void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_id) {
+  MountState& m = *mounts_.at(path);
+  auto pit = processes_.find(process_id);
+  if (pit == processes_.end() || pit->second->phase != Process::Phase::kRunning) {
+    FinishSetup(path, absl::UnavailableError("plugin process ended before setup"));
+    return;
+  }
+  Process& p = *pit->second;
+  m.process_id = process_id;
+  p.mounts.insert(path);
+  ++m.generation;
+  static constexpr char kBase62[] =
+      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  m.multiplex_id.clear();
+  for (size_t i = 0; i < kMultiplexIdChars; ++i) m.multiplex_id += kBase62[env_.random.Uniform(62)];
+  if (m.host == nullptr) m.host = host_services_(m.entry);
+  absl::StatusOr<uint32_t> broker = p.runner->connection().OfferHostServices(m.host.get());
+  if (!broker.ok()) {
+    DetachMount(m);
+    FinishSetup(path, broker.status());
+    return;
+  }
+  m.broker_id = *broker;
+
+  pb::SetupArgs args;
+  args.set_broker_id(*broker);
+  args.set_backenduuid(m.entry.uuid);
+  auto& config = *args.mutable_config();
+  config["plugin_name"] = m.entry.plugin_name;
+  config["plugin_type"] = std::string(catalog::PluginTypeName(m.entry.type));
+  config["plugin_version"] = m.entry.plugin_version;
+  config["mount_path"] = m.entry.path;
+
+  const uint64_t generation = m.generation;
+  auto fail = [this, path, generation](absl::Status status) {
+    auto it = mounts_.find(path);
+    if (it == mounts_.end() || it->second->generation != generation) return;
+    MountState& m = *it->second;
+    const uint64_t pid = m.process_id;
+    auto pit = processes_.find(pid);
+    if (pit != processes_.end()) {
+      m_launch_failures_->Add({{"plugin", pit->second->plugin_name}}, 1);
+      RecordFailure(pit->second->runner_key, std::string(status.message()));
+    }
+    DetachMount(m);
+    if (pit != processes_.end() && pit->second->mounts.empty()) StopProcess(pid, nullptr);
+    FinishSetup(path, Annotate(status, absl::StrCat("setting up plugin \"", m.entry.plugin_name,
+                                                    "\" for mount \"", path, "\"")));
+  };
+  ControlCall<pb::SetupReply>(
+      process_id, kSetupMethod, args.SerializeAsString(), m.multiplex_id,
+      [this, path, generation, process_id, fail](absl::StatusOr<pb::SetupReply> r) mutable {
+        auto it = mounts_.find(path);
+        if (it == mounts_.end() || it->second->generation != generation) return;
+        if (!r.ok()) return fail(r.status());
+        if (!r->err().empty()) return fail(absl::InternalError(r->err()));
+        ControlCall<pb::InitializeReply>(
+            process_id, kInitializeMethod, pb::InitializeArgs().SerializeAsString(),
+            it->second->multiplex_id,
+            [this, path, generation, fail](absl::StatusOr<pb::InitializeReply> r) mutable {
+              auto it = mounts_.find(path);
+              if (it == mounts_.end() || it->second->generation != generation) return;
+              if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
+                return fail(r.status());  // Vault tolerates an unimplemented Initialize.
+              }
+              if (r.ok()) {
+                absl::Status err = StatusFromProtoError(r->err());
+                if (!err.ok()) return fail(err);
+              }
+              MountState& m = *it->second;
+              m.ready = true;
+              // A process that served a mount all the way to ready is healthy again.
+              auto pit = processes_.find(m.process_id);
+              if (pit != processes_.end()) backoff_.erase(pit->second->runner_key);
+              FinishSetup(path, absl::OkStatus());
+            });
+      });
+}
+
+// ---- Requests ------------------------------------------------------------------------------
+
+void LifecycleManager::HandleRequest(absl::string_view mount_path, pb::Request request,
+                                     ResponseCallback done) {
+  const std::string path(mount_path);
+  if (!accepting_) {
+    env_.executor.Post([done = std::move(done)]() mutable {
+      done(absl::FailedPreconditionError("plugins are stopped (sealed or standby)"));
+    });
+    return;
+  }
+  Attempt(path, std::move(request), /*retries_left=*/1, env_.clock.MonotonicNow(), std::move(done));
+}
+
+void LifecycleManager::Attempt(const std::string& path, pb::Request request, int retries_left,
+                               absl::Duration started, ResponseCallback done) {
+  std::weak_ptr<bool> alive = alive_;
+  auto finish = [this, path, started](ResponseCallback& done, absl::StatusOr<pb::Response> r) {
+    const absl::StatusCode code = r.status().code();
+    m_requests_->Add({{"mount", path}, {"code", absl::StatusCodeToString(code)}}, 1);
+    m_request_seconds_->Observe({{"mount", path}},
+                                absl::ToDoubleSeconds(env_.clock.MonotonicNow() - started));
+    done(std::move(r));
+  };
+  EnsureReady(path, [this, alive, path, request = std::move(request), retries_left, started, finish,
+                     done = std::move(done)](absl::Status s) mutable {
+    if (alive.expired()) return;
+    if (!s.ok()) return finish(done, s);
+    auto mit = mounts_.find(path);
+    if (mit == mounts_.end()) {
+      return finish(done, absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
+    }
+    if (!mit->second->ready) {
+      // The process was lost between setup and this callback: go round again (a start that
+      // keeps failing ends in the backoff error).
+      return Attempt(path, std::move(request), retries_left, started, std::move(done));
+    }
+    MountState& m = *mit->second;
+    const uint64_t process_id = m.process_id;
+    Process& p = *processes_.at(process_id);
+    const std::string plugin = m.entry.plugin_name;
+    pb::HandleRequestArgs args;
+    *args.mutable_request() = request;
+    CallOptions opts;
+    opts.multiplex_id = m.multiplex_id;
+    opts.timeout = RequestTimeoutFor(path);
+    p.runner->connection().Call(
+        kHandleRequestMethod, args.SerializeAsString(), opts,
+        [this, alive, path, plugin, process_id, timeout = opts.timeout,
+         request = std::move(request), retries_left, started, finish,
+         done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+          if (alive.expired()) return;
+          if (r.ok()) {
+            pb::HandleRequestReply reply;
+            if (!reply.ParseFromString(*r)) {
+              return finish(done,
+                            absl::InternalError(absl::StrCat(
+                                "plugin \"", plugin, "\" sent a malformed HandleRequestReply")));
+            }
+            absl::Status err = StatusFromProtoError(reply.err());
+            if (!err.ok()) return finish(done, err);
+            return finish(done, std::move(*reply.mutable_response()));
+          }
+          const absl::Status& status = r.status();
+          if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+            LoseProcess(process_id,
+                        absl::StrCat("no answer within the request deadline of ",
+                                     absl::FormatDuration(timeout)),
+                        /*count_as_failure=*/true);
+            return finish(done, absl::DeadlineExceededError(absl::StrCat(
+                                    "plugin \"", plugin, "\" on mount \"", path,
+                                    "\" did not answer within ", absl::FormatDuration(timeout),
+                                    "; it was stopped and starts again on the next request")));
+          }
+          if (IsConnectionLoss(status)) {
+            LoseProcess(process_id, absl::StrCat("connection lost: ", status.message()),
+                        /*count_as_failure=*/true);
+            if (retries_left > 0 && accepting_ && mounts_.count(path) > 0) {
+              m_restarts_->Add({{"plugin", plugin}}, 1);
+              Log(LogLevel::kInfo, "lazy reload: restarting plugin and retrying the request",
+                  {{"mount", path}, {"plugin", plugin}});
+              Attempt(path, std::move(request), retries_left - 1, started, std::move(done));
+              return;
+            }
+            return finish(done, absl::UnavailableError(
+                                    absl::StrCat("plugin \"", plugin, "\" on mount \"", path,
+                                                 "\" is unavailable: ", status.message())));
+          }
+          finish(done,
+                 Annotate(status, absl::StrCat("plugin \"", plugin, "\" on mount \"", path, "\"")));
+        });
+  });
+}
+
+// ---- Losing and stopping processes ---------------------------------------------------------
+
+void LifecycleManager::DetachMount(MountState& m) {
+  auto pit = processes_.find(m.process_id);
+  if (pit != processes_.end()) {
+    Process& p = *pit->second;
+    if (m.broker_id.has_value() && p.runner != nullptr) {
+      p.runner->connection().WithdrawHostServices(*m.broker_id);
+    }
+    p.mounts.erase(m.entry.path);
+  }
+  m.broker_id.reset();
+  m.process_id = 0;
+  m.ready = false;
+  ++m.generation;
+}
+
+void LifecycleManager::LoseProcess(uint64_t id, const std::string& reason, bool count_as_failure) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || it->second->phase == Process::Phase::kStopping) return;
+  Process& p = *it->second;
+  Log(LogLevel::kWarn, "plugin process lost",
+      {{"plugin", p.plugin_name},
+       {"pid", p.runner != nullptr ? absl::StrCat(p.runner->pid()) : "-"},
+       {"reason", reason}});
+  if (count_as_failure) {
+    m_crashes_->Add({{"plugin", p.plugin_name}}, 1);
+    RecordFailure(p.runner_key, reason);
+  }
+  const std::set<std::string> mounts = p.mounts;
+  for (const std::string& path : mounts) {
+    MountState& m = *mounts_.at(path);
+    const bool was_setting_up = m.setting_up;
+    DetachMount(m);
+    if (was_setting_up) {
+      FinishSetup(path, absl::UnavailableError(absl::StrCat("plugin \"", p.plugin_name,
+                                                            "\" was lost during setup: ", reason)));
+    }
+  }
+  if (p.phase == Process::Phase::kStarting && p.runner != nullptr) {
+    ResolveStart(p, absl::UnavailableError(absl::StrCat("plugin \"", p.plugin_name,
+                                                        "\" was lost while starting: ", reason)));
+  }
+  StopProcess(id, nullptr);
+}
+
+void LifecycleManager::StopProcess(uint64_t id, absl::AnyInvocable<void()> done) {
+  auto it = processes_.find(id);
+  if (it == processes_.end()) {
+    if (done) env_.executor.Post(std::move(done));
+    return;
+  }
+  Process& p = *it->second;
+  if (done) p.stop_waiters.push_back(std::move(done));
+  if (p.phase == Process::Phase::kStopping) return;
+  const bool still_starting = p.runner == nullptr;
+  p.phase = Process::Phase::kStopping;
+  UpdateProcessGauge();
+  if (still_starting) return;  // OnRunnerStarted stops it once the start ends.
+  // Mounts still attached (a stop for reload or a termination) lose the process now.
+  const std::set<std::string> mounts = p.mounts;
+  for (const std::string& path : mounts) DetachMount(*mounts_.at(path));
+  std::weak_ptr<bool> alive = alive_;
+  p.runner->Stop(options_.shutdown_grace, [this, alive, id]() {
+    if (alive.expired()) return;
+    // Destroy the runner outside its own callback.
+    env_.executor.Post([this, alive, id]() {
+      if (alive.expired()) return;
+      auto it = processes_.find(id);
+      if (it == processes_.end()) return;
+      std::unique_ptr<Process> gone = std::move(it->second);
+      processes_.erase(it);
+      UpdateProcessGauge();
+      ResolveStart(*gone, absl::CancelledError("plugin process stopped"));
+      for (auto& w : gone->stop_waiters) w();
+    });
+  });
+}
+
+void LifecycleManager::CleanupInstance(const std::string& path, absl::AnyInvocable<void()> done) {
+  auto it = mounts_.find(path);
+  if (it == mounts_.end() || !it->second->ready) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  MountState& m = *it->second;
+  ControlCall<pb::Empty>(m.process_id, kCleanupMethod, pb::Empty().SerializeAsString(),
+                         m.multiplex_id,
+                         [this, path, done = std::move(done)](absl::StatusOr<pb::Empty> r) mutable {
+                           if (!r.ok()) {
+                             Log(LogLevel::kWarn, "plugin Cleanup failed",
+                                 {{"mount", path}, {"error", r.status().ToString()}});
+                           }
+                           done();
+                         });
+}
+
+// ---- Termination events --------------------------------------------------------------------
+
+void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent why,
+                               StatusCallback done) {
+  const std::string path(mount_path);
+  if (mounts_.count(path) == 0) {
+    env_.executor.Post([done = std::move(done), path]() mutable {
+      done(absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
+    });
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  CleanupInstance(path, [this, alive, path, why, done = std::move(done)]() mutable {
+    if (alive.expired()) return;
+    auto it = mounts_.find(path);
+    if (it == mounts_.end()) return done(absl::OkStatus());
+    MountState& m = *it->second;
+    const uint64_t pid = m.process_id;
+    DetachMount(m);
+    if (m.setting_up) {
+      FinishSetup(path, absl::CancelledError(absl::StrCat("mount \"", path, "\" was unloaded (",
+                                                          TerminationEventName(why), ")")));
+    }
+    mounts_.erase(it);
+    Log(LogLevel::kInfo, "mount unloaded",
+        {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
+    auto pit = processes_.find(pid);
+    if (pit != processes_.end() && pit->second->mounts.empty()) {
+      StopProcess(pid, [done = std::move(done)]() mutable { done(absl::OkStatus()); });
+      return;
+    }
+    done(absl::OkStatus());
+  });
+}
+
+void LifecycleManager::TerminateInstance(absl::string_view mount_path, TerminationEvent why,
+                                         StatusCallback done) {
+  const std::string path(mount_path);
+  if (mounts_.count(path) == 0) {
+    env_.executor.Post([done = std::move(done), path]() mutable {
+      done(absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
+    });
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  CleanupInstance(path, [this, alive, path, why, done = std::move(done)]() mutable {
+    if (alive.expired()) return;
+    auto it = mounts_.find(path);
+    if (it == mounts_.end()) return done(absl::OkStatus());
+    const uint64_t pid = it->second->process_id;
+    DetachMount(*it->second);
+    Log(LogLevel::kInfo, "plugin instance terminated",
+        {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
+    auto pit = processes_.find(pid);
+    if (pit != processes_.end() && pit->second->mounts.empty()) {
+      StopProcess(pid, [done = std::move(done)]() mutable { done(absl::OkStatus()); });
+      return;
+    }
+    done(absl::OkStatus());
+  });
+}
+
+void LifecycleManager::TerminateAll(TerminationEvent why, absl::AnyInvocable<void()> done) {
+  accepting_ = false;
+  Log(LogLevel::kInfo, "stopping every plugin",
+      {{"event", std::string(TerminationEventName(why))}});
+  std::vector<std::string> paths;
+  for (const auto& [path, m] : mounts_) paths.push_back(path);
+  auto remaining = std::make_shared<size_t>(paths.size() + 1);
+  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  std::weak_ptr<bool> alive = alive_;
+  auto stop_all = [this, alive, shared_done]() {
+    if (alive.expired()) return;
+    std::vector<uint64_t> ids;
+    for (const auto& [id, p] : processes_) ids.push_back(id);
+    auto left = std::make_shared<size_t>(ids.size() + 1);
+    auto one_stopped = [left, shared_done]() {
+      if (--*left == 0) (*shared_done)();
+    };
+    for (uint64_t id : ids) StopProcess(id, one_stopped);
+    one_stopped();
+  };
+  auto one_unmounted = [remaining, stop_all](absl::Status) mutable {
+    if (--*remaining == 0) stop_all();
+  };
+  for (const std::string& path : paths) Unmount(path, why, one_unmounted);
+  one_unmounted(absl::OkStatus());
+}
+
+void LifecycleManager::Resume() { accepting_ = true; }
+
+void LifecycleManager::Reload(std::optional<std::string> plugin_name,
+                              std::vector<std::string> mounts, StatusCallback done) {
+  auto fail = [this, &done](absl::Status s) {
+    env_.executor.Post([done = std::move(done), s]() mutable { done(s); });
+  };
+  if (plugin_name.has_value() == !mounts.empty()) {
+    return fail(absl::InvalidArgumentError(plugin_name.has_value()
+                                               ? "plugin and mounts cannot be set at the same time"
+                                               : "plugin or mounts must be provided"));
+  }
+  std::set<std::string> selected;
+  if (plugin_name.has_value()) {
+    for (const auto& [path, m] : mounts_) {
+      if (m->entry.plugin_name == *plugin_name) selected.insert(path);
+    }
+    m_reloads_->Add({{"plugin", *plugin_name}}, 1);
+  } else {
+    for (const std::string& raw : mounts) {
+      absl::StatusOr<std::string> path = mount::NormalizeMountPath(raw);
+      if (!path.ok()) return fail(path.status());
+      if (mounts_.count(*path) == 0) {
+        return fail(absl::NotFoundError(absl::StrCat("no mount at \"", *path, "\"")));
+      }
+      selected.insert(*path);
+      m_reloads_->Add({{"plugin", mounts_.at(*path)->entry.plugin_name}}, 1);
+    }
+  }
+  // Every mount of an affected process comes back too: a multiplexed process restarts once.
+  std::set<uint64_t> processes;
+  std::set<std::string> affected = selected;
+  for (const std::string& path : selected) {
+    const uint64_t pid = mounts_.at(path)->process_id;
+    if (pid == 0) continue;
+    processes.insert(pid);
+    for (const std::string& other : processes_.at(pid)->mounts) affected.insert(other);
+  }
+  auto first_error = std::make_shared<absl::Status>();
+  auto shared_done = std::make_shared<StatusCallback>(std::move(done));
+  std::weak_ptr<bool> alive = alive_;
+  auto bring_up = [this, alive, affected, first_error, shared_done]() {
+    if (alive.expired()) return;
+    auto left = std::make_shared<size_t>(affected.size() + 1);
+    auto one_up = [left, first_error, shared_done](absl::Status s) {
+      if (!s.ok() && first_error->ok()) *first_error = s;
+      if (--*left == 0) (*shared_done)(*first_error);
+    };
+    for (const std::string& path : affected) EnsureReady(path, one_up);
+    one_up(absl::OkStatus());
+  };
+  auto cleaned = std::make_shared<size_t>(affected.size() + 1);
+  auto after_cleanup = [this, alive, processes, cleaned, bring_up]() {
+    if (alive.expired() || --*cleaned > 0) return;
+    auto left = std::make_shared<size_t>(processes.size() + 1);
+    auto one_stopped = [left, bring_up]() {
+      if (--*left == 0) bring_up();
+    };
+    for (uint64_t pid : processes) StopProcess(pid, one_stopped);
+    one_stopped();
+  };
+  for (const std::string& path : affected) CleanupInstance(path, after_cleanup);
+  after_cleanup();
+}
+
+// ---- Introspection -------------------------------------------------------------------------
+
+std::vector<ProcessInfo> LifecycleManager::Processes() const {
+  std::vector<ProcessInfo> out;
+  for (const auto& [id, p] : processes_) {
+    ProcessInfo info;
+    info.id = id;
+    info.pid = p->runner != nullptr ? p->runner->pid() : 0;
+    info.plugin_name = p->plugin_name;
+    info.runner_key = p->runner_key;
+    info.multiplexed = p->multiplexed;
+    info.running = p->phase == Process::Phase::kRunning;
+    info.mounts.assign(p->mounts.begin(), p->mounts.end());
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+size_t LifecycleManager::process_count() const {
+  size_t n = 0;
+  for (const auto& [id, p] : processes_) {
+    if (p->runner == nullptr || p->runner->pid() != 0) ++n;
+  }
+  return n;
+}
+
+}  // namespace bulwark::lifecycle
