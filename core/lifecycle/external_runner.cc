@@ -1,0 +1,91 @@
+// PluginClient behind the PluginRunner seam.
+#include "core/lifecycle/external_runner.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/rpc/plugin_client.h"
+
+namespace bulwark::lifecycle {
+namespace {
+
+class ExternalRunner final : public PluginRunner {
+ public:
+  ExternalRunner(std::unique_ptr<rpc::PluginClient> client, catalog::LaunchSpec spec)
+      : client_(std::move(client)), spec_(std::move(spec)) {}
+
+  PluginConnection& connection() override { return client_->connection(); }
+  int64_t pid() const override { return client_->pid(); }
+
+  void SetExitHandler(absl::AnyInvocable<void(std::string reason)> handler) override {
+    client_->SetExitHandler([handler = std::move(handler)](const ProcessExit& exit) mutable {
+      handler(exit.ToString());
+    });
+  }
+
+  void Stop(absl::Duration grace, absl::AnyInvocable<void()> done) override {
+    client_->SetExitHandler(nullptr);  // A requested stop is not a crash.
+    client_->Shutdown(grace, std::move(done));
+  }
+
+ private:
+  std::unique_ptr<rpc::PluginClient> client_;
+  catalog::LaunchSpec spec_;  // Keeps the verified artifact open as long as the process runs.
+};
+
+}  // namespace
+
+ExternalRunnerFactory::ExternalRunnerFactory(Env& env, PluginTransport& transport,
+                                             ExternalRunnerOptions options)
+    : env_(env), transport_(transport), options_(std::move(options)) {}
+
+void ExternalRunnerFactory::Start(
+    catalog::LaunchSpec spec, const RunnerLimits& limits,
+    absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginRunner>>)> done) {
+  if (spec.entry.builtin || spec.executable == nullptr) {
+    env_.executor.Post([done = std::move(done), name = spec.entry.name]() mutable {
+      done(absl::FailedPreconditionError(
+          absl::StrCat("plugin \"", name, "\" is built in; it has no artifact to launch")));
+    });
+    return;
+  }
+  rpc::PluginLaunchOptions o;
+  o.plugin_name = spec.entry.name;
+  o.argv.push_back(spec.path);
+  for (const std::string& a : spec.entry.args) o.argv.push_back(a);
+  o.host_env = options_.host_env;
+  o.entry_env = spec.entry.env;
+  rpc::VaultPluginEnv vault;
+  vault.vault_version = options_.vault_version;
+  vault.mlock = limits.mlock;
+  vault.automtls = options_.automtls;
+  o.vault = vault;
+  o.automtls = options_.automtls;
+  o.mlock = limits.mlock;
+  o.start_timeout = limits.start_timeout;
+  o.connect_timeout = options_.connect_timeout;
+  o.limits = limits.process;
+  o.runtime_dir = options_.runtime_dir;
+  o.log_sink = options_.log_sink;
+
+  // The runner owns the client from the start: a launch is cancelled by destroying it. Until
+  // the start reports, the client lives in this shared slot.
+  auto spec_holder = std::make_shared<catalog::LaunchSpec>(std::move(spec));
+  o.executable = spec_holder->executable.get();
+  auto slot = std::make_shared<std::unique_ptr<rpc::PluginClient>>();
+  *slot = rpc::PluginClient::Start(
+      env_, transport_, std::move(o),
+      [slot, spec_holder, done = std::move(done)](absl::Status status) mutable {
+        std::unique_ptr<rpc::PluginClient> client = std::move(*slot);
+        if (!status.ok()) {
+          // Destroy the failed client outside its own callback.
+          done(status);
+          return;
+        }
+        done(std::unique_ptr<PluginRunner>(
+            new ExternalRunner(std::move(client), std::move(*spec_holder))));
+      });
+}
+
+}  // namespace bulwark::lifecycle

@@ -1,0 +1,330 @@
+// Node wiring and the order of events around seal, unseal, role changes and shutdown.
+#include "core/node/node.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/status/status_macros.h"
+
+namespace bulwark::node {
+
+Node::Node(Env& env, Storage& physical, lifecycle::RunnerFactory& runners,
+           metrics::Registry& metrics, LogSink& log, NodeOptions options)
+    : env_(env),
+      physical_(physical),
+      runners_(runners),
+      metrics_(metrics),
+      log_(log),
+      options_(std::move(options)),
+      role_(options_.role) {}
+
+Node::~Node() { *alive_ = false; }
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
+                                                 lifecycle::RunnerFactory& runners,
+                                                 metrics::Registry& metrics, LogSink& log,
+                                                 NodeOptions options) {
+  std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
+  ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random));
+  return node;
+}
+
+void Node::Log(LogLevel level, std::string message,
+               std::vector<std::pair<std::string, std::string>> fields) {
+  LogRecord r;
+  r.level = level;
+  r.time = env_.clock.WallNow();
+  r.source = "node";
+  r.message = std::move(message);
+  r.fields = std::move(fields);
+  log_.Write(r);
+}
+
+absl::Status Node::CheckServing() const {
+  if (shut_down_) return absl::FailedPreconditionError("node is shut down");
+  if (barrier_->sealed() || sealing_) return absl::FailedPreconditionError("Vault is sealed");
+  if (role_ != Role::kActive) {
+    return absl::FailedPreconditionError("node is a standby; send requests to the active node");
+  }
+  if (lifecycle_ == nullptr || mounts_ == nullptr) {
+    return absl::FailedPreconditionError("node is still loading its mounts");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<crypto::SecureBuffer>> Node::Initialize(int shares, int threshold) {
+  if (shut_down_) return absl::FailedPreconditionError("node is shut down");
+  return barrier_->Initialize(shares, threshold);
+}
+
+void Node::Unseal(absl::string_view share,
+                  absl::AnyInvocable<void(absl::StatusOr<SealStatus>)> done) {
+  if (shut_down_ || sealing_) {
+    env_.executor.Post([done = std::move(done), shut = shut_down_]() mutable {
+      done(absl::FailedPreconditionError(shut ? "node is shut down" : "node is sealing"));
+    });
+    return;
+  }
+  const bool was_sealed = barrier_->sealed();
+  absl::StatusOr<SealStatus> status = barrier_->Unseal(share);
+  if (!status.ok() || status->sealed || !was_sealed) {
+    env_.executor.Post([done = std::move(done), status]() mutable { done(status); });
+    return;
+  }
+  Log(LogLevel::kInfo, "unsealed");
+  std::weak_ptr<bool> alive = alive_;
+  LoadAndMountAll([this, alive, done = std::move(done)]() mutable {
+    if (alive.expired()) return;
+    done(barrier_->seal_status());
+  });
+}
+
+void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
+  absl::Status loaded = absl::OkStatus();
+  if (catalog_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<catalog::Catalog>> c =
+        catalog::Catalog::Open(*barrier_, env_.fs, options_.catalog);
+    if (c.ok()) {
+      catalog_ = std::move(*c);
+    } else {
+      loaded = c.status();
+    }
+  } else {
+    loaded = catalog_->Reload();
+  }
+  if (loaded.ok()) {
+    if (mounts_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<mount::MountTable>> t =
+          mount::MountTable::Open(*barrier_, env_.random);
+      if (t.ok()) {
+        mounts_ = std::move(*t);
+      } else {
+        loaded = t.status();
+      }
+    } else {
+      loaded = mounts_->Reload();
+    }
+  }
+  if (!loaded.ok()) {
+    // Storage behind the barrier is unreadable: stay unsealed but serve nothing from plugins;
+    // the error is in the log and every request reports "still loading".
+    Log(LogLevel::kError, "could not load the catalog or the mount table",
+        {{"error", loaded.ToString()}});
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  if (lifecycle_ == nullptr) {
+    lifecycle::SystemViewInfo info = options_.system_view;
+    lifecycle_ = std::make_unique<lifecycle::LifecycleManager>(
+        env_, *catalog_, runners_,
+        [this, info](const mount::MountEntry& e) {
+          return std::make_unique<lifecycle::StorageHostServices>(
+              *barrier_, absl::StrCat("logical/", e.uuid, "/"), info);
+        },
+        metrics_, log_, options_.lifecycle);
+  }
+  lifecycle_->Resume();
+  if (role_ != Role::kActive) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  const std::vector<mount::MountEntry> entries = mounts_->List();
+  auto left = std::make_shared<size_t>(entries.size() + 1);
+  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  auto one = [this, left, shared_done](const std::string& path, absl::Status s) {
+    if (!s.ok()) {
+      Log(LogLevel::kWarn, "mount did not come up", {{"mount", path}, {"error", s.ToString()}});
+    }
+    if (--*left == 0) (*shared_done)();
+  };
+  for (const mount::MountEntry& e : entries) {
+    lifecycle_->Mount(e, [one, path = e.path](absl::Status s) mutable { one(path, s); });
+  }
+  one("", absl::OkStatus());
+}
+
+void Node::StopPlugins(lifecycle::TerminationEvent why, absl::AnyInvocable<void()> done) {
+  if (lifecycle_ == nullptr) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  lifecycle_->TerminateAll(why, std::move(done));
+}
+
+void Node::Seal(absl::AnyInvocable<void()> done) {
+  if (barrier_->sealed() || sealing_) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  sealing_ = true;
+  Log(LogLevel::kInfo, "sealing: stopping every plugin");
+  std::weak_ptr<bool> alive = alive_;
+  StopPlugins(lifecycle::TerminationEvent::kSeal, [this, alive, done = std::move(done)]() mutable {
+    if (alive.expired()) return;
+    barrier_->Seal();
+    sealing_ = false;
+    Log(LogLevel::kInfo, "sealed");
+    done();
+  });
+}
+
+void Node::StepDown(absl::AnyInvocable<void()> done) {
+  if (role_ == Role::kStandby) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  role_ = Role::kStandby;
+  Log(LogLevel::kInfo, "stepping down: stopping every plugin");
+  StopPlugins(lifecycle::TerminationEvent::kStepDown, std::move(done));
+}
+
+void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
+  if (role_ == Role::kActive) {
+    env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+    return;
+  }
+  role_ = Role::kActive;
+  if (barrier_->sealed()) {
+    env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+    return;
+  }
+  LoadAndMountAll([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+}
+
+void Node::Shutdown(absl::AnyInvocable<void()> done) {
+  shut_down_ = true;
+  StopPlugins(lifecycle::TerminationEvent::kShutdown, std::move(done));
+}
+
+absl::StatusOr<catalog::CatalogEntryView> Node::RegisterPlugin(const catalog::RegisterRequest& r) {
+  RETURN_IF_ERROR(CheckServing());
+  return catalog_->Register(r);
+}
+
+absl::Status Node::DeregisterPlugin(catalog::PluginType type, absl::string_view name,
+                                    absl::string_view version) {
+  RETURN_IF_ERROR(CheckServing());
+  return catalog_->Delete(type, name, version);
+}
+
+void Node::EnableMount(const mount::EnableRequest& request,
+                       absl::AnyInvocable<void(absl::StatusOr<mount::MountEntry>)> done) {
+  absl::Status serving = CheckServing();
+  absl::StatusOr<mount::MountEntry> entry =
+      serving.ok() ? mounts_->Enable(request, *catalog_) : serving;
+  if (!entry.ok()) {
+    env_.executor.Post([done = std::move(done), entry]() mutable { done(entry.status()); });
+    return;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  lifecycle_->Mount(*entry, [this, alive, entry = *entry,
+                             done = std::move(done)](absl::Status s) mutable {
+    if (alive.expired()) return;
+    if (s.ok()) return done(entry);
+    // Roll back: unload what started and remove the mount from the table.
+    lifecycle_->Unmount(entry.path, lifecycle::TerminationEvent::kUnmount,
+                        [this, alive, entry, s, done = std::move(done)](absl::Status) mutable {
+                          if (alive.expired()) return;
+                          absl::StatusOr<mount::MountEntry> removed = mounts_->Disable(entry.path);
+                          if (!removed.ok()) {
+                            Log(LogLevel::kError, "could not remove a mount that failed to start",
+                                {{"mount", entry.path}, {"error", removed.status().ToString()}});
+                          }
+                          done(s);
+                        });
+  });
+}
+
+void Node::DisableMount(absl::string_view path, absl::AnyInvocable<void(absl::Status)> done) {
+  absl::Status serving = CheckServing();
+  const mount::MountEntry* entry = serving.ok() ? mounts_->Find(path) : nullptr;
+  if (!serving.ok() || entry == nullptr) {
+    env_.executor.Post([done = std::move(done), serving, p = std::string(path)]() mutable {
+      done(serving.ok() ? absl::NotFoundError(absl::StrCat("no mount at \"", p, "\"")) : serving);
+    });
+    return;
+  }
+  // Vault unloads the backend (Cleanup, stop) before it removes the mount table entry, so a
+  // crash in between leaves the mount listed rather than a plugin running for nothing.
+  const std::string normalized = entry->path;
+  std::weak_ptr<bool> alive = alive_;
+  auto remove = [this, alive, normalized, done = std::move(done)](absl::Status) mutable {
+    if (alive.expired()) return;
+    done(mounts_->Disable(normalized).status());
+  };
+  if (lifecycle_->IsMounted(normalized)) {
+    lifecycle_->Unmount(normalized, lifecycle::TerminationEvent::kUnmount, std::move(remove));
+  } else {
+    remove(absl::OkStatus());
+  }
+}
+
+void Node::TuneMount(absl::string_view path, const mount::TuneRequest& request,
+                     absl::AnyInvocable<void(absl::StatusOr<mount::MountEntry>)> done) {
+  absl::Status serving = CheckServing();
+  absl::StatusOr<mount::MountEntry> before =
+      serving.ok() ? (mounts_->Find(path) != nullptr
+                          ? absl::StatusOr<mount::MountEntry>(*mounts_->Find(path))
+                          : absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")))
+                   : serving;
+  absl::StatusOr<mount::MountEntry> after =
+      before.ok() ? mounts_->Tune(path, request, *catalog_) : before;
+  if (!after.ok() || after->plugin_version == before->plugin_version) {
+    env_.executor.Post([done = std::move(done), after]() mutable { done(after); });
+    return;
+  }
+  // A new version: unload the old instance and bring the mount up on the new one.
+  std::weak_ptr<bool> alive = alive_;
+  lifecycle_->Unmount(after->path, lifecycle::TerminationEvent::kReload,
+                      [this, alive, entry = *after, done = std::move(done)](absl::Status) mutable {
+                        if (alive.expired()) return;
+                        lifecycle_->Mount(entry,
+                                          [entry, done = std::move(done)](absl::Status s) mutable {
+                                            if (s.ok()) return done(entry);
+                                            done(s);
+                                          });
+                      });
+}
+
+void Node::ReloadPlugins(std::optional<std::string> plugin, std::vector<std::string> mounts,
+                         absl::AnyInvocable<void(absl::Status)> done) {
+  absl::Status serving = CheckServing();
+  if (!serving.ok()) {
+    env_.executor.Post([done = std::move(done), serving]() mutable { done(serving); });
+    return;
+  }
+  lifecycle_->Reload(std::move(plugin), std::move(mounts), std::move(done));
+}
+
+std::vector<mount::MountEntry> Node::ListMounts() const {
+  return mounts_ == nullptr ? std::vector<mount::MountEntry>() : mounts_->List();
+}
+
+void Node::Handle(absl::string_view path, absl::string_view operation, std::string data_json,
+                  absl::AnyInvocable<void(absl::StatusOr<pb::Response>)> done) {
+  absl::Status serving = CheckServing();
+  std::optional<mount::Route> route;
+  if (serving.ok()) {
+    route = mounts_->Match(path);
+    if (!route.has_value()) {
+      serving = absl::NotFoundError(absl::StrCat("no handler for route \"",
+                                                 path.substr(0, mount::kMountPathBytesMax),
+                                                 "\": no mount serves this path"));
+    }
+  }
+  if (!serving.ok()) {
+    env_.executor.Post([done = std::move(done), serving]() mutable { done(serving); });
+    return;
+  }
+  pb::Request request;
+  request.set_id(absl::StrCat("req-", ++request_seq_));
+  request.set_operation(std::string(operation));
+  request.set_path(route->remaining);
+  request.set_data(std::move(data_json));
+  request.set_mount_point(route->entry->path);
+  request.set_mount_type(route->entry->plugin_name);
+  request.set_mount_accessor(route->entry->accessor);
+  lifecycle_->HandleRequest(route->entry->path, std::move(request), std::move(done));
+}
+
+}  // namespace bulwark::node

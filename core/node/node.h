@@ -1,0 +1,133 @@
+// A node: the composition root that wires the barrier, the plugin catalog, the mount table and
+// the lifecycle manager on one Env, and reacts to seal, unseal, role changes and shutdown. The
+// HTTP server and the simulator drive a Node; neither reaches its parts another way.
+//
+// Single-threaded: call it from the Env's event loop. Callbacks run there too.
+#ifndef BULWARK_CORE_NODE_NODE_H_
+#define BULWARK_CORE_NODE_NODE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/barrier/barrier.h"
+#include "core/catalog/catalog.h"
+#include "core/crypto/secure_buffer.h"
+#include "core/env/env.h"
+#include "core/lifecycle/host_services.h"
+#include "core/lifecycle/lifecycle.h"
+#include "core/lifecycle/runner.h"
+#include "core/log/log.h"
+#include "core/metrics/metrics.h"
+#include "core/mount/mount_table.h"
+#include "core/storage/storage.h"
+
+namespace bulwark::node {
+
+// HA role: only the active node runs plugins. Standbys forward (a later issue) or refuse.
+enum class Role { kActive, kStandby };
+
+struct NodeOptions {
+  catalog::CatalogOptions catalog;
+  lifecycle::LifecycleOptions lifecycle;
+  lifecycle::SystemViewInfo system_view;
+  Role role = Role::kActive;
+};
+
+class Node {
+ public:
+  // `physical` is the node's storage under the barrier (FileStorage in production, on a
+  // SimFileSystem in the simulator). Every reference must outlive the node.
+  static absl::StatusOr<std::unique_ptr<Node>> Open(Env& env, Storage& physical,
+                                                    lifecycle::RunnerFactory& runners,
+                                                    metrics::Registry& metrics, LogSink& log,
+                                                    NodeOptions options);
+  ~Node();
+
+  // ---- Seal state ---------------------------------------------------------------------------
+  // Creates the root key and returns the key shares (see Barrier::Initialize). The node stays
+  // sealed.
+  absl::StatusOr<std::vector<crypto::SecureBuffer>> Initialize(int shares, int threshold);
+  // Adds one key share. When the threshold is reached the barrier opens, the catalog and the
+  // mount table load, and every mount is brought up (plugins start); `done` runs after that,
+  // with the seal status. A mount whose plugin fails to start is logged and stays loaded: its
+  // requests fail until the plugin works (Vault unseals anyway).
+  void Unseal(absl::string_view share, absl::AnyInvocable<void(absl::StatusOr<SealStatus>)> done);
+  // Stops every plugin (Cleanup, Shutdown, grace, kill), then seals. Requests fail from the
+  // moment Seal is called.
+  void Seal(absl::AnyInvocable<void()> done);
+  bool sealed() const { return barrier_->sealed() || sealing_; }
+  SealStatus seal_status() const { return barrier_->seal_status(); }
+
+  // ---- Roles and shutdown -------------------------------------------------------------------
+  // Leaving the active role is a termination event: every plugin stops. Becoming active brings
+  // the mounts up again.
+  void StepDown(absl::AnyInvocable<void()> done);
+  void BecomeActive(absl::AnyInvocable<void(absl::Status)> done);
+  Role role() const { return role_; }
+  // Graceful shutdown: stops every plugin; the node refuses everything afterwards.
+  void Shutdown(absl::AnyInvocable<void()> done);
+
+  // ---- sys/ operations (require unsealed and active) ----------------------------------------
+  absl::StatusOr<catalog::CatalogEntryView> RegisterPlugin(const catalog::RegisterRequest& r);
+  absl::Status DeregisterPlugin(catalog::PluginType type, absl::string_view name,
+                                absl::string_view version);
+  // Persists the mount, then brings its plugin up; if that fails the mount is removed again and
+  // the error returned (Vault refuses to enable a mount whose plugin does not start).
+  void EnableMount(const mount::EnableRequest& request,
+                   absl::AnyInvocable<void(absl::StatusOr<mount::MountEntry>)> done);
+  void DisableMount(absl::string_view path, absl::AnyInvocable<void(absl::Status)> done);
+  // A new plugin version restarts the mount's plugin.
+  void TuneMount(absl::string_view path, const mount::TuneRequest& request,
+                 absl::AnyInvocable<void(absl::StatusOr<mount::MountEntry>)> done);
+  void ReloadPlugins(std::optional<std::string> plugin, std::vector<std::string> mounts,
+                     absl::AnyInvocable<void(absl::Status)> done);
+  std::vector<mount::MountEntry> ListMounts() const;
+
+  // ---- Data path ----------------------------------------------------------------------------
+  // Routes `path` (e.g. "secret/foo") to the mount with the longest matching prefix and runs the
+  // logical request there. Errors: kFailedPrecondition while sealed, sealing, standby or shut
+  // down; kNotFound for a path no mount serves; the plugin's errors otherwise.
+  void Handle(absl::string_view path, absl::string_view operation, std::string data_json,
+              absl::AnyInvocable<void(absl::StatusOr<pb::Response>)> done);
+
+  lifecycle::LifecycleManager* lifecycle() { return lifecycle_.get(); }
+  catalog::Catalog* catalog() { return catalog_.get(); }
+  mount::MountTable* mounts() { return mounts_.get(); }
+  Barrier& barrier() { return *barrier_; }
+
+ private:
+  Node(Env& env, Storage& physical, lifecycle::RunnerFactory& runners, metrics::Registry& metrics,
+       LogSink& log, NodeOptions options);
+  absl::Status CheckServing() const;
+  // After unseal / becoming active: load catalog and mounts, bring every mount up.
+  void LoadAndMountAll(absl::AnyInvocable<void()> done);
+  void StopPlugins(lifecycle::TerminationEvent why, absl::AnyInvocable<void()> done);
+  void Log(LogLevel level, std::string message,
+           std::vector<std::pair<std::string, std::string>> fields = {});
+
+  Env& env_;
+  Storage& physical_;
+  lifecycle::RunnerFactory& runners_;
+  metrics::Registry& metrics_;
+  LogSink& log_;
+  NodeOptions options_;
+  std::unique_ptr<Barrier> barrier_;
+  std::unique_ptr<catalog::Catalog> catalog_;
+  std::unique_ptr<mount::MountTable> mounts_;
+  std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
+  Role role_;
+  bool sealing_ = false;
+  bool shut_down_ = false;
+  uint64_t request_seq_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bulwark::node
+
+#endif  // BULWARK_CORE_NODE_NODE_H_
