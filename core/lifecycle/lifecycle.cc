@@ -591,7 +591,7 @@ void LifecycleManager::HandleRequest(absl::string_view mount_path, pb::Request r
 void LifecycleManager::Attempt(const std::string& path, pb::Request request, int retries_left,
                                absl::Duration started, ResponseCallback done) {
   std::weak_ptr<bool> alive = alive_;
-  auto finish = [this, path, started](ResponseCallback& done, absl::StatusOr<pb::Response> r) {
+  auto finish = [this, path, started](ResponseCallback& done, absl::StatusOr<Reply> r) {
     const absl::StatusCode code = r.status().code();
     m_requests_->Add({{"mount", path}, {"code", absl::StatusCodeToString(code)}}, 1);
     m_request_seconds_->Observe({{"mount", path}},
@@ -635,7 +635,8 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
             }
             absl::Status err = StatusFromProtoError(reply.err());
             if (!err.ok()) return finish(done, err);
-            return finish(done, std::move(*reply.mutable_response()));
+            if (!reply.has_response()) return finish(done, Reply());
+            return finish(done, Reply(std::move(*reply.mutable_response())));
           }
           const absl::Status& status = r.status();
           if (status.code() == absl::StatusCode::kDeadlineExceeded) {

@@ -101,7 +101,10 @@ struct ProcessInfo {
 };
 
 using StatusCallback = absl::AnyInvocable<void(absl::Status)>;
-using ResponseCallback = absl::AnyInvocable<void(absl::StatusOr<pb::Response>)>;
+// The plugin's response to a request; nullopt when it returned none (Vault's nil response: an
+// HTTP layer answers 404 to a read and 204 to anything else).
+using Reply = std::optional<pb::Response>;
+using ResponseCallback = absl::AnyInvocable<void(absl::StatusOr<Reply>)>;
 
 class LifecycleManager {
  public:

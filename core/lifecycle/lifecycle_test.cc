@@ -285,7 +285,13 @@ class LifecycleTest : public ::testing::Test {
     req.set_path(std::string(path));
     req.set_data(std::string(data));
     std::optional<absl::StatusOr<pb::Response>> result;
-    manager_->HandleRequest(mount, req, [&](absl::StatusOr<pb::Response> r) { result = r; });
+    manager_->HandleRequest(mount, req, [&](absl::StatusOr<Reply> r) {
+      if (r.ok()) {
+        result = r->value_or(pb::Response());
+      } else {
+        result = r.status();
+      }
+    });
     Run();
     CHECK(result.has_value()) << "request never completed";
     return *result;
@@ -372,8 +378,8 @@ TEST_F(LifecycleTest, RequestInFlightDuringACrashIsRetriedOnce) {
   req.set_operation("update");
   req.set_path("k");
   req.set_data("v");
-  std::optional<absl::StatusOr<pb::Response>> result;
-  manager_->HandleRequest("a/", req, [&](absl::StatusOr<pb::Response> r) { result = r; });
+  std::optional<absl::StatusOr<Reply>> result;
+  manager_->HandleRequest("a/", req, [&](absl::StatusOr<Reply> r) { result = r; });
   sim_.loop().Step();  // The call is now in flight.
   world_.Crash(world_.procs[0]);
   Run();

@@ -301,7 +301,7 @@ std::vector<mount::MountEntry> Node::ListMounts() const {
 }
 
 void Node::Handle(absl::string_view path, absl::string_view operation, std::string data_json,
-                  absl::AnyInvocable<void(absl::StatusOr<pb::Response>)> done) {
+                  absl::AnyInvocable<void(absl::StatusOr<lifecycle::Reply>)> done) {
   absl::Status serving = CheckServing();
   std::optional<mount::Route> route;
   if (serving.ok()) {

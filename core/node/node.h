@@ -94,7 +94,7 @@ class Node {
   // logical request there. Errors: kFailedPrecondition while sealed, sealing, standby or shut
   // down; kNotFound for a path no mount serves; the plugin's errors otherwise.
   void Handle(absl::string_view path, absl::string_view operation, std::string data_json,
-              absl::AnyInvocable<void(absl::StatusOr<pb::Response>)> done);
+              absl::AnyInvocable<void(absl::StatusOr<lifecycle::Reply>)> done);
 
   lifecycle::LifecycleManager* lifecycle() { return lifecycle_.get(); }
   catalog::Catalog* catalog() { return catalog_.get(); }
