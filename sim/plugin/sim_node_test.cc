@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/crypto/sha256.h"
+#include "core/lifecycle/builtin_runner.h"
 #include "core/lifecycle/external_runner.h"
 #include "core/node/node.h"
 #include "core/status/check.h"
@@ -43,9 +44,16 @@ class SimNodeTest : public ::testing::Test {
     lifecycle::ExternalRunnerOptions ro;
     ro.runtime_dir = "/run";
     ro.log_sink = &log_;
-    runners_ = std::make_unique<lifecycle::ExternalRunnerFactory>(sim_.env(), net_, ro);
+    external_ = std::make_unique<lifecycle::ExternalRunnerFactory>(sim_.env(), net_, ro);
+    lifecycle::BuiltinBackend kv;
+    kv.factory = examples::kv::KvBackendFactory();
+    builtin_ = std::make_unique<lifecycle::BuiltinRunnerFactory>(
+        sim_.loop(), std::map<std::string, lifecycle::BuiltinBackend>{{"kv-builtin", kv}});
+    runners_ = std::make_unique<lifecycle::SplitRunnerFactory>(*builtin_, *external_);
     node::NodeOptions options;
     options.catalog.plugin_directory = "/plugins";
+    options.catalog.builtins = {
+        catalog::BuiltinPlugin{catalog::PluginType::kSecret, "kv-builtin", "v1.0.0+builtin"}};
     node_ = *node::Node::Open(sim_.env(), *storage_, *runners_, metrics_, log_, options);
   }
 
@@ -99,7 +107,9 @@ class SimNodeTest : public ::testing::Test {
   MemoryLogSink log_;
   metrics::Registry metrics_;
   std::unique_ptr<FileStorage> storage_;
-  std::unique_ptr<lifecycle::ExternalRunnerFactory> runners_;
+  std::unique_ptr<lifecycle::ExternalRunnerFactory> external_;
+  std::unique_ptr<lifecycle::BuiltinRunnerFactory> builtin_;
+  std::unique_ptr<lifecycle::SplitRunnerFactory> runners_;
   std::unique_ptr<node::Node> node_;
   std::vector<crypto::SecureBuffer> shares_;
 };
@@ -120,6 +130,21 @@ TEST_F(SimNodeTest, WritesAndReadsThroughSimulatedPluginProcesses) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->has_value());
   EXPECT_EQ(Do("nomount/db", "read").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SimNodeTest, BuiltinRunsInProcessAndOutlivesPluginCrashes) {
+  InitAndUnseal();
+  Register("kv");
+  ASSERT_TRUE(Enable("builtin", "kv-builtin").ok());
+  ASSERT_TRUE(Enable("external", "kv").ok());
+  EXPECT_EQ(sim_.launcher().spawn_count(), 1u);  // only the external one is a process
+  ASSERT_TRUE(Do("builtin/k", "update", R"({"v":"in-process"})").ok());
+  ASSERT_TRUE(sim_.launcher().Crash(sim_.launcher().LivePids()[0]).ok());
+  Run();
+  absl::StatusOr<lifecycle::Reply> r = Do("builtin/k", "read");
+  ASSERT_TRUE(r.ok() && r->has_value()) << r.status();
+  EXPECT_EQ(nlohmann::json::parse((*r)->data())["v"], "in-process");
+  EXPECT_EQ(sim_.launcher().spawn_count(), 1u);  // the crash did not touch the built-in
 }
 
 TEST_F(SimNodeTest, CrashedProcessIsLazilyReloadedAndDataSurvives) {
