@@ -56,11 +56,15 @@ void ExternalRunnerFactory::Start(
   for (const std::string& a : spec.entry.args) o.argv.push_back(a);
   o.host_env = options_.host_env;
   o.entry_env = spec.entry.env;
-  rpc::VaultPluginEnv vault;
-  vault.vault_version = options_.vault_version;
-  vault.mlock = limits.mlock;
-  vault.automtls = options_.automtls;
-  o.vault = vault;
+  if (options_.automtls) {
+    // Without AutoMTLS Vault falls back to its legacy unwrap-token TLS, which bulwark does not
+    // implement; the plugin then gets a plain go-plugin environment (plaintext on its private
+    // socket).
+    rpc::VaultPluginEnv vault;
+    vault.vault_version = options_.vault_version;
+    vault.mlock = limits.mlock;
+    o.vault = vault;
+  }
   o.automtls = options_.automtls;
   o.mlock = limits.mlock;
   o.start_timeout = limits.start_timeout;
