@@ -1,0 +1,89 @@
+// The plugin side of go-plugin's gRPC broker (internal to the SDK's gRPC layer): collects the
+// ConnInfo announcements the host sends on plugin.GRPCBroker/StartStream and dials them as
+// HostConnections, with the plugin's AutoMTLS identity.
+//
+// TLS on brokered connections. go-plugin v1.0.1's host serves brokered services with its own
+// tls.Config: its AutoMTLS certificate (the one it put in PLUGIN_CLIENT_CERT), no client
+// certificate requested. Hosts since go-plugin#193 (and bulwark's) also require and verify the
+// plugin's certificate. Its Go plugins dial with RootCAs unset and the server name "unused",
+// which is why plugin-to-host broker dials failed under AutoMTLS before #193 (go-plugin#109).
+// This dialer does what #193 does: it trusts exactly PLUGIN_CLIENT_CERT, checks the name
+// "localhost", and presents the plugin's own certificate, so it works with both kinds of host.
+#ifndef BULWARK_SDK_GRPC_BROKER_H_
+#define BULWARK_SDK_GRPC_BROKER_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/log/log.h"
+#include "proto/goplugin/grpc_broker.pb.h"
+#include "sdk/host_connection.h"
+
+namespace bulwark::sdk::internal {
+
+// Largest gRPC message either direction. Vault's own limit is MaxInt32; its HTTP layer caps
+// requests at 32 MiB (max_request_size), so 64 MiB leaves room for encoding overhead.
+inline constexpr int kGrpcMessageBytesMax = 64 * 1024 * 1024;
+
+// Most ConnInfo announcements kept unclaimed; the oldest is dropped beyond this (go-plugin drops
+// unclaimed ones after 5 s).
+inline constexpr size_t kPendingConnInfoMax = 256;
+
+// The plugin's AutoMTLS identity and the host certificate it trusts.
+struct BrokerTls {
+  std::string host_cert_pem;  // PLUGIN_CLIENT_CERT.
+  std::string cert_pem;       // The plugin's own certificate...
+  std::string key_pem;        // ...and key.
+};
+
+class GrpcHostConnection;
+
+// Thread-safe.
+class GrpcBroker final : public HostDialer {
+ public:
+  // `tls` unset: plaintext (the host did not ask for AutoMTLS). `log` must outlive the broker.
+  GrpcBroker(std::optional<BrokerTls> tls, absl::Duration dial_timeout, absl::Duration call_timeout,
+             LogSink* log);
+  ~GrpcBroker() override;
+
+  // Records a ConnInfo from the host (called by the StartStream handler). The first
+  // announcement of an id wins, as in go-plugin; knocks (broker multiplexing, which this SDK
+  // does not offer) are logged and ignored.
+  void OnConnInfo(const plugin::ConnInfo& info);
+
+  // Waits up to the dial timeout for the ConnInfo of `broker_id`, consumes it, and connects
+  // (waiting for the connection to be ready, within the same timeout). Errors as in
+  // HostDialer::Dial.
+  absl::StatusOr<std::shared_ptr<HostConnection>> Dial(uint32_t broker_id) override;
+
+  // Fails waiting and future dials with kUnavailable and cancels host calls in flight on every
+  // connection dialed. Idempotent.
+  void Close();
+
+ private:
+  const std::optional<BrokerTls> tls_;
+  const absl::Duration dial_timeout_;
+  const absl::Duration call_timeout_;
+  LogSink* const log_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<uint32_t, plugin::ConnInfo> pending_;                // Guarded by mu_.
+  std::deque<uint32_t> pending_order_;                          // Guarded by mu_. Arrival order.
+  bool closed_ = false;                                         // Guarded by mu_.
+  std::vector<std::weak_ptr<GrpcHostConnection>> connections_;  // Guarded by mu_.
+};
+
+}  // namespace bulwark::sdk::internal
+
+#endif  // BULWARK_SDK_GRPC_BROKER_H_

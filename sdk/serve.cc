@@ -1,0 +1,836 @@
+// ServeBackend: the go-plugin plugin server around a BackendDispatcher. Process-level concerns
+// (cookie, signals, parent death, mlock, listener, handshake line) and the gRPC services.
+#include "sdk/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/server_credentials.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/rpc/handshake.h"
+#include "core/rpc/tls_certs.h"
+#include "core/status/status_macros.h"
+#include "proto/goplugin/grpc_broker.grpc.pb.h"
+#include "proto/goplugin/grpc_controller.grpc.pb.h"
+#include "proto/goplugin/grpc_stdio.grpc.pb.h"
+#include "proto/health/health.grpc.pb.h"
+#include "sdk/grpc_broker.h"
+#include "sdk/hclog_sink.h"
+
+namespace bulwark::sdk {
+namespace {
+
+using internal::GrpcBroker;
+
+// The metadata key Vault puts the multiplex id under (pluginutil.MultiplexingCtxKey).
+constexpr char kMultiplexIdMetadataKey[] = "multiplex_id";
+// The health service name go-plugin hosts ping (go-plugin GRPCServiceName).
+constexpr char kHealthServiceName[] = "plugin";
+// The signal the kernel sends when the parent goes away (PR_SET_PDEATHSIG). Not SIGTERM: the
+// kernel also sends it when only the thread that forked us ends, so it must mean "check
+// getppid()", never "stop".
+constexpr int kParentDeathSignal = SIGUSR2;
+// How often the parent is checked even without a signal (the death signal fires only once).
+constexpr int kParentCheckIntervalMs = 1000;
+
+void WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+absl::Status WriteAllOrError(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::UnavailableError(absl::StrCat("write: ", strerror(errno)));
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+// --- Stopping ----------------------------------------------------------------------------------
+
+// The first reason to stop wins; ServeBackend waits for one.
+class StopLatch {
+ public:
+  void Stop(int exit_code, std::string reason) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      exit_code_ = exit_code;
+      reason_ = std::move(reason);
+    }
+    cv_.notify_all();
+  }
+  std::pair<int, std::string> Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return stopped_; });
+    return {exit_code_, reason_};
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;  // Guarded by mu_.
+  int exit_code_ = 0;     // Guarded by mu_.
+  std::string reason_;    // Guarded by mu_.
+};
+
+// Signal handlers only write the signal number to a pipe; a thread reads it. Set once per
+// process (ServeBackend runs once).
+std::atomic<int> g_signal_pipe_write{-1};
+
+void OnSignal(int signal_number) {
+  const int saved_errno = errno;
+  const int fd = g_signal_pipe_write.load();
+  if (fd >= 0) {
+    const char byte = static_cast<char>(signal_number);
+    (void)!::write(fd, &byte, 1);
+  }
+  errno = saved_errno;
+}
+
+// Watches SIGTERM and the parent: SIGTERM stops with 0, a new parent (ours died; we were
+// re-parented to init or a subreaper) stops with 1.
+class ProcessWatcher {
+ public:
+  ProcessWatcher(StopLatch* stop, LogSink* log) : stop_(stop), log_(log) {}
+
+  absl::Status Start() {
+    original_parent_ = ::getppid();
+    if (::pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return absl::InternalError(absl::StrCat("pipe2: ", strerror(errno)));
+    }
+    g_signal_pipe_write.store(pipe_[1]);
+    struct sigaction action {};
+    action.sa_handler = OnSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (::sigaction(SIGTERM, &action, nullptr) != 0 ||
+        ::sigaction(kParentDeathSignal, &action, nullptr) != 0) {
+      return absl::InternalError(absl::StrCat("sigaction: ", strerror(errno)));
+    }
+    if (::prctl(PR_SET_PDEATHSIG, kParentDeathSignal) != 0) {
+      return absl::InternalError(absl::StrCat("prctl(PR_SET_PDEATHSIG): ", strerror(errno)));
+    }
+    // The parent may have died before the death signal was armed.
+    if (::getppid() != original_parent_) {
+      return absl::FailedPreconditionError("the parent process exited during startup");
+    }
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (thread_.joinable()) {
+      quit_.store(true);
+      const char byte = 0;
+      (void)!::write(pipe_[1], &byte, 1);
+      thread_.join();
+    }
+    // Later signals must not write to a closed (and maybe reused) descriptor.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    ::sigaction(SIGTERM, &ignore, nullptr);
+    ::sigaction(kParentDeathSignal, &ignore, nullptr);
+    g_signal_pipe_write.store(-1);
+    for (int& fd : pipe_) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    }
+  }
+
+  ~ProcessWatcher() { Stop(); }
+
+ private:
+  void Run() {
+    while (!quit_.load()) {
+      pollfd pfd{pipe_[0], POLLIN, 0};
+      const int ready = ::poll(&pfd, 1, kParentCheckIntervalMs);
+      if (ready > 0) {
+        char bytes[64];
+        const ssize_t n = ::read(pipe_[0], bytes, sizeof(bytes));
+        for (ssize_t i = 0; i < n; ++i) {
+          if (bytes[i] == SIGTERM) {
+            Log(log_, LogLevel::kInfo, "received SIGTERM; shutting down");
+            stop_->Stop(0, "SIGTERM");
+          }
+        }
+      }
+      if (::getppid() != original_parent_) {
+        Log(log_, LogLevel::kError, "the parent process exited; shutting down",
+            {{"original_parent_pid", absl::StrCat(original_parent_)}});
+        stop_->Stop(1, "parent exited");
+      }
+    }
+  }
+
+  StopLatch* const stop_;
+  LogSink* const log_;
+  pid_t original_parent_ = 0;
+  int pipe_[2] = {-1, -1};
+  std::atomic<bool> quit_{false};
+  std::thread thread_;
+};
+
+// --- Dispatch threads --------------------------------------------------------------------------
+
+// A fixed pool running backend calls off gRPC's threads, with a bounded queue.
+class WorkerPool {
+ public:
+  WorkerPool(size_t threads, size_t queue_max) : queue_max_(queue_max) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  }
+  ~WorkerPool() { Stop(); }
+
+  // False when the queue is full or the pool stopped.
+  bool Post(std::function<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_ || queue_.size() >= queue_max_) return false;
+      queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+  // Runs what is queued, then joins the threads.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& thread : threads_) {
+      if (thread.joinable()) thread.join();
+    }
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      task();
+    }
+  }
+
+  const size_t queue_max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // Guarded by mu_.
+  bool stopping_ = false;                    // Guarded by mu_.
+  std::vector<std::thread> threads_;
+};
+
+// --- Long-lived streams ------------------------------------------------------------------------
+
+// A server stream that stays open until the client or the plugin ends it (broker, stdio). The
+// plugin finishes them itself at shutdown, so a graceful stop need not wait for the host.
+class LongStream {
+ public:
+  virtual ~LongStream() = default;
+  // Finishes the stream unless already finished. gRPC may run OnDone, which deletes the
+  // stream, before this returns: callers must not touch it afterwards.
+  virtual void FinishNow(const grpc::Status& status) = 0;
+};
+
+class StreamRegistry {
+ public:
+  // False once FinishAll ran: the stream must finish at once.
+  bool Add(LongStream* stream) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    if (closed_) return false;
+    streams_.insert(stream);
+    return true;
+  }
+  // From OnDone, before the stream deletes itself.
+  void Remove(LongStream* stream) {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    streams_.erase(stream);
+  }
+  void FinishAll(const grpc::Status& status) {
+    // Recursive: FinishNow may run OnDone (and so Remove) on this thread. A stream's OnDone on
+    // another thread blocks in Remove until the loop is over, so every listed stream is alive.
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    closed_ = true;
+    const std::vector<LongStream*> streams(streams_.begin(), streams_.end());
+    for (LongStream* stream : streams) stream->FinishNow(status);
+  }
+
+ private:
+  std::recursive_mutex mu_;
+  bool closed_ = false;            // Guarded by mu_.
+  std::set<LongStream*> streams_;  // Guarded by mu_.
+};
+
+const grpc::Status& ShuttingDown() {
+  static const grpc::Status* status =
+      new grpc::Status(grpc::StatusCode::UNAVAILABLE, "the plugin is shutting down");
+  return *status;
+}
+
+// --- Services ----------------------------------------------------------------------------------
+
+class HealthService final : public grpc::health::v1::Health::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
+                                  const grpc::health::v1::HealthCheckRequest* request,
+                                  grpc::health::v1::HealthCheckResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->service().empty() || request->service() == kHealthServiceName) {
+      response->set_status(grpc::health::v1::HealthCheckResponse::SERVING);
+      reactor->Finish(grpc::Status::OK);
+    } else {
+      reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service"));
+    }
+    return reactor;
+  }
+};
+
+class ControllerService final : public plugin::GRPCController::CallbackService {
+ public:
+  explicit ControllerService(StopLatch* stop) : stop_(stop) {}
+
+  grpc::ServerUnaryReactor* Shutdown(grpc::CallbackServerContext* context, const plugin::Empty*,
+                                     plugin::Empty*) override {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    stop_->Stop(0, "GRPCController.Shutdown");
+    return reactor;
+  }
+
+ private:
+  StopLatch* const stop_;
+};
+
+// go-plugin forwards a Go plugin's redirected stdout/stderr over this stream. This SDK leaves
+// the real descriptors alone (hosts read stderr directly), so the stream stays open and empty:
+// hosts since go-plugin#135 call it at once and warn only if it is missing.
+class StdioReactor final : public grpc::ServerWriteReactor<plugin::StdioData>, public LongStream {
+ public:
+  explicit StdioReactor(StreamRegistry* registry) : registry_(registry) {
+    if (!registry_->Add(this)) FinishNow(ShuttingDown());
+  }
+  void FinishNow(const grpc::Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(status);
+  }
+  void OnCancel() override { FinishNow(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    registry_->Remove(this);
+    delete this;
+  }
+
+ private:
+  StreamRegistry* const registry_;
+  std::mutex mu_;
+  bool finished_ = false;  // Guarded by mu_.
+};
+
+class StdioService final : public plugin::GRPCStdio::CallbackService {
+ public:
+  explicit StdioService(StreamRegistry* registry) : registry_(registry) {}
+  grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(
+      grpc::CallbackServerContext*, const google::protobuf::Empty*) override {
+    return new StdioReactor(registry_);
+  }
+
+ private:
+  StreamRegistry* const registry_;
+};
+
+// The host's side of the broker: it sends a ConnInfo for every set of services it offers.
+class BrokerReactor final : public grpc::ServerBidiReactor<plugin::ConnInfo, plugin::ConnInfo>,
+                            public LongStream {
+ public:
+  BrokerReactor(GrpcBroker* broker, StreamRegistry* registry)
+      : broker_(broker), registry_(registry) {
+    if (!registry_->Add(this)) {
+      FinishNow(ShuttingDown());
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!finished_) StartRead(&info_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The host closed its side (go-plugin's broker Close).
+      FinishNow(grpc::Status::OK);
+      return;
+    }
+    broker_->OnConnInfo(info_);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!finished_) StartRead(&info_);
+  }
+  void FinishNow(const grpc::Status& status) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(status);
+  }
+  void OnCancel() override { FinishNow(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    registry_->Remove(this);
+    delete this;
+  }
+
+ private:
+  GrpcBroker* const broker_;
+  StreamRegistry* const registry_;
+  plugin::ConnInfo info_;
+  std::mutex mu_;
+  bool finished_ = false;  // Guarded by mu_.
+};
+
+class BrokerService final : public plugin::GRPCBroker::CallbackService {
+ public:
+  BrokerService(GrpcBroker* broker, StreamRegistry* registry)
+      : broker_(broker), registry_(registry) {}
+  grpc::ServerBidiReactor<plugin::ConnInfo, plugin::ConnInfo>* StartStream(
+      grpc::CallbackServerContext*) override {
+    return new BrokerReactor(broker_, registry_);
+  }
+
+ private:
+  GrpcBroker* const broker_;
+  StreamRegistry* const registry_;
+};
+
+// Everything not registered above (pb.Backend, PluginMultiplexing, PluginVersion, and unknown
+// methods) goes to the dispatcher, as raw bytes, on the worker pool.
+struct DispatchShared {
+  BackendDispatcher* dispatcher;
+  WorkerPool* pool;
+  bool multiplexing;
+  size_t queue_max;
+};
+
+class DispatchReactor final : public grpc::ServerGenericBidiReactor {
+ public:
+  DispatchReactor(grpc::GenericCallbackServerContext* context, const DispatchShared* shared)
+      : method_(context->method()), shared_(shared) {
+    size_t ids = 0;
+    auto range = context->client_metadata().equal_range(kMultiplexIdMetadataKey);
+    for (auto it = range.first; it != range.second; ++it, ++ids) {
+      if (ids == 0) multiplex_id_.assign(it->second.data(), it->second.size());
+    }
+    if (ids > 1 && shared_->multiplexing) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("unexpected number of IDs in metadata: (", ids, ")")));
+      return;
+    }
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
+      return;
+    }
+    if (!shared_->pool->Post([this] { Run(); })) {
+      Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("the plugin is busy: ", shared_->queue_max, " calls are already waiting")));
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Run() {
+    absl::StatusOr<std::string> reply = absl::InternalError("unreadable request");
+    std::vector<grpc::Slice> slices;
+    if (request_.Dump(&slices).ok()) {
+      std::string request;
+      request.reserve(request_.Length());
+      for (const grpc::Slice& s : slices) {
+        request.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+      try {
+        reply = shared_->dispatcher->Dispatch(method_, request, multiplex_id_);
+      } catch (...) {
+        reply = absl::InternalError("the plugin failed while handling the call");
+      }
+    }
+    if (!reply.ok()) {
+      Finish(ToGrpcStatus(reply.status()));  // May delete this.
+      return;
+    }
+    grpc::Slice slice(*reply);
+    response_ = grpc::ByteBuffer(&slice, 1);
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);  // May delete this.
+  }
+
+  const std::string method_;
+  const DispatchShared* const shared_;
+  std::string multiplex_id_;
+  grpc::ByteBuffer request_;
+  grpc::ByteBuffer response_;
+};
+
+class DispatchService final : public grpc::CallbackGenericService {
+ public:
+  explicit DispatchService(const DispatchShared* shared) : shared_(shared) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override {
+    return new DispatchReactor(context, shared_);
+  }
+
+ private:
+  const DispatchShared* const shared_;
+};
+
+// --- Listener ----------------------------------------------------------------------------------
+
+// Reserves a fresh socket path "<dir>/plugin<random>" as go-plugin does (create a temp file,
+// remove it, listen there). Errors: the directory is unusable or the path too long for a socket.
+absl::StatusOr<std::string> ReserveUnixSocketPath(std::string dir) {
+  if (dir.empty() || dir[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof(cwd)) == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat("getcwd: ", strerror(errno)));
+    }
+    dir = absl::StrCat(cwd, "/", dir);
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::string path = absl::StrCat(dir == "/" ? "" : dir, "/pluginXXXXXX");
+  if (path.size() > rpc::kUnixSocketPathBytesMax) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "socket path ", rpc::QuoteForError(path), " would be ", path.size(),
+        " bytes, more than a unix socket allows (", rpc::kUnixSocketPathBytesMax, ")"));
+  }
+  const int fd = ::mkostemp(path.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create a socket in ", rpc::QuoteForError(dir), ": ", strerror(errno)));
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  return path;
+}
+
+// The first port in `range` that 127.0.0.1 can bind (0 lets the kernel choose).
+absl::StatusOr<int> PickTcpPort(const PortRange& range) {
+  for (int port = range.min; port <= range.max; ++port) {
+    if (port == 0) return 0;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", strerror(errno)));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool bound =
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    if (bound) return port;
+  }
+  return absl::UnavailableError(absl::StrCat("couldn't bind plugin TCP listener: no free port in ",
+                                             range.min, "..", range.max));
+}
+
+// chgrp and chmod 0660 for PLUGIN_UNIX_SOCKET_GROUP (a group name or a numeric gid).
+absl::Status ApplySocketGroup(const std::string& path, const std::string& group_name) {
+  gid_t gid = 0;
+  unsigned long numeric = 0;
+  if (absl::SimpleAtoi(group_name, &numeric)) {
+    gid = static_cast<gid_t>(numeric);
+  } else {
+    struct group entry {};
+    struct group* found = nullptr;
+    std::vector<char> buffer(16 * 1024);
+    if (::getgrnam_r(group_name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+        found == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("PLUGIN_UNIX_SOCKET_GROUP: no group ", rpc::QuoteForError(group_name)));
+    }
+    gid = found->gr_gid;
+  }
+  if (::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("chgrp ", gid, " on the plugin socket: ", strerror(errno)));
+  }
+  if (::chmod(path.c_str(), 0660) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("chmod 0660 on the plugin socket: ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptions(const ServeOptions& options) {
+  if (options.dispatch_threads < 1 || options.dispatch_threads > kDispatchThreadsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ServeOptions.dispatch_threads must be 1..", kDispatchThreadsMax));
+  }
+  if (options.dispatch_queue_max < 1 || options.dispatch_queue_max > kDispatchQueueMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ServeOptions.dispatch_queue_max must be 1..", kDispatchQueueMax));
+  }
+  if (options.max_instances < 1 || options.max_instances > kInstancesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ServeOptions.max_instances must be 1..", kInstancesMax));
+  }
+  if (options.broker_dial_timeout <= absl::ZeroDuration() ||
+      options.host_call_timeout <= absl::ZeroDuration() ||
+      options.shutdown_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("ServeOptions timeouts must be positive");
+  }
+  return absl::OkStatus();
+}
+
+// Removes the socket file when serving ends, however it ends.
+struct SocketFile {
+  std::string path;
+  ~SocketFile() {
+    if (!path.empty()) ::unlink(path.c_str());
+  }
+};
+
+int Fail(LogSink* log, absl::string_view what, const absl::Status& status) {
+  Log(log, LogLevel::kError, "plugin init error",
+      {{"step", std::string(what)}, {"error", std::string(status.message())}});
+  return 1;
+}
+
+}  // namespace
+
+int ServeBackend(BackendFactory factory, ServeOptions options) {
+  const EnvLookup env = options.env ? options.env : ProcessEnvLookup();
+
+  // 1. The cookie, before anything else can print.
+  if (absl::Status cookie =
+          CheckMagicCookie(env, options.magic_cookie_key, options.magic_cookie_value);
+      !cookie.ok()) {
+    WriteAll(STDERR_FILENO, cookie.message());
+    return 1;
+  }
+  HclogJsonSink log(STDERR_FILENO, options.plugin_name, options.log_level);
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
+    return Fail(&log, "options", valid);
+  }
+  ::signal(SIGINT, SIG_IGN);   // go-plugin plugins ignore interrupts; the host decides.
+  ::signal(SIGPIPE, SIG_IGN);  // A closed host pipe is an error return, not a death.
+
+  // 2. The environment.
+  absl::StatusOr<ServeEnv> serve_env = ReadServeEnv(env, options.protocol_versions);
+  if (!serve_env.ok()) return Fail(&log, "protocol version", serve_env.status());
+  for (const std::string& entry : serve_env->invalid_version_entries) {
+    Log(&log, LogLevel::kWarn, "server sent invalid plugin version",
+        {{"entry", rpc::QuoteForError(entry)}});
+  }
+  if (serve_env->mlock) {
+    if (::mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+      return Fail(&log, "mlock",
+                  absl::FailedPreconditionError(absl::StrCat(
+                      "VAULT_PLUGIN_MLOCK_ENABLED=true but mlockall failed: ", strerror(errno),
+                      "; raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK, or turn mlock off in the "
+                      "host")));
+    }
+    Log(&log, LogLevel::kDebug, "memory locked (mlockall)");
+  }
+  if (serve_env->unwrap_token_present && !serve_env->client_cert_pem.has_value()) {
+    Log(&log, LogLevel::kWarn,
+        "VAULT_UNWRAP_TOKEN is set but the legacy TLS flow is not supported; serving without "
+        "TLS (enable AutoMTLS in the host)");
+  }
+
+  // 3. Signals and the parent.
+  StopLatch stop;
+  ProcessWatcher watcher(&stop, &log);
+  if (absl::Status watching = watcher.Start(); !watching.ok()) {
+    return Fail(&log, "process watch", watching);
+  }
+
+  // 4. AutoMTLS.
+  std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
+  std::optional<internal::BrokerTls> broker_tls;
+  std::string server_cert_der;
+  if (serve_env->client_cert_pem.has_value()) {
+    if (absl::StatusOr<std::string> der = rpc::CertPemToDer(*serve_env->client_cert_pem);
+        !der.ok()) {
+      return Fail(&log, "automtls",
+                  Annotate(der.status(), "PLUGIN_CLIENT_CERT is not a PEM certificate"));
+    }
+    absl::StatusOr<rpc::SelfSignedCert> cert =
+        rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, absl::Now());
+    if (!cert.ok()) return Fail(&log, "automtls", cert.status());
+    grpc::SslServerCredentialsOptions tls(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    tls.pem_root_certs = *serve_env->client_cert_pem;
+    tls.pem_key_cert_pairs.push_back({cert->key_pem, cert->cert_pem});
+    server_credentials = grpc::SslServerCredentials(tls);
+    broker_tls = internal::BrokerTls{*serve_env->client_cert_pem, cert->cert_pem, cert->key_pem};
+    server_cert_der = cert->cert_der;
+    Log(&log, LogLevel::kInfo, "configuring server automatic mTLS");
+  }
+
+  // 5. Where to listen.
+  SocketFile socket_file;
+  std::string listen_target;
+  rpc::HandshakeLine handshake;
+  handshake.app_version = serve_env->app_version;
+  handshake.protocol = "grpc";
+  handshake.server_cert_der = server_cert_der;
+  if (serve_env->multiplex_grpc) handshake.multiplex_supported = false;
+  absl::StatusOr<std::string> socket_path = ReserveUnixSocketPath(serve_env->socket_dir);
+  if (socket_path.ok()) {
+    socket_file.path = *socket_path;
+    listen_target = absl::StrCat("unix:", *socket_path);
+    handshake.network = "unix";
+    handshake.address = *socket_path;
+  } else {
+    Log(&log, LogLevel::kWarn, "cannot use a unix socket; falling back to TCP",
+        {{"error", std::string(socket_path.status().message())}});
+    absl::StatusOr<PortRange> range = ReadPortRange(env);
+    if (!range.ok()) return Fail(&log, "listener", range.status());
+    absl::StatusOr<int> port = PickTcpPort(*range);
+    if (!port.ok()) return Fail(&log, "listener", port.status());
+    listen_target = absl::StrCat("127.0.0.1:", *port);
+    handshake.network = "tcp";
+  }
+
+  // 6. The services and the server.
+  GrpcBroker broker(broker_tls, options.broker_dial_timeout, options.host_call_timeout, &log);
+  DispatcherOptions dispatcher_options;
+  dispatcher_options.multiplexing = options.multiplexing;
+  dispatcher_options.max_instances = options.max_instances;
+  dispatcher_options.plugin_version = options.plugin_version;
+  dispatcher_options.metadata_mode = serve_env->metadata_mode;
+  dispatcher_options.log = &log;
+  auto dispatcher =
+      std::make_unique<BackendDispatcher>(std::move(factory), broker, dispatcher_options);
+  WorkerPool pool(options.dispatch_threads, options.dispatch_queue_max);
+  StreamRegistry streams;
+  const DispatchShared shared{dispatcher.get(), &pool, options.multiplexing,
+                              options.dispatch_queue_max};
+  HealthService health;
+  BrokerService broker_service(&broker, &streams);
+  ControllerService controller(&stop);
+  StdioService stdio(&streams);
+  DispatchService dispatch(&shared);
+
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(listen_target, server_credentials, &selected_port);
+  builder.SetMaxReceiveMessageSize(internal::kGrpcMessageBytesMax);
+  builder.SetMaxSendMessageSize(internal::kGrpcMessageBytesMax);
+  // The port was probed free; another process must not share it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(&health);
+  builder.RegisterService(&broker_service);
+  builder.RegisterService(&controller);
+  builder.RegisterService(&stdio);
+  builder.RegisterCallbackGenericService(&dispatch);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || (handshake.network == "tcp" && selected_port <= 0)) {
+    pool.Stop();
+    return Fail(&log, "listener",
+                absl::UnavailableError(absl::StrCat("cannot listen on ", listen_target)));
+  }
+  if (handshake.network == "tcp") {
+    handshake.address = absl::StrCat("127.0.0.1:", selected_port);
+  } else if (serve_env->socket_group.has_value()) {
+    if (absl::Status group = ApplySocketGroup(socket_file.path, *serve_env->socket_group);
+        !group.ok()) {
+      server->Shutdown(std::chrono::system_clock::now());
+      pool.Stop();
+      return Fail(&log, "listener", group);
+    }
+  }
+
+  // 7. The handshake line: the first and only thing this process writes to stdout.
+  Log(&log, LogLevel::kDebug, "plugin address",
+      {{"network", handshake.network}, {"address", handshake.address}});
+  int exit_code = 0;
+  std::string reason;
+  if (absl::Status printed =
+          WriteAllOrError(STDOUT_FILENO, absl::StrCat(rpc::FormatHandshakeLine(handshake), "\n"));
+      !printed.ok()) {
+    exit_code = Fail(&log, "handshake", printed);
+    reason = "handshake failed";
+  } else {
+    // 8. Serve until asked to stop.
+    std::tie(exit_code, reason) = stop.Wait();
+  }
+
+  // 9. Teardown: finish the long-lived streams, give calls in flight the grace period, then
+  // cancel host calls and broker waits so that stuck backend calls return.
+  Log(&log, LogLevel::kInfo, "plugin shutting down", {{"reason", reason}});
+  streams.FinishAll(ShuttingDown());
+  std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shutdown_done = false;
+  std::thread canceller([&] {
+    std::unique_lock<std::mutex> lock(shutdown_mu);
+    if (!shutdown_cv.wait_for(lock, absl::ToChronoMilliseconds(options.shutdown_grace),
+                              [&] { return shutdown_done; })) {
+      lock.unlock();
+      broker.Close();
+    }
+  });
+  server->Shutdown(absl::ToChronoTime(absl::Now() + options.shutdown_grace));
+  {
+    std::lock_guard<std::mutex> lock(shutdown_mu);
+    shutdown_done = true;
+  }
+  shutdown_cv.notify_all();
+  canceller.join();
+  broker.Close();
+  pool.Stop();
+  server.reset();
+  dispatcher.reset();  // Backends and their host connections go here.
+  watcher.Stop();
+  return exit_code;
+}
+
+}  // namespace bulwark::sdk
