@@ -13,6 +13,7 @@
 #include "core/crypto/shamir.h"
 #include "core/status/check.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark {
 namespace {
@@ -141,7 +142,7 @@ SealStatus Barrier::seal_status() const {
 }
 
 absl::Status Barrier::CheckUnsealed() const {
-  if (!sealed_) return absl::OkStatus();
+  if (!sealed_ || serving_while_sealed_) return absl::OkStatus();
   if (!initialized_) {
     return absl::FailedPreconditionError(
         "barrier is sealed: it is not initialized yet; initialize it, then unseal it with the "
@@ -306,12 +307,14 @@ absl::StatusOr<SealStatus> Barrier::Unseal(absl::string_view share) {
   CHECK(root_key->size() == kKeyBytes);
   std::memcpy(root_key_.data(), root_key->data(), kKeyBytes);
 
-  absl::Status loaded = LoadKeyring();
+  absl::Status loaded = BW_FAILPOINT_STATUS("barrier.unseal.before_keyring_load");
+  if (loaded.ok()) loaded = LoadKeyring();
   if (!loaded.ok()) {
     Seal();
     return loaded;
   }
   sealed_ = false;
+  serving_while_sealed_ = false;
   return seal_status();
 }
 
@@ -370,6 +373,16 @@ absl::Status Barrier::LoadKeyring() {
 }
 
 void Barrier::Seal() {
+  // Planted bug for the simulator's drill (never configured in production): the barrier reports
+  // itself sealed but keeps its data keys and goes on serving, as a seal that forgot to take
+  // effect would.
+  if (!sealed_ && BW_FAILPOINT("bug.barrier.serve_while_sealed")) {
+    DiscardShares();
+    sealed_ = true;
+    serving_while_sealed_ = true;
+    return;
+  }
+  serving_while_sealed_ = false;
   DiscardShares();
   root_key_.Clear();
   terms_.clear();  // SecureBuffer and AesGcm wipe their key bytes when destroyed.

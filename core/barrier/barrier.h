@@ -179,6 +179,8 @@ class Barrier final : public Storage {
 
   bool initialized_ = false;
   bool sealed_ = true;
+  // Set only by the planted bug "bug.barrier.serve_while_sealed" (see Seal).
+  bool serving_while_sealed_ = false;
   int shares_ = 0;
   int threshold_ = 0;
   std::string root_key_record_;  // The physical root-key record (ciphertext; not secret).

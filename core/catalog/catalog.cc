@@ -12,6 +12,7 @@
 #include "core/catalog/codec.h"
 #include "core/catalog/validation.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::catalog {
 namespace {
@@ -365,6 +366,11 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
   LaunchSpec spec;
   spec.entry = *entry;
   if (entry->builtin) return spec;
+  // An injected failure looks like the file system failing under the check.
+  if (absl::Status injected = BW_FAILPOINT_STATUS("catalog.launch.verify"); !injected.ok()) {
+    return CatalogStatus(injected.code(), CatalogError::kFileSystemError,
+                         absl::StrCat("verify the artifact for launch: ", injected.message()));
+  }
   ASSIGN_OR_RETURN(OpenedArtifact artifact,
                    OpenArtifact(fs_, policy_, entry->command, entry->sha256_hex));
   spec.path = std::move(artifact.path);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/crypto/sha256.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark {
 namespace {
@@ -221,7 +222,9 @@ absl::Status FileStorage::Put(absl::string_view key, absl::string_view value) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_.NewWritableFile(temp);
   if (!file.ok()) return Annotate(file.status(), context);
   absl::Status status = (*file)->Append(record);
+  if (status.ok()) status = BW_FAILPOINT_STATUS("storage.file.put.before_sync");
   if (status.ok()) status = (*file)->Sync();
+  if (status.ok()) status = BW_FAILPOINT_STATUS("storage.file.put.after_sync");
   if (status.ok()) status = (*file)->Close();
   if (status.ok()) status = fs_.Rename(temp, path);
   if (!status.ok()) {
@@ -231,6 +234,9 @@ absl::Status FileStorage::Put(absl::string_view key, absl::string_view value) {
   }
   // The new record is visible under its name from here on, durable or not.
   keys_.insert(std::string(key));
+  // Planted bug for the simulator's drill (never configured in production): acknowledge the
+  // write before the rename is durable, so a crash may lose an acknowledged write.
+  if (BW_FAILPOINT("bug.storage.file.ack_before_sync")) return absl::OkStatus();
   return Annotate(fs_.SyncDir(dir_), context);
 }
 
@@ -240,6 +246,7 @@ absl::Status FileStorage::Delete(absl::string_view key) {
   absl::Status removed = fs_.Remove(JoinPath(dir_, FileNameForKey(key)));
   if (!removed.ok() && !absl::IsNotFound(removed)) return Annotate(removed, context);
   if (auto it = keys_.find(key); it != keys_.end()) keys_.erase(it);
+  RETURN_IF_ERROR(Annotate(BW_FAILPOINT_STATUS("storage.file.delete.before_sync"), context));
   return Annotate(fs_.SyncDir(dir_), context);
 }
 

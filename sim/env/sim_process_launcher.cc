@@ -29,10 +29,14 @@ struct SimProcessState : std::enable_shared_from_this<SimProcessState> {
         random(random),
         pid(pid),
         options(std::move(options)),
+        on_line(std::make_shared<LineCallback>(std::move(this->options.on_line))),
         stdout_lines(this->options.line_bytes_max),
         stderr_lines(this->options.line_bytes_max) {}
 
-  // Ends the process: flushes output, then reports the exit after every line.
+  // Ends the process: flushes output, then reports the exit after every line. Everything the
+  // exit task needs (the program, its context, the callbacks) moves out of the state, so that
+  // if the executor drops the task (its own owner died) nothing is left behind: the callbacks
+  // usually hold the handle's owner, which holds the handle, which holds this state.
   void End(const ProcessExit& how, const std::shared_ptr<SimProcessState>& self) {
     if (!alive) return;
     alive = false;
@@ -41,27 +45,33 @@ struct SimProcessState : std::enable_shared_from_this<SimProcessState> {
         [&](absl::string_view l, bool t) { Deliver(self, OutputStream::kStdout, l, t); });
     stderr_lines.Finish(
         [&](absl::string_view l, bool t) { Deliver(self, OutputStream::kStderr, l, t); });
-    executor.Post([self, how] {
+    on_line.reset();  // The deliveries just posted hold their own references.
+    executor.Post([self, how, context = std::move(context), program = std::move(program),
+                   on_exit = std::move(options.on_exit)]() mutable {
       // The program may have been running when it ended; it is destroyed only now, outside it.
-      self->context.reset();
-      self->program.reset();
-      if (self->attached && self->options.on_exit) self->options.on_exit(how);
+      context.reset();
+      program.reset();
+      if (self->attached && on_exit) on_exit(how);
     });
   }
 
   void Deliver(const std::shared_ptr<SimProcessState>& self, OutputStream stream,
                absl::string_view line, bool truncated) {
-    executor.Post([self, stream, text = std::string(line), truncated] {
-      if (self->attached && self->options.on_line) self->options.on_line(stream, text, truncated);
+    executor.Post([self, callback = on_line, stream, text = std::string(line), truncated] {
+      if (self->attached && callback != nullptr && *callback) (*callback)(stream, text, truncated);
     });
   }
+
+  using LineCallback =
+      absl::AnyInvocable<void(OutputStream stream, absl::string_view line, bool truncated)>;
 
   std::map<int64_t, std::shared_ptr<SimProcessState>>* live_table;
   Executor& executor;
   Clock& clock;
   Random& random;
   const int64_t pid;
-  ProcessOptions options;
+  ProcessOptions options;  // Its on_line moved to `on_line`; its on_exit moves out at the end.
+  std::shared_ptr<LineCallback> on_line;  // Null once ended.
   LineSplitter stdout_lines;
   LineSplitter stderr_lines;
   std::unique_ptr<SimProgram> program;

@@ -1,0 +1,110 @@
+// Named failpoints, the site side: code that may be made to fail asks whether its failpoint fires
+// and acts on the answer. With no registry installed the check is one relaxed atomic load and a
+// predicted branch (benchmarks/failpoint_benchmark.cc), so sites stay compiled in everywhere.
+//
+//   absl::Status FileStorage::Put(...) {
+//     ...
+//     RETURN_IF_ERROR(BW_FAILPOINT_STATUS("storage.file.put.before_sync"));
+//     RETURN_IF_ERROR(file->Sync());
+//
+//   if (faultinject::Action a = BW_FAILPOINT("plugin.client.call")) { ...act on a... }
+//
+// Names are lower-case dotted paths naming the component and the step ("storage.file.put.
+// before_sync"). Names starting with "bug." are planted bugs for the simulator's drill: they
+// break a core rule when configured and are never chosen by buggify mode.
+#ifndef BULWARK_FAULTINJECT_FAILPOINT_H_
+#define BULWARK_FAULTINJECT_FAILPOINT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/base/optimization.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace bulwark::faultinject {
+
+enum class ActionKind : uint8_t {
+  kNone,    // The failpoint did not fire: carry on.
+  kReturn,  // Fail the operation with `code`.
+  kDelay,   // Carry on after `delay`.
+  kHang,    // Never complete (until the failpoint is reconfigured, in a real process).
+  kCrash,   // The process dies here (a simulated node crash in the simulator).
+};
+
+// What a failpoint asks its site to do. Cheap to copy; converts to true when it fired.
+struct Action {
+  ActionKind kind = ActionKind::kNone;
+  absl::StatusCode code = absl::StatusCode::kOk;  // kReturn only; never kOk then.
+  absl::Duration delay = absl::ZeroDuration();    // kDelay only.
+
+  explicit operator bool() const { return kind != ActionKind::kNone; }
+
+  static Action Return(absl::StatusCode code) { return {ActionKind::kReturn, code, {}}; }
+  static Action Delay(absl::Duration delay) {
+    return {ActionKind::kDelay, absl::StatusCode::kOk, delay};
+  }
+  static Action Hang() { return {ActionKind::kHang, absl::StatusCode::kOk, {}}; }
+  static Action Crash() { return {ActionKind::kCrash, absl::StatusCode::kOk, {}}; }
+
+  // For kReturn: Status(code, "failpoint <name> injected <code name>"). OK for other kinds.
+  absl::Status ToStatus(absl::string_view name) const;
+
+  // The action in the failpoint grammar: "off", "return(unavailable)", "delay(10)", "hang",
+  // "crash".
+  std::string ToString() const;
+
+  friend bool operator==(const Action& a, const Action& b) {
+    return a.kind == b.kind && a.code == b.code && a.delay == b.delay;
+  }
+  friend bool operator!=(const Action& a, const Action& b) { return !(a == b); }
+};
+
+class Registry;
+
+// Makes `registry` the one every site consults (nullptr: none, every site is off). Explicit, never
+// done by a static initializer. The registry must outlive its installation, and installing or
+// uninstalling must not race with evaluations in flight: do it at startup, before the threads
+// that evaluate start, or (tests, the simulator) on the only thread. See ScopedInstall.
+void InstallRegistry(Registry* registry);
+Registry* InstalledRegistry();
+
+namespace internal {
+
+extern std::atomic<Registry*> g_installed_registry;
+
+// The slow paths, out of line so that the inline checks stay small.
+Action EvaluateInstalled(Registry* registry, absl::string_view name);
+absl::Status EvaluateStatusInstalled(Registry* registry, absl::string_view name);
+
+}  // namespace internal
+
+// Returns what failpoint `name` asks for. The site handles every kind itself (an asynchronous
+// site schedules its continuation after a kDelay, drops it for kHang, and so on).
+inline Action Failpoint(absl::string_view name) {
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_TRUE(registry == nullptr)) return Action();
+  return internal::EvaluateInstalled(registry, name);
+}
+
+// For synchronous sites: the status to return from the operation. kReturn gives its error; the
+// registry's Effects carry out kDelay, kHang and kCrash (a real process sleeps, blocks until the
+// failpoint is reconfigured, or aborts; the simulator delays the reply, wedges or crashes the
+// node) and the result of that is returned (OK: carry on).
+inline absl::Status FailpointStatus(absl::string_view name) {
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_TRUE(registry == nullptr)) return absl::OkStatus();
+  return internal::EvaluateStatusInstalled(registry, name);
+}
+
+}  // namespace bulwark::faultinject
+
+// The forms sites use. The name must be a string literal, so that the set of failpoints is the
+// set of literals in the source (grep-able, bounded).
+#define BW_FAILPOINT(name) ::bulwark::faultinject::Failpoint(::absl::string_view("" name))
+#define BW_FAILPOINT_STATUS(name) \
+  ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name))
+
+#endif  // BULWARK_FAULTINJECT_FAILPOINT_H_

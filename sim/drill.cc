@@ -1,0 +1,135 @@
+// The planted-bug drill (see drill.h).
+#include "sim/drill.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "sim/scenario.h"
+
+namespace bulwark::sim {
+
+const std::vector<PlantedBug>& PlantedBugs() {
+  static const std::vector<PlantedBug>* const bugs = new std::vector<PlantedBug>{
+      {"storage.ack_before_sync",
+       "FileStorage acknowledges a Put only once the record and its directory entry are durable",
+       "bug.storage.file.ack_before_sync=return",
+       "crash",
+       // A lost record shows as a stale read; a lost keyring or root key as a node that cannot
+       // be unsealed or read afterwards.
+       {"durability", "phantom_read", "liveness", "recovery"}},
+      // Under "swap" every registration is honest, so only a launch of a swapped artifact can
+      // show the bug: the drill proves launch verification is checked, not only registration.
+      {"catalog.skip_hash_check",
+       "the catalog refuses to launch (or register) an artifact whose SHA-256 differs",
+       "bug.catalog.skip_hash_check=return",
+       "swap",
+       {"launch_hash"}},
+      {"barrier.serve_while_sealed",
+       "a sealed barrier serves nothing",
+       "bug.barrier.serve_while_sealed=return",
+       "seal",
+       {"sealed_read"}},
+      // For the lifecycle manager (core/lifecycle) to plant; reported as not planted until then.
+      {"lifecycle.keep_plugin_after_seal",
+       "a seal or step-down stops every plugin process",
+       "bug.lifecycle.keep_plugin_after_seal=return",
+       "seal",
+       {"stopped_plugins"}},
+      {"lifecycle.skip_retry_after_reload",
+       "a request whose plugin died under it is retried once after the lazy reload",
+       "bug.lifecycle.skip_retry_after_reload=return",
+       "plugins",
+       {"reload"}},
+  };
+  return *bugs;
+}
+
+absl::StatusOr<std::vector<PlantedBug>> PlantedBugsNamed(absl::string_view name) {
+  if (name == "all") return PlantedBugs();
+  std::vector<std::string> known;
+  for (const PlantedBug& bug : PlantedBugs()) {
+    if (bug.name == name) return std::vector<PlantedBug>{bug};
+    known.push_back(bug.name);
+  }
+  return absl::NotFoundError(absl::StrCat("unknown planted bug \"", name.substr(0, 64),
+                                          "\"; known: all, ", absl::StrJoin(known, ", ")));
+}
+
+std::string BugSite(const PlantedBug& bug) {
+  return bug.failpoints.substr(0, bug.failpoints.find('='));
+}
+
+DrillResult RunDrill(const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_max,
+                     size_t shrink_runs_max) {
+  DrillResult result;
+  result.bug = bug;
+  result.options.scenario = bug.scenario;
+  result.options.failpoints = bug.failpoints;
+  for (uint64_t i = 0; i < seeds_max; ++i) {
+    const uint64_t seed = first_seed + i;
+    RunConfig config;
+    config.seed = seed;
+    config.scenario = *ScenarioFor(bug.scenario, seed);
+    config.failpoints = bug.failpoints;
+    const RunResult run = RunSimulation(config);
+    result.seeds_tried = i + 1;
+    if (i == 0) {
+      const std::string site = BugSite(bug);
+      result.planted = std::any_of(
+          run.failpoints.begin(), run.failpoints.end(),
+          [&](const faultinject::SiteStats& s) { return s.name == site && s.hits > 0; });
+      if (!result.planted) break;
+    }
+    if (run.passed()) continue;
+    result.caught = true;
+    result.seed = seed;
+    result.violation = run.violations[0];
+    result.schedule = run.schedule;
+    result.shrunk = Shrink(config, run, shrink_runs_max);
+    break;
+  }
+  result.options.first_seed = result.options.last_seed = result.seed;
+  return result;
+}
+
+std::string FormatDrill(const std::vector<DrillResult>& results) {
+  std::string out = "bulwark sim: planted-bug drill\n";
+  std::vector<size_t> lengths;
+  for (const DrillResult& r : results) {
+    absl::StrAppend(&out, "  ", r.bug.name, " (", r.bug.failpoints, ", scenario ", r.bug.scenario,
+                    ")\n    rule: ", r.bug.rule, "\n");
+    if (!r.planted) {
+      absl::StrAppend(&out, "    not planted: failpoint ", BugSite(r.bug),
+                      " is never evaluated, so there is nothing to catch yet\n");
+      continue;
+    }
+    if (!r.caught) {
+      absl::StrAppend(&out, "    NOT CAUGHT in ", r.seeds_tried, " seeds\n");
+      continue;
+    }
+    const bool expected = std::find(r.bug.invariants.begin(), r.bug.invariants.end(),
+                                    r.violation.invariant) != r.bug.invariants.end();
+    absl::StrAppend(&out, "    caught at seed ", r.seed, " (", r.seeds_tried,
+                    r.seeds_tried == 1 ? " seed" : " seeds", " tried) by ", r.violation.invariant,
+                    expected ? "" : " (not one of the expected invariants)", ": ",
+                    r.violation.detail, "\n");
+    if (r.shrunk.has_value() && r.shrunk->reproduced) {
+      lengths.push_back(r.shrunk->schedule.size());
+      absl::StrAppend(
+          &out, "    shrunk to ", r.shrunk->schedule.size(), " of ", r.shrunk->original_events,
+          " events in ", r.shrunk->runs, " runs", r.shrunk->verified ? ", verified" : "",
+          "\n    replay: ", ReplayCommand(r.options, r.seed, &r.shrunk->schedule), "\n");
+    } else {
+      absl::StrAppend(&out, "    not shrunk (the recorded schedule did not reproduce)\n",
+                      "    replay: ", ReplayCommand(r.options, r.seed, nullptr), "\n");
+    }
+  }
+  std::sort(lengths.begin(), lengths.end());
+  if (!lengths.empty()) {
+    absl::StrAppend(&out, "  median shrunk schedule: ", lengths[lengths.size() / 2], " events\n");
+  }
+  return out;
+}
+
+}  // namespace bulwark::sim
