@@ -513,8 +513,8 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
   if (m.host == nullptr) m.host = host_services_(m.entry);
   absl::StatusOr<uint32_t> broker = p.runner->connection().OfferHostServices(m.host.get());
   if (!broker.ok()) {
+    FinishSetup(path, broker.status());  // First, so the waiters get this error.
     DetachMount(m);
-    FinishSetup(path, broker.status());
     return;
   }
   m.broker_id = *broker;
@@ -539,10 +539,11 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
       m_launch_failures_->Add({{"plugin", pit->second->plugin_name}}, 1);
       RecordFailure(pit->second->runner_key, std::string(status.message()));
     }
-    DetachMount(m);
-    if (pit != processes_.end() && pit->second->mounts.empty()) StopProcess(pid, nullptr);
+    // Answer the waiters with this error first; DetachMount would otherwise answer for them.
     FinishSetup(path, Annotate(status, absl::StrCat("setting up plugin \"", m.entry.plugin_name,
                                                     "\" for mount \"", path, "\"")));
+    DetachMount(m);
+    if (pit != processes_.end() && pit->second->mounts.empty()) StopProcess(pid, nullptr);
   };
   ControlCall<pb::SetupReply>(
       process_id, kSetupMethod, args.SerializeAsString(), m.multiplex_id,
@@ -672,6 +673,7 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
 // ---- Losing and stopping processes ---------------------------------------------------------
 
 void LifecycleManager::DetachMount(MountState& m) {
+  const bool attached = m.process_id != 0;
   auto pit = processes_.find(m.process_id);
   if (pit != processes_.end()) {
     Process& p = *pit->second;
@@ -684,6 +686,13 @@ void LifecycleManager::DetachMount(MountState& m) {
   m.process_id = 0;
   m.ready = false;
   ++m.generation;
+  // A setup in flight on that process can no longer finish (its replies are now stale): answer
+  // its waiters instead of leaving them hanging. Found by the simulator (reload during setup).
+  if (m.setting_up && attached) {
+    FinishSetup(m.entry.path, absl::UnavailableError(absl::StrCat(
+                                  "plugin \"", m.entry.plugin_name, "\" went away while mount \"",
+                                  m.entry.path, "\" was being set up")));
+  }
 }
 
 void LifecycleManager::LoseProcess(uint64_t id, const std::string& reason, bool count_as_failure) {
@@ -699,15 +708,7 @@ void LifecycleManager::LoseProcess(uint64_t id, const std::string& reason, bool 
     RecordFailure(p.runner_key, reason);
   }
   const std::set<std::string> mounts = p.mounts;
-  for (const std::string& path : mounts) {
-    MountState& m = *mounts_.at(path);
-    const bool was_setting_up = m.setting_up;
-    DetachMount(m);
-    if (was_setting_up) {
-      FinishSetup(path, absl::UnavailableError(absl::StrCat("plugin \"", p.plugin_name,
-                                                            "\" was lost during setup: ", reason)));
-    }
-  }
+  for (const std::string& path : mounts) DetachMount(*mounts_.at(path));
   if (p.phase == Process::Phase::kStarting && p.runner != nullptr) {
     ResolveStart(p, absl::UnavailableError(absl::StrCat("plugin \"", p.plugin_name,
                                                         "\" was lost while starting: ", reason)));
@@ -784,11 +785,11 @@ void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent wh
     if (it == mounts_.end()) return done(absl::OkStatus());
     MountState& m = *it->second;
     const uint64_t pid = m.process_id;
-    DetachMount(m);
     if (m.setting_up) {
       FinishSetup(path, absl::CancelledError(absl::StrCat("mount \"", path, "\" was unloaded (",
                                                           TerminationEventName(why), ")")));
     }
+    DetachMount(m);
     mounts_.erase(it);
     Log(LogLevel::kInfo, "mount unloaded",
         {{"mount", path}, {"event", std::string(TerminationEventName(why))}});

@@ -519,3 +519,33 @@ TEST_F(LifecycleTest, MetricsAndLogsCountLaunchesCrashesAndReloads) {
 
 }  // namespace
 }  // namespace bulwark::lifecycle
+
+namespace bulwark::lifecycle {
+namespace {
+
+// Found by the simulator (seed 86, swarm): a reload while a mount is still being set up used to
+// leave both the mount's waiters and the reload unanswered.
+TEST_F(LifecycleTest, ReloadDuringSetupAnswersEveryone) {
+  mount::EnableRequest r;
+  r.path = "a";
+  r.plugin_name = "solo";
+  std::optional<absl::Status> mounted, reloaded;
+  manager_->Mount(*table_->Enable(r, *catalog_), [&](absl::Status s) { mounted = s; });
+  // Run until the process is up and Setup is in flight, then reload.
+  ASSERT_TRUE(sim_.loop().RunUntil(
+      [&] {
+        std::vector<ProcessInfo> p = manager_->Processes();
+        return !p.empty() && p[0].running && !world_.procs[0]->pending.empty();
+      },
+      absl::Seconds(1)));
+  ASSERT_EQ(world_.procs[0]->setups, 0);  // Setup is in flight.
+  manager_->Reload(std::nullopt, {"a"}, [&](absl::Status s) { reloaded = s; });
+  Run();
+  ASSERT_TRUE(mounted.has_value());
+  ASSERT_TRUE(reloaded.has_value());
+  EXPECT_TRUE(reloaded->ok()) << *reloaded;
+  EXPECT_TRUE(Request("a/", "update", "k", "v").ok());
+}
+
+}  // namespace
+}  // namespace bulwark::lifecycle
