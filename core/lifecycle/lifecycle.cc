@@ -10,6 +10,7 @@
 #include "core/crypto/sha256.h"
 #include "core/status/check.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 #include "proto/vault/multiplexing.pb.h"
 
 namespace bulwark::lifecycle {
@@ -653,7 +654,9 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
           if (IsConnectionLoss(status)) {
             LoseProcess(process_id, absl::StrCat("connection lost: ", status.message()),
                         /*count_as_failure=*/true);
-            if (retries_left > 0 && accepting_ && mounts_.count(path) > 0) {
+            // The failpoint is a planted bug for the drill: no retry after the lazy reload.
+            if (retries_left > 0 && accepting_ && mounts_.count(path) > 0 &&
+                !BW_FAILPOINT("bug.lifecycle.skip_retry_after_reload")) {
               m_restarts_->Add({{"plugin", plugin}}, 1);
               Log(LogLevel::kInfo, "lazy reload: restarting plugin and retrying the request",
                   {{"mount", path}, {"plugin", plugin}});
@@ -831,6 +834,12 @@ void LifecycleManager::TerminateInstance(absl::string_view mount_path, Terminati
 
 void LifecycleManager::TerminateAll(TerminationEvent why, absl::AnyInvocable<void()> done) {
   accepting_ = false;
+  // A planted bug for the simulator's drill (never configured in production): the plugins
+  // keep running through the seal or step-down.
+  if (BW_FAILPOINT("bug.lifecycle.keep_plugin_after_seal")) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
   Log(LogLevel::kInfo, "stopping every plugin",
       {{"event", std::string(TerminationEventName(why))}});
   std::vector<std::string> paths;
