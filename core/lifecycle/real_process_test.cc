@@ -63,6 +63,7 @@ class RealProcessTest : public ::testing::Test {
     CopyExecutable(Runfile("examples/kv/kv_plugin"), root_ + "/plugins/kv");
     CopyExecutable(Runfile("core/lifecycle/testdata/misbehaving_plugin"),
                    root_ + "/plugins/misbehaving");
+    CopyExecutable(Runfile("examples/goplugin/plugin"), root_ + "/plugins/gokv");
     storage_ = *FileStorage::Open(posix_.fs(), root_ + "/data");
     ExternalRunnerOptions ro;
     ro.runtime_dir = root_ + "/run";
@@ -161,6 +162,27 @@ TEST_F(RealProcessTest, MultiplexedMountsShareAProcessThatIsLazilyReloadedAfterS
   ASSERT_EQ(Pids().size(), 1u);
   EXPECT_NE(Pids()[0], pid);
   EXPECT_TRUE(Do("b/x", "update", R"({"v":"2"})").ok());
+  EXPECT_EQ(Pids().size(), 1u);
+}
+
+TEST_F(RealProcessTest, GoPluginGetsAProcessPerMountAndIsLazilyReloaded) {
+  Register("gokv");
+  ASSERT_TRUE(Enable("g1", "gokv").ok());
+  ASSERT_TRUE(Enable("g2", "gokv").ok());
+  ASSERT_EQ(Pids().size(), 2u);  // go-plugin v1.0.1 plugins do not multiplex
+  ASSERT_TRUE(Do("g1/x", "update", R"({"v":"go"})").ok());
+  const int64_t pid = Pids()[0];
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  ASSERT_TRUE(Wait([&] { return node_->lifecycle()->process_count() == 1; }));
+  absl::StatusOr<Reply> r = Do("g1/x", "read");
+  ASSERT_TRUE(r.ok() && r->has_value()) << r.status();
+  EXPECT_THAT((*r)->data(), HasSubstr("go"));
+  EXPECT_EQ(Pids().size(), 2u);
+  // Unmounting one stops exactly its process.
+  std::optional<absl::Status> s;
+  node_->DisableMount("g2", [&](absl::Status st) { s = st; });
+  ASSERT_TRUE(Wait([&] { return s.has_value(); }));
+  EXPECT_TRUE(s->ok()) << *s;
   EXPECT_EQ(Pids().size(), 1u);
 }
 
