@@ -196,6 +196,9 @@ class Simulation final : public faultinject::Effects {
   void ProcessKill(int node, absl::Duration restart);
   void Wedge(int node);
   void Restart(int node);
+  // Processes follow the runner-config rule: never two running multiplexed processes for one
+  // runner config, never a non-multiplexed process serving two mounts.
+  void CheckProcessSharing(int node);
   void CheckNoPluginsRun(int node, absl::string_view after);
 
   // --- faults
@@ -732,6 +735,28 @@ void Simulation::Restart(int node) {
   MaybeUnseal(node);
 }
 
+void Simulation::CheckProcessSharing(int node) {
+  NodeState& state = nodes_[node];
+  if (state.node == nullptr || !state.node->running() || state.node->core() == nullptr ||
+      state.node->core()->lifecycle() == nullptr) {
+    return;
+  }
+  Count("process_sharing");
+  std::set<std::string> multiplexed_keys;
+  for (const lifecycle::ProcessInfo& p : state.node->core()->lifecycle()->Processes()) {
+    if (!p.running) continue;
+    if (p.multiplexed && !multiplexed_keys.insert(p.runner_key).second) {
+      Violate("process_sharing",
+              absl::StrCat("two running multiplexed processes of plugin \"", p.plugin_name,
+                           "\" share runner config ", p.runner_key));
+    } else if (!p.multiplexed && p.mounts.size() > 1) {
+      Violate("process_sharing",
+              absl::StrCat("non-multiplexed process ", p.pid, " of plugin \"", p.plugin_name,
+                           "\" serves ", p.mounts.size(), " mounts"));
+    }
+  }
+}
+
 void Simulation::CheckNoPluginsRun(int node, absl::string_view after) {
   Count("stopped_plugins");
   const std::vector<int64_t> pids = nodes_[node].node->launcher().LivePids();
@@ -1239,6 +1264,7 @@ void Simulation::ClientOp(int client) {
                                       : model_.CheckList(key, response.keys, sent, at);
           if (!verdict.ok) Violate(verdict.invariant, verdict.detail);
           CheckServedWhileSealed(0, kind, sent, at);
+          CheckProcessSharing(0);
         }
         FinishClientOp();
         ClientLoop(client);
