@@ -184,7 +184,9 @@ void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
     return;
   }
   role_ = Role::kActive;
-  if (barrier_->sealed()) {
+  // Sealed, sealing or shut down: plugins come up at the next unseal, not now (starting them
+  // during a seal would leave them running after it).
+  if (barrier_->sealed() || sealing_ || shut_down_) {
     env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
     return;
   }
