@@ -199,6 +199,11 @@ TEST_F(RealProcessTest, HungPluginIsStoppedAtItsDeadlineAndKilledAfterTheGracePe
 }
 
 TEST_F(RealProcessTest, PluginPastItsMemoryLimitIsStoppedAndOthersKeepServing) {
+#if defined(__SANITIZE_ADDRESS__)
+  // An ASan-built plugin reserves terabytes of shadow address space, so no RLIMIT_AS lets it
+  // start at all; the limit is tested in the normal build.
+  GTEST_SKIP() << "RLIMIT_AS cannot be combined with AddressSanitizer";
+#endif
   Register("misbehaving");
   Register("kv");
   ASSERT_TRUE(Enable("mem", "misbehaving").ok());
