@@ -108,10 +108,9 @@ class PluginTransport {
   // connection is ready (the plugin answered the health check for service "plugin") or failed:
   // kUnavailable when nothing answers at the address, kUnauthenticated when TLS fails (wrong
   // certificate, plaintext where TLS was expected), kDeadlineExceeded after `timeout`.
-  virtual void Connect(const PluginEndpoint& endpoint, const ClientIdentity* identity,
-                       absl::Duration timeout,
-                       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginConnection>>)>
-                           done) = 0;
+  virtual void Connect(
+      const PluginEndpoint& endpoint, const ClientIdentity* identity, absl::Duration timeout,
+      absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginConnection>>)> done) = 0;
 };
 
 }  // namespace bulwark
