@@ -774,7 +774,16 @@ void LifecycleManager::CleanupInstance(const std::string& path, absl::AnyInvocab
 
 void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent why,
                                StatusCallback done) {
-  const std::string path(mount_path);
+  ReleaseInstance(std::string(mount_path), why, /*forget=*/true, std::move(done));
+}
+
+void LifecycleManager::TerminateInstance(absl::string_view mount_path, TerminationEvent why,
+                                         StatusCallback done) {
+  ReleaseInstance(std::string(mount_path), why, /*forget=*/false, std::move(done));
+}
+
+void LifecycleManager::ReleaseInstance(const std::string& path, TerminationEvent why, bool forget,
+                                       StatusCallback done) {
   if (mounts_.count(path) == 0) {
     env_.executor.Post([done = std::move(done), path]() mutable {
       done(absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
@@ -782,7 +791,7 @@ void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent wh
     return;
   }
   std::weak_ptr<bool> alive = alive_;
-  CleanupInstance(path, [this, alive, path, why, done = std::move(done)]() mutable {
+  CleanupInstance(path, [this, alive, path, why, forget, done = std::move(done)]() mutable {
     if (alive.expired()) return;
     auto it = mounts_.find(path);
     if (it == mounts_.end()) return done(absl::OkStatus());
@@ -793,35 +802,8 @@ void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent wh
                                                           TerminationEventName(why), ")")));
     }
     DetachMount(m);
-    mounts_.erase(it);
-    Log(LogLevel::kInfo, "mount unloaded",
-        {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
-    auto pit = processes_.find(pid);
-    if (pit != processes_.end() && pit->second->mounts.empty()) {
-      StopProcess(pid, [done = std::move(done)]() mutable { done(absl::OkStatus()); });
-      return;
-    }
-    done(absl::OkStatus());
-  });
-}
-
-void LifecycleManager::TerminateInstance(absl::string_view mount_path, TerminationEvent why,
-                                         StatusCallback done) {
-  const std::string path(mount_path);
-  if (mounts_.count(path) == 0) {
-    env_.executor.Post([done = std::move(done), path]() mutable {
-      done(absl::NotFoundError(absl::StrCat("no mount at \"", path, "\"")));
-    });
-    return;
-  }
-  std::weak_ptr<bool> alive = alive_;
-  CleanupInstance(path, [this, alive, path, why, done = std::move(done)]() mutable {
-    if (alive.expired()) return;
-    auto it = mounts_.find(path);
-    if (it == mounts_.end()) return done(absl::OkStatus());
-    const uint64_t pid = it->second->process_id;
-    DetachMount(*it->second);
-    Log(LogLevel::kInfo, "plugin instance terminated",
+    if (forget) mounts_.erase(it);
+    Log(LogLevel::kInfo, forget ? "mount unloaded" : "plugin instance terminated",
         {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
     auto pit = processes_.find(pid);
     if (pit != processes_.end() && pit->second->mounts.empty()) {

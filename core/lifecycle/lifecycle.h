@@ -181,6 +181,10 @@ class LifecycleManager {
   void StopProcess(uint64_t id, absl::AnyInvocable<void()> done);
   void DetachMount(MountState& m);
   void CleanupInstance(const std::string& path, absl::AnyInvocable<void()> done);
+  // Cleanup, detach and stop the process if unused; with `forget` the mount is removed too
+  // (Unmount), without it stays registered and restarts on its next use (TerminateInstance).
+  void ReleaseInstance(const std::string& path, TerminationEvent why, bool forget,
+                       StatusCallback done);
   void RecordFailure(const std::string& runner_key, const std::string& reason);
   absl::Status CheckBackoff(const std::string& runner_key, absl::string_view plugin) const;
   void Log(LogLevel level, std::string message,
