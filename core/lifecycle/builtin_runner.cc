@@ -5,86 +5,51 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/lifecycle/local_broker.h"
 
 namespace bulwark::lifecycle {
 namespace {
 
 constexpr absl::string_view kShutdownMethod = "/plugin.GRPCController/Shutdown";
 
-// The state callbacks share; they check `closed` so nothing runs after Close or destruction.
-struct LocalState {
-  bool closed = false;
-  uint32_t next_broker = 1;
-  std::map<uint32_t, HostServices*> brokers;
-};
-
-class LocalDialer final : public sdk::HostDialer {
- public:
-  explicit LocalDialer(std::shared_ptr<LocalState> state) : state_(std::move(state)) {}
-  absl::StatusOr<std::shared_ptr<sdk::HostConnection>> Dial(uint32_t broker_id) override {
-    if (state_->brokers.count(broker_id) == 0) {
-      return absl::UnavailableError(absl::StrCat("broker id ", broker_id, " is not offered"));
-    }
-    return std::shared_ptr<sdk::HostConnection>(new Link(state_, broker_id));
-  }
-
- private:
-  class Link final : public sdk::HostConnection {
-   public:
-    Link(std::shared_ptr<LocalState> state, uint32_t id) : state_(std::move(state)), id_(id) {}
-    absl::StatusOr<std::string> Call(absl::string_view method, absl::string_view request) override {
-      auto it = state_->brokers.find(id_);
-      if (state_->closed || it == state_->brokers.end()) {
-        return absl::UnavailableError("the host withdrew this broker connection");
-      }
-      return it->second->Handle(method, request);
-    }
-
-   private:
-    std::shared_ptr<LocalState> state_;
-    uint32_t id_;
-  };
-  std::shared_ptr<LocalState> state_;
+// What a connection shares with the calls it posts, so a call that runs after Close or after
+// the connection is gone sees it closed. The dispatcher, declared last, is destroyed first: it
+// holds a reference to the broker's dialer.
+struct Shared {
+  LocalBroker broker;
+  std::unique_ptr<sdk::BackendDispatcher> dispatcher;
 };
 
 class LocalConnection final : public PluginConnection {
  public:
   LocalConnection(Executor& executor, const BuiltinBackend& backend)
-      : executor_(executor),
-        state_(std::make_shared<LocalState>()),
-        dialer_(std::make_shared<LocalDialer>(state_)),
-        dispatcher_(std::make_shared<sdk::BackendDispatcher>(backend.factory, *dialer_,
-                                                             Options(backend))) {}
+      : executor_(executor), shared_(std::make_shared<Shared>()) {
+    shared_->dispatcher = std::make_unique<sdk::BackendDispatcher>(
+        backend.factory, shared_->broker.dialer(), Options(backend));
+  }
   ~LocalConnection() override { Close(); }
 
   void Call(absl::string_view method, std::string request, const CallOptions& options,
             CallDone done) override {
     // Posted, never inline: the caller's contract. The dispatcher runs on the loop thread, so
     // a built-in's storage calls reach the host services synchronously, as they may.
-    executor_.Post([state = state_, dialer = dialer_, dispatcher = dispatcher_,
-                    method = std::string(method), request = std::move(request),
+    executor_.Post([shared = shared_, method = std::string(method), request = std::move(request),
                     mid = options.multiplex_id, done = std::move(done)]() mutable {
-      if (state->closed) return done(absl::CancelledError("connection closed"));
+      if (shared->broker.closed()) return done(absl::CancelledError("connection closed"));
       if (method == kShutdownMethod) {
-        dispatcher->CleanupAll();
+        shared->dispatcher->CleanupAll();
         return done(std::string());
       }
-      done(dispatcher->Dispatch(method, request, mid));
+      done(shared->dispatcher->Dispatch(method, request, mid));
     });
   }
 
   absl::StatusOr<uint32_t> OfferHostServices(HostServices* services) override {
-    if (state_->closed) return absl::FailedPreconditionError("connection closed");
-    const uint32_t id = state_->next_broker++;
-    state_->brokers[id] = services;
-    return id;
+    return shared_->broker.Offer(services);
   }
-  void WithdrawHostServices(uint32_t id) override { state_->brokers.erase(id); }
+  void WithdrawHostServices(uint32_t id) override { shared_->broker.Withdraw(id); }
   void SetStdioHandler(absl::AnyInvocable<void(int, absl::string_view)>) override {}
-  void Close() override {
-    state_->closed = true;
-    state_->brokers.clear();
-  }
+  void Close() override { shared_->broker.Close(); }
 
  private:
   static sdk::DispatcherOptions Options(const BuiltinBackend& backend) {
@@ -93,9 +58,7 @@ class LocalConnection final : public PluginConnection {
     return o;
   }
   Executor& executor_;
-  std::shared_ptr<LocalState> state_;
-  std::shared_ptr<LocalDialer> dialer_;
-  std::shared_ptr<sdk::BackendDispatcher> dispatcher_;
+  std::shared_ptr<Shared> shared_;
 };
 
 class BuiltinRunner final : public PluginRunner {

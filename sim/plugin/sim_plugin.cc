@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/lifecycle/local_broker.h"
 #include "core/rpc/handshake.h"
 #include "proto/health/health.pb.h"
 #include "sdk/serve_config.h"
@@ -50,47 +51,10 @@ struct SimPluginNetwork::Server {
   SimProcessContext* ctx = nullptr;  // Valid while alive.
   bool alive = true;
   bool ignore_shutdown = false;
-  uint32_t next_broker = 1;
-  std::map<uint32_t, HostServices*> brokers;
   std::vector<std::weak_ptr<ConnState>> connections;
-  std::unique_ptr<sdk::HostDialer> dialer;
+  lifecycle::LocalBroker broker;  // Before the dispatcher, which holds its dialer.
   std::unique_ptr<sdk::BackendDispatcher> dispatcher;
 };
-
-namespace {
-
-// The plugin's side of the broker: a call on broker id N reaches the HostServices the host
-// offered under N, synchronously (host storage answers without waiting).
-class BrokerDialer final : public sdk::HostDialer {
- public:
-  explicit BrokerDialer(SimPluginNetwork::Server* server) : server_(server) {}
-  absl::StatusOr<std::shared_ptr<sdk::HostConnection>> Dial(uint32_t broker_id) override {
-    if (server_->brokers.count(broker_id) == 0) {
-      return absl::UnavailableError(absl::StrCat("broker id ", broker_id, " is not offered"));
-    }
-    return std::shared_ptr<sdk::HostConnection>(new Link(server_, broker_id));
-  }
-
- private:
-  class Link final : public sdk::HostConnection {
-   public:
-    Link(SimPluginNetwork::Server* server, uint32_t id) : server_(server), id_(id) {}
-    absl::StatusOr<std::string> Call(absl::string_view method, absl::string_view request) override {
-      auto it = server_->brokers.find(id_);
-      if (it == server_->brokers.end()) {
-        return absl::UnavailableError("the host withdrew this broker connection");
-      }
-      return it->second->Handle(method, request);
-    }
-
-   private:
-    SimPluginNetwork::Server* server_;
-    uint32_t id_;
-  };
-  SimPluginNetwork::Server* server_;
-};
-
-}  // namespace
 
 // One simulated plugin process.
 class SimPluginProgram final : public SimProgram {
@@ -149,13 +113,12 @@ class SimPluginProgram final : public SimProgram {
     }
     server->ctx = &ctx;
     server->ignore_shutdown = spec_.ignore_shutdown;
-    server->dialer = std::make_unique<BrokerDialer>(server.get());
     sdk::DispatcherOptions options;
     options.multiplexing = spec_.multiplexing;
     options.plugin_version = spec_.plugin_version;
     options.metadata_mode = serve->metadata_mode;
     server->dispatcher =
-        std::make_unique<sdk::BackendDispatcher>(spec_.factory, *server->dialer, options);
+        std::make_unique<sdk::BackendDispatcher>(spec_.factory, server->broker.dialer(), options);
     net_.servers_[server->address] = server;
     server_ = server;
 
@@ -259,14 +222,13 @@ class SimPluginConnection final : public PluginConnection {
 
   absl::StatusOr<uint32_t> OfferHostServices(HostServices* services) override {
     if (state_->closed) return absl::FailedPreconditionError("connection closed");
-    const uint32_t id = server_->next_broker++;
-    server_->brokers[id] = services;
-    state_->brokers.insert(id);
+    absl::StatusOr<uint32_t> id = server_->broker.Offer(services);
+    if (id.ok()) state_->brokers.insert(*id);
     return id;
   }
 
   void WithdrawHostServices(uint32_t broker_id) override {
-    if (state_->brokers.erase(broker_id) > 0) server_->brokers.erase(broker_id);
+    if (state_->brokers.erase(broker_id) > 0) server_->broker.Withdraw(broker_id);
   }
 
   void SetStdioHandler(absl::AnyInvocable<void(int, absl::string_view)>) override {}
@@ -274,7 +236,7 @@ class SimPluginConnection final : public PluginConnection {
   void Close() override {
     if (state_->closed) return;
     state_->closed = true;
-    for (uint32_t id : state_->brokers) server_->brokers.erase(id);
+    for (uint32_t id : state_->brokers) server_->broker.Withdraw(id);
     state_->brokers.clear();
     for (auto& [id, p] : state_->pending) {
       if (p.timer != kNoTimer) net_.executor_.Cancel(p.timer);
