@@ -75,7 +75,8 @@ std::vector<std::string> ShortTempDir::Entries() const {
 }
 
 absl::StatusOr<std::unique_ptr<PluginProcess>> PluginProcess::Start(
-    const std::string& binary, const std::vector<std::string>& env, bool via_intermediate) {
+    const std::string& binary, const std::vector<std::string>& env, bool via_intermediate,
+    const std::vector<std::string>& args) {
   int out[2], err[2], pid_pipe[2] = {-1, -1}, control[2] = {-1, -1};
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
       (via_intermediate &&
@@ -90,12 +91,16 @@ absl::StatusOr<std::unique_ptr<PluginProcess>> PluginProcess::Start(
     }
   }
   std::string path = binary;
-  std::vector<char*> argv = {path.data(), nullptr};
+  std::vector<std::string> args_copy = args;
+  std::vector<char*> argv = {path.data()};
+  for (std::string& arg : args_copy) argv.push_back(arg.data());
+  argv.push_back(nullptr);
   std::vector<char*> envp;
   for (std::string& entry : env_copy) envp.push_back(entry.data());
   envp.push_back(nullptr);
 
   auto process = std::unique_ptr<PluginProcess>(new PluginProcess());
+  process->start_time_ = absl::Now();
   const pid_t child = ::fork();
   if (child < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (child == 0) {
@@ -151,6 +156,10 @@ void PluginProcess::StartReaders(int stdout_fd, int stderr_fd) {
         *eof = true;
         changed_.notify_all();
         break;
+      }
+      if (sink == &stdout_ && !first_line_time_.has_value() &&
+          ::memchr(buffer, '\n', static_cast<size_t>(n)) != nullptr) {
+        first_line_time_ = absl::Now();
       }
       sink->append(buffer, static_cast<size_t>(n));
       changed_.notify_all();
@@ -226,6 +235,11 @@ void PluginProcess::ReleaseIntermediate() {
 }
 
 int PluginProcess::Signal(int signal_number) { return ::kill(pid_, signal_number); }
+
+std::optional<absl::Time> PluginProcess::first_line_time() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_line_time_;
+}
 
 std::string PluginProcess::stdout_text() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,9 +50,10 @@ class PluginProcess {
   // With `via_intermediate`, the plugin is the child of a short-lived intermediate process
   // (see ReleaseIntermediate), for parent-death tests; the test process must then be a child
   // subreaper (prctl PR_SET_CHILD_SUBREAPER) to reap the plugin.
-  static absl::StatusOr<std::unique_ptr<PluginProcess>> Start(const std::string& binary,
-                                                              const std::vector<std::string>& env,
-                                                              bool via_intermediate = false);
+  // `args` are argv[1..] (argv[0] is `binary`).
+  static absl::StatusOr<std::unique_ptr<PluginProcess>> Start(
+      const std::string& binary, const std::vector<std::string>& env, bool via_intermediate = false,
+      const std::vector<std::string>& args = {});
   // Kills (SIGKILL) and reaps the plugin if it is still running.
   ~PluginProcess();
 
@@ -70,6 +72,11 @@ class PluginProcess {
 
   int Signal(int signal_number);
 
+  // When Start forked the plugin (just before exec), and when the first '\n' arrived on its
+  // stdout (nullopt until then): the handshake latency as the host sees it.
+  absl::Time start_time() const { return start_time_; }
+  std::optional<absl::Time> first_line_time() const;
+
   // Everything read so far.
   std::string stdout_text() const;
   std::string stderr_text() const;
@@ -79,6 +86,7 @@ class PluginProcess {
   void StartReaders(int stdout_fd, int stderr_fd);
 
   pid_t pid_ = -1;
+  absl::Time start_time_;
   int pidfd_ = -1;
   pid_t intermediate_pid_ = -1;
   int intermediate_control_fd_ = -1;
@@ -87,10 +95,11 @@ class PluginProcess {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::string stdout_;       // Guarded by mu_.
-  std::string stderr_;       // Guarded by mu_.
-  bool stdout_eof_ = false;  // Guarded by mu_.
-  bool stderr_eof_ = false;  // Guarded by mu_.
+  std::string stdout_;                         // Guarded by mu_.
+  std::string stderr_;                         // Guarded by mu_.
+  bool stdout_eof_ = false;                    // Guarded by mu_.
+  bool stderr_eof_ = false;                    // Guarded by mu_.
+  std::optional<absl::Time> first_line_time_;  // Guarded by mu_.
   std::thread stdout_reader_;
   std::thread stderr_reader_;
 };
