@@ -10,6 +10,7 @@
 #include "core/rpc/handshake.h"
 #include "core/status/check.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 #include "proto/vault/backend.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
@@ -33,6 +34,8 @@ template <typename Message>
 absl::StatusOr<Message> ParseRequest(absl::string_view bytes, absl::string_view method) {
   Message message;
   if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    // A planted bug for the conformance fixtures: "crash" here aborts on a malformed message.
+    RETURN_IF_ERROR(BW_FAILPOINT_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
     return absl::InvalidArgumentError(absl::StrCat(method, ": the request is not a valid ",
                                                    message.GetTypeName(), " (", bytes.size(),
                                                    " bytes)"));
@@ -102,7 +105,8 @@ void BackendDispatcher::CleanupAll() {
 
 absl::StatusOr<std::string> BackendDispatcher::InstanceKey(absl::string_view multiplex_id) const {
   if (!options_.multiplexing) return std::string();
-  if (multiplex_id.empty()) {
+  // The failpoint is a planted bug: calls without an id then reach the instance "".
+  if (multiplex_id.empty() && !BW_FAILPOINT("bug.sdk.dispatcher.accept_missing_multiplex_id")) {
     return absl::InvalidArgumentError(
         "missing plugin multiplexing metadata: this plugin multiplexes, so every call needs a "
         "\"multiplex_id\" metadata entry");
@@ -120,6 +124,11 @@ absl::StatusOr<std::shared_ptr<BackendDispatcher::Instance>> BackendDispatcher::
   ASSIGN_OR_RETURN(std::string key, InstanceKey(multiplex_id));
   std::lock_guard<std::mutex> lock(mu_);
   auto it = instances_.find(key);
+  // Only reachable through the planted bug bug.sdk.dispatcher.accept_missing_multiplex_id
+  // (InstanceKey refuses an empty id otherwise): the call is served by some other instance.
+  if (it == instances_.end() && key.empty() && options_.multiplexing && !instances_.empty()) {
+    it = instances_.begin();
+  }
   if (it == instances_.end()) {
     if (!options_.multiplexing) {
       return absl::FailedPreconditionError(
@@ -284,10 +293,20 @@ absl::StatusOr<std::string> BackendDispatcher::HandleRequest(absl::string_view r
   RETURN_IF_ERROR(CheckNotMetadataMode());
   ASSIGN_OR_RETURN(pb::HandleRequestArgs args,
                    ParseRequest<pb::HandleRequestArgs>(request, kHandleRequestMethod));
-  ASSIGN_OR_RETURN(Request logical_request, Request::FromProto(std::move(*args.mutable_request())));
+  absl::StatusOr<Request> parsed = Request::FromProto(std::move(*args.mutable_request()));
+  if (!parsed.ok()) {
+    // A planted bug for the conformance fixtures: "crash" here aborts on unusable request data.
+    RETURN_IF_ERROR(BW_FAILPOINT_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
+    return parsed.status();
+  }
+  const Request logical_request = *std::move(parsed);
   HandleResult result = Guarded(log_, "HandleRequest", [&]() -> HandleResult {
     return instance->backend->HandleRequest(logical_request);
   });
+  // A planted bug: a logical error sent as a gRPC status instead of in the reply.
+  if (!result.ok() && BW_FAILPOINT("bug.sdk.dispatcher.errors_as_grpc_status")) {
+    return result.status();
+  }
   pb::HandleRequestReply reply;
   if (result.ok()) {
     if (result->has_value()) *reply.mutable_response() = (*result)->ToProto();

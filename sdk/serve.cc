@@ -1,5 +1,6 @@
-// ServeBackend: the go-plugin plugin server around a BackendDispatcher. Process-level concerns
-// (cookie, signals, parent death, mlock, listener, handshake line) and the gRPC services.
+// ServeDispatch: the go-plugin plugin server around a dispatch function, and ServeBackend and
+// ServeDatabase on top of it. Process-level concerns (cookie, signals, parent death, mlock,
+// listener, handshake line) and the gRPC services.
 #include "sdk/serve.h"
 
 #include <errno.h>
@@ -17,8 +18,10 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -35,16 +38,20 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/rpc/handshake.h"
 #include "core/rpc/tls_certs.h"
 #include "core/status/status_macros.h"
+#include "faultinject/failpoint.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_controller.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
+#include "sdk/database_dispatcher.h"
 #include "sdk/grpc_broker.h"
 #include "sdk/hclog_sink.h"
+#include "sdk/serve_dispatch.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -196,7 +203,7 @@ class ProcessWatcher {
           }
         }
       }
-      if (::getppid() != original_parent_) {
+      if (::getppid() != original_parent_ && !BW_FAILPOINT("bug.sdk.serve.ignore_parent_death")) {
         Log(log_, LogLevel::kError, "the parent process exited; shutting down",
             {{"original_parent_pid", absl::StrCat(original_parent_)}});
         stop_->Stop(1, "parent exited");
@@ -324,7 +331,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
                                   grpc::health::v1::HealthCheckResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     if (request->service().empty() || request->service() == kHealthServiceName) {
-      response->set_status(grpc::health::v1::HealthCheckResponse::SERVING);
+      response->set_status(BW_FAILPOINT("bug.sdk.serve.health_not_serving")
+                               ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
+                               : grpc::health::v1::HealthCheckResponse::SERVING);
       reactor->Finish(grpc::Status::OK);
     } else {
       reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service"));
@@ -341,6 +350,7 @@ class ControllerService final : public plugin::GRPCController::CallbackService {
                                      plugin::Empty*) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
+    if (BW_FAILPOINT("bug.sdk.serve.ignore_shutdown")) return reactor;  // Planted bug: no stop.
     stop_->Stop(0, "GRPCController.Shutdown");
     return reactor;
   }
@@ -382,7 +392,11 @@ class StdioService final : public plugin::GRPCStdio::CallbackService {
   explicit StdioService(StreamRegistry* registry) : registry_(registry) {}
   grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(
       grpc::CallbackServerContext*, const google::protobuf::Empty*) override {
-    return new StdioReactor(registry_);
+    auto* reactor = new StdioReactor(registry_);
+    if (BW_FAILPOINT("bug.sdk.serve.broken_stdio")) {  // Planted bug: an error hosts reject.
+      reactor->FinishNow(grpc::Status(grpc::StatusCode::INTERNAL, "stdio is broken"));
+    }
+    return reactor;
   }
 
  private:
@@ -447,13 +461,15 @@ class BrokerService final : public plugin::GRPCBroker::CallbackService {
   StreamRegistry* const registry_;
 };
 
-// Everything not registered above (pb.Backend, PluginMultiplexing, PluginVersion, and unknown
-// methods) goes to the dispatcher, as raw bytes, on the worker pool.
+// Everything not registered above (pb.Backend or dbplugin.v5.Database, PluginMultiplexing,
+// PluginVersion, and unknown methods) goes to the dispatcher, as raw bytes, on the worker pool.
 struct DispatchShared {
-  BackendDispatcher* dispatcher;
+  const internal::DispatchFn* dispatch;
   WorkerPool* pool;
   bool multiplexing;
   size_t queue_max;
+  // Backend calls running on one of gRPC's callback threads instead of the pool (0 or 1).
+  mutable std::atomic<int> inline_calls{0};
 };
 
 class DispatchReactor final : public grpc::ServerGenericBidiReactor {
@@ -478,6 +494,18 @@ class DispatchReactor final : public grpc::ServerGenericBidiReactor {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
       return;
     }
+    // The first call finds no other backend call on a gRPC thread and runs right here: handing
+    // it to a pool thread costs a cross-CPU wake-up (~40 us on a small VM, the largest part of a
+    // 64 B round trip). Only one at a time, so gRPC always keeps a callback thread (it runs at
+    // least two) for health, shutdown and the broker while a backend call blocks; the rest go to
+    // the pool as before. (docs/performance.md, "Plugin protocol (P1)".)
+    int idle = 0;
+    if (shared_->inline_calls.compare_exchange_strong(idle, 1)) {
+      std::atomic<int>& inline_calls = shared_->inline_calls;
+      Run();  // May delete this.
+      inline_calls.store(0);
+      return;
+    }
     if (!shared_->pool->Post([this] { Run(); })) {
       Finish(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -498,7 +526,7 @@ class DispatchReactor final : public grpc::ServerGenericBidiReactor {
         request.append(reinterpret_cast<const char*>(s.begin()), s.size());
       }
       try {
-        reply = shared_->dispatcher->Dispatch(method_, request, multiplex_id_);
+        reply = (*shared_->dispatch)(method_, request, multiplex_id_);
       } catch (...) {
         reply = absl::InternalError("the plugin failed while handling the call");
       }
@@ -636,6 +664,20 @@ struct SocketFile {
   }
 };
 
+// For the planted bug bug.sdk.serve.keep_socket: gRPC removes its socket file when the server
+// goes, so a stale (unlistened) socket file is bound at the same path and left there.
+void LeaveSocketFileBehind(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() < sizeof(address.sun_path)) {
+    memcpy(address.sun_path, path.data(), path.size());
+    (void)::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  }
+  ::close(fd);
+}
+
 int Fail(LogSink* log, absl::string_view what, const absl::Status& status) {
   Log(log, LogLevel::kError, "plugin init error",
       {{"step", std::string(what)}, {"error", std::string(status.message())}});
@@ -644,7 +686,7 @@ int Fail(LogSink* log, absl::string_view what, const absl::Status& status) {
 
 }  // namespace
 
-int ServeBackend(BackendFactory factory, ServeOptions options) {
+int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   const EnvLookup env = options.env ? options.env : ProcessEnvLookup();
 
   // 1. The cookie, before anything else can print.
@@ -658,8 +700,13 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
     return Fail(&log, "options", valid);
   }
-  ::signal(SIGINT, SIG_IGN);   // go-plugin plugins ignore interrupts; the host decides.
+  // go-plugin plugins ignore interrupts; the host decides. (The failpoint is a planted bug.)
+  ::signal(SIGINT, BW_FAILPOINT("bug.sdk.serve.default_sigint") ? SIG_DFL : SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);  // A closed host pipe is an error return, not a death.
+  // Debian builds abseil without NDEBUG, so every absl::Mutex lock (gRPC takes many per call)
+  // also updates a process-wide deadlock graph under a global lock. It is a debugging aid, not
+  // a check this process relies on. (docs/performance.md, "Plugin protocol (P1)".)
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // 2. The environment.
   absl::StatusOr<ServeEnv> serve_env = ReadServeEnv(env, options.protocol_versions);
@@ -669,7 +716,13 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
         {{"entry", rpc::QuoteForError(entry)}});
   }
   if (serve_env->mlock) {
-    if (::mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    // MCL_ONFAULT locks each page when it is first touched instead of faulting in every mapping
+    // now and every future one at once: data is kept out of swap all the same, but the 8 MiB
+    // stacks of gRPC's and our threads, almost all untouched, no longer become ~150 MB of
+    // resident memory (docs/performance.md, "Plugin protocol (P1)"). Kernels before 4.4 lack
+    // the flag (EINVAL): lock everything as before.
+    if (::mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 &&
+        (errno != EINVAL || ::mlockall(MCL_CURRENT | MCL_FUTURE) != 0)) {
       return Fail(&log, "mlock",
                   absl::FailedPreconditionError(absl::StrCat(
                       "VAULT_PLUGIN_MLOCK_ENABLED=true but mlockall failed: ", strerror(errno),
@@ -695,17 +748,29 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
   std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
   std::optional<internal::BrokerTls> broker_tls;
   std::string server_cert_der;
-  if (serve_env->client_cert_pem.has_value()) {
+  if (serve_env->client_cert_pem.has_value() &&
+      !BW_FAILPOINT("bug.sdk.serve.plaintext_with_automtls")) {
     if (absl::StatusOr<std::string> der = rpc::CertPemToDer(*serve_env->client_cert_pem);
         !der.ok()) {
       return Fail(&log, "automtls",
                   Annotate(der.status(), "PLUGIN_CLIENT_CERT is not a PEM certificate"));
     }
+    // The failpoint (a planted bug) backdates the certificate so that it expired a day ago.
+    const absl::Time cert_now = BW_FAILPOINT("bug.sdk.serve.expired_certificate")
+                                    ? absl::Now() - rpc::kGoPluginCertValidity - absl::Hours(24)
+                                    : absl::Now();
     absl::StatusOr<rpc::SelfSignedCert> cert =
-        rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, absl::Now());
+        rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, cert_now);
     if (!cert.ok()) return Fail(&log, "automtls", cert.status());
-    grpc::SslServerCredentialsOptions tls(
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc_ssl_client_certificate_request_type client_cert =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    // Planted bugs: no client certificate asked for, or any certificate accepted.
+    if (BW_FAILPOINT("bug.sdk.serve.skip_client_cert_check")) {
+      client_cert = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+    } else if (BW_FAILPOINT("bug.sdk.serve.accept_any_client_cert")) {
+      client_cert = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY;
+    }
+    grpc::SslServerCredentialsOptions tls(client_cert);
     tls.pem_root_certs = *serve_env->client_cert_pem;
     tls.pem_key_cert_pairs.push_back({cert->key_pem, cert->cert_pem});
     server_credentials = grpc::SslServerCredentials(tls);
@@ -741,17 +806,12 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
 
   // 6. The services and the server.
   GrpcBroker broker(broker_tls, options.broker_dial_timeout, options.host_call_timeout, &log);
-  DispatcherOptions dispatcher_options;
-  dispatcher_options.multiplexing = options.multiplexing;
-  dispatcher_options.max_instances = options.max_instances;
-  dispatcher_options.plugin_version = options.plugin_version;
-  dispatcher_options.metadata_mode = serve_env->metadata_mode;
-  dispatcher_options.log = &log;
-  auto dispatcher =
-      std::make_unique<BackendDispatcher>(std::move(factory), broker, dispatcher_options);
+  absl::StatusOr<internal::DispatchTarget> target =
+      make_dispatch(internal::DispatchSetup{*serve_env, broker, &log});
+  if (!target.ok()) return Fail(&log, "plugin setup", target.status());
   WorkerPool pool(options.dispatch_threads, options.dispatch_queue_max);
   StreamRegistry streams;
-  const DispatchShared shared{dispatcher.get(), &pool, options.multiplexing,
+  const DispatchShared shared{&target->dispatch, &pool, target->multiplexing,
                               options.dispatch_queue_max};
   HealthService health;
   BrokerService broker_service(&broker, &streams);
@@ -769,7 +829,8 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
   builder.RegisterService(&health);
   builder.RegisterService(&broker_service);
   builder.RegisterService(&controller);
-  builder.RegisterService(&stdio);
+  // Planted bug: without the stdio service, StreamStdio falls to the dispatcher (UNIMPLEMENTED).
+  if (!BW_FAILPOINT("bug.sdk.serve.no_stdio")) builder.RegisterService(&stdio);
   builder.RegisterCallbackGenericService(&dispatch);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (handshake.network == "tcp" && selected_port <= 0)) {
@@ -793,8 +854,11 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
       {{"network", handshake.network}, {"address", handshake.address}});
   int exit_code = 0;
   std::string reason;
-  if (absl::Status printed =
-          WriteAllOrError(STDOUT_FILENO, absl::StrCat(rpc::FormatHandshakeLine(handshake), "\n"));
+  // Planted bug: a trailing space, which go-plugin's lenient host trims but the grammar forbids.
+  const absl::string_view handshake_suffix =
+      BW_FAILPOINT("bug.sdk.serve.malformed_handshake") ? " \n" : "\n";
+  if (absl::Status printed = WriteAllOrError(
+          STDOUT_FILENO, absl::StrCat(rpc::FormatHandshakeLine(handshake), handshake_suffix));
       !printed.ok()) {
     exit_code = Fail(&log, "handshake", printed);
     reason = "handshake failed";
@@ -828,9 +892,86 @@ int ServeBackend(BackendFactory factory, ServeOptions options) {
   broker.Close();
   pool.Stop();
   server.reset();
-  dispatcher.reset();  // Backends and their host connections go here.
+  target->dispatch = nullptr;  // Backends (and their host connections) or databases go here.
   watcher.Stop();
+  if (!socket_file.path.empty() && BW_FAILPOINT("bug.sdk.serve.keep_socket")) {
+    LeaveSocketFileBehind(socket_file.path);  // Planted bug.
+    socket_file.path.clear();
+  }
   return exit_code;
+}
+
+int ServeBackend(BackendFactory factory, ServeOptions options) {
+  return internal::ServeDispatch(
+      [&factory,
+       &options](const internal::DispatchSetup& setup) -> absl::StatusOr<internal::DispatchTarget> {
+        DispatcherOptions dispatcher_options;
+        dispatcher_options.multiplexing = options.multiplexing;
+        dispatcher_options.max_instances = options.max_instances;
+        dispatcher_options.plugin_version = options.plugin_version;
+        dispatcher_options.metadata_mode = setup.env.metadata_mode;
+        dispatcher_options.log = setup.log;
+        auto dispatcher = std::make_shared<BackendDispatcher>(std::move(factory), setup.dialer,
+                                                              dispatcher_options);
+        internal::DispatchTarget target;
+        target.multiplexing = options.multiplexing;
+        target.dispatch = [dispatcher](absl::string_view method, absl::string_view request,
+                                       absl::string_view multiplex_id) {
+          return dispatcher->Dispatch(method, request, multiplex_id);
+        };
+        return target;
+      },
+      options);
+}
+
+ServeOptions DatabaseServeOptions() {
+  ServeOptions options;
+  options.protocol_versions = {kVaultDatabaseProtocolVersion,
+                               kVaultDatabaseMultiplexedProtocolVersion};
+  options.magic_cookie_key = std::string(kVaultDatabaseCookieKey);
+  options.magic_cookie_value = std::string(kVaultDatabaseCookieValue);
+  return options;
+}
+
+int ServeDatabase(DatabaseFactory factory, ServeOptions options) {
+  // Version 6 means "multiplexed" (Vault's ServeMultiplex); a plugin that does not multiplex
+  // must not offer it, or Vault would send it several connections.
+  if (!options.multiplexing) {
+    options.protocol_versions.erase(
+        std::remove(options.protocol_versions.begin(), options.protocol_versions.end(),
+                    kVaultDatabaseMultiplexedProtocolVersion),
+        options.protocol_versions.end());
+  }
+  const bool multiplexing_allowed = options.multiplexing;
+  const size_t max_instances = options.max_instances;
+  const std::string plugin_version = options.plugin_version;
+  return internal::ServeDispatch(
+      [&](const internal::DispatchSetup& setup) -> absl::StatusOr<internal::DispatchTarget> {
+        DatabaseDispatcherOptions dispatcher_options;
+        dispatcher_options.multiplexing =
+            multiplexing_allowed &&
+            setup.env.app_version == kVaultDatabaseMultiplexedProtocolVersion;
+        dispatcher_options.max_instances = max_instances;
+        dispatcher_options.plugin_version = plugin_version;
+        dispatcher_options.log = setup.log;
+        if (max_instances > kDatabaseInstancesMax) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("ServeOptions.max_instances must be 1..", kDatabaseInstancesMax));
+        }
+        auto dispatcher =
+            std::make_shared<DatabaseDispatcher>(std::move(factory), dispatcher_options);
+        Log(setup.log, LogLevel::kDebug, "serving a database",
+            {{"protocol_version", absl::StrCat(setup.env.app_version)},
+             {"multiplexing", dispatcher_options.multiplexing ? "true" : "false"}});
+        internal::DispatchTarget target;
+        target.multiplexing = dispatcher_options.multiplexing;
+        target.dispatch = [dispatcher](absl::string_view method, absl::string_view request,
+                                       absl::string_view multiplex_id) {
+          return dispatcher->Dispatch(method, request, multiplex_id);
+        };
+        return target;
+      },
+      std::move(options));
 }
 
 }  // namespace bulwark::sdk

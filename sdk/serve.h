@@ -14,8 +14,8 @@
 //      returns 1. Nothing is ever printed to stdout before the handshake line.
 //   2. Reads the environment (serve_config.h): PLUGIN_PROTOCOL_VERSIONS (highest common
 //      version; none: error, returns 1), PLUGIN_CLIENT_CERT (AutoMTLS), socket directory,
-//      VAULT_PLUGIN_MLOCK_ENABLED=true (mlockall(MCL_CURRENT|MCL_FUTURE); failure returns 1),
-//      VAULT_PLUGIN_METADATA_MODE.
+//      VAULT_PLUGIN_MLOCK_ENABLED=true (mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT); failure
+//      returns 1), VAULT_PLUGIN_METADATA_MODE.
 //   3. Ignores SIGINT and SIGPIPE; exits when the parent dies (PR_SET_PDEATHSIG plus a getppid
 //      check, since the death signal also fires when only the forking thread ends); treats
 //      SIGTERM as a request to shut down.
@@ -30,7 +30,9 @@
 //      the plugin's stdout/stderr stay the real descriptors, which go-plugin hosts read
 //      directly), and pb.Backend, pluginutil.multiplexing.PluginMultiplexing and
 //      logical.PluginVersion through a BackendDispatcher (multiplex id from the "multiplex_id"
-//      call metadata), on a pool of dispatch threads so backend code never blocks gRPC's own.
+//      call metadata). One backend call at a time runs on the gRPC callback thread that
+//      received it; calls arriving meanwhile go to a pool of dispatch threads, so backend code
+//      never blocks more than one of gRPC's (at least two) callback threads.
 //   7. Prints exactly one handshake line to stdout and flushes:
 //      "1|5|unix|/tmp/plugin123|grpc|<base64 DER or empty>" plus "|false" when the host set
 //      PLUGIN_MULTIPLEX_GRPC (broker multiplexing is not supported; a host that requires it
@@ -53,6 +55,7 @@
 #include "absl/time/time.h"
 #include "core/log/log.h"
 #include "sdk/backend.h"
+#include "sdk/database.h"
 #include "sdk/dispatcher.h"
 #include "sdk/serve_config.h"
 
@@ -75,8 +78,9 @@ struct ServeOptions {
   std::string magic_cookie_key = std::string(kVaultBackendCookieKey);
   std::string magic_cookie_value = std::string(kVaultBackendCookieValue);
 
-  // Threads that run backend code, and how many calls may wait for one (beyond it a call
-  // fails with RESOURCE_EXHAUSTED). Setup can hold a thread for up to broker_dial_timeout.
+  // Threads that run backend code while another call runs on a gRPC thread, and how many calls
+  // may wait for one (beyond it a call fails with RESOURCE_EXHAUSTED). Setup can hold a thread
+  // for up to broker_dial_timeout.
   size_t dispatch_threads = 8;
   size_t dispatch_queue_max = 1024;
   // How long Setup waits for the host's broker announcement and connection (go-plugin: 5 s).
@@ -96,6 +100,26 @@ struct ServeOptions {
 // code (see the top of this file). Invalid options (empty protocol_versions, thread or queue
 // counts out of range) are reported like any startup error: a log line, then 1.
 int ServeBackend(BackendFactory factory, ServeOptions options);
+
+// --- Database plugins --------------------------------------------------------------------------
+//
+//   int main() {
+//     bulwark::sdk::ServeOptions options = bulwark::sdk::DatabaseServeOptions();
+//     options.plugin_name = "userdb";
+//     return bulwark::sdk::ServeDatabase(MyDatabaseFactory(), std::move(options));
+//   }
+
+// ServeOptions for a database plugin: Vault's VAULT_DATABASE_PLUGIN cookie and protocol
+// versions {5, 6} (Vault's dbplugin ServeMultiplex: 5 = one database per process, 6 = one per
+// multiplex id). Everything else as ServeOptions' defaults.
+ServeOptions DatabaseServeOptions();
+
+// Serves `factory`'s databases (dbplugin.v5.Database, logical.PluginVersion and, under
+// protocol 6, pluginutil.multiplexing.PluginMultiplexing) with exactly ServeBackend's process
+// behaviour (steps 1-9 above). Multiplexing is on when options.multiplexing and the host
+// negotiated version 6; with options.multiplexing false, version 6 is not offered. The broker
+// is served as go-plugin always does, but databases do not use it. Returns the exit code.
+int ServeDatabase(DatabaseFactory factory, ServeOptions options);
 
 }  // namespace bulwark::sdk
 

@@ -39,6 +39,14 @@ inline constexpr absl::string_view kVaultBackendCookieValue =
     "6669da05-b1c8-4f49-97d9-c8e5bed98e20";
 inline constexpr int kVaultBackendProtocolVersion = 5;
 
+// Vault's database-plugin handshake (sdk/database/dbplugin/v5/plugin_server.go): version 5 is
+// one database per process, 6 the multiplexed server (one database per multiplex_id).
+inline constexpr absl::string_view kVaultDatabaseCookieKey = "VAULT_DATABASE_PLUGIN";
+inline constexpr absl::string_view kVaultDatabaseCookieValue =
+    "926a0820-aea2-be28-51d6-83cdf00e8edb";
+inline constexpr int kVaultDatabaseProtocolVersion = 5;
+inline constexpr int kVaultDatabaseMultiplexedProtocolVersion = 6;
+
 // Errors: kInvalidArgument when `key` or `value` is empty (the plugin is misconfigured;
 // message kMisconfiguredCookieMessage); kFailedPrecondition when the environment's value of
 // `key` is not `value` (message kNotAPluginMessage). Compared exactly, like go-plugin.
