@@ -1,0 +1,121 @@
+// Certification decisions over synthetic records: only a complete, finished, launch-mode run in
+// which every required test passed certifies; every other case names its reason.
+#include "conformance/certify/certificate.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulwark::conformance {
+namespace {
+
+using nlohmann::json;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+json Record(int shard, int total, std::vector<json> tests) {
+  return {
+      {"format", "bulwark-conformance-record/1"},
+      {"suite_version", "5.0.0"},
+      {"mode", "launch"},
+      {"plugin", {{"sha256", "ab"}}},
+      {"manifest", {{"name", "kv"}, {"type", "secret"}}},
+      {"seed", 7},
+      {"finished", true},
+      {"expected_failures", json::array()},
+      {"shard", {{"index", shard}, {"total", total}}},
+      {"requirements",
+       {{{"id", "Handshake.A"}, {"profile", "handshake"}, {"required", true}},
+        {{"id", "Handshake.B"}, {"profile", "handshake"}, {"required", true}},
+        {{"id", "Handshake.S"}, {"profile", "handshake"}, {"level", "SHOULD"}, {"required", true}},
+        {{"id", "Multiplexing.C"}, {"profile", "multiplexing"}, {"required", false}}}},
+      {"tests", json(std::move(tests))}};
+}
+
+json Result(const char* id, const char* result) { return {{"id", id}, {"result", result}}; }
+
+std::vector<std::string> Reasons(const json& c) {
+  return c.at("reasons").get<std::vector<std::string>>();
+}
+
+TEST(CertifyTest, AllRequiredPassedAcrossShardsCertifies) {
+  absl::StatusOr<json> c = Certify({Record(0, 2, {Result("Handshake.A", "passed")}),
+                                    Record(1, 2, {Result("Handshake.B", "passed")})},
+                                   "5.0.0");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->at("certified").get<bool>()) << c->dump(2);
+  EXPECT_EQ(c->at("required_passed"), 2);
+  EXPECT_THAT(RenderMarkdown(*c), HasSubstr("CERTIFIED"));
+}
+
+TEST(CertifyTest, MissingSkippedFailedOrTimedOutRequiredTestsRefuse) {
+  for (const char* result : {"failed", "skipped", "timeout"}) {
+    absl::StatusOr<json> c = Certify(
+        {Record(0, 1, {Result("Handshake.A", "passed"), Result("Handshake.B", result)})}, "5.0.0");
+    ASSERT_TRUE(c.ok());
+    EXPECT_FALSE(c->at("certified").get<bool>());
+    EXPECT_THAT(Reasons(*c), Contains(std::string("required test Handshake.B ") + result));
+    EXPECT_THAT(RenderMarkdown(*c), HasSubstr("NOT CERTIFIED"));
+  }
+  absl::StatusOr<json> missing =
+      Certify({Record(0, 1, {Result("Handshake.A", "passed")})}, "5.0.0");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_THAT(Reasons(*missing), Contains(std::string("required test Handshake.B did not run")));
+}
+
+TEST(CertifyTest, MissingShardUnfinishedAttachAndDevelopmentModeRefuse) {
+  std::vector<json> all = {Result("Handshake.A", "passed"), Result("Handshake.B", "passed")};
+  absl::StatusOr<json> c = Certify({Record(0, 2, all)}, "5.0.0");
+  EXPECT_THAT(Reasons(*c), Contains(HasSubstr("shard 1 of 2 is missing")));
+  json unfinished = Record(0, 1, all);
+  unfinished["finished"] = false;
+  EXPECT_THAT(Reasons(*Certify({unfinished}, "5.0.0")), Contains(HasSubstr("did not finish")));
+  json attach = Record(0, 1, all);
+  attach["mode"] = "attach";
+  EXPECT_THAT(Reasons(*Certify({attach}, "5.0.0")), Contains(HasSubstr("attach mode")));
+  json dev = Record(0, 1, all);
+  dev["expected_failures"] = json::array({"Handshake.A"});
+  EXPECT_THAT(Reasons(*Certify({dev}, "5.0.0")), Contains(HasSubstr("development mode")));
+}
+
+TEST(CertifyTest, OptionalUnclaimedFailuresDoNotMatterButOldSuitesDo) {
+  absl::StatusOr<json> c =
+      Certify({Record(0, 1,
+                      {Result("Handshake.A", "passed"), Result("Handshake.B", "passed"),
+                       Result("Multiplexing.C", "failed")})},
+              "5.0.0");
+  EXPECT_TRUE(c->at("certified").get<bool>());
+  EXPECT_THAT(Reasons(*Certify({Record(0, 1, {})}, "5.3.0")),
+              Contains(HasSubstr("not accepted by this certifier")));
+  EXPECT_THAT(Reasons(*Certify({Record(0, 1, {})}, "6.0.0")),
+              Contains(HasSubstr("not accepted by this certifier")));
+}
+
+TEST(CertifyTest, ShouldLevelFailuresAreAdvisoriesNotRefusals) {
+  absl::StatusOr<json> c =
+      Certify({Record(0, 1,
+                      {Result("Handshake.A", "passed"), Result("Handshake.B", "passed"),
+                       Result("Handshake.S", "failed")})},
+              "5.0.0");
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(c->at("certified").get<bool>());
+  EXPECT_EQ(c->at("advisories"), json::array({"Handshake.S failed"}));
+  EXPECT_THAT(RenderMarkdown(*c), HasSubstr("Advisories"));
+}
+
+TEST(CertifyTest, RecordsOfDifferentRunsAreAnError) {
+  json other = Record(1, 2, {});
+  other["plugin"]["sha256"] = "cd";
+  EXPECT_FALSE(Certify({Record(0, 2, {}), other}, "5.0.0").ok());
+  json seed = Record(1, 2, {});
+  seed["seed"] = 8;
+  EXPECT_FALSE(Certify({Record(0, 2, {}), seed}, "5.0.0").ok());
+  EXPECT_FALSE(Certify({Record(0, 1, {Result("Handshake.A", "passed")}),
+                        Record(0, 1, {Result("Handshake.A", "passed")})},
+                       "5.0.0")
+                   .ok());
+  EXPECT_FALSE(Certify({json{{"format", "other"}}}, "5.0.0").ok());
+  EXPECT_FALSE(Certify({}, "5.0.0").ok());
+}
+
+}  // namespace
+}  // namespace bulwark::conformance

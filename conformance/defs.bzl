@@ -1,0 +1,86 @@
+"""plugin_conformance_test: certify a Vault-style plugin with bulwark's conformance suite.
+
+In a plugin author's workspace (bulwark available as @bulwark):
+
+    load("@bulwark//conformance:defs.bzl", "plugin_conformance_test")
+
+    plugin_conformance_test(
+        name = "my_plugin_conformance",
+        plugin = ":my_plugin",              # the binary under test (launch mode)
+        manifest = "conformance.json",      # what the plugin claims
+    )
+
+`bazel test :my_plugin_conformance` runs the suite; the JSON certification record lands in the
+test's undeclared outputs, and `bazel run @bulwark//conformance:certify -- <target>` turns the
+records into a certificate bundle. See docs/conformance.md.
+"""
+
+def plugin_conformance_test(
+        name,
+        manifest,
+        plugin = None,
+        plugin_args = [],
+        profiles = [],
+        expected_failures = None,
+        shard_count = None,
+        attach = None,
+        seed = None,
+        size = "medium",
+        tags = [],
+        **kwargs):
+    """Declares a test that runs the conformance suite against one plugin.
+
+    Args:
+      name: the test's name.
+      manifest: label of the plugin's manifest (JSON; see docs/conformance.md).
+      plugin: label of the plugin binary (launch mode: the suite plays the host).
+      plugin_args: arguments passed to the plugin on every launch.
+      profiles: run only these profiles (default: every profile the manifest makes required
+        or claims). A certificate needs all of them, so split profiles only for speed.
+      expected_failures: label of an expected-failures file (development mode): exactly the
+        listed tests must fail; a listed test that passes fails the run.
+      shard_count: Bazel shards; the suite's tests are split among them.
+      attach: instead of `plugin`, a dict {"handshake": LINE, "client_cert": LABEL,
+        "client_key": LABEL} for a plugin another host already started. Attach runs are for
+        debugging: tests that must launch the plugin skip, so they never certify. Tagged
+        "external" (never cached).
+      seed: a fixed seed (default: Bazel's TEST_RANDOM_SEED if set, else random and printed).
+      size: Bazel test size.
+      tags: extra tags.
+      **kwargs: passed to the underlying sh_test (e.g. timeout, flaky is refused).
+    """
+    if (plugin == None) == (attach == None):
+        fail("plugin_conformance_test %s: give exactly one of plugin and attach" % name)
+    if kwargs.get("flaky"):
+        fail("plugin_conformance_test %s: conformance tests are never retried (flaky)" % name)
+    suite = Label("//conformance:suite")
+    args = ["$(rootpath %s)" % suite, "--manifest=$(rootpath %s)" % manifest]
+    data = [suite, manifest]
+    if plugin != None:
+        args.append("--plugin=$(rootpath %s)" % plugin)
+        data.append(plugin)
+        args += ["--plugin_arg=%s" % a for a in plugin_args]
+    else:
+        args.append("--attach_handshake=%s" % attach["handshake"])
+        for key in ["client_cert", "client_key"]:
+            if key in attach:
+                args.append("--attach_%s=$(rootpath %s)" % (key, attach[key]))
+                data.append(attach[key])
+        tags = tags + ["external"]
+    if profiles:
+        args.append("--profiles=" + ",".join(profiles))
+    if expected_failures != None:
+        args.append("--expected_failures=$(rootpath %s)" % expected_failures)
+        data.append(expected_failures)
+    if seed != None:
+        args.append("--seed=%d" % seed)
+    native.sh_test(
+        name = name,
+        srcs = [Label("//conformance:run_suite.sh")],
+        args = args,
+        data = data,
+        size = size,
+        shard_count = shard_count,
+        tags = tags + ["conformance"],
+        **kwargs
+    )

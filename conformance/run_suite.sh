@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the conformance suite binary (first argument) with the remaining arguments. Bazel's test
+# environment (XML_OUTPUT_FILE, TEST_UNDECLARED_OUTPUTS_DIR, GTEST_SHARD_*, TESTBRIDGE_TEST_ONLY,
+# TEST_RANDOM_SEED) reaches the suite unchanged; gtest and the suite read it themselves.
+set -euo pipefail
+suite="$1"
+shift
+exec "$suite" "$@"

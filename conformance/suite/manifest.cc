@@ -1,0 +1,232 @@
+// Strict manifest parsing (see manifest.h): every key is known, every value has its type.
+#include "conformance/suite/manifest.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "core/status/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "sdk/serve_config.h"
+
+namespace bulwark::conformance {
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string>& OptionalProfiles() {
+  static const auto* profiles = new std::set<std::string>{"multiplexing"};
+  return *profiles;
+}
+
+absl::Status Invalid(absl::string_view key, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat("manifest: \"", key, "\" ", problem));
+}
+
+absl::Status CheckKeys(const json& object, absl::string_view where,
+                       const std::set<std::string>& known) {
+  for (const auto& [key, value] : object.items()) {
+    if (known.count(key) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("manifest: unknown key \"", key.substr(0, 64),
+                                                     "\"", where.empty() ? "" : " in ", where,
+                                                     " (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GetString(const json& object, const std::string& key) {
+  const json& v = object.at(key);
+  if (!v.is_string()) return Invalid(key, "must be a string");
+  return v.get<std::string>();
+}
+
+absl::StatusOr<std::vector<std::string>> GetStrings(const json& object, const std::string& key) {
+  const json& v = object.at(key);
+  if (!v.is_array()) return Invalid(key, "must be an array of strings");
+  if (v.size() > kManifestListMax) {
+    return Invalid(key, absl::StrCat("has more than ", kManifestListMax, " entries"));
+  }
+  std::vector<std::string> out;
+  for (const json& e : v) {
+    if (!e.is_string()) return Invalid(key, "must be an array of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<double>> GetLimit(const json& object, const std::string& key) {
+  if (!object.contains(key)) return std::optional<double>();
+  const json& v = object.at(key);
+  if (!v.is_number()) return Invalid(absl::StrCat("performance.", key), "must be a number");
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || d < 0) {
+    return Invalid(absl::StrCat("performance.", key), "must be a finite number >= 0");
+  }
+  return std::optional<double>(d);
+}
+
+}  // namespace
+
+absl::string_view PluginTypeName(PluginType type) {
+  switch (type) {
+    case PluginType::kSecret:
+      return "secret";
+    case PluginType::kAuth:
+      return "auth";
+    case PluginType::kDatabase:
+      return "database";
+  }
+  return "?";
+}
+
+bool Manifest::Claims(absl::string_view profile) const {
+  return std::find(profiles.begin(), profiles.end(), profile) != profiles.end();
+}
+
+std::string Manifest::cookie_key() const {
+  return std::string(is_backend() ? sdk::kVaultBackendCookieKey : sdk::kVaultDatabaseCookieKey);
+}
+
+std::string Manifest::cookie_value() const {
+  return std::string(is_backend() ? sdk::kVaultBackendCookieValue : sdk::kVaultDatabaseCookieValue);
+}
+
+absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
+  if (json_text.size() > kManifestBytesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("manifest: longer than ", kManifestBytesMax, " bytes"));
+  }
+  json root = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return absl::InvalidArgumentError("manifest: not valid JSON");
+  if (!root.is_object()) return absl::InvalidArgumentError("manifest: not a JSON object");
+  RETURN_IF_ERROR(CheckKeys(root, "",
+                            {"manifest_version", "name", "type", "protocol_versions", "profiles",
+                             "env", "backend", "database", "performance"}));
+  for (const char* key : {"manifest_version", "name", "type", "protocol_versions"}) {
+    if (!root.contains(key)) return Invalid(key, "is required");
+  }
+  Manifest m;
+  const json& version = root.at("manifest_version");
+  if (!version.is_number_integer() || version.get<int64_t>() != kManifestVersion) {
+    return Invalid("manifest_version", absl::StrCat("must be ", kManifestVersion));
+  }
+  ASSIGN_OR_RETURN(m.name, GetString(root, "name"));
+  if (m.name.empty() || m.name.size() > 128) return Invalid("name", "must be 1 to 128 bytes");
+  ASSIGN_OR_RETURN(std::string type, GetString(root, "type"));
+  if (type == "secret") {
+    m.type = PluginType::kSecret;
+  } else if (type == "auth") {
+    m.type = PluginType::kAuth;
+  } else if (type == "database") {
+    m.type = PluginType::kDatabase;
+  } else {
+    return Invalid("type", absl::StrCat("must be \"secret\", \"auth\" or \"database\", not \"",
+                                        type.substr(0, 64), "\""));
+  }
+  const json& versions = root.at("protocol_versions");
+  if (!versions.is_array() || versions.empty() || versions.size() > kManifestListMax) {
+    return Invalid("protocol_versions", "must be a non-empty array of integers");
+  }
+  for (const json& v : versions) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 99) {
+      return Invalid("protocol_versions", "entries must be integers from 1 to 99");
+    }
+    const int n = static_cast<int>(v.get<int64_t>());
+    if (std::find(m.protocol_versions.begin(), m.protocol_versions.end(), n) !=
+        m.protocol_versions.end()) {
+      return Invalid("protocol_versions", absl::StrCat("lists ", n, " twice"));
+    }
+    m.protocol_versions.push_back(n);
+  }
+  std::sort(m.protocol_versions.begin(), m.protocol_versions.end());
+  if (root.contains("profiles")) {
+    ASSIGN_OR_RETURN(m.profiles, GetStrings(root, "profiles"));
+    std::set<std::string> seen;
+    for (const std::string& p : m.profiles) {
+      if (OptionalProfiles().count(p) == 0) {
+        return Invalid("profiles", absl::StrCat("lists \"", p.substr(0, 64),
+                                                "\", which is not an optional "
+                                                "profile (optional: ",
+                                                absl::StrJoin(OptionalProfiles(), ", "),
+                                                "; the others are required and always run)"));
+      }
+      if (!seen.insert(p).second) return Invalid("profiles", absl::StrCat("lists ", p, " twice"));
+    }
+    std::sort(m.profiles.begin(), m.profiles.end());
+  }
+  if (root.contains("env")) {
+    ASSIGN_OR_RETURN(m.env, GetStrings(root, "env"));
+    for (const std::string& e : m.env) {
+      const size_t eq = e.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        // Only the part before '=' could be shown, and there is none: show nothing of the
+        // value, which may be a secret.
+        return Invalid("env", "entries must be KEY=VALUE");
+      }
+    }
+  }
+  if (root.contains("backend")) {
+    const json& backend = root.at("backend");
+    if (!backend.is_object()) return Invalid("backend", "must be an object");
+    RETURN_IF_ERROR(CheckKeys(backend, "\"backend\"", {"write_path", "write_data"}));
+    if (backend.contains("write_path")) {
+      ASSIGN_OR_RETURN(m.backend_probe.write_path, GetString(backend, "write_path"));
+    }
+    if (backend.contains("write_data")) {
+      if (!backend.at("write_data").is_object() || backend.at("write_data").empty()) {
+        return Invalid("backend.write_data", "must be a non-empty JSON object");
+      }
+      m.backend_probe.write_data_json = backend.at("write_data").dump();
+    }
+  }
+  if (root.contains("database")) {
+    const json& database = root.at("database");
+    if (!database.is_object()) return Invalid("database", "must be an object");
+    RETURN_IF_ERROR(CheckKeys(database, "\"database\"", {"config"}));
+    if (database.contains("config")) {
+      if (!database.at("config").is_object()) {
+        return Invalid("database.config", "must be a JSON object");
+      }
+      m.database_config_json = database.at("config").dump();
+    }
+  }
+  if (root.contains("performance")) {
+    const json& perf = root.at("performance");
+    if (!perf.is_object()) return Invalid("performance", "must be an object");
+    RETURN_IF_ERROR(CheckKeys(perf, "\"performance\"",
+                              {"max_startup_ms", "max_p50_us", "max_p99_us", "max_idle_rss_kib"}));
+    ASSIGN_OR_RETURN(m.performance.max_startup_ms, GetLimit(perf, "max_startup_ms"));
+    ASSIGN_OR_RETURN(m.performance.max_p50_us, GetLimit(perf, "max_p50_us"));
+    ASSIGN_OR_RETURN(m.performance.max_p99_us, GetLimit(perf, "max_p99_us"));
+    ASSIGN_OR_RETURN(std::optional<double> rss, GetLimit(perf, "max_idle_rss_kib"));
+    if (rss) m.performance.max_idle_rss_kib = static_cast<uint64_t>(*rss);
+  }
+  if (m.is_backend()) {
+    if (m.backend_probe.write_path.empty() || m.backend_probe.write_data_json.empty()) {
+      return Invalid("backend", absl::StrCat("with \"write_path\" and \"write_data\" is required "
+                                             "for a ",
+                                             type,
+                                             " plugin (the suite writes, reads and "
+                                             "deletes there)"));
+    }
+  } else {
+    if (root.contains("backend")) return Invalid("backend", "is only for secret and auth plugins");
+    if (m.database_config_json.empty()) {
+      return Invalid("database", "with \"config\" is required for a database plugin");
+    }
+  }
+  if (m.is_backend() && root.contains("database")) {
+    return Invalid("database", "is only for database plugins");
+  }
+  return m;
+}
+
+std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir) {
+  return absl::StrReplaceAll(manifest.database_config_json, {{"{{scratch_dir}}", scratch_dir}});
+}
+
+}  // namespace bulwark::conformance

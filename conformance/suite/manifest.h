@@ -1,0 +1,90 @@
+// The plugin manifest: what a plugin claims (its type, the protocol versions it speaks, the
+// optional profiles it implements, performance limits), read from JSON and strictly validated:
+// an unknown key, a wrong type or an unknown profile is an error that names it, so a typo can
+// never silently weaken a certification.
+//
+//   {
+//     "manifest_version": 1,
+//     "name": "kv",
+//     "type": "secret",                  // "secret", "auth" or "database"
+//     "protocol_versions": [5],          // app-protocol versions the plugin offers
+//     "profiles": ["multiplexing"],      // optional profiles claimed
+//     "env": ["KV_MODE=strict"],         // extra environment for every launch (catalog env)
+//     "backend": {                       // required for secret/auth: a path the suite may use
+//       "write_path": "conformance/probe", "write_data": {"value": "x"}
+//     },
+//     "database": {"config": {"connection_url": "{{scratch_dir}}/db"}},  // database plugins
+//     "performance": {                   // optional limits; absent = reported only
+//       "max_startup_ms": 500, "max_p50_us": 2000, "max_p99_us": 20000,
+//       "max_idle_rss_kib": 65536
+//     }
+//   }
+#ifndef BULWARK_CONFORMANCE_SUITE_MANIFEST_H_
+#define BULWARK_CONFORMANCE_SUITE_MANIFEST_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace bulwark::conformance {
+
+inline constexpr int kManifestVersion = 1;
+// Longest manifest accepted, and most entries in each list.
+inline constexpr size_t kManifestBytesMax = 64 * 1024;
+inline constexpr size_t kManifestListMax = 64;
+
+enum class PluginType { kSecret, kAuth, kDatabase };
+absl::string_view PluginTypeName(PluginType type);  // "secret", "auth", "database"
+
+struct PerformanceLimits {
+  std::optional<double> max_startup_ms;
+  std::optional<double> max_p50_us;
+  std::optional<double> max_p99_us;
+  std::optional<uint64_t> max_idle_rss_kib;
+};
+
+// A path a backend plugin lets the suite write, read and delete ("create"/"update"/"read"/
+// "delete" with write_data as a JSON object).
+struct BackendProbe {
+  std::string write_path;
+  std::string write_data_json;  // A JSON object, compact.
+};
+
+struct Manifest {
+  std::string name;
+  PluginType type = PluginType::kSecret;
+  std::vector<int> protocol_versions;
+  std::vector<std::string> profiles;  // Optional profiles claimed, sorted, no duplicates.
+  std::vector<std::string> env;       // "KEY=VALUE", passed to every launch.
+  PerformanceLimits performance;
+  BackendProbe backend_probe;  // Required (non-empty write_path) for secret and auth.
+  // Required for database plugins: the Initialize config (a JSON object, compact). Every
+  // "{{scratch_dir}}" in its string values is replaced by a fresh empty directory per test
+  // (see ExpandDatabaseConfig).
+  std::string database_config_json;
+
+  bool is_backend() const { return type != PluginType::kDatabase; }
+  bool Claims(absl::string_view profile) const;
+  // The magic cookie key and value a host sets for this plugin type (Vault's).
+  std::string cookie_key() const;
+  std::string cookie_value() const;
+};
+
+// Parses and validates a manifest. Errors (kInvalidArgument, naming the key and the problem):
+// not a JSON object, unknown key, wrong type, manifest_version not 1, missing name/type/
+// protocol_versions, a type other than secret/auth/database, a protocol version outside 1..99,
+// a profile that is not optional ("multiplexing") or repeated, an env entry without '=', a
+// negative or non-finite limit, input longer than kManifestBytesMax or lists longer than
+// kManifestListMax.
+absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text);
+
+// The database config with every "{{scratch_dir}}" replaced by `scratch_dir`.
+std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir);
+
+}  // namespace bulwark::conformance
+
+#endif  // BULWARK_CONFORMANCE_SUITE_MANIFEST_H_

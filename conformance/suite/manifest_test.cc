@@ -1,0 +1,100 @@
+// Manifest validation: a good manifest parses; every kind of mistake is an error naming it.
+#include "conformance/suite/manifest.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulwark::conformance {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kGood[] = R"({
+  "manifest_version": 1, "name": "kv", "type": "secret", "protocol_versions": [5, 4],
+  "profiles": ["multiplexing"], "env": ["A=b"],
+  "backend": {"write_path": "p/q", "write_data": {"v": "x"}},
+  "performance": {"max_startup_ms": 500, "max_idle_rss_kib": 65536}
+})";
+
+TEST(ManifestTest, ParsesAGoodManifest) {
+  absl::StatusOr<Manifest> m = ParseManifest(kGood);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->name, "kv");
+  EXPECT_EQ(m->type, PluginType::kSecret);
+  EXPECT_EQ(m->protocol_versions, (std::vector<int>{4, 5}));
+  EXPECT_TRUE(m->Claims("multiplexing"));
+  EXPECT_EQ(m->env, std::vector<std::string>{"A=b"});
+  EXPECT_EQ(m->backend_probe.write_path, "p/q");
+  EXPECT_EQ(m->backend_probe.write_data_json, R"({"v":"x"})");
+  EXPECT_EQ(m->performance.max_startup_ms, 500);
+  EXPECT_EQ(m->performance.max_idle_rss_kib, 65536u);
+  EXPECT_FALSE(m->performance.max_p50_us.has_value());
+  EXPECT_EQ(m->cookie_key(), "VAULT_BACKEND_PLUGIN");
+}
+
+TEST(ManifestTest, DatabaseManifestAndScratchExpansion) {
+  absl::StatusOr<Manifest> m = ParseManifest(R"({"manifest_version": 1, "name": "db",
+      "type": "database", "protocol_versions": [5],
+      "database": {"config": {"connection_url": "{{scratch_dir}}/users"}}})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_FALSE(m->is_backend());
+  EXPECT_EQ(m->cookie_key(), "VAULT_DATABASE_PLUGIN");
+  EXPECT_EQ(ExpandDatabaseConfig(*m, "/tmp/x"), R"({"connection_url":"/tmp/x/users"})");
+}
+
+struct BadCase {
+  const char* json;
+  const char* message;
+};
+
+class ManifestErrorTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ManifestErrorTest, IsRefusedWithAClearMessage) {
+  absl::StatusOr<Manifest> m = ParseManifest(GetParam().json);
+  ASSERT_FALSE(m.ok()) << GetParam().json;
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr(GetParam().message));
+}
+
+#define BASE R"("manifest_version": 1, "name": "kv", "protocol_versions": [5], )"
+#define PROBE R"("backend": {"write_path": "p", "write_data": {"v": 1}})"
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, ManifestErrorTest,
+    ::testing::Values(
+        BadCase{"[1]", "not a JSON object"}, BadCase{"{", "not valid JSON"},
+        BadCase{"{" BASE R"("type": "secret", "profile": ["x"], )" PROBE "}",
+                "unknown key \"profile\""},
+        BadCase{"{" BASE R"("type": "plugin", )" PROBE "}", "\"type\" must be"},
+        BadCase{R"({"manifest_version": 2, "name": "kv", "type": "secret",
+                    "protocol_versions": [5], )" PROBE "}",
+                "must be 1"},
+        BadCase{"{" BASE R"("type": "secret", "profiles": ["security"], )" PROBE "}",
+                "not an optional profile"},
+        BadCase{"{" BASE R"("type": "secret", "profiles": ["multiplexing", "multiplexing"], )" PROBE
+                "}",
+                "twice"},
+        BadCase{"{" BASE R"("type": "secret", "env": ["NOEQUALS"], )" PROBE "}", "KEY=VALUE"},
+        BadCase{"{" BASE R"("type": "secret"})", "\"backend\" with"},
+        BadCase{
+            "{" BASE
+            R"("type": "secret", "backend": {"write_path": "p", "write_data": {"v": 1}, "x": 1}})",
+            "unknown key \"x\" in \"backend\""},
+        BadCase{"{" BASE R"("type": "secret", "performance": {"max_p50_us": -1}, )" PROBE "}",
+                "finite number >= 0"},
+        BadCase{"{" BASE R"("type": "secret", "performance": {"p50": 1}, )" PROBE "}",
+                "unknown key \"p50\""},
+        BadCase{"{" BASE R"("type": "database"})", "\"database\" with"},
+        BadCase{R"({"manifest_version": 1, "name": "kv", "type": "secret",
+                    "protocol_versions": [0], )" PROBE "}",
+                "1 to 99"},
+        BadCase{R"({"manifest_version": 1, "type": "secret", "protocol_versions": [5]})",
+                "\"name\" is required"}));
+
+TEST(ManifestTest, RefusesOversizedInput) {
+  const std::string big(kManifestBytesMax + 1, ' ');
+  EXPECT_FALSE(ParseManifest(big).ok());
+}
+
+}  // namespace
+}  // namespace bulwark::conformance
