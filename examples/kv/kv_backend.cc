@@ -75,6 +75,7 @@ KvBackend::KvBackend(const sdk::BackendConfig& config)
     : storage_(config.storage), log_(config.log) {}
 
 sdk::HandleResult KvBackend::HandleRequest(const sdk::Request& request) {
+  if (request.path() == kEchoPath) return Echo(request);
   switch (request.operation()) {
     case sdk::Operation::kRead: {
       ASSIGN_OR_RETURN(std::string key, KeyOf(request.path()));
@@ -99,6 +100,8 @@ sdk::HandleResult KvBackend::HandleRequest(const sdk::Request& request) {
 }
 
 absl::StatusOr<sdk::ExistenceCheck> KvBackend::HandleExistenceCheck(const sdk::Request& request) {
+  // The echo path stores nothing, so there is nothing to check.
+  if (request.path() == kEchoPath) return sdk::ExistenceCheck{false, false};
   // An invalid path cannot exist; HandleRequest reports why.
   absl::StatusOr<std::string> key = KeyOf(request.path());
   if (!key.ok()) return sdk::ExistenceCheck{true, false};
@@ -162,6 +165,16 @@ sdk::HandleResult KvBackend::List(absl::string_view path) {
   nlohmann::json data = nlohmann::json::object();
   data["keys"] = keys;
   return sdk::Response::WithData(std::move(data));
+}
+
+sdk::HandleResult KvBackend::Echo(const sdk::Request& request) {
+  if (request.operation() != sdk::Operation::kCreate &&
+      request.operation() != sdk::Operation::kUpdate) {
+    return sdk::UnsupportedOperationError(
+        absl::StrCat("operation ", Quote(request.operation_name()), " is not supported on ",
+                     Quote(kEchoPath), ": use create or update"));
+  }
+  return sdk::Response::WithData(request.data());
 }
 
 sdk::BackendFactory KvBackendFactory() {

@@ -22,6 +22,11 @@ inline constexpr size_t kFieldsMax = 256;
 inline constexpr size_t kFieldNameBytesMax = 256;
 inline constexpr size_t kValueBytesMax = 64 * 1024;
 
+// The pure-RPC benchmark path: create/update return the request data unchanged and touch no
+// storage, as examples/goplugin's "echo" does, so both plugins can be timed on the same call.
+// It shadows a key of the same name.
+inline constexpr absl::string_view kEchoPath = "echo";
+
 // Checks a key against the rules above. Errors: kInvalidArgument as a UserError (Vault 400)
 // whose message names the key (quoted, cut) and the offending character or segment.
 absl::Status ValidateKey(absl::string_view key);
@@ -32,10 +37,12 @@ absl::Status ValidateKey(absl::string_view key);
 //   delete <key>          remove it (OK when absent)                          -> no response
 //   list "" or <prefix>/  the keys directly under the prefix, sub-folders with a trailing '/'
 //                         -> {"keys": [...]}; a list path without '/' is treated as a prefix
+//   create/update echo    the request data back, no storage (kEchoPath)       -> data
 // Errors, as Vault error types:
 //   UserError (1)             invalid key
 //   CodedError 413 (3)        the stored JSON would exceed kValueBytesMax
-//   UnsupportedOperation (5)  any other operation (patch, help, renew, ...)
+//   UnsupportedOperation (5)  any other operation (patch, help, renew, ...); on kEchoPath,
+//                             anything but create and update
 //   UnsupportedPath (6)       read/write/delete of the mount root "" or of a path ending '/'
 //   InvalidRequest (7)        no data, or too many fields, or a bad field name
 //   kUnknown (0)              storage failures, with the host's text unchanged (e.g.
@@ -55,6 +62,7 @@ class KvBackend final : public sdk::Backend {
   sdk::HandleResult Write(absl::string_view key, const nlohmann::json& data);
   sdk::HandleResult Delete(absl::string_view key);
   sdk::HandleResult List(absl::string_view path);
+  sdk::HandleResult Echo(const sdk::Request& request);
 
   const std::shared_ptr<sdk::StorageClient> storage_;
   LogSink* const log_;

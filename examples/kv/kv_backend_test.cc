@@ -136,6 +136,35 @@ TEST_F(KvTest, ExistenceCheckReflectsStorage) {
   }
 }
 
+TEST_F(KvTest, EchoReturnsTheDataAndTouchesNoStorage) {
+  std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
+  const std::string data = R"({"value":"xxxxxxxx","n":[1,2,{"k":null}]})";
+  EXPECT_EQ(Ok("m1", "update", "echo", data), nlohmann::json::parse(data));
+  EXPECT_EQ(Ok("m1", "create", "echo", data), nlohmann::json::parse(data));
+  EXPECT_EQ(storage->calls(sdk::kStoragePutMethod), 0u);
+  EXPECT_EQ(storage->calls(sdk::kStorageGetMethod), 0u);
+  EXPECT_EQ(storage->size(), 0u);
+
+  // Only create and update: a read does not fall through to a key named "echo".
+  for (const std::string op : {"read", "delete", "patch"}) {
+    const pb::ProtoError err = Err("m1", op, "echo");
+    EXPECT_EQ(err.err_type(), static_cast<uint32_t>(sdk::ErrorType::kUnsupportedOperation)) << op;
+  }
+  EXPECT_EQ(storage->calls(sdk::kStorageGetMethod), 0u);
+
+  // Nothing is stored there, so there is no existence to check.
+  pb::HandleExistenceCheckArgs args;
+  args.mutable_request()->set_operation("update");
+  args.mutable_request()->set_path("echo");
+  absl::StatusOr<std::string> bytes =
+      dispatcher_->Dispatch(sdk::kHandleExistenceCheckMethod, args.SerializeAsString(), "m1");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  pb::HandleExistenceCheckReply reply;
+  ASSERT_TRUE(reply.ParseFromString(*bytes));
+  EXPECT_FALSE(reply.check_found());
+  EXPECT_EQ(storage->calls(sdk::kStorageGetMethod), 0u);
+}
+
 TEST_F(KvTest, ValidationErrorsHaveExactVaultTypes) {
   std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
   struct Case {

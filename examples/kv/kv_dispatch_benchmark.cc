@@ -52,6 +52,21 @@ void BM_Read(benchmark::State& state) {
 }
 BENCHMARK(BM_Read);
 
+// The pure-RPC benchmark path (kEchoPath) with request data of state.range(0) bytes, as
+// //benchmarks:plugin_protocol_benchmark sends it: the in-process share of that round trip
+// (JSON parse of the request data, dump of the response data, protobuf both ways).
+void BM_Echo(benchmark::State& state) {
+  Fixture f;
+  const size_t n = static_cast<size_t>(state.range(0));
+  const std::string data = R"({"value":")" + std::string(n - 12, 'x') + R"("})";
+  const std::string request = f.Request("update", "echo", data);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(f.dispatcher.Dispatch(sdk::kHandleRequestMethod, request, "m1"));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_Echo)->Arg(64)->Arg(65536);
+
 void BM_Version(benchmark::State& state) {
   Fixture f;
   for (auto _ : state) {
