@@ -16,10 +16,19 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
         if grpc:
             outs += [base + ".grpc.pb.h", base + ".grpc.pb.cc"]
     pkg = native.package_name()
-    cmd = "protoc --proto_path=. --cpp_out=$(GENDIR)"
+
+    # When bulwark is an external repository (a plugin author's workspace loads it as
+    # @bulwark), its sources sit under external/<name> and its outputs under
+    # $(GENDIR)/external/<name>; import paths stay relative to bulwark's own root.
+    repo = native.repository_name()
+    root = "" if repo == "@" else "external/" + repo[1:]
+    proto_path = root if root else "."
+    out_dir = "$(GENDIR)/" + root if root else "$(GENDIR)"
+    cmd = "protoc --proto_path=%s --cpp_out=%s" % (proto_path, out_dir)
     if grpc:
-        cmd += " --grpc_out=$(GENDIR) --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin)"
-    cmd += " " + " ".join([(pkg + "/" + s) if pkg else s for s in srcs])
+        cmd += " --grpc_out=%s --plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin)" % out_dir
+    prefix = "/".join([p for p in [root, pkg] if p])
+    cmd += " " + " ".join([(prefix + "/" + s) if prefix else s for s in srcs])
     native.genrule(
         name = name + "_gen",
         srcs = srcs + [d + "_srcs" for d in deps],
