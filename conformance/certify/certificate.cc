@@ -43,7 +43,7 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
       return absl::InvalidArgumentError(
           absl::StrCat("record ", i, " is not a conformance record (format ", kRecordFormat, ")"));
     }
-    for (const char* key : {"suite_version", "manifest", "seed", "mode"}) {
+    for (const char* key : {"suite_version", "manifest", "mode"}) {
       if (Str(r, key) != Str(first, key)) {
         return absl::InvalidArgumentError(
             absl::StrCat("record ", i, " has a different ", key, " than record 0 (", Str(r, key),
@@ -75,6 +75,7 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
   std::map<std::string, json> requirements;  // id -> {profile, level, required}
   std::set<int> shards;
   int total_shards = 1;
+  json seeds = json::object();  // Shard index -> seed: each shard draws its own.
   for (size_t i = 0; i < records.size(); ++i) {
     const json& r = records[i];
     if (!r.value("finished", false)) {
@@ -88,6 +89,7 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
     }
     const json shard = r.value("shard", json::object());
     shards.insert(shard.value("index", 0));
+    seeds[std::to_string(shard.value("index", 0))] = r.value("seed", json());
     total_shards = shard.value("total", 1);
     for (const json& req : r.value("requirements", json::array())) {
       requirements[Str(req, "id")] = req;
@@ -140,7 +142,6 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
 
   json merged_tests = json::array();
   for (const auto& [id, t] : tests) merged_tests.push_back(t);
-  std::set<uint64_t> seeds;
   json certificate = {
       {"format", kCertificateFormat},
       {"certified", reasons.empty()},
@@ -150,7 +151,7 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
       {"certifier_suite_version", certifier_suite_version},
       {"plugin", first.value("plugin", json::object())},
       {"manifest", first.value("manifest", json::object())},
-      {"seed", first.value("seed", json())},
+      {"seeds", seeds},
       {"records", records.size()},
       {"required_tests", required_count},
       {"required_passed", passed_count},
@@ -168,9 +169,9 @@ std::string RenderMarkdown(const json& c) {
                   certified ? "CERTIFIED" : "NOT CERTIFIED", "\n\n");
   absl::StrAppend(&out, "- plugin SHA-256: `", Str(c.value("plugin", json::object()), "sha256"),
                   "`\n- plugin type: ", Str(manifest, "type"),
-                  "\n- suite version: ", Str(c, "suite_version"), "\n- seed: ", Str(c, "seed"),
-                  " (replay: `--seed=", Str(c, "seed"),
-                  "`)\n- required tests passed: ", Str(c, "required_passed"), " of ",
+                  "\n- suite version: ", Str(c, "suite_version"),
+                  "\n- seed of each shard (replay a shard with `--seed=N`): ", Str(c, "seeds"),
+                  "\n- required tests passed: ", Str(c, "required_passed"), " of ",
                   Str(c, "required_tests"), "\n");
   if (!certified) {
     absl::StrAppend(&out, "\n## Why not certified\n\n");

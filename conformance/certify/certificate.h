@@ -19,7 +19,7 @@ inline constexpr int kAcceptedOlderMinorVersions = 2;
 
 // Merges the records of one run (its shards). Errors (kInvalidArgument, naming the record by
 // index): no records, a record that is not in the record format, records from different
-// plugins (SHA-256), suite versions, manifests or seeds, a test that two shards both report.
+// plugins (SHA-256), suite versions, manifests or modes, a test that two shards both report.
 // Everything else — missing, failed, skipped or timed-out MUST-level tests of a required or
 // claimed profile, attach mode, development mode (expected failures), an unfinished shard, an
 // unsupported suite version — makes the certificate say "certified": false with one reason per

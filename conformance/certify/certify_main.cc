@@ -91,6 +91,7 @@ bool ReadInput(std::string input, std::vector<json>* out) {
     std::string path = input.substr(2);
     const size_t colon = path.find(':');
     if (colon != std::string::npos) path[colon] = '/';
+    if (!path.empty() && path[0] == '/') path.erase(0, 1);  // "//:target", the root package.
     input = Resolve(absl::StrCat("bazel-testlogs/", path), "BUILD_WORKSPACE_DIRECTORY");
   } else {
     input = Resolve(input, "BUILD_WORKING_DIRECTORY");
