@@ -407,8 +407,8 @@ class StdioService final : public plugin::GRPCStdio::CallbackService {
 class BrokerReactor final : public grpc::ServerBidiReactor<plugin::ConnInfo, plugin::ConnInfo>,
                             public LongStream {
  public:
-  BrokerReactor(GrpcBroker* broker, StreamRegistry* registry)
-      : broker_(broker), registry_(registry) {
+  BrokerReactor(grpc::CallbackServerContext* context, GrpcBroker* broker, StreamRegistry* registry)
+      : context_(context), broker_(broker), registry_(registry) {
     if (!registry_->Add(this)) {
       FinishNow(ShuttingDown());
       return;
@@ -431,6 +431,11 @@ class BrokerReactor final : public grpc::ServerBidiReactor<plugin::ConnInfo, plu
       if (finished_) return;
       finished_ = true;
     }
+    // Our read stays outstanding until the host closes its side, which a host stopping us may
+    // never do: cancel the call so the read completes and the server's shutdown does not wait
+    // out its whole grace period for this stream. Before Finish, since OnDone (which deletes
+    // this) cannot run until Finish is called.
+    if (&status == &ShuttingDown()) context_->TryCancel();
     Finish(status);
   }
   void OnCancel() override { FinishNow(grpc::Status::CANCELLED); }
@@ -440,6 +445,7 @@ class BrokerReactor final : public grpc::ServerBidiReactor<plugin::ConnInfo, plu
   }
 
  private:
+  grpc::CallbackServerContext* const context_;
   GrpcBroker* const broker_;
   StreamRegistry* const registry_;
   plugin::ConnInfo info_;
@@ -452,8 +458,8 @@ class BrokerService final : public plugin::GRPCBroker::CallbackService {
   BrokerService(GrpcBroker* broker, StreamRegistry* registry)
       : broker_(broker), registry_(registry) {}
   grpc::ServerBidiReactor<plugin::ConnInfo, plugin::ConnInfo>* StartStream(
-      grpc::CallbackServerContext*) override {
-    return new BrokerReactor(broker_, registry_);
+      grpc::CallbackServerContext* context) override {
+    return new BrokerReactor(context, broker_, registry_);
   }
 
  private:
