@@ -15,6 +15,7 @@
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
 #include "sdk/backend.h"
+#include "sdk/dispatch_wire.h"
 
 namespace bulwark::sdk {
 
@@ -36,24 +37,8 @@ class DiscardLogSink final : public LogSink {
 constexpr int64_t kTimestampSecondsMin = -62135596800;
 constexpr int64_t kTimestampSecondsMax = 253402300799;
 
-template <typename Message>
-absl::StatusOr<Message> ParseRequest(absl::string_view bytes, absl::string_view method) {
-  Message message;
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat(method, ": the request is not a valid ",
-                                                   message.GetTypeName(), " (", bytes.size(),
-                                                   " bytes)"));
-  }
-  return message;
-}
-
-absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& message) {
-  std::string bytes;
-  if (!message.SerializeToString(&bytes)) {
-    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
-  }
-  return bytes;
-}
+using internal::ParseRequest;
+using internal::SerializeReply;
 
 // As Go's ptypes.Timestamp: the same range check, a message naming the value.
 absl::StatusOr<absl::Time> TimestampToTime(const google::protobuf::Timestamp& ts) {
@@ -214,12 +199,12 @@ absl::StatusOr<std::string> DatabaseDispatcher::Dispatch(absl::string_view metho
   if (method == kDatabaseVersionMethod) {
     logical::VersionReply reply;
     reply.set_plugin_version(options_.plugin_version);
-    return Serialize(reply);
+    return SerializeReply(reply);
   }
   if (method == kDatabaseMultiplexingSupportMethod && options_.multiplexing) {
     pluginutil::multiplexing::MultiplexingSupportResponse reply;
     reply.set_supported(true);
-    return Serialize(reply);
+    return SerializeReply(reply);
   }
   return absl::UnimplementedError(absl::StrCat(
       "unknown method ", rpc::QuoteForError(method),
@@ -255,7 +240,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::Initialize(absl::string_view req
   }
   dbplugin::v5::InitializeResponse reply;
   *reply.mutable_config_data() = *std::move(config);
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> DatabaseDispatcher::NewUser(absl::string_view request,
@@ -291,7 +276,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::NewUser(absl::string_view reques
   }
   dbplugin::v5::NewUserResponse reply;
   reply.set_username(response->username);
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> DatabaseDispatcher::UpdateUser(absl::string_view request,
@@ -336,7 +321,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::UpdateUser(absl::string_view req
   if (!status.ok()) {
     return Prefixed(absl::StatusCode::kInternal, "unable to update user: ", status);
   }
-  return Serialize(dbplugin::v5::UpdateUserResponse());
+  return SerializeReply(dbplugin::v5::UpdateUserResponse());
 }
 
 absl::StatusOr<std::string> DatabaseDispatcher::DeleteUser(absl::string_view request,
@@ -355,7 +340,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::DeleteUser(absl::string_view req
   if (!status.ok()) {
     return Prefixed(absl::StatusCode::kInternal, "unable to delete user: ", status);
   }
-  return Serialize(dbplugin::v5::DeleteUserResponse());
+  return SerializeReply(dbplugin::v5::DeleteUserResponse());
 }
 
 absl::StatusOr<std::string> DatabaseDispatcher::Type(absl::string_view multiplex_id) {
@@ -369,7 +354,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::Type(absl::string_view multiplex
   }
   dbplugin::v5::TypeResponse reply;
   reply.set_type(*type);
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> DatabaseDispatcher::Close(absl::string_view multiplex_id) {
@@ -381,7 +366,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::Close(absl::string_view multiple
     if (it == instances_.end()) {
       // Vault's single instance always exists and closing it twice is the database's
       // business; here there is simply nothing to close.
-      if (!options_.multiplexing) return Serialize(dbplugin::v5::Empty());
+      if (!options_.multiplexing) return SerializeReply(dbplugin::v5::Empty());
       return absl::UnknownError(kNoDatabaseInstanceError);
     }
     // Out of the table first, so no new call finds it while it closes.
@@ -399,7 +384,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::Close(absl::string_view multiple
   }
   instance->closed = true;
   Log(log_, LogLevel::kDebug, "database instance closed", {{"multiplex_id", key}});
-  return Serialize(dbplugin::v5::Empty());
+  return SerializeReply(dbplugin::v5::Empty());
 }
 
 }  // namespace bulwark::sdk

@@ -14,6 +14,7 @@
 #include "proto/vault/backend.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
+#include "sdk/dispatch_wire.h"
 
 namespace bulwark::sdk {
 
@@ -32,24 +33,15 @@ class DiscardLogSink final : public LogSink {
 
 template <typename Message>
 absl::StatusOr<Message> ParseRequest(absl::string_view bytes, absl::string_view method) {
-  Message message;
-  if (!message.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  absl::StatusOr<Message> message = internal::ParseRequest<Message>(bytes, method);
+  if (!message.ok()) {
     // A planted bug for the conformance fixtures: "crash" here aborts on a malformed message.
     RETURN_IF_ERROR(BW_FAILPOINT_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
-    return absl::InvalidArgumentError(absl::StrCat(method, ": the request is not a valid ",
-                                                   message.GetTypeName(), " (", bytes.size(),
-                                                   " bytes)"));
   }
   return message;
 }
 
-absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& message) {
-  std::string bytes;
-  if (!message.SerializeToString(&bytes)) {
-    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
-  }
-  return bytes;
-}
+using internal::SerializeReply;
 
 bool IsSentinel(ErrorType type) {
   return static_cast<uint32_t>(type) >= static_cast<uint32_t>(ErrorType::kUnsupportedOperation);
@@ -160,12 +152,12 @@ absl::StatusOr<std::string> BackendDispatcher::Dispatch(absl::string_view method
   if (method == kMultiplexingSupportMethod) {
     pluginutil::multiplexing::MultiplexingSupportResponse reply;
     reply.set_supported(options_.multiplexing);
-    return Serialize(reply);
+    return SerializeReply(reply);
   }
   if (method == kVersionMethod) {
     logical::VersionReply reply;
     reply.set_plugin_version(options_.plugin_version);
-    return Serialize(reply);
+    return SerializeReply(reply);
   }
   return absl::UnimplementedError(absl::StrCat(
       "unknown method ", rpc::QuoteForError(method), " (this plugin serves ",
@@ -234,7 +226,7 @@ absl::StatusOr<std::string> BackendDispatcher::Setup(absl::string_view request,
   }
   if (!reply.err().empty()) {
     Log(log_, LogLevel::kError, "setup: the backend factory failed", {{"multiplex_id", key}});
-    return Serialize(reply);
+    return SerializeReply(reply);
   }
   instance->backend = *std::move(backend);
   size_t count = 0;
@@ -250,7 +242,7 @@ absl::StatusOr<std::string> BackendDispatcher::Setup(absl::string_view request,
       {{"multiplex_id", key},
        {"broker_id", absl::StrCat(args.broker_id())},
        {"instances", absl::StrCat(count)}});
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> BackendDispatcher::Cleanup(absl::string_view multiplex_id) {
@@ -274,7 +266,7 @@ absl::StatusOr<std::string> BackendDispatcher::Cleanup(absl::string_view multipl
   }).IgnoreError();
   Log(log_, LogLevel::kInfo, "backend instance cleaned up",
       {{"multiplex_id", instance->multiplex_id}, {"instances", absl::StrCat(count)}});
-  return Serialize(pb::Empty());
+  return SerializeReply(pb::Empty());
 }
 
 absl::StatusOr<std::string> BackendDispatcher::Initialize(absl::string_view multiplex_id) {
@@ -284,7 +276,7 @@ absl::StatusOr<std::string> BackendDispatcher::Initialize(absl::string_view mult
       Guarded(log_, "Initialize", [&]() { return instance->backend->Initialize(); });
   pb::InitializeReply reply;
   if (!status.ok()) *reply.mutable_err() = ToProtoError(status);
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> BackendDispatcher::HandleRequest(absl::string_view request,
@@ -318,7 +310,7 @@ absl::StatusOr<std::string> BackendDispatcher::HandleRequest(absl::string_view r
       *reply.mutable_response() = Response::ErrorResponse(reply.err().err_msg()).ToProto();
     }
   }
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> BackendDispatcher::HandleExistenceCheck(
@@ -339,7 +331,7 @@ absl::StatusOr<std::string> BackendDispatcher::HandleExistenceCheck(
   } else {
     *reply.mutable_err() = ToProtoError(check.status());
   }
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> BackendDispatcher::InvalidateKey(absl::string_view request,
@@ -352,7 +344,7 @@ absl::StatusOr<std::string> BackendDispatcher::InvalidateKey(absl::string_view r
     instance->backend->InvalidateKey(args.key());
     return absl::OkStatus();
   }).IgnoreError();
-  return Serialize(pb::Empty());
+  return SerializeReply(pb::Empty());
 }
 
 absl::StatusOr<std::string> BackendDispatcher::SpecialPathsReply(absl::string_view multiplex_id) {
@@ -371,7 +363,7 @@ absl::StatusOr<std::string> BackendDispatcher::SpecialPathsReply(absl::string_vi
   for (const std::string& p : paths->binary) out.add_binary(p);
   for (const std::string& p : paths->limited) out.add_limited(p);
   for (const std::string& p : paths->allow_snapshot_read) out.add_allow_snapshot_read(p);
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 absl::StatusOr<std::string> BackendDispatcher::Type(absl::string_view multiplex_id) {
@@ -381,7 +373,7 @@ absl::StatusOr<std::string> BackendDispatcher::Type(absl::string_view multiplex_
   RETURN_IF_ERROR(type.status());
   pb::TypeReply reply;
   reply.set_type(static_cast<uint32_t>(*type));
-  return Serialize(reply);
+  return SerializeReply(reply);
 }
 
 }  // namespace bulwark::sdk
