@@ -25,164 +25,22 @@
 #include "absl/time/time.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
+#include "conformance/suite/profile_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/vault/backend.grpc.pb.h"
+#include "sdk/backend.h"
 
 namespace bulwark::conformance {
 namespace {
-
-// Vault's pb.ErrType values (sdk/plugin/pb/translation.go, protocol-facts §7).
-constexpr uint32_t kErrTypeCoded = 3;
-constexpr uint32_t kErrTypeUnsupportedOperation = 5;
-constexpr uint32_t kErrTypeUnsupportedPath = 6;
-constexpr uint32_t kErrTypeMax = 10;
-// logical.BackendType: 1 logical (secret), 2 credential (auth).
-constexpr uint32_t kBackendTypeLogical = 1;
-constexpr uint32_t kBackendTypeCredential = 2;
 
 // Repeats of the idempotence test (csi-sanity's IdempotentCount).
 constexpr int kIdempotentRepeats = 10;
 // The concurrency test: callers and requests per caller.
 constexpr int kConcurrentCallers = 8;
 constexpr int kRequestsPerCaller = 16;
-// How much of a reply a failure message quotes.
-constexpr size_t kQuoteBytesMax = 200;
-
-// FNV-1a of the running test's name: ids differ between tests (in attach mode one plugin
-// process serves every test, and a multiplexing plugin refuses a second Setup for an id) and
-// stay deterministic given the seed.
-uint64_t TestSalt() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name =
-      info == nullptr ? std::string() : absl::StrCat(info->test_suite_name(), ".", info->name());
-  uint64_t h = 1469598103934665603ull;
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-// Vault sends a multiplex id with every pb.Backend call, multiplexing or not
-// (pluginClientConn); a non-multiplexed plugin ignores it. 10 base62 characters, as Vault's.
-std::string MuxId(int n) {
-  static constexpr char kBase62[] =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  uint64_t x = Config().seed * 0x9E3779B97F4A7C15ull + TestSalt() + static_cast<uint64_t>(n) + 1;
-  std::string id;
-  for (int i = 0; i < 10; ++i) {
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    id.push_back(kBase62[x % 62]);
-  }
-  return id;
-}
-
-std::string Truncate(absl::string_view s) {
-  if (s.size() <= kQuoteBytesMax) return std::string(s);
-  return absl::StrCat(s.substr(0, kQuoteBytesMax), "...(", s.size(), " bytes)");
-}
-
-std::string Describe(const pb::HandleRequestReply& reply) {
-  std::string out;
-  if (reply.has_err()) {
-    absl::StrAppend(&out, "err{type=", reply.err().err_type(), " code=", reply.err().err_code(),
-                    " msg=\"", Truncate(reply.err().err_msg()), "\"} ");
-  }
-  if (reply.has_response()) {
-    absl::StrAppend(&out, "response{data=", Truncate(reply.response().data()), "}");
-  } else {
-    absl::StrAppend(&out, "no response");
-  }
-  return out;
-}
-
-bool HasLogicalError(const pb::HandleRequestReply& reply) {
-  return reply.has_err() && (reply.err().err_type() != 0 || !reply.err().err_msg().empty());
-}
-
-// Response.data as a JSON object; null when absent or empty.
-nlohmann::json DataOf(const pb::HandleRequestReply& reply) {
-  if (!reply.has_response() || reply.response().data().empty()) return nullptr;
-  return nlohmann::json::parse(reply.response().data(), nullptr, /*allow_exceptions=*/false);
-}
-
-// Vault answers 404 for a read without data, and for UnsupportedPath or a coded 404.
-bool IsNotFound(const pb::HandleRequestReply& reply) {
-  if (HasLogicalError(reply)) {
-    return reply.err().err_type() == kErrTypeUnsupportedPath ||
-           (reply.err().err_type() == kErrTypeCoded && reply.err().err_code() == 404);
-  }
-  const nlohmann::json data = DataOf(reply);
-  return data.is_null() || (data.is_object() && data.empty());
-}
-
-nlohmann::json ProbeData() {
-  return nlohmann::json::parse(Config().manifest.backend_probe.write_data_json, nullptr,
-                               /*allow_exceptions=*/false);
-}
-const std::string& ProbePath() { return Config().manifest.backend_probe.write_path; }
-
-// "" when every field of the probe's write_data is in the reply's data with the same value;
-// otherwise what differs.
-std::string ProbeFieldsMismatch(const pb::HandleRequestReply& reply) {
-  if (HasLogicalError(reply)) return absl::StrCat("a logical error: ", Describe(reply));
-  const nlohmann::json data = DataOf(reply);
-  if (!data.is_object()) return absl::StrCat("no JSON object in Response.data: ", Describe(reply));
-  const nlohmann::json expected = ProbeData();  // Named: items() must not outlive it.
-  for (const auto& [key, value] : expected.items()) {
-    auto it = data.find(key);
-    if (it == data.end()) return absl::StrCat("field \"", key, "\" missing: ", Describe(reply));
-    if (*it != value) {
-      return absl::StrCat("field \"", key, "\" is ", Truncate(it->dump()), ", expected ",
-                          Truncate(value.dump()));
-    }
-  }
-  return "";
-}
-
-// A started plugin with one backend instance set up (Setup, then Initialize) under `mux`.
-struct Mounted {
-  std::unique_ptr<PluginUnderTest> plugin;
-  uint32_t broker_id = 0;
-  std::string mux;
-};
-
-absl::Status Initialize(PluginUnderTest& plugin, const std::string& mux) {
-  pb::InitializeArgs args;
-  pb::InitializeReply reply;
-  auto ctx = plugin.NewContext(mux);
-  const grpc::Status status = plugin.backend().Initialize(ctx.get(), args, &reply);
-  // Vault tolerates a plugin without Initialize (protocol-facts §4.4).
-  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) return absl::OkStatus();
-  if (!status.ok()) {
-    absl::Status s = PluginUnderTest::FromGrpc(status);
-    return absl::Status(s.code(), absl::StrCat("pb.Backend/Initialize: ", s.message()));
-  }
-  if (reply.has_err() && (reply.err().err_type() != 0 || !reply.err().err_msg().empty())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("pb.Backend/Initialize returned err{type=", reply.err().err_type(), " msg=\"",
-                     Truncate(reply.err().err_msg()), "\"}, expected none"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<Mounted> Mount(int mux_index = 0) {
-  Mounted m;
-  m.mux = MuxId(mux_index);
-  auto plugin = PluginUnderTest::Start();
-  if (!plugin.ok()) return plugin.status();
-  m.plugin = std::move(*plugin);
-  auto broker_id = m.plugin->SetupBackend(m.mux);
-  if (!broker_id.ok()) {
-    return absl::Status(broker_id.status().code(),
-                        absl::StrCat("pb.Backend/Setup: ", broker_id.status().message()));
-  }
-  m.broker_id = *broker_id;
-  if (absl::Status s = Initialize(*m.plugin, m.mux); !s.ok()) return s;
-  return m;
-}
+// The highest err_type Vault knows (sdk/plugin/pb/translation.go, protocol-facts §7).
+constexpr uint32_t kErrTypeMax = ErrTypeValue(sdk::ErrorType::kUnrecoverable);
 
 // One HandleRequest through the harness; gRPC failures (timeouts included) go to CheckOk.
 std::optional<pb::HandleRequestReply> Request(Mounted& m, const std::string& operation,
@@ -197,7 +55,7 @@ std::optional<pb::HandleRequestReply> Request(Mounted& m, const std::string& ope
 
 // Writes the probe with `operation` and expects success without a logical error.
 bool WriteProbe(Mounted& m, const std::string& operation) {
-  auto reply = Request(m, operation, ProbePath(), Config().manifest.backend_probe.write_data_json);
+  auto reply = Request(m, operation, ProbePath(), ProbeJson());
   if (!reply) return false;
   EXPECT_FALSE(HasLogicalError(*reply)) << operation << " of the probe path \"" << ProbePath()
                                         << "\": expected success, got " << Describe(*reply);
@@ -228,13 +86,13 @@ CONFORMANCE_TEST(Backend, InitializeSucceeds, Must,
   if (!CheckOk(plugin.status(), "start the plugin")) return;
   const std::string mux = MuxId(0);
   if (!CheckOk((*plugin)->SetupBackend(mux).status(), "pb.Backend/Setup")) return;
-  CheckOk(Initialize(**plugin, mux), "pb.Backend/Initialize");
+  CheckOk(InitializeBackend(**plugin, mux), "pb.Backend/Initialize");
 }
 
 CONFORMANCE_TEST(Backend, TypeMatchesManifest, Must, "plugin-protocol.md §4 (pb.Backend)",
                  "pb.Backend/Type MUST report logical (1) for a secret plugin and credential "
                  "(2) for an auth plugin, as the manifest declares.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   pb::Empty args;
   pb::TypeReply reply;
@@ -243,8 +101,9 @@ CONFORMANCE_TEST(Backend, TypeMatchesManifest, Must, "plugin-protocol.md §4 (pb
                "pb.Backend/Type")) {
     return;
   }
-  const uint32_t expected =
-      Config().manifest.type == PluginType::kAuth ? kBackendTypeCredential : kBackendTypeLogical;
+  const uint32_t expected = static_cast<uint32_t>(Config().manifest.type == PluginType::kAuth
+                                                      ? sdk::BackendType::kCredential
+                                                      : sdk::BackendType::kLogical);
   EXPECT_EQ(reply.type(), expected)
       << "expected type " << expected << " for a " << PluginTypeName(Config().manifest.type)
       << " plugin, got " << reply.type();
@@ -253,7 +112,7 @@ CONFORMANCE_TEST(Backend, TypeMatchesManifest, Must, "plugin-protocol.md §4 (pb
 CONFORMANCE_TEST(Backend, SpecialPathsStable, Must, "lifecycle.md; Vault's ErrMismatchPaths",
                  "pb.Backend/SpecialPaths MUST succeed and return the same paths on every call, "
                  "because Vault compares them across plugin restarts.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   std::vector<std::string> answers;
   for (int i = 0; i < 2; ++i) {
@@ -273,7 +132,7 @@ CONFORMANCE_TEST(Backend, SpecialPathsStable, Must, "lifecycle.md; Vault's ErrMi
 CONFORMANCE_TEST(Backend, HelpOnRootAnsweredInBand, Must, "plugin-protocol.md §4 (pb.Backend)",
                  "A \"help\" request on the mount root MUST be answered with a response or a "
                  "logical error in HandleRequestReply, never a gRPC error.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   auto reply = m->plugin->HandleRequest(m->mux, "help", "", "");
   if (reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
@@ -291,7 +150,7 @@ CONFORMANCE_TEST(Backend, HelpOnRootAnsweredInBand, Must, "plugin-protocol.md §
 CONFORMANCE_TEST(Backend, UnknownPathAnsweredInBand, Must, "plugin-protocol.md §4 (pb.Backend)",
                  "A read of a path that does not exist MUST be answered with no data or a "
                  "logical error in HandleRequestReply, never a gRPC error.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   const std::string path = MissingPath();
   auto reply = m->plugin->HandleRequest(m->mux, "read", path, "");
@@ -313,7 +172,7 @@ CONFORMANCE_TEST(Backend, UnknownPathAnsweredInBand, Must, "plugin-protocol.md �
 CONFORMANCE_TEST(Backend, ProbeCreateThenRead, Must, "conformance.md (manifest: backend probe)",
                  "After \"create\" of the manifest's write_data at write_path, a \"read\" of "
                  "write_path MUST return the same fields in Response.data.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
   auto reply = Request(*m, "read", ProbePath());
@@ -324,7 +183,7 @@ CONFORMANCE_TEST(Backend, ProbeCreateThenRead, Must, "conformance.md (manifest: 
 CONFORMANCE_TEST(Backend, ProbeUpdateThenRead, Must, "conformance.md (manifest: backend probe)",
                  "After \"create\" then \"update\" of write_data at write_path, the update MUST "
                  "succeed and a \"read\" MUST return the same fields.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create") || !WriteProbe(*m, "update")) return;
   auto reply = Request(*m, "read", ProbePath());
@@ -336,7 +195,7 @@ CONFORMANCE_TEST(Backend, StoresThroughHostStorage, Must,
                  "plugin-protocol.md §4 (call sequence for one mount)",
                  "A backend MUST persist writes through the host's pb.Storage reached over the "
                  "broker (Put calls seen by the host), not only in its own memory.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   sdk::InMemoryStorage* storage = m->plugin->storage(m->broker_id);
   ASSERT_NE(storage, nullptr) << "harness: no storage behind broker id " << m->broker_id;
@@ -351,7 +210,7 @@ CONFORMANCE_TEST(Backend, ProbeDeleteThenReadNotFound, Must,
                  "conformance.md (manifest: backend probe)",
                  "After \"delete\" of write_path succeeds, a \"read\" of it MUST return no data "
                  "or a 404-class logical error.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
   auto deleted = Request(*m, "delete", ProbePath());
@@ -368,25 +227,25 @@ CONFORMANCE_TEST(Backend, UnsupportedOperationErrorType, Must,
                  "plugin-protocol.md §4 (error kinds)",
                  "An operation the backend does not implement MUST be refused with "
                  "err_type 5 (logical.ErrUnsupportedOperation), not a gRPC error.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   const std::string op = "conformance-unknown-operation";
-  auto reply = m->plugin->HandleRequest(m->mux, op, ProbePath(),
-                                        Config().manifest.backend_probe.write_data_json);
+  auto reply = m->plugin->HandleRequest(m->mux, op, ProbePath(), ProbeJson());
   if (reply.status().code() == absl::StatusCode::kDeadlineExceeded) {
     ReportTimeout(absl::StrCat("pb.Backend/HandleRequest ", op));
     return;
   }
   ASSERT_TRUE(reply.ok()) << "expected a reply with err_type 5, got gRPC error " << reply.status();
-  EXPECT_TRUE(reply->has_err() && reply->err().err_type() == kErrTypeUnsupportedOperation)
-      << "expected err_type " << kErrTypeUnsupportedOperation << " (UnsupportedOperation), got "
-      << Describe(*reply);
+  EXPECT_TRUE(reply->has_err() &&
+              reply->err().err_type() == ErrTypeValue(sdk::ErrorType::kUnsupportedOperation))
+      << "expected err_type " << ErrTypeValue(sdk::ErrorType::kUnsupportedOperation)
+      << " (UnsupportedOperation), got " << Describe(*reply);
 }
 
 CONFORMANCE_TEST(Backend, IdempotentRead, Must, "conformance.md (backend profile: idempotency)",
                  "Reading the probe path 10 times without writes in between MUST give the same "
                  "reply every time.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
   std::optional<pb::HandleRequestReply> first;
@@ -410,11 +269,11 @@ CONFORMANCE_TEST(Backend, IdempotentRead, Must, "conformance.md (backend profile
 CONFORMANCE_TEST(Backend, ConcurrentRequests, Must, "plugin-protocol.md §4 (pb.Backend)",
                  "8 callers each sending 16 interleaved updates and reads of the probe path at "
                  "once MUST all be answered correctly within the deadline.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
   pb::Backend::Stub& stub = m->plugin->backend();
-  const std::string data = Config().manifest.backend_probe.write_data_json;
+  const std::string data = ProbeJson();
   std::mutex mu;
   std::vector<std::string> failures;  // Guarded by mu.
   int timeouts = 0;                   // Guarded by mu.
@@ -466,7 +325,7 @@ CONFORMANCE_TEST(Backend, ConcurrentRequests, Must, "plugin-protocol.md §4 (pb.
 CONFORMANCE_TEST(Backend, ExistenceCheckReflectsWrites, Must, "plugin-protocol.md §4 (pb.Backend)",
                  "pb.Backend/HandleExistenceCheck on the probe path MUST succeed and, when it "
                  "reports check_found, report exists=false before and exists=true after create.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   auto check = [&](bool expect_exists) -> bool {
     pb::HandleExistenceCheckArgs args;
@@ -479,7 +338,7 @@ CONFORMANCE_TEST(Backend, ExistenceCheckReflectsWrites, Must, "plugin-protocol.m
                  "pb.Backend/HandleExistenceCheck")) {
       return false;
     }
-    EXPECT_FALSE(reply.has_err() && (reply.err().err_type() != 0 || !reply.err().err_msg().empty()))
+    EXPECT_FALSE(HasLogicalError(reply))
         << "expected no error, got err{type=" << reply.err().err_type() << " msg=\""
         << Truncate(reply.err().err_msg()) << "\"}";
     if (reply.check_found()) {
@@ -498,7 +357,7 @@ CONFORMANCE_TEST(Backend, InvalidateKeyKeepsData, Must,
                  "plugin-protocol.md §4 (call sequence for one mount)",
                  "pb.Backend/InvalidateKey MUST succeed, and a read of the probe path afterwards "
                  "MUST still return the written fields.") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
   sdk::InMemoryStorage* storage = m->plugin->storage(m->broker_id);
@@ -526,7 +385,7 @@ CONFORMANCE_TEST(Backend, CleanupKeepsServing, Must,
                  "plugin-protocol.md §4 (call sequence); lifecycle.md",
                  "pb.Backend/Cleanup MUST succeed without the process exiting: the host, not "
                  "the plugin, ends the process afterwards (health stays SERVING).") {
-  auto m = Mount();
+  auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   pb::Empty args;
   pb::Empty reply;

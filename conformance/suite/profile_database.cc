@@ -8,10 +8,8 @@
 // "unreachable" configuration puts a directory that does not exist in its place, so a plugin
 // whose config names no {{scratch_dir}} cannot show that it verifies connections.
 #include <google/protobuf/util/json_util.h>
-#include <stdlib.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -26,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
+#include "conformance/suite/profile_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/vault/database.grpc.pb.h"
@@ -41,12 +40,6 @@ constexpr char kNoInstance[] = "no database instance found";
 constexpr int kMultiplexedVersion = 6;
 // Parallel NewUser calls in the concurrency test.
 constexpr int kConcurrentUsers = 8;
-constexpr size_t kQuoteBytesMax = 200;
-
-std::string Truncate(absl::string_view s) {
-  if (s.size() <= kQuoteBytesMax) return std::string(s);
-  return absl::StrCat(s.substr(0, kQuoteBytesMax), "...(", s.size(), " bytes)");
-}
 
 std::string Show(const grpc::Status& status) {
   if (status.ok()) return "OK";
@@ -54,42 +47,10 @@ std::string Show(const grpc::Status& status) {
                       " \"", Truncate(status.error_message()), "\"");
 }
 
-// A connection id like Vault's base62.Random(10), derived from the seed.
-std::string MuxId(int n) {
-  static constexpr char kBase62[] =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  uint64_t x = Config().seed * 0xD1B54A32D192ED03ull + static_cast<uint64_t>(n) + 7;
-  std::string id;
-  for (int i = 0; i < 10; ++i) {
-    x ^= x >> 29;
-    x *= 0xBF58476D1CE4E5B9ull;
-    id.push_back(kBase62[x % 62]);
-  }
-  return id;
-}
-
 // A plausible username (lower-case letters, digits, '-') that no plugin created.
 std::string NeverCreatedUser() {
   return absl::AsciiStrToLower(absl::StrCat("v-never-created-", MuxId(9)));
 }
-
-// A fresh empty directory for {{scratch_dir}}, removed with its contents afterwards.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = ::getenv("TEST_TMPDIR");
-    std::string templ = absl::StrCat(base != nullptr ? base : "/tmp", "/bwdb-XXXXXX");
-    if (::mkdtemp(templ.data()) != nullptr) path_ = templ;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // One launched database plugin, a Database stub, a scratch directory and a connection id.
 struct DbSession {

@@ -8,10 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,7 +19,8 @@
 #include "absl/time/time.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
-#include "google/protobuf/util/json_util.h"
+#include "conformance/suite/profile_util.h"
+#include "core/status/status_macros.h"
 #include "gtest/gtest.h"
 #include "proto/vault/backend.grpc.pb.h"
 #include "proto/vault/database.grpc.pb.h"
@@ -36,97 +33,14 @@ namespace {
 constexpr int kLatencySamples = 200;
 constexpr int kWarmupRequests = 10;
 
-// FNV-1a of the running test's name: ids differ between tests (in attach mode one plugin
-// process serves every test, and a multiplexing plugin refuses a second Setup for an id) and
-// stay deterministic given the seed.
-uint64_t TestSalt() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name =
-      info == nullptr ? std::string() : absl::StrCat(info->test_suite_name(), ".", info->name());
-  uint64_t h = 1469598103934665603ull;
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-// One id per test (Vault sends one with every call; non-multiplexing plugins ignore it).
-std::string MuxId() {
-  return absl::StrCat("perf", (Config().seed * 0x9E3779B97F4A7C15ull + TestSalt()) % 1000000007);
-}
-bool IsDatabase() { return !Config().manifest.is_backend(); }
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/bwperfXXXXXX");
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScratchDir() {
-    if (path_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // A plugin ready for requests: a backend mounted with the probe written, or a database
-// initialized with the manifest's config.
-struct Ready {
-  std::unique_ptr<PluginUnderTest> plugin;
-  std::unique_ptr<ScratchDir> scratch;
-  std::unique_ptr<dbplugin::v5::Database::Stub> database;
-};
-
-absl::Status Annotated(const absl::Status& s, absl::string_view what) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
-}
-
-absl::StatusOr<Ready> StartReady() {
-  Ready r;
-  auto plugin = PluginUnderTest::Start();
-  if (!plugin.ok()) return plugin.status();
-  r.plugin = std::move(*plugin);
-  if (IsDatabase()) {
-    r.scratch = std::make_unique<ScratchDir>();
-    if (r.scratch->path().empty()) return absl::InternalError("mkdtemp for {{scratch_dir}} failed");
-    r.database = dbplugin::v5::Database::NewStub(r.plugin->channel());
-    dbplugin::v5::InitializeRequest request;
-    const std::string config = ExpandDatabaseConfig(Config().manifest, r.scratch->path());
-    if (!google::protobuf::util::JsonStringToMessage(config.empty() ? std::string("{}") : config,
-                                                     request.mutable_config_data())
-             .ok()) {
-      return absl::InvalidArgumentError("the manifest's database config is not a JSON object");
-    }
-    request.set_verify_connection(true);
-    dbplugin::v5::InitializeResponse response;
-    auto ctx = r.plugin->NewContext(MuxId());
-    if (absl::Status s =
-            PluginUnderTest::FromGrpc(r.database->Initialize(ctx.get(), request, &response));
-        !s.ok()) {
-      return Annotated(s, "dbplugin.v5.Database/Initialize");
-    }
-    return r;
-  }
-  auto broker_id = r.plugin->SetupBackend(MuxId());
-  if (!broker_id.ok()) return Annotated(broker_id.status(), "pb.Backend/Setup");
-  pb::InitializeArgs args;
-  pb::InitializeReply reply;
-  auto ctx = r.plugin->NewContext(MuxId());
-  const grpc::Status init = r.plugin->backend().Initialize(ctx.get(), args, &reply);
-  if (!init.ok() && init.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
-    return Annotated(PluginUnderTest::FromGrpc(init), "pb.Backend/Initialize");
-  }
-  const auto& probe = Config().manifest.backend_probe;
-  auto written =
-      r.plugin->HandleRequest(MuxId(), "create", probe.write_path, probe.write_data_json);
-  if (!written.ok()) return Annotated(written.status(), "pb.Backend/HandleRequest create");
+// initialized with the manifest's config. A backend whose Initialize reports an error is still
+// measured (Backend.InitializeSucceeds reports the error).
+absl::StatusOr<Mounted> StartReady() {
+  auto r = StartMounted(0, InitializeErrors::kIgnore);
+  if (!r.ok() || IsDatabase()) return r;
+  auto written = r->plugin->HandleRequest(r->mux, "create", ProbePath(), ProbeJson());
+  if (!written.ok()) return Annotate(written.status(), "pb.Backend/HandleRequest create");
   if (written->has_err() && !written->err().err_msg().empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("create of the probe path failed: err_type ", written->err().err_type()));
@@ -135,18 +49,17 @@ absl::StatusOr<Ready> StartReady() {
 }
 
 // One measured request; a logical error counts as a failure (the probe path must work).
-absl::Status OneRequest(Ready& r) {
+absl::Status OneRequest(Mounted& r) {
   if (IsDatabase()) {
     dbplugin::v5::Empty request;
     dbplugin::v5::TypeResponse response;
-    auto ctx = r.plugin->NewContext(MuxId());
-    return Annotated(PluginUnderTest::FromGrpc(r.database->Type(ctx.get(), request, &response)),
-                     "dbplugin.v5.Database/Type");
+    auto ctx = r.plugin->NewContext(r.mux);
+    return Annotate(PluginUnderTest::FromGrpc(r.database->Type(ctx.get(), request, &response)),
+                    "dbplugin.v5.Database/Type");
   }
-  auto reply =
-      r.plugin->HandleRequest(MuxId(), "read", Config().manifest.backend_probe.write_path, "");
-  if (!reply.ok()) return Annotated(reply.status(), "pb.Backend/HandleRequest read");
-  if (reply->has_err() && (reply->err().err_type() != 0 || !reply->err().err_msg().empty())) {
+  auto reply = r.plugin->HandleRequest(r.mux, "read", ProbePath(), "");
+  if (!reply.ok()) return Annotate(reply.status(), "pb.Backend/HandleRequest read");
+  if (HasLogicalError(*reply)) {
     return absl::FailedPreconditionError(
         absl::StrCat("read of the probe path failed: err_type ", reply->err().err_type()));
   }

@@ -9,13 +9,8 @@
 #include <signal.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <memory>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,7 +23,7 @@
 #include "absl/time/time.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
-#include "google/protobuf/util/json_util.h"
+#include "conformance/suite/profile_util.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "gtest/gtest.h"
@@ -48,117 +43,22 @@ constexpr int kNestingDepth = 100000;
 // survived. Death by signal takes microseconds; this only has to beat scheduling noise.
 constexpr absl::Duration kSigintWindow = absl::Milliseconds(500);
 
-// FNV-1a of the running test's name: ids differ between tests (in attach mode one plugin
-// process serves every test, and a multiplexing plugin refuses a second Setup for an id) and
-// stay deterministic given the seed.
-uint64_t TestSalt() {
-  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string name =
-      info == nullptr ? std::string() : absl::StrCat(info->test_suite_name(), ".", info->name());
-  uint64_t h = 1469598103934665603ull;
-  for (char c : name) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-// One id per test (Vault sends one with every call; non-multiplexing plugins ignore it).
-std::string MuxId() {
-  return absl::StrCat("sec", (Config().seed * 0x9E3779B97F4A7C15ull + TestSalt()) % 1000000007);
-}
-
 // A unary call with raw bytes as the request (gRPC 1.51's generic stub is callback-only); the
 // context's deadline bounds the wait.
-grpc::Status GenericUnary(PluginUnderTest& plugin, const std::string& method,
-                          const grpc::ByteBuffer& request) {
-  grpc::GenericStub generic(plugin.channel());
+grpc::Status GenericUnary(Mounted& t, const std::string& method, const grpc::ByteBuffer& request) {
+  grpc::GenericStub generic(t.plugin->channel());
   grpc::ByteBuffer response;
-  auto ctx = plugin.NewContext(MuxId());
+  auto ctx = t.plugin->NewContext(t.mux);
   std::promise<grpc::Status> done;
   generic.UnaryCall(ctx.get(), method, grpc::StubOptions(), &request, &response,
                     [&done](grpc::Status status) { done.set_value(std::move(status)); });
   return done.get_future().get();
 }
 
-bool IsDatabase() { return !Config().manifest.is_backend(); }
-
-// True while /proc says `pid` exists and is not a zombie (the harness reaps only on
-// WaitForExit, so a dead child stays a zombie until then).
-bool ProcessRunning(pid_t pid) {
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const size_t paren = content.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= content.size()) return false;
-  const char state = content[paren + 2];
-  return state != 'Z' && state != 'X';
-}
-
-// A removed-on-destruction directory for a database plugin's {{scratch_dir}}.
-class ScratchDir {
- public:
-  ScratchDir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/bwsecXXXXXX");
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScratchDir() {
-    if (path_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // The plugin under test, set up as Vault would before sending requests: a backend mounted
-// (Setup + Initialize), or a database initialized with the manifest's config.
-struct Target {
-  std::unique_ptr<PluginUnderTest> plugin;
-  std::unique_ptr<ScratchDir> scratch;
-  std::unique_ptr<dbplugin::v5::Database::Stub> database;
-};
-
-absl::StatusOr<Target> StartTarget() {
-  Target t;
-  auto plugin = PluginUnderTest::Start();
-  if (!plugin.ok()) return plugin.status();
-  t.plugin = std::move(*plugin);
-  if (!IsDatabase()) {
-    auto broker_id = t.plugin->SetupBackend(MuxId());
-    if (!broker_id.ok()) return broker_id.status();
-    pb::InitializeArgs args;
-    pb::InitializeReply reply;
-    auto ctx = t.plugin->NewContext(MuxId());
-    const grpc::Status s = t.plugin->backend().Initialize(ctx.get(), args, &reply);
-    if (!s.ok() && s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
-      return PluginUnderTest::FromGrpc(s);
-    }
-    return t;
-  }
-  t.scratch = std::make_unique<ScratchDir>();
-  if (t.scratch->path().empty()) return absl::InternalError("mkdtemp for {{scratch_dir}} failed");
-  t.database = dbplugin::v5::Database::NewStub(t.plugin->channel());
-  dbplugin::v5::InitializeRequest request;
-  const std::string config = ExpandDatabaseConfig(Config().manifest, t.scratch->path());
-  if (auto s = google::protobuf::util::JsonStringToMessage(
-          config.empty() ? std::string("{}") : config, request.mutable_config_data());
-      !s.ok()) {
-    return absl::InvalidArgumentError("the manifest's database config is not a JSON object");
-  }
-  request.set_verify_connection(true);
-  dbplugin::v5::InitializeResponse response;
-  auto ctx = t.plugin->NewContext(MuxId());
-  const grpc::Status s = t.database->Initialize(ctx.get(), request, &response);
-  if (!s.ok()) {
-    absl::Status status = PluginUnderTest::FromGrpc(s);
-    return absl::Status(status.code(),
-                        absl::StrCat("dbplugin.v5.Database/Initialize: ", status.message()));
-  }
-  return t;
-}
+// (Setup + Initialize), or a database initialized with the manifest's config. A backend whose
+// Initialize reports an error is still mounted: hostile input must not crash it either.
+absl::StatusOr<Mounted> StartTarget() { return StartMounted(0, InitializeErrors::kIgnore); }
 
 // What became of one hostile request.
 struct Outcome {
@@ -175,18 +75,17 @@ Outcome FromBackendCall(const grpc::Status& status, const pb::HandleRequestReply
     o.description = absl::StrCat("gRPC error ", o.rpc.ToString());
     return o;
   }
-  o.logical_error =
-      reply.has_err() && (reply.err().err_type() != 0 || !reply.err().err_msg().empty());
+  o.logical_error = HasLogicalError(reply);
   o.description = o.logical_error ? absl::StrCat("logical error type ", reply.err().err_type())
                                   : std::string("a successful reply");
   return o;
 }
 
-Outcome BackendRequest(Target& t, pb::Request request) {
+Outcome BackendRequest(Mounted& t, pb::Request request) {
   pb::HandleRequestArgs args;
   *args.mutable_request() = std::move(request);
   pb::HandleRequestReply reply;
-  auto ctx = t.plugin->NewContext(MuxId());
+  auto ctx = t.plugin->NewContext(t.mux);
   const grpc::Status status = t.plugin->backend().HandleRequest(ctx.get(), args, &reply);
   return FromBackendCall(status, reply);
 }
@@ -195,12 +94,12 @@ pb::Request ProbeRequest(const std::string& operation, std::string data) {
   pb::Request request;
   request.set_id("conformance-security");
   request.set_operation(operation);
-  request.set_path(Config().manifest.backend_probe.write_path);
+  request.set_path(ProbePath());
   request.set_data(std::move(data));
   return request;
 }
 
-Outcome DatabaseNewUser(Target& t, const std::string& password,
+Outcome DatabaseNewUser(Mounted& t, const std::string& password,
                         const std::vector<std::string>& statements) {
   dbplugin::v5::NewUserRequest request;
   request.mutable_username_config()->set_display_name("conformance");
@@ -208,7 +107,7 @@ Outcome DatabaseNewUser(Target& t, const std::string& password,
   request.set_password(password);
   for (const std::string& s : statements) request.mutable_statements()->add_commands(s);
   dbplugin::v5::NewUserResponse response;
-  auto ctx = t.plugin->NewContext(MuxId());
+  auto ctx = t.plugin->NewContext(t.mux);
   Outcome o;
   o.rpc = PluginUnderTest::FromGrpc(t.database->NewUser(ctx.get(), request, &response));
   o.description = o.rpc.ok() ? "a successful reply" : absl::StrCat("gRPC error ", o.rpc.ToString());
@@ -217,14 +116,14 @@ Outcome DatabaseNewUser(Target& t, const std::string& password,
 
 // Sends hostile JSON where each plugin type reads JSON (backend: create on the probe path;
 // database: NewUser statements).
-Outcome SendJson(Target& t, const std::string& json) {
+Outcome SendJson(Mounted& t, const std::string& json) {
   if (IsDatabase()) return DatabaseNewUser(t, "Conformance-1-password", {json});
   return BackendRequest(t, ProbeRequest("create", json));
 }
 
 // The request must have been answered (a timeout is reported as such), and the plugin must
 // still be serving: health SERVING and, in launch mode, the process running.
-void ExpectAnsweredAndAlive(Target& t, const Outcome& outcome, absl::string_view what) {
+void ExpectAnsweredAndAlive(Mounted& t, const Outcome& outcome, absl::string_view what) {
   if (outcome.rpc.code() == absl::StatusCode::kDeadlineExceeded) {
     ReportTimeout(absl::StrCat(what, " after ", absl::FormatDuration(Config().rpc_timeout)));
     return;
@@ -318,12 +217,12 @@ CONFORMANCE_TEST(Security, InvalidUtf8Survived, Must, "conformance.md (security 
     dbplugin::v5::DeleteUserRequest request;
     request.set_username(bad);
     dbplugin::v5::DeleteUserResponse response;
-    auto ctx = t->plugin->NewContext(MuxId());
+    auto ctx = t->plugin->NewContext(t->mux);
     outcome.rpc = PluginUnderTest::FromGrpc(t->database->DeleteUser(ctx.get(), request, &response));
     outcome.description = outcome.rpc.ok() ? "a successful reply" : outcome.rpc.ToString();
   } else {
     pb::Request request = ProbeRequest("read", "");
-    request.set_path(absl::StrCat(Config().manifest.backend_probe.write_path, "/", bad));
+    request.set_path(absl::StrCat(ProbePath(), "/", bad));
     outcome = BackendRequest(*t, std::move(request));
   }
   ExpectAnsweredAndAlive(*t, outcome, "an invalid UTF-8 path");
@@ -341,12 +240,12 @@ CONFORMANCE_TEST(Security, UnknownOperationSurvived, Must, "plugin-protocol.md ย
     grpc::Slice empty{std::string()};
     const grpc::ByteBuffer request(&empty, 1);
     outcome.rpc = PluginUnderTest::FromGrpc(
-        GenericUnary(*t->plugin, "/dbplugin.v5.Database/ConformanceUnknown", request));
+        GenericUnary(*t, "/dbplugin.v5.Database/ConformanceUnknown", request));
     outcome.description = outcome.rpc.ToString();
   } else {
     std::string op = "\x01\x1b[2Jconformance\n";
     op.append(10 * 1024, 'o');
-    outcome = BackendRequest(*t, ProbeRequest(op, Config().manifest.backend_probe.write_data_json));
+    outcome = BackendRequest(*t, ProbeRequest(op, ProbeJson()));
   }
   ExpectAnsweredAndAlive(*t, outcome, "an unknown operation");
 }
@@ -363,7 +262,7 @@ CONFORMANCE_TEST(Security, MalformedMessageRefused, Must, "plugin-protocol.md ยง
   const char* method =
       IsDatabase() ? "/dbplugin.v5.Database/Initialize" : "/pb.Backend/HandleRequest";
   Outcome outcome;
-  outcome.rpc = PluginUnderTest::FromGrpc(GenericUnary(*t->plugin, method, request));
+  outcome.rpc = PluginUnderTest::FromGrpc(GenericUnary(*t, method, request));
   outcome.description = outcome.rpc.ok() ? "a successful reply" : outcome.rpc.ToString();
   if (outcome.rpc.code() != absl::StatusCode::kDeadlineExceeded) {
     EXPECT_FALSE(outcome.rpc.ok()) << "expected a gRPC error for an unparsable " << method
@@ -389,11 +288,10 @@ CONFORMANCE_TEST(Security, SecretsNotLogged, Must, "conformance.md (security pro
     update.set_username(absl::StrCat("conformance-absent-", Config().seed));
     update.mutable_password()->set_new_password(canaries[2]);
     dbplugin::v5::UpdateUserResponse response;
-    auto ctx = t->plugin->NewContext(MuxId());
+    auto ctx = t->plugin->NewContext(t->mux);
     t->database->UpdateUser(ctx.get(), update, &response);
   } else {
-    nlohmann::json data = nlohmann::json::parse(Config().manifest.backend_probe.write_data_json,
-                                                nullptr, /*allow_exceptions=*/false);
+    nlohmann::json data = nlohmann::json::parse(ProbeJson(), nullptr, /*allow_exceptions=*/false);
     if (!data.is_object()) data = nlohmann::json::object();
     data["conformance_secret"] = canaries[0];
     auto decorate = [&](pb::Request request) {
