@@ -184,7 +184,8 @@ struct PluginUnderTest::State {
   }
 };
 
-absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Launch(LaunchOptions options) {
+absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Launch(
+    const LaunchOptions& options) {
   const SuiteConfig& config = Config();
   if (config.attach.has_value()) {
     return absl::FailedPreconditionError("cannot launch the plugin in attach mode");
@@ -246,7 +247,8 @@ absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Launch(LaunchO
   return put;
 }
 
-absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Start(LaunchOptions options) {
+absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Start(
+    const LaunchOptions& options) {
   const SuiteConfig& config = Config();
   if (config.attach.has_value()) {
     auto put = std::unique_ptr<PluginUnderTest>(new PluginUnderTest());

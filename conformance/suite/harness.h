@@ -70,10 +70,10 @@ class PluginUnderTest {
  public:
   // Starts the plugin binary (Config().plugin_path, plugin_args) with the environment built
   // from `options`. Does not read the handshake. Errors: kFailedPrecondition in attach mode.
-  static absl::StatusOr<std::unique_ptr<PluginUnderTest>> Launch(LaunchOptions options = {});
+  static absl::StatusOr<std::unique_ptr<PluginUnderTest>> Launch(const LaunchOptions& options = {});
   // Launch(), then ReadHandshake() and Connect(): a ready plugin. In attach mode, connects to
   // the attach target instead. Errors carry the plugin's stderr tail.
-  static absl::StatusOr<std::unique_ptr<PluginUnderTest>> Start(LaunchOptions options = {});
+  static absl::StatusOr<std::unique_ptr<PluginUnderTest>> Start(const LaunchOptions& options = {});
 
   // Kills (SIGKILL) and reaps the process if it still runs, shuts the suite's servers down,
   // and calls NotePluginStderr with everything the plugin wrote.
