@@ -43,7 +43,7 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
       return absl::InvalidArgumentError(
           absl::StrCat("record ", i, " is not a conformance record (format ", kRecordFormat, ")"));
     }
-    for (const char* key : {"suite_version", "manifest", "mode"}) {
+    for (const char* key : {"suite_version", "manifest", "manifest_sha256", "mode"}) {
       if (Str(r, key) != Str(first, key)) {
         return absl::InvalidArgumentError(
             absl::StrCat("record ", i, " has a different ", key, " than record 0 (", Str(r, key),

@@ -247,7 +247,10 @@ int Run(int argc, char** argv) {
   header["mode"] = attach ? "attach" : "launch";
   header["plugin"] = {
       {"path", config.plugin_path}, {"sha256", config.plugin_sha256}, {"args", config.plugin_args}};
-  header["manifest"] = nlohmann::json::parse(config.manifest_text);
+  // Redacted: env values and database config strings may be test credentials. The digest
+  // still identifies the exact manifest.
+  header["manifest"] = nlohmann::json::parse(RedactedManifestJson(config.manifest_text));
+  header["manifest_sha256"] = crypto::HexEncode(crypto::Sha256::Hash(config.manifest_text));
   header["seed"] = config.seed;
   header["shard"] = {{"index", shard_index}, {"total", shard_total}};
   header["started_at"] = absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());

@@ -225,6 +225,34 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
   return m;
 }
 
+std::string RedactedManifestJson(absl::string_view json_text) {
+  json root = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!root.is_object()) return "{}";
+  constexpr char kRedacted[] = "(redacted)";
+  if (root.contains("env") && root["env"].is_array()) {
+    for (json& entry : root["env"]) {
+      if (!entry.is_string()) continue;
+      const std::string text = entry.get<std::string>();
+      entry = absl::StrCat(text.substr(0, text.find('=')), "=", kRedacted);
+    }
+  }
+  if (root.contains("database") && root["database"].is_object() &&
+      root["database"].contains("config")) {
+    // Depth-first over the config: every string value is replaced, keys and structure stay.
+    std::vector<json*> pending = {&root["database"]["config"]};
+    while (!pending.empty()) {
+      json* node = pending.back();
+      pending.pop_back();
+      if (node->is_string()) {
+        *node = kRedacted;
+      } else if (node->is_structured()) {
+        for (json& child : *node) pending.push_back(&child);
+      }
+    }
+  }
+  return root.dump();
+}
+
 std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir) {
   return absl::StrReplaceAll(manifest.database_config_json, {{"{{scratch_dir}}", scratch_dir}});
 }

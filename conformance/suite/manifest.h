@@ -82,6 +82,11 @@ struct Manifest {
 // kManifestListMax.
 absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text);
 
+// The manifest as reports show it: the parsed JSON with every "env" value and every string in
+// "database.config" replaced by "(redacted)" (they may hold test credentials). Deterministic, so
+// records of one run compare equal. `json_text` must be a manifest ParseManifest accepted.
+std::string RedactedManifestJson(absl::string_view json_text);
+
 // The database config with every "{{scratch_dir}}" replaced by `scratch_dir`.
 std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir);
 

@@ -91,6 +91,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"manifest_version": 1, "type": "secret", "protocol_versions": [5]})",
                 "\"name\" is required"}));
 
+TEST(ManifestTest, ReportsShowNoEnvValuesOrDatabaseConfigStrings) {
+  const std::string redacted = RedactedManifestJson(R"({"manifest_version": 1, "name": "db",
+      "type": "database", "protocol_versions": [5], "env": ["PGPASSWORD=hunter2"],
+      "database": {"config": {"connection_url": "postgres://u:s3cret@h/db",
+                              "nested": {"list": ["tok-abc", 5]}}}})");
+  EXPECT_THAT(redacted, ::testing::Not(HasSubstr("hunter2")));
+  EXPECT_THAT(redacted, ::testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(redacted, ::testing::Not(HasSubstr("tok-abc")));
+  EXPECT_THAT(redacted, HasSubstr("PGPASSWORD=(redacted)"));
+  EXPECT_THAT(redacted, HasSubstr(R"x("connection_url":"(redacted)")x"));
+  EXPECT_THAT(redacted, HasSubstr(R"("name":"db")"));
+}
+
 TEST(ManifestTest, RefusesOversizedInput) {
   const std::string big(kManifestBytesMax + 1, ' ');
   EXPECT_FALSE(ParseManifest(big).ok());
