@@ -41,7 +41,7 @@ absl::StatusOr<Mounted> StartReady() {
   if (!r.ok() || IsDatabase()) return r;
   auto written = r->plugin->HandleRequest(r->mux, "create", ProbePath(), ProbeJson());
   if (!written.ok()) return Annotate(written.status(), "pb.Backend/HandleRequest create");
-  if (written->has_err() && !written->err().err_msg().empty()) {
+  if (HasLogicalError(*written)) {
     return absl::FailedPreconditionError(
         absl::StrCat("create of the probe path failed: err_type ", written->err().err_type()));
   }
