@@ -1,5 +1,5 @@
 // Cost of the storage barrier for 4 KiB entries next to raw AES-256-GCM of 4 KiB with the same
-// OpenSSL (core/crypto AesGcm): the barrier's goal is at least 70% of the raw throughput.
+// OpenSSL (base/crypto AesGcm): the barrier's goal is at least 70% of the raw throughput.
 // Nonces come from PosixRandom (OpenSSL RAND_bytes), as in production; the physical storage is
 // InMemoryStorage, so no disk is involved.
 #include <cstdint>
@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "base/crypto/aead.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/env/posix/posix_random.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "benchmark/benchmark.h"
 #include "core/barrier/barrier.h"
-#include "core/crypto/aead.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/env/posix/posix_random.h"
-#include "core/status/check.h"
-#include "core/storage/in_memory_storage.h"
 
 namespace bulwark {
 namespace {

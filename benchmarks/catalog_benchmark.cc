@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto/sha256.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "benchmark/benchmark.h"
 #include "core/catalog/catalog.h"
-#include "core/crypto/sha256.h"
-#include "core/env/random.h"
-#include "core/status/check.h"
-#include "core/storage/in_memory_storage.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark::catalog {
 namespace {

@@ -3,9 +3,9 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_event_loop.h"
 #include "benchmark/benchmark.h"
-#include "core/env/random.h"
-#include "sim/env/sim_event_loop.h"
 
 namespace bulwark::sim {
 namespace {

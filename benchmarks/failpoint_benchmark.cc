@@ -5,9 +5,9 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "base/env/random.h"
+#include "base/status/check.h"
 #include "benchmark/benchmark.h"
-#include "core/env/random.h"
-#include "core/status/check.h"
 #include "faultinject/failpoint.h"
 #include "faultinject/registry.h"
 

@@ -34,14 +34,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/env/posix/posix_env.h"
+#include "base/status/status_macros.h"
+#include "base/storage/in_memory_storage.h"
 #include "benchmark/benchmark.h"
 #include "core/catalog/artifact.h"
-#include "core/env/posix/posix_env.h"
 #include "core/lifecycle/host_services.h"
 #include "core/rpc/grpc_transport.h"
 #include "core/rpc/plugin_client.h"
-#include "core/status/status_macros.h"
-#include "core/storage/in_memory_storage.h"
 #include "proto/vault/backend.pb.h"
 
 namespace bulwark::bench {
@@ -233,7 +233,7 @@ class BulwarkHost {
     o.plugin_name = "kv";
     o.executable = exe.get();
     o.argv = {path};
-    rpc::VaultPluginEnv vault;
+    protocol::VaultPluginEnv vault;
     vault.vault_version = "1.16.0";
     o.vault = vault;
     o.automtls = true;

@@ -9,8 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 
 namespace bulwark::faultinject {
 

@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
 #include "faultinject/failpoint.h"
 #include "faultinject/spec.h"
 

@@ -12,8 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/env/random.h"
-#include "core/status/check.h"
+#include "base/env/random.h"
+#include "base/status/check.h"
 #include "faultinject/failpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

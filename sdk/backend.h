@@ -26,7 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 #include "proto/vault/backend.pb.h"
 #include "sdk/storage_client.h"
 
@@ -87,7 +87,7 @@ enum class ErrorType : uint32_t {
 // A backend's logical errors are absl::Status values carrying the Vault error type as a
 // payload, so they flow through RETURN_IF_ERROR / ASSIGN_OR_RETURN like any other status. The
 // canonical code is the closest absl one, for readers and logs; the payload decides the wire.
-// Annotate() from core/status makes a new status and drops the payload (the error then
+// Annotate() from base/status makes a new status and drops the payload (the error then
 // travels as kUnknown with the annotated text): re-create a logical error instead.
 absl::Status UserError(absl::string_view message);                  // kInvalidArgument
 absl::Status InternalError(absl::string_view message);              // kInternal

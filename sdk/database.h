@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 
 namespace bulwark::sdk {
 

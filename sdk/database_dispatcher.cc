@@ -8,12 +8,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/rpc/handshake.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "proto/vault/database.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
+#include "protocol/handshake.h"
+#include "protocol/wire_names.h"
 #include "sdk/backend.h"
 #include "sdk/dispatch_wire.h"
 
@@ -143,7 +144,7 @@ absl::StatusOr<std::string> DatabaseDispatcher::InstanceKey(absl::string_view mu
   if (multiplex_id.empty()) return absl::UnknownError(kNoMultiplexIdError);
   if (multiplex_id.size() > kDatabaseMultiplexIdBytesMax) {
     return absl::InvalidArgumentError(
-        absl::StrCat("multiplex id ", rpc::QuoteForError(multiplex_id), " is longer than ",
+        absl::StrCat("multiplex id ", protocol::QuoteForError(multiplex_id), " is longer than ",
                      kDatabaseMultiplexIdBytesMax, " bytes"));
   }
   return std::string(multiplex_id);
@@ -196,18 +197,18 @@ absl::StatusOr<std::string> DatabaseDispatcher::Dispatch(absl::string_view metho
   if (method == kDatabaseInitializeMethod) return Initialize(request, multiplex_id);
   if (method == kDatabaseTypeMethod) return Type(multiplex_id);
   if (method == kDatabaseCloseMethod) return Close(multiplex_id);
-  if (method == kDatabaseVersionMethod) {
+  if (method == protocol::kVersionMethod) {
     logical::VersionReply reply;
     reply.set_plugin_version(options_.plugin_version);
     return SerializeReply(reply);
   }
-  if (method == kDatabaseMultiplexingSupportMethod && options_.multiplexing) {
+  if (method == protocol::kMultiplexingSupportMethod && options_.multiplexing) {
     pluginutil::multiplexing::MultiplexingSupportResponse reply;
     reply.set_supported(true);
     return SerializeReply(reply);
   }
   return absl::UnimplementedError(absl::StrCat(
-      "unknown method ", rpc::QuoteForError(method),
+      "unknown method ", protocol::QuoteForError(method),
       " (this plugin serves dbplugin.v5.Database and logical.PluginVersion",
       options_.multiplexing ? " and pluginutil.multiplexing.PluginMultiplexing)" : ")"));
 }

@@ -14,21 +14,20 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
+#include "protocol/wire_names.h"
 #include "sdk/database.h"
 
 namespace bulwark::sdk {
 
-// Full method names the dispatcher serves.
-inline constexpr absl::string_view kDatabaseInitializeMethod = "/dbplugin.v5.Database/Initialize";
-inline constexpr absl::string_view kDatabaseNewUserMethod = "/dbplugin.v5.Database/NewUser";
-inline constexpr absl::string_view kDatabaseUpdateUserMethod = "/dbplugin.v5.Database/UpdateUser";
-inline constexpr absl::string_view kDatabaseDeleteUserMethod = "/dbplugin.v5.Database/DeleteUser";
-inline constexpr absl::string_view kDatabaseTypeMethod = "/dbplugin.v5.Database/Type";
-inline constexpr absl::string_view kDatabaseCloseMethod = "/dbplugin.v5.Database/Close";
-inline constexpr absl::string_view kDatabaseMultiplexingSupportMethod =
-    "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport";
-inline constexpr absl::string_view kDatabaseVersionMethod = "/logical.PluginVersion/Version";
+// Full method names the dispatcher serves, defined in protocol/wire_names.h with the
+// MultiplexingSupport and Version methods it also serves.
+using protocol::kDatabaseCloseMethod;
+using protocol::kDatabaseDeleteUserMethod;
+using protocol::kDatabaseInitializeMethod;
+using protocol::kDatabaseNewUserMethod;
+using protocol::kDatabaseTypeMethod;
+using protocol::kDatabaseUpdateUserMethod;
 
 // Vault's error texts (grpc_server.go, pluginutil.GetMultiplexIDFromContext), sent with gRPC
 // UNKNOWN because Vault returns them as plain Go errors.

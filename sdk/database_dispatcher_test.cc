@@ -14,6 +14,7 @@
 #include "proto/vault/database.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -409,20 +410,20 @@ TEST_F(DatabaseDispatcherTest, SingleInstanceIgnoresIdsAndIsRecreatedAfterClose)
 TEST_F(DatabaseDispatcherTest, MultiplexingSupportOnlyWhenMultiplexing) {
   Make(true);
   auto yes = Call<pluginutil::multiplexing::MultiplexingSupportResponse>(
-      kDatabaseMultiplexingSupportMethod, pluginutil::multiplexing::MultiplexingSupportRequest(),
+      protocol::kMultiplexingSupportMethod, pluginutil::multiplexing::MultiplexingSupportRequest(),
       "");
   ASSERT_TRUE(yes.ok()) << yes.status();
   EXPECT_TRUE(yes->supported());
   Make(false);
   auto no = Call<pluginutil::multiplexing::MultiplexingSupportResponse>(
-      kDatabaseMultiplexingSupportMethod, pluginutil::multiplexing::MultiplexingSupportRequest(),
+      protocol::kMultiplexingSupportMethod, pluginutil::multiplexing::MultiplexingSupportRequest(),
       "");
   EXPECT_EQ(no.status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST_F(DatabaseDispatcherTest, VersionNeedsNoInstance) {
   Make(true);
-  auto version = Call<logical::VersionReply>(kDatabaseVersionMethod, logical::Empty(), "");
+  auto version = Call<logical::VersionReply>(protocol::kVersionMethod, logical::Empty(), "");
   ASSERT_TRUE(version.ok()) << version.status();
   EXPECT_EQ(version->plugin_version(), "v1.2.3");
   EXPECT_EQ(dispatcher_->instance_count(), 0u);

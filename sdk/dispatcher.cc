@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/rpc/handshake.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 #include "proto/vault/backend.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "proto/vault/version.pb.h"
+#include "protocol/handshake.h"
 #include "sdk/dispatch_wire.h"
 
 namespace bulwark::sdk {
@@ -62,7 +62,7 @@ auto Guarded(LogSink* log, absl::string_view what, Fn&& fn) -> decltype(fn()) {
 
 }  // namespace
 
-BackendDispatcher::BackendDispatcher(BackendFactory factory, HostDialer& dialer,
+BackendDispatcher::BackendDispatcher(BackendFactory factory, protocol::HostDialer& dialer,
                                      DispatcherOptions options)
     : factory_(std::move(factory)),
       dialer_(dialer),
@@ -105,7 +105,7 @@ absl::StatusOr<std::string> BackendDispatcher::InstanceKey(absl::string_view mul
   }
   if (multiplex_id.size() > kMultiplexIdBytesMax) {
     return absl::InvalidArgumentError(
-        absl::StrCat("multiplex id ", rpc::QuoteForError(multiplex_id), " is longer than ",
+        absl::StrCat("multiplex id ", protocol::QuoteForError(multiplex_id), " is longer than ",
                      kMultiplexIdBytesMax, " bytes"));
   }
   return std::string(multiplex_id);
@@ -127,7 +127,7 @@ absl::StatusOr<std::shared_ptr<BackendDispatcher::Instance>> BackendDispatcher::
           "no backend instance: the host has not called Setup yet, or has cleaned it up");
     }
     return absl::FailedPreconditionError(
-        absl::StrCat("no backend instance for multiplex id ", rpc::QuoteForError(key),
+        absl::StrCat("no backend instance for multiplex id ", protocol::QuoteForError(key),
                      ": the host has not called Setup for it, or has cleaned it up"));
   }
   return it->second;
@@ -160,7 +160,7 @@ absl::StatusOr<std::string> BackendDispatcher::Dispatch(absl::string_view method
     return SerializeReply(reply);
   }
   return absl::UnimplementedError(absl::StrCat(
-      "unknown method ", rpc::QuoteForError(method), " (this plugin serves ",
+      "unknown method ", protocol::QuoteForError(method), " (this plugin serves ",
       "pb.Backend, pluginutil.multiplexing.PluginMultiplexing and ", "logical.PluginVersion)"));
 }
 
@@ -173,7 +173,7 @@ absl::StatusOr<std::string> BackendDispatcher::Setup(absl::string_view request,
     if (instances_.count(key) != 0 || setting_up_.count(key) != 0) {
       return absl::AlreadyExistsError(
           options_.multiplexing
-              ? absl::StrCat("multiplex id ", rpc::QuoteForError(key),
+              ? absl::StrCat("multiplex id ", protocol::QuoteForError(key),
                              " already has a backend instance; Cleanup it first")
               : std::string("the backend instance is already set up; Cleanup it first"));
     }
@@ -196,7 +196,8 @@ absl::StatusOr<std::string> BackendDispatcher::Setup(absl::string_view request,
     }
   } unreserve{this, key};
 
-  absl::StatusOr<std::shared_ptr<HostConnection>> connection = dialer_.Dial(args.broker_id());
+  absl::StatusOr<std::shared_ptr<protocol::HostConnection>> connection =
+      dialer_.Dial(args.broker_id());
   if (!connection.ok()) {
     Log(log_, LogLevel::kError, "setup: cannot reach the host's services",
         {{"broker_id", absl::StrCat(args.broker_id())},
@@ -253,9 +254,9 @@ absl::StatusOr<std::string> BackendDispatcher::Cleanup(absl::string_view multipl
     auto it = instances_.find(instance->multiplex_id);
     // A concurrent Cleanup of the same id got there first: report it as the missing instance.
     if (it == instances_.end() || it->second != instance) {
-      return absl::FailedPreconditionError(absl::StrCat("backend instance ",
-                                                        rpc::QuoteForError(instance->multiplex_id),
-                                                        " is already cleaned up"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("backend instance ", protocol::QuoteForError(instance->multiplex_id),
+                       " is already cleaned up"));
     }
     instances_.erase(it);
     count = instances_.size();
@@ -374,6 +375,13 @@ absl::StatusOr<std::string> BackendDispatcher::Type(absl::string_view multiplex_
   pb::TypeReply reply;
   reply.set_type(static_cast<uint32_t>(*type));
   return SerializeReply(reply);
+}
+
+protocol::InProcessPluginFactory InProcessBackend(BackendFactory factory,
+                                                  DispatcherOptions options) {
+  return [factory = std::move(factory), options](protocol::HostDialer& dialer) {
+    return std::make_unique<BackendDispatcher>(factory, dialer, options);
+  };
 }
 
 }  // namespace bulwark::sdk

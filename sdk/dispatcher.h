@@ -14,24 +14,25 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
+#include "protocol/host_connection.h"
+#include "protocol/in_process_plugin.h"
+#include "protocol/wire_names.h"
 #include "sdk/backend.h"
-#include "sdk/host_connection.h"
 
 namespace bulwark::sdk {
 
-// Full method names the dispatcher serves.
-inline constexpr absl::string_view kSetupMethod = "/pb.Backend/Setup";
-inline constexpr absl::string_view kInitializeMethod = "/pb.Backend/Initialize";
-inline constexpr absl::string_view kHandleRequestMethod = "/pb.Backend/HandleRequest";
-inline constexpr absl::string_view kHandleExistenceCheckMethod = "/pb.Backend/HandleExistenceCheck";
-inline constexpr absl::string_view kSpecialPathsMethod = "/pb.Backend/SpecialPaths";
-inline constexpr absl::string_view kCleanupMethod = "/pb.Backend/Cleanup";
-inline constexpr absl::string_view kInvalidateKeyMethod = "/pb.Backend/InvalidateKey";
-inline constexpr absl::string_view kTypeMethod = "/pb.Backend/Type";
-inline constexpr absl::string_view kMultiplexingSupportMethod =
-    "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport";
-inline constexpr absl::string_view kVersionMethod = "/logical.PluginVersion/Version";
+// Full method names the dispatcher serves, defined in protocol/wire_names.h.
+using protocol::kCleanupMethod;
+using protocol::kHandleExistenceCheckMethod;
+using protocol::kHandleRequestMethod;
+using protocol::kInitializeMethod;
+using protocol::kInvalidateKeyMethod;
+using protocol::kMultiplexingSupportMethod;
+using protocol::kSetupMethod;
+using protocol::kSpecialPathsMethod;
+using protocol::kTypeMethod;
+using protocol::kVersionMethod;
 
 // Default and largest instance count (mounts served by one multiplexed process).
 inline constexpr size_t kInstancesDefaultMax = 64;
@@ -65,12 +66,13 @@ struct DispatcherOptions {
 // needs one. With multiplexing the instance is the one named by `multiplex_id`; without, the
 // single instance. Version and MultiplexingSupport need none (the version belongs to the
 // binary, so a host may ask before Setup).
-class BackendDispatcher {
+class BackendDispatcher final : public protocol::InProcessPlugin {
  public:
   // `dialer` must outlive the dispatcher. CHECK-fails on a null factory or max_instances out of
   // range (programming errors).
-  BackendDispatcher(BackendFactory factory, HostDialer& dialer, DispatcherOptions options);
-  ~BackendDispatcher();
+  BackendDispatcher(BackendFactory factory, protocol::HostDialer& dialer,
+                    DispatcherOptions options);
+  ~BackendDispatcher() override;
 
   BackendDispatcher(const BackendDispatcher&) = delete;
   BackendDispatcher& operator=(const BackendDispatcher&) = delete;
@@ -91,13 +93,13 @@ class BackendDispatcher {
   //   kResourceExhausted   Setup beyond max_instances
   //   what HostDialer::Dial returned, when Setup cannot reach the host's services
   absl::StatusOr<std::string> Dispatch(absl::string_view method, absl::string_view request,
-                                       absl::string_view multiplex_id);
+                                       absl::string_view multiplex_id) override;
 
   // Instances set up and not yet cleaned up.
   size_t instance_count() const;
 
   // Calls Cleanup on every instance and removes them all, e.g. before the process exits.
-  void CleanupAll();
+  void CleanupAll() override;
 
  private:
   struct Instance;
@@ -120,7 +122,7 @@ class BackendDispatcher {
   absl::StatusOr<std::string> Type(absl::string_view multiplex_id);
 
   const BackendFactory factory_;
-  HostDialer& dialer_;
+  protocol::HostDialer& dialer_;
   const DispatcherOptions options_;
   LogSink* const log_;  // Never null.
   std::unique_ptr<LogSink> discard_log_;
@@ -131,6 +133,11 @@ class BackendDispatcher {
   std::map<std::string, std::shared_ptr<Instance>> instances_;  // Guarded by mu_.
   std::set<std::string> setting_up_;                            // Guarded by mu_.
 };
+
+// What the core's built-in runner takes: makes a BackendDispatcher over `factory` for each
+// in-process plugin it starts.
+protocol::InProcessPluginFactory InProcessBackend(BackendFactory factory,
+                                                  DispatcherOptions options = {});
 
 }  // namespace bulwark::sdk
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/vault/backend.pb.h"
@@ -96,9 +96,9 @@ class DispatcherTest : public ::testing::Test {
   }
 
   // Offers fresh storage under a new broker id and calls Setup; returns the storage.
-  std::shared_ptr<InMemoryStorage> Setup(absl::string_view id,
-                                         std::map<std::string, std::string> config = {}) {
-    auto storage = std::make_shared<InMemoryStorage>();
+  std::shared_ptr<InMemoryHostStorage> Setup(absl::string_view id,
+                                             std::map<std::string, std::string> config = {}) {
+    auto storage = std::make_shared<InMemoryHostStorage>();
     const uint32_t broker_id = next_broker_id_++;
     dialer_.Offer(broker_id, storage);
     pb::SetupArgs args;
@@ -132,7 +132,7 @@ class DispatcherTest : public ::testing::Test {
 
 TEST_F(DispatcherTest, SetupDialsTheBrokerAndPassesTheConfig) {
   Build({});
-  std::shared_ptr<InMemoryStorage> storage = Setup("m1", {{"plugin_name", "scripted"}});
+  std::shared_ptr<InMemoryHostStorage> storage = Setup("m1", {{"plugin_name", "scripted"}});
   EXPECT_EQ(dispatcher_->instance_count(), 1u);
   EXPECT_EQ(dialer_.connections().size(), 1u);
 
@@ -154,7 +154,7 @@ TEST_F(DispatcherTest, SetupDialsTheBrokerAndPassesTheConfig) {
 
 TEST_F(DispatcherTest, TypeSpecialPathsExistenceAndInvalidate) {
   Build({});
-  std::shared_ptr<InMemoryStorage> storage = Setup("m1");
+  std::shared_ptr<InMemoryHostStorage> storage = Setup("m1");
   absl::StatusOr<pb::TypeReply> type = Call<pb::TypeReply>(kTypeMethod, pb::Empty(), "m1");
   ASSERT_TRUE(type.ok());
   EXPECT_EQ(type->type(), 2u);
@@ -261,7 +261,7 @@ TEST_F(DispatcherTest, InitializeErrorGoesInTheReply) {
 
 TEST_F(DispatcherTest, FactoryErrorGoesInSetupReplyAndFreesTheId) {
   Build({});
-  auto storage = std::make_shared<InMemoryStorage>();
+  auto storage = std::make_shared<InMemoryHostStorage>();
   dialer_.Offer(7, storage);
   pb::SetupArgs args;
   args.set_broker_id(7);
@@ -305,7 +305,7 @@ TEST_F(DispatcherTest, MultiplexedInstancesAreKeyedById) {
   EXPECT_EQ(nlohmann::json::parse(r2->response().data())["multiplex_id"], "m2");
 
   // Setup again for a live id is refused; a missing or unknown id names the problem.
-  auto storage = std::make_shared<InMemoryStorage>();
+  auto storage = std::make_shared<InMemoryHostStorage>();
   dialer_.Offer(50, storage);
   pb::SetupArgs args;
   args.set_broker_id(50);
@@ -336,7 +336,7 @@ TEST_F(DispatcherTest, InstanceLimit) {
   Build(options);
   Setup("a");
   Setup("b");
-  auto storage = std::make_shared<InMemoryStorage>();
+  auto storage = std::make_shared<InMemoryHostStorage>();
   dialer_.Offer(100, storage);
   pb::SetupArgs args;
   args.set_broker_id(100);
@@ -362,7 +362,7 @@ TEST_F(DispatcherTest, WithoutMultiplexingTheIdIsIgnored) {
   ASSERT_TRUE(mux.ok());
   EXPECT_FALSE(mux->supported());
   // A second Setup needs a Cleanup first.
-  auto storage = std::make_shared<InMemoryStorage>();
+  auto storage = std::make_shared<InMemoryHostStorage>();
   dialer_.Offer(60, storage);
   pb::SetupArgs args;
   args.set_broker_id(60);
@@ -388,7 +388,8 @@ TEST_F(DispatcherTest, ConcurrentSetupsRespectIdsAndTheLimit) {
   options.max_instances = 4;
   Build(options);
   constexpr int kThreads = 8;
-  for (int i = 0; i < kThreads; ++i) dialer_.Offer(200 + i, std::make_shared<InMemoryStorage>());
+  for (int i = 0; i < kThreads; ++i)
+    dialer_.Offer(200 + i, std::make_shared<InMemoryHostStorage>());
   std::atomic<int> ok{0}, exists{0}, exhausted{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < kThreads; ++i) {

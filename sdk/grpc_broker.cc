@@ -14,13 +14,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "core/rpc/handshake.h"
+#include "protocol/handshake.h"
 #include "sdk/backend.h"
 
 namespace bulwark::sdk::internal {
 
 // One brokered connection: a channel to the host's services for one plugin instance.
-class GrpcHostConnection final : public HostConnection {
+class GrpcHostConnection final : public protocol::HostConnection {
  public:
   GrpcHostConnection(std::shared_ptr<grpc::Channel> channel, std::string address,
                      absl::Duration call_timeout)
@@ -122,7 +122,7 @@ void GrpcBroker::OnConnInfo(const plugin::ConnInfo& info) {
   changed_.notify_all();
 }
 
-absl::StatusOr<std::shared_ptr<HostConnection>> GrpcBroker::Dial(uint32_t broker_id) {
+absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint32_t broker_id) {
   const absl::Time deadline = absl::Now() + dial_timeout_;
   plugin::ConnInfo info;
   {
@@ -149,8 +149,9 @@ absl::StatusOr<std::shared_ptr<HostConnection>> GrpcBroker::Dial(uint32_t broker
   } else if (info.network() == "tcp") {
     target = info.address();
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown address type ", rpc::QuoteForError(info.network()), " for broker id ", broker_id));
+    return absl::InvalidArgumentError(absl::StrCat("unknown address type ",
+                                                   protocol::QuoteForError(info.network()),
+                                                   " for broker id ", broker_id));
   }
   grpc::ChannelArguments args;
   // Every instance gets its own connection, as in go-plugin, so closing one leaves the others.
@@ -188,7 +189,7 @@ absl::StatusOr<std::shared_ptr<HostConnection>> GrpcBroker::Dial(uint32_t broker
     connections_.push_back(connection);
   }
   if (closed) connection->Close();
-  return std::shared_ptr<HostConnection>(std::move(connection));
+  return std::shared_ptr<protocol::HostConnection>(std::move(connection));
 }
 
 void GrpcBroker::Close() {

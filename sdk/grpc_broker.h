@@ -25,9 +25,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 #include "proto/goplugin/grpc_broker.pb.h"
-#include "sdk/host_connection.h"
+#include "protocol/host_connection.h"
 
 namespace bulwark::sdk::internal {
 
@@ -49,7 +49,7 @@ struct BrokerTls {
 class GrpcHostConnection;
 
 // Thread-safe.
-class GrpcBroker final : public HostDialer {
+class GrpcBroker final : public protocol::HostDialer {
  public:
   // `tls` unset: plaintext (the host did not ask for AutoMTLS). `log` must outlive the broker.
   GrpcBroker(std::optional<BrokerTls> tls, absl::Duration dial_timeout, absl::Duration call_timeout,
@@ -64,7 +64,7 @@ class GrpcBroker final : public HostDialer {
   // Waits up to the dial timeout for the ConnInfo of `broker_id`, consumes it, and connects
   // (waiting for the connection to be ready, within the same timeout). Errors as in
   // HostDialer::Dial.
-  absl::StatusOr<std::shared_ptr<HostConnection>> Dial(uint32_t broker_id) override;
+  absl::StatusOr<std::shared_ptr<protocol::HostConnection>> Dial(uint32_t broker_id) override;
 
   // Fails waiting and future dials with kUnavailable and cancels host calls in flight on every
   // connection dialed. Idempotent.

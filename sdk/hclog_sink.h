@@ -11,7 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 
 namespace bulwark::sdk {
 

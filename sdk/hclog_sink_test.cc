@@ -1,5 +1,5 @@
 // The hclog JSON lines a plugin writes: exact keys, go-plugin's timestamp layout, and that the
-// host-side parser (core/log) reads them back at the right level.
+// host-side parser (base/log) reads them back at the right level.
 #include "sdk/hclog_sink.h"
 
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "core/log/hclog_line.h"
+#include "base/log/hclog_line.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

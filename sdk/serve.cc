@@ -40,14 +40,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/tls_certs.h"
-#include "core/status/status_macros.h"
+#include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_controller.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
+#include "protocol/handshake.h"
+#include "protocol/tls_certs.h"
 #include "sdk/database_dispatcher.h"
 #include "sdk/grpc_broker.h"
 #include "sdk/hclog_sink.h"
@@ -579,15 +579,15 @@ absl::StatusOr<std::string> ReserveUnixSocketPath(std::string dir) {
   }
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   std::string path = absl::StrCat(dir == "/" ? "" : dir, "/pluginXXXXXX");
-  if (path.size() > rpc::kUnixSocketPathBytesMax) {
+  if (path.size() > protocol::kUnixSocketPathBytesMax) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "socket path ", rpc::QuoteForError(path), " would be ", path.size(),
-        " bytes, more than a unix socket allows (", rpc::kUnixSocketPathBytesMax, ")"));
+        "socket path ", protocol::QuoteForError(path), " would be ", path.size(),
+        " bytes, more than a unix socket allows (", protocol::kUnixSocketPathBytesMax, ")"));
   }
   const int fd = ::mkostemp(path.data(), O_CLOEXEC);
   if (fd < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create a socket in ", rpc::QuoteForError(dir), ": ", strerror(errno)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create a socket in ", protocol::QuoteForError(dir), ": ", strerror(errno)));
   }
   ::close(fd);
   ::unlink(path.c_str());
@@ -626,7 +626,7 @@ absl::Status ApplySocketGroup(const std::string& path, const std::string& group_
     if (::getgrnam_r(group_name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
         found == nullptr) {
       return absl::NotFoundError(
-          absl::StrCat("PLUGIN_UNIX_SOCKET_GROUP: no group ", rpc::QuoteForError(group_name)));
+          absl::StrCat("PLUGIN_UNIX_SOCKET_GROUP: no group ", protocol::QuoteForError(group_name)));
     }
     gid = found->gr_gid;
   }
@@ -719,7 +719,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   if (!serve_env.ok()) return Fail(&log, "protocol version", serve_env.status());
   for (const std::string& entry : serve_env->invalid_version_entries) {
     Log(&log, LogLevel::kWarn, "server sent invalid plugin version",
-        {{"entry", rpc::QuoteForError(entry)}});
+        {{"entry", protocol::QuoteForError(entry)}});
   }
   if (serve_env->mlock) {
     // MCL_ONFAULT locks each page when it is first touched instead of faulting in every mapping
@@ -756,17 +756,18 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   std::string server_cert_der;
   if (serve_env->client_cert_pem.has_value() &&
       !BW_FAILPOINT("bug.sdk.serve.plaintext_with_automtls")) {
-    if (absl::StatusOr<std::string> der = rpc::CertPemToDer(*serve_env->client_cert_pem);
+    if (absl::StatusOr<std::string> der = protocol::CertPemToDer(*serve_env->client_cert_pem);
         !der.ok()) {
       return Fail(&log, "automtls",
                   Annotate(der.status(), "PLUGIN_CLIENT_CERT is not a PEM certificate"));
     }
     // The failpoint (a planted bug) backdates the certificate so that it expired a day ago.
-    const absl::Time cert_now = BW_FAILPOINT("bug.sdk.serve.expired_certificate")
-                                    ? absl::Now() - rpc::kGoPluginCertValidity - absl::Hours(24)
-                                    : absl::Now();
-    absl::StatusOr<rpc::SelfSignedCert> cert =
-        rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, cert_now);
+    const absl::Time cert_now =
+        BW_FAILPOINT("bug.sdk.serve.expired_certificate")
+            ? absl::Now() - protocol::kGoPluginCertValidity - absl::Hours(24)
+            : absl::Now();
+    absl::StatusOr<protocol::SelfSignedCert> cert = protocol::GenerateSelfSignedCert(
+        protocol::KeyType::kP256, protocol::kGoPluginCertValidity, cert_now);
     if (!cert.ok()) return Fail(&log, "automtls", cert.status());
     grpc_ssl_client_certificate_request_type client_cert =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
@@ -788,7 +789,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   // 5. Where to listen.
   SocketFile socket_file;
   std::string listen_target;
-  rpc::HandshakeLine handshake;
+  protocol::HandshakeLine handshake;
   handshake.app_version = serve_env->app_version;
   handshake.protocol = "grpc";
   handshake.server_cert_der = server_cert_der;
@@ -864,7 +865,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   const absl::string_view handshake_suffix =
       BW_FAILPOINT("bug.sdk.serve.malformed_handshake") ? " \n" : "\n";
   if (absl::Status printed = WriteAllOrError(
-          STDOUT_FILENO, absl::StrCat(rpc::FormatHandshakeLine(handshake), handshake_suffix));
+          STDOUT_FILENO, absl::StrCat(protocol::FormatHandshakeLine(handshake), handshake_suffix));
       !printed.ok()) {
     exit_code = Fail(&log, "handshake", printed);
     reason = "handshake failed";

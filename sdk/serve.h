@@ -53,7 +53,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "core/log/log.h"
+#include "base/log/log.h"
 #include "sdk/backend.h"
 #include "sdk/database.h"
 #include "sdk/dispatcher.h"

@@ -13,8 +13,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::sdk {
+
+// Vault's handshakes (cookies and protocol versions), defined in protocol/wire_names.h.
+using protocol::kVaultBackendCookieKey;
+using protocol::kVaultBackendCookieValue;
+using protocol::kVaultBackendProtocolVersion;
+using protocol::kVaultDatabaseCookieKey;
+using protocol::kVaultDatabaseCookieValue;
+using protocol::kVaultDatabaseMultiplexedProtocolVersion;
+using protocol::kVaultDatabaseProtocolVersion;
 
 // Reads one environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(absl::string_view name)>;
@@ -32,20 +42,6 @@ inline constexpr absl::string_view kMisconfiguredCookieMessage =
     "Misconfigured ServeConfig given to serve this plugin: no magic cookie\n"
     "key or value was set. Please notify the plugin author and report\n"
     "this as a bug.\n";
-
-// Vault's backend-plugin handshake (sdk/plugin/serve.go) and protocol version (plugin_v5.go).
-inline constexpr absl::string_view kVaultBackendCookieKey = "VAULT_BACKEND_PLUGIN";
-inline constexpr absl::string_view kVaultBackendCookieValue =
-    "6669da05-b1c8-4f49-97d9-c8e5bed98e20";
-inline constexpr int kVaultBackendProtocolVersion = 5;
-
-// Vault's database-plugin handshake (sdk/database/dbplugin/v5/plugin_server.go): version 5 is
-// one database per process, 6 the multiplexed server (one database per multiplex_id).
-inline constexpr absl::string_view kVaultDatabaseCookieKey = "VAULT_DATABASE_PLUGIN";
-inline constexpr absl::string_view kVaultDatabaseCookieValue =
-    "926a0820-aea2-be28-51d6-83cdf00e8edb";
-inline constexpr int kVaultDatabaseProtocolVersion = 5;
-inline constexpr int kVaultDatabaseMultiplexedProtocolVersion = 6;
 
 // Errors: kInvalidArgument when `key` or `value` is empty (the plugin is misconfigured;
 // message kMisconfiguredCookieMessage); kFailedPrecondition when the environment's value of

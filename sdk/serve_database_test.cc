@@ -9,14 +9,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/tls_certs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/goplugin/grpc_controller.grpc.pb.h"
 #include "proto/vault/database.grpc.pb.h"
 #include "proto/vault/multiplexing.grpc.pb.h"
 #include "proto/vault/version.grpc.pb.h"
+#include "protocol/handshake.h"
+#include "protocol/tls_certs.h"
 #include "sdk/serve_config.h"
 #include "sdk/testing/plugin_process.h"
 
@@ -45,8 +45,8 @@ class DatabaseHost {
  public:
   void Launch(const std::string& versions, const std::string& cookie_key,
               const std::string& cookie_value) {
-    absl::StatusOr<rpc::SelfSignedCert> identity =
-        rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, absl::Now());
+    absl::StatusOr<protocol::SelfSignedCert> identity = protocol::GenerateSelfSignedCert(
+        protocol::KeyType::kP256, protocol::kGoPluginCertValidity, absl::Now());
     ASSERT_TRUE(identity.ok()) << identity.status();
     identity_ = *identity;
     std::vector<std::string> env = {absl::StrCat(cookie_key, "=", cookie_value),
@@ -63,10 +63,10 @@ class DatabaseHost {
   void Connect() {
     absl::StatusOr<std::string> line = process_->ReadFirstLine(kStartTimeout);
     ASSERT_TRUE(line.ok()) << line.status() << "\nstderr: " << process_->stderr_text();
-    absl::StatusOr<rpc::HandshakeLine> parsed = rpc::ParseHandshakeLine(*line, {5, 6});
+    absl::StatusOr<protocol::HandshakeLine> parsed = protocol::ParseHandshakeLine(*line, {5, 6});
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     handshake_ = *parsed;
-    absl::StatusOr<std::string> plugin_pem = rpc::CertDerToPem(handshake_.server_cert_der);
+    absl::StatusOr<std::string> plugin_pem = protocol::CertDerToPem(handshake_.server_cert_der);
     ASSERT_TRUE(plugin_pem.ok()) << plugin_pem.status();
     grpc::SslCredentialsOptions tls;
     tls.pem_root_certs = *plugin_pem;
@@ -127,9 +127,9 @@ class DatabaseHost {
   }
 
   ShortTempDir dir_;
-  rpc::SelfSignedCert identity_;
+  protocol::SelfSignedCert identity_;
   std::unique_ptr<PluginProcess> process_;
-  rpc::HandshakeLine handshake_;
+  protocol::HandshakeLine handshake_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<dbplugin::v5::Database::Stub> database_;
 };

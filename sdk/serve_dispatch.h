@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/log/log.h"
-#include "sdk/host_connection.h"
+#include "base/log/log.h"
+#include "protocol/host_connection.h"
 #include "sdk/serve.h"
 #include "sdk/serve_config.h"
 
@@ -26,9 +26,9 @@ using DispatchFn = std::function<absl::StatusOr<std::string>(
 
 // What the server knows when it builds the dispatcher (after the environment was read).
 struct DispatchSetup {
-  const ServeEnv& env;  // Negotiated version, metadata mode, ...
-  HostDialer& dialer;   // The broker: dials host services. Outlives the DispatchFn.
-  LogSink* log;         // hclog on stderr. Outlives the DispatchFn.
+  const ServeEnv& env;           // Negotiated version, metadata mode, ...
+  protocol::HostDialer& dialer;  // The broker: dials host services. Outlives the DispatchFn.
+  LogSink* log;                  // hclog on stderr. Outlives the DispatchFn.
 };
 
 struct DispatchTarget {

@@ -4,10 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/rpc/handshake.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "proto/vault/backend.pb.h"
+#include "protocol/handshake.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -21,7 +21,7 @@ absl::Status HostError(const std::string& err) {
 }
 
 template <typename Reply>
-absl::StatusOr<Reply> CallStorage(HostConnection& connection, absl::string_view method,
+absl::StatusOr<Reply> CallStorage(protocol::HostConnection& connection, absl::string_view method,
                                   const google::protobuf::MessageLite& request,
                                   absl::string_view what) {
   std::string bytes;
@@ -39,12 +39,12 @@ absl::StatusOr<Reply> CallStorage(HostConnection& connection, absl::string_view 
 }
 
 std::string What(absl::string_view operation, absl::string_view key) {
-  return absl::StrCat("storage ", operation, " ", rpc::QuoteForError(key));
+  return absl::StrCat("storage ", operation, " ", protocol::QuoteForError(key));
 }
 
 }  // namespace
 
-StorageClient::StorageClient(std::shared_ptr<HostConnection> connection)
+StorageClient::StorageClient(std::shared_ptr<protocol::HostConnection> connection)
     : connection_(std::move(connection)) {
   CHECK(connection_ != nullptr) << "StorageClient needs a connection";
 }

@@ -11,15 +11,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "sdk/host_connection.h"
+#include "protocol/host_connection.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::sdk {
 
-// pb.Storage's full method names.
-inline constexpr absl::string_view kStorageGetMethod = "/pb.Storage/Get";
-inline constexpr absl::string_view kStoragePutMethod = "/pb.Storage/Put";
-inline constexpr absl::string_view kStorageDeleteMethod = "/pb.Storage/Delete";
-inline constexpr absl::string_view kStorageListMethod = "/pb.Storage/List";
+// pb.Storage's full method names, defined in protocol/wire_names.h.
+using protocol::kStorageDeleteMethod;
+using protocol::kStorageGetMethod;
+using protocol::kStorageListMethod;
+using protocol::kStoragePutMethod;
 
 // The error strings Vault's storage returns when a write is not allowed
 // (sdk/logical/storage.go): on a performance standby, and while the mount is being set up.
@@ -53,7 +54,7 @@ struct StorageEntry {
 // text, which Vault needs to forward writes from a standby.
 class StorageClient {
  public:
-  explicit StorageClient(std::shared_ptr<HostConnection> connection);
+  explicit StorageClient(std::shared_ptr<protocol::HostConnection> connection);
 
   // The entry under `key`, or nullopt when there is none.
   absl::StatusOr<std::optional<StorageEntry>> Get(absl::string_view key) const;
@@ -70,7 +71,7 @@ class StorageClient {
   absl::StatusOr<std::vector<std::string>> List(absl::string_view prefix) const;
 
  private:
-  std::shared_ptr<HostConnection> connection_;
+  std::shared_ptr<protocol::HostConnection> connection_;
 };
 
 }  // namespace bulwark::sdk

@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
 #include "faultinject/registry.h"
 #include "faultinject/spec.h"
 #include "sim/drill.h"

@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "core/env/random.h"
-#include "core/status/check.h"
+#include "base/env/random.h"
+#include "base/status/check.h"
 
 namespace bulwark::sim {
 namespace {

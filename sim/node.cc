@@ -6,10 +6,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/crypto/sha256.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/sha256.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "examples/kv/kv_backend.h"
+#include "sdk/dispatcher.h"
 
 namespace bulwark::sim {
 namespace {
@@ -193,7 +194,7 @@ absl::Status Node::Start() {
   runner_options.log_sink = log_.get();
   external_ = std::make_unique<lifecycle::ExternalRunnerFactory>(env_, network_, runner_options);
   lifecycle::BuiltinBackend builtin;
-  builtin.factory = examples::kv::KvBackendFactory();
+  builtin.factory = sdk::InProcessBackend(examples::kv::KvBackendFactory());
   builtin_ = std::make_unique<lifecycle::BuiltinRunnerFactory>(
       executor_,
       std::map<std::string, lifecycle::BuiltinBackend>{{std::string(kBuiltinPlugin), builtin}});

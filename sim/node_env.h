@@ -1,6 +1,6 @@
-// The per-node pieces of a simulated Env that the simulator needs beyond sim/env: a file system
-// view that dies with the node (and can be made to die in the middle of a write), an executor
-// whose tasks die with the node's process, and a wall clock that faults can step per node.
+// The per-node pieces of a simulated Env that the simulator needs beyond base/env/sim: a file
+// system view that dies with the node (and can be made to die in the middle of a write), an
+// executor whose tasks die with the node's process, and a wall clock that faults can step per node.
 #ifndef BULWARK_SIM_NODE_ENV_H_
 #define BULWARK_SIM_NODE_ENV_H_
 
@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "core/env/clock.h"
-#include "core/env/executor.h"
-#include "core/env/file_system.h"
-#include "sim/env/sim_event_loop.h"
-#include "sim/env/sim_file_system.h"
+#include "base/env/clock.h"
+#include "base/env/executor.h"
+#include "base/env/file_system.h"
+#include "base/env/sim/sim_event_loop.h"
+#include "base/env/sim/sim_file_system.h"
 
 namespace bulwark::sim {
 

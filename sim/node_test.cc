@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/crypto/sha256.h"
-#include "core/status/check.h"
+#include "base/crypto/sha256.h"
+#include "base/status/check.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

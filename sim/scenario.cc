@@ -3,7 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
 
 namespace bulwark::sim {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "core/status/status_macros.h"
+#include "base/status/status_macros.h"
 #include "faultinject/spec.h"
 
 namespace bulwark::sim {

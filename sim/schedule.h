@@ -33,8 +33,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/sim/sim_file_system.h"
 #include "faultinject/failpoint.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark::sim {
 

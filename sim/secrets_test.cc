@@ -5,7 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
 #include "gtest/gtest.h"
 
 namespace bulwark::sim {

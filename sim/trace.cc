@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
 
 namespace bulwark::sim {
 

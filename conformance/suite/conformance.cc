@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto/sha256.h"
 #include "conformance/suite/record.h"
-#include "core/crypto/sha256.h"
 
 namespace bulwark::conformance {
 namespace {

@@ -36,10 +36,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "base/status/check.h"
 #include "conformance/suite/conformance.h"
-#include "core/rpc/plugin_env.h"
-#include "core/rpc/tls_certs.h"
-#include "core/status/check.h"
+#include "protocol/plugin_env.h"
+#include "protocol/tls_certs.h"
 
 namespace bulwark::conformance {
 namespace {
@@ -69,10 +69,10 @@ std::string Tail(const std::string& text, size_t bytes) {
   return text.size() <= bytes ? text : text.substr(text.size() - bytes);
 }
 
-// pb.Storage as a host serves it to one plugin instance, over an InMemoryStorage.
+// pb.Storage as a host serves it to one plugin instance, over an InMemoryHostStorage.
 class HostStorageService final : public pb::Storage::Service {
  public:
-  explicit HostStorageService(std::shared_ptr<sdk::InMemoryStorage> storage)
+  explicit HostStorageService(std::shared_ptr<sdk::InMemoryHostStorage> storage)
       : storage_(std::move(storage)) {}
 
   grpc::Status Get(grpc::ServerContext*, const pb::StorageGetArgs* request,
@@ -106,11 +106,11 @@ class HostStorageService final : public pb::Storage::Service {
     return grpc::Status::OK;
   }
 
-  const std::shared_ptr<sdk::InMemoryStorage> storage_;
+  const std::shared_ptr<sdk::InMemoryHostStorage> storage_;
 };
 
 struct StorageEndpoint {
-  std::shared_ptr<sdk::InMemoryStorage> storage;
+  std::shared_ptr<sdk::InMemoryHostStorage> storage;
   std::unique_ptr<HostStorageService> service;
   std::unique_ptr<grpc::Server> server;
 };
@@ -133,10 +133,11 @@ std::vector<int> ParseVersionList(absl::string_view list) {
 
 absl::StatusOr<TlsIdentity> NewTlsIdentity(bool expired) {
   const absl::Time now = absl::Now();
-  absl::StatusOr<rpc::SelfSignedCert> cert =
-      expired
-          ? rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, absl::Hours(1), now - absl::Hours(25))
-          : rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, now);
+  absl::StatusOr<protocol::SelfSignedCert> cert =
+      expired ? protocol::GenerateSelfSignedCert(protocol::KeyType::kP256, absl::Hours(1),
+                                                 now - absl::Hours(25))
+              : protocol::GenerateSelfSignedCert(protocol::KeyType::kP256,
+                                                 protocol::kGoPluginCertValidity, now);
   if (!cert.ok()) return cert.status();
   return TlsIdentity{cert->cert_pem, cert->key_pem};
 }
@@ -152,7 +153,7 @@ struct PluginUnderTest::State {
 
   std::optional<std::string> line;
   absl::Duration time_to_handshake = absl::ZeroDuration();
-  std::optional<rpc::HandshakeLine> handshake;
+  std::optional<protocol::HandshakeLine> handshake;
   std::string plugin_cert_pem;
 
   std::shared_ptr<grpc::Channel> channel;
@@ -180,7 +181,7 @@ struct PluginUnderTest::State {
     return absl::Status(
         status.code(),
         absl::StrCat(status.message(), "; plugin stderr ends: ",
-                     rpc::QuoteForError(Tail(err, kStderrInErrorBytes), kStderrInErrorBytes)));
+                     protocol::QuoteForError(Tail(err, kStderrInErrorBytes), kStderrInErrorBytes)));
   }
 };
 
@@ -213,29 +214,29 @@ absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Launch(
                                    : absl::StrJoin(manifest.protocol_versions, ",");
   s.offered_versions = ParseVersionList(versions);
 
-  // Layered as Vault does (core/rpc/plugin_env.h): host env, catalog env, Vault's variables,
+  // Layered as Vault does (protocol/plugin_env.h): host env, catalog env, Vault's variables,
   // go-plugin's variables; then the test's deviations. TMPDIR is the socket directory too, so
   // plugins that ignore PLUGIN_UNIX_SOCKET_DIR (go-plugin < v1.5) still put their socket where
   // the suite cleans up.
   std::vector<std::string> env = {"PATH=/usr/bin:/bin", absl::StrCat("TMPDIR=", s.socket_dir)};
   env.insert(env.end(), manifest.env.begin(), manifest.env.end());
-  env.push_back(absl::StrCat(rpc::kEnvVaultVersion, "=", kVaultVersion));
-  env.push_back(absl::StrCat(rpc::kEnvVaultMetadataMode, "=false"));
+  env.push_back(absl::StrCat(protocol::kEnvVaultVersion, "=", kVaultVersion));
+  env.push_back(absl::StrCat(protocol::kEnvVaultMetadataMode, "=false"));
   env.push_back(
-      absl::StrCat(rpc::kEnvVaultAutoMtlsEnabled, "=", options.automtls ? "true" : "false"));
+      absl::StrCat(protocol::kEnvVaultAutoMtlsEnabled, "=", options.automtls ? "true" : "false"));
   if (!options.omit_cookie) {
     env.push_back(absl::StrCat(manifest.cookie_key(), "=",
                                options.cookie_value.value_or(manifest.cookie_value())));
   }
-  env.push_back(absl::StrCat(rpc::kEnvPluginMinPort, "=", rpc::kDefaultMinPort));
-  env.push_back(absl::StrCat(rpc::kEnvPluginMaxPort, "=", rpc::kDefaultMaxPort));
-  env.push_back(absl::StrCat(rpc::kEnvPluginProtocolVersions, "=", versions));
+  env.push_back(absl::StrCat(protocol::kEnvPluginMinPort, "=", protocol::kDefaultMinPort));
+  env.push_back(absl::StrCat(protocol::kEnvPluginMaxPort, "=", protocol::kDefaultMaxPort));
+  env.push_back(absl::StrCat(protocol::kEnvPluginProtocolVersions, "=", versions));
   if (options.automtls) {
-    env.push_back(absl::StrCat(rpc::kEnvPluginClientCert, "=", s.host_identity.cert_pem));
+    env.push_back(absl::StrCat(protocol::kEnvPluginClientCert, "=", s.host_identity.cert_pem));
   }
-  env.push_back(absl::StrCat(rpc::kEnvPluginUnixSocketDir, "=", s.socket_dir));
+  env.push_back(absl::StrCat(protocol::kEnvPluginUnixSocketDir, "=", s.socket_dir));
   env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
-  env = rpc::DedupEnvLastWins(env);  // As Go's exec does: later entries win.
+  env = protocol::DedupEnvLastWins(env);  // As Go's exec does: later entries win.
 
   absl::StatusOr<std::unique_ptr<PluginProcess>> process =
       PluginProcess::Start(config.plugin_path, env, options.via_intermediate, config.plugin_args);
@@ -256,14 +257,14 @@ absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Start(
     State& s = *put->state_;
     s.offered_versions = config.manifest.protocol_versions;
     s.host_identity = {config.attach->client_cert_pem, config.attach->client_key_pem};
-    absl::StatusOr<rpc::HandshakeLine> hs = put->ReadHandshake();
+    absl::StatusOr<protocol::HandshakeLine> hs = put->ReadHandshake();
     if (!hs.ok()) return hs.status();
     if (absl::Status connected = put->Connect(); !connected.ok()) return connected;
     return put;
   }
   absl::StatusOr<std::unique_ptr<PluginUnderTest>> put = Launch(std::move(options));
   if (!put.ok()) return put.status();
-  absl::StatusOr<rpc::HandshakeLine> hs = (*put)->ReadHandshake();
+  absl::StatusOr<protocol::HandshakeLine> hs = (*put)->ReadHandshake();
   if (!hs.ok()) return (*put)->state_->Report(hs.status());
   if (absl::Status connected = (*put)->Connect(); !connected.ok()) {
     return (*put)->state_->Report(connected);
@@ -344,7 +345,7 @@ absl::StatusOr<std::string> PluginUnderTest::ReadHandshakeLine() {
     if (absl::IsDeadlineExceeded(line.status())) {
       return s.Report(absl::DeadlineExceededError(absl::StrCat(
           "no handshake line on stdout within ", absl::FormatDuration(Config().launch_timeout),
-          "; stdout so far: ", rpc::QuoteForError(s.process->stdout_text()))));
+          "; stdout so far: ", protocol::QuoteForError(s.process->stdout_text()))));
     }
     return s.Report(line.status());
   }
@@ -357,7 +358,7 @@ absl::StatusOr<std::string> PluginUnderTest::ReadHandshakeLine() {
 
 absl::Duration PluginUnderTest::time_to_handshake() const { return state_->time_to_handshake; }
 
-absl::StatusOr<rpc::HandshakeLine> PluginUnderTest::ReadHandshake() {
+absl::StatusOr<protocol::HandshakeLine> PluginUnderTest::ReadHandshake() {
   State& s = *state_;
   if (s.handshake.has_value()) return *s.handshake;
   absl::StatusOr<std::string> line = ReadHandshakeLine();
@@ -366,10 +367,11 @@ absl::StatusOr<rpc::HandshakeLine> PluginUnderTest::ReadHandshake() {
     return absl::FailedPreconditionError(
         "the launch offered no valid protocol version, so no handshake line can be accepted");
   }
-  absl::StatusOr<rpc::HandshakeLine> parsed = rpc::ParseHandshakeLine(*line, s.offered_versions);
+  absl::StatusOr<protocol::HandshakeLine> parsed =
+      protocol::ParseHandshakeLine(*line, s.offered_versions);
   if (!parsed.ok()) return s.Report(parsed.status());
   if (!parsed->server_cert_der.empty()) {
-    absl::StatusOr<std::string> pem = rpc::CertDerToPem(parsed->server_cert_der);
+    absl::StatusOr<std::string> pem = protocol::CertDerToPem(parsed->server_cert_der);
     if (!pem.ok()) {
       return s.Report(absl::InvalidArgumentError(
           absl::StrCat("plugin handshake: the certificate field is not a DER certificate: ",
@@ -381,7 +383,7 @@ absl::StatusOr<rpc::HandshakeLine> PluginUnderTest::ReadHandshake() {
   return *s.handshake;
 }
 
-const rpc::HandshakeLine& PluginUnderTest::handshake() const {
+const protocol::HandshakeLine& PluginUnderTest::handshake() const {
   CHECK(state_->handshake.has_value()) << "handshake() before a successful ReadHandshake()";
   return *state_->handshake;
 }
@@ -391,7 +393,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> PluginUnderTest::Dial(ClientCert 
   if (!s.handshake.has_value()) {
     return absl::FailedPreconditionError("Dial before a successful ReadHandshake");
   }
-  const rpc::HandshakeLine& hs = *s.handshake;
+  const protocol::HandshakeLine& hs = *s.handshake;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // A connection of its own per Dial.
   args.SetMaxReceiveMessageSize(-1);                   // go-plugin: math.MaxInt32.
@@ -561,7 +563,7 @@ absl::StatusOr<uint32_t> PluginUnderTest::OfferStorage() {
   }
   const uint32_t id = s.next_broker_id++;
   StorageEndpoint endpoint;
-  endpoint.storage = std::make_shared<sdk::InMemoryStorage>();
+  endpoint.storage = std::make_shared<sdk::InMemoryHostStorage>();
   endpoint.service = std::make_unique<HostStorageService>(endpoint.storage);
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!s.plugin_cert_pem.empty()) {
@@ -593,7 +595,7 @@ absl::StatusOr<uint32_t> PluginUnderTest::OfferStorage() {
   return id;
 }
 
-sdk::InMemoryStorage* PluginUnderTest::storage(uint32_t broker_id) {
+sdk::InMemoryHostStorage* PluginUnderTest::storage(uint32_t broker_id) {
   auto it = state_->storages.find(broker_id);
   return it == state_->storages.end() ? nullptr : it->second.storage.get();
 }
@@ -625,7 +627,7 @@ absl::StatusOr<uint32_t> PluginUnderTest::SetupBackend(const std::string& multip
   }
   if (!reply.err().empty()) {
     return s.Report(absl::FailedPreconditionError(
-        absl::StrCat("pb.Backend/Setup replied err ", rpc::QuoteForError(reply.err()))));
+        absl::StrCat("pb.Backend/Setup replied err ", protocol::QuoteForError(reply.err()))));
   }
   return *id;
 }
@@ -685,7 +687,7 @@ std::string OpenSslErrors() {
   return out.empty() ? "no OpenSSL error" : out;
 }
 
-absl::StatusOr<int> ConnectSocket(const rpc::HandshakeLine& hs, absl::Duration timeout) {
+absl::StatusOr<int> ConnectSocket(const protocol::HandshakeLine& hs, absl::Duration timeout) {
   int fd = -1;
   if (hs.network == "unix") {
     sockaddr_un addr{};
@@ -743,7 +745,7 @@ absl::StatusOr<int> ConnectSocket(const rpc::HandshakeLine& hs, absl::Duration t
 
 }  // namespace
 
-absl::StatusOr<std::string> TryTlsHandshake(const rpc::HandshakeLine& handshake,
+absl::StatusOr<std::string> TryTlsHandshake(const protocol::HandshakeLine& handshake,
                                             int max_tls_version, const TlsIdentity& client,
                                             absl::Duration timeout) {
   ERR_clear_error();

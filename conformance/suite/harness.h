@@ -19,13 +19,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/rpc/handshake.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_controller.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
 #include "proto/vault/backend.grpc.pb.h"
+#include "protocol/handshake.h"
 #include "sdk/in_memory_host.h"
 #include "sdk/testing/plugin_process.h"
 
@@ -99,8 +99,8 @@ class PluginUnderTest {
   absl::Duration time_to_handshake() const;
   // Reads (if not yet read) and strictly parses the line, accepting the versions the launch
   // offered. Errors: kInvalidArgument naming the bad field.
-  absl::StatusOr<rpc::HandshakeLine> ReadHandshake();
-  const rpc::HandshakeLine& handshake() const;  // After a successful ReadHandshake.
+  absl::StatusOr<protocol::HandshakeLine> ReadHandshake();
+  const protocol::HandshakeLine& handshake() const;  // After a successful ReadHandshake.
 
   // --- Connection ----------------------------------------------------------------------------
   // Dials the handshake's address presenting `cert`, trusting exactly the handshake's
@@ -138,12 +138,12 @@ class PluginUnderTest {
   absl::Status ProbeStdio(absl::Duration hold);
 
   // --- Broker and host storage ---------------------------------------------------------------
-  // Starts a pb.Storage server over a fresh InMemoryStorage (TLS: the host identity as server
+  // Starts a pb.Storage server over a fresh InMemoryHostStorage (TLS: the host identity as server
   // certificate, the plugin's certificate as the only client CA, client certificate required),
   // announces it on the broker stream under a new broker id, and returns the id.
   absl::StatusOr<uint32_t> OfferStorage();
   // The storage behind broker id `broker_id` (nullptr if none).
-  sdk::InMemoryStorage* storage(uint32_t broker_id);
+  sdk::InMemoryHostStorage* storage(uint32_t broker_id);
 
   // --- pb.Backend ----------------------------------------------------------------------------
   pb::Backend::Stub& backend();  // After Connect.
@@ -176,7 +176,7 @@ absl::StatusOr<uint64_t> ResidentKib(pid_t pid);
 // server. Returns the negotiated version name ("TLSv1.1") when the plugin accepted the handshake;
 // kUnavailable / kPermissionDenied with OpenSSL's reason when it refused; kDeadlineExceeded when
 // it neither accepted nor refused within `timeout`.
-absl::StatusOr<std::string> TryTlsHandshake(const rpc::HandshakeLine& handshake,
+absl::StatusOr<std::string> TryTlsHandshake(const protocol::HandshakeLine& handshake,
                                             int max_tls_version, const TlsIdentity& client,
                                             absl::Duration timeout);
 

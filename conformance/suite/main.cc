@@ -23,10 +23,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/crypto/sha256.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/manifest.h"
 #include "conformance/suite/record.h"
-#include "core/crypto/sha256.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
-#include "core/status/status_macros.h"
+#include "base/status/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "sdk/serve_config.h"
 

@@ -197,7 +197,7 @@ CONFORMANCE_TEST(Backend, StoresThroughHostStorage, Must,
                  "broker (Put calls seen by the host), not only in its own memory.") {
   auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
-  sdk::InMemoryStorage* storage = m->plugin->storage(m->broker_id);
+  sdk::InMemoryHostStorage* storage = m->plugin->storage(m->broker_id);
   ASSERT_NE(storage, nullptr) << "harness: no storage behind broker id " << m->broker_id;
   const size_t puts_before = storage->calls("/pb.Storage/Put");
   if (!WriteProbe(*m, "create")) return;
@@ -360,7 +360,7 @@ CONFORMANCE_TEST(Backend, InvalidateKeyKeepsData, Must,
   auto m = StartMounted();
   if (!CheckOk(m.status(), "mount the backend")) return;
   if (!WriteProbe(*m, "create")) return;
-  sdk::InMemoryStorage* storage = m->plugin->storage(m->broker_id);
+  sdk::InMemoryHostStorage* storage = m->plugin->storage(m->broker_id);
   ASSERT_NE(storage, nullptr) << "harness: no storage behind broker id " << m->broker_id;
   // Invalidate every key the plugin wrote, and the probe path itself.
   std::vector<std::string> keys = storage->Keys();

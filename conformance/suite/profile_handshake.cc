@@ -15,10 +15,10 @@
 #include "absl/time/time.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/tls_certs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/handshake.h"
+#include "protocol/tls_certs.h"
 #include "sdk/testing/plugin_process.h"
 
 namespace bulwark::conformance {
@@ -44,7 +44,7 @@ bool ExpectRefusedWithoutHandshake(PluginUnderTest& put) {
   absl::StatusOr<std::string> line = put.ReadHandshakeLine();
   if (line.ok()) {
     ADD_FAILURE() << "expected the plugin to exit without a handshake line, got the line "
-                  << rpc::QuoteForError(*line, 200);
+                  << protocol::QuoteForError(*line, 200);
     return false;
   }
   if (absl::IsDeadlineExceeded(line.status())) {
@@ -64,7 +64,7 @@ bool ExpectRefusedWithoutHandshake(PluginUnderTest& put) {
 std::unique_ptr<PluginUnderTest> LaunchAndHandshake(LaunchOptions options = {}) {
   std::unique_ptr<PluginUnderTest> put = MustLaunch(std::move(options));
   if (put == nullptr) return nullptr;
-  absl::StatusOr<rpc::HandshakeLine> hs = put->ReadHandshake();
+  absl::StatusOr<protocol::HandshakeLine> hs = put->ReadHandshake();
   if (!CheckOk(hs.status(), "reading the handshake line")) return nullptr;
   return put;
 }
@@ -178,7 +178,7 @@ CONFORMANCE_TEST(Handshake, NeverAcceptsAnUnsupportedVersion, Must,
   // plugin claims plus the offered ones, so only the version is judged here.
   std::vector<int> any = Config().manifest.protocol_versions;
   any.insert(any.end(), offered.begin(), offered.end());
-  absl::StatusOr<rpc::HandshakeLine> hs = rpc::ParseHandshakeLine(*line, any);
+  absl::StatusOr<protocol::HandshakeLine> hs = protocol::ParseHandshakeLine(*line, any);
   ASSERT_TRUE(hs.ok()) << "expected a well-formed line announcing a claimed version, got: "
                        << hs.status();
   EXPECT_EQ(std::find(offered.begin(), offered.end(), hs->app_version), offered.end())
@@ -216,11 +216,11 @@ CONFORMANCE_TEST(Handshake, LineGrammar, Must, "plugin-protocol.md §2 (handshak
   if (!CheckOk(line.status(), "reading the handshake line")) return;
   const std::vector<std::string> fields = absl::StrSplit(*line, '|');
   EXPECT_EQ(fields.size(), 6u) << "expected 6 '|'-separated fields, got " << fields.size() << " in "
-                               << rpc::QuoteForError(*line, 300);
+                               << protocol::QuoteForError(*line, 300);
   EXPECT_EQ(*line, std::string(absl::StripAsciiWhitespace(*line)))
       << "expected no leading or trailing whitespace (\\r included) in "
-      << rpc::QuoteForError(*line, 300);
-  absl::StatusOr<rpc::HandshakeLine> hs = put->ReadHandshake();
+      << protocol::QuoteForError(*line, 300);
+  absl::StatusOr<protocol::HandshakeLine> hs = put->ReadHandshake();
   EXPECT_TRUE(hs.ok()) << "expected a line go-plugin's host accepts, got: " << hs.status();
 }
 
@@ -238,26 +238,28 @@ CONFORMANCE_TEST(Handshake, CertFieldIffAutoMtls, Must,
     absl::StatusOr<std::string> line = put->ReadHandshakeLine();
     if (!CheckOk(line.status(), "reading the handshake line")) return;
     const std::vector<std::string> fields = absl::StrSplit(*line, '|');
-    ASSERT_GE(fields.size(), 6u) << "no certificate field in " << rpc::QuoteForError(*line, 300);
+    ASSERT_GE(fields.size(), 6u) << "no certificate field in "
+                                 << protocol::QuoteForError(*line, 300);
     const std::string& cert = fields[5];
     if (!automtls) {
       EXPECT_EQ(cert, "") << "AutoMTLS off: expected an empty certificate field, got "
-                          << rpc::QuoteForError(cert, 80);
+                          << protocol::QuoteForError(cert, 80);
       continue;
     }
-    ASSERT_GT(cert.size(), rpc::kCertFieldBytesIgnoredMax)
+    ASSERT_GT(cert.size(), protocol::kCertFieldBytesIgnoredMax)
         << "AutoMTLS on: expected a certificate (go-plugin's host ignores fields of 50 bytes or "
            "less), got "
-        << rpc::QuoteForError(cert, 80);
+        << protocol::QuoteForError(cert, 80);
     EXPECT_EQ(cert.find('='), std::string::npos)
-        << "expected base64.RawStdEncoding (no '=' padding), got " << rpc::QuoteForError(cert, 80);
+        << "expected base64.RawStdEncoding (no '=' padding), got "
+        << protocol::QuoteForError(cert, 80);
     EXPECT_EQ(
         cert.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
         std::string::npos)
-        << "expected the standard base64 alphabet only, got " << rpc::QuoteForError(cert, 80);
-    absl::StatusOr<rpc::HandshakeLine> hs = put->ReadHandshake();
+        << "expected the standard base64 alphabet only, got " << protocol::QuoteForError(cert, 80);
+    absl::StatusOr<protocol::HandshakeLine> hs = put->ReadHandshake();
     ASSERT_TRUE(hs.ok()) << hs.status();
-    absl::StatusOr<rpc::CertInfo> info = rpc::ParseCertDer(hs->server_cert_der);
+    absl::StatusOr<protocol::CertInfo> info = protocol::ParseCertDer(hs->server_cert_der);
     EXPECT_TRUE(info.ok()) << "expected the field to decode to one DER X.509 certificate: "
                            << info.status();
   }
@@ -273,10 +275,10 @@ CONFORMANCE_TEST(Handshake, NothingOnStdoutBeforeTheLine, Must,
   if (!CheckOk(line.status(), "reading the first stdout line")) return;
   EXPECT_TRUE(absl::StartsWith(*line, "1|"))
       << "expected stdout to start with the handshake line \"1|...\", got "
-      << rpc::QuoteForError(put->stdout_text(), 200);
+      << protocol::QuoteForError(put->stdout_text(), 200);
   EXPECT_TRUE(put->ReadHandshake().ok())
       << "expected the first stdout line to be the handshake line, got "
-      << rpc::QuoteForError(*line, 200);
+      << protocol::QuoteForError(*line, 200);
 }
 
 CONFORMANCE_TEST(Handshake, StdoutQuietAfterTheLine, Must,
@@ -311,7 +313,7 @@ CONFORMANCE_TEST(Handshake, SocketInSocketDir, Should,
   options.extra_env = {absl::StrCat("TMPDIR=", other_tmp.path())};
   std::unique_ptr<PluginUnderTest> put = LaunchAndHandshake(options);
   if (put == nullptr) return;
-  const rpc::HandshakeLine& hs = put->handshake();
+  const protocol::HandshakeLine& hs = put->handshake();
   EXPECT_EQ(hs.network, "unix") << "expected a unix socket, got " << hs.network << " "
                                 << hs.address;
   EXPECT_TRUE(absl::StartsWith(hs.address, put->socket_dir() + "/"))

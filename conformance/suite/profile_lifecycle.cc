@@ -127,7 +127,7 @@ CONFORMANCE_TEST(Lifecycle, ExitsWhenHostDies, Should,
   options.via_intermediate = true;
   absl::StatusOr<std::unique_ptr<PluginUnderTest>> put = PluginUnderTest::Launch(options);
   ASSERT_TRUE(CheckOk(put.status(), "launching the plugin"));
-  absl::StatusOr<rpc::HandshakeLine> hs = (*put)->ReadHandshake();
+  absl::StatusOr<protocol::HandshakeLine> hs = (*put)->ReadHandshake();
   if (!CheckOk(hs.status(), "reading the handshake")) return;
   (*put)->process()->ReleaseIntermediate();  // The plugin's parent ("the host") exits.
   absl::StatusOr<sdk::testing::ProcessExitStatus> exit = (*put)->WaitForExit();

@@ -15,10 +15,10 @@
 #include "absl/time/time.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/tls_certs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/handshake.h"
+#include "protocol/tls_certs.h"
 
 namespace bulwark::conformance {
 namespace {
@@ -35,18 +35,18 @@ std::unique_ptr<PluginUnderTest> WithHandshake() {
   }
   absl::StatusOr<std::unique_ptr<PluginUnderTest>> put = PluginUnderTest::Launch();
   if (!CheckOk(put.status(), "launching the plugin")) return nullptr;
-  absl::StatusOr<rpc::HandshakeLine> hs = (*put)->ReadHandshake();
+  absl::StatusOr<protocol::HandshakeLine> hs = (*put)->ReadHandshake();
   if (!CheckOk(hs.status(), "reading the handshake")) return nullptr;
   return *std::move(put);
 }
 
 // The plugin's AutoMTLS certificate, parsed; nullopt after reporting a failure.
-std::optional<rpc::CertInfo> PluginCert(PluginUnderTest& put) {
+std::optional<protocol::CertInfo> PluginCert(PluginUnderTest& put) {
   if (put.handshake().server_cert_der.empty()) {
     ADD_FAILURE() << "expected an AutoMTLS certificate in the handshake line, got none";
     return std::nullopt;
   }
-  absl::StatusOr<rpc::CertInfo> info = rpc::ParseCertDer(put.handshake().server_cert_der);
+  absl::StatusOr<protocol::CertInfo> info = protocol::ParseCertDer(put.handshake().server_cert_der);
   if (!info.ok()) {
     ADD_FAILURE() << "expected a DER X.509 certificate, got: " << info.status();
     return std::nullopt;
@@ -76,7 +76,7 @@ CONFORMANCE_TEST(Mtls, CertificateNamesLocalhost, Must, "plugin-protocol.md §3 
                  "(hosts verify the server name 'localhost') and CN=localhost.") {
   std::unique_ptr<PluginUnderTest> put = WithHandshake();
   if (put == nullptr) return;
-  std::optional<rpc::CertInfo> cert = PluginCert(*put);
+  std::optional<protocol::CertInfo> cert = PluginCert(*put);
   if (!cert) return;
   EXPECT_THAT(cert->dns_names, Contains("localhost"))
       << "expected DNS:localhost in subjectAltName, got [" << absl::StrJoin(cert->dns_names, ", ")
@@ -90,7 +90,7 @@ CONFORMANCE_TEST(Mtls, CertificateIsCa, Should, "plugin-protocol.md §3 (AutoMTL
                  "for itself.") {
   std::unique_ptr<PluginUnderTest> put = WithHandshake();
   if (put == nullptr) return;
-  std::optional<rpc::CertInfo> cert = PluginCert(*put);
+  std::optional<protocol::CertInfo> cert = PluginCert(*put);
   if (!cert) return;
   EXPECT_TRUE(cert->is_ca) << "expected basicConstraints CA:TRUE, got extensions ["
                            << absl::StrJoin(cert->extensions, ", ") << "]";
@@ -104,7 +104,7 @@ CONFORMANCE_TEST(Mtls, CertificateUsages, Must, "plugin-protocol.md §3 (AutoMTL
                  "keyUsage is present, digitalSignature.") {
   std::unique_ptr<PluginUnderTest> put = WithHandshake();
   if (put == nullptr) return;
-  std::optional<rpc::CertInfo> cert = PluginCert(*put);
+  std::optional<protocol::CertInfo> cert = PluginCert(*put);
   if (!cert) return;
   const std::string ekus = absl::StrJoin(cert->ext_key_usage, ", ");
   if (!cert->ext_key_usage.empty()) {  // No EKU extension means any usage.
@@ -122,7 +122,7 @@ CONFORMANCE_TEST(Mtls, CertificateValidNow, Must, "plugin-protocol.md §3 (AutoM
                  "notAfter).") {
   std::unique_ptr<PluginUnderTest> put = WithHandshake();
   if (put == nullptr) return;
-  std::optional<rpc::CertInfo> cert = PluginCert(*put);
+  std::optional<protocol::CertInfo> cert = PluginCert(*put);
   if (!cert) return;
   const absl::Time now = absl::Now();
   EXPECT_LE(cert->not_before, now) << "expected notBefore <= now (" << absl::FormatTime(now)
@@ -136,7 +136,7 @@ CONFORMANCE_TEST(Mtls, CertificateEcKey, Should, "plugin-protocol.md §3 (AutoMT
                  "P-521 (go-plugin uses P-521).") {
   std::unique_ptr<PluginUnderTest> put = WithHandshake();
   if (put == nullptr) return;
-  std::optional<rpc::CertInfo> cert = PluginCert(*put);
+  std::optional<protocol::CertInfo> cert = PluginCert(*put);
   if (!cert) return;
   EXPECT_EQ(cert->key_algorithm, "EC");
   const std::vector<std::string> curves = {"P-256", "P-384", "P-521"};
@@ -172,7 +172,7 @@ CONFORMANCE_TEST(Mtls, RefusesExpiredHostCertificate, Must, "plugin-protocol.md 
   options.host_identity_expired = true;
   absl::StatusOr<std::unique_ptr<PluginUnderTest>> put = PluginUnderTest::Launch(options);
   ASSERT_TRUE(CheckOk(put.status(), "launching the plugin"));
-  absl::StatusOr<rpc::HandshakeLine> hs = (*put)->ReadHandshake();
+  absl::StatusOr<protocol::HandshakeLine> hs = (*put)->ReadHandshake();
   if (absl::IsUnavailable(hs.status())) {  // Refused at start-up: must exit non-zero.
     absl::StatusOr<sdk::testing::ProcessExitStatus> exit = (*put)->WaitForExit();
     if (!CheckOk(exit.status(), "waiting for the refusing plugin to exit")) return;

@@ -16,11 +16,10 @@
 #include "gtest/gtest.h"
 #include "proto/vault/backend.grpc.pb.h"
 #include "proto/vault/multiplexing.grpc.pb.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::conformance {
 namespace {
-
-constexpr absl::string_view kPutMethod = "/pb.Storage/Put";
 
 // One HandleRequest on the probe path under `mux`; gRPC failures (timeouts included) go to
 // CheckOk.
@@ -87,17 +86,17 @@ CONFORMANCE_TEST(Multiplexing, InstanceUsesOwnStorage, Must,
   const std::string a = m->mux, b = MuxId(4);
   auto broker_b = MountBackend(*m->plugin, b);
   if (!CheckOk(broker_b.status(), "set up instance B")) return;
-  sdk::InMemoryStorage* storage_a = m->plugin->storage(m->broker_id);
-  sdk::InMemoryStorage* storage_b = m->plugin->storage(*broker_b);
+  sdk::InMemoryHostStorage* storage_a = m->plugin->storage(m->broker_id);
+  sdk::InMemoryHostStorage* storage_b = m->plugin->storage(*broker_b);
   ASSERT_TRUE(storage_a != nullptr && storage_b != nullptr) << "harness: storage missing";
-  const size_t a_before = storage_a->calls(kPutMethod);
-  const size_t b_before = storage_b->calls(kPutMethod);
+  const size_t a_before = storage_a->calls(protocol::kStoragePutMethod);
+  const size_t b_before = storage_b->calls(protocol::kStoragePutMethod);
   if (!Write(*m, a)) return;
-  EXPECT_GT(storage_a->calls(kPutMethod), a_before)
+  EXPECT_GT(storage_a->calls(protocol::kStoragePutMethod), a_before)
       << "expected pb.Storage/Put on A's broker connection after a write under A, got none";
-  EXPECT_EQ(storage_b->calls(kPutMethod), b_before)
+  EXPECT_EQ(storage_b->calls(protocol::kStoragePutMethod), b_before)
       << "expected no pb.Storage/Put on B's broker connection after a write under A, got "
-      << storage_b->calls(kPutMethod) - b_before;
+      << storage_b->calls(protocol::kStoragePutMethod) - b_before;
 }
 
 CONFORMANCE_TEST(Multiplexing, CleanupIsolated, Must, "plugin-protocol.md §4 (multiplexing)",

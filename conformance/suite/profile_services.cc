@@ -112,7 +112,7 @@ CONFORMANCE_TEST(Services, BrokerRoundTrip, Must, "plugin-protocol.md §4 (broke
   if (!CheckOk(reply.status(), "pb.Backend/HandleRequest create on the probe path")) return;
   EXPECT_FALSE(reply->has_err()) << "expected the write to succeed, got error \""
                                  << reply->err().err_msg() << "\"";
-  sdk::InMemoryStorage* storage = put->storage(*broker_id);
+  sdk::InMemoryHostStorage* storage = put->storage(*broker_id);
   ASSERT_NE(storage, nullptr);
   const size_t calls = storage->calls(sdk::kStoragePutMethod) +
                        storage->calls(sdk::kStorageGetMethod) +

@@ -10,8 +10,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status/status_macros.h"
 #include "conformance/suite/conformance.h"
-#include "core/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 

@@ -10,9 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/crypto/shamir.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/shamir.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 
 namespace bulwark {

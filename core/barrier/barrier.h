@@ -15,10 +15,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/crypto/aead.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/env/random.h"
-#include "core/storage/storage.h"
+#include "base/crypto/aead.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/env/random.h"
+#include "base/storage/storage.h"
 
 namespace bulwark {
 

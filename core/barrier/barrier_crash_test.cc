@@ -12,14 +12,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/barrier/barrier.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/env/random.h"
 #include "core/storage/file_storage.h"
-#include "core/storage/in_memory_storage.h"
 #include "core/storage/testing/crashing_file_system.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark {
 namespace {

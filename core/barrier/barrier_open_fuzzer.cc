@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/status/check.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/status/check.h"
 
 namespace bulwark::fuzz {
 

@@ -11,9 +11,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/env/random.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/barrier/barrier.h"
-#include "core/env/random.h"
-#include "core/storage/in_memory_storage.h"
 
 namespace bulwark::fuzz {
 

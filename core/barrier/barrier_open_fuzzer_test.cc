@@ -8,8 +8,8 @@
 #include <iostream>
 #include <string>
 
-#include "core/env/random.h"
-#include "core/status/check.h"
+#include "base/env/random.h"
+#include "base/status/check.h"
 
 namespace bulwark::fuzz {
 namespace {

@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/crypto/aead.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/crypto/shamir.h"
+#include "base/env/random.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/barrier/barrier.h"
-#include "core/crypto/aead.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/crypto/shamir.h"
-#include "core/env/random.h"
-#include "core/storage/in_memory_storage.h"
 #include "gtest/gtest.h"
 #include "rapidcheck/gtest.h"
 

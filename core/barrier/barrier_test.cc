@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/env/random.h"
-#include "core/storage/in_memory_storage.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/env/random.h"
+#include "base/storage/in_memory_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

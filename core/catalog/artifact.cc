@@ -8,11 +8,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
+#include "base/crypto/sha256.h"
+#include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/plugin_entry.h"
 #include "core/catalog/validation.h"
-#include "core/crypto/sha256.h"
-#include "core/status/status_macros.h"
 #include "faultinject/failpoint.h"
 
 namespace bulwark::catalog {

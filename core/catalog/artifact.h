@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/env/file_system.h"
+#include "base/env/file_system.h"
 
 namespace bulwark::catalog {
 

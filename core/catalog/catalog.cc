@@ -8,10 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/codec.h"
 #include "core/catalog/validation.h"
-#include "core/status/status_macros.h"
 #include "faultinject/failpoint.h"
 
 namespace bulwark::catalog {

@@ -44,10 +44,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/file_system.h"
+#include "base/storage/storage.h"
 #include "core/catalog/artifact.h"
 #include "core/catalog/plugin_entry.h"
-#include "core/env/file_system.h"
-#include "core/storage/storage.h"
 
 namespace bulwark::catalog {
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "core/status/check.h"
+#include "base/status/check.h"
 
 namespace bulwark::catalog {
 namespace {

@@ -19,16 +19,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/crypto/sha256.h"
+#include "base/env/file_system.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/codec.h"
 #include "core/catalog/validation.h"
-#include "core/crypto/sha256.h"
-#include "core/env/file_system.h"
-#include "core/env/random.h"
-#include "core/status/check.h"
-#include "core/storage/in_memory_storage.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark::fuzz {
 // Well-formed inputs for the corpus driver (and an initial libFuzzer corpus).

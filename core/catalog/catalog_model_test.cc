@@ -16,11 +16,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "base/status/check.h"
 #include "core/catalog/catalog.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/catalog_test_util.h"
 #include "core/catalog/validation.h"
-#include "core/status/check.h"
 #include "gtest/gtest.h"
 #include "rapidcheck/gtest.h"
 #include "rapidcheck/state.h"

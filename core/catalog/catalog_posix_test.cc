@@ -7,12 +7,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/crypto/sha256.h"
+#include "base/env/file_system.h"
+#include "base/env/posix/posix_file_system.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog.h"
 #include "core/catalog/catalog_error.h"
-#include "core/crypto/sha256.h"
-#include "core/env/file_system.h"
-#include "core/env/posix/posix_file_system.h"
-#include "core/storage/in_memory_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

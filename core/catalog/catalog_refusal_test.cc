@@ -6,10 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/status/check.h"
 #include "core/catalog/catalog.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/catalog_test_util.h"
-#include "core/status/check.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -3,9 +3,9 @@
 
 #include <utility>
 
-#include "core/crypto/sha256.h"
-#include "core/env/file_system.h"
-#include "core/status/check.h"
+#include "base/crypto/sha256.h"
+#include "base/env/file_system.h"
+#include "base/status/check.h"
 
 namespace bulwark::catalog::testing {
 

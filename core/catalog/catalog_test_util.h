@@ -10,10 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog.h"
-#include "core/env/random.h"
-#include "core/storage/in_memory_storage.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark::catalog::testing {
 

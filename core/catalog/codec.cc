@@ -10,10 +10,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/crypto/sha256.h"
+#include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/validation.h"
-#include "core/crypto/sha256.h"
-#include "core/status/status_macros.h"
 
 namespace bulwark::catalog {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/env/random.h"
+#include "base/env/random.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
-#include "core/status/status_macros.h"
 
 namespace bulwark::catalog {
 namespace {

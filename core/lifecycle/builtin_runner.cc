@@ -1,4 +1,4 @@
-// An in-process PluginConnection over the SDK dispatcher.
+// An in-process PluginConnection over a protocol::InProcessPlugin.
 #include "core/lifecycle/builtin_runner.h"
 
 #include <memory>
@@ -6,26 +6,24 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/lifecycle/local_broker.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::lifecycle {
 namespace {
-
-constexpr absl::string_view kShutdownMethod = "/plugin.GRPCController/Shutdown";
 
 // What a connection shares with the calls it posts, so a call that runs after Close or after
 // the connection is gone sees it closed. The dispatcher, declared last, is destroyed first: it
 // holds a reference to the broker's dialer.
 struct Shared {
   LocalBroker broker;
-  std::unique_ptr<sdk::BackendDispatcher> dispatcher;
+  std::unique_ptr<protocol::InProcessPlugin> dispatcher;
 };
 
 class LocalConnection final : public PluginConnection {
  public:
   LocalConnection(Executor& executor, const BuiltinBackend& backend)
       : executor_(executor), shared_(std::make_shared<Shared>()) {
-    shared_->dispatcher = std::make_unique<sdk::BackendDispatcher>(
-        backend.factory, shared_->broker.dialer(), Options(backend));
+    shared_->dispatcher = backend.factory(shared_->broker.dialer());
   }
   ~LocalConnection() override { Close(); }
 
@@ -36,7 +34,7 @@ class LocalConnection final : public PluginConnection {
     executor_.Post([shared = shared_, method = std::string(method), request = std::move(request),
                     mid = options.multiplex_id, done = std::move(done)]() mutable {
       if (shared->broker.closed()) return done(absl::CancelledError("connection closed"));
-      if (method == kShutdownMethod) {
+      if (method == protocol::kControllerShutdownMethod) {
         shared->dispatcher->CleanupAll();
         return done(std::string());
       }
@@ -52,11 +50,6 @@ class LocalConnection final : public PluginConnection {
   void Close() override { shared_->broker.Close(); }
 
  private:
-  static sdk::DispatcherOptions Options(const BuiltinBackend& backend) {
-    sdk::DispatcherOptions o;
-    o.multiplexing = backend.multiplexing;
-    return o;
-  }
   Executor& executor_;
   std::shared_ptr<Shared> shared_;
 };

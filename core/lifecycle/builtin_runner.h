@@ -1,23 +1,24 @@
 // Built-in plugins: compiled into the server and run in-process behind the same PluginRunner
-// seam as external ones, with no process and no RPC. Calls go straight to the SDK's
-// BackendDispatcher (serialized messages, as on the wire, so a built-in behaves exactly like
-// the same plugin served externally) and complete on the executor, never inline.
+// seam as external ones, with no process and no RPC. Calls go straight to an
+// protocol::InProcessPlugin (the SDK's dispatchers implement it; serialized messages, as on the
+// wire, so a built-in behaves exactly like the same plugin served externally) and complete on
+// the executor, never inline.
 #ifndef BULWARK_CORE_LIFECYCLE_BUILTIN_RUNNER_H_
 #define BULWARK_CORE_LIFECYCLE_BUILTIN_RUNNER_H_
 
 #include <map>
 #include <string>
 
-#include "core/env/executor.h"
+#include "base/env/executor.h"
 #include "core/lifecycle/runner.h"
-#include "sdk/backend.h"
-#include "sdk/dispatcher.h"
+#include "protocol/in_process_plugin.h"
 
 namespace bulwark::lifecycle {
 
 struct BuiltinBackend {
-  sdk::BackendFactory factory;
-  bool multiplexing = false;  // Vault's built-ins are one instance per mount.
+  // Makes the plugin, e.g. sdk::InProcessBackend(factory); Vault's built-ins are one instance
+  // per mount, so they are made without multiplexing.
+  protocol::InProcessPluginFactory factory;
 };
 
 class BuiltinRunnerFactory final : public RunnerFactory {

@@ -60,7 +60,7 @@ void ExternalRunnerFactory::Start(
     // Without AutoMTLS Vault falls back to its legacy unwrap-token TLS, which bulwark does not
     // implement; the plugin then gets a plain go-plugin environment (plaintext on its private
     // socket).
-    rpc::VaultPluginEnv vault;
+    protocol::VaultPluginEnv vault;
     vault.vault_version = options_.vault_version;
     vault.mlock = limits.mlock;
     o.vault = vault;

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "core/env/env.h"
-#include "core/env/plugin_transport.h"
+#include "base/env/env.h"
+#include "base/env/plugin_transport.h"
+#include "base/log/log.h"
 #include "core/lifecycle/runner.h"
-#include "core/log/log.h"
-#include "core/rpc/plugin_env.h"
+#include "protocol/plugin_env.h"
 
 namespace bulwark::lifecycle {
 

@@ -10,8 +10,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/env/plugin_transport.h"
-#include "core/storage/storage.h"
+#include "base/env/plugin_transport.h"
+#include "base/storage/storage.h"
+#include "protocol/storage_service.h"
 
 namespace bulwark::lifecycle {
 
@@ -23,17 +24,13 @@ struct SystemViewInfo {
   std::string vault_version;
 };
 
-// Most keys one List returns to a plugin; more is an error naming the limit.
-inline constexpr size_t kListKeysMax = 100000;
-
 class StorageHostServices final : public HostServices {
  public:
   // `storage` is the unsealed barrier view; `prefix` ("logical/<mount uuid>/") ends in '/'.
   StorageHostServices(Storage& storage, std::string prefix, SystemViewInfo info);
 
-  // pb.Storage Get/Put/Delete/List: storage errors travel in the reply's `err` field, as Vault's
-  // GRPCStorageServer does (the call itself succeeds). List returns the keys one level below
-  // the prefix, folders with a trailing '/', sorted (Vault's logical.Storage List).
+  // pb.Storage Get/Put/Delete/List through protocol::StorageService (storage errors travel in
+  // the reply's `err` field, as Vault's GRPCStorageServer does).
   // pb.SystemView DefaultLeaseTTL, MaxLeaseTTL, Tainted, CachingDisabled, ReplicationState,
   // MlockEnabled, LocalMount, PluginEnv. Anything else: kUnimplemented.
   absl::StatusOr<std::string> Handle(absl::string_view method, absl::string_view request) override;
@@ -42,10 +39,7 @@ class StorageHostServices final : public HostServices {
   uint64_t calls() const { return calls_; }
 
  private:
-  absl::StatusOr<std::string> Key(absl::string_view key) const;
-
-  Storage& storage_;
-  const std::string prefix_;
+  protocol::StorageService storage_;
   const SystemViewInfo info_;
   uint64_t calls_ = 0;
 };

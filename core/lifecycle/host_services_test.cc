@@ -2,7 +2,7 @@
 // the reply, SystemView answers.
 #include "core/lifecycle/host_services.h"
 
-#include "core/storage/in_memory_storage.h"
+#include "base/storage/in_memory_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/vault/backend.pb.h"

@@ -7,22 +7,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/crypto/sha256.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/sha256.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 #include "proto/vault/multiplexing.pb.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::lifecycle {
 
 namespace {
-
-constexpr absl::string_view kSetupMethod = "/pb.Backend/Setup";
-constexpr absl::string_view kInitializeMethod = "/pb.Backend/Initialize";
-constexpr absl::string_view kCleanupMethod = "/pb.Backend/Cleanup";
-constexpr absl::string_view kHandleRequestMethod = "/pb.Backend/HandleRequest";
-constexpr absl::string_view kMultiplexingMethod =
-    "/pluginutil.multiplexing.PluginMultiplexing/MultiplexingSupport";
 
 // Vault's base62.Random(10) multiplex ids.
 constexpr size_t kMultiplexIdChars = 10;
@@ -459,7 +453,7 @@ void LifecycleManager::OnRunnerStarted(uint64_t id,
     return;
   }
   ControlCall<pluginutil::multiplexing::MultiplexingSupportResponse>(
-      id, kMultiplexingMethod, "", "",
+      id, protocol::kMultiplexingSupportMethod, "", "",
       [this, id](absl::StatusOr<pluginutil::multiplexing::MultiplexingSupportResponse> r) {
         if (!r.ok() && r.status().code() == absl::StatusCode::kUnimplemented) {
           OnMultiplexingKnown(id, false);  // Vault: Unimplemented means "does not multiplex".
@@ -547,14 +541,14 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
     if (pit != processes_.end() && pit->second->mounts.empty()) StopProcess(pid, nullptr);
   };
   ControlCall<pb::SetupReply>(
-      process_id, kSetupMethod, args.SerializeAsString(), m.multiplex_id,
+      process_id, protocol::kSetupMethod, args.SerializeAsString(), m.multiplex_id,
       [this, path, generation, process_id, fail](absl::StatusOr<pb::SetupReply> r) mutable {
         auto it = mounts_.find(path);
         if (it == mounts_.end() || it->second->generation != generation) return;
         if (!r.ok()) return fail(r.status());
         if (!r->err().empty()) return fail(absl::InternalError(r->err()));
         ControlCall<pb::InitializeReply>(
-            process_id, kInitializeMethod, pb::InitializeArgs().SerializeAsString(),
+            process_id, protocol::kInitializeMethod, pb::InitializeArgs().SerializeAsString(),
             it->second->multiplex_id,
             [this, path, generation, fail](absl::StatusOr<pb::InitializeReply> r) mutable {
               auto it = mounts_.find(path);
@@ -623,7 +617,7 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
     opts.multiplex_id = m.multiplex_id;
     opts.timeout = RequestTimeoutFor(path);
     p.runner->connection().Call(
-        kHandleRequestMethod, args.SerializeAsString(), opts,
+        protocol::kHandleRequestMethod, args.SerializeAsString(), opts,
         [this, alive, path, plugin, process_id, timeout = opts.timeout,
          request = std::move(request), retries_left, started, finish,
          done = std::move(done)](absl::StatusOr<std::string> r) mutable {
@@ -759,7 +753,7 @@ void LifecycleManager::CleanupInstance(const std::string& path, absl::AnyInvocab
     return;
   }
   MountState& m = *it->second;
-  ControlCall<pb::Empty>(m.process_id, kCleanupMethod, pb::Empty().SerializeAsString(),
+  ControlCall<pb::Empty>(m.process_id, protocol::kCleanupMethod, pb::Empty().SerializeAsString(),
                          m.multiplex_id,
                          [this, path, done = std::move(done)](absl::StatusOr<pb::Empty> r) mutable {
                            if (!r.ok()) {

@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "base/env/sim/sim_env.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog_test_util.h"
 #include "core/lifecycle/host_services.h"
-#include "core/status/check.h"
-#include "core/storage/in_memory_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/vault/backend.pb.h"
 #include "proto/vault/multiplexing.pb.h"
-#include "sim/env/sim_env.h"
 
 namespace bulwark::lifecycle {
 namespace {

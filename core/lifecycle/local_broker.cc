@@ -15,20 +15,20 @@ struct LocalBroker::State {
   std::map<uint32_t, HostServices*> offers;
 };
 
-class LocalBroker::Dialer final : public sdk::HostDialer {
+class LocalBroker::Dialer final : public protocol::HostDialer {
  public:
   explicit Dialer(std::shared_ptr<State> state) : state_(std::move(state)) {}
-  absl::StatusOr<std::shared_ptr<sdk::HostConnection>> Dial(uint32_t broker_id) override {
+  absl::StatusOr<std::shared_ptr<protocol::HostConnection>> Dial(uint32_t broker_id) override {
     if (state_->closed || state_->offers.count(broker_id) == 0) {
       return absl::UnavailableError(absl::StrCat("broker id ", broker_id, " is not offered"));
     }
-    return std::shared_ptr<sdk::HostConnection>(new Link(state_, broker_id));
+    return std::shared_ptr<protocol::HostConnection>(new Link(state_, broker_id));
   }
 
  private:
   // One plugin-side connection to a broker id; it looks the offer up on every call, so a
   // withdrawn offer is never reached.
-  class Link final : public sdk::HostConnection {
+  class Link final : public protocol::HostConnection {
    public:
     Link(std::shared_ptr<State> state, uint32_t id) : state_(std::move(state)), id_(id) {}
     absl::StatusOr<std::string> Call(absl::string_view method, absl::string_view request) override {
@@ -68,6 +68,6 @@ void LocalBroker::Close() {
 
 bool LocalBroker::closed() const { return state_->closed; }
 
-sdk::HostDialer& LocalBroker::dialer() { return *dialer_; }
+protocol::HostDialer& LocalBroker::dialer() { return *dialer_; }
 
 }  // namespace bulwark::lifecycle

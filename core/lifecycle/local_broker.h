@@ -1,6 +1,6 @@
 // The broker for plugins that run on the host's own event loop (built-in plugins and the
 // simulator's plugin processes): the host offers HostServices under a broker id, and the
-// plugin's sdk::HostDialer reaches them with synchronous calls, as a real plugin reaches them
+// plugin's protocol::HostDialer reaches them with synchronous calls, as a real plugin reaches them
 // over the go-plugin broker.
 #ifndef BULWARK_CORE_LIFECYCLE_LOCAL_BROKER_H_
 #define BULWARK_CORE_LIFECYCLE_LOCAL_BROKER_H_
@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/env/plugin_transport.h"
-#include "sdk/host_connection.h"
+#include "base/env/plugin_transport.h"
+#include "protocol/host_connection.h"
 
 namespace bulwark::lifecycle {
 
@@ -33,7 +33,7 @@ class LocalBroker {
   bool closed() const;
 
   // What the plugin side dials: Dial(id) fails with kUnavailable for an id not offered.
-  sdk::HostDialer& dialer();
+  protocol::HostDialer& dialer();
 
  private:
   struct State;

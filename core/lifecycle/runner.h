@@ -11,9 +11,9 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/env/plugin_transport.h"
+#include "base/env/process_launcher.h"
 #include "core/catalog/catalog.h"
-#include "core/env/plugin_transport.h"
-#include "core/env/process_launcher.h"
 
 namespace bulwark::lifecycle {
 

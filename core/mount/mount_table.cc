@@ -7,8 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "core/crypto/sha256.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/sha256.h"
+#include "base/status/status_macros.h"
 
 namespace bulwark::mount {
 namespace {

@@ -24,9 +24,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/random.h"
+#include "base/storage/storage.h"
 #include "core/catalog/catalog.h"
-#include "core/env/random.h"
-#include "core/storage/storage.h"
 
 namespace bulwark::mount {
 

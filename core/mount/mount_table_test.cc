@@ -4,9 +4,9 @@
 #include <map>
 #include <string>
 
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog_test_util.h"
-#include "core/status/check.h"
-#include "core/storage/in_memory_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rapidcheck/gtest.h"

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/status/status_macros.h"
+#include "base/status/status_macros.h"
 
 namespace bulwark::node {
 

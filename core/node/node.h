@@ -15,17 +15,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/crypto/secure_buffer.h"
+#include "base/env/env.h"
+#include "base/log/log.h"
+#include "base/metrics/metrics.h"
+#include "base/storage/storage.h"
 #include "core/barrier/barrier.h"
 #include "core/catalog/catalog.h"
-#include "core/crypto/secure_buffer.h"
-#include "core/env/env.h"
 #include "core/lifecycle/host_services.h"
 #include "core/lifecycle/lifecycle.h"
 #include "core/lifecycle/runner.h"
-#include "core/log/log.h"
-#include "core/metrics/metrics.h"
 #include "core/mount/mount_table.h"
-#include "core/storage/storage.h"
 
 namespace bulwark::node {
 

@@ -46,13 +46,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "core/env/line_splitter.h"
-#include "core/rpc/tls_certs.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/env/line_splitter.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
+#include "protocol/tls_certs.h"
 
 namespace bulwark::rpc {
 namespace {
@@ -1255,8 +1255,9 @@ size_t GrpcPluginTransport::operations_in_flight() const { return impl_->lifelin
 absl::StatusOr<std::unique_ptr<ClientIdentity>> GrpcPluginTransport::NewClientIdentity() {
   // Production adapter code: the certificate's validity is anchored to the real wall clock, as
   // the plugin that verifies it uses the real clock too.
-  ASSIGN_OR_RETURN(SelfSignedCert cert,
-                   GenerateSelfSignedCert(KeyType::kP256, kGoPluginCertValidity, absl::Now()));
+  ASSIGN_OR_RETURN(protocol::SelfSignedCert cert,
+                   protocol::GenerateSelfSignedCert(protocol::KeyType::kP256,
+                                                    protocol::kGoPluginCertValidity, absl::Now()));
   return std::unique_ptr<ClientIdentity>(
       new GrpcClientIdentity(std::move(cert.cert_pem), std::move(cert.key_pem)));
 }
@@ -1280,7 +1281,7 @@ void GrpcPluginTransport::Connect(const PluginEndpoint& endpoint, const ClientId
               ? "the plugin uses TLS but no client identity was given"
               : "the client identity was not made by GrpcPluginTransport::NewClientIdentity");
     }
-    absl::StatusOr<std::string> server_cert_pem = CertDerToPem(endpoint.server_cert_der);
+    absl::StatusOr<std::string> server_cert_pem = protocol::CertDerToPem(endpoint.server_cert_der);
     if (!server_cert_pem.ok()) {
       return Annotate(server_cert_pem.status(), "the plugin's certificate from its handshake line");
     }

@@ -1,4 +1,4 @@
-// GrpcPluginTransport: the production PluginTransport (core/env/plugin_transport.h). It speaks
+// GrpcPluginTransport: the production PluginTransport (base/env/plugin_transport.h). It speaks
 // go-plugin's gRPC protocol (health, GRPCBroker, GRPCStdio) over AutoMTLS or plaintext; gRPC and
 // OpenSSL stay inside the .cc.
 #ifndef BULWARK_CORE_RPC_GRPC_TRANSPORT_H_
@@ -12,8 +12,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/env/executor.h"
-#include "core/env/plugin_transport.h"
+#include "base/env/executor.h"
+#include "base/env/plugin_transport.h"
 
 namespace bulwark::rpc {
 

@@ -38,15 +38,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "core/env/posix/posix_clock.h"
-#include "core/env/posix/posix_event_loop.h"
-#include "core/rpc/tls_certs.h"
+#include "base/env/posix/posix_clock.h"
+#include "base/env/posix/posix_event_loop.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
 #include "proto/vault/backend.grpc.pb.h"
+#include "protocol/tls_certs.h"
 
 namespace bulwark::rpc {
 namespace {
@@ -118,11 +118,11 @@ bool PathExists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-SelfSignedCert NewCert(KeyType type) {
-  absl::StatusOr<SelfSignedCert> cert =
-      GenerateSelfSignedCert(type, kGoPluginCertValidity, absl::Now());
+protocol::SelfSignedCert NewCert(protocol::KeyType type) {
+  absl::StatusOr<protocol::SelfSignedCert> cert =
+      protocol::GenerateSelfSignedCert(type, protocol::kGoPluginCertValidity, absl::Now());
   EXPECT_TRUE(cert.ok()) << cert.status();
-  return cert.ok() ? *std::move(cert) : SelfSignedCert{};
+  return cert.ok() ? *std::move(cert) : protocol::SelfSignedCert{};
 }
 
 std::string MetadataValue(const grpc::CallbackServerContext* context, const std::string& key) {
@@ -136,7 +136,7 @@ std::string MetadataValue(const grpc::CallbackServerContext* context, const std:
 
 struct FakePluginConfig {
   bool tls = true;
-  KeyType key_type = KeyType::kP256;
+  protocol::KeyType key_type = protocol::KeyType::kP256;
   std::string trusted_client_cert_pem;  // TLS: the only client CA (PLUGIN_CLIENT_CERT).
   HealthCheckResponse::ServingStatus health = HealthCheckResponse::SERVING;
   bool tcp = false;
@@ -177,7 +177,7 @@ class FakePlugin {
     endpoint_.network = config_.tcp ? "tcp" : "unix";
     endpoint_.address = config_.tcp ? absl::StrCat("127.0.0.1:", port) : socket_path;
     if (config_.tls) {
-      absl::StatusOr<std::string> der = CertPemToDer(cert_.cert_pem);
+      absl::StatusOr<std::string> der = protocol::CertPemToDer(cert_.cert_pem);
       EXPECT_TRUE(der.ok()) << der.status();
       endpoint_.server_cert_der = der.value_or("");
     }
@@ -203,7 +203,7 @@ class FakePlugin {
   }
 
   const PluginEndpoint& endpoint() const { return endpoint_; }
-  const SelfSignedCert& cert() const { return cert_; }
+  const protocol::SelfSignedCert& cert() const { return cert_; }
 
   // Runs `fn` on the plugin's worker thread for every ConnInfo the host sends on the broker.
   void OnConnInfo(std::function<void(const plugin::ConnInfo&)> fn) {
@@ -417,7 +417,7 @@ class FakePlugin {
 
   const FakePluginConfig config_;
   PosixEventLoop& loop_;
-  SelfSignedCert cert_;
+  protocol::SelfSignedCert cert_;
   PluginEndpoint endpoint_;
   HealthService health_;
   BackendService backend_;
@@ -514,7 +514,7 @@ class GrpcTransportTest : public ::testing::Test {
     return absl::StrCat(plugin_dir_.path(), "/p", next_socket_++, ".sock");
   }
 
-  FakePluginConfig TlsConfig(KeyType type = KeyType::kP256) {
+  FakePluginConfig TlsConfig(protocol::KeyType type = protocol::KeyType::kP256) {
     FakePluginConfig config;
     config.tls = true;
     config.key_type = type;
@@ -591,7 +591,7 @@ class GrpcTransportTest : public ::testing::Test {
 struct RoundTripCase {
   const char* name;
   bool tls;
-  KeyType key_type;
+  protocol::KeyType key_type;
   bool tcp;
 };
 
@@ -698,11 +698,11 @@ TEST_P(RoundTripTest, CallsBrokerAndClose) {
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, RoundTripTest,
-    ::testing::Values(RoundTripCase{"MtlsP256Unix", true, KeyType::kP256, false},
-                      RoundTripCase{"MtlsP521Unix", true, KeyType::kP521, false},
-                      RoundTripCase{"MtlsP256Tcp", true, KeyType::kP256, true},
-                      RoundTripCase{"PlaintextUnix", false, KeyType::kP256, false},
-                      RoundTripCase{"PlaintextTcp", false, KeyType::kP256, true}),
+    ::testing::Values(RoundTripCase{"MtlsP256Unix", true, protocol::KeyType::kP256, false},
+                      RoundTripCase{"MtlsP521Unix", true, protocol::KeyType::kP521, false},
+                      RoundTripCase{"MtlsP256Tcp", true, protocol::KeyType::kP256, true},
+                      RoundTripCase{"PlaintextUnix", false, protocol::KeyType::kP256, false},
+                      RoundTripCase{"PlaintextTcp", false, protocol::KeyType::kP256, true}),
     [](const ::testing::TestParamInfo<RoundTripCase>& info) {
       return std::string(info.param.name);
     });
@@ -713,7 +713,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST_F(GrpcTransportTest, WrongServerCertificateIsUnauthenticated) {
   FakePlugin plugin(TlsConfig(), PluginSocket(), loop_);
   PluginEndpoint endpoint = plugin.endpoint();
-  absl::StatusOr<std::string> other = CertPemToDer(NewCert(KeyType::kP256).cert_pem);
+  absl::StatusOr<std::string> other =
+      protocol::CertPemToDer(NewCert(protocol::KeyType::kP256).cert_pem);
   ASSERT_TRUE(other.ok());
   endpoint.server_cert_der = *other;
   const absl::Time start = absl::Now();
@@ -724,8 +725,8 @@ TEST_F(GrpcTransportTest, WrongServerCertificateIsUnauthenticated) {
 }
 
 TEST_F(GrpcTransportTest, ClientCertificateThePluginDoesNotTrustIsUnauthenticated) {
-  FakePluginConfig config = TlsConfig(KeyType::kP521);
-  config.trusted_client_cert_pem = NewCert(KeyType::kP256).cert_pem;  // Someone else's.
+  FakePluginConfig config = TlsConfig(protocol::KeyType::kP521);
+  config.trusted_client_cert_pem = NewCert(protocol::KeyType::kP256).cert_pem;  // Someone else's.
   FakePlugin plugin(config, PluginSocket(), loop_);
   absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(plugin.endpoint());
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnauthenticated) << connection.status();
@@ -735,7 +736,8 @@ TEST_F(GrpcTransportTest, ClientCertificateThePluginDoesNotTrustIsUnauthenticate
 TEST_F(GrpcTransportTest, PlaintextServerWhileTlsExpectedIsUnauthenticated) {
   FakePlugin plugin(PlainConfig(), PluginSocket(), loop_);
   PluginEndpoint endpoint = plugin.endpoint();
-  absl::StatusOr<std::string> der = CertPemToDer(NewCert(KeyType::kP521).cert_pem);
+  absl::StatusOr<std::string> der =
+      protocol::CertPemToDer(NewCert(protocol::KeyType::kP521).cert_pem);
   ASSERT_TRUE(der.ok());
   endpoint.server_cert_der = *der;
   absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(endpoint);
@@ -765,7 +767,8 @@ TEST_F(GrpcTransportTest, NothingListeningIsUnavailable) {
   address.sun_family = AF_UNIX;
   snprintf(address.sun_path, sizeof(address.sun_path), "%s", stale_path.c_str());
   ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  absl::StatusOr<std::string> der = CertPemToDer(NewCert(KeyType::kP256).cert_pem);
+  absl::StatusOr<std::string> der =
+      protocol::CertPemToDer(NewCert(protocol::KeyType::kP256).cert_pem);
   ASSERT_TRUE(der.ok());
   connection = Connect(PluginEndpoint{"unix", stale_path, *der});
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable) << connection.status();
@@ -796,7 +799,8 @@ TEST_F(GrpcTransportTest, PluginThatNeverAnswersHitsTheDeadline) {
   snprintf(address.sun_path, sizeof(address.sun_path), "%s", path.c_str());
   ASSERT_EQ(bind(hung, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   ASSERT_EQ(listen(hung, 16), 0);
-  absl::StatusOr<std::string> der = CertPemToDer(NewCert(KeyType::kP256).cert_pem);
+  absl::StatusOr<std::string> der =
+      protocol::CertPemToDer(NewCert(protocol::KeyType::kP256).cert_pem);
   ASSERT_TRUE(der.ok());
 
   for (const std::string& cert : {std::string(), *der}) {
@@ -1053,7 +1057,7 @@ TEST_F(GrpcTransportTest, OfferLimitsWithdrawAndBrokerIds) {
 // A host-service call whose deadline passes while the loop is busy is answered by gRPC without
 // the loop (no gRPC thread waits for it), and the offer keeps working once the loop runs again.
 TEST_F(GrpcTransportTest, HostCallPastItsDeadlineIsAnsweredWithoutTheLoop) {
-  FakePlugin plugin(TlsConfig(KeyType::kP521), PluginSocket(), loop_);
+  FakePlugin plugin(TlsConfig(protocol::KeyType::kP521), PluginSocket(), loop_);
   struct Uses {
     std::mutex mu;
     std::condition_variable changed;

@@ -8,9 +8,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "core/log/hclog_line.h"
-#include "core/status/check.h"
-#include "core/status/status_macros.h"
+#include "base/log/hclog_line.h"
+#include "base/status/check.h"
+#include "base/status/status_macros.h"
 
 namespace bulwark::rpc {
 
@@ -21,7 +21,7 @@ constexpr absl::string_view kLaunchDirPrefix = "plugin-";
 constexpr size_t kLaunchDirNameBytes = 7 + 12;
 // Longest runtime_dir: the per-launch directory and a socket file name must fit a socket path.
 constexpr size_t kRuntimeDirBytesMax =
-    kUnixSocketPathBytesMax - kSocketFileNameBytesReserved - 1 - kLaunchDirNameBytes;
+    protocol::kUnixSocketPathBytesMax - kSocketFileNameBytesReserved - 1 - kLaunchDirNameBytes;
 
 // What go-plugin's plugin side prints to stderr, then exits 1, when the magic cookie is missing
 // or wrong (server.go, v1.0.1 and HEAD).
@@ -86,15 +86,16 @@ PluginClient::~PluginClient() {
 absl::Status PluginClient::ValidateOptions() const {
   const std::string& name = options_.plugin_name;
   if (name.empty() || name.size() > kPluginNameBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat("plugin launch: plugin_name ",
-                                                   QuoteForError(name), " must have 1 to ",
-                                                   kPluginNameBytesMax, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("plugin launch: plugin_name ", protocol::QuoteForError(name),
+                     " must have 1 to ", kPluginNameBytesMax, " bytes"));
   }
   for (char c : name) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "plugin launch: plugin_name ", QuoteForError(name), " contains a control character"));
+      return absl::InvalidArgumentError(absl::StrCat("plugin launch: plugin_name ",
+                                                     protocol::QuoteForError(name),
+                                                     " contains a control character"));
     }
   }
   const std::string label = PluginLabel(name);
@@ -104,23 +105,24 @@ absl::Status PluginClient::ValidateOptions() const {
   if (options_.executable == nullptr) return invalid("no executable given");
   const std::string& dir = options_.runtime_dir;
   if (dir.empty() || dir.front() != '/' || (dir.size() > 1 && dir.back() == '/')) {
-    return invalid(absl::StrCat("runtime_dir ", QuoteForError(dir),
+    return invalid(absl::StrCat("runtime_dir ", protocol::QuoteForError(dir),
                                 " must be an absolute path without a trailing '/'"));
   }
   if (dir.size() > kRuntimeDirBytesMax) {
-    return invalid(absl::StrCat("runtime_dir ", QuoteForError(dir), " is ", dir.size(),
+    return invalid(absl::StrCat("runtime_dir ", protocol::QuoteForError(dir), " is ", dir.size(),
                                 " bytes long; at most ", kRuntimeDirBytesMax,
-                                " leave room for unix socket paths (", kUnixSocketPathBytesMax,
-                                " bytes)"));
+                                " leave room for unix socket paths (",
+                                protocol::kUnixSocketPathBytesMax, " bytes)"));
   }
   if (options_.app_versions.empty()) return invalid("no app protocol version offered");
   if (options_.start_timeout <= absl::ZeroDuration()) return invalid("start_timeout must be > 0");
   if (options_.connect_timeout <= absl::ZeroDuration()) {
     return invalid("connect_timeout must be > 0");
   }
-  if (options_.line_bytes_max < kHandshakeLineBytesMax || options_.line_bytes_max > kLineBytesMax) {
+  if (options_.line_bytes_max < protocol::kHandshakeLineBytesMax ||
+      options_.line_bytes_max > kLineBytesMax) {
     return invalid(absl::StrCat("line_bytes_max ", options_.line_bytes_max, " is outside ",
-                                kHandshakeLineBytesMax, "..", kLineBytesMax,
+                                protocol::kHandshakeLineBytesMax, "..", kLineBytesMax,
                                 " (it must hold a whole handshake line)"));
   }
   if (options_.output_lines_per_second == 0 ||
@@ -160,7 +162,7 @@ absl::Status PluginClient::Launch() {
   const std::string label = PluginLabel(options_.plugin_name);
   RETURN_IF_ERROR(MakeLaunchDir());
 
-  PluginEnvInput input;
+  protocol::PluginEnvInput input;
   for (const std::string& entry : options_.host_env) {
     if (!absl::StartsWith(entry, "TMPDIR=")) input.host_env.push_back(entry);
   }
@@ -189,7 +191,7 @@ absl::Status PluginClient::Launch() {
     identity_ = std::move(*identity);
     input.client_cert_pem = identity_->cert_pem();
   }
-  absl::StatusOr<std::vector<std::string>> child_env = BuildPluginEnv(input);
+  absl::StatusOr<std::vector<std::string>> child_env = protocol::BuildPluginEnv(input);
   if (!child_env.ok()) return Annotate(child_env.status(), label);
 
   ProcessOptions process_options;
@@ -236,27 +238,28 @@ void PluginClient::OnHandshakeLine(absl::string_view line, bool truncated) {
   if (truncated) {
     FailStart(absl::InvalidArgumentError(
         absl::StrCat(label, " printed a first stdout line longer than ", options_.line_bytes_max,
-                     " bytes instead of a handshake line: ", QuoteForError(line))));
+                     " bytes instead of a handshake line: ", protocol::QuoteForError(line))));
     return;
   }
   if (line.find('|') == absl::string_view::npos) {
-    FailStart(absl::FailedPreconditionError(
-        absl::StrCat(label, " printed ", QuoteForError(line), " before its handshake line")));
+    FailStart(absl::FailedPreconditionError(absl::StrCat(
+        label, " printed ", protocol::QuoteForError(line), " before its handshake line")));
     return;
   }
-  absl::StatusOr<HandshakeLine> hs = ParseHandshakeLine(line, options_.app_versions);
+  absl::StatusOr<protocol::HandshakeLine> hs =
+      protocol::ParseHandshakeLine(line, options_.app_versions);
   if (!hs.ok()) {
     FailStart(Annotate(hs.status(), label));
     return;
   }
-  absl::Status status = CheckMultiplexSupport(*hs, options_.multiplex_grpc);
+  absl::Status status = protocol::CheckMultiplexSupport(*hs, options_.multiplex_grpc);
   if (status.ok()) status = CheckEndpoint(*hs);
   if (status.ok() && options_.automtls && hs->server_cert_der.empty()) {
     status = absl::FailedPreconditionError(
         absl::StrCat(label,
                      " sent no AutoMTLS certificate in its handshake line although the "
                      "host offered AutoMTLS (PLUGIN_CLIENT_CERT): ",
-                     QuoteForError(line)));
+                     protocol::QuoteForError(line)));
   }
   if (status.ok() && !options_.automtls && !hs->server_cert_der.empty()) {
     status = absl::FailedPreconditionError(absl::StrCat(
@@ -293,7 +296,7 @@ void PluginClient::OnHandshakeLine(absl::string_view line, bool truncated) {
                      });
 }
 
-absl::Status PluginClient::CheckEndpoint(const HandshakeLine& hs) {
+absl::Status PluginClient::CheckEndpoint(const protocol::HandshakeLine& hs) {
   const std::string label = PluginLabel(options_.plugin_name);
   if (hs.network == "unix") {
     absl::string_view name = hs.address;
@@ -301,7 +304,7 @@ absl::Status PluginClient::CheckEndpoint(const HandshakeLine& hs) {
     if (!absl::ConsumePrefix(&name, prefix) || name.empty() ||
         name.find('/') != absl::string_view::npos || name == "." || name == "..") {
       return absl::PermissionDeniedError(
-          absl::StrCat(label, " announced unix socket ", QuoteForError(hs.address),
+          absl::StrCat(label, " announced unix socket ", protocol::QuoteForError(hs.address),
                        " outside its launch directory ", launch_dir_,
                        "; a plugin must listen in the directory it is given in TMPDIR and "
                        "PLUGIN_UNIX_SOCKET_DIR"));
@@ -309,8 +312,8 @@ absl::Status PluginClient::CheckEndpoint(const HandshakeLine& hs) {
     absl::StatusOr<FileInfo> info = env_.fs.Lstat(hs.address);
     if (info.ok() && (info->type == FileType::kSymlink || info->type == FileType::kDirectory)) {
       return absl::PermissionDeniedError(absl::StrCat(label, " announced unix socket ",
-                                                      QuoteForError(hs.address), ", which is a ",
-                                                      FileTypeName(info->type)));
+                                                      protocol::QuoteForError(hs.address),
+                                                      ", which is a ", FileTypeName(info->type)));
     }
     return absl::OkStatus();
   }
@@ -319,7 +322,7 @@ absl::Status PluginClient::CheckEndpoint(const HandshakeLine& hs) {
   const absl::string_view host = absl::string_view(hs.address).substr(0, colon);
   if (!IsLoopbackHost(host)) {
     return absl::PermissionDeniedError(absl::StrCat(label, " announced TCP address ",
-                                                    QuoteForError(hs.address),
+                                                    protocol::QuoteForError(hs.address),
                                                     ", which is not on the loopback interface"));
   }
   return absl::OkStatus();
@@ -390,7 +393,7 @@ absl::Status PluginClient::WithStderrTail(const absl::Status& status) const {
   std::string message = absl::StrCat(status.message(), "; its last stderr lines: ");
   bool first = true;
   for (const std::string& line : stderr_tail_) {
-    absl::StrAppend(&message, first ? "" : " | ", QuoteForError(line));
+    absl::StrAppend(&message, first ? "" : " | ", protocol::QuoteForError(line));
     first = false;
   }
   return absl::Status(status.code(), message);
@@ -540,7 +543,7 @@ void PluginClient::Shutdown(absl::Duration grace, absl::AnyInvocable<void()> don
   if (grace > absl::ZeroDuration()) {
     CallOptions call_options;
     call_options.timeout = grace;
-    connection_->Call(kGrpcControllerShutdownMethod, std::string(), call_options,
+    connection_->Call(protocol::kControllerShutdownMethod, std::string(), call_options,
                       [this, life = std::weak_ptr<int>(life_)](absl::StatusOr<std::string> reply) {
                         if (life.expired() || state_ == State::kEnded || reply.ok()) return;
                         Log(LogLevel::kDebug, "GRPCController.Shutdown failed",

@@ -17,24 +17,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "core/env/env.h"
-#include "core/env/plugin_transport.h"
-#include "core/env/process_launcher.h"
-#include "core/log/log.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/plugin_env.h"
+#include "base/env/env.h"
+#include "base/env/plugin_transport.h"
+#include "base/env/process_launcher.h"
+#include "base/log/log.h"
+#include "protocol/handshake.h"
+#include "protocol/plugin_env.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::rpc {
-
-// Vault's backend plugin handshake (sdk/plugin/serve.go; protocol-facts.md §5).
-inline constexpr absl::string_view kVaultBackendCookieKey = "VAULT_BACKEND_PLUGIN";
-inline constexpr absl::string_view kVaultBackendCookieValue =
-    "6669da05-b1c8-4f49-97d9-c8e5bed98e20";
-
-// go-plugin's controller method that makes a plugin stop serving and exit; its request is
-// plugin.Empty, which serializes to the empty string.
-inline constexpr absl::string_view kGrpcControllerShutdownMethod =
-    "/plugin.GRPCController/Shutdown";
 
 // Defaults and bounds of PluginLaunchOptions.
 inline constexpr absl::Duration kDefaultStartTimeout = absl::Minutes(1);  // go-plugin's default.
@@ -70,7 +61,7 @@ struct PluginLaunchOptions {
   // never appear in messages.
   std::vector<std::string> argv;
 
-  // Environment layers, as in PluginEnvInput (core/rpc/plugin_env.h). TMPDIR is removed from
+  // Environment layers, as in PluginEnvInput (protocol/plugin_env.h). TMPDIR is removed from
   // host_env, and TMPDIR and PLUGIN_UNIX_SOCKET_DIR are set to the per-launch directory, so
   // that a plugin cannot be told (by the host's environment) to listen elsewhere; an entry env
   // TMPDIR is overridden too.
@@ -79,11 +70,11 @@ struct PluginLaunchOptions {
   std::vector<std::string> entry_env;  // The catalog entry's env: may hold secrets.
   std::vector<std::string> extra_env;
   // Vault's SDK variables. `automtls` and `mlock` below overwrite the fields of the same name.
-  std::optional<VaultPluginEnv> vault;
+  std::optional<protocol::VaultPluginEnv> vault;
 
   // go-plugin handshake configuration.
-  std::string magic_cookie_key = std::string(kVaultBackendCookieKey);
-  std::string magic_cookie_value = std::string(kVaultBackendCookieValue);
+  std::string magic_cookie_key = std::string(protocol::kVaultBackendCookieKey);
+  std::string magic_cookie_value = std::string(protocol::kVaultBackendCookieValue);
   std::vector<int> app_versions = {5};  // Offered in PLUGIN_PROTOCOL_VERSIONS.
   bool multiplex_grpc = false;          // PLUGIN_MULTIPLEX_GRPC; the 7th field is then required.
   std::optional<std::string> unix_socket_group;
@@ -195,7 +186,7 @@ class PluginClient {
   const std::optional<ProcessExit>& exit_status() const { return exit_; }
   // The handshake line as parsed, once received: app_version is the negotiated app protocol
   // version, multiplex_supported the 7th field, network/address where the plugin listens.
-  const std::optional<HandshakeLine>& handshake() const { return handshake_; }
+  const std::optional<protocol::HandshakeLine>& handshake() const { return handshake_; }
   int app_version() const { return handshake_.has_value() ? handshake_->app_version : 0; }
   const std::string& plugin_name() const { return options_.plugin_name; }
   // The per-launch directory ("" before it was made, and after it was removed).
@@ -239,7 +230,7 @@ class PluginClient {
 
   void OnLine(OutputStream stream, absl::string_view line, bool truncated);
   void OnHandshakeLine(absl::string_view line, bool truncated);
-  absl::Status CheckEndpoint(const HandshakeLine& hs);
+  absl::Status CheckEndpoint(const protocol::HandshakeLine& hs);
   void OnConnected(absl::StatusOr<std::unique_ptr<PluginConnection>> connection);
   void OnStartTimeout();
   void OnExit(const ProcessExit& exit);
@@ -277,7 +268,7 @@ class PluginClient {
   std::unique_ptr<ClientIdentity> identity_;
   std::unique_ptr<Process> process_;
   int64_t pid_ = 0;
-  std::optional<HandshakeLine> handshake_;
+  std::optional<protocol::HandshakeLine> handshake_;
   std::unique_ptr<PluginConnection> connection_;
   std::optional<ProcessExit> exit_;
 

@@ -23,12 +23,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "core/env/posix/posix_env.h"
-#include "core/log/log.h"
-#include "core/rpc/handshake.h"
+#include "base/env/posix/posix_env.h"
+#include "base/env/sim/sim_env.h"
+#include "base/log/log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_env.h"
+#include "protocol/handshake.h"
 
 namespace bulwark::rpc {
 namespace {
@@ -54,7 +54,8 @@ struct Behavior {
   // Before anything else, like go-plugin's Serve: when set, exit 1 with go-plugin's message
   // unless the environment has this cookie key with this value.
   std::optional<std::pair<std::string, std::string>> expected_cookie =
-      std::make_pair(std::string(kVaultBackendCookieKey), std::string(kVaultBackendCookieValue));
+      std::make_pair(std::string(protocol::kVaultBackendCookieKey),
+                     std::string(protocol::kVaultBackendCookieValue));
   std::vector<std::string> stderr_at_start;
   std::optional<int> exit_code_at_start;  // Exit right after stderr_at_start.
   bool silent = false;                    // Print nothing, run forever.
@@ -110,9 +111,9 @@ class FakePluginProgram final : public sim::SimProgram {
       ctx.Write(OutputStream::kStdout, *behavior_.first_line + "\n");
       return;
     }
-    HandshakeLine hs;
-    absl::StatusOr<NegotiatedVersion> version =
-        NegotiateProtocolVersion(ctx.GetEnv("PLUGIN_PROTOCOL_VERSIONS").value_or(""), {3, 4, 5});
+    protocol::HandshakeLine hs;
+    absl::StatusOr<protocol::NegotiatedVersion> version = protocol::NegotiateProtocolVersion(
+        ctx.GetEnv("PLUGIN_PROTOCOL_VERSIONS").value_or(""), {3, 4, 5});
     hs.app_version = version.ok() ? version->version : 0;
     hs.network = behavior_.network;
     if (behavior_.address.has_value()) {
@@ -129,7 +130,7 @@ class FakePluginProgram final : public sim::SimProgram {
     }
     if (ctx.GetEnv("PLUGIN_MULTIPLEX_GRPC").has_value()) hs.multiplex_supported = true;
     world_.servers[address_] = this;
-    ctx.Write(OutputStream::kStdout, FormatHandshakeLine(hs) + "\n");
+    ctx.Write(OutputStream::kStdout, protocol::FormatHandshakeLine(hs) + "\n");
     ctx.Write(OutputStream::kStderr, Join(behavior_.stderr_after_handshake));
     ctx.Write(OutputStream::kStdout, Join(behavior_.stdout_after_handshake));
   }
@@ -182,7 +183,7 @@ class FakeConnection final : public PluginConnection {
       return;
     }
     auto server = world_.servers.find(address_);
-    if (method == kGrpcControllerShutdownMethod && server != world_.servers.end() &&
+    if (method == protocol::kControllerShutdownMethod && server != world_.servers.end() &&
         server->second->obeys_shutdown()) {
       server->second->OnShutdownCall();
       executor_.Post([done = std::move(done)]() mutable { done(std::string()); });
@@ -338,7 +339,7 @@ class PluginClientSimTest : public ::testing::Test {
     options.argv = {"kv", absl::StrCat("--token=", kSecret)};
     options.host_env = {"PATH=/usr/bin", "TMPDIR=/var/tmp", "HOME=/root"};
     options.entry_env = {absl::StrCat("DB_PASSWORD=", kSecret), "REGION=eu"};
-    VaultPluginEnv vault;
+    protocol::VaultPluginEnv vault;
     vault.vault_version = "1.16.0";
     options.vault = vault;
     options.runtime_dir = std::string(kRuntimeDir);
@@ -443,7 +444,8 @@ TEST_F(PluginClientSimTest, StartsConnectsAndSetsTheEnvironment) {
 
   ASSERT_EQ(world_.envs.size(), 1u);
   const std::vector<std::string>& env = world_.envs[0];
-  EXPECT_EQ(EnvValue(env, kVaultBackendCookieKey), std::string(kVaultBackendCookieValue));
+  EXPECT_EQ(EnvValue(env, protocol::kVaultBackendCookieKey),
+            std::string(protocol::kVaultBackendCookieValue));
   EXPECT_EQ(EnvValue(env, "PLUGIN_PROTOCOL_VERSIONS"), "5");
   EXPECT_EQ(EnvValue(env, "PLUGIN_CLIENT_CERT"), std::string(kFakeCertPem));
   EXPECT_EQ(EnvValue(env, "TMPDIR"), dir);  // Not the host's /var/tmp.
@@ -571,7 +573,7 @@ TEST_F(PluginClientSimTest, WrongMagicCookie) {
               StartsWith("plugin 'kv' exited with code 1 before its handshake line, saying it was "
                          "not started by a plugin host: the magic cookie VAULT_BACKEND_PLUGIN"));
   EXPECT_THAT(Msg(status), HasSubstr("\"This binary is a plugin."));
-  EXPECT_THAT(Msg(status), Not(HasSubstr(std::string(kVaultBackendCookieValue))));
+  EXPECT_THAT(Msg(status), Not(HasSubstr(std::string(protocol::kVaultBackendCookieValue))));
   ExpectNothingLeft();
 }
 
@@ -658,9 +660,9 @@ TEST_F(PluginClientSimTest, ExitWhileConnecting) {
 }
 
 TEST_F(PluginClientSimTest, OverlongFirstLine) {
-  world_.behavior.first_line = "1|5|unix|" + std::string(kHandshakeLineBytesMax, 'a');
+  world_.behavior.first_line = "1|5|unix|" + std::string(protocol::kHandshakeLineBytesMax, 'a');
   PluginLaunchOptions options = Options();
-  options.line_bytes_max = kHandshakeLineBytesMax;
+  options.line_bytes_max = protocol::kHandshakeLineBytesMax;
   const absl::Status status = StartAndWait(std::move(options));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Msg(status), StartsWith("plugin 'kv' printed a first stdout line longer than 4096 "

@@ -8,8 +8,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/crypto/sha256.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/sha256.h"
+#include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 
 namespace bulwark {

@@ -13,8 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "core/env/file_system.h"
-#include "core/storage/storage.h"
+#include "base/env/file_system.h"
+#include "base/storage/storage.h"
 
 namespace bulwark {
 

@@ -12,11 +12,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
 #include "core/storage/file_storage.h"
 #include "core/storage/testing/crashing_file_system.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark {
 namespace {

@@ -6,10 +6,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/env/random.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark {
 namespace {

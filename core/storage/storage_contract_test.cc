@@ -10,15 +10,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/env/file_system.h"
-#include "core/env/posix/posix_file_system.h"
-#include "core/env/random.h"
+#include "base/env/file_system.h"
+#include "base/env/posix/posix_file_system.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/storage/in_memory_storage.h"
+#include "base/storage/storage.h"
 #include "core/storage/file_storage.h"
-#include "core/storage/in_memory_storage.h"
-#include "core/storage/storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark {
 namespace {

@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "core/rpc/handshake.h"
-#include "core/status/status_macros.h"
+#include "base/status/status_macros.h"
+#include "protocol/handshake.h"
 
 namespace bulwark::examples::kv {
 namespace {
@@ -19,7 +19,7 @@ bool IsKeyChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
 }
 
-std::string Quote(absl::string_view text) { return rpc::QuoteForError(text); }
+std::string Quote(absl::string_view text) { return protocol::QuoteForError(text); }
 
 // The key a read, write or delete names, or an UnsupportedPath error for the mount root and
 // folders (paths ending '/'), which hold no value.

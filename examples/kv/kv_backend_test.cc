@@ -32,8 +32,8 @@ class KvTest : public ::testing::Test {
     dispatcher_ = std::make_unique<sdk::BackendDispatcher>(KvBackendFactory(), dialer_, options);
   }
 
-  std::shared_ptr<sdk::InMemoryStorage> Setup(const std::string& id) {
-    auto storage = std::make_shared<sdk::InMemoryStorage>();
+  std::shared_ptr<sdk::InMemoryHostStorage> Setup(const std::string& id) {
+    auto storage = std::make_shared<sdk::InMemoryHostStorage>();
     const uint32_t broker_id = next_broker_id_++;
     dialer_.Offer(broker_id, storage);
     pb::SetupArgs args;
@@ -87,7 +87,7 @@ class KvTest : public ::testing::Test {
 };
 
 TEST_F(KvTest, WriteReadListDeleteGoThroughHostStorage) {
-  std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
+  std::shared_ptr<sdk::InMemoryHostStorage> storage = Setup("m1");
   EXPECT_TRUE(Ok("m1", "create", "app/db", R"({"user":"u","port":5432})").is_null());
   EXPECT_TRUE(Ok("m1", "update", "app/api/key", R"({"token":"t"})").is_null());
   EXPECT_TRUE(Ok("m1", "update", "top", R"({"x":true})").is_null());
@@ -137,7 +137,7 @@ TEST_F(KvTest, ExistenceCheckReflectsStorage) {
 }
 
 TEST_F(KvTest, EchoReturnsTheDataAndTouchesNoStorage) {
-  std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
+  std::shared_ptr<sdk::InMemoryHostStorage> storage = Setup("m1");
   const std::string data = R"({"value":"xxxxxxxx","n":[1,2,{"k":null}]})";
   EXPECT_EQ(Ok("m1", "update", "echo", data), nlohmann::json::parse(data));
   EXPECT_EQ(Ok("m1", "create", "echo", data), nlohmann::json::parse(data));
@@ -166,7 +166,7 @@ TEST_F(KvTest, EchoReturnsTheDataAndTouchesNoStorage) {
 }
 
 TEST_F(KvTest, ValidationErrorsHaveExactVaultTypes) {
-  std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
+  std::shared_ptr<sdk::InMemoryHostStorage> storage = Setup("m1");
   struct Case {
     std::string op, path, data;
     sdk::ErrorType type;
@@ -210,7 +210,7 @@ TEST_F(KvTest, ValidationErrorsHaveExactVaultTypes) {
 }
 
 TEST_F(KvTest, StorageErrorsKeepTheHostText) {
-  std::shared_ptr<sdk::InMemoryStorage> storage = Setup("m1");
+  std::shared_ptr<sdk::InMemoryHostStorage> storage = Setup("m1");
   storage->SetWriteError(std::string(sdk::kErrReadOnly));
   const pb::ProtoError err = Err("m1", "update", "k", R"({"x":1})");
   EXPECT_EQ(err.err_type(), 0u);
@@ -218,8 +218,8 @@ TEST_F(KvTest, StorageErrorsKeepTheHostText) {
 }
 
 TEST_F(KvTest, MultiplexedInstancesAreIsolated) {
-  std::shared_ptr<sdk::InMemoryStorage> s1 = Setup("m1");
-  std::shared_ptr<sdk::InMemoryStorage> s2 = Setup("m2");
+  std::shared_ptr<sdk::InMemoryHostStorage> s1 = Setup("m1");
+  std::shared_ptr<sdk::InMemoryHostStorage> s2 = Setup("m2");
   Ok("m1", "update", "shared/name", R"({"owner":"one"})");
   Ok("m2", "update", "shared/name", R"({"owner":"two"})");
   Ok("m2", "update", "only-two", R"({"x":2})");
@@ -254,7 +254,7 @@ TEST_F(KvTest, ConcurrentRequestsOnSeveralInstances) {
   constexpr int kOpsPerThread = 200;
   const unsigned seed = std::random_device{}();
   std::cout << "seed=" << seed << std::endl;
-  std::vector<std::shared_ptr<sdk::InMemoryStorage>> storages;
+  std::vector<std::shared_ptr<sdk::InMemoryHostStorage>> storages;
   for (int i = 0; i < kInstances; ++i) storages.push_back(Setup(absl::StrCat("m", i)));
 
   std::atomic<int> failures{0};

@@ -15,7 +15,7 @@ namespace {
 
 struct Fixture {
   Fixture() : dispatcher(KvBackendFactory(), dialer, sdk::DispatcherOptions()) {
-    dialer.Offer(1, std::make_shared<sdk::InMemoryStorage>());
+    dialer.Offer(1, std::make_shared<sdk::InMemoryHostStorage>());
     pb::SetupArgs setup;
     setup.set_broker_id(1);
     (void)dispatcher.Dispatch(sdk::kSetupMethod, setup.SerializeAsString(), "m1");

@@ -26,9 +26,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "core/rpc/handshake.h"
-#include "core/rpc/plugin_env.h"
-#include "core/rpc/tls_certs.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
@@ -38,6 +35,9 @@
 #include "proto/vault/backend.grpc.pb.h"
 #include "proto/vault/multiplexing.grpc.pb.h"
 #include "proto/vault/version.grpc.pb.h"
+#include "protocol/handshake.h"
+#include "protocol/plugin_env.h"
+#include "protocol/tls_certs.h"
 #include "sdk/in_memory_host.h"
 #include "sdk/serve_config.h"
 #include "sdk/testing/plugin_process.h"
@@ -77,18 +77,18 @@ struct Identity {
 };
 
 Identity NewIdentity() {
-  absl::StatusOr<rpc::SelfSignedCert> cert =
-      rpc::GenerateSelfSignedCert(rpc::KeyType::kP256, rpc::kGoPluginCertValidity, absl::Now());
+  absl::StatusOr<protocol::SelfSignedCert> cert = protocol::GenerateSelfSignedCert(
+      protocol::KeyType::kP256, protocol::kGoPluginCertValidity, absl::Now());
   EXPECT_TRUE(cert.ok()) << cert.status();
   if (!cert.ok()) return {};
   return {cert->cert_pem, cert->key_pem};
 }
 
-// pb.Storage as the host serves it to one plugin instance, over an InMemoryStorage. Records
+// pb.Storage as the host serves it to one plugin instance, over an InMemoryHostStorage. Records
 // whether the plugin presented a TLS certificate.
 class HostStorageService final : public pb::Storage::Service {
  public:
-  explicit HostStorageService(std::shared_ptr<sdk::InMemoryStorage> storage)
+  explicit HostStorageService(std::shared_ptr<sdk::InMemoryHostStorage> storage)
       : storage_(std::move(storage)) {}
 
   grpc::Status Get(grpc::ServerContext* context, const pb::StorageGetArgs* request,
@@ -131,7 +131,7 @@ class HostStorageService final : public pb::Storage::Service {
     return grpc::Status::OK;
   }
 
-  const std::shared_ptr<sdk::InMemoryStorage> storage_;
+  const std::shared_ptr<sdk::InMemoryHostStorage> storage_;
   std::mutex mu_;
   std::string peer_cert_pem_;
 };
@@ -185,7 +185,7 @@ class Host {
       env.push_back(absl::StrCat("PLUGIN_CLIENT_CERT=", identity_.cert_pem));
     }
     env.insert(env.end(), extra_env.begin(), extra_env.end());
-    env = rpc::DedupEnvLastWins(env);  // As Go's exec does: later entries win.
+    env = protocol::DedupEnvLastWins(env);  // As Go's exec does: later entries win.
     absl::StatusOr<std::unique_ptr<PluginProcess>> started =
         PluginProcess::Start(PluginBinary(), env);
     ASSERT_TRUE(started.ok()) << started.status();
@@ -193,7 +193,7 @@ class Host {
     absl::StatusOr<std::string> line = process_->ReadFirstLine(kStartTimeout);
     ASSERT_TRUE(line.ok()) << line.status() << "\nstderr: " << process_->stderr_text();
     line_ = *line;
-    absl::StatusOr<rpc::HandshakeLine> parsed = rpc::ParseHandshakeLine(*line, {5});
+    absl::StatusOr<protocol::HandshakeLine> parsed = protocol::ParseHandshakeLine(*line, {5});
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     handshake_ = *parsed;
   }
@@ -204,7 +204,7 @@ class Host {
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
     if (tls_ != HostTls::kNone) {
       ASSERT_FALSE(handshake_.server_cert_der.empty()) << "AutoMTLS plugin sent no certificate";
-      absl::StatusOr<std::string> plugin_pem = rpc::CertDerToPem(handshake_.server_cert_der);
+      absl::StatusOr<std::string> plugin_pem = protocol::CertDerToPem(handshake_.server_cert_der);
       ASSERT_TRUE(plugin_pem.ok()) << plugin_pem.status();
       plugin_cert_pem_ = *plugin_pem;
       grpc::SslCredentialsOptions options;
@@ -233,7 +233,7 @@ class Host {
 
   // Starts the host's storage server for one instance and announces it under `broker_id`.
   void OfferStorage(uint32_t broker_id) {
-    storage_ = std::make_shared<sdk::InMemoryStorage>();
+    storage_ = std::make_shared<sdk::InMemoryHostStorage>();
     storage_service_ = std::make_unique<HostStorageService>(storage_);
     std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
     if (tls_ != HostTls::kNone) {
@@ -297,7 +297,7 @@ class Host {
   Identity identity_;
   std::unique_ptr<PluginProcess> process_;
   std::string line_;
-  rpc::HandshakeLine handshake_;
+  protocol::HandshakeLine handshake_;
   std::string plugin_cert_pem_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<plugin::GRPCBroker::Stub> broker_;
@@ -306,7 +306,7 @@ class Host {
   std::unique_ptr<grpc::ClientContext> stdio_context_;
   std::unique_ptr<grpc::ClientReader<plugin::StdioData>> stdio_stream_;
   std::unique_ptr<pb::Backend::Stub> backend_;
-  std::shared_ptr<sdk::InMemoryStorage> storage_;
+  std::shared_ptr<sdk::InMemoryHostStorage> storage_;
   std::unique_ptr<HostStorageService> storage_service_;
   std::unique_ptr<grpc::Server> storage_server_;
   std::string host_socket_;
@@ -338,7 +338,8 @@ TEST_P(KvPluginTest, ServesThroughTheBrokerAndShutsDownCleanly) {
   EXPECT_TRUE(absl::StartsWith(host.handshake_.address, dir.path() + "/plugin"));
   EXPECT_FALSE(host.handshake_.multiplex_supported.has_value());  // No 7th field unasked.
   if (GetParam() != HostTls::kNone) {
-    absl::StatusOr<rpc::CertInfo> cert = rpc::ParseCertDer(host.handshake_.server_cert_der);
+    absl::StatusOr<protocol::CertInfo> cert =
+        protocol::ParseCertDer(host.handshake_.server_cert_der);
     ASSERT_TRUE(cert.ok()) << cert.status();
     EXPECT_EQ(cert->curve, "P-256");
     EXPECT_EQ(cert->dns_names, std::vector<std::string>{"localhost"});
@@ -406,7 +407,7 @@ TEST_P(KvPluginTest, ServesThroughTheBrokerAndShutsDownCleanly) {
   EXPECT_THAT(host.storage_->Get("app/db")->value, HasSubstr(secret));
   if (GetParam() == HostTls::kRequireClient) {
     // The plugin dialed the broker with its own (handshake) certificate.
-    EXPECT_EQ(rpc::CertPemToDer(host.storage_service_->peer_cert_pem()).value_or(""),
+    EXPECT_EQ(protocol::CertPemToDer(host.storage_service_->peer_cert_pem()).value_or(""),
               host.handshake_.server_cert_der);
   }
 

@@ -7,8 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/crypto/sha256.h"
-#include "core/status/status_macros.h"
+#include "base/crypto/sha256.h"
+#include "base/status/status_macros.h"
 #include "sdk/backend.h"
 
 namespace bulwark::examples::userdb {

@@ -14,8 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/env/file_system.h"
-#include "core/env/random.h"
+#include "base/env/file_system.h"
+#include "base/env/random.h"
 #include "sdk/database.h"
 
 namespace bulwark::examples::userdb {

@@ -2,8 +2,8 @@
 // run by hand it prints go-plugin's "This binary is a plugin" notice.
 #include <utility>
 
-#include "core/env/posix/posix_file_system.h"
-#include "core/env/posix/posix_random.h"
+#include "base/env/posix/posix_file_system.h"
+#include "base/env/posix/posix_random.h"
 #include "examples/userdb/userdb.h"
 #include "sdk/serve.h"
 

@@ -12,11 +12,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "base/env/sim/sim_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/vault/database.pb.h"
 #include "sdk/database_dispatcher.h"
-#include "sim/env/sim_file_system.h"
 
 namespace bulwark::examples::userdb {
 namespace {

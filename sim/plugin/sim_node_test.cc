@@ -4,16 +4,17 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "core/crypto/sha256.h"
+#include "base/crypto/sha256.h"
+#include "base/env/sim/sim_env.h"
+#include "base/status/check.h"
 #include "core/lifecycle/builtin_runner.h"
 #include "core/lifecycle/external_runner.h"
 #include "core/node/node.h"
-#include "core/status/check.h"
 #include "core/storage/file_storage.h"
 #include "examples/kv/kv_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_env.h"
+#include "sdk/dispatcher.h"
 #include "sim/plugin/sim_plugin.h"
 
 namespace bulwark::sim {
@@ -46,7 +47,7 @@ class SimNodeTest : public ::testing::Test {
     ro.log_sink = &log_;
     external_ = std::make_unique<lifecycle::ExternalRunnerFactory>(sim_.env(), net_, ro);
     lifecycle::BuiltinBackend kv;
-    kv.factory = examples::kv::KvBackendFactory();
+    kv.factory = sdk::InProcessBackend(examples::kv::KvBackendFactory());
     builtin_ = std::make_unique<lifecycle::BuiltinRunnerFactory>(
         sim_.loop(), std::map<std::string, lifecycle::BuiltinBackend>{{"kv-builtin", kv}});
     runners_ = std::make_unique<lifecycle::SplitRunnerFactory>(*builtin_, *external_);

@@ -9,15 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/lifecycle/local_broker.h"
-#include "core/rpc/handshake.h"
 #include "proto/health/health.pb.h"
+#include "protocol/handshake.h"
+#include "protocol/wire_names.h"
 #include "sdk/serve_config.h"
 
 namespace bulwark::sim {
 namespace {
-
-constexpr absl::string_view kShutdownMethod = "/plugin.GRPCController/Shutdown";
-constexpr absl::string_view kHealthMethod = "/grpc.health.v1.Health/Check";
 
 // A deterministic stand-in for a DER certificate: an ASN.1 SEQUENCE header and a tag naming
 // the process, long enough that the handshake parser treats it as a certificate.
@@ -122,14 +120,14 @@ class SimPluginProgram final : public SimProgram {
     net_.servers_[server->address] = server;
     server_ = server;
 
-    rpc::HandshakeLine hs;
+    protocol::HandshakeLine hs;
     hs.app_version = serve->app_version;
     hs.network = "unix";
     hs.address = server->address;
     hs.protocol = "grpc";
     hs.server_cert_der = server->cert_der;
     if (serve->multiplex_grpc) hs.multiplex_supported = true;
-    ctx.Write(OutputStream::kStdout, absl::StrCat(rpc::FormatHandshakeLine(hs), "\n"));
+    ctx.Write(OutputStream::kStdout, absl::StrCat(protocol::FormatHandshakeLine(hs), "\n"));
     ctx.Write(OutputStream::kStderr,
               absl::StrCat("{\"@level\":\"info\",\"@message\":\"plugin serving\",\"@module\":\"",
                            name_, "\"}\n"));
@@ -191,7 +189,7 @@ class SimPluginConnection final : public PluginConnection {
                      std::shared_ptr<SimPluginNetwork::Server> s = server.lock();
                      if (s == nullptr) return;
                      absl::StatusOr<std::string> reply;
-                     if (method == kShutdownMethod) {
+                     if (method == protocol::kControllerShutdownMethod) {
                        reply = std::string();  // plugin.Empty
                        if (!s->ignore_shutdown) {
                          s->ctx->PostAfter(absl::Milliseconds(1), [net, server] {
@@ -204,7 +202,7 @@ class SimPluginConnection final : public PluginConnection {
                            s->ctx->Exit(0);
                          });
                        }
-                     } else if (method == kHealthMethod) {
+                     } else if (method == protocol::kHealthCheckMethod) {
                        grpc::health::v1::HealthCheckResponse r;
                        r.set_status(grpc::health::v1::HealthCheckResponse::SERVING);
                        reply = r.SerializeAsString();

@@ -1,9 +1,9 @@
 // Simulated plugin processes and the simulated plugin transport. A plugin here is a simulated
-// process (sim/env SimProcessLauncher) running the real SDK plugin logic (sdk::BackendDispatcher
-// over the author's Backend class): it checks its magic cookie and protocol versions from its
-// environment, prints a real go-plugin handshake line, and answers the same serialized protobuf
-// calls a gRPC plugin does, with simulated latency. So core/rpc's PluginClient, the lifecycle
-// manager and the node run unchanged on top of it.
+// process (base/env/sim SimProcessLauncher) running the real SDK plugin logic
+// (sdk::BackendDispatcher over the author's Backend class): it checks its magic cookie and protocol
+// versions from its environment, prints a real go-plugin handshake line, and answers the same
+// serialized protobuf calls a gRPC plugin does, with simulated latency. So core/rpc's PluginClient,
+// the lifecycle manager and the node run unchanged on top of it.
 //
 // Faults come from the process model: a crashed process fails its calls in flight
 // (kUnavailable), a hung one answers nothing (the caller's deadline fires), a slow one answers
@@ -17,13 +17,13 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "core/env/executor.h"
-#include "core/env/plugin_transport.h"
-#include "core/env/random.h"
+#include "base/env/executor.h"
+#include "base/env/plugin_transport.h"
+#include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "base/env/sim/sim_process_launcher.h"
 #include "sdk/backend.h"
 #include "sdk/dispatcher.h"
-#include "sim/env/sim_file_system.h"
-#include "sim/env/sim_process_launcher.h"
 
 namespace bulwark::sim {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "core/env/file_system.h"
-#include "sim/env/sim_file_system.h"
+#include "base/env/file_system.h"
+#include "base/env/sim/sim_file_system.h"
 
 namespace bulwark::testing {
 
