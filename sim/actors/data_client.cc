@@ -1,0 +1,122 @@
+// A data client (see data_client.h).
+#include "sim/actors/data_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sim/invariants/invariant.h"
+#include "sim/network.h"
+#include "sim/world.h"
+
+namespace bulwark::sim {
+
+DataClient::DataClient(World& world, int client)
+    : world_(world),
+      client_(client),
+      random_(world.root_random.Derive(absl::StrCat("client/", client))) {}
+
+std::string DataClient::Key(const World& world, int client, int index, bool raw) {
+  if (raw) return absl::StrCat("raw/c", client, "/k", index);
+  return absl::StrCat("m", client % world.scenario.mounts, "/c", client, "/k", index);
+}
+
+std::string DataClient::Folder(const World& world, int client, bool raw) {
+  if (raw) return absl::StrCat("raw/c", client, "/");
+  return absl::StrCat("m", client % world.scenario.mounts, "/c", client, "/");
+}
+
+void DataClient::Loop() {
+  if (world_.quiet) return;
+  const absl::Duration think =
+      DrawMillis(random_, absl::ZeroDuration(), 2 * world_.scenario.think_mean);
+  world_.loop.PostAfter(think, [this] { Op(); });
+}
+
+void DataClient::Op() {
+  if (world_.quiet) return;
+  Random& random = random_;
+  if (world_.config.plant_nondeterminism_for_test && client_ == 1) {
+    static std::atomic<uint64_t> planted{0};
+    world_.trace.Add(world_.Now(), -1, "planted", absl::StrCat(planted.fetch_add(1)));
+  }
+  const Scenario& s = world_.scenario;
+  const uint64_t total =
+      static_cast<uint64_t>(s.put_weight + s.get_weight + s.list_weight + s.delete_weight);
+  // Everything the operation might need is drawn up front, whatever it turns out to be, so the
+  // stream advances the same way on every path.
+  const uint64_t pick = random.Uniform(std::max<uint64_t>(total, 1));
+  const bool raw = random.Uniform(100) < static_cast<uint64_t>(s.raw_percent);
+  const int own_key = static_cast<int>(random.Uniform(static_cast<uint64_t>(s.keys_per_client)));
+  const int other_client = static_cast<int>(random.UniformInRange(1, s.clients));
+  const int other_key = static_cast<int>(random.Uniform(static_cast<uint64_t>(s.keys_per_client)));
+  const std::string secret = DrawSecret(random);  // Remembered as a secret only if written.
+
+  OpKind kind;
+  if (pick < static_cast<uint64_t>(s.put_weight)) {
+    kind = raw ? OpKind::kRawPut : OpKind::kPut;
+  } else if (pick < static_cast<uint64_t>(s.put_weight + s.get_weight)) {
+    kind = raw ? OpKind::kRawGet : OpKind::kGet;
+  } else if (pick < static_cast<uint64_t>(s.put_weight + s.get_weight + s.list_weight)) {
+    kind = raw ? OpKind::kRawList : OpKind::kList;
+  } else {
+    kind = raw ? OpKind::kRawDelete : OpKind::kDelete;
+  }
+  Request request;
+  request.kind = kind;
+  Network::SendOptions options;
+  options.client = true;
+  if (kind == OpKind::kPut || kind == OpKind::kDelete || kind == OpKind::kRawPut ||
+      kind == OpKind::kRawDelete) {
+    const std::string key = Key(world_, client_, own_key, raw);
+    request.key = key;
+    KvModel::Value value;
+    if (kind == OpKind::kPut || kind == OpKind::kRawPut) {
+      world_.scanner.Add(secret);
+      request.value = secret;
+      value = secret;
+    }
+    // The history learns of the write before it is sent.
+    const uint64_t sent = world_.PeekSeq();
+    const uint64_t version = world_.data_history.BeginWrite(key, value, sent);
+    world_.network->Send(
+        0, request,
+        [this, request, key, version, sent](const Response& response, bool answered) {
+          const uint64_t at = world_.NextSeq();
+          KvModel::Outcome outcome = KvModel::Outcome::kUnknown;
+          if (answered && response.status.ok()) {
+            outcome = KvModel::Outcome::kAcked;
+          } else if (answered && RefusedBeforeAnyEffect(response.status)) {
+            outcome = KvModel::Outcome::kFailed;
+          }
+          world_.data_history.EndWrite(key, version, outcome, at);
+          world_.invariants->OnReply(
+              Reply{Source::kClient, 0, request, response, answered, sent, at});
+          world_.WorkloadOpFinished();
+          Loop();
+        },
+        options);
+    return;
+  }
+  const uint64_t sent = world_.PeekSeq();
+  world_.reads_in_flight.insert(sent);
+  if (kind == OpKind::kGet || kind == OpKind::kRawGet) {
+    request.key = Key(world_, other_client, other_key, raw);
+  } else {
+    request.key = Folder(world_, other_client, raw);
+  }
+  world_.network->Send(
+      0, request,
+      [this, request, sent](const Response& response, bool answered) {
+        const uint64_t at = world_.NextSeq();
+        world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
+        world_.invariants->OnReply(
+            Reply{Source::kClient, 0, request, response, answered, sent, at});
+        world_.WorkloadOpFinished();
+        Loop();
+      },
+      options);
+}
+
+}  // namespace bulwark::sim

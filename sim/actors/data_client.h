@@ -1,0 +1,36 @@
+// A data client c (1..clients): writes only its own keys — under its mount, or raw through the
+// barrier — and reads and lists anyone's, one operation at a time, each drawn from its own random
+// stream. It tells the history what it wrote and hands every answer to the invariants.
+#ifndef BULWARK_SIM_ACTORS_DATA_CLIENT_H_
+#define BULWARK_SIM_ACTORS_DATA_CLIENT_H_
+
+#include <string>
+
+#include "base/env/random.h"
+#include "sim/actors/actor.h"
+
+namespace bulwark::sim {
+
+class DataClient final : public Actor {
+ public:
+  DataClient(World& world, int client);
+
+  absl::string_view name() const override { return "data-client"; }
+  void OnReady() override { Loop(); }
+
+  // Client c's key j, and its folder, under its mount or raw.
+  static std::string Key(const World& world, int client, int index, bool raw);
+  static std::string Folder(const World& world, int client, bool raw);
+
+ private:
+  void Loop();
+  void Op();
+
+  World& world_;
+  const int client_;
+  SeededRandom random_;
+};
+
+}  // namespace bulwark::sim
+
+#endif  // BULWARK_SIM_ACTORS_DATA_CLIENT_H_

@@ -1,0 +1,35 @@
+// The invariants, in registration order: the report names them in this order's sorted form, and
+// on one observation they are checked in this order (so the first violation is the first one's).
+#include "sim/invariants/invariant.h"
+
+namespace bulwark::sim {
+
+std::unique_ptr<Invariant> MakeDurabilityInvariant();
+std::unique_ptr<Invariant> MakePhantomReadInvariant();
+std::unique_ptr<Invariant> MakeSealedReadInvariant();
+std::unique_ptr<Invariant> MakeStoppedPluginsInvariant();
+std::unique_ptr<Invariant> MakeProcessSharingInvariant();
+std::unique_ptr<Invariant> MakeLaunchHashInvariant();
+std::unique_ptr<Invariant> MakeSecretLeakInvariant();
+std::unique_ptr<Invariant> MakeRecoveryInvariant();
+std::unique_ptr<Invariant> MakeReloadInvariant();
+std::unique_ptr<Invariant> MakeLivenessInvariant();
+std::unique_ptr<Invariant> MakeCapsInvariant();
+
+std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
+  std::vector<std::unique_ptr<Invariant>> all;
+  all.push_back(MakeDurabilityInvariant());
+  all.push_back(MakePhantomReadInvariant());
+  all.push_back(MakeSealedReadInvariant());
+  all.push_back(MakeStoppedPluginsInvariant());
+  all.push_back(MakeProcessSharingInvariant());
+  all.push_back(MakeLaunchHashInvariant());
+  all.push_back(MakeSecretLeakInvariant());
+  all.push_back(MakeRecoveryInvariant());
+  all.push_back(MakeReloadInvariant());
+  all.push_back(MakeLivenessInvariant());
+  all.push_back(MakeCapsInvariant());
+  return all;
+}
+
+}  // namespace bulwark::sim

@@ -1,0 +1,136 @@
+// What the parts of one simulation run share: the simulated clock and event loop, the trace, the
+// seed's root stream, the failpoint registry, the history the invariants judge answers against,
+// the run's phase, its result, and the parts themselves (cluster, network, actors, faults,
+// invariants). The composition root (simulation.cc) builds one World per run and wires the parts
+// to it; every part reaches the others only through it.
+#ifndef BULWARK_SIM_WORLD_H_
+#define BULWARK_SIM_WORLD_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "base/env/random.h"
+#include "faultinject/registry.h"
+#include "base/env/sim/sim_event_loop.h"
+#include "sim/model.h"
+#include "sim/node.h"
+#include "sim/scenario.h"
+#include "sim/secrets.h"
+#include "sim/simulation.h"
+#include "sim/trace.h"
+
+namespace bulwark::sim {
+
+class Actor;
+class Auditor;
+class Cluster;
+class Faults;
+class Invariants;
+class Network;
+class Operator;
+
+// The artifacts in every node's plugin directory (swappable), and what mount i runs.
+inline constexpr absl::string_view kArtifacts[] = {kPluginMultiplexed, kPluginSolo};
+inline constexpr int kArtifactCount = 2;
+inline constexpr absl::string_view kMountPlugins[] = {kPluginMultiplexed, kPluginSolo,
+                                                      kBuiltinPlugin};
+
+// A deliberate seal, in history sequence numbers: from its acknowledgement to the operator's
+// decision to unseal (open until then).
+struct SealWindow {
+  uint64_t start = 0;
+  uint64_t end = UINT64_MAX;
+};
+
+class World {
+ public:
+  explicit World(const RunConfig& config);
+  ~World();
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
+
+  absl::Duration Now() { return clock.MonotonicNow(); }
+
+  // Records a violation of the registered invariant `invariant` (kept up to kViolationsMax).
+  void Violate(absl::string_view invariant, std::string detail);
+  // Counts one check of `invariant`.
+  void Count(absl::string_view invariant) { ++result.checks[std::string(invariant)]; }
+  // Hands a text that leaves the core (error, log line, trace payload, view) to the invariants.
+  void ScanText(absl::string_view where, absl::string_view text);
+  // A fresh secret value from `random`, remembered so no text may leak it.
+  std::string NewSecret(Random& random);
+
+  // History sequence numbers order sends, answers, seals and unseals for the checkers.
+  uint64_t NextSeq() { return ++seq; }
+  // The number the next NextSeq() returns (a request's send number, before Send takes it).
+  uint64_t PeekSeq() const { return seq + 1; }
+
+  // Phase changes, announced to every actor (and the faults) in registration order.
+  void BeginWorkload();  // The operator's setup is done: faults and workload start.
+  void BeginQuiet();     // Faults stop.
+  void NodeRestarted(int node);
+  void WorkloadOpFinished();  // A data client's or the administrator's request ended.
+
+  const RunConfig config;
+  const Scenario scenario;
+  SimClock clock;
+  SimEventLoop loop{clock};
+  Trace trace;
+  SeededRandom root_random;
+  SeededRandom failpoint_random;
+  faultinject::Registry registry{failpoint_random};
+  std::vector<std::string> artifact_sha;  // SHA-256 (hex) of kArtifacts[i].
+  std::set<std::string> genuine_sha;
+
+  // History: what the workload did, for the invariants to judge answers against.
+  KvModel data_history;     // Mount and raw data: m<i>/c<client>/k<j>, raw/c<client>/k<j>.
+  KvModel catalog_history;  // Catalog entries: <name>@<version> -> sha256.
+  std::multiset<uint64_t> reads_in_flight;  // Send numbers of data reads not answered yet.
+  std::vector<std::vector<SealWindow>> seal_windows;  // Per node.
+  SecretScanner scanner;
+  uint64_t seq = 0;
+  uint64_t completions = 0;
+
+  // Phase.
+  bool initialized = false;  // The barrier was initialized; the operator holds the shares.
+  bool ready = false;        // Setup done: the workload runs.
+  bool quiet = false;        // Faults stopped.
+  bool done = false;         // The run is over.
+
+  RunResult result;
+
+  // The parts, in the order they are built. The cluster is last, so its nodes (whose hooks reach
+  // every part above) are destroyed first.
+  std::unique_ptr<Invariants> invariants;
+  std::unique_ptr<Network> network;
+  std::unique_ptr<Faults> faults;
+  std::vector<std::unique_ptr<Actor>> actors;
+  Operator* operator_actor = nullptr;  // Among `actors`: faults ask it to seal.
+  Auditor* auditor = nullptr;          // Among `actors`: the end-of-run checks.
+  std::unique_ptr<Cluster> cluster;
+};
+
+// Helpers every part draws with (see simulation.cc for why each is shaped as it is).
+int64_t Ms(absl::Duration d);
+// Uniform in [lo, hi] milliseconds.
+absl::Duration DrawMillis(Random& random, absl::Duration lo, absl::Duration hi);
+// The gap to the next event of a process with mean rate `per_min` per minute: uniform in
+// [1, 2/rate] ms, so the mean is right and no floating-point transcendental (whose last bits may
+// differ between C libraries) decides the schedule.
+absl::Duration NextGap(Random& random, double per_min);
+// 24 random hex digits after an "s": long enough that any leaked fragment is unmistakable.
+std::string DrawSecret(Random& random);
+// Refusals the node gives before touching anything: the write certainly did not happen.
+bool RefusedBeforeAnyEffect(const absl::Status& status);
+// Data requests: through a mount or raw through the barrier.
+bool IsDataOp(OpKind kind);
+
+}  // namespace bulwark::sim
+
+#endif  // BULWARK_SIM_WORLD_H_
