@@ -14,6 +14,7 @@
 #include "base/env/random.h"
 #include "faultinject/registry.h"
 #include "faultinject/spec.h"
+#include "sim/crash_report.h"
 #include "sim/drill.h"
 #include "sim/scenario.h"
 #include "sim/schedule.h"
@@ -269,6 +270,11 @@ std::string CliUsage() {
 
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
            bool progress_bar) {
+  return RunCli(args, out, err, progress_bar, CliHooks());
+}
+
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+           bool progress_bar, const CliHooks& hooks) {
   absl::StatusOr<Flags> parsed = ParseFlags(args);
   if (!parsed.ok()) {
     err << "sim: " << parsed.status().message() << "\n\n" << CliUsage();
@@ -309,7 +315,16 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       DrawBar(err, done, total, failed);
     };
   }
+  // A sweep that dies on a signal still names its seed (crash_report.h; the binary installs the
+  // handler).
+  flags.sweep.seed_starting = [&hooks, scenario = flags.sweep.scenario](uint64_t seed,
+                                                                        const std::string& replay) {
+    ArmCrashReport(
+        absl::StrCat("seed ", seed, " (scenario ", scenario, ")\n  replay:  ", replay, "\n"));
+    if (hooks.seed_starting) hooks.seed_starting(seed);
+  };
   absl::StatusOr<SweepReport> report = RunSweep(flags.sweep);
+  DisarmCrashReport();
   if (!report.ok()) {
     err << "sim: " << report.status().message() << "\n";
     return kExitUsage;

@@ -7,6 +7,8 @@
 #ifndef BULWARK_SIM_CLI_H_
 #define BULWARK_SIM_CLI_H_
 
+#include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -23,6 +25,14 @@ inline constexpr int kExitUsage = 2;
 // terminal). The environment variable BULWARK_FAILPOINTS, when set, adds to --failpoints.
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
            bool progress_bar);
+
+// What a composition root adds to the command line: test binaries only.
+struct CliHooks {
+  // Called as each seed of a sweep starts, after the crash report names it.
+  std::function<void(uint64_t seed)> seed_starting;
+};
+int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+           bool progress_bar, const CliHooks& hooks);
 
 std::string CliUsage();
 

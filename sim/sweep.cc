@@ -133,6 +133,7 @@ absl::StatusOr<SweepReport> RunSweep(const SweepOptions& options) {
   SweepReport report;
   report.options = options;
   report.options.progress = nullptr;
+  report.options.seed_starting = nullptr;
   const auto wall_start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
   size_t shrunk = 0;
@@ -147,6 +148,11 @@ absl::StatusOr<SweepReport> RunSweep(const SweepOptions& options) {
     config.sim_time_max = options.sim_time_max;
     config.record_trace = options.check_determinism || (options.keep_trace && report.runs == 0);
     config.plant_nondeterminism_for_test = options.plant_nondeterminism_for_test;
+    if (options.seed_starting) {
+      options.seed_starting(
+          seed, ReplayCommand(options, seed,
+                              options.schedule.has_value() ? &*options.schedule : nullptr));
+    }
     RunResult result = RunSimulation(config);
     std::optional<Divergence> divergence;
     if (options.check_determinism) {

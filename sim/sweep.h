@@ -42,6 +42,9 @@ struct SweepOptions {
   bool plant_nondeterminism_for_test = false;
   // Called after each seed: (seeds done, seeds in total, failures so far).
   std::function<void(uint64_t, uint64_t, uint64_t)> progress;
+  // Called before each seed runs, with the command that replays it (shrinking a failure happens
+  // under the same seed): the CLI arms its crash report with them (crash_report.h).
+  std::function<void(uint64_t seed, const std::string& replay)> seed_starting;
 };
 
 // Where two runs of one seed first differed.
