@@ -302,8 +302,16 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     bool all_caught = true;
     for (const PlantedBug& bug : *bugs) {
       if (progress_bar) err << "drill " << bug.name << "..." << std::flush;
+      // A drill seed that dies on a signal is named like a sweep's.
+      const auto seed_starting = [&bug, &hooks](uint64_t seed, const std::string& replay) {
+        ArmCrashReport(absl::StrCat("seed ", seed, " (drill ", bug.name, ", scenario ",
+                                    bug.scenario, ")\n  replay:  ", replay, "\n"));
+        if (hooks.seed_starting) hooks.seed_starting(seed);
+      };
       results.push_back(RunDrill(bug, flags.sweep.first_seed, flags.drill_seeds,
-                                 flags.sweep.shrink ? flags.sweep.shrink_runs_max : 1));
+                                 flags.sweep.shrink ? flags.sweep.shrink_runs_max : 1,
+                                 seed_starting));
+      DisarmCrashReport();
       all_caught &= results.back().caught || !results.back().planted;
       if (progress_bar) err << "\r" << std::string(60, ' ') << "\r" << std::flush;
     }

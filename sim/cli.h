@@ -28,7 +28,7 @@ int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
 
 // What a composition root adds to the command line: test binaries only.
 struct CliHooks {
-  // Called as each seed of a sweep starts, after the crash report names it.
+  // Called as each seed of a sweep or a drill starts, after the crash report names it.
   std::function<void(uint64_t seed)> seed_starting;
 };
 int RunCli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,

@@ -92,6 +92,16 @@ TEST(CrashReportTest, EverySignalItHandlesIsReportedAndReRaised) {
   }
 }
 
+TEST(CrashReportTest, ADrillNamesTheBugAndTheReplayWithItsFailpoints) {
+  const Outcome o = RunSim({"1", "SEGV", "--drill", "catalog.skip_hash_check"});
+  ASSERT_TRUE(WIFSIGNALED(o.status)) << o.out;
+  EXPECT_EQ(WTERMSIG(o.status), SIGSEGV);
+  EXPECT_THAT(o.out, HasSubstr("died on SIGSEGV while running seed 1 (drill "
+                               "catalog.skip_hash_check, scenario "));
+  EXPECT_THAT(o.out, HasSubstr("replay:  bazel run //sim -- --seed 1 --scenario "));
+  EXPECT_THAT(o.out, HasSubstr("--failpoints 'bug.catalog.skip_hash_check=return"));
+}
+
 TEST(CrashReportTest, ASweepWithoutASignalPrintsNoCrashReport) {
   const Outcome o = RunSim({"99", "SEGV", "--seeds", "1..2", "--scenario", "quiet"});
   ASSERT_TRUE(WIFEXITED(o.status)) << o.out;

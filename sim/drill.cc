@@ -60,8 +60,9 @@ std::string BugSite(const PlantedBug& bug) {
   return bug.failpoints.substr(0, bug.failpoints.find('='));
 }
 
-DrillResult RunDrill(const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_max,
-                     size_t shrink_runs_max) {
+DrillResult RunDrill(
+    const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_max, size_t shrink_runs_max,
+    const std::function<void(uint64_t seed, const std::string& replay)>& seed_starting) {
   DrillResult result;
   result.bug = bug;
   result.options.scenario = bug.scenario;
@@ -72,6 +73,7 @@ DrillResult RunDrill(const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_
     config.seed = seed;
     config.scenario = *ScenarioFor(bug.scenario, seed);
     config.failpoints = bug.failpoints;
+    if (seed_starting) seed_starting(seed, ReplayCommand(result.options, seed, nullptr));
     const RunResult run = RunSimulation(config);
     result.seeds_tried = i + 1;
     if (i == 0) {

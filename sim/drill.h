@@ -5,6 +5,7 @@
 #define BULWARK_SIM_DRILL_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,8 +49,11 @@ struct DrillResult {
 
 // Runs `bug`'s scenario with the bug planted from `first_seed` on, for at most `seeds_max` seeds,
 // stopping at the first failure, which it shrinks (with at most `shrink_runs_max` runs).
-DrillResult RunDrill(const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_max,
-                     size_t shrink_runs_max);
+// `seed_starting`, when set, is called before each seed with the command that replays it (as
+// SweepOptions::seed_starting).
+DrillResult RunDrill(
+    const PlantedBug& bug, uint64_t first_seed, uint64_t seeds_max, size_t shrink_runs_max,
+    const std::function<void(uint64_t seed, const std::string& replay)>& seed_starting = nullptr);
 
 std::string FormatDrill(const std::vector<DrillResult>& results);
 
