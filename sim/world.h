@@ -98,10 +98,13 @@ class World {
   uint64_t completions = 0;
 
   // Phase.
-  bool initialized = false;  // The barrier was initialized; the operator holds the shares.
-  bool ready = false;        // Setup done: the workload runs.
-  bool quiet = false;        // Faults stopped.
-  bool done = false;         // The run is over.
+  bool initialized = false;  // The barrier was initialized: unseal_shares holds the shares.
+  // The unseal shares the operator got at initialization (secrets; remembered by the scanner).
+  // Other actors may use them, e.g. to try an unseal below the threshold.
+  std::vector<std::string> unseal_shares;
+  bool ready = false;  // Setup done: the workload runs.
+  bool quiet = false;  // Faults stopped.
+  bool done = false;   // The run is over.
 
   RunResult result;
 

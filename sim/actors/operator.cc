@@ -53,7 +53,7 @@ void Operator::Pump(int node) {
 }
 
 std::vector<std::string> Operator::PickShares() {
-  std::vector<std::string> shares = shares_;
+  std::vector<std::string> shares = world_.unseal_shares;
   random_.Shuffle(shares);
   shares.resize(std::min<size_t>(shares.size(), kThreshold));
   return shares;
@@ -71,8 +71,8 @@ void Operator::Init() {
       world_.loop.PostAfter(kSetupRetry, [this] { Init(); });
       return;
     }
-    shares_ = response.shares;
-    for (const std::string& share : shares_) {
+    world_.unseal_shares = response.shares;
+    for (const std::string& share : world_.unseal_shares) {
       world_.scanner.Add(share);
       world_.scanner.Add(absl::BytesToHexString(share));
       world_.scanner.Add(absl::Base64Escape(share));

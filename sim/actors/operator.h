@@ -60,7 +60,6 @@ class Operator final : public Actor {
   World& world_;
   SeededRandom random_;
   std::vector<PerNode> nodes_;
-  std::vector<std::string> shares_;
   bool mounts_ready_ = false;
   bool setting_up_ = false;
 };
