@@ -33,3 +33,40 @@ def bw_cc_benchmark(name, deps = [], tags = [], **kwargs):
         tags = tags + ["manual", "benchmark"],
         **kwargs
     )
+
+PLANTED_BUGS_SUFFIX = "_planted_bugs"
+
+def planted_bugs_variant(label):
+    """The testonly planted-bug variant of a library built with bw_planted_bugs_cc_library.
+
+    "//core/catalog" -> "//core/catalog:catalog_planted_bugs"; ":dispatcher" ->
+    ":dispatcher_planted_bugs".
+    """
+    if ":" in label:
+        return label + PLANTED_BUGS_SUFFIX
+    return "%s:%s%s" % (label, label.split("/")[-1], PLANTED_BUGS_SUFFIX)
+
+def bw_planted_bugs_cc_library(name, srcs = [], deps = [], variant_deps = [], sites = True, **kwargs):
+    """A library whose planted bugs (BW_PLANTED_BUG, faultinject/failpoint.h) never ship.
+
+    Makes two cc_libraries from the same sources:
+      `name`                what ships: compiled without BULWARK_PLANTED_BUGS, so its bug sites
+                            are constant "off" and their names are not in the object code;
+      `name_planted_bugs`   testonly, for the simulator's drill and the conformance fixtures:
+                            the bug sites are failpoints a configuration can switch on.
+
+    sites: whether these sources hold bug sites (False for a library that only links one that
+        does, and so needs a variant for the drill to link one variant throughout).
+    variant_deps: the deps that are themselves bw_planted_bugs_cc_library targets; the variant
+        links their variants. A binary must never link both variants of a library (the same
+        symbols twice): //faultinject:planted_bugs_odr_test checks the drill binaries.
+    """
+    cc_library(name = name, srcs = srcs, deps = deps + variant_deps, **kwargs)
+    cc_library(
+        name = name + PLANTED_BUGS_SUFFIX,
+        testonly = True,
+        srcs = srcs,
+        deps = deps + [planted_bugs_variant(d) for d in variant_deps],
+        local_defines = ["BULWARK_PLANTED_BUGS"] if sites else [],
+        **kwargs
+    )

@@ -10,12 +10,13 @@
 //   if (faultinject::Action a = BW_FAILPOINT("plugin.client.call")) { ...act on a... }
 //
 // Names are lower-case dotted paths naming the component and the step ("storage.file.put.
-// before_sync"). Names starting with "bug." are planted bugs for the simulator's drill: they
-// break a core rule when configured and are never chosen by buggify mode.
+// before_sync"). Names starting with "bug." are planted bugs (BW_PLANTED_BUG below): they break
+// a rule when configured, exist only in testonly builds, and are never chosen by buggify mode.
 #ifndef BULWARK_FAULTINJECT_FAILPOINT_H_
 #define BULWARK_FAULTINJECT_FAILPOINT_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -101,10 +102,62 @@ inline absl::Status FailpointStatus(absl::string_view name) {
 
 }  // namespace bulwark::faultinject
 
+namespace bulwark::faultinject::internal {
+
+// Compile-time checks on a site's name literal: planted bugs, and only they, start with "bug.".
+template <size_t N>
+constexpr bool IsPlantedBugName(const char (&name)[N]) {
+  return N > 4 && name[0] == 'b' && name[1] == 'u' && name[2] == 'g' && name[3] == '.';
+}
+template <bool kPlantedBug>
+constexpr void RequireOrdinaryName() {
+  static_assert(!kPlantedBug, "a \"bug.*\" failpoint is a planted bug: use BW_PLANTED_BUG");
+}
+template <bool kPlantedBug>
+constexpr void RequirePlantedBugName() {
+  static_assert(kPlantedBug, "BW_PLANTED_BUG names must start with \"bug.\"");
+}
+
+}  // namespace bulwark::faultinject::internal
+
 // The forms sites use. The name must be a string literal, so that the set of failpoints is the
 // set of literals in the source (grep-able, bounded).
-#define BW_FAILPOINT(name) ::bulwark::faultinject::Failpoint(::absl::string_view("" name))
-#define BW_FAILPOINT_STATUS(name) \
-  ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name))
+#define BW_FAILPOINT(name)                                          \
+  (::bulwark::faultinject::internal::RequireOrdinaryName<           \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Failpoint(::absl::string_view("" name)))
+#define BW_FAILPOINT_STATUS(name)                                   \
+  (::bulwark::faultinject::internal::RequireOrdinaryName<           \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name)))
+
+// Planted bugs: a "bug.*" failpoint that, when configured, makes the code break one of its rules
+// (skip a hash check, acknowledge before a sync, accept any client certificate), so that the
+// simulator's drill and the conformance suite's misbehaving fixtures can show that they catch the
+// breakage. They must never ship. A translation unit compiled without BULWARK_PLANTED_BUGS (every
+// production build) gets a constant "did not fire" and the name is not emitted: no configuration,
+// BULWARK_FAILPOINTS included, can reach the site, and the binary holds no "bug." string. Only the
+// testonly "_planted_bugs" library variants (bw_planted_bugs_cc_library in //bazel:defs.bzl) are
+// compiled with it. BW_PLANTED_BUG is an Action, BW_PLANTED_BUG_STATUS an absl::Status, like the
+// two forms above.
+#ifdef BULWARK_PLANTED_BUGS
+#define BW_PLANTED_BUG(name)                                        \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Failpoint(::absl::string_view("" name)))
+#define BW_PLANTED_BUG_STATUS(name)                                 \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name)))
+#else
+#define BW_PLANTED_BUG(name)                                        \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Action())
+#define BW_PLANTED_BUG_STATUS(name)                                 \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::absl::OkStatus())
+#endif
 
 #endif  // BULWARK_FAULTINJECT_FAILPOINT_H_

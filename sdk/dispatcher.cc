@@ -36,7 +36,7 @@ absl::StatusOr<Message> ParseRequest(absl::string_view bytes, absl::string_view 
   absl::StatusOr<Message> message = internal::ParseRequest<Message>(bytes, method);
   if (!message.ok()) {
     // A planted bug for the conformance fixtures: "crash" here aborts on a malformed message.
-    RETURN_IF_ERROR(BW_FAILPOINT_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
+    RETURN_IF_ERROR(BW_PLANTED_BUG_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
   }
   return message;
 }
@@ -98,7 +98,7 @@ void BackendDispatcher::CleanupAll() {
 absl::StatusOr<std::string> BackendDispatcher::InstanceKey(absl::string_view multiplex_id) const {
   if (!options_.multiplexing) return std::string();
   // The failpoint is a planted bug: calls without an id then reach the instance "".
-  if (multiplex_id.empty() && !BW_FAILPOINT("bug.sdk.dispatcher.accept_missing_multiplex_id")) {
+  if (multiplex_id.empty() && !BW_PLANTED_BUG("bug.sdk.dispatcher.accept_missing_multiplex_id")) {
     return absl::InvalidArgumentError(
         "missing plugin multiplexing metadata: this plugin multiplexes, so every call needs a "
         "\"multiplex_id\" metadata entry");
@@ -289,7 +289,7 @@ absl::StatusOr<std::string> BackendDispatcher::HandleRequest(absl::string_view r
   absl::StatusOr<Request> parsed = Request::FromProto(std::move(*args.mutable_request()));
   if (!parsed.ok()) {
     // A planted bug for the conformance fixtures: "crash" here aborts on unusable request data.
-    RETURN_IF_ERROR(BW_FAILPOINT_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
+    RETURN_IF_ERROR(BW_PLANTED_BUG_STATUS("bug.sdk.dispatcher.crash_on_malformed_data"));
     return parsed.status();
   }
   const Request logical_request = *std::move(parsed);
@@ -297,7 +297,7 @@ absl::StatusOr<std::string> BackendDispatcher::HandleRequest(absl::string_view r
     return instance->backend->HandleRequest(logical_request);
   });
   // A planted bug: a logical error sent as a gRPC status instead of in the reply.
-  if (!result.ok() && BW_FAILPOINT("bug.sdk.dispatcher.errors_as_grpc_status")) {
+  if (!result.ok() && BW_PLANTED_BUG("bug.sdk.dispatcher.errors_as_grpc_status")) {
     return result.status();
   }
   pb::HandleRequestReply reply;

@@ -203,7 +203,7 @@ class ProcessWatcher {
           }
         }
       }
-      if (::getppid() != original_parent_ && !BW_FAILPOINT("bug.sdk.serve.ignore_parent_death")) {
+      if (::getppid() != original_parent_ && !BW_PLANTED_BUG("bug.sdk.serve.ignore_parent_death")) {
         Log(log_, LogLevel::kError, "the parent process exited; shutting down",
             {{"original_parent_pid", absl::StrCat(original_parent_)}});
         stop_->Stop(1, "parent exited");
@@ -331,7 +331,7 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
                                   grpc::health::v1::HealthCheckResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     if (request->service().empty() || request->service() == kHealthServiceName) {
-      response->set_status(BW_FAILPOINT("bug.sdk.serve.health_not_serving")
+      response->set_status(BW_PLANTED_BUG("bug.sdk.serve.health_not_serving")
                                ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
                                : grpc::health::v1::HealthCheckResponse::SERVING);
       reactor->Finish(grpc::Status::OK);
@@ -350,7 +350,7 @@ class ControllerService final : public plugin::GRPCController::CallbackService {
                                      plugin::Empty*) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
-    if (BW_FAILPOINT("bug.sdk.serve.ignore_shutdown")) return reactor;  // Planted bug: no stop.
+    if (BW_PLANTED_BUG("bug.sdk.serve.ignore_shutdown")) return reactor;  // Planted bug: no stop.
     stop_->Stop(0, "GRPCController.Shutdown");
     return reactor;
   }
@@ -393,7 +393,7 @@ class StdioService final : public plugin::GRPCStdio::CallbackService {
   grpc::ServerWriteReactor<plugin::StdioData>* StreamStdio(
       grpc::CallbackServerContext*, const google::protobuf::Empty*) override {
     auto* reactor = new StdioReactor(registry_);
-    if (BW_FAILPOINT("bug.sdk.serve.broken_stdio")) {  // Planted bug: an error hosts reject.
+    if (BW_PLANTED_BUG("bug.sdk.serve.broken_stdio")) {  // Planted bug: an error hosts reject.
       reactor->FinishNow(grpc::Status(grpc::StatusCode::INTERNAL, "stdio is broken"));
     }
     return reactor;
@@ -707,7 +707,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     return Fail(&log, "options", valid);
   }
   // go-plugin plugins ignore interrupts; the host decides. (The failpoint is a planted bug.)
-  ::signal(SIGINT, BW_FAILPOINT("bug.sdk.serve.default_sigint") ? SIG_DFL : SIG_IGN);
+  ::signal(SIGINT, BW_PLANTED_BUG("bug.sdk.serve.default_sigint") ? SIG_DFL : SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);  // A closed host pipe is an error return, not a death.
   // Debian builds abseil without NDEBUG, so every absl::Mutex lock (gRPC takes many per call)
   // also updates a process-wide deadlock graph under a global lock. It is a debugging aid, not
@@ -755,7 +755,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   std::optional<internal::BrokerTls> broker_tls;
   std::string server_cert_der;
   if (serve_env->client_cert_pem.has_value() &&
-      !BW_FAILPOINT("bug.sdk.serve.plaintext_with_automtls")) {
+      !BW_PLANTED_BUG("bug.sdk.serve.plaintext_with_automtls")) {
     if (absl::StatusOr<std::string> der = protocol::CertPemToDer(*serve_env->client_cert_pem);
         !der.ok()) {
       return Fail(&log, "automtls",
@@ -763,7 +763,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     }
     // The failpoint (a planted bug) backdates the certificate so that it expired a day ago.
     const absl::Time cert_now =
-        BW_FAILPOINT("bug.sdk.serve.expired_certificate")
+        BW_PLANTED_BUG("bug.sdk.serve.expired_certificate")
             ? absl::Now() - protocol::kGoPluginCertValidity - absl::Hours(24)
             : absl::Now();
     absl::StatusOr<protocol::SelfSignedCert> cert = protocol::GenerateSelfSignedCert(
@@ -772,9 +772,9 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     grpc_ssl_client_certificate_request_type client_cert =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
     // Planted bugs: no client certificate asked for, or any certificate accepted.
-    if (BW_FAILPOINT("bug.sdk.serve.skip_client_cert_check")) {
+    if (BW_PLANTED_BUG("bug.sdk.serve.skip_client_cert_check")) {
       client_cert = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
-    } else if (BW_FAILPOINT("bug.sdk.serve.accept_any_client_cert")) {
+    } else if (BW_PLANTED_BUG("bug.sdk.serve.accept_any_client_cert")) {
       client_cert = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY;
     }
     grpc::SslServerCredentialsOptions tls(client_cert);
@@ -837,7 +837,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   builder.RegisterService(&broker_service);
   builder.RegisterService(&controller);
   // Planted bug: without the stdio service, StreamStdio falls to the dispatcher (UNIMPLEMENTED).
-  if (!BW_FAILPOINT("bug.sdk.serve.no_stdio")) builder.RegisterService(&stdio);
+  if (!BW_PLANTED_BUG("bug.sdk.serve.no_stdio")) builder.RegisterService(&stdio);
   builder.RegisterCallbackGenericService(&dispatch);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (handshake.network == "tcp" && selected_port <= 0)) {
@@ -863,7 +863,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   std::string reason;
   // Planted bug: a trailing space, which go-plugin's lenient host trims but the grammar forbids.
   const absl::string_view handshake_suffix =
-      BW_FAILPOINT("bug.sdk.serve.malformed_handshake") ? " \n" : "\n";
+      BW_PLANTED_BUG("bug.sdk.serve.malformed_handshake") ? " \n" : "\n";
   if (absl::Status printed = WriteAllOrError(
           STDOUT_FILENO, absl::StrCat(protocol::FormatHandshakeLine(handshake), handshake_suffix));
       !printed.ok()) {
@@ -901,7 +901,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   server.reset();
   target->dispatch = nullptr;  // Backends (and their host connections) or databases go here.
   watcher.Stop();
-  if (!socket_file.path.empty() && BW_FAILPOINT("bug.sdk.serve.keep_socket")) {
+  if (!socket_file.path.empty() && BW_PLANTED_BUG("bug.sdk.serve.keep_socket")) {
     LeaveSocketFileBehind(socket_file.path);  // Planted bug.
     socket_file.path.clear();
   }

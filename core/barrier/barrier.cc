@@ -376,7 +376,7 @@ void Barrier::Seal() {
   // Planted bug for the simulator's drill (never configured in production): the barrier reports
   // itself sealed but keeps its data keys and goes on serving, as a seal that forgot to take
   // effect would.
-  if (!sealed_ && BW_FAILPOINT("bug.barrier.serve_while_sealed")) {
+  if (!sealed_ && BW_PLANTED_BUG("bug.barrier.serve_while_sealed")) {
     DiscardShares();
     sealed_ = true;
     serving_while_sealed_ = true;

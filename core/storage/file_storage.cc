@@ -234,9 +234,9 @@ absl::Status FileStorage::Put(absl::string_view key, absl::string_view value) {
   }
   // The new record is visible under its name from here on, durable or not.
   keys_.insert(std::string(key));
-  // Planted bug for the simulator's drill (never configured in production): acknowledge the
+  // Planted bug for the simulator's drill (compiled into testonly builds only): acknowledge the
   // write before the rename is durable, so a crash may lose an acknowledged write.
-  if (BW_FAILPOINT("bug.storage.file.ack_before_sync")) return absl::OkStatus();
+  if (BW_PLANTED_BUG("bug.storage.file.ack_before_sync")) return absl::OkStatus();
   return Annotate(fs_.SyncDir(dir_), context);
 }
 
