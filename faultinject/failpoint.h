@@ -19,11 +19,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/base/optimization.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/env/executor.h"
 
 namespace bulwark::faultinject {
 
@@ -100,6 +103,30 @@ inline absl::Status FailpointStatus(absl::string_view name) {
   return internal::EvaluateStatusInstalled(registry, name);
 }
 
+// What an asynchronous site's caller continues with: OK to carry on, or the injected error.
+using Continuation = absl::AnyInvocable<void(absl::Status)>;
+
+namespace internal {
+void EvaluateAsyncInstalled(Registry* registry, Executor& executor, absl::string_view name,
+                            Continuation next);
+}  // namespace internal
+
+// For asynchronous sites, whose caller carries on in a continuation (a reply callback, the next
+// step of a launch): the failpoint never blocks the thread that evaluates it, which in a real
+// process is the event loop. Not fired: `next(OK)` at once. kReturn: `next(error)` at once.
+// kDelay: `next(OK)` is posted on `executor` (the Env's) after the delay. kHang: `next` is
+// destroyed without running: the operation never completes, and whatever its owner holds for it
+// (a deadline, a watchdog) must notice. kCrash: the registry's Effects decide (the simulator
+// crashes the node and `next` gets its status), else the process aborts as at a synchronous site.
+inline void FailpointAsync(Executor& executor, absl::string_view name, Continuation next) {
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_TRUE(registry == nullptr)) {
+    next(absl::OkStatus());
+    return;
+  }
+  internal::EvaluateAsyncInstalled(registry, executor, name, std::move(next));
+}
+
 }  // namespace bulwark::faultinject
 
 namespace bulwark::faultinject::internal {
@@ -130,6 +157,11 @@ constexpr void RequirePlantedBugName() {
   (::bulwark::faultinject::internal::RequireOrdinaryName<           \
        ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
    ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name)))
+// An asynchronous site: BW_FAILPOINT_ASYNC(env.executor, "lifecycle.launch.handshake", next).
+#define BW_FAILPOINT_ASYNC(executor, name, next)                    \
+  (::bulwark::faultinject::internal::RequireOrdinaryName<           \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::FailpointAsync((executor), ::absl::string_view("" name), (next)))
 
 // Planted bugs: a "bug.*" failpoint that, when configured, makes the code break one of its rules
 // (skip a hash check, acknowledge before a sync, accept any client certificate), so that the

@@ -30,6 +30,12 @@ absl::Status EvaluateStatusInstalled(Registry* registry, absl::string_view name)
   return registry->EvaluateStatus(name);
 }
 
+void EvaluateAsyncInstalled(Registry* registry, Executor& executor, absl::string_view name,
+                            Continuation next) {
+  std::atomic_thread_fence(std::memory_order_acquire);
+  registry->EvaluateAsync(executor, name, std::move(next));
+}
+
 }  // namespace internal
 
 void InstallRegistry(Registry* registry) {
@@ -254,6 +260,39 @@ absl::Status Registry::EvaluateStatus(absl::string_view name) {
   }
   if (effects != nullptr) return effects->Apply(name, action);
   return ApplyDefault(name, action, generation);
+}
+
+void Registry::EvaluateAsync(Executor& executor, absl::string_view name, Continuation next) {
+  uint64_t generation = 0;
+  const Action action = EvaluateInternal(name, &generation);
+  switch (action.kind) {
+    case ActionKind::kNone:
+      next(absl::OkStatus());
+      return;
+    case ActionKind::kReturn:
+      next(action.ToStatus(name));
+      return;
+    case ActionKind::kDelay:
+      // The continuation waits on the executor's clock (simulated time in the simulator); the
+      // thread that evaluated the failpoint goes on with its other work.
+      executor.PostAfter(action.delay,
+                         [next = std::move(next)]() mutable { next(absl::OkStatus()); });
+      return;
+    case ActionKind::kHang:
+      return;  // `next` is destroyed here, never run.
+    case ActionKind::kCrash:
+      break;
+  }
+  Effects* effects;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    effects = effects_;
+  }
+  if (effects != nullptr) {
+    next(effects->Apply(name, action));
+    return;
+  }
+  next(ApplyDefault(name, action, generation));  // Aborts.
 }
 
 absl::Status Registry::ApplyDefault(absl::string_view name, const Action& action,

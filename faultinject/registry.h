@@ -29,8 +29,9 @@ inline constexpr size_t kSitesMax = 4096;
 // The environment variable read by ConfigureFromEnvironment.
 inline constexpr char kEnvironmentVariable[] = "BULWARK_FAILPOINTS";
 
-// Carries out kDelay, kHang and kCrash for sites that use FailpointStatus. Called on the thread
-// that evaluated the failpoint, without the registry's lock held.
+// Carries out kDelay, kHang and kCrash for sites that use FailpointStatus (synchronous sites), and
+// kCrash for asynchronous ones (FailpointAsync). Called on the thread that evaluated the
+// failpoint, without the registry's lock held.
 class Effects {
  public:
   virtual ~Effects() = default;
@@ -116,6 +117,9 @@ class Registry {
   // the configuration, else buggify.
   Action Evaluate(absl::string_view name);
   absl::Status EvaluateStatus(absl::string_view name);
+  // The slow path behind FailpointAsync (failpoint.h): delay and hang go through `executor`,
+  // never the Effects, and never block.
+  void EvaluateAsync(Executor& executor, absl::string_view name, Continuation next);
 
   // Every site seen or configured, sorted by name.
   std::vector<SiteStats> Stats() const;

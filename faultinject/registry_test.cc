@@ -6,12 +6,15 @@
 #include <atomic>
 #include <cstdlib>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/env/executor.h"
 #include "base/env/random.h"
 #include "base/status/check.h"
 #include "faultinject/failpoint.h"
@@ -347,6 +350,112 @@ TEST(RegistryTest, DefaultDelayReturnsOk) {
   ScopedInstall install(registry);
   ASSERT_TRUE(registry.Set("a", "delay(1)").ok());
   EXPECT_TRUE(FailpointStatus("a").ok());
+}
+
+// Records what an asynchronous site scheduled; tasks run only when the test says so.
+class ManualExecutor final : public Executor {
+ public:
+  void Post(Task task) override { PostAfter(absl::ZeroDuration(), std::move(task)); }
+  TimerId PostAfter(absl::Duration delay, Task task) override {
+    delays.push_back(delay);
+    tasks.push_back(std::move(task));
+    return tasks.size();
+  }
+  bool Cancel(TimerId) override { return false; }
+  void RunAll() {
+    std::vector<Task> due = std::move(tasks);
+    tasks.clear();
+    for (Task& task : due) task();
+  }
+  std::vector<absl::Duration> delays;
+  std::vector<Task> tasks;
+};
+
+// A continuation that records its status, and whether it was destroyed without running.
+struct Outcome {
+  std::optional<absl::Status> status;
+  bool destroyed = false;
+};
+Continuation Record(std::shared_ptr<Outcome> outcome) {
+  struct OnDestroy {
+    std::shared_ptr<Outcome> outcome;
+    ~OnDestroy() {
+      if (outcome != nullptr) outcome->destroyed = true;
+    }
+  };
+  auto guard = std::make_shared<OnDestroy>(OnDestroy{outcome});
+  return [outcome, guard](absl::Status status) { outcome->status = std::move(status); };
+}
+
+TEST(FailpointAsyncTest, WithoutARegistryTheContinuationRunsAtOnce) {
+  ASSERT_EQ(InstalledRegistry(), nullptr);
+  ManualExecutor executor;
+  auto outcome = std::make_shared<Outcome>();
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(outcome));
+  ASSERT_TRUE(outcome->status.has_value());
+  EXPECT_TRUE(outcome->status->ok());
+  EXPECT_TRUE(executor.tasks.empty());
+}
+
+TEST(FailpointAsyncTest, DelayIsPostedOnTheExecutorAndNeverBlocks) {
+  SeededRandom random(kSeed);
+  Registry registry(random);
+  ScopedInstall install(registry);
+  // Effects are for synchronous sites: an asynchronous delay or hang never reaches them.
+  RecordingEffects effects;
+  registry.SetEffects(&effects);
+  ASSERT_TRUE(registry.Set("plugin.launch", "1*delay(86400000)->1*return(data_loss)").ok());
+  ManualExecutor executor;
+
+  auto delayed = std::make_shared<Outcome>();
+  // A day's delay: were it slept, the test would not end.
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(delayed));
+  EXPECT_FALSE(delayed->status.has_value());
+  ASSERT_EQ(executor.delays.size(), 1u);
+  EXPECT_EQ(executor.delays[0], absl::Hours(24));
+
+  auto failed = std::make_shared<Outcome>();
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(failed));
+  ASSERT_TRUE(failed->status.has_value());
+  EXPECT_EQ(failed->status->code(), absl::StatusCode::kDataLoss);
+
+  executor.RunAll();
+  ASSERT_TRUE(delayed->status.has_value());
+  EXPECT_TRUE(delayed->status->ok());
+  EXPECT_TRUE(effects.applied.empty());
+}
+
+TEST(FailpointAsyncTest, HangDropsTheContinuationWithoutRunningIt) {
+  SeededRandom random(kSeed);
+  Registry registry(random);
+  ScopedInstall install(registry);
+  ASSERT_TRUE(registry.Set("plugin.launch", "1*hang").ok());
+  ManualExecutor executor;
+  auto hung = std::make_shared<Outcome>();
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(hung));
+  EXPECT_FALSE(hung->status.has_value());
+  EXPECT_TRUE(hung->destroyed);
+  EXPECT_TRUE(executor.tasks.empty());
+  // The count is used up: the next operation goes through.
+  auto next = std::make_shared<Outcome>();
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(next));
+  ASSERT_TRUE(next->status.has_value());
+  EXPECT_TRUE(next->status->ok());
+}
+
+TEST(FailpointAsyncTest, CrashGoesToTheEffects) {
+  SeededRandom random(kSeed);
+  Registry registry(random);
+  ScopedInstall install(registry);
+  RecordingEffects effects;
+  registry.SetEffects(&effects);
+  ASSERT_TRUE(registry.Set("plugin.launch", "crash").ok());
+  ManualExecutor executor;
+  auto crashed = std::make_shared<Outcome>();
+  BW_FAILPOINT_ASYNC(executor, "plugin.launch", Record(crashed));
+  ASSERT_TRUE(crashed->status.has_value());
+  EXPECT_EQ(crashed->status->code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(effects.applied, ::testing::ElementsAre("plugin.launch:crash"));
 }
 
 TEST(RegistryDeathTest, DefaultCrashAborts) {
