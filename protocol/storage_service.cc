@@ -17,8 +17,8 @@ template <typename Message>
 absl::StatusOr<Message> Parse(absl::string_view method, absl::string_view bytes) {
   Message m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed request to ", method, " (not a ",
-                                                   m.GetTypeName(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed request to ", method, " (not a ", m.GetTypeName(), ")"));
   }
   return m;
 }

@@ -23,14 +23,16 @@ class StorageServiceTest : public ::testing::Test {
     args.mutable_entry()->set_key(key);
     args.mutable_entry()->set_value(value);
     pb::StoragePutReply reply;
-    EXPECT_TRUE(reply.ParseFromString(*service.Handle(kStoragePutMethod, args.SerializeAsString())));
+    EXPECT_TRUE(
+        reply.ParseFromString(*service.Handle(kStoragePutMethod, args.SerializeAsString())));
     return reply.err();
   }
   pb::StorageGetReply Get(StorageService& service, const std::string& key) {
     pb::StorageGetArgs args;
     args.set_key(key);
     pb::StorageGetReply reply;
-    EXPECT_TRUE(reply.ParseFromString(*service.Handle(kStorageGetMethod, args.SerializeAsString())));
+    EXPECT_TRUE(
+        reply.ParseFromString(*service.Handle(kStorageGetMethod, args.SerializeAsString())));
     return reply;
   }
   std::vector<std::string> List(StorageService& service, const std::string& prefix) {
@@ -58,7 +60,8 @@ TEST_F(StorageServiceTest, KeysLiveBeneathThePrefixAndReadBackWithoutIt) {
   pb::StorageDeleteArgs del;
   del.set_key("config");
   pb::StorageDeleteReply reply;
-  ASSERT_TRUE(reply.ParseFromString(*service.Handle(kStorageDeleteMethod, del.SerializeAsString())));
+  ASSERT_TRUE(
+      reply.ParseFromString(*service.Handle(kStorageDeleteMethod, del.SerializeAsString())));
   EXPECT_EQ(reply.err(), "");
   EXPECT_FALSE(Get(service, "config").has_entry());
 }

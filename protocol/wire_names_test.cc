@@ -31,8 +31,8 @@ const MethodDescriptor* Find(absl::string_view path) {
   if (path.size() < 4 || path[0] != '/') return nullptr;
   const size_t slash = path.rfind('/');
   if (slash == 0) return nullptr;
-  const ServiceDescriptor* service = DescriptorPool::generated_pool()->FindServiceByName(
-      std::string(path.substr(1, slash - 1)));
+  const ServiceDescriptor* service =
+      DescriptorPool::generated_pool()->FindServiceByName(std::string(path.substr(1, slash - 1)));
   if (service == nullptr) return nullptr;
   return service->FindMethodByName(std::string(path.substr(slash + 1)));
 }

@@ -8,12 +8,12 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "core/catalog/artifact.h"
 #include "base/env/random.h"
+#include "base/env/sim/sim_file_system.h"
+#include "core/catalog/artifact.h"
 #include "faultinject/failpoint.h"
 #include "faultinject/registry.h"
 #include "gtest/gtest.h"
-#include "base/env/sim/sim_file_system.h"
 
 namespace bulwark {
 namespace {

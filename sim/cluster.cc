@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/env/sim/sim_process_launcher.h"
 #include "base/status/check.h"
 #include "sim/actors/actor.h"
-#include "base/env/sim/sim_process_launcher.h"
 #include "sim/invariants/invariant.h"
 #include "sim/network.h"
 #include "sim/world.h"

@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/env/sim/sim_process_launcher.h"
 #include "base/status/check.h"
 #include "sim/cluster.h"
-#include "base/env/sim/sim_process_launcher.h"
 #include "sim/faults/fault.h"
 #include "sim/world.h"
 
