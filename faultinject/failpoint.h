@@ -88,7 +88,7 @@ absl::Status EvaluateStatusInstalled(Registry* registry, absl::string_view name)
 // Returns what failpoint `name` asks for. The site handles every kind itself (an asynchronous
 // site schedules its continuation after a kDelay, drops it for kHang, and so on).
 inline Action Failpoint(absl::string_view name) {
-  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_acquire);
   if (ABSL_PREDICT_TRUE(registry == nullptr)) return Action();
   return internal::EvaluateInstalled(registry, name);
 }
@@ -98,7 +98,7 @@ inline Action Failpoint(absl::string_view name) {
 // failpoint is reconfigured, or aborts; the simulator delays the reply, wedges or crashes the
 // node) and the result of that is returned (OK: carry on).
 inline absl::Status FailpointStatus(absl::string_view name) {
-  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_acquire);
   if (ABSL_PREDICT_TRUE(registry == nullptr)) return absl::OkStatus();
   return internal::EvaluateStatusInstalled(registry, name);
 }
