@@ -201,9 +201,13 @@ template <typename Reply>
 void LifecycleManager::ControlCall(uint64_t process_id, absl::string_view method,
                                    const std::string& request, const std::string& multiplex_id,
                                    absl::AnyInvocable<void(absl::StatusOr<Reply>)> done) {
+  // Every `done` here captures this manager; the posted answer, like the call's, must not run
+  // it after the manager is gone.
+  std::weak_ptr<bool> alive = alive_;
   auto it = processes_.find(process_id);
   if (it == processes_.end() || it->second->runner == nullptr) {
-    env_.executor.Post([done = std::move(done)]() mutable {
+    env_.executor.Post([alive, done = std::move(done)]() mutable {
+      if (alive.expired()) return;
       done(absl::UnavailableError("plugin process is gone"));
     });
     return;
@@ -211,7 +215,6 @@ void LifecycleManager::ControlCall(uint64_t process_id, absl::string_view method
   CallOptions opts;
   opts.multiplex_id = multiplex_id;
   opts.timeout = options_.control_timeout;
-  std::weak_ptr<bool> alive = alive_;
   it->second->runner->connection().Call(
       method, request, opts,
       [alive, method = std::string(method),

@@ -131,7 +131,12 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
   const std::vector<mount::MountEntry> entries = mounts_->List();
   auto left = std::make_shared<size_t>(entries.size() + 1);
   auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
-  auto one = [this, left, shared_done](const std::string& path, absl::Status s) {
+  // Each mount's callback can run from a task posted before the node was destroyed (the
+  // simulator drains a stopped node's posted work; a posix loop may outlive the node), so it
+  // checks liveness before it touches the node.
+  std::weak_ptr<bool> alive = alive_;
+  auto one = [this, alive, left, shared_done](const std::string& path, absl::Status s) {
+    if (alive.expired()) return;
     if (!s.ok()) {
       Log(LogLevel::kWarn, "mount did not come up", {{"mount", path}, {"error", s.ToString()}});
     }

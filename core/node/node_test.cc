@@ -1,0 +1,131 @@
+// Node on the simulated Env: work the node queued (a mount's start result) must not touch the
+// node once it is destroyed, which is what the simulator does when it stops a node.
+#include "core/node/node.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "core/catalog/catalog_test_util.h"
+#include "core/status/check.h"
+#include "core/storage/in_memory_storage.h"
+#include "gtest/gtest.h"
+#include "sim/env/sim_env.h"
+
+namespace bulwark::node {
+namespace {
+
+constexpr uint64_t kSeed = 7;
+constexpr absl::string_view kMountFailed = "mount did not come up";
+
+using StartDone = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<lifecycle::PluginRunner>>)>;
+
+// Holds every plugin start so that the test decides when (and how) it ends.
+class HeldStarts final : public lifecycle::RunnerFactory {
+ public:
+  void Start(catalog::LaunchSpec, const lifecycle::RunnerLimits&, StartDone done) override {
+    starts.push_back(std::move(done));
+  }
+  std::vector<StartDone> starts;
+};
+
+size_t CountMessage(const MemoryLogSink& log, absl::string_view message) {
+  size_t n = 0;
+  for (const LogRecord& r : log.records()) n += r.message == message ? 1 : 0;
+  return n;
+}
+
+class NodeTest : public ::testing::Test {
+ protected:
+  NodeTest() : sim_(kSeed) {
+    std::printf("seed: %llu\n", static_cast<unsigned long long>(kSeed));
+    CHECK_OK(sim_.fs().CreateDir(catalog::testing::kPluginDir, 0755));
+    CHECK_OK(sim_.fs().SyncDir("/"));
+    const std::string contents = "#!bulwark-sim plugin\n";
+    CHECK_OK(sim_.fs().WriteFileDurably("/plugins/plugin-bin", contents, 0755));
+    sha_ = catalog::testing::Sha256Hex(contents);
+    NodeOptions options;
+    options.catalog.plugin_directory = std::string(catalog::testing::kPluginDir);
+    absl::StatusOr<std::unique_ptr<Node>> node =
+        Node::Open(sim_.env(), physical_, runners_, metrics_, log_, options);
+    CHECK_OK(node.status());
+    node_ = std::move(*node);
+  }
+
+  // Initializes and unseals the node, registers plugin "kv" and persists a mount "kv/" of it
+  // without starting it, then seals: the next unseal brings that mount up (LoadAndMountAll).
+  void PrepareSealedNodeWithOneMount() {
+    absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node_->Initialize(1, 1);
+    CHECK_OK(shares.status());
+    share_ = std::string(shares->at(0).view());
+    ASSERT_FALSE(Unseal()->sealed);
+    ASSERT_TRUE(node_->RegisterPlugin(catalog::testing::MakeRequest(catalog::PluginType::kSecret,
+                                                                     "kv", "", "plugin-bin", sha_))
+                    .ok());
+    mount::EnableRequest enable;
+    enable.path = "kv";
+    enable.plugin_name = "kv";
+    ASSERT_TRUE(node_->mounts()->Enable(enable, *node_->catalog()).ok());
+    bool sealed = false;
+    node_->Seal([&] { sealed = true; });
+    sim_.loop().RunUntilIdle();
+    ASSERT_TRUE(sealed);
+  }
+
+  std::optional<SealStatus> Unseal() {
+    std::optional<SealStatus> out;
+    node_->Unseal(share_, [&](absl::StatusOr<SealStatus> s) {
+      CHECK_OK(s.status());
+      out = *s;
+    });
+    sim_.loop().RunUntilIdle();
+    return out;
+  }
+
+  sim::SimEnv sim_;
+  InMemoryStorage physical_;
+  HeldStarts runners_;
+  metrics::Registry metrics_;
+  MemoryLogSink log_;
+  std::unique_ptr<Node> node_;
+  std::string sha_;
+  std::string share_;
+};
+
+// The control for the test below: the failed start reaches the node's per-mount callback, which
+// logs the mount, and the unseal completes.
+TEST_F(NodeTest, AMountWhosePluginFailsToStartIsLoggedAndTheUnsealCompletes) {
+  PrepareSealedNodeWithOneMount();
+  std::optional<SealStatus> unsealed;
+  node_->Unseal(share_, [&](absl::StatusOr<SealStatus> s) { unsealed = *s; });
+  ASSERT_EQ(runners_.starts.size(), 1u);
+  runners_.starts[0](absl::UnavailableError("plugin exited before its handshake"));
+  sim_.loop().RunUntilIdle();
+  ASSERT_TRUE(unsealed.has_value());
+  EXPECT_FALSE(unsealed->sealed);
+  EXPECT_EQ(CountMessage(log_, kMountFailed), 1u);
+}
+
+// LoadAndMountAll's per-mount callback used to keep a raw `this`: the mount's answer, queued on
+// the executor before the node was destroyed, then ran on the destroyed node (a use after free
+// under ASan; without ASan it still wrote a log record on the dead node's behalf).
+TEST_F(NodeTest, AMountAnswerQueuedBeforeTheNodeIsDestroyedDoesNotTouchIt) {
+  PrepareSealedNodeWithOneMount();
+  bool unseal_done = false;
+  node_->Unseal(share_, [&](absl::StatusOr<SealStatus>) { unseal_done = true; });
+  ASSERT_EQ(runners_.starts.size(), 1u);
+  // The start fails: the lifecycle manager queues the mount's answer for the node.
+  runners_.starts[0](absl::UnavailableError("plugin exited before its handshake"));
+  ASSERT_GT(sim_.loop().pending(), 0u);
+  const size_t records_before = log_.records().size();
+  node_.reset();
+  sim_.loop().RunUntilIdle();
+  EXPECT_EQ(CountMessage(log_, kMountFailed), 0u);
+  EXPECT_EQ(log_.records().size(), records_before);
+  EXPECT_FALSE(unseal_done);
+}
+
+}  // namespace
+}  // namespace bulwark::node
