@@ -13,11 +13,13 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
 #include "base/status/check.h"
 #include "core/lifecycle/external_runner.h"
+#include "core/log/log.h"
 #include "core/node/node.h"
 #include "core/rpc/grpc_transport.h"
 #include "core/storage/file_storage.h"
@@ -77,6 +79,9 @@ class RealProcessTest : public ::testing::Test {
     RunnerLimits mem;
     mem.process.address_space_bytes = uint64_t{2} << 30;
     options.lifecycle.mount_limits["mem/"] = mem;
+    // The plugin past its limit dies at once, but how soon the host sees the exit depends on
+    // the machine: no request deadline may race it (Wait's limit is only a hang guard).
+    options.lifecycle.mount_request_timeouts["mem/"] = absl::Hours(1);
     node_ = *node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
     std::vector<crypto::SecureBuffer> shares = *node_->Initialize(1, 1);
     std::optional<absl::StatusOr<SealStatus>> st;
@@ -129,6 +134,13 @@ class RealProcessTest : public ::testing::Test {
     node_->Handle(path, op, std::move(data), [&](absl::StatusOr<Reply> r) { got = r; });
     CHECK(Wait([&] { return got.has_value(); }));
     return *got;
+  }
+
+  bool Logged(absl::string_view text) {
+    for (const LogRecord& r : log_.records()) {
+      if (absl::StrContains(FormatLogRecord(r), text)) return true;
+    }
+    return false;
   }
 
   std::vector<int64_t> Pids() {
@@ -210,6 +222,8 @@ TEST_F(RealProcessTest, PluginPastItsMemoryLimitIsStoppedAndOthersKeepServing) {
   ASSERT_TRUE(Enable("ok", "kv").ok());
   absl::StatusOr<Reply> r = Do("mem/alloc", "read");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  // It died because the limit refused its mapping, and said so on stderr.
+  EXPECT_TRUE(Wait([&] { return Logged("fatal error: out of memory"); }));
   EXPECT_TRUE(Do("ok/k", "update", R"({"v":"1"})").ok());
   EXPECT_TRUE(Do("mem/k", "update", R"({"v":"1"})").ok());  // restarted, within its limit
 }

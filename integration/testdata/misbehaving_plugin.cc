@@ -1,11 +1,13 @@
 // A test plugin for the lifecycle's real-process tests: the C++ kv engine, plus two paths that
-// misbehave on purpose. "alloc" allocates far past any sane memory limit (under RLIMIT_AS the
-// allocation fails and the process aborts); "block" never answers, and the plugin waits up to a
-// minute for it on Shutdown, so the host must kill it after its grace period.
+// misbehave on purpose. "alloc" maps more than its RLIMIT_AS allows (the mapping fails and the
+// process aborts); "block" never answers, and the plugin waits up to a minute for it on Shutdown,
+// so the host must kill it after its grace period.
+#include <sys/mman.h>
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -21,19 +23,25 @@ class Misbehaving final : public bulwark::sdk::Backend {
 
   bulwark::sdk::HandleResult HandleRequest(const bulwark::sdk::Request& request) override {
     if (request.path() == "alloc") {
-      // Grow in 64 MiB steps, touching every page, and die like a Go runtime does when the
-      // allocator fails ("fatal error: out of memory"). The SDK would turn a C++ bad_alloc into
-      // an error reply instead, which is not what a limit-busting plugin looks like.
-      constexpr size_t kStep = size_t{64} << 20;
-      for (size_t total = 0; total < (size_t{64} << 30); total += kStep) {
-        void* p = std::malloc(kStep);
-        if (p == nullptr) {
-          std::fputs("fatal error: out of memory\n", stderr);
-          std::abort();
-        }
-        std::memset(p, 1, kStep);
+      // Reserve as much address space as RLIMIT_AS allows in all: with anything else already
+      // mapped that cannot fit, so under a limit the mapping fails at once, and the plugin dies
+      // like a Go runtime does when the allocator fails ("fatal error: out of memory"). Nothing
+      // is touched, so how fast the machine fills pages does not matter. MAP_NORESERVE keeps
+      // the overcommit heuristic out of it: only the limit can refuse the mapping. (The SDK
+      // would turn a C++ bad_alloc into an error reply, which is not what a limit-busting
+      // plugin looks like.) Without a limit there is nothing to bust: the plugin says so.
+      struct rlimit limit;
+      if (getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+        return bulwark::sdk::Response::WithData({{"survived", true}, {"limited", false}});
       }
-      return bulwark::sdk::Response::WithData({{"survived", true}});
+      void* p = mmap(nullptr, static_cast<size_t>(limit.rlim_cur), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p == MAP_FAILED) {
+        std::fputs("fatal error: out of memory\n", stderr);
+        std::abort();
+      }
+      munmap(p, static_cast<size_t>(limit.rlim_cur));
+      return bulwark::sdk::Response::WithData({{"survived", true}, {"limited", true}});
     }
     if (request.path() == "block") {
       for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
