@@ -20,7 +20,8 @@ namespace {
 constexpr uint64_t kSeed = 7;
 constexpr absl::string_view kMountFailed = "mount did not come up";
 
-using StartDone = absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<lifecycle::PluginRunner>>)>;
+using StartDone =
+    absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<lifecycle::PluginRunner>>)>;
 
 // Holds every plugin start so that the test decides when (and how) it ends.
 class HeldStarts final : public lifecycle::RunnerFactory {
@@ -61,8 +62,9 @@ class NodeTest : public ::testing::Test {
     CHECK_OK(shares.status());
     share_ = std::string(shares->at(0).view());
     ASSERT_FALSE(Unseal()->sealed);
-    ASSERT_TRUE(node_->RegisterPlugin(catalog::testing::MakeRequest(catalog::PluginType::kSecret,
-                                                                     "kv", "", "plugin-bin", sha_))
+    ASSERT_TRUE(node_
+                    ->RegisterPlugin(catalog::testing::MakeRequest(catalog::PluginType::kSecret,
+                                                                   "kv", "", "plugin-bin", sha_))
                     .ok());
     mount::EnableRequest enable;
     enable.path = "kv";
