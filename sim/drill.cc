@@ -30,7 +30,7 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.barrier.serve_while_sealed=return",
        "seal",
        {"sealed_read"}},
-      // For the lifecycle manager (core/lifecycle) to plant; reported as not planted until then.
+      // Planted in the lifecycle manager (core/lifecycle).
       {"lifecycle.keep_plugin_after_seal",
        "a seal or step-down stops every plugin process",
        "bug.lifecycle.keep_plugin_after_seal=return",
