@@ -766,8 +766,11 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
         BW_PLANTED_BUG("bug.sdk.serve.expired_certificate")
             ? absl::Now() - protocol::kGoPluginCertValidity - absl::Hours(24)
             : absl::Now();
-    absl::StatusOr<protocol::SelfSignedCert> cert = protocol::GenerateSelfSignedCert(
-        protocol::KeyType::kP256, protocol::kGoPluginCertValidity, cert_now);
+    absl::StatusOr<protocol::SelfSignedCert> cert =
+        options.automtls_certificate != nullptr
+            ? options.automtls_certificate(cert_now)
+            : protocol::GenerateSelfSignedCert(protocol::KeyType::kP256,
+                                               protocol::kGoPluginCertValidity, cert_now);
     if (!cert.ok()) return Fail(&log, "automtls", cert.status());
     grpc_ssl_client_certificate_request_type client_cert =
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;

@@ -49,11 +49,13 @@
 #define BULWARK_SDK_SERVE_H_
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "base/log/log.h"
+#include "protocol/tls_certs.h"
 #include "sdk/backend.h"
 #include "sdk/database.h"
 #include "sdk/dispatcher.h"
@@ -94,6 +96,10 @@ struct ServeOptions {
   LogLevel log_level = LogLevel::kDebug;
   // Where the environment comes from; null means the process environment.
   EnvLookup env;
+  // Makes the AutoMTLS certificate (and key) the plugin serves with, given the current time.
+  // Null, as every plugin should leave it: a fresh go-plugin-profile certificate on P-256 per
+  // start. Tests set it to serve a deliberately different one (the conformance fixtures).
+  std::function<absl::StatusOr<protocol::SelfSignedCert>(absl::Time now)> automtls_certificate;
 };
 
 // Serves `factory`'s backends until the host shuts the plugin down; returns the process exit
