@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "base/env/sim/sim_env.h"
+#include "base/status/check.h"
 #include "core/catalog/catalog_test_util.h"
-#include "core/status/check.h"
 #include "core/storage/in_memory_storage.h"
 #include "gtest/gtest.h"
-#include "sim/env/sim_env.h"
 
 namespace bulwark::node {
 namespace {
