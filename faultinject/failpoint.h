@@ -1,5 +1,5 @@
 // Named failpoints, the site side: code that may be made to fail asks whether its failpoint fires
-// and acts on the answer. With no registry installed the check is one relaxed atomic load and a
+// and acts on the answer. With no registry installed the check is one atomic load and a
 // predicted branch (benchmarks/failpoint_benchmark.cc), so sites stay compiled in everywhere.
 //
 //   absl::Status FileStorage::Put(...) {
@@ -119,7 +119,7 @@ void EvaluateAsyncInstalled(Registry* registry, Executor& executor, absl::string
 // (a deadline, a watchdog) must notice. kCrash: the registry's Effects decide (the simulator
 // crashes the node and `next` gets its status), else the process aborts as at a synchronous site.
 inline void FailpointAsync(Executor& executor, absl::string_view name, Continuation next) {
-  Registry* registry = internal::g_installed_registry.load(std::memory_order_relaxed);
+  Registry* registry = internal::g_installed_registry.load(std::memory_order_acquire);
   if (ABSL_PREDICT_TRUE(registry == nullptr)) {
     next(absl::OkStatus());
     return;
