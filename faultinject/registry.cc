@@ -33,7 +33,6 @@ absl::Status EvaluateStatusInstalled(Registry* registry, absl::string_view name)
 
 void EvaluateAsyncInstalled(Registry* registry, Executor& executor, absl::string_view name,
                             Continuation next) {
-  std::atomic_thread_fence(std::memory_order_acquire);
   registry->EvaluateAsync(executor, name, std::move(next));
 }
 

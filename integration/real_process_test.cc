@@ -211,7 +211,7 @@ TEST_F(RealProcessTest, HungPluginIsStoppedAtItsDeadlineAndKilledAfterTheGracePe
 }
 
 TEST_F(RealProcessTest, PluginPastItsMemoryLimitIsStoppedAndOthersKeepServing) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(BW_THREAD_SANITIZER)
   // An ASan- or TSan-built plugin reserves terabytes of shadow address space, so no RLIMIT_AS
   // lets it start at all; the limit is tested in the normal build (and under UBSan).
   GTEST_SKIP() << "RLIMIT_AS cannot be combined with AddressSanitizer or ThreadSanitizer";

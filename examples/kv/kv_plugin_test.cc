@@ -558,7 +558,7 @@ TEST(KvPluginStartupTest, MlockLocksMemoryWithoutFaultingInEveryThreadStack) {
   Host host(HostTls::kNone, dir);
   ASSERT_NO_FATAL_FAILURE(host.Launch({"VAULT_PLUGIN_MLOCK_ENABLED=true"}));
   const pid_t pid = host.process_->pid();
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(BW_THREAD_SANITIZER)
   // (The sanitizers turn mlockall into a no-op, and their shadow memory dwarfs any RSS bound.)
   EXPECT_GT(ProcStatusKiB(pid, "VmLck"), 0) << "memory is not locked";
   // Locking with MCL_FUTURE alone faults in every 8 MiB thread stack: ~170 MB for this plugin.
