@@ -130,8 +130,7 @@ absl::StatusOr<std::string> ForwardingFileSystem::RealPath(absl::string_view pat
   return inner_.RealPath(path);
 }
 
-absl::Status ForwardingFileSystem::CreateSymlink(absl::string_view target,
-                                                 absl::string_view link) {
+absl::Status ForwardingFileSystem::CreateSymlink(absl::string_view target, absl::string_view link) {
   RETURN_IF_ERROR(CheckCall(generation(), "symlink"));
   return AfterMutation(inner_.CreateSymlink(target, link));
 }
