@@ -36,17 +36,17 @@ void Cluster::AddMachine(int id) {
   NodeOptions options;
   options.id = id;
   options.seed = StableHash64(absl::StrCat("node/", id), world_.config.seed);
-  Machine machine;
+  Machine built;
   if (id == 0) {
-    machine.registry = &world_.registry;
+    built.registry = &world_.registry;
   } else {
-    machine.own_failpoint_random = std::make_unique<SeededRandom>(
+    built.own_failpoint_random = std::make_unique<SeededRandom>(
         world_.root_random.Derive(absl::StrCat("failpoints/node/", id)));
-    machine.own_registry = std::make_unique<faultinject::Registry>(*machine.own_failpoint_random);
-    machine.own_registry->SetEffects(this);
-    machine.registry = machine.own_registry.get();
+    built.own_registry = std::make_unique<faultinject::Registry>(*built.own_failpoint_random);
+    built.own_registry->SetEffects(this);
+    built.registry = built.own_registry.get();
   }
-  options.failpoints = machine.registry;
+  options.failpoints = built.registry;
   NodeHooks hooks;
   hooks.trace = [this](int node, absl::string_view kind, absl::string_view payload) {
     world_.ScanText(kind, payload);
@@ -68,9 +68,9 @@ void Cluster::AddMachine(int id) {
   hooks.spawning = [this](int node, absl::string_view path, absl::string_view sha256) {
     OnSpawn(node, path, sha256);
   };
-  machine.node = std::make_unique<Node>(options, world_.loop, world_.clock, std::move(hooks));
-  WriteWorld(machine.node->disk());
-  machines_.push_back(std::move(machine));
+  built.node = std::make_unique<Node>(options, world_.loop, world_.clock, std::move(hooks));
+  WriteWorld(built.node->disk());
+  machines_.push_back(std::move(built));
   world_.seal_windows.emplace_back();
   const absl::Status started = machines_.back().node->Start();
   CHECK_OK(started) << "a fresh node must start";
