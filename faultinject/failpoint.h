@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/env/executor.h"
+#include "base/env/failpoint_source.h"
 
 namespace bulwark::faultinject {
 
@@ -103,6 +104,24 @@ inline absl::Status FailpointStatus(absl::string_view name) {
   return internal::EvaluateStatusInstalled(registry, name);
 }
 
+// Per-node forms, for sites in components that know their node's Env: `source` is the Env's
+// failpoints. A non-null source is that node's registry and the only one consulted (so two
+// simulated nodes in one process are configured apart); nullptr falls back to the installed
+// registry, as above (a real process is one node). The source must be a faultinject::Registry.
+namespace internal {
+Registry* RegistryOf(FailpointSource* source);
+}  // namespace internal
+
+inline Action Failpoint(FailpointSource* source, absl::string_view name) {
+  if (ABSL_PREDICT_TRUE(source == nullptr)) return Failpoint(name);
+  return internal::EvaluateInstalled(internal::RegistryOf(source), name);
+}
+
+inline absl::Status FailpointStatus(FailpointSource* source, absl::string_view name) {
+  if (ABSL_PREDICT_TRUE(source == nullptr)) return FailpointStatus(name);
+  return internal::EvaluateStatusInstalled(internal::RegistryOf(source), name);
+}
+
 // What an asynchronous site's caller continues with: OK to carry on, or the injected error.
 using Continuation = absl::AnyInvocable<void(absl::Status)>;
 
@@ -157,6 +176,15 @@ constexpr void RequirePlantedBugName() {
   (::bulwark::faultinject::internal::RequireOrdinaryName<           \
        ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
    ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name)))
+// The per-node forms: BW_FAILPOINT_STATUS_IN(env.failpoints, "storage.file.put.before_sync").
+#define BW_FAILPOINT_IN(source, name)                               \
+  (::bulwark::faultinject::internal::RequireOrdinaryName<           \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Failpoint((source), ::absl::string_view("" name)))
+#define BW_FAILPOINT_STATUS_IN(source, name)                        \
+  (::bulwark::faultinject::internal::RequireOrdinaryName<           \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::FailpointStatus((source), ::absl::string_view("" name)))
 // An asynchronous site: BW_FAILPOINT_ASYNC(env.executor, "lifecycle.launch.handshake", next).
 #define BW_FAILPOINT_ASYNC(executor, name, next)                    \
   (::bulwark::faultinject::internal::RequireOrdinaryName<           \
@@ -171,7 +199,7 @@ constexpr void RequirePlantedBugName() {
 // BULWARK_FAILPOINTS included, can reach the site, and the binary holds no "bug." string. Only the
 // testonly "_planted_bugs" library variants (bw_planted_bugs_cc_library in //bazel:defs.bzl) are
 // compiled with it. BW_PLANTED_BUG is an Action, BW_PLANTED_BUG_STATUS an absl::Status, like the
-// two forms above.
+// two forms above; the _IN forms take the node's FailpointSource as BW_FAILPOINT_IN does.
 #ifdef BULWARK_PLANTED_BUGS
 #define BW_PLANTED_BUG(name)                                        \
   (::bulwark::faultinject::internal::RequirePlantedBugName<         \
@@ -181,6 +209,14 @@ constexpr void RequirePlantedBugName() {
   (::bulwark::faultinject::internal::RequirePlantedBugName<         \
        ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
    ::bulwark::faultinject::FailpointStatus(::absl::string_view("" name)))
+#define BW_PLANTED_BUG_IN(source, name)                             \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Failpoint((source), ::absl::string_view("" name)))
+#define BW_PLANTED_BUG_STATUS_IN(source, name)                      \
+  (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::FailpointStatus((source), ::absl::string_view("" name)))
 #else
 #define BW_PLANTED_BUG(name)                                        \
   (::bulwark::faultinject::internal::RequirePlantedBugName<         \
@@ -188,6 +224,16 @@ constexpr void RequirePlantedBugName() {
    ::bulwark::faultinject::Action())
 #define BW_PLANTED_BUG_STATUS(name)                                 \
   (::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::absl::OkStatus())
+#define BW_PLANTED_BUG_IN(source, name)                             \
+  ((void)(source),                                                  \
+   ::bulwark::faultinject::internal::RequirePlantedBugName<         \
+       ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
+   ::bulwark::faultinject::Action())
+#define BW_PLANTED_BUG_STATUS_IN(source, name)                      \
+  ((void)(source),                                                  \
+   ::bulwark::faultinject::internal::RequirePlantedBugName<         \
        ::bulwark::faultinject::internal::IsPlantedBugName(name)>(), \
    ::absl::OkStatus())
 #endif

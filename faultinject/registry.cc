@@ -36,6 +36,12 @@ void EvaluateAsyncInstalled(Registry* registry, Executor& executor, absl::string
   registry->EvaluateAsync(executor, name, std::move(next));
 }
 
+Registry* RegistryOf(FailpointSource* source) {
+  Registry* registry = dynamic_cast<Registry*>(source);
+  CHECK(registry != nullptr) << "an Env's failpoints must be a faultinject::Registry";
+  return registry;
+}
+
 }  // namespace internal
 
 void InstallRegistry(Registry* registry) {

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/random.h"
 #include "faultinject/failpoint.h"
 #include "faultinject/spec.h"
@@ -73,14 +74,16 @@ struct SiteStats {
   std::optional<bool> buggify_active;  // Set once buggify decided for this site.
 };
 
-// Thread-safe (a std::mutex guards the state; the fast path in failpoint.h takes no lock).
-class Registry {
+// Thread-safe (a std::mutex guards the state; the fast path in failpoint.h takes no lock). A
+// registry is also a FailpointSource: put it in a node's Env (Env::failpoints) to give that node
+// failpoint state of its own, without installing it.
+class Registry final : public FailpointSource {
  public:
   // `random` draws the percentages of configured terms; it must outlive the registry and is used
   // under the registry's lock only.
   explicit Registry(Random& random);
   // REQUIRES: not installed (InstalledRegistry() != this).
-  ~Registry();
+  ~Registry() override;
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 

@@ -9,18 +9,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status/quote.h"
 #include "base/status/status_macros.h"
 
 namespace bulwark::faultinject {
 namespace {
 
+// Configuration text is not secret, but it can be long: messages carry a bounded quote of it.
 constexpr size_t kQuotedBytesMax = 80;
 
-// Configuration text is not secret, but it can be long: messages carry a bounded quote of it.
-std::string Quote(absl::string_view text) {
-  if (text.size() <= kQuotedBytesMax) return absl::StrCat("\"", text, "\"");
-  return absl::StrCat("\"", text.substr(0, kQuotedBytesMax), "\"...");
-}
+std::string Quote(absl::string_view text) { return QuoteForError(text, kQuotedBytesMax); }
 
 struct CodeName {
   absl::StatusCode code;

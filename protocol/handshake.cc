@@ -8,7 +8,6 @@
 #include <limits>
 #include <set>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -140,12 +139,6 @@ std::optional<std::string> TcpAddressFault(absl::string_view address) {
 }
 
 }  // namespace
-
-std::string QuoteForError(absl::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return absl::StrCat("\"", absl::CHexEscape(text), "\"");
-  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, max_bytes)), "\"...(", text.size(),
-                      " bytes)");
-}
 
 absl::StatusOr<HandshakeLine> ParseHandshakeLine(absl::string_view line,
                                                  const std::vector<int>& offered_app_versions) {

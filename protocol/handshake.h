@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/status/quote.h"
 
 namespace bulwark::protocol {
 
@@ -44,9 +45,6 @@ inline constexpr size_t kUnixSocketPathBytesMax = 107;
 // the padded base64 "extra" data that go-plugin before v1.0.0 printed in that position
 // (client.go: `if len(parts) >= 6 && len(parts[5]) > 50`). bulwark does the same.
 inline constexpr size_t kCertFieldBytesIgnoredMax = 50;
-
-// How much of a plugin's output an error message quotes.
-inline constexpr size_t kQuotedBytesMax = 120;
 
 // Most entries accepted in an offered or supported version list, and the longest
 // PLUGIN_PROTOCOL_VERSIONS value a plugin parses.
@@ -148,10 +146,9 @@ struct NegotiatedVersion {
 absl::StatusOr<NegotiatedVersion> NegotiateProtocolVersion(
     absl::string_view env_value, const std::vector<int>& supported_versions);
 
-// Quotes `text` for an error message: in double quotes, C-escaped (control characters, quotes,
-// backslashes and non-ASCII bytes become escapes), cut to at most `max_bytes` input bytes, with
-// `...(<n> bytes)` appended when cut. Used for every message that echoes plugin output.
-std::string QuoteForError(absl::string_view text, size_t max_bytes = kQuotedBytesMax);
+// Every message that echoes plugin output quotes it with the ground floor's QuoteForError
+// (base/status/quote.h): C-escaped, cut to kQuotedBytesMax bytes.
+using ::bulwark::QuoteForError;
 
 }  // namespace bulwark::protocol
 

@@ -416,12 +416,6 @@ TEST(NegotiateProtocolVersionTest, RejectsBadSupportedLists) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(QuoteForErrorTest, EscapesAndCuts) {
-  EXPECT_EQ(QuoteForError("a\"b\n"), "\"a\\\"b\\n\"");
-  EXPECT_EQ(QuoteForError("abcdef", 3), "\"abc\"...(6 bytes)");
-  EXPECT_EQ(QuoteForError("\xff"), "\"\\xff\"");
-}
-
 TEST(Base64RawStdTest, KnownAnswers) {
   // RFC 4648 §10 vectors with the padding removed.
   EXPECT_EQ(Base64RawStdEncode(""), "");

@@ -2,11 +2,13 @@
 // the conversions between pb.Request / pb.Response and the author-facing types.
 #include "sdk/backend.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/json/json_depth.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -77,33 +79,11 @@ absl::StatusCode CodeForHttp(int http_code) {
 }
 
 // Rejects JSON nested deeper than `depth_max` without parsing it (nlohmann's parser recurses
-// once per level). Counts brackets outside strings; the parser validates everything else.
+// once per level); the parser validates everything else.
 absl::Status CheckJsonDepth(absl::string_view text, size_t depth_max) {
-  size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > depth_max) {
-        return absl::InvalidArgumentError(absl::StrCat("request data is nested deeper than ",
-                                                       depth_max, " levels (at byte ", i, ")"));
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
+  if (std::optional<size_t> at = FindJsonNestingBeyond(text, depth_max); at.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("request data is nested deeper than ", depth_max,
+                                                   " levels (at byte ", *at, ")"));
   }
   return absl::OkStatus();
 }

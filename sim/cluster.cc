@@ -36,6 +36,17 @@ void Cluster::AddMachine(int id) {
   NodeOptions options;
   options.id = id;
   options.seed = StableHash64(absl::StrCat("node/", id), world_.config.seed);
+  Machine built;
+  if (id == 0) {
+    built.registry = &world_.registry;
+  } else {
+    built.own_failpoint_random = std::make_unique<SeededRandom>(
+        world_.root_random.Derive(absl::StrCat("failpoints/node/", id)));
+    built.own_registry = std::make_unique<faultinject::Registry>(*built.own_failpoint_random);
+    built.own_registry->SetEffects(this);
+    built.registry = built.own_registry.get();
+  }
+  options.failpoints = built.registry;
   NodeHooks hooks;
   hooks.trace = [this](int node, absl::string_view kind, absl::string_view payload) {
     world_.ScanText(kind, payload);
@@ -57,10 +68,9 @@ void Cluster::AddMachine(int id) {
   hooks.spawning = [this](int node, absl::string_view path, absl::string_view sha256) {
     OnSpawn(node, path, sha256);
   };
-  Machine machine;
-  machine.node = std::make_unique<Node>(options, world_.loop, world_.clock, std::move(hooks));
-  WriteWorld(machine.node->disk());
-  machines_.push_back(std::move(machine));
+  built.node = std::make_unique<Node>(options, world_.loop, world_.clock, std::move(hooks));
+  WriteWorld(built.node->disk());
+  machines_.push_back(std::move(built));
   world_.seal_windows.emplace_back();
   const absl::Status started = machines_.back().node->Start();
   CHECK_OK(started) << "a fresh node must start";

@@ -22,6 +22,12 @@ namespace bulwark::sim {
 class World;
 
 struct Machine {
+  // The node's failpoint state, its Env's failpoints: machine 0 uses the world's registry (which
+  // the faults configure and the report reads); every further machine owns one, so nodes can be
+  // configured apart. Declared before the node, which points at it.
+  faultinject::Registry* registry = nullptr;
+  std::unique_ptr<SeededRandom> own_failpoint_random;
+  std::unique_ptr<faultinject::Registry> own_registry;
   std::unique_ptr<Node> node;
   uint64_t epoch = 0;  // Bumped whenever the process dies or hangs; connections break.
   bool wedged = false;

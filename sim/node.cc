@@ -158,7 +158,7 @@ Node::Node(NodeOptions options, SimEventLoop& loop, SimClock& clock, NodeHooks h
       checking_launcher_(std::make_unique<CheckingLauncher>(*this)),
       network_(executor_, network_random_, disk_),
       log_(std::make_unique<HookLogSink>(*this)),
-      env_{clock_, executor_, core_random_, fs_, *checking_launcher_} {
+      env_{clock_, executor_, core_random_, fs_, *checking_launcher_, options_.failpoints} {
   SimPluginSpec multiplexed;
   multiplexed.factory = examples::kv::KvBackendFactory();
   multiplexed.multiplexing = true;
@@ -182,7 +182,8 @@ void Node::Trace(absl::string_view kind, absl::string_view payload) {
 absl::Status Node::Start() {
   CHECK(!running()) << "node " << options_.id << " started twice";
   fs_.Revive();
-  absl::StatusOr<std::unique_ptr<FileStorage>> storage = FileStorage::Open(fs_, options_.data_dir);
+  absl::StatusOr<std::unique_ptr<FileStorage>> storage =
+      FileStorage::Open(fs_, options_.data_dir, env_.failpoints);
   if (!storage.ok()) {
     fs_.Kill();
     return Annotate(storage.status(), "open file storage");

@@ -128,6 +128,8 @@ struct NodeOptions {
   std::string plugin_dir = "/bulwark/plugins";
   std::string run_dir = "/bulwark/run";
   lifecycle::LifecycleOptions lifecycle;
+  // The node's own failpoint state (its Env's failpoints); nullptr: the installed registry.
+  FailpointSource* failpoints = nullptr;
 };
 
 // The simulator's callbacks into its own bookkeeping.

@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "base/status/status_macros.h"
 
 namespace bulwark::sim {
 namespace {
@@ -12,71 +11,6 @@ namespace {
 absl::Status Down(absl::string_view operation) {
   return absl::UnavailableError(absl::StrCat(operation, ": the node is down"));
 }
-
-class NodeWritableFile final : public WritableFile {
- public:
-  NodeWritableFile(NodeFileSystem& fs, std::unique_ptr<WritableFile> inner)
-      : fs_(fs), inner_(std::move(inner)), incarnation_(fs.incarnation()) {}
-
-  absl::Status Append(absl::string_view data) override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "append"));
-    return fs_.AfterMutation(inner_->Append(data));
-  }
-  absl::Status Sync() override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "sync"));
-    return fs_.AfterMutation(inner_->Sync());
-  }
-  absl::Status Close() override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "close"));
-    return fs_.AfterMutation(inner_->Close());
-  }
-
- private:
-  NodeFileSystem& fs_;
-  std::unique_ptr<WritableFile> inner_;
-  uint64_t incarnation_;
-};
-
-class NodeReadableFile final : public ReadableFile {
- public:
-  NodeReadableFile(NodeFileSystem& fs, std::unique_ptr<ReadableFile> inner)
-      : fs_(fs), inner_(std::move(inner)), incarnation_(fs.incarnation()) {}
-
-  absl::StatusOr<size_t> ReadAt(uint64_t offset, absl::Span<char> out) override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "read"));
-    return inner_->ReadAt(offset, out);
-  }
-  absl::StatusOr<FileInfo> Stat() override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "stat"));
-    return inner_->Stat();
-  }
-
- private:
-  NodeFileSystem& fs_;
-  std::unique_ptr<ReadableFile> inner_;
-  uint64_t incarnation_;
-};
-
-class NodeExecutableFile final : public ExecutableFile {
- public:
-  NodeExecutableFile(NodeFileSystem& fs, std::unique_ptr<ExecutableFile> inner)
-      : fs_(fs), inner_(std::move(inner)), incarnation_(fs.incarnation()) {}
-
-  absl::StatusOr<size_t> ReadAt(uint64_t offset, absl::Span<char> out) override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "read"));
-    return inner_->ReadAt(offset, out);
-  }
-  absl::StatusOr<FileInfo> Stat() override {
-    RETURN_IF_ERROR(fs_.CheckUp(incarnation_, "stat"));
-    return inner_->Stat();
-  }
-  const std::string& path() const override { return inner_->path(); }
-
- private:
-  NodeFileSystem& fs_;
-  std::unique_ptr<ExecutableFile> inner_;
-  uint64_t incarnation_;
-};
 
 }  // namespace
 
@@ -94,8 +28,8 @@ void NodeFileSystem::ArmCrash(uint64_t k, CrashMode mode) {
   armed_ = Armed{mutations_ + (k == 0 ? 1 : k), mode};
 }
 
-absl::Status NodeFileSystem::CheckUp(uint64_t incarnation, absl::string_view operation) const {
-  if (dead_ || incarnation != incarnation_) return Down(operation);
+absl::Status NodeFileSystem::CheckCall(uint64_t generation, absl::string_view operation) const {
+  if (dead_ || generation != incarnation_) return Down(operation);
   return absl::OkStatus();
 }
 
@@ -108,83 +42,6 @@ absl::Status NodeFileSystem::AfterMutation(absl::Status result) {
     return Down("power lost during the call");
   }
   return result;
-}
-
-absl::StatusOr<std::unique_ptr<WritableFile>> NodeFileSystem::NewWritableFile(
-    absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "create"));
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = disk_.NewWritableFile(path);
-  absl::Status status = AfterMutation(file.status());
-  if (!status.ok()) return status;
-  return std::unique_ptr<WritableFile>(new NodeWritableFile(*this, *std::move(file)));
-}
-
-absl::StatusOr<std::unique_ptr<ReadableFile>> NodeFileSystem::OpenForRead(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "open"));
-  ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, disk_.OpenForRead(path));
-  return std::unique_ptr<ReadableFile>(new NodeReadableFile(*this, std::move(file)));
-}
-
-absl::StatusOr<std::unique_ptr<ExecutableFile>> NodeFileSystem::OpenForExec(
-    absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "open"));
-  ASSIGN_OR_RETURN(std::unique_ptr<ExecutableFile> file, disk_.OpenForExec(path));
-  return std::unique_ptr<ExecutableFile>(new NodeExecutableFile(*this, std::move(file)));
-}
-
-absl::Status NodeFileSystem::Rename(absl::string_view from, absl::string_view to) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "rename"));
-  return AfterMutation(disk_.Rename(from, to));
-}
-
-absl::Status NodeFileSystem::Remove(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "remove"));
-  return AfterMutation(disk_.Remove(path));
-}
-
-absl::Status NodeFileSystem::CreateDir(absl::string_view path, uint32_t mode) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "mkdir"));
-  return AfterMutation(disk_.CreateDir(path, mode));
-}
-
-absl::Status NodeFileSystem::RemoveDir(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "rmdir"));
-  return AfterMutation(disk_.RemoveDir(path));
-}
-
-absl::StatusOr<std::vector<std::string>> NodeFileSystem::ListDir(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "list"));
-  return disk_.ListDir(path);
-}
-
-absl::StatusOr<FileInfo> NodeFileSystem::Stat(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "stat"));
-  return disk_.Stat(path);
-}
-
-absl::StatusOr<FileInfo> NodeFileSystem::Lstat(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "lstat"));
-  return disk_.Lstat(path);
-}
-
-absl::Status NodeFileSystem::SyncDir(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "syncdir"));
-  return AfterMutation(disk_.SyncDir(path));
-}
-
-absl::StatusOr<std::string> NodeFileSystem::RealPath(absl::string_view path) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "realpath"));
-  return disk_.RealPath(path);
-}
-
-absl::Status NodeFileSystem::CreateSymlink(absl::string_view target, absl::string_view link) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "symlink"));
-  return AfterMutation(disk_.CreateSymlink(target, link));
-}
-
-absl::Status NodeFileSystem::SetMode(absl::string_view path, uint32_t mode) {
-  RETURN_IF_ERROR(CheckUp(incarnation_, "chmod"));
-  return AfterMutation(disk_.SetMode(path, mode));
 }
 
 NodeExecutor::~NodeExecutor() { Kill(); }

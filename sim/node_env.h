@@ -16,6 +16,7 @@
 #include "base/env/clock.h"
 #include "base/env/executor.h"
 #include "base/env/file_system.h"
+#include "base/env/forwarding_file_system.h"
 #include "base/env/sim/sim_event_loop.h"
 #include "base/env/sim/sim_file_system.h"
 
@@ -28,12 +29,12 @@ namespace bulwark::sim {
 // CreateSymlink, SetMode): that call takes effect, the node dies, and the call reports
 // kUnavailable. The disk itself is crashed by whoever handles the death (on_crash), after the
 // code on the stack has unwound.
-class NodeFileSystem final : public FileSystem {
+class NodeFileSystem final : public ForwardingFileSystem {
  public:
   using CrashCallback = std::function<void(CrashMode mode)>;
 
   NodeFileSystem(SimFileSystem& disk, CrashCallback on_crash)
-      : disk_(disk), on_crash_(std::move(on_crash)) {}
+      : ForwardingFileSystem(disk), on_crash_(std::move(on_crash)) {}
 
   // The node dies (process or machine): every call fails from now on, until Revive.
   void Kill();
@@ -47,29 +48,15 @@ class NodeFileSystem final : public FileSystem {
   bool armed() const { return armed_.has_value(); }
   uint64_t mutations() const { return mutations_; }
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) override;
-  absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) override;
-  absl::StatusOr<std::unique_ptr<ExecutableFile>> OpenForExec(absl::string_view path) override;
-  absl::Status Rename(absl::string_view from, absl::string_view to) override;
-  absl::Status Remove(absl::string_view path) override;
-  absl::Status CreateDir(absl::string_view path, uint32_t mode) override;
-  absl::Status RemoveDir(absl::string_view path) override;
-  absl::StatusOr<std::vector<std::string>> ListDir(absl::string_view path) override;
-  absl::StatusOr<FileInfo> Stat(absl::string_view path) override;
-  absl::StatusOr<FileInfo> Lstat(absl::string_view path) override;
-  absl::Status SyncDir(absl::string_view path) override;
-  absl::StatusOr<std::string> RealPath(absl::string_view path) override;
-  absl::Status CreateSymlink(absl::string_view target, absl::string_view link) override;
-  absl::Status SetMode(absl::string_view path, uint32_t mode) override;
-
-  // For the wrapped handles: kUnavailable unless the node is up in incarnation `incarnation`.
-  absl::Status CheckUp(uint64_t incarnation, absl::string_view operation) const;
+  // kUnavailable unless the node is up in incarnation `generation` (handles opened in an earlier
+  // incarnation stay dead).
+  absl::Status CheckCall(uint64_t generation, absl::string_view operation) const override;
   // Counts one mutating call that returned `result`; strikes the armed crash if it is due.
-  absl::Status AfterMutation(absl::Status result);
+  absl::Status AfterMutation(absl::Status result) override;
+  uint64_t generation() const override { return incarnation_; }
   uint64_t incarnation() const { return incarnation_; }
 
  private:
-  SimFileSystem& disk_;
   CrashCallback on_crash_;
   bool dead_ = false;
   uint64_t incarnation_ = 1;

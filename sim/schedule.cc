@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "base/status/quote.h"
 #include "base/status/status_macros.h"
 #include "faultinject/spec.h"
 
@@ -52,10 +53,7 @@ const KindInfo& InfoOf(FaultKind kind) {
   return kKinds[0];
 }
 
-std::string Quote(absl::string_view text) {
-  if (text.size() <= kQuotedBytesMax) return absl::StrCat("\"", text, "\"");
-  return absl::StrCat("\"", text.substr(0, kQuotedBytesMax), "\"...");
-}
+std::string Quote(absl::string_view text) { return QuoteForError(text, kQuotedBytesMax); }
 
 absl::Status EventError(absl::string_view event, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("schedule event ", Quote(event), ": ", why));

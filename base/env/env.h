@@ -7,6 +7,7 @@
 
 #include "base/env/clock.h"
 #include "base/env/executor.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
 #include "base/env/process_launcher.h"
 #include "base/env/random.h"
@@ -20,6 +21,9 @@ struct Env {
   Random& random;
   FileSystem& fs;
   ProcessLauncher& launcher;
+  // This node's failpoint state (faultinject::Registry); nullptr: the process's installed
+  // registry, as in a real process, where one process is one node.
+  FailpointSource* failpoints = nullptr;
 };
 
 }  // namespace bulwark

@@ -9,39 +9,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/json/json_depth.h"
 
 namespace bulwark {
 
 namespace {
-
-// Largest nesting of [] and {} outside strings; stops counting past `limit`.
-size_t JsonDepth(absl::string_view text, size_t limit) {
-  size_t depth = 0;
-  size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > deepest) deepest = depth;
-      if (deepest > limit) return deepest;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 std::string CutValue(std::string value) {
   if (value.size() > kHclogFieldValueBytesMax) {
@@ -62,7 +34,7 @@ std::string FieldName(const std::string& key) {
 std::optional<HclogLine> ParseJson(absl::string_view line) {
   absl::string_view trimmed = absl::StripAsciiWhitespace(line);
   if (trimmed.empty() || trimmed.front() != '{') return std::nullopt;
-  if (JsonDepth(trimmed, kHclogJsonDepthMax) > kHclogJsonDepthMax) return std::nullopt;
+  if (FindJsonNestingBeyond(trimmed, kHclogJsonDepthMax).has_value()) return std::nullopt;
   const nlohmann::json doc = nlohmann::json::parse(trimmed.begin(), trimmed.end(), nullptr,
                                                    /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return std::nullopt;

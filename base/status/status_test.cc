@@ -4,7 +4,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "base/status/check.h"
+#include "base/status/quote.h"
 #include "base/status/status_macros.h"
 #include "gtest/gtest.h"
 
@@ -67,6 +69,15 @@ TEST(CheckDeathTest, PassingCheckEvaluatesNoMessage) {
   CHECK(true) << side_effect();
   CHECK_OK(Parse(true)) << side_effect();
   EXPECT_EQ(evaluated, 0);
+}
+
+TEST(QuoteForErrorTest, EscapesAndCuts) {
+  EXPECT_EQ(QuoteForError("a\"b\n"), "\"a\\\"b\\n\"");
+  EXPECT_EQ(QuoteForError("abcdef", 3), "\"abc\"...(6 bytes)");
+  EXPECT_EQ(QuoteForError("abc", 3), "\"abc\"");
+  EXPECT_EQ(QuoteForError("\xff"), "\"\\xff\"");
+  EXPECT_EQ(QuoteForError(std::string(kQuotedBytesMax + 1, 'x')),
+            absl::StrCat("\"", std::string(kQuotedBytesMax, 'x'), "\"...(121 bytes)"));
 }
 
 }  // namespace

@@ -113,13 +113,14 @@ std::string KeyringAad() {
 
 }  // namespace
 
-Barrier::Barrier(Storage& physical, Random& random)
-    : physical_(physical), random_(random), root_key_(kKeyBytes) {}
+Barrier::Barrier(Storage& physical, Random& random, FailpointSource* failpoints)
+    : physical_(physical), random_(random), failpoints_(failpoints), root_key_(kKeyBytes) {}
 
 Barrier::~Barrier() { Seal(); }
 
-absl::StatusOr<std::unique_ptr<Barrier>> Barrier::Open(Storage& physical, Random& random) {
-  std::unique_ptr<Barrier> barrier(new Barrier(physical, random));
+absl::StatusOr<std::unique_ptr<Barrier>> Barrier::Open(Storage& physical, Random& random,
+                                                       FailpointSource* failpoints) {
+  std::unique_ptr<Barrier> barrier(new Barrier(physical, random, failpoints));
   ASSIGN_OR_RETURN(std::optional<std::string> record, physical.Get(kBarrierRootKeyPath));
   if (record.has_value()) {
     ASSIGN_OR_RETURN(RootKeyConfig config, ParseRootKeyHeader(*record));
@@ -307,7 +308,7 @@ absl::StatusOr<SealStatus> Barrier::Unseal(absl::string_view share) {
   CHECK(root_key->size() == kKeyBytes);
   std::memcpy(root_key_.data(), root_key->data(), kKeyBytes);
 
-  absl::Status loaded = BW_FAILPOINT_STATUS("barrier.unseal.before_keyring_load");
+  absl::Status loaded = BW_FAILPOINT_STATUS_IN(failpoints_, "barrier.unseal.before_keyring_load");
   if (loaded.ok()) loaded = LoadKeyring();
   if (!loaded.ok()) {
     Seal();
@@ -376,7 +377,7 @@ void Barrier::Seal() {
   // Planted bug for the simulator's drill (never configured in production): the barrier reports
   // itself sealed but keeps its data keys and goes on serving, as a seal that forgot to take
   // effect would.
-  if (!sealed_ && BW_PLANTED_BUG("bug.barrier.serve_while_sealed")) {
+  if (!sealed_ && BW_PLANTED_BUG_IN(failpoints_, "bug.barrier.serve_while_sealed")) {
     DiscardShares();
     sealed_ = true;
     serving_while_sealed_ = true;

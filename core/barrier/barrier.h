@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "base/crypto/aead.h"
 #include "base/crypto/secure_buffer.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/random.h"
 #include "base/storage/storage.h"
 
@@ -94,7 +95,9 @@ class Barrier final : public Storage {
   // CSPRNG in production. The barrier is sealed.
   //
   // Errors: kDataLoss if the root-key record's header is malformed; physical Storage errors.
-  static absl::StatusOr<std::unique_ptr<Barrier>> Open(Storage& physical, Random& random);
+  // `failpoints` is the node's (Env::failpoints): where the barrier's failpoint sites look.
+  static absl::StatusOr<std::unique_ptr<Barrier>> Open(Storage& physical, Random& random,
+                                                       FailpointSource* failpoints = nullptr);
 
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
@@ -164,7 +167,7 @@ class Barrier final : public Storage {
     crypto::AesGcm aead;  // Key schedule computed once per term.
   };
 
-  Barrier(Storage& physical, Random& random);
+  Barrier(Storage& physical, Random& random, FailpointSource* failpoints);
 
   absl::Status CheckUnsealed() const;
   // Writes a fresh random nonce for one entry to `out` (kAesGcmNonceBytes).
@@ -176,6 +179,7 @@ class Barrier final : public Storage {
 
   Storage& physical_;
   Random& random_;
+  FailpointSource* failpoints_;
 
   bool initialized_ = false;
   bool sealed_ = true;

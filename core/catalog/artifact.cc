@@ -187,7 +187,8 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
   ASSIGN_OR_RETURN(std::string actual, HashFile(**file, *real, policy.artifact_bytes_max));
   // The failpoint is a planted bug for the simulator's drill (compiled into testonly builds only):
   // it skips this check, so a swapped artifact would run.
-  if (actual != expected_sha256_hex && !BW_PLANTED_BUG("bug.catalog.skip_hash_check")) {
+  if (actual != expected_sha256_hex &&
+      !BW_PLANTED_BUG_IN(policy.failpoints, "bug.catalog.skip_hash_check")) {
     return CatalogStatus(
         absl::StatusCode::kFailedPrecondition, CatalogError::kSha256Mismatch,
         absl::StrCat("sha256 for command ", QuoteForMessage(command), ": ", *real, " has SHA-256 ",

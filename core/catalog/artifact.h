@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
 
 namespace bulwark::catalog {
@@ -25,6 +26,8 @@ struct ArtifactPolicy {
   // With check_permissions: refuse a directory or file owned by another uid.
   std::optional<uint32_t> expected_uid;
   uint64_t artifact_bytes_max = 0;
+  // The node's failpoint state (Env::failpoints); nullptr: the process's.
+  FailpointSource* failpoints = nullptr;
 };
 
 struct OpenedArtifact {

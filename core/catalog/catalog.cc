@@ -119,6 +119,7 @@ Catalog::Catalog(Storage& storage, FileSystem& fs, CatalogOptions options)
   policy_.check_permissions = options_.check_permissions;
   policy_.expected_uid = options_.expected_uid;
   policy_.artifact_bytes_max = options_.artifact_bytes_max;
+  policy_.failpoints = options_.failpoints;
   for (const BuiltinPlugin& builtin : options_.builtins) {
     CatalogEntry entry;
     entry.type = builtin.type;
@@ -367,7 +368,8 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
   spec.entry = *entry;
   if (entry->builtin) return spec;
   // An injected failure looks like the file system failing under the check.
-  if (absl::Status injected = BW_FAILPOINT_STATUS("catalog.launch.verify"); !injected.ok()) {
+  if (absl::Status injected = BW_FAILPOINT_STATUS_IN(options_.failpoints, "catalog.launch.verify");
+      !injected.ok()) {
     return CatalogStatus(injected.code(), CatalogError::kFileSystemError,
                          absl::StrCat("verify the artifact for launch: ", injected.message()));
   }

@@ -44,6 +44,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
 #include "base/storage/storage.h"
 #include "core/catalog/artifact.h"
@@ -71,6 +72,8 @@ struct CatalogOptions {
   std::vector<BuiltinPlugin> builtins;
   // Where in Storage the catalog lives: "" or a key prefix ending in '/'.
   std::string storage_prefix = std::string(kDefaultStoragePrefix);
+  // The node's failpoint state (Env::failpoints) for the catalog's sites; nullptr: the process's.
+  FailpointSource* failpoints = nullptr;
 };
 
 // What the lifecycle manager needs to start a plugin. Holds env values: never log it whole.

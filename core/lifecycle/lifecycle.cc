@@ -653,7 +653,7 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
                         /*count_as_failure=*/true);
             // The failpoint is a planted bug for the drill: no retry after the lazy reload.
             if (retries_left > 0 && accepting_ && mounts_.count(path) > 0 &&
-                !BW_PLANTED_BUG("bug.lifecycle.skip_retry_after_reload")) {
+                !BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.skip_retry_after_reload")) {
               m_restarts_->Add({{"plugin", plugin}}, 1);
               Log(LogLevel::kInfo, "lazy reload: restarting plugin and retrying the request",
                   {{"mount", path}, {"plugin", plugin}});
@@ -815,7 +815,7 @@ void LifecycleManager::TerminateAll(TerminationEvent why, absl::AnyInvocable<voi
   accepting_ = false;
   // A planted bug for the simulator's drill (never configured in production): the plugins
   // keep running through the seal or step-down.
-  if (BW_PLANTED_BUG("bug.lifecycle.keep_plugin_after_seal")) {
+  if (BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.keep_plugin_after_seal")) {
     env_.executor.Post(std::move(done));
     return;
   }

@@ -24,8 +24,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
                                                  lifecycle::RunnerFactory& runners,
                                                  metrics::Registry& metrics, LogSink& log,
                                                  NodeOptions options) {
+  // The catalog's failpoint sites belong to this node, like the barrier's.
+  options.catalog.failpoints = env.failpoints;
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
-  ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random));
+  ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
   return node;
 }
 

@@ -114,7 +114,8 @@ std::string FileStorage::FileNameForKey(absl::string_view key) {
 }
 
 absl::StatusOr<std::unique_ptr<FileStorage>> FileStorage::Open(FileSystem& fs,
-                                                               absl::string_view dir) {
+                                                               absl::string_view dir,
+                                                               FailpointSource* failpoints) {
   absl::StatusOr<FileInfo> info = fs.Stat(dir);
   if (absl::IsNotFound(info.status())) {
     RETURN_IF_ERROR(Annotate(fs.CreateDir(dir, 0700), "file storage: create data directory"));
@@ -127,7 +128,7 @@ absl::StatusOr<std::unique_ptr<FileStorage>> FileStorage::Open(FileSystem& fs,
                                                       " is a ", FileTypeName(info->type),
                                                       ", not a directory"));
   }
-  std::unique_ptr<FileStorage> storage(new FileStorage(fs, std::string(dir)));
+  std::unique_ptr<FileStorage> storage(new FileStorage(fs, std::string(dir), failpoints));
   RETURN_IF_ERROR(storage->LoadIndex());
   return storage;
 }
@@ -222,9 +223,9 @@ absl::Status FileStorage::Put(absl::string_view key, absl::string_view value) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_.NewWritableFile(temp);
   if (!file.ok()) return Annotate(file.status(), context);
   absl::Status status = (*file)->Append(record);
-  if (status.ok()) status = BW_FAILPOINT_STATUS("storage.file.put.before_sync");
+  if (status.ok()) status = BW_FAILPOINT_STATUS_IN(failpoints_, "storage.file.put.before_sync");
   if (status.ok()) status = (*file)->Sync();
-  if (status.ok()) status = BW_FAILPOINT_STATUS("storage.file.put.after_sync");
+  if (status.ok()) status = BW_FAILPOINT_STATUS_IN(failpoints_, "storage.file.put.after_sync");
   if (status.ok()) status = (*file)->Close();
   if (status.ok()) status = fs_.Rename(temp, path);
   if (!status.ok()) {
@@ -236,7 +237,7 @@ absl::Status FileStorage::Put(absl::string_view key, absl::string_view value) {
   keys_.insert(std::string(key));
   // Planted bug for the simulator's drill (compiled into testonly builds only): acknowledge the
   // write before the rename is durable, so a crash may lose an acknowledged write.
-  if (BW_PLANTED_BUG("bug.storage.file.ack_before_sync")) return absl::OkStatus();
+  if (BW_PLANTED_BUG_IN(failpoints_, "bug.storage.file.ack_before_sync")) return absl::OkStatus();
   return Annotate(fs_.SyncDir(dir_), context);
 }
 
@@ -246,7 +247,8 @@ absl::Status FileStorage::Delete(absl::string_view key) {
   absl::Status removed = fs_.Remove(JoinPath(dir_, FileNameForKey(key)));
   if (!removed.ok() && !absl::IsNotFound(removed)) return Annotate(removed, context);
   if (auto it = keys_.find(key); it != keys_.end()) keys_.erase(it);
-  RETURN_IF_ERROR(Annotate(BW_FAILPOINT_STATUS("storage.file.delete.before_sync"), context));
+  RETURN_IF_ERROR(
+      Annotate(BW_FAILPOINT_STATUS_IN(failpoints_, "storage.file.delete.before_sync"), context));
   return Annotate(fs_.SyncDir(dir_), context);
 }
 

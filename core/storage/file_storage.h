@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
 #include "base/storage/storage.h"
 
@@ -57,8 +58,10 @@ class FileStorage final : public Storage {
   // (then syncs the directory), and indexes the keys of every record.
   //
   // Errors: kFailedPrecondition if `dir` is not a directory; kDataLoss if a record file's header
-  // is corrupt or its key does not hash to its name; FileSystem errors otherwise.
-  static absl::StatusOr<std::unique_ptr<FileStorage>> Open(FileSystem& fs, absl::string_view dir);
+  // is corrupt or its key does not hash to its name; FileSystem errors otherwise. `failpoints`
+  // is the node's (Env::failpoints): where this storage's failpoint sites look.
+  static absl::StatusOr<std::unique_ptr<FileStorage>> Open(FileSystem& fs, absl::string_view dir,
+                                                           FailpointSource* failpoints = nullptr);
 
   FileStorage(const FileStorage&) = delete;
   FileStorage& operator=(const FileStorage&) = delete;
@@ -79,12 +82,14 @@ class FileStorage final : public Storage {
   const std::string& dir() const { return dir_; }
 
  private:
-  FileStorage(FileSystem& fs, std::string dir) : fs_(fs), dir_(std::move(dir)) {}
+  FileStorage(FileSystem& fs, std::string dir, FailpointSource* failpoints)
+      : fs_(fs), dir_(std::move(dir)), failpoints_(failpoints) {}
 
   absl::Status LoadIndex();
 
   FileSystem& fs_;
   std::string dir_;
+  FailpointSource* failpoints_;
   // Every key with a record under its final name in the live directory.
   std::set<std::string, std::less<>> keys_;
 };

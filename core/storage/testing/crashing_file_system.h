@@ -4,12 +4,11 @@
 #define BULWARK_CORE_STORAGE_TESTING_CRASHING_FILE_SYSTEM_H_
 
 #include <cstdint>
-#include <memory>
 #include <optional>
-#include <string>
-#include <vector>
 
-#include "base/env/file_system.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "base/env/forwarding_file_system.h"
 #include "base/env/sim/sim_file_system.h"
 
 namespace bulwark::testing {
@@ -20,36 +19,21 @@ namespace bulwark::testing {
 // opened earlier too, fails with kUnavailable ("the machine is down"): the code under test sees
 // its process die at that point. Restart by building new objects over `sim` directly.
 // crash_after == nullopt never crashes and only counts (to learn how many steps a workload has).
-class CrashingFileSystem final : public FileSystem {
+class CrashingFileSystem final : public ForwardingFileSystem {
  public:
   CrashingFileSystem(sim::SimFileSystem& sim, std::optional<uint64_t> crash_after,
                      sim::CrashMode mode)
-      : sim_(sim), crash_after_(crash_after), mode_(mode) {}
+      : ForwardingFileSystem(sim), sim_(sim), crash_after_(crash_after), mode_(mode) {}
 
   // Mutating calls made so far (including the one that crashed).
   uint64_t mutations() const { return mutations_; }
   bool crashed() const { return crashed_; }
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) override;
-  absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) override;
-  absl::StatusOr<std::unique_ptr<ExecutableFile>> OpenForExec(absl::string_view path) override;
-  absl::Status Rename(absl::string_view from, absl::string_view to) override;
-  absl::Status Remove(absl::string_view path) override;
-  absl::Status CreateDir(absl::string_view path, uint32_t mode) override;
-  absl::Status RemoveDir(absl::string_view path) override;
-  absl::StatusOr<std::vector<std::string>> ListDir(absl::string_view path) override;
-  absl::StatusOr<FileInfo> Stat(absl::string_view path) override;
-  absl::StatusOr<FileInfo> Lstat(absl::string_view path) override;
-  absl::Status SyncDir(absl::string_view path) override;
-  absl::StatusOr<std::string> RealPath(absl::string_view path) override;
-  absl::Status CreateSymlink(absl::string_view target, absl::string_view link) override;
-  absl::Status SetMode(absl::string_view path, uint32_t mode) override;
-
-  // For the wrapped file objects.
-  absl::Status CheckUp(absl::string_view operation) const;
+  // kUnavailable once the machine has crashed.
+  absl::Status CheckCall(uint64_t generation, absl::string_view operation) const override;
   // Counts one mutating call that returned `result`, crashing the machine if it was the chosen
   // one. Returns `result` unchanged.
-  absl::Status AfterMutation(absl::Status result);
+  absl::Status AfterMutation(absl::Status result) override;
 
  private:
   sim::SimFileSystem& sim_;
