@@ -10,8 +10,8 @@
 #include "absl/strings/match.h"
 #include "base/env/sim/sim_env.h"
 #include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog_test_util.h"
-#include "core/storage/in_memory_storage.h"
 #include "gtest/gtest.h"
 
 namespace bulwark::node {
