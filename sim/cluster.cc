@@ -30,6 +30,8 @@ void Cluster::WriteWorld(SimFileSystem& disk) {
     CHECK_OK(disk.WriteFileDurably(absl::StrCat("/bulwark/plugins/", artifact),
                                    SimProcessLauncher::ExecutableContents(artifact), 0755));
   }
+  CHECK_OK(disk.WriteFileDurably(absl::StrCat("/bulwark/plugins/", kCrashingPlugin),
+                                 SimProcessLauncher::ExecutableContents(kCrashingPlugin), 0755));
 }
 
 void Cluster::AddMachine(int id) {

@@ -37,6 +37,15 @@ absl::StatusOr<std::string> HashOpenFile(ReadableFile& file) {
   return crypto::HexEncode(hasher.Finish());
 }
 
+// A plugin that dies at every start before it says anything.
+class CrashingProgram final : public SimProgram {
+ public:
+  void Start(SimProcessContext& context) override {
+    context.Write(OutputStream::kStderr, "panic: crashing at start\n");
+    context.Exit(2);
+  }
+};
+
 Response FromStatus(absl::Status status) {
   Response response;
   response.status = std::move(status);
@@ -167,6 +176,8 @@ Node::Node(NodeOptions options, SimEventLoop& loop, SimClock& clock, NodeHooks h
   network_.RegisterPlugin(launcher_, std::string(kPluginMultiplexed), multiplexed);
   network_.RegisterPlugin(launcher_, std::string(kPluginSolo), solo);
   network_.RegisterPlugin(launcher_, std::string(kSwappedPlugin), multiplexed);
+  launcher_.RegisterProgram(std::string(kCrashingPlugin),
+                            [] { return std::make_unique<CrashingProgram>(); });
   fs_.Kill();  // Down until Start.
 }
 

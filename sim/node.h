@@ -48,6 +48,8 @@ inline constexpr size_t kNodeComponentsMax = 16;
 inline constexpr absl::string_view kPluginMultiplexed = "kv";
 inline constexpr absl::string_view kPluginSolo = "kv-solo";
 inline constexpr absl::string_view kSwappedPlugin = "kv-swapped";
+// A plugin that crashes at every start, before its handshake line (the rule prober's).
+inline constexpr absl::string_view kCrashingPlugin = "kv-crash";
 inline constexpr absl::string_view kBuiltinPlugin = "kv-builtin";
 inline constexpr absl::string_view kBuiltinVersion = "v1.0.0+builtin";
 

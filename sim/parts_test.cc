@@ -80,7 +80,7 @@ TEST(InvariantRegistryTest, TheReportNamesEveryRegisteredInvariant) {
   EXPECT_GT(result.checks.at("durability"), 0u);
 }
 
-TEST(ActorRegistryTest, OneClientPerScenarioClientThenTheAdminTheOperatorAndTheAuditor) {
+TEST(ActorRegistryTest, OneClientPerScenarioClientThenTheAdminOperatorProberAndAuditor) {
   RunConfig config;
   absl::StatusOr<Scenario> scenario = ScenarioFor("default", 1);
   ASSERT_TRUE(scenario.ok());
@@ -90,8 +90,8 @@ TEST(ActorRegistryTest, OneClientPerScenarioClientThenTheAdminTheOperatorAndTheA
   world.actors = MakeActors(world);
   std::vector<std::string> names;
   for (const std::unique_ptr<Actor>& actor : world.actors) names.emplace_back(actor->name());
-  EXPECT_THAT(names,
-              ElementsAre("data-client", "data-client", "catalog-admin", "operator", "auditor"));
+  EXPECT_THAT(names, ElementsAre("data-client", "data-client", "catalog-admin", "operator",
+                                 "rule-prober", "auditor"));
   EXPECT_NE(world.operator_actor, nullptr);
   EXPECT_NE(world.auditor, nullptr);
 }

@@ -78,6 +78,9 @@ World::World(const RunConfig& run_config)
         crypto::HexEncode(crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(artifact))));
     genuine_sha.insert(artifact_sha.back());
   }
+  crashing_sha = crypto::HexEncode(
+      crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kCrashingPlugin)));
+  genuine_sha.insert(crashing_sha);
 }
 
 World::~World() = default;

@@ -333,7 +333,7 @@ void LifecycleManager::RecordFailure(const std::string& runner_key, const std::s
   b.last_failure = reason;
   // The first restart after a failure is immediate (lazy reload); later ones back off.
   absl::Duration delay = absl::ZeroDuration();
-  if (b.failures >= 2) {
+  if (b.failures >= 2 && !BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.no_restart_backoff")) {
     delay = options_.backoff_initial;
     for (int i = 2; i < b.failures && delay < options_.backoff_max; ++i) delay *= 2;
     delay = std::min(delay, options_.backoff_max);

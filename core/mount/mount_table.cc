@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "base/crypto/sha256.h"
 #include "base/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::mount {
 namespace {
@@ -222,6 +223,11 @@ absl::Status MountTable::Persist(const std::map<std::string, MountEntry, std::le
 }
 
 absl::Status MountTable::CheckNoOverlap(absl::string_view path) const {
+  if (BW_PLANTED_BUG_IN(options_.failpoints, "bug.mount.allow_nested")) {
+    return mounts_.count(path) > 0 ? absl::AlreadyExistsError(absl::StrCat(
+                                         "mount.path_in_use: path ", Quote(path), " is in use"))
+                                   : absl::OkStatus();
+  }
   // Entries are sorted by path, so a mount that `path` is a prefix of sorts right at or after it,
   // and a mount that is a prefix of `path` is one of its segment-boundary prefixes.
   auto it = mounts_.lower_bound(path);

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/failpoint_source.h"
 #include "base/env/random.h"
 #include "base/storage/storage.h"
 #include "core/catalog/catalog.h"
@@ -81,6 +82,8 @@ struct Route {
 
 struct MountTableOptions {
   std::string storage_key = "core/mounts";
+  // The node's failpoint state (Env::failpoints; nullptr = the process's registry).
+  FailpointSource* failpoints = nullptr;
 };
 
 // Normalises a mount or namespace path: trims one leading '/', adds the trailing '/', and checks

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::node {
 
@@ -44,7 +45,9 @@ void Node::Log(LogLevel level, std::string message,
 
 absl::Status Node::CheckServing() const {
   if (shut_down_) return absl::FailedPreconditionError("node is shut down");
-  if (barrier_->sealed() || sealing_) return absl::FailedPreconditionError("Vault is sealed");
+  if ((barrier_->sealed() || sealing_) && !BW_PLANTED_BUG_IN(env_.failpoints, "bug.node.admit_while_sealed")) {
+    return absl::FailedPreconditionError("Vault is sealed");
+  }
   if (role_ != Role::kActive) {
     return absl::FailedPreconditionError("node is a standby; send requests to the active node");
   }
@@ -97,7 +100,7 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
   if (loaded.ok()) {
     if (mounts_ == nullptr) {
       absl::StatusOr<std::unique_ptr<mount::MountTable>> t =
-          mount::MountTable::Open(*barrier_, env_.random);
+          mount::MountTable::Open(*barrier_, env_.random, {.failpoints = env_.failpoints});
       if (t.ok()) {
         mounts_ = std::move(*t);
       } else {
@@ -121,7 +124,11 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
         env_, *catalog_, runners_,
         [this, info](const mount::MountEntry& e) {
           return std::make_unique<lifecycle::StorageHostServices>(
-              *barrier_, absl::StrCat("logical/", e.uuid, "/"), info);
+              *barrier_,
+              BW_PLANTED_BUG_IN(env_.failpoints, "bug.node.shared_host_storage_prefix")
+                  ? std::string("logical/shared/")
+                  : absl::StrCat("logical/", e.uuid, "/"),
+              info);
         },
         metrics_, log_, options_.lifecycle);
   }

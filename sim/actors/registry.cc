@@ -8,6 +8,7 @@
 #include "sim/actors/catalog_admin.h"
 #include "sim/actors/data_client.h"
 #include "sim/actors/operator.h"
+#include "sim/actors/rule_prober.h"
 #include "sim/world.h"
 
 namespace bulwark::sim {
@@ -21,6 +22,7 @@ std::vector<std::unique_ptr<Actor>> MakeActors(World& world) {
   auto op = std::make_unique<Operator>(world);
   world.operator_actor = op.get();
   actors.push_back(std::move(op));
+  actors.push_back(std::make_unique<RuleProber>(world));
   auto auditor = std::make_unique<Auditor>(world);
   world.auditor = auditor.get();
   actors.push_back(std::move(auditor));

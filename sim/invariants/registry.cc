@@ -15,6 +15,10 @@ std::unique_ptr<Invariant> MakeRecoveryInvariant();
 std::unique_ptr<Invariant> MakeReloadInvariant();
 std::unique_ptr<Invariant> MakeLivenessInvariant();
 std::unique_ptr<Invariant> MakeCapsInvariant();
+std::unique_ptr<Invariant> MakeSealedAdminInvariant();
+std::unique_ptr<Invariant> MakeUnsealThresholdInvariant();
+std::unique_ptr<Invariant> MakeMountIsolationInvariant();
+std::unique_ptr<Invariant> MakeRestartBackoffInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -29,6 +33,10 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeReloadInvariant());
   all.push_back(MakeLivenessInvariant());
   all.push_back(MakeCapsInvariant());
+  all.push_back(MakeSealedAdminInvariant());
+  all.push_back(MakeUnsealThresholdInvariant());
+  all.push_back(MakeMountIsolationInvariant());
+  all.push_back(MakeRestartBackoffInvariant());
   return all;
 }
 
