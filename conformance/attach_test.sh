@@ -23,6 +23,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -addext keyUsage=critical,digitalSignature,keyEncipherment,keyAgreement,keyCertSign \
   2>"$dir/openssl.err"
 
+# The output files exist before the plugin starts: the background job's redirection may run
+# after the first poll below, and a missing file must not end the script under `set -e`.
+: >"$dir/stdout"
+: >"$dir/stderr"
 env -i VAULT_BACKEND_PLUGIN=6669da05-b1c8-4f49-97d9-c8e5bed98e20 PLUGIN_PROTOCOL_VERSIONS=5 \
   PLUGIN_UNIX_SOCKET_DIR="$dir" PLUGIN_CLIENT_CERT="$(cat "$dir/host.crt")" \
   "$plugin" >"$dir/stdout" 2>"$dir/stderr" &
