@@ -377,6 +377,12 @@ absl::StatusOr<std::string> BackendDispatcher::Type(absl::string_view multiplex_
   return SerializeReply(reply);
 }
 
+DispatcherOptions BuiltinDispatcherOptions() {
+  DispatcherOptions options;
+  options.multiplexing = false;
+  return options;
+}
+
 protocol::InProcessPluginFactory InProcessBackend(BackendFactory factory,
                                                   DispatcherOptions options) {
   return [factory = std::move(factory), options](protocol::HostDialer& dialer) {

@@ -134,10 +134,14 @@ class BackendDispatcher final : public protocol::InProcessPlugin {
   std::set<std::string> setting_up_;                            // Guarded by mu_.
 };
 
+// The options a built-in is served with: Vault's built-ins are one backend instance per mount,
+// never multiplexed.
+DispatcherOptions BuiltinDispatcherOptions();
+
 // What the core's built-in runner takes: makes a BackendDispatcher over `factory` for each
 // in-process plugin it starts.
-protocol::InProcessPluginFactory InProcessBackend(BackendFactory factory,
-                                                  DispatcherOptions options = {});
+protocol::InProcessPluginFactory InProcessBackend(
+    BackendFactory factory, DispatcherOptions options = BuiltinDispatcherOptions());
 
 }  // namespace bulwark::sdk
 

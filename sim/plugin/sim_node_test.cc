@@ -148,6 +148,22 @@ TEST_F(SimNodeTest, BuiltinRunsInProcessAndOutlivesPluginCrashes) {
   EXPECT_EQ(sim_.launcher().spawn_count(), 1u);  // the crash did not touch the built-in
 }
 
+TEST_F(SimNodeTest, BuiltinIsOneInstancePerMountNotMultiplexed) {
+  // Vault's built-ins are a backend instance per mount; sdk::InProcessBackend's default options
+  // say so. (The floors move once served them multiplexed, which only a log line showed.)
+  InitAndUnseal();
+  ASSERT_TRUE(Enable("one", "kv-builtin").ok());
+  ASSERT_TRUE(Enable("two", "kv-builtin").ok());
+  int builtins = 0;
+  for (const lifecycle::ProcessInfo& p : node_->lifecycle()->Processes()) {
+    if (p.plugin_name != "kv-builtin") continue;
+    ++builtins;
+    EXPECT_FALSE(p.multiplexed);
+    EXPECT_EQ(p.mounts.size(), 1u);
+  }
+  EXPECT_EQ(builtins, 2);
+}
+
 TEST_F(SimNodeTest, CrashedProcessIsLazilyReloadedAndDataSurvives) {
   InitAndUnseal();
   Register("kv-solo");
