@@ -7,9 +7,16 @@
 #include <string>
 #include <vector>
 
-#include "server/e2e/process.h"
+#include "server/testing/process.h"
 
 namespace bulwark::e2e {
+
+using server_testing::FindInPath;
+using server_testing::ProcessResult;
+using server_testing::Runfile;
+using server_testing::RunProcess;
+using server_testing::ServerProcess;
+using server_testing::TestTmpDir;
 
 // The server binary in the runfiles.
 std::string BulwarkBinary();

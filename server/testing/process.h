@@ -1,8 +1,8 @@
-// Child processes for the end-to-end tests: the real `bulwark` binary as a server (output captured
-// and watched line by line) and as a one-shot command (stdout, stderr and exit code), plus node.
+// Child processes for the server's tests: long-running ones such as `bulwark server` (output
+// captured and watched line by line) and one-shot commands (stdout, stderr and exit code).
 // Every wait is for an event (a line, EOF, an exit); the timeouts are hang guards only.
-#ifndef BULWARK_SERVER_E2E_PROCESS_H_
-#define BULWARK_SERVER_E2E_PROCESS_H_
+#ifndef BULWARK_SERVER_TESTING_PROCESS_H_
+#define BULWARK_SERVER_TESTING_PROCESS_H_
 
 #include <sys/types.h>
 
@@ -19,7 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace bulwark::e2e {
+namespace bulwark::server_testing {
 
 // $TEST_SRCDIR/<path>: "bulwark/server/bulwark", "npm_node_modules".
 std::string Runfile(absl::string_view path);
@@ -71,6 +71,6 @@ class ServerProcess {
   std::thread reader_;
 };
 
-}  // namespace bulwark::e2e
+}  // namespace bulwark::server_testing
 
-#endif  // BULWARK_SERVER_E2E_PROCESS_H_
+#endif  // BULWARK_SERVER_TESTING_PROCESS_H_

@@ -1,5 +1,5 @@
 // Child processes for the end-to-end tests (see process.h).
-#include "server/e2e/process.h"
+#include "server/testing/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "base/status/check.h"
 
-namespace bulwark::e2e {
+namespace bulwark::server_testing {
 namespace {
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0u)); }
@@ -211,4 +211,4 @@ std::string ServerProcess::output() const {
   return output_;
 }
 
-}  // namespace bulwark::e2e
+}  // namespace bulwark::server_testing

@@ -1,10 +1,10 @@
 // The end-to-end harness itself: exit codes, captured streams, stdin, waiting for a line, stop.
-#include "server/e2e/process.h"
+#include "server/testing/process.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace bulwark::e2e {
+namespace bulwark::server_testing {
 namespace {
 
 using ::testing::HasSubstr;
@@ -44,4 +44,4 @@ TEST(ProcessTest, WaitForLineEndsWhenTheOutputEnds) {
 }
 
 }  // namespace
-}  // namespace bulwark::e2e
+}  // namespace bulwark::server_testing
