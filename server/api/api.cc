@@ -396,10 +396,9 @@ void Api::Seal(const CallPtr& c) {
 }
 
 void Api::StepDown(const CallPtr& c) {
-  // This server has no HA peers: Vault's non-HA answer is a 204 no-op while sealed. Unsealed,
-  // the node steps down (every plugin stops: the step-down termination event) and, being the
+  // The node steps down (every plugin stops: the step-down termination event) and, being the
   // only node, takes the active role again at once, as a lone HA node wins the next election.
-  if (!node_.seal_status().initialized || node_.sealed()) return FinishEmpty(c, 204);
+  // So this endpoint follows Vault's HA row of the state matrix: sealed is 503.
   if (!Authorize(c)) return;
   Log(LogLevel::kInfo, "stepping down by API request");
   node_.StepDown(Guarded(c, [this, c]() {
@@ -477,6 +476,20 @@ Json Api::MountJson(const mount::MountEntry& e) const {
 void Api::Mounts(const CallPtr& c) {
   if (!Authorize(c)) return;
   Json data = Json::object();
+  // The system backend is always mounted at sys/ in Vault, and clients look for it.
+  data["sys/"] = {
+      {"type", "system"},
+      {"description", "system endpoints used for control, policy and debugging"},
+      {"accessor", "system"},
+      {"uuid", ""},
+      {"local", false},
+      {"seal_wrap", true},
+      {"external_entropy_access", false},
+      {"options", nullptr},
+      {"plugin_version", ""},
+      {"running_plugin_version", ""},
+      {"running_sha256", ""},
+      {"config", {{"default_lease_ttl", 0}, {"max_lease_ttl", 0}, {"force_no_cache", false}}}};
   for (const mount::MountEntry& e : node_.ListMounts()) data[e.path] = MountJson(e);
   Json body = Envelope(*c, data);
   for (auto it = data.begin(); it != data.end(); ++it) body[it.key()] = it.value();

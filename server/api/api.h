@@ -5,8 +5,8 @@
 //
 // Order of checks for each request (Vault's): the path and method (404/405/400/415, see
 // decode.h), then the node's state (uninitialised or sealed: 503 "Vault is sealed", except for
-// the unauthenticated sys/init, sys/seal-status, sys/unseal, sys/health and sys/leader, and the
-// no-op sys/seal and sys/step-down), then the token (X-Vault-Token or Authorization: Bearer;
+// the unauthenticated sys/init, sys/seal-status, sys/unseal, sys/health and sys/leader, and
+// sys/seal, a 204 no-op), then the token (X-Vault-Token or Authorization: Bearer;
 // missing or not valid: 403 "permission denied"), then the endpoint. Every valid token may do
 // everything: bulwark has no policies.
 #ifndef BULWARK_SERVER_API_API_H_

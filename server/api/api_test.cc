@@ -156,10 +156,10 @@ TEST_F(ApiTest, UninitialisedServerAnswersTheStateMatrix) {
   EXPECT_EQ(head.status, 501);
   EXPECT_EQ(head.body, "");
   EXPECT_EQ(Do("GET /v1/sys/leader").json["ha_enabled"], false);
-  EXPECT_EQ(Do("PUT /v1/sys/seal").status, 204);       // A no-op while sealed.
-  EXPECT_EQ(Do("PUT /v1/sys/step-down").status, 204);  // Non-HA: a no-op.
-  for (const char* target : {"GET /v1/sys/mounts", "GET /v1/secret/foo", "GET /v1/sys/metrics",
-                             "GET /v1/auth/token/lookup-self", "GET /v1/sys/plugins/catalog"}) {
+  EXPECT_EQ(Do("PUT /v1/sys/seal").status, 204);  // A no-op while sealed.
+  for (const char* target :
+       {"PUT /v1/sys/step-down", "GET /v1/sys/mounts", "GET /v1/secret/foo", "GET /v1/sys/metrics",
+        "GET /v1/auth/token/lookup-self", "GET /v1/sys/plugins/catalog"}) {
     Reply r = Do(target, "", {"X-Vault-Token: whatever"});
     EXPECT_EQ(r.status, 503) << target;
     EXPECT_EQ(r.json, Errors({"Vault is sealed"})) << target;
@@ -324,6 +324,7 @@ TEST_F(ApiTest, MountsAndTheBuiltInKvServeEveryOperation) {
   EXPECT_EQ(mounts.json["data"]["secret/"]["type"], "kv");
   EXPECT_EQ(mounts.json["secret/"]["type"], "kv");  // Injected at the top level too.
   EXPECT_EQ(mounts.json["data"]["secret/"]["running_plugin_version"], "v0.1.0+builtin");
+  EXPECT_EQ(mounts.json["data"]["sys/"]["type"], "system");
   EXPECT_EQ(Auth("GET /v1/sys/mounts/secret").json["type"], "kv");
   EXPECT_EQ(Auth("GET /v1/sys/mounts/nothing").json,
             Errors({"No secret engine mount at nothing/"}));
