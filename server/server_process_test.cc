@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -155,6 +156,54 @@ TEST(ServerProcessTest, AnIdleKeepAliveConnectionDoesNotHoldUpShutdown) {
   char c;
   EXPECT_LE(recv(fd, &c, 1, 0), 0);  // Closed by the server (EOF), not left hanging.
   close(fd);
+}
+
+// Copies the runfile to dir/name, executable; returns its SHA-256 in hex (via sha256sum).
+std::string InstallPlugin(const std::string& runfile, const std::string& dir,
+                          const std::string& name) {
+  const std::string path = dir + "/" + name;
+  EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir, " && cp ", Runfile(runfile), " ", path,
+                                " && chmod 755 ", path)
+                       .c_str()),
+            0);
+  ProcessResult sum = RunProcess({"/usr/bin/sha256sum", path}, {"PATH=/usr/bin:/bin"});
+  return sum.out.substr(0, 64);
+}
+
+// A request the plugin never answers keeps the first signal's shutdown waiting (for the drain
+// grace); a second signal ends the process at once, with exit code 1.
+TEST(ServerProcessTest, ASecondSignalExitsAtOnce) {
+  const std::string token = "second-signal-root";
+  const std::string plugins = TestTmpDir() + "/second-signal-plugins";
+  const std::string sha =
+      InstallPlugin("bulwark/integration/testdata/misbehaving_plugin", plugins, "misbehaving");
+  Running s = Start({"-dev", "-dev-listen-address=127.0.0.1:0", "-dev-root-token-id=" + token,
+                     "-dev-plugin-dir=" + plugins});
+  ASSERT_NE(s.port, 0) << s.process->output();
+  ASSERT_EQ(Send(s.port, "PUT", "/v1/sys/plugins/catalog/secret/misbehaving", token,
+                 absl::StrCat(R"({"sha256":")", sha, R"(","command":"misbehaving"})"))
+                .status,
+            204);
+  ASSERT_EQ(Send(s.port, "POST", "/v1/sys/mounts/m", token, R"({"type":"misbehaving"})").status,
+            204)
+      << s.process->output();
+  HttpReply blocked_reply;
+  std::thread blocked([&] { blocked_reply = Send(s.port, "GET", "/v1/m/block", token); });
+  // Wait until the blocked request is in the core (the metrics request itself is the other one
+  // in flight), asking again after each answer; the deadline is a hang guard.
+  bool in_core = false;
+  for (const absl::Time guard = absl::Now() + absl::Seconds(60); !in_core && absl::Now() < guard;) {
+    in_core =
+        absl::StrContains(Send(s.port, "GET", "/v1/sys/metrics?format=prometheus", token).body,
+                          "bulwark_api_requests_in_flight 2\n");
+  }
+  ASSERT_TRUE(in_core) << s.process->output();
+  ASSERT_EQ(kill(s.process->pid(), SIGTERM), 0);
+  ASSERT_TRUE(s.process->WaitForLine("shutdown requested").has_value()) << s.process->output();
+  EXPECT_EQ(s.process->Stop(SIGTERM), 1) << s.process->output();
+  EXPECT_THAT(s.process->output(), HasSubstr("second signal: exiting at once"));
+  blocked.join();
+  EXPECT_EQ(blocked_reply.status, 0);  // The connection ended without an answer.
 }
 
 TEST(ServerProcessTest, ConfigurationErrorsNameTheKeyAndExitOne) {

@@ -93,7 +93,9 @@ Api::Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log, A
                                 "HTTP API requests answered, by endpoint and status code.")),
       latency_(metrics.Histogram("bulwark_api_request_duration_seconds",
                                  "Time from a request reaching the core to its answer.",
-                                 metrics::LatencyBucketsSeconds())) {}
+                                 metrics::LatencyBucketsSeconds())),
+      in_flight_gauge_(metrics.Gauge("bulwark_api_requests_in_flight",
+                                     "Requests the API has started and not yet answered.")) {}
 
 Api::~Api() = default;
 
@@ -146,6 +148,7 @@ void Api::Serve(http::Request request, http::Responder respond) {
   c->started = env_.clock.MonotonicNow();
   c->request_id = NewUuid();
   ++in_flight_;
+  in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
   absl::StatusOr<ApiRequest> decoded = DecodeRequest(request);
   request.body.clear();
   c->raw = std::move(request);
@@ -227,6 +230,7 @@ void Api::Finish(const CallPtr& c, http::Response r) {
                     absl::ToDoubleSeconds(env_.clock.MonotonicNow() - c->started));
   std::move(c->respond)(std::move(r));
   --in_flight_;
+  in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
   if (shutting_down_ && in_flight_ == 0 && drained_) {
     absl::AnyInvocable<void()> drained = std::move(drained_);
     drained_ = nullptr;

@@ -116,6 +116,7 @@ class Api {
   const ApiOptions options_;
   metrics::Family* requests_;
   metrics::Family* latency_;
+  metrics::Family* in_flight_gauge_;
   std::string unseal_nonce_;  // The current unseal attempt's id; "" when none is under way.
   size_t in_flight_ = 0;
   bool shutting_down_ = false;
