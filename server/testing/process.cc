@@ -203,6 +203,10 @@ int ServerProcess::Stop(int signal, absl::Duration timeout) {
   int status = 0;
   waitpid(pid_, &status, 0);
   exit_code_ = ready == 0 ? -1 : ExitCodeOf(status);
+  // The last lines may still be in the pipe: wait for EOF so that output() has them. (A child of
+  // the process that inherited the pipe can delay EOF; the timeout is a hang guard.)
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [this] { return output_closed_; });
   return *exit_code_;
 }
 

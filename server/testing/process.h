@@ -50,8 +50,9 @@ class ServerProcess {
   // ended first or `timeout` passed.
   std::optional<std::string> WaitForLine(absl::string_view needle,
                                          absl::Duration timeout = absl::Seconds(60));
-  // Sends `signal` and waits for the exit; returns the exit code (128 + signal when a signal
-  // ended it), or -1 when it had to be killed after `timeout`.
+  // Sends `signal`, waits for the exit and then for the end of the output (so that output() is
+  // complete); returns the exit code (128 + signal when a signal ended it), or -1 when it had
+  // to be killed after `timeout`.
   int Stop(int signal = SIGTERM, absl::Duration timeout = absl::Seconds(60));
   // Everything the process printed so far.
   std::string output() const;

@@ -25,9 +25,10 @@ TEST(ProcessTest, RunProcessCapturesBothStreamsStdinAndTheExitCode) {
 }
 
 TEST(ProcessTest, ServerProcessWaitsForALineAndStopsOnASignal) {
+  // The trap is set before the lines the test waits for, so the signal cannot come first.
   ServerProcess p({kSh, "-c",
-                   "echo 'Api Address: http://x'; echo started >&2; "
-                   "trap 'echo bye; exit 0' TERM; while :; do sleep 1; done"},
+                   "trap 'echo bye; exit 0' TERM; echo 'Api Address: http://x'; "
+                   "echo started >&2; while :; do sleep 1; done"},
                   {"PATH=/usr/bin:/bin"});
   std::optional<std::string> line = p.WaitForLine("Api Address:");
   ASSERT_TRUE(line.has_value()) << p.output();
