@@ -166,6 +166,16 @@ std::string Registry::RenderPrometheus() const {
   return out;
 }
 
+std::vector<SeriesSnapshot> Registry::Snapshot() const {
+  std::vector<SeriesSnapshot> out;
+  for (const auto& [name, family] : families_) {
+    for (const auto& [labels, s] : family->series_) {
+      out.push_back(SeriesSnapshot{name, family->type_, labels, s.value, s.count});
+    }
+  }
+  return out;
+}
+
 std::vector<double> LatencyBucketsSeconds() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
           0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30};

@@ -60,6 +60,15 @@ class Family {
   std::map<Labels, Series> series_;
 };
 
+// One series as it stands, for renderings other than Prometheus' (the server's JSON metrics).
+struct SeriesSnapshot {
+  std::string name;
+  Family::Type type = Family::Type::kCounter;
+  Labels labels;
+  double value = 0;    // Counter/gauge value, or histogram sum.
+  uint64_t count = 0;  // Histogram observations (0 for counters and gauges).
+};
+
 class Registry {
  public:
   // Families are created once and live as long as the registry; the returned pointer is stable.
@@ -71,6 +80,8 @@ class Registry {
 
   // Every family, sorted by name, in Prometheus text format.
   std::string RenderPrometheus() const;
+  // Every series of every family, sorted by family name and then by labels.
+  std::vector<SeriesSnapshot> Snapshot() const;
 
  private:
   Family* Make(absl::string_view name, absl::string_view help, Family::Type type,

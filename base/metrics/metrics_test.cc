@@ -36,6 +36,25 @@ TEST(MetricsTest, RendersCountersGaugesAndHistograms) {
   EXPECT_LT(text.find("bulwark_plugin_launches_total"), text.find("bulwark_request_seconds"));
 }
 
+TEST(MetricsTest, SnapshotListsEverySeriesInOrder) {
+  Registry r;
+  r.Gauge("b_gauge", "g")->Set({{"k", "v"}}, 2);
+  Family* h = r.Histogram("c_hist", "h", {1});
+  h->Observe({}, 0.5);
+  h->Observe({}, 3);
+  r.Counter("a_total", "c")->Add({}, 5);
+  const std::vector<SeriesSnapshot> s = r.Snapshot();
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].name, "a_total");
+  EXPECT_EQ(s[0].type, Family::Type::kCounter);
+  EXPECT_EQ(s[0].value, 5);
+  EXPECT_EQ(s[1].name, "b_gauge");
+  EXPECT_EQ(s[1].labels, (Labels{{"k", "v"}}));
+  EXPECT_EQ(s[2].type, Family::Type::kHistogram);
+  EXPECT_EQ(s[2].count, 2u);
+  EXPECT_EQ(s[2].value, 3.5);
+}
+
 TEST(MetricsTest, SeriesBeyondTheCapFoldIntoOverflow) {
   Registry r;
   Family* c = r.Counter("c", "h");

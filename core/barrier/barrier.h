@@ -131,6 +131,10 @@ class Barrier final : public Storage {
   // keyring is missing or fails to authenticate under the root key.
   absl::StatusOr<SealStatus> Unseal(absl::string_view share);
 
+  // Discards the unseal shares collected so far (Vault's sys/unseal with reset): the next share
+  // starts a new attempt. No-op when nothing is collected; cannot fail.
+  void ResetUnsealProgress() { DiscardShares(); }
+
   // Wipes the root key, every data key (their AES key schedules too) and any collected shares,
   // and seals the barrier. Idempotent; cannot fail.
   void Seal();

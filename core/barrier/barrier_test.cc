@@ -202,6 +202,16 @@ TEST_F(BarrierTest, SealDiscardsPartiallyCollectedShares) {
   EXPECT_TRUE(barrier_->KeyMaterialIsWipedForTest());
 }
 
+TEST_F(BarrierTest, ResetUnsealProgressStartsANewAttempt) {
+  std::vector<std::string> shares = Initialize(3, 2);
+  ASSERT_EQ(barrier_->Unseal(shares[0])->progress, 1);
+  barrier_->ResetUnsealProgress();
+  EXPECT_EQ(barrier_->seal_status().progress, 0);
+  EXPECT_TRUE(barrier_->KeyMaterialIsWipedForTest());
+  ASSERT_EQ(barrier_->Unseal(shares[1])->progress, 1);
+  EXPECT_FALSE(barrier_->Unseal(shares[2])->sealed);
+}
+
 TEST_F(BarrierTest, EntriesLiveUnderTheLogicalPrefixInTheDocumentedFormat) {
   UnsealWith(Initialize(1, 1));
   ASSERT_TRUE(barrier_->Put("dir/key", "value").ok());

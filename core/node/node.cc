@@ -29,6 +29,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
   options.catalog.failpoints = env.failpoints;
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
   ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
+  node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);
   return node;
 }
 
@@ -61,6 +62,28 @@ absl::Status Node::CheckServing() const {
 absl::StatusOr<std::vector<crypto::SecureBuffer>> Node::Initialize(int shares, int threshold) {
   if (shut_down_) return absl::FailedPreconditionError("node is shut down");
   return barrier_->Initialize(shares, threshold);
+}
+
+absl::StatusOr<InitResult> Node::InitializeWithRootToken(int shares, int threshold,
+                                                         absl::string_view root_token_id) {
+  if (!root_token_id.empty()) RETURN_IF_ERROR(token::ValidateCustomId(root_token_id));
+  InitResult result;
+  ASSIGN_OR_RETURN(result.shares, Initialize(shares, threshold));
+  // Vault creates the root token with the barrier open and seals it again before replying.
+  absl::Status opened = absl::OkStatus();
+  for (int i = 0; i < threshold && opened.ok() && barrier_->sealed(); ++i) {
+    opened = barrier_->Unseal(result.shares[i].view()).status();
+  }
+  absl::StatusOr<token::CreatedToken> root =
+      opened.ok() ? tokens_->CreateRoot(root_token_id) : opened;
+  barrier_->Seal();
+  if (!root.ok()) {
+    Log(LogLevel::kError, "initialized, but the root token could not be stored",
+        {{"error", root.status().ToString()}});
+    return root.status();
+  }
+  result.root_token = std::move(root->token);
+  return result;
 }
 
 void Node::Unseal(absl::string_view share,
@@ -315,6 +338,22 @@ void Node::ReloadPlugins(std::optional<std::string> plugin, std::vector<std::str
 
 std::vector<mount::MountEntry> Node::ListMounts() const {
   return mounts_ == nullptr ? std::vector<mount::MountEntry>() : mounts_->List();
+}
+
+absl::StatusOr<token::TokenEntry> Node::LookupToken(absl::string_view token) {
+  RETURN_IF_ERROR(CheckServing());
+  return tokens_->Lookup(token);
+}
+
+absl::StatusOr<token::CreatedToken> Node::CreateToken(absl::string_view parent,
+                                                      const token::CreateRequest& request) {
+  RETURN_IF_ERROR(CheckServing());
+  return tokens_->CreateChild(parent, request);
+}
+
+absl::Status Node::RevokeToken(absl::string_view token) {
+  RETURN_IF_ERROR(CheckServing());
+  return tokens_->Revoke(token);
 }
 
 void Node::Handle(absl::string_view path, absl::string_view operation, std::string data_json,

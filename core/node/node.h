@@ -26,6 +26,7 @@
 #include "core/lifecycle/lifecycle.h"
 #include "core/lifecycle/runner.h"
 #include "core/mount/mount_table.h"
+#include "core/token/token_store.h"
 
 namespace bulwark::node {
 
@@ -37,6 +38,12 @@ struct NodeOptions {
   lifecycle::LifecycleOptions lifecycle;
   lifecycle::SystemViewInfo system_view;
   Role role = Role::kActive;
+};
+
+// What InitializeWithRootToken returns: the key shares and the root token, each shown once.
+struct InitResult {
+  std::vector<crypto::SecureBuffer> shares;
+  std::string root_token;
 };
 
 class Node {
@@ -53,6 +60,13 @@ class Node {
   // Creates the root key and returns the key shares (see Barrier::Initialize). The node stays
   // sealed.
   absl::StatusOr<std::vector<crypto::SecureBuffer>> Initialize(int shares, int threshold);
+  // Initialize plus Vault's root token: with the barrier opened briefly by the new shares, a
+  // root token (random, or `root_token_id` if given) is stored, and the barrier sealed again.
+  // Errors: as Initialize; kInvalidArgument for a bad root_token_id (checked first, before
+  // anything is written); if storing the token fails the barrier stays initialized without a
+  // root token (the storage must then be wiped; Vault alike) and the error is returned.
+  absl::StatusOr<InitResult> InitializeWithRootToken(int shares, int threshold,
+                                                     absl::string_view root_token_id = "");
   // Adds one key share. When the threshold is reached the barrier opens, the catalog and the
   // mount table load, and every mount is brought up (plugins start); `done` runs after that,
   // with the seal status. A mount whose plugin fails to start is logged and stays loaded: its
@@ -61,6 +75,8 @@ class Node {
   // Stops every plugin (Cleanup, Shutdown, grace, kill), then seals. Requests fail from the
   // moment Seal is called.
   void Seal(absl::AnyInvocable<void()> done);
+  // Discards the unseal shares collected so far (sys/unseal with reset).
+  void ResetUnsealProgress() { barrier_->ResetUnsealProgress(); }
   bool sealed() const { return barrier_->sealed() || sealing_; }
   SealStatus seal_status() const { return barrier_->seal_status(); }
 
@@ -88,6 +104,13 @@ class Node {
   void ReloadPlugins(std::optional<std::string> plugin, std::vector<std::string> mounts,
                      absl::AnyInvocable<void(absl::Status)> done);
   std::vector<mount::MountEntry> ListMounts() const;
+
+  // ---- Tokens (require unsealed and active, like every sys/ operation) ----------------------
+  // See token::TokenStore. Every valid token may do everything: there are no policies.
+  absl::StatusOr<token::TokenEntry> LookupToken(absl::string_view token);
+  absl::StatusOr<token::CreatedToken> CreateToken(absl::string_view parent,
+                                                  const token::CreateRequest& request);
+  absl::Status RevokeToken(absl::string_view token);
 
   // ---- Data path ----------------------------------------------------------------------------
   // Routes `path` (e.g. "secret/foo") to the mount with the longest matching prefix and runs the
@@ -121,6 +144,7 @@ class Node {
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<mount::MountTable> mounts_;
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
+  std::unique_ptr<token::TokenStore> tokens_;
   Role role_;
   bool sealing_ = false;
   bool shut_down_ = false;

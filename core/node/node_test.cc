@@ -129,5 +129,49 @@ TEST_F(NodeTest, AMountAnswerQueuedBeforeTheNodeIsDestroyedDoesNotTouchIt) {
   EXPECT_FALSE(unseal_done);
 }
 
+// Vault's init: the root token is stored while the barrier is briefly open, the node stays
+// sealed, and the token works once the node is unsealed (and never while it is sealed).
+TEST_F(NodeTest, InitializeWithRootTokenStoresATokenThatWorksAfterUnseal) {
+  absl::StatusOr<InitResult> init = node_->InitializeWithRootToken(3, 2);
+  ASSERT_TRUE(init.ok()) << init.status();
+  ASSERT_EQ(init->shares.size(), 3u);
+  EXPECT_TRUE(node_->sealed());
+  EXPECT_EQ(node_->seal_status().progress, 0);
+  EXPECT_EQ(node_->LookupToken(init->root_token).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A reset discards the first share: two more are needed.
+  share_ = std::string(init->shares[0].view());
+  EXPECT_TRUE(Unseal()->sealed);
+  node_->ResetUnsealProgress();
+  EXPECT_EQ(node_->seal_status().progress, 0);
+  share_ = std::string(init->shares[1].view());
+  EXPECT_TRUE(Unseal()->sealed);
+  share_ = std::string(init->shares[2].view());
+  EXPECT_FALSE(Unseal()->sealed);
+
+  absl::StatusOr<token::TokenEntry> root = node_->LookupToken(init->root_token);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ(root->display_name, "root");
+  absl::StatusOr<token::CreatedToken> child = node_->CreateToken(init->root_token, {});
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_TRUE(node_->LookupToken(child->token).ok());
+  EXPECT_TRUE(node_->RevokeToken(child->token).ok());
+  EXPECT_EQ(node_->LookupToken(child->token).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(node_->InitializeWithRootToken(1, 1).status().code() ==
+              absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(NodeTest, ABadRootTokenIdIsRefusedBeforeAnythingIsWritten) {
+  EXPECT_EQ(node_->InitializeWithRootToken(1, 1, "bad id").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(node_->seal_status().initialized);
+  absl::StatusOr<InitResult> init = node_->InitializeWithRootToken(1, 1, "root");
+  ASSERT_TRUE(init.ok()) << init.status();
+  EXPECT_EQ(init->root_token, "root");
+  share_ = std::string(init->shares[0].view());
+  EXPECT_FALSE(Unseal()->sealed);
+  EXPECT_TRUE(node_->LookupToken("root").ok());
+}
+
 }  // namespace
 }  // namespace bulwark::node

@@ -1,0 +1,129 @@
+// The API layer: Vault's HTTP API (the subset in docs/server.md) over a Node. The transport
+// hands it a parsed http::Request on an I/O thread; the API posts the request onto the core's
+// event loop, runs it against the node there, and completes the Responder with Vault's JSON
+// envelope, status code and `{"errors":[...]}` body.
+//
+// Order of checks for each request (Vault's): the path and method (404/405/400/415, see
+// decode.h), then the node's state (uninitialised or sealed: 503 "Vault is sealed", except for
+// the unauthenticated sys/init, sys/seal-status, sys/unseal, sys/health and sys/leader, and
+// sys/seal, a 204 no-op), then the token (X-Vault-Token or Authorization: Bearer;
+// missing or not valid: 403 "permission denied"), then the endpoint. Every valid token may do
+// everything: bulwark has no policies.
+#ifndef BULWARK_SERVER_API_API_H_
+#define BULWARK_SERVER_API_API_H_
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "base/env/env.h"
+#include "base/log/log.h"
+#include "base/metrics/metrics.h"
+#include "core/node/node.h"
+#include "server/api/decode.h"
+#include "server/http/message.h"
+
+namespace bulwark::api {
+
+struct ApiOptions {
+  // Reported by sys/seal-status and sys/health: the Vault API level the server speaks.
+  std::string version = "1.16.0";
+  std::string build_date = "";
+  std::string cluster_name = "bulwark-cluster";
+  // "" leaves cluster_id out of sys/seal-status and sys/health.
+  std::string cluster_id;
+  // sys/seal-status's storage_type: "file" or "inmem".
+  std::string storage_type = "inmem";
+};
+
+class Api {
+ public:
+  // `env.executor` is where requests run; Handle posts to it from the transport's threads, so
+  // in production it must be the PosixEventLoop (whose Post is thread-safe). Every reference
+  // must outlive the Api; the node's callbacks that arrive after the Api is gone answer 503.
+  Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log,
+      ApiOptions options = {});
+  ~Api();
+
+  Api(const Api&) = delete;
+  Api& operator=(const Api&) = delete;
+
+  // The transport's Handler: any thread (see above); never blocks. `respond` is called exactly
+  // once, on the loop. REQUIRES: the transport has stopped calling before the Api is destroyed.
+  void Handle(http::Request request, http::Responder respond);
+
+  // Graceful shutdown, on the loop: from now on new requests are answered 503 "server is
+  // shutting down"; `drained` runs on the loop once no request is in flight (at once if none).
+  void BeginShutdown(absl::AnyInvocable<void()> drained);
+
+  // Requests handed to the node and not yet answered. Loop thread.
+  size_t in_flight() const { return in_flight_; }
+
+ private:
+  struct Call;
+  using CallPtr = std::shared_ptr<Call>;
+
+  void Serve(http::Request request, http::Responder respond);
+  void Dispatch(const CallPtr& c);
+  void Finish(const CallPtr& c, http::Response response);
+  void FinishError(const CallPtr& c, const absl::Status& status);
+  void FinishJson(const CallPtr& c, int status, const Json& body);
+  void FinishEmpty(const CallPtr& c, int status);
+  Json Envelope(const Call& c, Json data, std::vector<std::string> warnings = {},
+                Json auth = nullptr) const;
+  // Answers 503 and returns false unless the node is initialised and unsealed.
+  bool RequireUnsealed(const CallPtr& c);
+  // RequireUnsealed, then the token: the entry, or nullopt after answering 403 (or 503/500).
+  std::optional<token::TokenEntry> Authorize(const CallPtr& c);
+  // Wraps a node callback so that it does nothing to a destroyed Api but answer 503.
+  template <typename F>
+  auto Guarded(const CallPtr& c, F f);
+
+  // Endpoints.
+  void Init(const CallPtr& c);
+  void SealStatusEndpoint(const CallPtr& c);
+  void Unseal(const CallPtr& c);
+  void Seal(const CallPtr& c);
+  void StepDown(const CallPtr& c);
+  void Health(const CallPtr& c);
+  void Leader(const CallPtr& c);
+  void Mounts(const CallPtr& c);
+  void Mount(const CallPtr& c);
+  void MountTune(const CallPtr& c);
+  void Catalog(const CallPtr& c);
+  void CatalogType(const CallPtr& c);
+  void CatalogEntry(const CallPtr& c);
+  void CatalogLegacy(const CallPtr& c);
+  void Reload(const CallPtr& c);
+  void Metrics(const CallPtr& c);
+  void LookupSelf(const CallPtr& c, const token::TokenEntry& entry);
+  void CreateToken(const CallPtr& c);
+  void Logical(const CallPtr& c);
+  void LogicalReply(const CallPtr& c, const pb::Response& response);
+
+  Json SealStatusJson() const;
+  Json MountJson(const mount::MountEntry& entry) const;
+  std::string NewUuid();
+  void Log(LogLevel level, std::string message,
+           std::vector<std::pair<std::string, std::string>> fields = {});
+
+  Env& env_;
+  node::Node& node_;
+  metrics::Registry& metrics_;
+  LogSink& log_;
+  const ApiOptions options_;
+  metrics::Family* requests_;
+  metrics::Family* latency_;
+  metrics::Family* in_flight_gauge_;
+  std::string unseal_nonce_;  // The current unseal attempt's id; "" when none is under way.
+  size_t in_flight_ = 0;
+  bool shutting_down_ = false;
+  absl::AnyInvocable<void()> drained_;
+  const std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bulwark::api
+
+#endif  // BULWARK_SERVER_API_API_H_

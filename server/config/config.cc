@@ -1,0 +1,251 @@
+// Parsing and validation of the server's JSON configuration.
+#include "server/config/config.h"
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "base/json/json_depth.h"
+#include "base/status/quote.h"
+
+namespace bulwark::config {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr size_t kConfigDepthMax = 16;
+
+absl::Status Error(absl::string_view path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
+}
+
+// A key as it appears in an error: plain when it is a simple name, else quoted and escaped so
+// that a hostile key cannot forge the message.
+std::string QuoteKey(absl::string_view key) {
+  bool plain = !key.empty() && key.size() <= 64;
+  for (char c : key) {
+    plain = plain && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-');
+  }
+  return plain ? std::string(key) : QuoteForError(key, 64);
+}
+
+std::string Join(absl::string_view path, absl::string_view key) {
+  return path.empty() ? std::string(key) : absl::StrCat(path, ".", key);
+}
+
+// Each key of `object` must be one of `known`; `path` names the object.
+absl::Status CheckKeys(const Json& object, absl::string_view path,
+                       std::initializer_list<absl::string_view> known) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    bool ok = false;
+    for (absl::string_view k : known) ok = ok || it.key() == k;
+    if (!ok) return Error(Join(path, QuoteKey(it.key())), "unknown key");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> String(const Json& v, absl::string_view path) {
+  if (!v.is_string()) return Error(path, "expected a string");
+  return v.get<std::string>();
+}
+
+// Vault reads booleans with parseutil.ParseBool: true/false or a string strconv.ParseBool takes.
+absl::StatusOr<bool> Bool(const Json& v, absl::string_view path) {
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_string()) {
+    const std::string s = v.get<std::string>();
+    for (absl::string_view t : {"1", "t", "T", "TRUE", "true", "True"}) {
+      if (s == t) return true;
+    }
+    for (absl::string_view f : {"0", "f", "F", "FALSE", "false", "False"}) {
+      if (s == f) return false;
+    }
+  }
+  return Error(path, "expected a boolean");
+}
+
+absl::StatusOr<size_t> RequestSize(const Json& v, absl::string_view path) {
+  int64_t n = 0;
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > kMaxRequestBytesMax)
+      n = INT64_MAX;
+    else
+      n = static_cast<int64_t>(v.get<uint64_t>());
+  } else if (v.is_number_integer()) {
+    n = v.get<int64_t>();
+  } else if (!(v.is_string() && absl::SimpleAtoi(v.get<std::string>(), &n))) {
+    return Error(path, "expected an integer number of bytes");
+  }
+  if (n < 0) return Error(path, "must not be negative (0 means the default, 32 MiB)");
+  if (static_cast<uint64_t>(n) > kMaxRequestBytesMax) {
+    return Error(path, absl::StrCat("at most ", kMaxRequestBytesMax, " bytes"));
+  }
+  return n == 0 ? kDefaultMaxRequestBytes : static_cast<size_t>(n);
+}
+
+absl::Status ParseStorage(const Json& v, StorageConfig& out) {
+  if (!v.is_object()) return Error("storage", "expected an object such as {\"file\": {...}}");
+  if (v.size() != 1) {
+    return Error("storage", "exactly one storage type is required: file or inmem");
+  }
+  const std::string type = v.begin().key();
+  const Json& body = v.begin().value();
+  const std::string path = Join("storage", QuoteKey(type));
+  if (type != "file" && type != "inmem") {
+    return Error(path, "unsupported storage type (bulwark has file and inmem)");
+  }
+  if (!body.is_object()) return Error(path, "expected an object");
+  if (type == "inmem") {
+    out.kind = StorageConfig::Kind::kInmem;
+    return CheckKeys(body, path, {});
+  }
+  out.kind = StorageConfig::Kind::kFile;
+  if (absl::Status s = CheckKeys(body, path, {"path"}); !s.ok()) return s;
+  const auto it = body.find("path");
+  if (it == body.end()) return Error(Join(path, "path"), "required");
+  absl::StatusOr<std::string> dir = String(*it, Join(path, "path"));
+  if (!dir.ok()) return dir.status();
+  if (dir->empty()) return Error(Join(path, "path"), "must not be empty");
+  out.path = *std::move(dir);
+  return absl::OkStatus();
+}
+
+absl::Status ParseTcp(const Json& v, absl::string_view path, ListenerConfig& out,
+                      std::optional<size_t>& max_request) {
+  if (!v.is_object()) return Error(path, "expected an object");
+  if (absl::Status s = CheckKeys(
+          v, path, {"address", "tls_cert_file", "tls_key_file", "tls_disable", "max_request_size"});
+      !s.ok()) {
+    return s;
+  }
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    const std::string key_path = Join(path, it.key());
+    if (it.key() == "tls_disable") {
+      absl::StatusOr<bool> b = Bool(*it, key_path);
+      if (!b.ok()) return b.status();
+      out.tls_disable = *b;
+    } else if (it.key() == "max_request_size") {
+      absl::StatusOr<size_t> n = RequestSize(*it, key_path);
+      if (!n.ok()) return n.status();
+      max_request = *n;
+    } else {
+      absl::StatusOr<std::string> s = String(*it, key_path);
+      if (!s.ok()) return s.status();
+      if (it.key() == "address") out.address = *s;
+      if (it.key() == "tls_cert_file") out.tls_cert_file = *s;
+      if (it.key() == "tls_key_file") out.tls_key_file = *s;
+    }
+  }
+  const size_t colon = out.address.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(out.address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return Error(Join(path, "address"), "expected host:port, e.g. 127.0.0.1:8200");
+  }
+  if (!out.tls_disable && (out.tls_cert_file.empty() || out.tls_key_file.empty())) {
+    return Error(Join(path, out.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file"),
+                 "required unless tls_disable is true");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseListener(const Json& v, ListenerConfig& out, std::optional<size_t>& max_request) {
+  const Json* listener = &v;
+  if (v.is_array()) {
+    if (v.size() != 1) return Error("listener", "exactly one listener is supported");
+    listener = &v.front();
+  }
+  if (!listener->is_object() || listener->size() != 1) {
+    return Error("listener", "expected {\"tcp\": {...}}");
+  }
+  const std::string type = listener->begin().key();
+  if (type != "tcp") {
+    return Error(Join("listener", QuoteKey(type)), "unsupported listener type (bulwark has tcp)");
+  }
+  return ParseTcp(listener->begin().value(), "listener.tcp", out, max_request);
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
+  if (text.size() > kConfigBytesMax) {
+    return Error("config", absl::StrCat("the file is larger than ", kConfigBytesMax, " bytes"));
+  }
+  if (FindJsonNestingBeyond(text, kConfigDepthMax).has_value()) {
+    return Error("config", absl::StrCat("nested deeper than ", kConfigDepthMax, " levels"));
+  }
+  Json root;
+  try {
+    root = Json::parse(text.begin(), text.end());
+  } catch (const Json::exception& e) {
+    absl::string_view what = e.what();
+    what = what.substr(0, what.find("; last read"));
+    if (size_t b = what.find("] "); b != absl::string_view::npos) what.remove_prefix(b + 2);
+    return Error("config", absl::StrCat("not valid JSON (HCL is not read: write JSON): ", what));
+  }
+  if (!root.is_object()) return Error("config", "expected a JSON object");
+  if (absl::Status s =
+          CheckKeys(root, "",
+                    {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
+                     "disable_mlock", "log_level", "max_request_size", "ui"});
+      !s.ok()) {
+    return s;
+  }
+  ServerConfig c;
+  std::optional<size_t> top_size, listener_size;
+  const auto storage = root.find("storage");
+  if (storage == root.end()) return Error("storage", "required, e.g. {\"file\": {\"path\": ...}}");
+  if (absl::Status s = ParseStorage(*storage, c.storage); !s.ok()) return s;
+  const auto listener = root.find("listener");
+  if (listener == root.end()) return Error("listener", "required, e.g. {\"tcp\": {...}}");
+  if (absl::Status s = ParseListener(*listener, c.listener, listener_size); !s.ok()) return s;
+  for (const char* key : {"plugin_directory", "api_addr", "cluster_addr", "log_level"}) {
+    const auto it = root.find(key);
+    if (it == root.end()) continue;
+    absl::StatusOr<std::string> s = String(*it, key);
+    if (!s.ok()) return s.status();
+    if (absl::string_view(key) == "plugin_directory") {
+      if (!s->empty() && (*s)[0] != '/') return Error(key, "must be an absolute path");
+      while (s->size() > 1 && s->back() == '/') s->pop_back();
+      c.plugin_directory = *s;
+    } else if (absl::string_view(key) == "log_level") {
+      std::optional<LogLevel> level = ParseLogLevel(*s);
+      if (!level.has_value()) {
+        return Error(key, absl::StrCat("unknown level ", QuoteForError(*s, 32),
+                                       " (trace, debug, info, warn, error)"));
+      }
+      c.log_level = *level;
+    } else {
+      if (!s->empty() && !absl::StartsWith(*s, "http://") && !absl::StartsWith(*s, "https://")) {
+        return Error(key, "expected a URL such as https://bulwark.example:8200");
+      }
+      (absl::string_view(key) == "api_addr" ? c.api_addr : c.cluster_addr) = *s;
+    }
+  }
+  if (const auto it = root.find("disable_mlock"); it != root.end()) {
+    absl::StatusOr<bool> b = Bool(*it, "disable_mlock");
+    if (!b.ok()) return b.status();
+    c.disable_mlock = *b;
+  }
+  if (const auto it = root.find("max_request_size"); it != root.end()) {
+    absl::StatusOr<size_t> n = RequestSize(*it, "max_request_size");
+    if (!n.ok()) return n.status();
+    top_size = *n;
+  }
+  // Vault reads max_request_size in the listener; bulwark also takes it at the top level, and the
+  // listener's wins.
+  c.max_request_bytes = listener_size.value_or(top_size.value_or(kDefaultMaxRequestBytes));
+  if (const auto it = root.find("ui"); it != root.end()) {
+    absl::StatusOr<bool> ui = Bool(*it, "ui");
+    if (!ui.ok()) return ui.status();
+    if (*ui) return Error("ui", "the web UI is not supported: remove the key or set it to false");
+  }
+  return c;
+}
+
+}  // namespace bulwark::config

@@ -1,0 +1,64 @@
+// The server's configuration file: Vault's JSON config shape, for the subset bulwark serves.
+//
+//   {
+//     "storage": {"file": {"path": "/var/lib/bulwark"}},      or {"inmem": {}}
+//     "listener": {"tcp": {"address": "127.0.0.1:8200", "tls_cert_file": "...",
+//                          "tls_key_file": "...", "tls_disable": false,
+//                          "max_request_size": 33554432}},   (or a list holding one listener)
+//     "plugin_directory": "/etc/bulwark/plugins",
+//     "api_addr": "https://bulwark.example:8200", "cluster_addr": "https://...:8201",
+//     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false
+//   }
+//
+// Unknown keys and values of the wrong type are errors naming the key path
+// ("listener.tcp.adress: unknown key"). HCL is not read: write the file as JSON.
+#ifndef BULWARK_SERVER_CONFIG_CONFIG_H_
+#define BULWARK_SERVER_CONFIG_CONFIG_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "base/log/log.h"
+
+namespace bulwark::config {
+
+// Vault's default max_request_size (32 MiB), and the most bulwark accepts.
+inline constexpr size_t kDefaultMaxRequestBytes = size_t{32} << 20;
+inline constexpr size_t kMaxRequestBytesMax = size_t{1} << 30;
+// Largest configuration file read.
+inline constexpr size_t kConfigBytesMax = size_t{1} << 20;
+
+struct StorageConfig {
+  enum class Kind { kFile, kInmem };
+  Kind kind = Kind::kInmem;
+  std::string path;  // kFile: the data directory.
+};
+
+struct ListenerConfig {
+  std::string address = "127.0.0.1:8200";  // host:port; port 0 picks a free port.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls_disable = false;
+};
+
+struct ServerConfig {
+  StorageConfig storage;
+  ListenerConfig listener;
+  std::string plugin_directory;  // "" when external plugins are not allowed.
+  std::string api_addr;
+  std::string cluster_addr;
+  // Accepted for compatibility; bulwark never mlocks its memory (docs/server.md).
+  bool disable_mlock = false;
+  LogLevel log_level = LogLevel::kInfo;
+  size_t max_request_bytes = kDefaultMaxRequestBytes;
+};
+
+// Parses and validates a configuration file's text. Errors: kInvalidArgument with a message
+// that starts with the key path it is about (or "config:" for the file as a whole).
+absl::StatusOr<ServerConfig> ParseConfig(absl::string_view json_text);
+
+}  // namespace bulwark::config
+
+#endif  // BULWARK_SERVER_CONFIG_CONFIG_H_

@@ -1,0 +1,444 @@
+// The composition root of `bulwark server`: flags, configuration, wiring, dev mode, signals.
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/env/posix/posix_env.h"
+#include "base/metrics/metrics.h"
+#include "base/storage/in_memory_storage.h"
+#include "core/lifecycle/builtin_runner.h"
+#include "core/lifecycle/external_runner.h"
+#include "core/node/node.h"
+#include "core/rpc/grpc_transport.h"
+#include "core/storage/file_storage.h"
+#include "examples/kv/kv_backend.h"
+#include "sdk/dispatcher.h"
+#include "server/api/api.h"
+#include "server/config/config.h"
+#include "server/http/server.h"
+
+namespace bulwark::server {
+namespace {
+
+constexpr char kVaultApiVersion[] = "1.16.0";
+constexpr absl::Duration kStartStepLimit = absl::Seconds(60);  // A hang guard for dev setup.
+
+constexpr char kUsage[] =
+    "Usage: bulwark server [options]\n"
+    "\n"
+    "  Runs a bulwark server. With -config it reads a JSON configuration file in Vault's shape\n"
+    "  (storage, listener, plugin_directory, api_addr, ...; see docs/server.md). With -dev it\n"
+    "  runs in memory, initialised with one key share and unsealed, the root token printed and\n"
+    "  the built-in kv engine mounted at secret/.\n"
+    "\n"
+    "  -config=FILE                 the configuration file (JSON)\n"
+    "  -dev                         development mode: in memory, unsealed, no TLS\n"
+    "  -dev-root-token-id=ID        the dev root token (default: a random hvs. token)\n"
+    "  -dev-listen-address=ADDR     the dev listener (default 127.0.0.1:8200; port 0 picks one)\n"
+    "  -dev-plugin-dir=DIR          the dev plugin directory (external plugins)\n"
+    "  -log-level=LEVEL             trace, debug, info, warn or error\n";
+
+int Fail(absl::string_view message) {
+  std::fprintf(stderr, "Error: %.*s\n", static_cast<int>(message.size()), message.data());
+  return 1;
+}
+
+absl::StatusOr<config::ServerConfig> LoadConfig(const ServerFlags& flags) {
+  config::ServerConfig c;
+  if (flags.dev) {
+    c.storage.kind = config::StorageConfig::Kind::kInmem;
+    c.listener.address = flags.dev_listen_address;
+    c.listener.tls_disable = true;
+    c.plugin_directory = flags.dev_plugin_dir;
+    c.disable_mlock = true;
+  } else {
+    std::ifstream in(flags.config_path, std::ios::binary);
+    if (!in) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read the configuration file \"",
+                                                     flags.config_path,
+                                                     "\": ", std::strerror(errno)));
+    }
+    std::string text(config::kConfigBytesMax + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    absl::StatusOr<config::ServerConfig> parsed = config::ParseConfig(text);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "error loading configuration from ", flags.config_path, ": ", parsed.status().message()));
+    }
+    c = *std::move(parsed);
+  }
+  if (flags.log_level.has_value()) c.log_level = *flags.log_level;
+  if (!c.plugin_directory.empty()) {
+    // Vault resolves symlinks in plugin_directory once at start; the catalog then refuses a
+    // directory reached through one.
+    char resolved[PATH_MAX];
+    if (::realpath(c.plugin_directory.c_str(), resolved) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("plugin directory \"", c.plugin_directory, "\": ", std::strerror(errno)));
+    }
+    c.plugin_directory = resolved;
+  }
+  return c;
+}
+
+// Everything the server is made of, in construction order (destroyed in reverse: the transport
+// before the API, the API before the node, the node before its runners, all before the Env).
+class Server {
+ public:
+  Server(const ServerFlags& flags, config::ServerConfig config)
+      : flags_(flags), config_(std::move(config)), log_(config_.log_level) {}
+  ~Server() {
+    http_.reset();
+    api_.reset();
+    node_.reset();
+    if (!runtime_dir_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(runtime_dir_, ignored);
+    }
+    if (lock_fd_ >= 0) close(lock_fd_);
+  }
+
+  absl::Status Start();
+  // Runs the loop until the shutdown that PostShutdown starts has finished.
+  void Run();
+  // Starts the graceful shutdown on the loop. Any thread (the signal thread).
+  void PostShutdown() {
+    posix_.loop().Post([this] { BeginShutdown(); });
+  }
+
+ private:
+  absl::Status OpenStorage();
+  absl::Status SetUpDev();
+  void PrintBanner() const;
+  void BeginShutdown();
+  void StopNode();
+  void Log(LogLevel level, std::string message) {
+    LogRecord r;
+    r.level = level;
+    r.time = posix_.clock().WallNow();
+    r.source = "server";
+    r.message = std::move(message);
+    log_.Write(r);
+  }
+
+  const ServerFlags& flags_;
+  const config::ServerConfig config_;
+  PosixEnv posix_;
+  StderrLogSink log_;
+  metrics::Registry metrics_;
+  int lock_fd_ = -1;
+  std::unique_ptr<Storage> storage_;
+  std::string runtime_dir_;
+  std::unique_ptr<rpc::GrpcPluginTransport> transport_;
+  std::unique_ptr<lifecycle::ExternalRunnerFactory> external_;
+  std::unique_ptr<lifecycle::BuiltinRunnerFactory> builtin_;
+  std::unique_ptr<lifecycle::SplitRunnerFactory> runners_;
+  std::unique_ptr<node::Node> node_;
+  std::unique_ptr<api::Api> api_;
+  std::unique_ptr<http::Server> http_;
+  std::thread closer_;
+  bool node_stopping_ = false;
+  std::string dev_unseal_key_, dev_root_token_;
+};
+
+absl::Status Server::OpenStorage() {
+  if (config_.storage.kind == config::StorageConfig::Kind::kInmem) {
+    storage_ = std::make_unique<InMemoryStorage>();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::unique_ptr<FileStorage>> file =
+      FileStorage::Open(posix_.fs(), config_.storage.path);
+  if (!file.ok()) {
+    return absl::Status(file.status().code(),
+                        absl::StrCat("storage.file.path \"", config_.storage.path,
+                                     "\": ", file.status().message()));
+  }
+  // One server per data directory: FileStorage keeps an index in memory, so a second writer
+  // would corrupt it. The lock goes away with the process, SIGKILL included.
+  const std::string lock = config_.storage.path + "/LOCK";
+  lock_fd_ = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0 || flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("storage.file.path \"", config_.storage.path,
+                                                      "\" is in use by another bulwark server"));
+  }
+  storage_ = *std::move(file);
+  return absl::OkStatus();
+}
+
+absl::Status Server::Start() {
+  if (absl::Status s = OpenStorage(); !s.ok()) return s;
+  char dir[] = "/tmp/bulwark-XXXXXX";
+  if (mkdtemp(dir) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("cannot create a runtime directory under /tmp: ", std::strerror(errno)));
+  }
+  runtime_dir_ = dir;
+  transport_ = std::make_unique<rpc::GrpcPluginTransport>(posix_.loop());
+  lifecycle::ExternalRunnerOptions runner_options;
+  runner_options.runtime_dir = runtime_dir_;
+  runner_options.vault_version = kVaultApiVersion;
+  runner_options.log_sink = &log_;
+  external_ =
+      std::make_unique<lifecycle::ExternalRunnerFactory>(posix_.env(), *transport_, runner_options);
+  lifecycle::BuiltinBackend kv;
+  kv.factory = sdk::InProcessBackend(examples::kv::KvBackendFactory());
+  builtin_ = std::make_unique<lifecycle::BuiltinRunnerFactory>(
+      posix_.loop(), std::map<std::string, lifecycle::BuiltinBackend>{{kBuiltinKv, kv}});
+  runners_ = std::make_unique<lifecycle::SplitRunnerFactory>(*builtin_, *external_);
+  node::NodeOptions options;
+  options.catalog.plugin_directory = config_.plugin_directory;
+  options.catalog.builtins = {
+      catalog::BuiltinPlugin{catalog::PluginType::kSecret, kBuiltinKv, kBuiltinKvVersion}};
+  options.system_view.vault_version = kVaultApiVersion;
+  absl::StatusOr<std::unique_ptr<node::Node>> node =
+      node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
+  if (!node.ok()) return node.status();
+  node_ = *std::move(node);
+  api::ApiOptions api_options;
+  api_options.version = kVaultApiVersion;
+  api_options.storage_type =
+      config_.storage.kind == config::StorageConfig::Kind::kFile ? "file" : "inmem";
+  api_ = std::make_unique<api::Api>(posix_.env(), *node_, metrics_, log_, api_options);
+  if (flags_.dev) {
+    if (absl::Status s = SetUpDev(); !s.ok()) return s;
+  }
+  http::ServerOptions http_options;
+  http_options.address = config_.listener.address;
+  if (!config_.listener.tls_disable) {
+    http_options.tls_cert_file = config_.listener.tls_cert_file;
+    http_options.tls_key_file = config_.listener.tls_key_file;
+  }
+  http_options.max_request_bytes = config_.max_request_bytes;
+  api::Api* api = api_.get();
+  absl::StatusOr<std::unique_ptr<http::Server>> http =
+      http::Server::Start(http_options, [api](http::Request request, http::Responder respond) {
+        api->Handle(std::move(request), std::move(respond));
+      });
+  if (!http.ok()) {
+    return absl::Status(http.status().code(),
+                        absl::StrCat("listener.tcp: ", http.status().message()));
+  }
+  http_ = *std::move(http);
+  PrintBanner();
+  Log(LogLevel::kInfo, absl::StrCat("listening on ", http_->address()));
+  return absl::OkStatus();
+}
+
+// Vault's dev mode: one share, unsealed, kv at secret/ (version 1: bulwark's kv has no v2).
+absl::Status Server::SetUpDev() {
+  absl::StatusOr<node::InitResult> init =
+      node_->InitializeWithRootToken(1, 1, flags_.dev_root_token_id);
+  if (!init.ok()) return init.status();
+  dev_unseal_key_ = absl::Base64Escape(init->shares[0].view());
+  dev_root_token_ = init->root_token;
+  std::optional<absl::StatusOr<SealStatus>> unsealed;
+  node_->Unseal(init->shares[0].view(), [&](absl::StatusOr<SealStatus> s) { unsealed = s; });
+  if (!posix_.loop().RunUntil([&] { return unsealed.has_value(); }, kStartStepLimit)) {
+    return absl::DeadlineExceededError("dev mode: the unseal did not finish");
+  }
+  if (!unsealed->ok()) return unsealed->status();
+  mount::EnableRequest kv;
+  kv.path = "secret";
+  kv.plugin_name = kBuiltinKv;
+  kv.description = "key/value secret storage";
+  std::optional<absl::StatusOr<mount::MountEntry>> mounted;
+  node_->EnableMount(kv, [&](absl::StatusOr<mount::MountEntry> e) { mounted = std::move(e); });
+  if (!posix_.loop().RunUntil([&] { return mounted.has_value(); }, kStartStepLimit)) {
+    return absl::DeadlineExceededError("dev mode: mounting kv at secret/ did not finish");
+  }
+  return mounted->status();
+}
+
+void Server::PrintBanner() const {
+  const std::string scheme = config_.listener.tls_disable ? "http" : "https";
+  const std::string derived = absl::StrCat(scheme, "://", http_->address());
+  const std::string api_addr = config_.api_addr.empty() ? derived : config_.api_addr;
+  std::string out = absl::StrCat(
+      "==> bulwark server configuration:\n\n", "             Api Address: ", api_addr, "\n",
+      "              Listener 1: tcp (addr: \"", http_->address(), "\", max_request_size: \"",
+      config_.max_request_bytes, "\", tls: \"",
+      config_.listener.tls_disable ? "disabled" : "enabled", "\")\n",
+      "               Log Level: ", absl::AsciiStrToLower(LogLevelName(config_.log_level)), "\n",
+      "                   Mlock: supported: false, enabled: false\n", "                 Storage: ",
+      config_.storage.kind == config::StorageConfig::Kind::kFile ? "file" : "inmem", "\n",
+      "                 Version: bulwark (Vault API ", kVaultApiVersion, ")\n\n");
+  if (flags_.dev) {
+    absl::StrAppend(&out,
+                    "WARNING! dev mode is enabled! In this mode, bulwark runs entirely in-memory\n"
+                    "and starts unsealed with a single unseal key.\n\n"
+                    "You may need to set the following environment variables:\n\n"
+                    "    $ export VAULT_ADDR='",
+                    derived,
+                    "'\n\n"
+                    "The unseal key and root token are displayed below in case you want to\n"
+                    "seal/unseal the server or re-authenticate.\n\n"
+                    "Unseal Key: ",
+                    dev_unseal_key_, "\nRoot Token: ", dev_root_token_,
+                    "\n\nDevelopment mode should NOT be used in production installations!\n\n");
+  }
+  absl::StrAppend(&out, "==> bulwark server started! Log data will stream in below:\n\n");
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+void Server::Run() {
+  posix_.loop().Run();
+  if (closer_.joinable()) closer_.join();
+  Log(LogLevel::kInfo, "shut down");
+}
+
+void Server::BeginShutdown() {
+  Log(LogLevel::kInfo, "shutdown requested: no new connections, finishing requests in flight");
+  http_->StopAccepting();
+  api_->BeginShutdown([this] { StopNode(); });
+  posix_.loop().PostAfter(kDrainGrace, [this] {
+    if (!node_stopping_) Log(LogLevel::kWarn, "requests still in flight after the grace period");
+    StopNode();
+  });
+}
+
+void Server::StopNode() {
+  if (node_stopping_) return;
+  node_stopping_ = true;
+  node_->Shutdown([this] {
+    Log(LogLevel::kInfo, "every plugin stopped; closing the listener");
+    // The transport's Shutdown blocks until its connections are closed, so it runs on its own
+    // thread while the loop keeps answering (503) whatever still arrives.
+    closer_ = std::thread([this] {
+      http_->Shutdown(kCloseGrace);
+      posix_.loop().Stop();
+    });
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<ServerFlags> ParseServerFlags(const std::vector<std::string>& args) {
+  ServerFlags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--")) absl::ConsumePrefix(&arg, "-");
+    if (arg.size() == args[i].size() || arg.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", args[i], "\": bulwark server takes only flags"));
+    }
+    const size_t eq = arg.find('=');
+    const std::string name(arg.substr(0, eq));
+    std::optional<std::string> value;
+    if (eq != absl::string_view::npos) value = std::string(arg.substr(eq + 1));
+    if (name == "dev" || name == "h" || name == "help") {
+      bool on = true;
+      if (value.has_value() && !absl::SimpleAtob(*value, &on)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("invalid boolean value \"", *value, "\" for -", name));
+      }
+      (name == "dev" ? f.dev : f.help) = on;
+      continue;
+    }
+    std::string* target = name == "config"               ? &f.config_path
+                          : name == "dev-root-token-id"  ? &f.dev_root_token_id
+                          : name == "dev-listen-address" ? &f.dev_listen_address
+                          : name == "dev-plugin-dir"     ? &f.dev_plugin_dir
+                                                         : nullptr;
+    if (target == nullptr && name != "log-level") {
+      return absl::InvalidArgumentError(absl::StrCat("flag provided but not defined: -", name));
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("flag needs an argument: -", name));
+      }
+      value = args[++i];
+    }
+    if (name == "log-level") {
+      f.log_level = ParseLogLevel(*value);
+      if (!f.log_level.has_value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown log level \"", *value, "\" (trace, debug, info, warn, error)"));
+      }
+    } else {
+      *target = *value;
+    }
+  }
+  if (f.help) return f;
+  if (f.dev && !f.config_path.empty()) {
+    return absl::InvalidArgumentError("-dev and -config cannot be used together");
+  }
+  if (!f.dev && f.config_path.empty()) {
+    return absl::InvalidArgumentError(
+        "a configuration file must be given with -config (or use -dev)");
+  }
+  return f;
+}
+
+int ServerMain(const std::vector<std::string>& args) {
+  absl::StatusOr<ServerFlags> flags = ParseServerFlags(args);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "%s\n\n%s", std::string(flags.status().message()).c_str(), kUsage);
+    return 1;
+  }
+  if (flags->help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  absl::StatusOr<config::ServerConfig> config = LoadConfig(*flags);
+  if (!config.ok()) return Fail(config.status().message());
+
+  // Signals go to one thread that waits for them: blocked here, before any other thread starts,
+  // so every thread (gRPC's, the transport's) inherits the mask. Children get a clean mask from
+  // the launcher. A closed client connection must not kill the process.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = std::make_unique<Server>(*flags, *std::move(config));
+  if (absl::Status started = server->Start(); !started.ok()) {
+    return Fail(started.message());
+  }
+  Server* raw = server.get();
+  std::thread([stop_signals, raw] {
+    int count = 0;
+    while (true) {
+      int sig = 0;
+      if (sigwait(&stop_signals, &sig) != 0) continue;
+      if (++count == 1) {
+        raw->PostShutdown();
+        continue;
+      }
+      static constexpr char kMessage[] = "second signal: exiting at once\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+      _exit(1);
+    }
+  }).detach();
+  server->Run();
+  server.reset();
+  return 0;
+}
+
+}  // namespace bulwark::server
