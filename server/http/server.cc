@@ -21,7 +21,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -66,6 +65,11 @@ constexpr size_t kLingerBytesMax = 256 << 10;
 // The accept loop's pause after an accept error (out of descriptors) before it tries again.
 constexpr absl::Duration kAcceptRetryDelay = absl::Milliseconds(100);
 constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Beast keeps a header field's name and value lengths in 16 bits and throws (from inside a read,
+// on an I/O thread) for a longer one. A header block of at most 64 KiB cannot hold such a
+// field, so that is the largest max_header_bytes allowed; a response field is held to less.
+constexpr size_t kHeaderBytesMax = 64 << 10;
+constexpr size_t kResponseFieldBytesMax = 32 << 10;
 
 SteadyClock::time_point After(SteadyClock::time_point start, absl::Duration timeout) {
   return start + std::chrono::duration_cast<SteadyClock::duration>(
@@ -120,7 +124,12 @@ std::optional<std::string> ResponseProblem(const Response& response) {
     return absl::StrCat("status ", response.status, " is not a final HTTP status (200-599)");
   }
   if (HasLineBreakOrNul(response.content_type)) return "the content type has CR, LF or NUL in it";
+  if (response.content_type.size() > kResponseFieldBytesMax) return "the content type is too long";
   for (const auto& [name, value] : response.headers) {
+    if (name.size() + value.size() > kResponseFieldBytesMax) {
+      return absl::StrCat("header ", QuoteForError(name), " is longer than ",
+                          kResponseFieldBytesMax, " bytes");
+    }
     if (name.empty() || !std::all_of(name.begin(), name.end(), IsTokenChar)) {
       return absl::StrCat("header name ", QuoteForError(name), " is not an HTTP token");
     }
@@ -730,10 +739,10 @@ absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.max_request_bytes == 0) {
     return absl::InvalidArgumentError("max_request_bytes must be positive");
   }
-  if (options.max_header_bytes == 0 ||
-      options.max_header_bytes > std::numeric_limits<uint32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_header_bytes must be between 1 and 4294967295, not ", options.max_header_bytes));
+  if (options.max_header_bytes == 0 || options.max_header_bytes > kHeaderBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat("max_header_bytes must be between 1 and ",
+                                                   kHeaderBytesMax, ", not ",
+                                                   options.max_header_bytes));
   }
   if (options.max_connections < 1) {
     return absl::InvalidArgumentError(

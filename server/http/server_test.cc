@@ -643,6 +643,27 @@ TEST(ServerTest, HeaderLimitIsExact) {
   EXPECT_EQ(recorder.requests().size(), 1u);
 }
 
+// At the largest limit allowed, one field can take nearly the whole block (Beast would throw
+// for a field of 64 KiB or more; the limit keeps every field below that).
+TEST(ServerTest, OneHugeFieldFillsTheLargestHeaderLimit) {
+  Recorder recorder;
+  ServerOptions options = LocalOptions();
+  options.max_header_bytes = 64 << 10;
+  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize(64 << 10)).status, 200);
+  EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize((64 << 10) + 1)).status, 431);
+  EXPECT_TRUE(client->WaitForEof());
+  ASSERT_EQ(recorder.requests().size(), 1u);
+  EXPECT_EQ(recorder.requests()[0].Header("x-pad")->size(), (64u << 10) - 40);
+
+  options.max_header_bytes = (64 << 10) + 1;
+  EXPECT_THAT(Server::Start(options, recorder.handler()).status().message(),
+              HasSubstr("max_header_bytes must be between 1 and 65536"));
+}
+
 TEST(ServerTest, HeaderThatNeverEndsIs431) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
@@ -906,12 +927,13 @@ TEST(ServerTest, ResponseTheTransportCannotSendBecomes500) {
         if (request.path == "/crlf") response.headers = {{"X-Evil", "a\r\nSet-Cookie: x=1"}};
         if (request.path == "/status") response.status = 42;
         if (request.path == "/length") response.headers = {{"Content-Length", "1"}};
+        if (request.path == "/huge") response.headers = {{"X-Huge", std::string(70000, 'h')}};
         std::move(responder)(std::move(response));
       });
   ASSERT_NE(server, nullptr);
   std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
   ASSERT_NE(client, nullptr);
-  for (const char* path : {"/crlf", "/status", "/length"}) {
+  for (const char* path : {"/crlf", "/status", "/length", "/huge"}) {
     const RawResponse response = RoundTrip(*client, Get(path));
     EXPECT_EQ(response.status, 500) << path;
     EXPECT_THAT(response.body, HasSubstr("internal error: ")) << path;
