@@ -19,7 +19,8 @@ namespace bulwark::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1:8200";   // host:port; port 0 picks a free port
-  std::string tls_cert_file, tls_key_file;  // both empty = plain HTTP (tls_disable)
+  std::string tls_cert_file, tls_key_file;  // both empty = plain HTTP (tls_disable); else
+                                            // PEM files, served with TLS 1.2 or 1.3 only
   size_t max_request_bytes = 32 << 20;      // Vault's max_request_size default; beyond -> 413
   size_t max_header_bytes = 64 << 10;       // beyond -> 431; at most 64 KiB
   int max_connections = 1024;               // beyond: refused (503 + close)
