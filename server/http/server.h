@@ -2,7 +2,7 @@
 // connections on its own I/O threads, reads requests within fixed limits and deadlines, hands
 // each well-formed one to a Handler as a Request, and writes the Response the handler's Responder
 // delivers, from any thread. It never runs on, or blocks, the core's event loop.
-// docs/decisions/http-library.md says why Beast and what is and is not bounded here.
+// docs/decisions/0005-http-library.md says why Beast and what is and is not bounded here.
 #ifndef BULWARK_SERVER_HTTP_SERVER_H_
 #define BULWARK_SERVER_HTTP_SERVER_H_
 
@@ -19,9 +19,10 @@ namespace bulwark::http {
 
 struct ServerOptions {
   std::string address = "127.0.0.1:8200";   // host:port; port 0 picks a free port
-  std::string tls_cert_file, tls_key_file;  // both empty = plain HTTP (tls_disable)
+  std::string tls_cert_file, tls_key_file;  // both empty = plain HTTP (tls_disable); else
+                                            // PEM files, served with TLS 1.2 or 1.3 only
   size_t max_request_bytes = 32 << 20;      // Vault's max_request_size default; beyond -> 413
-  size_t max_header_bytes = 64 << 10;       // beyond -> 431
+  size_t max_header_bytes = 64 << 10;       // beyond -> 431; at most 64 KiB
   int max_connections = 1024;               // beyond: refused (503 + close)
   int max_in_flight = 256;  // handed to the handler, not yet answered; beyond -> 503
   absl::Duration read_header_timeout = absl::Seconds(10);
@@ -48,7 +49,8 @@ using Handler = std::function<void(Request, Responder)>;
 //        open), or max_connections are open (the new connection gets the 503, on plain HTTP,
 //        and is closed)
 //   500  a Responder destroyed without being called, or a Response the transport cannot send
-//        (status outside 200-599, a header with CR, LF or NUL in it)
+//        (status outside 200-599; a header with CR, LF or NUL in it, or longer than 32 KiB;
+//        Content-Length, Transfer-Encoding or Connection, which are the transport's)
 // Deadlines close the connection without an answer: read_header_timeout from the first byte of
 // a request (from accept for the first request, TLS handshake included) to the end of its
 // header; read_timeout from the same start to the end of its body; write_timeout for writing a
@@ -60,7 +62,8 @@ class Server {
  public:
   // Validates `options`, binds and listens, and starts options.io_threads I/O threads.
   // Errors: InvalidArgument naming the option that is wrong (address not "host:port" with a
-  // numeric host, a limit or timeout not positive, only one of the TLS files, a file that is not
+  // numeric host, a limit or timeout not positive, max_header_bytes above 64 KiB, only one of
+  // the TLS files, a file that is not
   // a PEM certificate or key, a key that does not match the certificate); Unavailable if the
   // address cannot be bound (in use, not local).
   static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options, Handler handler);

@@ -155,8 +155,9 @@ class TestClient {
 
   // Waits until the server closes the connection (EOF or reset), dropping whatever arrives.
   // False if the hang guard ran out first.
-  bool WaitForEof() {
+  bool WaitForEof(size_t* received = nullptr) {
     for (;;) {
+      if (received != nullptr) *received += buffer_.size();
       buffer_.clear();
       const Read r = ReadMore();
       if (r == Read::kEof) return true;
@@ -642,6 +643,27 @@ TEST(ServerTest, HeaderLimitIsExact) {
   EXPECT_EQ(recorder.requests().size(), 1u);
 }
 
+// At the largest limit allowed, one field can take nearly the whole block (Beast would throw
+// for a field of 64 KiB or more; the limit keeps every field below that).
+TEST(ServerTest, OneHugeFieldFillsTheLargestHeaderLimit) {
+  Recorder recorder;
+  ServerOptions options = LocalOptions();
+  options.max_header_bytes = 64 << 10;
+  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize(64 << 10)).status, 200);
+  EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize((64 << 10) + 1)).status, 431);
+  EXPECT_TRUE(client->WaitForEof());
+  ASSERT_EQ(recorder.requests().size(), 1u);
+  EXPECT_EQ(recorder.requests()[0].Header("x-pad")->size(), (64u << 10) - 40);
+
+  options.max_header_bytes = (64 << 10) + 1;
+  EXPECT_THAT(Server::Start(options, recorder.handler()).status().message(),
+              HasSubstr("max_header_bytes must be between 1 and 65536"));
+}
+
 TEST(ServerTest, HeaderThatNeverEndsIs431) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
@@ -735,6 +757,46 @@ TEST(ServerTest, IdleKeepAliveConnectionIsClosedAtIdleTimeout) {
   EXPECT_EQ(RoundTrip(*client, Get("/v1/a")).status, 200);
   EXPECT_TRUE(client->WaitForEof());
   EXPECT_GE(SecondsSince(start), 0.2);
+}
+
+// A client that stops reading holds a response write no longer than write_timeout. Shutdown
+// with a grace far beyond it returns once that connection is gone, which only the write
+// deadline can bring about (a connection that is writing is let finish); the client then finds
+// the response cut short.
+TEST(ServerTest, StalledReaderIsClosedAtWriteTimeout) {
+  ServerOptions options = LocalOptions();
+  options.write_timeout = absl::Milliseconds(200);
+  constexpr size_t kBodyBytes = 32 << 20;  // Far beyond what loopback socket buffers hold.
+  std::mutex mu;
+  std::condition_variable answered_cv;
+  bool answered = false;
+  std::unique_ptr<Server> server = StartOrDie(options, [&](Request, Responder responder) {
+    Response response;
+    response.body = std::string(kBodyBytes, 'w');
+    std::move(responder)(std::move(response));  // Queued on the connection before any drain.
+    std::lock_guard<std::mutex> lock(mu);
+    answered = true;
+    answered_cv.notify_all();
+  });
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  ASSERT_NE(client, nullptr);
+  const int small_buffer = 16 << 10;
+  setsockopt(client->fd(), SOL_SOCKET, SO_RCVBUF, &small_buffer, sizeof(small_buffer));
+  const SteadyClock::time_point start = SteadyClock::now();
+  ASSERT_TRUE(client->Send(Get("/v1/big")));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(
+        answered_cv.wait_for(lock, absl::ToChronoSeconds(kHangGuard), [&] { return answered; }));
+  }
+  server->Shutdown(kHangGuard);
+  EXPECT_LT(SecondsSince(start),
+            absl::ToDoubleSeconds(kHangGuard));  // Not the grace: the deadline.
+  EXPECT_GE(SecondsSince(start), 0.2);
+  size_t received = 0;
+  EXPECT_TRUE(client->WaitForEof(&received));
+  EXPECT_LT(received, kBodyBytes);
 }
 
 TEST(ServerTest, ConnectionsBeyondTheCapAreRefusedWith503) {
@@ -865,12 +927,13 @@ TEST(ServerTest, ResponseTheTransportCannotSendBecomes500) {
         if (request.path == "/crlf") response.headers = {{"X-Evil", "a\r\nSet-Cookie: x=1"}};
         if (request.path == "/status") response.status = 42;
         if (request.path == "/length") response.headers = {{"Content-Length", "1"}};
+        if (request.path == "/huge") response.headers = {{"X-Huge", std::string(70000, 'h')}};
         std::move(responder)(std::move(response));
       });
   ASSERT_NE(server, nullptr);
   std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
   ASSERT_NE(client, nullptr);
-  for (const char* path : {"/crlf", "/status", "/length"}) {
+  for (const char* path : {"/crlf", "/status", "/length", "/huge"}) {
     const RawResponse response = RoundTrip(*client, Get(path));
     EXPECT_EQ(response.status, 500) << path;
     EXPECT_THAT(response.body, HasSubstr("internal error: ")) << path;
