@@ -217,8 +217,8 @@ TEST(MangleHandshakeLineTest, EveryMangleIsRefusedByTheParser) {
   hs.address = "/bulwark/run/plugin-0123456789ab/plugin42";
   hs.protocol = "grpc";
   for (bool certificate : {false, true}) {
-    hs.server_cert_der = certificate ? std::string("\x30\x81\x40", 3) + std::string(0x40, '.')
-                                     : std::string();
+    hs.server_cert_der =
+        certificate ? std::string("\x30\x81\x40", 3) + std::string(0x40, '.') : std::string();
     for (bool mux : {false, true}) {
       if (mux) hs.multiplex_supported = true;
       const std::string line = protocol::FormatHandshakeLine(hs);

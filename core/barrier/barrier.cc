@@ -269,7 +269,8 @@ absl::StatusOr<SealStatus> Barrier::Unseal(absl::string_view share) {
         "unseal key share has x-coordinate 0, which no share has (not counted)");
   }
   for (const crypto::SecureBuffer& collected : collected_shares_) {
-    if (collected.view() == share && !BW_PLANTED_BUG_IN(failpoints_, "bug.barrier.count_duplicate_share")) {
+    if (collected.view() == share &&
+        !BW_PLANTED_BUG_IN(failpoints_, "bug.barrier.count_duplicate_share")) {
       return seal_status();  // Given twice: counts once.
     }
     if (collected.view() == share) break;

@@ -113,8 +113,7 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
     follow_symlinked_dir = static_cast<bool>(
         BW_PLANTED_BUG_IN(policy.failpoints, "bug.catalog.allow_symlinked_directory"));
     if (!follow_symlinked_dir) {
-      return CatalogStatus(absl::StatusCode::kFailedPrecondition,
-                           CatalogError::kDirectoryIsSymlink,
+      return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
                            absl::StrCat("plugin directory ", dir,
                                         " is a symbolic link, which is not allowed; set "
                                         "plugin_directory to the real directory"));

@@ -45,7 +45,8 @@ void Node::Log(LogLevel level, std::string message,
 
 absl::Status Node::CheckServing() const {
   if (shut_down_) return absl::FailedPreconditionError("node is shut down");
-  if ((barrier_->sealed() || sealing_) && !BW_PLANTED_BUG_IN(env_.failpoints, "bug.node.admit_while_sealed")) {
+  if ((barrier_->sealed() || sealing_) &&
+      !BW_PLANTED_BUG_IN(env_.failpoints, "bug.node.admit_while_sealed")) {
     return absl::FailedPreconditionError("Vault is sealed");
   }
   if (role_ != Role::kActive) {

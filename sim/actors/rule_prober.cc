@@ -308,32 +308,33 @@ void RuleProber::Step(int step) {
     case kCatalogSteps + 4: {  // The plugin directory a symlink: a registration (and a launch).
       SymlinkPluginDirectory(true);
       const uint64_t generation = disk_generation_;
-      const Request registration = Registration(kDirName, kPluginMultiplexed, world_.artifact_sha[0]);
-      return Send(registration, [this, step, registration, generation](
-                                    const Response& response, bool answered, uint64_t sent,
-                                    uint64_t at) {
-        if (generation != disk_generation_) return Step(step + 1);
-        Reply reply{Source::kRules, 0, registration, response, answered, sent, at};
-        reply.probe = Probe::kDirectorySymlink;
-        world_.invariants->OnReply(reply);
-        if (launch_probe_ != kLaunchInSymlinkedDirectory) {
-          SymlinkPluginDirectory(false);
-          return Step(step + 1);
-        }
-        const Request mount = Mount("d/", kPluginMultiplexed);
-        Send(mount, [this, step, mount, generation](const Response& response, bool answered,
-                                                    uint64_t sent, uint64_t at) {
-          const bool window = generation == disk_generation_;
-          SymlinkPluginDirectory(false);
-          if (window) {
-            Reply reply{Source::kRules, 0, mount, response, answered, sent, at};
+      const Request registration =
+          Registration(kDirName, kPluginMultiplexed, world_.artifact_sha[0]);
+      return Send(
+          registration, [this, step, registration, generation](
+                            const Response& response, bool answered, uint64_t sent, uint64_t at) {
+            if (generation != disk_generation_) return Step(step + 1);
+            Reply reply{Source::kRules, 0, registration, response, answered, sent, at};
             reply.probe = Probe::kDirectorySymlink;
             world_.invariants->OnReply(reply);
-          }
-          if (!answered || response.status.ok()) to_unmount_.push_back(mount.mount_path);
-          Step(step + 1);
-        });
-      });
+            if (launch_probe_ != kLaunchInSymlinkedDirectory) {
+              SymlinkPluginDirectory(false);
+              return Step(step + 1);
+            }
+            const Request mount = Mount("d/", kPluginMultiplexed);
+            Send(mount, [this, step, mount, generation](const Response& response, bool answered,
+                                                        uint64_t sent, uint64_t at) {
+              const bool window = generation == disk_generation_;
+              SymlinkPluginDirectory(false);
+              if (window) {
+                Reply reply{Source::kRules, 0, mount, response, answered, sent, at};
+                reply.probe = Probe::kDirectorySymlink;
+                world_.invariants->OnReply(reply);
+              }
+              if (!answered || response.status.ok()) to_unmount_.push_back(mount.mount_path);
+              Step(step + 1);
+            });
+          });
     }
     // One name registered twice, the second entry differing from the first only in env or only
     // in args, and mounted after each registration.
@@ -342,8 +343,7 @@ void RuleProber::Step(int step) {
       const size_t i = static_cast<size_t>(step - kCatalogSteps - 5) / 2;
       if (i == 0) {
         if (launch_probe_ != kLaunchEnvAndArgs) return Step(kCatalogSteps + 9);
-        const std::vector<std::string> args = {
-            absl::StrCat("--probe=", random_.Uniform(1u << 30))};
+        const std::vector<std::string> args = {absl::StrCat("--probe=", random_.Uniform(1u << 30))};
         const std::vector<std::string> env = {
             absl::StrCat("PROBE_TOKEN=", world_.NewSecret(random_))};
         configs_ = {{args, env}, {args, env}};
@@ -514,8 +514,7 @@ void RuleProber::InvalidRegistrations(int left, int next) {
 void RuleProber::BadHandshakes(int left, int next) {
   if (left == 0) return Step(next);
   if (next_mangle_ < 0) next_mangle_ = static_cast<int>(random_.Uniform(kHandshakeMangles));
-  Request request =
-      Registration(kBadHandshakeName, kBadHandshakePlugin, world_.bad_handshake_sha);
+  Request request = Registration(kBadHandshakeName, kBadHandshakePlugin, world_.bad_handshake_sha);
   // The mangles in turn; the attempt number makes a new runner config every time, so no
   // backoff carries over from the last one.
   request.registration.args = {absl::StrCat("--mangle=", next_mangle_),
@@ -526,8 +525,8 @@ void RuleProber::BadHandshakes(int left, int next) {
               if (!answered || !response.status.ok()) return BadHandshakes(left - 1, next);
               const Request mount = Mount("h/", kBadHandshakeName);
               SendProbe(mount, Probe::kBadHandshake,
-                        [this, left, next, mount](const Response& response, bool answered,
-                                                  uint64_t, uint64_t) {
+                        [this, left, next, mount](const Response& response, bool answered, uint64_t,
+                                                  uint64_t) {
                           if (!answered || response.status.ok()) {
                             to_unmount_.push_back(mount.mount_path);
                           }
@@ -541,9 +540,9 @@ void RuleProber::RepointHop(bool outside) {
   SimFileSystem& disk = world_.cluster->machine(0).node->disk();
   const std::string link = absl::StrCat(kPluginDir, "/", kHopLink);
   CHECK_OK(disk.Remove(link));
-  CHECK_OK(disk.CreateSymlink(
-      outside ? absl::StrCat(kOutsideDir, "/", kPluginMultiplexed) : std::string(kPluginMultiplexed),
-      link));
+  CHECK_OK(disk.CreateSymlink(outside ? absl::StrCat(kOutsideDir, "/", kPluginMultiplexed)
+                                      : std::string(kPluginMultiplexed),
+                              link));
   CHECK_OK(disk.SyncDir(kPluginDir));
   hop_outside_ = outside;
   if (!outside) ++disk_generation_;
@@ -574,11 +573,11 @@ void RuleProber::Unmount(std::vector<std::string> paths, int next) {
   request.kind = OpKind::kDisableMount;
   request.mount_path = paths.back();
   paths.pop_back();
-  SendProbe(request, Probe::kNone,
-            [this, paths = std::move(paths), next](const Response&, bool, uint64_t,
-                                                   uint64_t) mutable {
-              Unmount(std::move(paths), next);
-            });
+  SendProbe(
+      request, Probe::kNone,
+      [this, paths = std::move(paths), next](const Response&, bool, uint64_t, uint64_t) mutable {
+        Unmount(std::move(paths), next);
+      });
 }
 
 }  // namespace bulwark::sim

@@ -104,9 +104,9 @@ class RuleProber final : public Actor {
   int next_mangle_ = -1;  // Of the next kv-badhs registration (drawn at the first).
   uint64_t bad_handshakes_ = 0;
   bool hop_registered_ = false;
-  bool hop_outside_ = false;     // kHopLink leads outside the plugin directory now.
-  bool dir_symlinked_ = false;   // The plugin directory is a symlink now.
-  uint64_t disk_generation_ = 0;  // Bumped whenever a disk change is undone.
+  bool hop_outside_ = false;             // kHopLink leads outside the plugin directory now.
+  bool dir_symlinked_ = false;           // The plugin directory is a symlink now.
+  uint64_t disk_generation_ = 0;         // Bumped whenever a disk change is undone.
   std::vector<std::string> to_unmount_;  // Mounts of this cycle to take down at its end.
   // This cycle's {args, env} of the three registrations of kEnvName.
   std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> configs_;

@@ -33,7 +33,8 @@ namespace {
 
 // A name or version as the workload sent it, for a violation's detail (never a secret).
 std::string Quoted(absl::string_view text) {
-  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, 40)), text.size() > 40 ? "...\"" : "\"");
+  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, 40)),
+                      text.size() > 40 ? "...\"" : "\"");
 }
 
 std::string MountKey(absl::string_view path) {
@@ -77,9 +78,8 @@ class PluginConfinementInvariant final : public Invariant {
     // A registration is refused for this reason before anything else is looked at; a launch
     // reports it annotated (the directory is checked before the command).
     const std::optional<catalog::CatalogError> reason = catalog::CatalogErrorOf(status);
-    const catalog::CatalogError expected = escapes
-                                               ? catalog::CatalogError::kCommandOutsideDirectory
-                                               : catalog::CatalogError::kDirectoryIsSymlink;
+    const catalog::CatalogError expected = escapes ? catalog::CatalogError::kCommandOutsideDirectory
+                                                   : catalog::CatalogError::kDirectoryIsSymlink;
     if (kind == OpKind::kRegister && reason.has_value() && *reason != expected) {
       world.Violate(name(), absl::StrCat("register of ", reply.request.name, " ", what,
                                          " was refused as ", catalog::CatalogErrorReason(*reason),
@@ -109,9 +109,8 @@ class RunnerConfigInvariant final : public Invariant {
     switch (request.kind) {
       case OpKind::kRegister: {
         const catalog::RegisterRequest& r = request.registration;
-        registrations_[absl::StrCat(r.name, "@", r.version)].push_back(
-            Registration{r.args, r.env, reply.sent, reply.at,
-                         reply.answered && reply.response.status.ok()});
+        registrations_[absl::StrCat(r.name, "@", r.version)].push_back(Registration{
+            r.args, r.env, reply.sent, reply.at, reply.answered && reply.response.status.ok()});
         return;
       }
       case OpKind::kEnableMount:
@@ -185,12 +184,12 @@ class RunnerConfigInvariant final : public Invariant {
         if (mount == mounts_.end() || mount->second.source != reply.source) continue;
         world.Count(name());
         if (!Allowed(mount->second, *launch)) {
-          world.Violate(
-              name(), absl::StrCat("mount ", path, " of ", mount->second.entry,
-                                   " is served by process ", p.pid, " (", p.mounts.size(),
-                                   " mounts), launched with args and env of no registration "
-                                   "the mount may have resolved to: entries that differ only "
-                                   "in env or args share a process"));
+          world.Violate(name(),
+                        absl::StrCat("mount ", path, " of ", mount->second.entry,
+                                     " is served by process ", p.pid, " (", p.mounts.size(),
+                                     " mounts), launched with args and env of no registration "
+                                     "the mount may have resolved to: entries that differ only "
+                                     "in env or args share a process"));
           return;
         }
       }
@@ -198,7 +197,7 @@ class RunnerConfigInvariant final : public Invariant {
   }
 
   std::map<std::string, std::vector<Registration>> registrations_;  // By name@version.
-  std::map<std::string, Mount> mounts_;                              // By path ("e/a/").
+  std::map<std::string, Mount> mounts_;                             // By path ("e/a/").
 };
 
 class BadHandshakeInvariant final : public Invariant {
@@ -267,9 +266,9 @@ class CatalogValidationInvariant final : public Invariant {
     if (reason.has_value() && *reason != CatalogError::kInvalidName &&
         *reason != CatalogError::kInvalidVersion && *reason != CatalogError::kReservedVersion &&
         *reason != CatalogError::kBuiltinNameRequiresVersion) {
-      world.Violate(name(), absl::StrCat(what, " was refused as ",
-                                         catalog::CatalogErrorReason(*reason),
-                                         ", not for its name or version"));
+      world.Violate(name(),
+                    absl::StrCat(what, " was refused as ", catalog::CatalogErrorReason(*reason),
+                                 ", not for its name or version"));
       return;
     }
     Node& node = *world.cluster->machine(reply.node).node;
