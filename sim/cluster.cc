@@ -32,6 +32,18 @@ void Cluster::WriteWorld(SimFileSystem& disk) {
   }
   CHECK_OK(disk.WriteFileDurably(absl::StrCat("/bulwark/plugins/", kCrashingPlugin),
                                  SimProcessLauncher::ExecutableContents(kCrashingPlugin), 0755));
+  CHECK_OK(disk.WriteFileDurably(absl::StrCat("/bulwark/plugins/", kBadHandshakePlugin),
+                                 SimProcessLauncher::ExecutableContents(kBadHandshakePlugin),
+                                 0755));
+  // What the rule prober's symlinks lead to: a genuine artifact, but outside the directory.
+  CHECK_OK(disk.CreateDir(kOutsideDir, 0755));
+  CHECK_OK(disk.WriteFileDurably(absl::StrCat(kOutsideDir, "/", kPluginMultiplexed),
+                                 SimProcessLauncher::ExecutableContents(kPluginMultiplexed), 0755));
+  CHECK_OK(disk.CreateSymlink(absl::StrCat("../outside/", kPluginMultiplexed),
+                              absl::StrCat("/bulwark/plugins/", kEscapingLink)));
+  CHECK_OK(disk.CreateSymlink(kPluginMultiplexed, absl::StrCat("/bulwark/plugins/", kHopLink)));
+  CHECK_OK(disk.SyncDir("/bulwark"));
+  CHECK_OK(disk.SyncDir("/bulwark/plugins"));
 }
 
 void Cluster::AddMachine(int id) {

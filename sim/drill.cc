@@ -67,6 +67,34 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.lifecycle.no_restart_backoff=return",
        "default",
        {"restart_backoff"}},
+      // Planted for the rule prober's catalog and plugin steps (invariants/plugin_rules.cc).
+      {"catalog.command_escapes_directory",
+       "a command that resolves through a symlink to a file outside the plugin directory is "
+       "refused at registration and at launch",
+       "bug.catalog.command_escapes_directory=return",
+       "default",
+       {"plugin_confinement"}},
+      {"catalog.allow_symlinked_directory",
+       "a plugin directory that is a symlink is refused at registration and at launch",
+       "bug.catalog.allow_symlinked_directory=return",
+       "default",
+       {"plugin_confinement"}},
+      {"lifecycle.runner_key_ignores_env_args",
+       "catalog entries that differ only in env or args never share a plugin process",
+       "bug.lifecycle.runner_key_ignores_env_args=return",
+       "default",
+       {"runner_config"}},
+      {"rpc.accept_malformed_handshake",
+       "a plugin that prints a malformed handshake line is refused and its process stopped",
+       "bug.rpc.accept_malformed_handshake=return",
+       "default",
+       {"bad_handshake"}},
+      {"catalog.skip_name_version_validation",
+       "invalid plugin names and versions (and the reserved +builtin metadata) are refused at "
+       "registration, and nothing is stored",
+       "bug.catalog.skip_name_version_validation=return",
+       "default",
+       {"catalog_validation"}},
   };
   return *bugs;
 }

@@ -5,7 +5,11 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "base/crypto/sha256.h"
 #include "base/status/check.h"
 #include "base/status/status_macros.h"
@@ -46,6 +50,18 @@ class CrashingProgram final : public SimProgram {
   }
 };
 
+// The argument "--mangle=<k>" of a kv-badhs process: which way its handshake line is wrong.
+int MangleOf(const std::vector<std::string>& argv) {
+  for (const std::string& arg : argv) {
+    absl::string_view rest = arg;
+    int mangle = 0;
+    if (absl::ConsumePrefix(&rest, "--mangle=") && absl::SimpleAtoi(rest, &mangle)) {
+      return mangle;
+    }
+  }
+  return 0;
+}
+
 Response FromStatus(absl::Status status) {
   Response response;
   response.status = std::move(status);
@@ -79,7 +95,11 @@ class Node::CheckingLauncher final : public ProcessLauncher {
     if (sha.ok() && node_.hooks_.spawning) {
       node_.hooks_.spawning(node_.id(), executable.path(), *sha);
     }
-    return node_.launcher_.Spawn(executable, std::move(options));
+    LaunchRecord record{executable.path(), sha.ok() ? *sha : "", options.argv, options.env};
+    absl::StatusOr<std::unique_ptr<Process>> process =
+        node_.launcher_.Spawn(executable, std::move(options));
+    if (process.ok()) node_.launches_[(*process)->pid()] = std::move(record);
+    return process;
   }
 
  private:
@@ -130,6 +150,53 @@ absl::string_view OpKindName(OpKind kind) {
   return "?";
 }
 
+std::string MangleHandshakeLine(const std::string& line, int mangle) {
+  // CORE|APP|NETWORK|ADDRESS|PROTOCOL|CERT[|MUX]
+  std::vector<std::string> f = absl::StrSplit(line, '|');
+  if (f.size() < 6) return line;
+  switch (((mangle % kHandshakeMangles) + kHandshakeMangles) % kHandshakeMangles) {
+    case 0:
+      f[0] = "2";  // A core protocol version other than 1.
+      break;
+    case 1:
+      f[1] = "99";  // An app protocol version the host did not offer.
+      break;
+    case 2:
+      f[1] = absl::StrCat("+", f[1]);  // Not plain decimal.
+      break;
+    case 3:
+      f[4] = "netrpc";
+      break;
+    case 4:
+      f[4] += " ";  // Stray whitespace.
+      break;
+    case 5:
+      f[2] = "udp";  // An unknown network.
+      break;
+    case 6:
+      f.resize(4);  // No PROTOCOL field (net/rpc).
+      break;
+    case 7:
+      f.push_back("extra");  // Too many fields.
+      if (f.size() == 7) f.push_back("extra");
+      break;
+    case 8:
+      f.resize(7);
+      f[6] = "yes";  // Not a Go boolean.
+      break;
+    case 9:
+      // CERT: padded base64, or (without AutoMTLS) a long field that is not base64 at all.
+      f[5] = f[5].size() > 50 ? f[5] + "==" : std::string(64, '!');
+      break;
+    case 10:
+      f[3] += "\t";  // A control character.
+      break;
+    default:
+      return "plugin starting";  // Text before (instead of) the handshake line.
+  }
+  return absl::StrJoin(f, "|");
+}
+
 absl::Status NodeComponent::OnStart(Node&) { return absl::OkStatus(); }
 void NodeComponent::OnUnsealed(Node&) {}
 void NodeComponent::OnSealing(Node&) {}
@@ -176,6 +243,12 @@ Node::Node(NodeOptions options, SimEventLoop& loop, SimClock& clock, NodeHooks h
   network_.RegisterPlugin(launcher_, std::string(kPluginMultiplexed), multiplexed);
   network_.RegisterPlugin(launcher_, std::string(kPluginSolo), solo);
   network_.RegisterPlugin(launcher_, std::string(kSwappedPlugin), multiplexed);
+  SimPluginSpec bad_handshake = multiplexed;
+  bad_handshake.handshake_filter = [](const std::string& line,
+                                      const std::vector<std::string>& argv) {
+    return MangleHandshakeLine(line, MangleOf(argv));
+  };
+  network_.RegisterPlugin(launcher_, std::string(kBadHandshakePlugin), bad_handshake);
   launcher_.RegisterProgram(std::string(kCrashingPlugin),
                             [] { return std::make_unique<CrashingProgram>(); });
   fs_.Kill();  // Down until Start.
@@ -184,6 +257,11 @@ Node::Node(NodeOptions options, SimEventLoop& loop, SimClock& clock, NodeHooks h
 Node::~Node() {
   // Components and core objects may reference each other: stop in order.
   Stop();
+}
+
+const LaunchRecord* Node::launched(int64_t pid) const {
+  auto it = launches_.find(pid);
+  return it == launches_.end() ? nullptr : &it->second;
 }
 
 void Node::Trace(absl::string_view kind, absl::string_view payload) {

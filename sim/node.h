@@ -50,6 +50,16 @@ inline constexpr absl::string_view kPluginSolo = "kv-solo";
 inline constexpr absl::string_view kSwappedPlugin = "kv-swapped";
 // A plugin that crashes at every start, before its handshake line (the rule prober's).
 inline constexpr absl::string_view kCrashingPlugin = "kv-crash";
+// A working kv plugin whose handshake line is malformed in one of kHandshakeMangles ways, chosen
+// by its argument "--mangle=<k>" (the rule prober's; MangleHandshakeLine below).
+inline constexpr absl::string_view kBadHandshakePlugin = "kv-badhs";
+inline constexpr int kHandshakeMangles = 12;
+// Outside the plugin directory: a copy of the kv artifact, and what symlinks inside lead to.
+inline constexpr absl::string_view kOutsideDir = "/bulwark/outside";
+// In the plugin directory: a symlink to the outside copy (through "..") and one to "kv" that the
+// rule prober re-points outside for a while.
+inline constexpr absl::string_view kEscapingLink = "kv-link";
+inline constexpr absl::string_view kHopLink = "kv-hop";
 inline constexpr absl::string_view kBuiltinPlugin = "kv-builtin";
 inline constexpr absl::string_view kBuiltinVersion = "v1.0.0+builtin";
 
@@ -76,6 +86,11 @@ enum class OpKind {
 };
 
 absl::string_view OpKindName(OpKind kind);
+
+// `line` (a well-formed handshake line) made malformed in way `mangle` (0..kHandshakeMangles-1):
+// a wrong core or app version, an unknown protocol or network, stray whitespace, too few or too
+// many fields, a bad MUX or CERT field, a control character, or text instead of the line.
+std::string MangleHandshakeLine(const std::string& line, int mangle);
 
 struct Request {
   OpKind kind = OpKind::kStatus;
@@ -132,6 +147,15 @@ struct NodeOptions {
   lifecycle::LifecycleOptions lifecycle;
   // The node's own failpoint state (its Env's failpoints); nullptr: the installed registry.
   FailpointSource* failpoints = nullptr;
+};
+
+// How a plugin process was started, as the node's launcher saw it: what the invariants compare
+// with the catalog entries its mounts resolved to. `env` holds entry env values (secrets).
+struct LaunchRecord {
+  std::string path;    // The executable, every symlink resolved.
+  std::string sha256;  // Of its contents, read through the handle that was executed.
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
 };
 
 // The simulator's callbacks into its own bookkeeping.
@@ -201,6 +225,8 @@ class Node {
   NodeExecutor& executor() { return executor_; }
   SimProcessLauncher& launcher() { return launcher_; }
   SimPluginNetwork& plugin_network() { return network_; }
+  // How process `pid` (of this node's launcher) was started; null if it was not.
+  const LaunchRecord* launched(int64_t pid) const;
   ReseedableRandom& disk_random() { return disk_random_; }
 
   // The core of the running process; null while stopped.
@@ -240,6 +266,8 @@ class Node {
   std::unique_ptr<lifecycle::SplitRunnerFactory> runners_;
   std::unique_ptr<node::Node> core_;
   std::vector<std::unique_ptr<NodeComponent>> components_;
+  // Every process the launcher started, by pid (pids are never reused).
+  std::map<int64_t, LaunchRecord> launches_;
 };
 
 }  // namespace bulwark::sim

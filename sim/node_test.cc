@@ -13,6 +13,7 @@
 #include "base/status/check.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/handshake.h"
 
 namespace bulwark::sim {
 namespace {
@@ -205,6 +206,31 @@ TEST_F(NodeTest, TheCoreLogsThroughTheHook) {
   ASSERT_TRUE(node_->Start().ok());
   InitAndUnseal();
   EXPECT_THAT(log_, ::testing::Contains(HasSubstr("node: unsealed")));
+}
+
+// Every way kv-badhs mangles its handshake line is one the host must refuse: the premise of the
+// bad_handshake invariant. Checked on the line with and without the MUX field and a certificate.
+TEST(MangleHandshakeLineTest, EveryMangleIsRefusedByTheParser) {
+  protocol::HandshakeLine hs;
+  hs.app_version = 5;
+  hs.network = "unix";
+  hs.address = "/bulwark/run/plugin-0123456789ab/plugin42";
+  hs.protocol = "grpc";
+  for (bool certificate : {false, true}) {
+    hs.server_cert_der =
+        certificate ? std::string("\x30\x81\x40", 3) + std::string(0x40, '.') : std::string();
+    for (bool mux : {false, true}) {
+      if (mux) hs.multiplex_supported = true;
+      const std::string line = protocol::FormatHandshakeLine(hs);
+      ASSERT_TRUE(protocol::ParseHandshakeLine(line, {5}).ok()) << line;
+      for (int mangle = 0; mangle < kHandshakeMangles; ++mangle) {
+        const std::string mangled = MangleHandshakeLine(line, mangle);
+        EXPECT_FALSE(protocol::ParseHandshakeLine(mangled, {5}).ok())
+            << "mangle " << mangle << ": " << mangled;
+      }
+      hs.multiplex_supported.reset();
+    }
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The registries of the simulator's parts: every fault kind of the schedule grammar has exactly
 // one registered object, invariant names are unique and cover every name a check reports, the
 // report names every registered invariant, and the actors of a run are the scenario's.
+#include <map>
 #include <set>
 #include <string>
 
@@ -58,7 +59,29 @@ TEST(InvariantRegistryTest, NamesAreUniqueAndCoverEveryNameAChecksReports) {
   }
   EXPECT_THAT(names, IsSupersetOf({"sealed_read", "durability", "phantom_read", "launch_hash",
                                    "secret_leak", "stopped_plugins", "process_sharing", "recovery",
-                                   "reload", "liveness", "caps"}));
+                                   "reload", "liveness", "caps", "plugin_confinement",
+                                   "runner_config", "bad_handshake", "catalog_validation"}));
+}
+
+// The rule prober's catalog and plugin steps reach each of their invariants within a few seeds
+// (a zero would be a rule the workload never exercises).
+TEST(InvariantRegistryTest, TheRuleProberReachesEveryCatalogAndPluginRule) {
+  std::map<std::string, uint64_t> checks;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    RunConfig config;
+    config.seed = seed;
+    absl::StatusOr<Scenario> scenario = ScenarioFor("default", seed);
+    ASSERT_TRUE(scenario.ok());
+    config.scenario = *scenario;
+    const RunResult result = RunSimulation(config);
+    ASSERT_TRUE(result.passed()) << result.violations[0].invariant << ": "
+                                 << result.violations[0].detail;
+    for (const auto& [name, count] : result.checks) checks[name] += count;
+  }
+  for (const char* name :
+       {"plugin_confinement", "runner_config", "bad_handshake", "catalog_validation"}) {
+    EXPECT_GT(checks[name], 0u) << name;
+  }
 }
 
 TEST(InvariantRegistryTest, TheReportNamesEveryRegisteredInvariant) {

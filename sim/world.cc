@@ -81,6 +81,9 @@ World::World(const RunConfig& run_config)
   crashing_sha = crypto::HexEncode(
       crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kCrashingPlugin)));
   genuine_sha.insert(crashing_sha);
+  bad_handshake_sha = crypto::HexEncode(
+      crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kBadHandshakePlugin)));
+  genuine_sha.insert(bad_handshake_sha);
 }
 
 World::~World() = default;

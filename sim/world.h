@@ -87,7 +87,8 @@ class World {
   faultinject::Registry registry{failpoint_random};
   std::vector<std::string> artifact_sha;  // SHA-256 (hex) of kArtifacts[i].
   std::set<std::string> genuine_sha;
-  std::string crashing_sha;  // SHA-256 (hex) of kCrashingPlugin (genuine too).
+  std::string crashing_sha;       // SHA-256 (hex) of kCrashingPlugin (genuine too).
+  std::string bad_handshake_sha;  // SHA-256 (hex) of kBadHandshakePlugin (genuine too).
 
   // History: what the workload did, for the invariants to judge answers against.
   KvModel data_history;     // Mount and raw data: m<i>/c<client>/k<j>, raw/c<client>/k<j>.

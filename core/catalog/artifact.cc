@@ -106,11 +106,20 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
     }
     return FileSystemError(dir_info.status(), "check the plugin directory");
   }
+  // A planted bug for the simulator's drill (testonly builds only): a symlinked directory is
+  // followed, and commands are confined to wherever it points.
+  bool follow_symlinked_dir = false;
   if (dir_info->type == FileType::kSymlink) {
-    return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
-                         absl::StrCat("plugin directory ", dir,
-                                      " is a symbolic link, which is not allowed; set "
-                                      "plugin_directory to the real directory"));
+    follow_symlinked_dir = static_cast<bool>(
+        BW_PLANTED_BUG_IN(policy.failpoints, "bug.catalog.allow_symlinked_directory"));
+    if (!follow_symlinked_dir) {
+      return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
+                           absl::StrCat("plugin directory ", dir,
+                                        " is a symbolic link, which is not allowed; set "
+                                        "plugin_directory to the real directory"));
+    }
+    dir_info = fs.Stat(dir);
+    if (!dir_info.ok()) return FileSystemError(dir_info.status(), "check the plugin directory");
   }
   if (dir_info->type != FileType::kDirectory) {
     return CatalogStatus(
@@ -120,13 +129,14 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
   }
   absl::StatusOr<std::string> dir_real = fs.RealPath(dir);
   if (!dir_real.ok()) return FileSystemError(dir_real.status(), "resolve the plugin directory");
-  if (*dir_real != dir) {
+  if (*dir_real != dir && !follow_symlinked_dir) {
     return CatalogStatus(absl::StatusCode::kFailedPrecondition, CatalogError::kDirectoryIsSymlink,
                          absl::StrCat("plugin directory ", dir,
                                       " is reached through a symbolic link (it resolves to ",
                                       *dir_real, "); set plugin_directory to ", *dir_real));
   }
   RETURN_IF_ERROR(CheckPermissions(policy, *dir_info, "plugin directory", dir));
+  const std::string& confined_to = follow_symlinked_dir ? *dir_real : dir;
 
   // The command: resolved through every symlink, it must stay inside the directory.
   const std::string joined = JoinPath(dir, command);
@@ -140,7 +150,9 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
     }
     return FileSystemError(real.status(), absl::StrCat("resolve command ", joined));
   }
-  if (!IsInside(*real, dir)) {
+  // The failpoint is a planted bug (testonly builds only): a symlink may lead anywhere.
+  if (!IsInside(*real, confined_to) &&
+      !BW_PLANTED_BUG_IN(policy.failpoints, "bug.catalog.command_escapes_directory")) {
     return CatalogStatus(absl::StatusCode::kPermissionDenied,
                          CatalogError::kCommandOutsideDirectory,
                          absl::StrCat("command ", QuoteForMessage(command), ": resolves to ", *real,

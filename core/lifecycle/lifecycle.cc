@@ -355,7 +355,16 @@ void LifecycleManager::AcquireProcess(const std::string& path,
                                                        "\""))]() mutable { done(status); });
     return;
   }
-  const std::string key = RunnerKey(spec->entry);
+  std::string key = RunnerKey(spec->entry);
+  // A planted bug for the simulator's drill (testonly builds only): entries that differ only in
+  // env or args get one runner key, so their mounts share a process.
+  if ((!spec->entry.env.empty() || !spec->entry.args.empty()) &&
+      BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.runner_key_ignores_env_args")) {
+    catalog::CatalogEntry without = spec->entry;
+    without.env.clear();
+    without.args.clear();
+    key = RunnerKey(without);
+  }
   for (auto& [id, p] : processes_) {
     if (p->runner_key != key) continue;
     if (p->phase == Process::Phase::kRunning && p->multiplexed) {

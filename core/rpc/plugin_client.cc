@@ -2,15 +2,20 @@
 // of one plugin process, driven by process and transport callbacks on the Env's executor.
 #include "core/rpc/plugin_client.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/log/hclog_line.h"
 #include "base/status/check.h"
 #include "base/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::rpc {
 
@@ -248,6 +253,16 @@ void PluginClient::OnHandshakeLine(absl::string_view line, bool truncated) {
   }
   absl::StatusOr<protocol::HandshakeLine> hs =
       protocol::ParseHandshakeLine(line, options_.app_versions);
+  // A planted bug for the simulator's drill (testonly builds only): the version fields go
+  // unchecked, as if the line had announced core version 1 and an app version the host offered.
+  if (!hs.ok() && BW_PLANTED_BUG_IN(env_.failpoints, "bug.rpc.accept_malformed_handshake")) {
+    std::vector<std::string> fields = absl::StrSplit(line, '|');
+    if (fields.size() > 2) {
+      fields[0] = absl::StrCat(protocol::kCoreProtocolVersion);
+      fields[1] = absl::StrCat(options_.app_versions.front());
+      hs = protocol::ParseHandshakeLine(absl::StrJoin(fields, "|"), options_.app_versions);
+    }
+  }
   if (!hs.ok()) {
     FailStart(Annotate(hs.status(), label));
     return;

@@ -28,6 +28,17 @@ enum class Source {
   kAdmin,   // The catalog administrator.
   kProbe,   // The auditor's liveness probe.
   kFinal,   // The auditor's end-of-run reads (dispatched only for reads the history settles).
+  kRules,   // The rule prober's catalog and plugin steps (actors/rule_prober.h).
+};
+
+// What a rule prober request probes, for the invariant that judges its answer.
+enum class Probe {
+  kNone,
+  kInvalidRegistration,  // A registration whose name or version is invalid (catalog_validation).
+  kCommandEscapes,       // A command that resolves outside the plugin directory (confinement).
+  kDirectorySymlink,     // Sent while the plugin directory is a symlink (confinement).
+  kBadHandshake,         // A mount of a plugin whose handshake line is malformed (bad_handshake).
+  kAfterBadHandshake,    // A read through another mount right after one (bad_handshake).
 };
 
 // One request as its sender saw it end.
@@ -40,6 +51,7 @@ struct Reply {
   uint64_t sent = 0;      // History sequence numbers of the send and of the answer.
   uint64_t at = 0;
   bool expect_refusal = false;  // The sender made the request invalid on purpose.
+  Probe probe = Probe::kNone;   // Source::kRules: what the request probes.
 };
 
 class Invariant {

@@ -19,6 +19,10 @@ std::unique_ptr<Invariant> MakeSealedAdminInvariant();
 std::unique_ptr<Invariant> MakeUnsealThresholdInvariant();
 std::unique_ptr<Invariant> MakeMountIsolationInvariant();
 std::unique_ptr<Invariant> MakeRestartBackoffInvariant();
+std::unique_ptr<Invariant> MakePluginConfinementInvariant();
+std::unique_ptr<Invariant> MakeRunnerConfigInvariant();
+std::unique_ptr<Invariant> MakeBadHandshakeInvariant();
+std::unique_ptr<Invariant> MakeCatalogValidationInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -37,6 +41,10 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeUnsealThresholdInvariant());
   all.push_back(MakeMountIsolationInvariant());
   all.push_back(MakeRestartBackoffInvariant());
+  all.push_back(MakePluginConfinementInvariant());
+  all.push_back(MakeRunnerConfigInvariant());
+  all.push_back(MakeBadHandshakeInvariant());
+  all.push_back(MakeCatalogValidationInvariant());
   return all;
 }
 

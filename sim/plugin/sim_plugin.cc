@@ -127,7 +127,9 @@ class SimPluginProgram final : public SimProgram {
     hs.protocol = "grpc";
     hs.server_cert_der = server->cert_der;
     if (serve->multiplex_grpc) hs.multiplex_supported = true;
-    ctx.Write(OutputStream::kStdout, absl::StrCat(protocol::FormatHandshakeLine(hs), "\n"));
+    std::string line = protocol::FormatHandshakeLine(hs);
+    if (spec_.handshake_filter) line = spec_.handshake_filter(line, ctx.argv());
+    ctx.Write(OutputStream::kStdout, absl::StrCat(line, "\n"));
     ctx.Write(OutputStream::kStderr,
               absl::StrCat("{\"@level\":\"info\",\"@message\":\"plugin serving\",\"@module\":\"",
                            name_, "\"}\n"));

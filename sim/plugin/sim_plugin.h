@@ -12,9 +12,11 @@
 #define BULWARK_SIM_PLUGIN_SIM_PLUGIN_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "base/env/executor.h"
@@ -33,6 +35,10 @@ struct SimPluginSpec {
   std::string plugin_version;
   // Ignore GRPCController/Shutdown (the host must kill it after the grace period).
   bool ignore_shutdown = false;
+  // When set, rewrites the handshake line (without its '\n') before the plugin prints it, given
+  // the process's argv: a plugin that serves but announces itself wrongly.
+  std::function<std::string(const std::string& line, const std::vector<std::string>& argv)>
+      handshake_filter;
 };
 
 struct SimNetworkOptions {
