@@ -285,6 +285,37 @@ INSTANTIATE_TEST_SUITE_P(
                  Transport::kUnix}),
     [](const ::testing::TestParamInfo<MtlsCase>& info) { return std::string(info.param.name); });
 
+// --- Vault's legacy plugin TLS (without AutoMTLS) ------------------------------------------
+
+// Host and plugin share one certificate and key (CN = SAN = a UUID, no basicConstraints, no
+// keyCertSign) that each side trusts as the only CA, and verify its CN as the server name.
+TEST(LegacyVaultTlsTest, OneSharedCertificateServesAndAuthenticatesBothWays) {
+  absl::StatusOr<SelfSignedCert> shared = GenerateVaultPluginCert(absl::Now());
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  const Identity identity{shared->cert_pem, shared->key_pem};
+  for (Transport transport : {Transport::kTcp, Transport::kUnix}) {
+    SocketDir sockets;
+    TlsServer server(identity, identity.cert_pem, transport, sockets);
+    ASSERT_FALSE(server.target().empty());
+    grpc::ChannelArguments args = ChannelArgs(/*override_target_name=*/false);
+    args.SetSslTargetNameOverride(shared->common_name);
+    CallResult r = CallHealth(server.target(), ClientTls(identity.cert_pem, &identity), args);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_code() << ": " << r.status.error_message();
+    EXPECT_EQ(Der(server.service().peer_cert_pem()), shared->cert_der);
+
+    // Another name, another certificate, or none at all is refused.
+    CallResult wrong_name = CallHealth(server.target(), ClientTls(identity.cert_pem, &identity));
+    EXPECT_EQ(wrong_name.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    const Identity stranger = Generate(KeyType::kP521);
+    CallResult wrong_client =
+        CallHealth(server.target(), ClientTls(identity.cert_pem, &stranger), args);
+    EXPECT_EQ(wrong_client.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    CallResult no_client = CallHealth(server.target(), ClientTls(identity.cert_pem, nullptr), args);
+    EXPECT_EQ(no_client.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_EQ(server.service().calls(), 1);
+  }
+}
+
 // --- Refusals --------------------------------------------------------------------------------
 
 class MtlsRefusalTest : public ::testing::Test {

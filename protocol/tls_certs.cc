@@ -14,12 +14,14 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <ctime>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status/status_macros.h"
 
@@ -41,6 +43,8 @@ template <typename T>
 using Owned = std::unique_ptr<T, Deleter>;
 
 constexpr size_t kSerialBytes = 16;  // Go: rand.Int below 2^128.
+// Vault's certutil.GenerateSerialNumber: rand.Int below 2^159.
+constexpr size_t kVaultSerialBytes = 20;
 
 // Never prompt on a terminal for a passphrase (OpenSSL's default callback would): an encrypted
 // key simply fails to load.
@@ -314,6 +318,107 @@ absl::StatusOr<CertInfo> Describe(X509* cert) {
   return info;
 }
 
+// What differs between go-plugin's AutoMTLS certificate and Vault's legacy plugin one.
+struct CertProfile {
+  KeyType key_type = KeyType::kP256;
+  absl::Duration validity;
+  std::string organization;  // "" leaves O out of the subject.
+  std::string common_name;   // Also the only DNS subjectAltName.
+  size_t serial_bytes = kSerialBytes;
+  std::string key_usage;
+  bool basic_constraints_ca = false;
+};
+
+absl::StatusOr<SelfSignedCert> Generate(const CertProfile& profile, absl::Time now) {
+  if (profile.validity <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls certs: certificate validity must be positive, got ",
+                     absl::FormatDuration(profile.validity)));
+  }
+  const char* const group = profile.key_type == KeyType::kP256 ? "prime256v1" : "secp521r1";
+  const EVP_MD* const digest = profile.key_type == KeyType::kP256 ? EVP_sha256() : EVP_sha512();
+
+  Owned<X509> cert(X509_new());
+  if (cert == nullptr) return Internal("X509_new");
+  RETURN_IF_ERROR(SetTime(X509_getm_notBefore(cert.get()), now - kCertBackdate));
+  RETURN_IF_ERROR(SetTime(X509_getm_notAfter(cert.get()), now + profile.validity));
+
+  Owned<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
+  if (key == nullptr) return Internal(absl::StrCat("EC key generation on ", group));
+  if (X509_set_version(cert.get(), X509_VERSION_3) != 1) return Internal("X509_set_version");
+
+  unsigned char serial_bytes[32];
+  const size_t serial_size = std::min(profile.serial_bytes, sizeof(serial_bytes));
+  if (RAND_bytes(serial_bytes, static_cast<int>(serial_size)) != 1) return Internal("RAND_bytes");
+  serial_bytes[0] &= 0x7f;             // Positive, as Go's rand.Int below a power of two.
+  serial_bytes[serial_size - 1] |= 1;  // Never zero: RFC 5280 wants a positive serial.
+  Owned<BIGNUM> serial_bn(BN_bin2bn(serial_bytes, static_cast<int>(serial_size), nullptr));
+  if (serial_bn == nullptr) return Internal("BN_bin2bn");
+  Owned<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(serial_bn.get(), nullptr));
+  if (serial == nullptr) return Internal("BN_to_ASN1_INTEGER");
+  if (X509_set_serialNumber(cert.get(), serial.get()) != 1) {
+    return Internal("X509_set_serialNumber");
+  }
+
+  // Go's pkix.Name puts O before CN and uses PrintableString for printable ASCII values.
+  Owned<X509_NAME> name(X509_NAME_new());
+  if (name == nullptr) return Internal("X509_NAME_new");
+  if (!profile.organization.empty() &&
+      X509_NAME_add_entry_by_txt(
+          name.get(), "O", V_ASN1_PRINTABLESTRING,
+          reinterpret_cast<const unsigned char*>(profile.organization.c_str()), -1, -1, 0) != 1) {
+    return Internal("X509_NAME_add_entry_by_txt");
+  }
+  if (X509_NAME_add_entry_by_txt(
+          name.get(), "CN", V_ASN1_PRINTABLESTRING,
+          reinterpret_cast<const unsigned char*>(profile.common_name.c_str()), -1, -1, 0) != 1) {
+    return Internal("X509_NAME_add_entry_by_txt");
+  }
+  if (X509_set_subject_name(cert.get(), name.get()) != 1 ||
+      X509_set_issuer_name(cert.get(), name.get()) != 1) {
+    return Internal("X509_set_subject_name");
+  }
+  if (X509_set_pubkey(cert.get(), key.get()) != 1) return Internal("X509_set_pubkey");
+
+  // Go's buildCertExtensions order: keyUsage, extKeyUsage, basicConstraints, SKI, SAN.
+  RETURN_IF_ERROR(AddExtension(cert.get(), NID_key_usage, profile.key_usage.c_str()));
+  RETURN_IF_ERROR(AddExtension(cert.get(), NID_ext_key_usage, "clientAuth,serverAuth"));
+  if (profile.basic_constraints_ca) {
+    RETURN_IF_ERROR(AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
+  }
+  RETURN_IF_ERROR(AddExtension(cert.get(), NID_subject_key_identifier, "hash"));
+  RETURN_IF_ERROR(AddExtension(cert.get(), NID_subject_alt_name,
+                               absl::StrCat("DNS:", profile.common_name).c_str()));
+
+  if (X509_sign(cert.get(), key.get(), digest) <= 0) return Internal("X509_sign");
+
+  SelfSignedCert out;
+  out.common_name = profile.common_name;
+  ASSIGN_OR_RETURN(out.cert_der, CertToDer(cert.get()));
+  ASSIGN_OR_RETURN(out.cert_pem, CertToPem(cert.get()));
+  ASSIGN_OR_RETURN(Owned<BIO> key_bio, MemBio());
+  // "Traditional" is SEC1 for EC keys: "-----BEGIN EC PRIVATE KEY-----", like Go's
+  // x509.MarshalECPrivateKey (named curve parameters and public key included).
+  if (PEM_write_bio_PrivateKey_traditional(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                           nullptr) != 1) {
+    return Internal("PEM_write_bio_PrivateKey_traditional");
+  }
+  out.key_pem = BioContents(key_bio.get());
+  return out;
+}
+
+absl::StatusOr<Owned<EVP_PKEY>> PemToKey(absl::string_view key_pem) {
+  RETURN_IF_ERROR(CheckInputSize(key_pem, "PEM private key"));
+  Owned<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+  if (bio == nullptr) return Internal("BIO_new_mem_buf");
+  Owned<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
+  if (key == nullptr) {
+    return OpenSslError(absl::StatusCode::kInvalidArgument,
+                        "tls certs: no parsable private key in PEM");
+  }
+  return key;
+}
+
 }  // namespace
 
 absl::string_view KeyTypeName(KeyType key_type) {
@@ -328,72 +433,35 @@ absl::string_view KeyTypeName(KeyType key_type) {
 
 absl::StatusOr<SelfSignedCert> GenerateSelfSignedCert(KeyType key_type, absl::Duration validity,
                                                       absl::Time now) {
-  if (validity <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tls certs: certificate validity must be positive, got ", absl::FormatDuration(validity)));
-  }
-  const char* const group = key_type == KeyType::kP256 ? "prime256v1" : "secp521r1";
-  const EVP_MD* const digest = key_type == KeyType::kP256 ? EVP_sha256() : EVP_sha512();
-
-  Owned<X509> cert(X509_new());
-  if (cert == nullptr) return Internal("X509_new");
-  RETURN_IF_ERROR(SetTime(X509_getm_notBefore(cert.get()), now - kCertBackdate));
-  RETURN_IF_ERROR(SetTime(X509_getm_notAfter(cert.get()), now + validity));
-
-  Owned<EVP_PKEY> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
-  if (key == nullptr) return Internal(absl::StrCat("EC key generation on ", group));
-  if (X509_set_version(cert.get(), X509_VERSION_3) != 1) return Internal("X509_set_version");
-
-  unsigned char serial_bytes[kSerialBytes];
-  if (RAND_bytes(serial_bytes, sizeof(serial_bytes)) != 1) return Internal("RAND_bytes");
-  serial_bytes[kSerialBytes - 1] |= 1;  // Never zero: RFC 5280 wants a positive serial.
-  Owned<BIGNUM> serial_bn(BN_bin2bn(serial_bytes, sizeof(serial_bytes), nullptr));
-  if (serial_bn == nullptr) return Internal("BN_bin2bn");
-  Owned<ASN1_INTEGER> serial(BN_to_ASN1_INTEGER(serial_bn.get(), nullptr));
-  if (serial == nullptr) return Internal("BN_to_ASN1_INTEGER");
-  if (X509_set_serialNumber(cert.get(), serial.get()) != 1) {
-    return Internal("X509_set_serialNumber");
-  }
-
-  // Go's pkix.Name puts O before CN and uses PrintableString for printable ASCII values.
-  Owned<X509_NAME> name(X509_NAME_new());
-  if (name == nullptr) return Internal("X509_NAME_new");
-  if (X509_NAME_add_entry_by_txt(name.get(), "O", V_ASN1_PRINTABLESTRING,
-                                 reinterpret_cast<const unsigned char*>(kOrganization), -1, -1,
-                                 0) != 1 ||
-      X509_NAME_add_entry_by_txt(name.get(), "CN", V_ASN1_PRINTABLESTRING,
-                                 reinterpret_cast<const unsigned char*>(kHost), -1, -1, 0) != 1) {
-    return Internal("X509_NAME_add_entry_by_txt");
-  }
-  if (X509_set_subject_name(cert.get(), name.get()) != 1 ||
-      X509_set_issuer_name(cert.get(), name.get()) != 1) {
-    return Internal("X509_set_subject_name");
-  }
-  if (X509_set_pubkey(cert.get(), key.get()) != 1) return Internal("X509_set_pubkey");
-
+  CertProfile profile;
+  profile.key_type = key_type;
+  profile.validity = validity;
+  profile.organization = kOrganization;
+  profile.common_name = kHost;
+  profile.serial_bytes = kSerialBytes;
   // Go's buildCertExtensions order: keyUsage, extKeyUsage, basicConstraints, SKI, SAN.
-  RETURN_IF_ERROR(AddExtension(cert.get(), NID_key_usage,
-                               "critical,digitalSignature,keyEncipherment,keyAgreement,"
-                               "keyCertSign"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), NID_ext_key_usage, "clientAuth,serverAuth"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), NID_subject_key_identifier, "hash"));
-  RETURN_IF_ERROR(AddExtension(cert.get(), NID_subject_alt_name, "DNS:localhost"));
+  profile.key_usage = "critical,digitalSignature,keyEncipherment,keyAgreement,keyCertSign";
+  profile.basic_constraints_ca = true;
+  return Generate(profile, now);
+}
 
-  if (X509_sign(cert.get(), key.get(), digest) <= 0) return Internal("X509_sign");
-
-  SelfSignedCert out;
-  ASSIGN_OR_RETURN(out.cert_der, CertToDer(cert.get()));
-  ASSIGN_OR_RETURN(out.cert_pem, CertToPem(cert.get()));
-  ASSIGN_OR_RETURN(Owned<BIO> key_bio, MemBio());
-  // "Traditional" is SEC1 for EC keys: "-----BEGIN EC PRIVATE KEY-----", like Go's
-  // x509.MarshalECPrivateKey (named curve parameters and public key included).
-  if (PEM_write_bio_PrivateKey_traditional(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                                           nullptr) != 1) {
-    return Internal("PEM_write_bio_PrivateKey_traditional");
-  }
-  out.key_pem = BioContents(key_bio.get());
-  return out;
+absl::StatusOr<SelfSignedCert> GenerateVaultPluginCert(absl::Time now) {
+  unsigned char random[16];
+  if (RAND_bytes(random, sizeof(random)) != 1) return Internal("RAND_bytes");
+  const std::string hex = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(random), sizeof(random)));
+  CertProfile profile;
+  profile.key_type = KeyType::kP521;
+  profile.validity = kGoPluginCertValidity;
+  // hashicorp/go-uuid's GenerateUUID: 16 random bytes as 8-4-4-4-12 hex digits.
+  profile.common_name =
+      absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                   hex.substr(16, 4), "-", hex.substr(20));
+  profile.serial_bytes = kVaultSerialBytes;
+  // IsCA without BasicConstraintsValid: Go writes no basicConstraints, but still a SKI.
+  profile.key_usage = "critical,digitalSignature,keyEncipherment,keyAgreement";
+  profile.basic_constraints_ca = false;
+  return Generate(profile, now);
 }
 
 absl::StatusOr<std::string> CertDerToPem(absl::string_view der) {
@@ -418,20 +486,43 @@ absl::StatusOr<CertInfo> ParseCertPem(absl::string_view pem) {
 
 absl::Status CheckKeyMatchesCert(absl::string_view cert_pem, absl::string_view key_pem) {
   ASSIGN_OR_RETURN(Owned<X509> cert, PemToX509(cert_pem));
-  RETURN_IF_ERROR(CheckInputSize(key_pem, "PEM private key"));
-  Owned<BIO> bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
-  if (bio == nullptr) return Internal("BIO_new_mem_buf");
-  Owned<EVP_PKEY> key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
-  if (key == nullptr) {
-    return OpenSslError(absl::StatusCode::kInvalidArgument,
-                        "tls certs: no parsable private key in PEM");
-  }
+  ASSIGN_OR_RETURN(Owned<EVP_PKEY> key, PemToKey(key_pem));
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
     ERR_clear_error();
     return absl::FailedPreconditionError(
         "tls certs: the private key does not belong to the certificate");
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> EcPrivateKeyPemToDer(absl::string_view key_pem) {
+  ASSIGN_OR_RETURN(Owned<EVP_PKEY> key, PemToKey(key_pem));
+  if (!EVP_PKEY_is_a(key.get(), "EC")) {
+    return absl::InvalidArgumentError("tls certs: the private key is not an EC key");
+  }
+  // For an EC key i2d_PrivateKey writes the type-specific form: SEC1 ECPrivateKey.
+  const int size = i2d_PrivateKey(key.get(), nullptr);
+  if (size <= 0) return Internal("i2d_PrivateKey");
+  std::string der(static_cast<size_t>(size), '\0');
+  unsigned char* p = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_PrivateKey(key.get(), &p) != size) return Internal("i2d_PrivateKey");
+  return der;
+}
+
+absl::StatusOr<std::string> EcPrivateKeyDerToPem(absl::string_view key_der) {
+  RETURN_IF_ERROR(CheckInputSize(key_der, "DER private key"));
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(key_der.data());
+  Owned<EVP_PKEY> key(d2i_PrivateKey(EVP_PKEY_EC, nullptr, &p, static_cast<long>(key_der.size())));
+  if (key == nullptr) {
+    return OpenSslError(absl::StatusCode::kInvalidArgument,
+                        "tls certs: not a DER SEC1 EC private key");
+  }
+  ASSIGN_OR_RETURN(Owned<BIO> bio, MemBio());
+  if (PEM_write_bio_PrivateKey_traditional(bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
+                                           nullptr) != 1) {
+    return Internal("PEM_write_bio_PrivateKey_traditional");
+  }
+  return BioContents(bio.get());
 }
 
 }  // namespace bulwark::protocol

@@ -31,9 +31,10 @@ inline constexpr absl::Duration kCertBackdate = absl::Seconds(30);
 inline constexpr size_t kCertInputBytesMax = 64 * 1024;
 
 struct SelfSignedCert {
-  std::string cert_pem;  // "-----BEGIN CERTIFICATE-----" ...
-  std::string key_pem;   // "-----BEGIN EC PRIVATE KEY-----" (SEC1), as go-plugin writes it.
-  std::string cert_der;  // The certificate's DER: what the handshake line carries.
+  std::string cert_pem;     // "-----BEGIN CERTIFICATE-----" ...
+  std::string key_pem;      // "-----BEGIN EC PRIVATE KEY-----" (SEC1), as go-plugin writes it.
+  std::string cert_der;     // The certificate's DER: what the handshake line carries.
+  std::string common_name;  // The subject CN, also the only DNS name: what peers verify.
 };
 
 // Generates a fresh key on `key_type` and a self-signed certificate for it with go-plugin's
@@ -54,6 +55,19 @@ struct SelfSignedCert {
 // what X.509 can encode (years 0-9999); Internal if OpenSSL fails.
 absl::StatusOr<SelfSignedCert> GenerateSelfSignedCert(KeyType key_type, absl::Duration validity,
                                                       absl::Time now);
+
+// Vault's legacy plugin TLS certificate (sdk/helper/pluginutil/tls.go generateCert), which host
+// and plugin share when AutoMTLS is off (protocol-facts §2, "Legacy Vault TLS"):
+//   key P-521; subject = issuer = CN=<random UUID> (no O); subjectAltName DNS:<the same UUID>
+//   serial: 159 random bits (certutil.GenerateSerialNumber)
+//   notBefore = now - kCertBackdate, notAfter = now + kGoPluginCertValidity
+//   extensions: keyUsage (critical) digitalSignature, keyEncipherment, keyAgreement (no
+//   keyCertSign); extendedKeyUsage clientAuth, serverAuth; no basicConstraints (Go's IsCA
+//   without BasicConstraintsValid); subjectKeyIdentifier; signed ecdsa-with-SHA512.
+// Both ends trust exactly this certificate and verify the name common_name. The key and the
+// UUID come from OpenSSL's RNG: production-only adapter code. Thread-safe.
+// Errors: Internal if OpenSSL fails.
+absl::StatusOr<SelfSignedCert> GenerateVaultPluginCert(absl::Time now);
 
 // Converts one DER certificate to PEM ("-----BEGIN CERTIFICATE-----\n", 64-column base64,
 // "-----END CERTIFICATE-----\n").
@@ -106,6 +120,14 @@ absl::StatusOr<CertInfo> ParseCertPem(absl::string_view pem);
 // Errors: InvalidArgument if either does not parse or is longer than kCertInputBytesMax;
 // FailedPrecondition if they do not match.
 absl::Status CheckKeyMatchesCert(absl::string_view cert_pem, absl::string_view key_pem);
+
+// The DER (SEC1 ECPrivateKey, Go's x509.MarshalECPrivateKey) of a PEM EC private key, and back
+// ("-----BEGIN EC PRIVATE KEY-----"), for the key the legacy plugin bootstrap wraps. Both hold
+// key material: the caller wipes what it no longer needs.
+// Errors: InvalidArgument if the input does not parse, is not EC, or is longer than
+// kCertInputBytesMax; Internal if OpenSSL fails.
+absl::StatusOr<std::string> EcPrivateKeyPemToDer(absl::string_view key_pem);
+absl::StatusOr<std::string> EcPrivateKeyDerToPem(absl::string_view key_der);
 
 }  // namespace bulwark::protocol
 

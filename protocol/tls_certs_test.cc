@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -200,6 +201,58 @@ TEST(CertConversionTest, RejectsGarbage) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckKeyMatchesCert(cert.cert_pem, "nope").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckKeyMatchesCert("nope", cert.key_pem).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(GenerateVaultPluginCertTest, MatchesVaultsLegacyPluginProfile) {
+  absl::StatusOr<SelfSignedCert> cert = GenerateVaultPluginCert(kNow);
+  ASSERT_TRUE(cert.ok()) << cert.status();
+  absl::StatusOr<CertInfo> info = ParseCertDer(cert->cert_der);
+  ASSERT_TRUE(info.ok()) << info.status();
+  // CN = the only DNS SAN = a UUID (8-4-4-4-12 hex digits).
+  EXPECT_THAT(cert->common_name,
+              ::testing::MatchesRegex("[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}"));
+  EXPECT_EQ(info->subject, absl::StrCat("CN=", cert->common_name));
+  EXPECT_EQ(info->issuer, info->subject);
+  EXPECT_EQ(info->common_name, cert->common_name);
+  EXPECT_THAT(info->dns_names, ElementsAre(cert->common_name));
+  EXPECT_EQ(info->curve, "P-521");
+  EXPECT_EQ(info->signature_algorithm, "ecdsa-with-SHA512");
+  EXPECT_FALSE(info->is_ca);  // Go's IsCA without BasicConstraintsValid writes no extension.
+  EXPECT_TRUE(info->self_signed);
+  EXPECT_THAT(info->key_usage, ElementsAre("digitalSignature", "keyEncipherment", "keyAgreement"));
+  EXPECT_THAT(info->ext_key_usage, ElementsAre("clientAuth", "serverAuth"));
+  EXPECT_THAT(info->extensions, ElementsAre("keyUsage(critical)", "extendedKeyUsage",
+                                            "subjectKeyIdentifier", "subjectAltName"));
+  EXPECT_LE(info->serial_hex.size(), 40u);  // Below 2^159.
+  EXPECT_EQ(info->not_before, kNow - absl::Seconds(30));
+  EXPECT_EQ(info->not_after, kNow + absl::Hours(262980));
+  EXPECT_TRUE(CheckKeyMatchesCert(cert->cert_pem, cert->key_pem).ok());
+  // Each call is a fresh name and key.
+  absl::StatusOr<SelfSignedCert> other = GenerateVaultPluginCert(kNow);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->common_name, cert->common_name);
+  EXPECT_NE(other->key_pem, cert->key_pem);
+}
+
+TEST(EcPrivateKeyConversionTest, PemDerRoundTrip) {
+  absl::StatusOr<SelfSignedCert> cert = GenerateVaultPluginCert(kNow);
+  ASSERT_TRUE(cert.ok());
+  absl::StatusOr<std::string> der = EcPrivateKeyPemToDer(cert->key_pem);
+  ASSERT_TRUE(der.ok()) << der.status();
+  EXPECT_EQ(static_cast<unsigned char>((*der)[0]), 0x30);  // A DER SEQUENCE (ECPrivateKey).
+  absl::StatusOr<std::string> pem = EcPrivateKeyDerToPem(*der);
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  EXPECT_THAT(*pem, StartsWith("-----BEGIN EC PRIVATE KEY-----\n"));
+  EXPECT_TRUE(CheckKeyMatchesCert(cert->cert_pem, *pem).ok());
+  EXPECT_EQ(*EcPrivateKeyPemToDer(*pem), *der);
+  // The Go-written key (x509.MarshalECPrivateKey) reads too.
+  EXPECT_TRUE(EcPrivateKeyPemToDer(ReadFile("protocol/testdata/goplugin_p521_key.pem")).ok());
+}
+
+TEST(EcPrivateKeyConversionTest, RejectsGarbage) {
+  EXPECT_EQ(EcPrivateKeyDerToPem("not a key").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EcPrivateKeyPemToDer("-----BEGIN EC PRIVATE KEY-----\nAAAA\n").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(KeyTypeNameTest, Names) {

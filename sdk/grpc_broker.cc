@@ -165,7 +165,7 @@ absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint3
     options.pem_private_key = tls_->key_pem;
     options.pem_cert_chain = tls_->cert_pem;
     credentials = grpc::SslCredentials(options);
-    args.SetSslTargetNameOverride("localhost");
+    args.SetSslTargetNameOverride(tls_->server_name);
   } else {
     credentials = grpc::InsecureChannelCredentials();
   }
@@ -173,8 +173,8 @@ absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint3
   if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) {
     return absl::UnavailableError(absl::StrCat(
         "cannot connect to the host's services for broker id ", broker_id, " at ", target,
-        tls_.has_value() ? " (mutual TLS: the host must present the PLUGIN_CLIENT_CERT "
-                           "certificate)"
+        tls_.has_value() ? " (mutual TLS: the host must present the PLUGIN_CLIENT_CERT or "
+                           "shared certificate)"
                          : " (plaintext)"));
   }
   auto connection = std::make_shared<GrpcHostConnection>(std::move(channel), target, call_timeout_);

@@ -41,9 +41,12 @@ inline constexpr size_t kPendingConnInfoMax = 256;
 
 // The plugin's AutoMTLS identity and the host certificate it trusts.
 struct BrokerTls {
-  std::string host_cert_pem;  // PLUGIN_CLIENT_CERT.
+  std::string host_cert_pem;  // PLUGIN_CLIENT_CERT (legacy TLS: the shared certificate).
   std::string cert_pem;       // The plugin's own certificate...
   std::string key_pem;        // ...and key.
+  // The name the host's certificate is checked against: "localhost" under AutoMTLS, the shared
+  // certificate's CN under Vault's legacy TLS.
+  std::string server_name = "localhost";
 };
 
 class GrpcHostConnection;

@@ -52,6 +52,7 @@
 #include "sdk/grpc_broker.h"
 #include "sdk/hclog_sink.h"
 #include "sdk/serve_dispatch.h"
+#include "sdk/unwrap.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -737,11 +738,6 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     }
     Log(&log, LogLevel::kDebug, "memory locked (mlockall)");
   }
-  if (serve_env->unwrap_token_present && !serve_env->client_cert_pem.has_value()) {
-    Log(&log, LogLevel::kWarn,
-        "VAULT_UNWRAP_TOKEN is set but the legacy TLS flow is not supported; serving without "
-        "TLS (enable AutoMTLS in the host)");
-  }
 
   // 3. Signals and the parent.
   StopLatch stop;
@@ -750,7 +746,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     return Fail(&log, "process watch", watching);
   }
 
-  // 4. AutoMTLS.
+  // 4. AutoMTLS, or Vault's legacy TLS from VAULT_UNWRAP_TOKEN.
   std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
   std::optional<internal::BrokerTls> broker_tls;
   std::string server_cert_der;
@@ -784,9 +780,25 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
     tls.pem_root_certs = *serve_env->client_cert_pem;
     tls.pem_key_cert_pairs.push_back({cert->key_pem, cert->cert_pem});
     server_credentials = grpc::SslServerCredentials(tls);
-    broker_tls = internal::BrokerTls{*serve_env->client_cert_pem, cert->cert_pem, cert->key_pem};
+    broker_tls = internal::BrokerTls{*serve_env->client_cert_pem, cert->cert_pem, cert->key_pem,
+                                     "localhost"};
     server_cert_der = cert->cert_der;
     Log(&log, LogLevel::kInfo, "configuring server automatic mTLS");
+  } else if (serve_env->unwrap_token.has_value() && !serve_env->metadata_mode) {
+    // Vault's legacy TLS: the certificate and key come from the host, unwrapped once. The
+    // handshake line then carries no certificate; the host trusts the shared one.
+    absl::StatusOr<PluginTls> tls = UnwrapPluginTls(*serve_env->unwrap_token, env);
+    serve_env->unwrap_token.reset();
+    if (!tls.ok()) return Fail(&log, "unwrap", tls.status());
+    grpc::SslServerCredentialsOptions options(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = tls->cert_pem;
+    options.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_pem});
+    server_credentials = grpc::SslServerCredentials(options);
+    broker_tls = internal::BrokerTls{tls->cert_pem, tls->cert_pem, tls->key_pem, tls->server_name};
+    Log(&log, LogLevel::kInfo,
+        "configuring server TLS with the unwrapped certificate (no AutoMTLS)",
+        {{"addr", tls->addr}, {"tls_server_name", tls->server_name}});
   }
 
   // 5. Where to listen.

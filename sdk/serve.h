@@ -23,7 +23,10 @@
 //      /tmp (group and mode 0660 from PLUGIN_UNIX_SOCKET_GROUP). Only if that fails (path too
 //      long, directory missing), on TCP 127.0.0.1 in PLUGIN_MIN_PORT..PLUGIN_MAX_PORT.
 //   5. With AutoMTLS: a fresh P-256 self-signed certificate (CN/SAN localhost); clients must
-//      present a certificate signed by exactly PLUGIN_CLIENT_CERT.
+//      present a certificate signed by exactly PLUGIN_CLIENT_CERT. Without it, when
+//      VAULT_UNWRAP_TOKEN is set and not in metadata mode (Vault's legacy TLS): the certificate
+//      and key are unwrapped once from the host (sdk/unwrap.h; failure returns 1) and serve
+//      TLS; the host, presenting the same certificate, is the only client accepted.
 //   6. Serves grpc.health.v1.Health ("plugin" and "" SERVING), plugin.GRPCBroker (the host's
 //      ConnInfo announcements, dialed on Setup), plugin.GRPCController/Shutdown (graceful stop,
 //      then ServeBackend returns 0), plugin.GRPCStdio/StreamStdio (kept open, sends nothing:

@@ -77,7 +77,9 @@ absl::StatusOr<ServeEnv> ReadServeEnv(const EnvLookup& env,
   }
   out.mlock = Get(env, protocol::kEnvVaultMlockEnabled) == "true";
   out.metadata_mode = Get(env, protocol::kEnvVaultMetadataMode) == "true";
-  out.unwrap_token_present = !Get(env, protocol::kEnvVaultUnwrapToken).empty();
+  if (std::string token = Get(env, protocol::kEnvVaultUnwrapToken); !token.empty()) {
+    out.unwrap_token = std::move(token);
+  }
   return out;
 }
 

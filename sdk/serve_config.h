@@ -67,9 +67,9 @@ struct ServeEnv {
   bool mlock = false;
   // VAULT_PLUGIN_METADATA_MODE == "true" (pluginutil.InMetadataMode).
   bool metadata_mode = false;
-  // VAULT_UNWRAP_TOKEN is set: the host wants the legacy (pre-AutoMTLS) TLS flow, which the
-  // SDK does not implement.
-  bool unwrap_token_present = false;
+  // VAULT_UNWRAP_TOKEN (non-empty): the host wants Vault's legacy (pre-AutoMTLS) TLS flow, in
+  // which the plugin unwraps its certificate at start-up (sdk/unwrap.h). A secret.
+  std::optional<std::string> unwrap_token;
 };
 
 // Reads the environment (after CheckMagicCookie). Errors: kFailedPrecondition when the host

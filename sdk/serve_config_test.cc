@@ -49,7 +49,7 @@ TEST(ReadServeEnvTest, Defaults) {
   EXPECT_FALSE(env->socket_group.has_value());
   EXPECT_FALSE(env->mlock);
   EXPECT_FALSE(env->metadata_mode);
-  EXPECT_FALSE(env->unwrap_token_present);
+  EXPECT_FALSE(env->unwrap_token.has_value());
 }
 
 TEST(ReadServeEnvTest, HighestCommonVersionAndInvalidEntries) {
@@ -90,7 +90,7 @@ TEST(ReadServeEnvTest, Everything) {
   EXPECT_EQ(env->socket_group, "vault");
   EXPECT_TRUE(env->mlock);
   EXPECT_TRUE(env->metadata_mode);
-  EXPECT_TRUE(env->unwrap_token_present);
+  EXPECT_EQ(env->unwrap_token, "eyJ...");
 }
 
 TEST(ReadServeEnvTest, SocketDirFallsBackToTmpdir) {

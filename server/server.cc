@@ -26,6 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
@@ -34,6 +35,7 @@
 #include "core/node/node.h"
 #include "core/rpc/grpc_transport.h"
 #include "core/storage/file_storage.h"
+#include "core/wrapping/wrapping_store.h"
 #include "examples/kv/kv_backend.h"
 #include "sdk/dispatcher.h"
 #include "server/api/api.h"
@@ -59,6 +61,8 @@ constexpr char kUsage[] =
     "  -dev-root-token-id=ID        the dev root token (default: a random hvs. token)\n"
     "  -dev-listen-address=ADDR     the dev listener (default 127.0.0.1:8200; port 0 picks one)\n"
     "  -dev-plugin-dir=DIR          the dev plugin directory (external plugins)\n"
+    "  -dev-disable-plugin-automtls run external plugins without AutoMTLS: they unwrap a\n"
+    "                               certificate at the API address (the legacy bootstrap)\n"
     "  -log-level=LEVEL             trace, debug, info, warn or error\n";
 
 int Fail(absl::string_view message) {
@@ -74,6 +78,7 @@ absl::StatusOr<config::ServerConfig> LoadConfig(const ServerFlags& flags) {
     c.listener.tls_disable = true;
     c.plugin_directory = flags.dev_plugin_dir;
     c.disable_mlock = true;
+    c.disable_plugin_automtls = flags.dev_disable_plugin_automtls;
   } else {
     std::ifstream in(flags.config_path, std::ios::binary);
     if (!in) {
@@ -133,6 +138,11 @@ class Server {
  private:
   absl::Status OpenStorage();
   absl::Status SetUpDev();
+  // api_addr, or (like the banner) the listener's address when it is not configured; "" before
+  // the listener is up.
+  std::string ApiAddr() const;
+  // The wrapped-token bootstrap: wraps a plugin's TLS material with the JWT's addr = ApiAddr().
+  absl::StatusOr<wrapping::WrapResult> WrapForPlugin(wrapping::WrapRequest request);
   void PrintBanner() const;
   void BeginShutdown();
   void StopNode();
@@ -202,6 +212,19 @@ absl::Status Server::Start() {
   runner_options.runtime_dir = runtime_dir_;
   runner_options.vault_version = kVaultApiVersion;
   runner_options.log_sink = &log_;
+  runner_options.automtls = !config_.disable_plugin_automtls;
+  if (config_.disable_plugin_automtls) {
+    runner_options.wrap_response = [this](wrapping::WrapRequest request) {
+      return WrapForPlugin(std::move(request));
+    };
+    // What Vault's API client reads, so the plugin can reach and trust api_addr (Vault passes
+    // its whole environment; bulwark only these).
+    for (const char* name : kPluginClientEnvVars) {
+      if (const char* value = std::getenv(name); value != nullptr) {
+        runner_options.host_env.push_back(absl::StrCat(name, "=", value));
+      }
+    }
+  }
   external_ =
       std::make_unique<lifecycle::ExternalRunnerFactory>(posix_.env(), *transport_, runner_options);
   lifecycle::BuiltinBackend kv;
@@ -271,6 +294,34 @@ absl::Status Server::SetUpDev() {
     return absl::DeadlineExceededError("dev mode: mounting kv at secret/ did not finish");
   }
   return mounted->status();
+}
+
+std::string Server::ApiAddr() const {
+  if (!config_.api_addr.empty()) return config_.api_addr;
+  if (http_ == nullptr) return "";
+  return absl::StrCat(config_.listener.tls_disable ? "http" : "https", "://", http_->address());
+}
+
+absl::StatusOr<wrapping::WrapResult> Server::WrapForPlugin(wrapping::WrapRequest request) {
+  request.addr = ApiAddr();
+  if (request.addr.empty()) {
+    // Vault wraps anyway (and warns); the plugin then fails with "no vault api_addr found".
+    Log(LogLevel::kWarn,
+        "no api_addr yet: the plugin's unwrap token carries no address to unwrap at");
+  }
+  absl::StatusOr<wrapping::WrapResult> wrapped = node_->WrapResponse(std::move(request));
+  if (wrapped.ok()) {
+    LogRecord r;
+    r.level = LogLevel::kInfo;
+    r.time = posix_.clock().WallNow();
+    r.source = "server";
+    r.message = "wrapped a plugin's TLS certificate and key for its bootstrap";
+    r.fields = {{"addr", ApiAddr()},
+                {"expire_time",
+                 absl::FormatTime(absl::RFC3339_sec, wrapped->expire_time, absl::UTCTimeZone())}};
+    log_.Write(r);
+  }
+  return wrapped;
 }
 
 void Server::PrintBanner() const {
@@ -350,13 +401,15 @@ absl::StatusOr<ServerFlags> ParseServerFlags(const std::vector<std::string>& arg
     const std::string name(arg.substr(0, eq));
     std::optional<std::string> value;
     if (eq != absl::string_view::npos) value = std::string(arg.substr(eq + 1));
-    if (name == "dev" || name == "h" || name == "help") {
+    if (name == "dev" || name == "h" || name == "help" || name == "dev-disable-plugin-automtls") {
       bool on = true;
       if (value.has_value() && !absl::SimpleAtob(*value, &on)) {
         return absl::InvalidArgumentError(
             absl::StrCat("invalid boolean value \"", *value, "\" for -", name));
       }
-      (name == "dev" ? f.dev : f.help) = on;
+      (name == "dev"                           ? f.dev
+       : name == "dev-disable-plugin-automtls" ? f.dev_disable_plugin_automtls
+                                               : f.help) = on;
       continue;
     }
     std::string* target = name == "config"               ? &f.config_path

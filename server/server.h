@@ -31,8 +31,16 @@ struct ServerFlags {
   std::string dev_root_token_id;
   std::string dev_listen_address = "127.0.0.1:8200";
   std::string dev_plugin_dir;
-  std::optional<LogLevel> log_level;  // -log-level, over the config's log_level.
+  bool dev_disable_plugin_automtls = false;  // -dev-disable-plugin-automtls
+  std::optional<LogLevel> log_level;         // -log-level, over the config's log_level.
   bool help = false;
+};
+
+// The variables of Vault's API client that the server passes on to plugins it runs without
+// AutoMTLS, so that they can reach and trust api_addr when they unwrap their certificate.
+inline constexpr const char* kPluginClientEnvVars[] = {
+    "VAULT_CACERT",     "VAULT_CAPATH",      "VAULT_CLIENT_CERT",
+    "VAULT_CLIENT_KEY", "VAULT_SKIP_VERIFY", "VAULT_TLS_SERVER_NAME",
 };
 
 // Parses the arguments after "server", Go-flag style as Vault's CLI: "-name", "--name",

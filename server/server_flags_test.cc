@@ -20,6 +20,11 @@ TEST(ServerFlagsTest, DevFlagsInEitherForm) {
   EXPECT_EQ(f->dev_plugin_dir, "/p");
   EXPECT_EQ(f->log_level, LogLevel::kDebug);
   EXPECT_EQ(ParseServerFlags({"-dev"})->dev_listen_address, "127.0.0.1:8200");
+  EXPECT_FALSE(f->dev_disable_plugin_automtls);
+  EXPECT_TRUE(
+      ParseServerFlags({"-dev", "-dev-disable-plugin-automtls"})->dev_disable_plugin_automtls);
+  EXPECT_FALSE(ParseServerFlags({"-dev", "-dev-disable-plugin-automtls=false"})
+                   ->dev_disable_plugin_automtls);
 }
 
 TEST(ServerFlagsTest, ConfigFile) {

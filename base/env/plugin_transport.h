@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/crypto/secure_buffer.h"
 
 namespace bulwark {
 
@@ -26,7 +27,19 @@ namespace bulwark {
 struct PluginEndpoint {
   std::string network;          // "unix" or "tcp".
   std::string address;          // Socket path, or host:port.
-  std::string server_cert_der;  // The plugin's AutoMTLS certificate; empty means no TLS.
+  std::string server_cert_der;  // The certificate to trust (AutoMTLS: the plugin's; legacy: the
+                                // shared one); empty means no TLS.
+  // The name the plugin's certificate is verified against; empty means "localhost" (AutoMTLS).
+  std::string tls_server_name;
+};
+
+// Vault's legacy plugin TLS (AutoMTLS off): one certificate and key that host and plugin share
+// (protocol-facts §2, "Legacy Vault TLS"). The plugin receives them through a response-wrapped
+// token (VAULT_UNWRAP_TOKEN); the host presents the same certificate and trusts only it.
+struct SharedTlsMaterial {
+  std::string cert_der;
+  crypto::SecureBuffer key_der;  // SEC1 ECPrivateKey: a secret, wrapped for the plugin only.
+  std::string server_name;       // The certificate's CN (and only DNS name).
 };
 
 // The host's AutoMTLS identity for one launch. `cert_pem` goes to the plugin in
@@ -102,12 +115,24 @@ class PluginTransport {
   // certificate, CN and SAN "localhost").
   virtual absl::StatusOr<std::unique_ptr<ClientIdentity>> NewClientIdentity() = 0;
 
+  // A fresh shared identity for Vault's legacy plugin TLS: returns the host's identity (pass it
+  // to Connect with an endpoint whose server_cert_der and tls_server_name are `material`'s) and
+  // fills `material` with what the plugin must be given. Default: kUnimplemented, for
+  // transports that speak only AutoMTLS or plaintext (the simulator's).
+  virtual absl::StatusOr<std::unique_ptr<ClientIdentity>> NewSharedIdentity(
+      SharedTlsMaterial* material) {
+    (void)material;
+    return absl::UnimplementedError(
+        "this plugin transport does not offer Vault's legacy (non-AutoMTLS) plugin TLS");
+  }
+
   // Connects to a plugin that printed `endpoint`. With a certificate in the endpoint, TLS is
-  // mutual: the transport trusts exactly that certificate (server name "localhost") and
-  // presents `identity`, which must then be non-null. `done` runs on the executor once the
-  // connection is ready (the plugin answered the health check for service "plugin") or failed:
-  // kUnavailable when nothing answers at the address, kUnauthenticated when TLS fails (wrong
-  // certificate, plaintext where TLS was expected), kDeadlineExceeded after `timeout`.
+  // mutual: the transport trusts exactly that certificate (server name endpoint.tls_server_name,
+  // "localhost" when empty) and presents `identity`, which must then be non-null. `done` runs on
+  // the executor once the connection is ready (the plugin answered the health check for service
+  // "plugin") or failed: kUnavailable when nothing answers at the address, kUnauthenticated when
+  // TLS fails (wrong certificate, plaintext where TLS was expected), kDeadlineExceeded after
+  // `timeout`.
   virtual void Connect(
       const PluginEndpoint& endpoint, const ClientIdentity* identity, absl::Duration timeout,
       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginConnection>>)> done) = 0;

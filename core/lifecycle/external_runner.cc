@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/rpc/plugin_client.h"
+#include "protocol/wrapping_token.h"
 
 namespace bulwark::lifecycle {
 namespace {
@@ -56,14 +57,30 @@ void ExternalRunnerFactory::Start(
   for (const std::string& a : spec.entry.args) o.argv.push_back(a);
   o.host_env = options_.host_env;
   o.entry_env = spec.entry.env;
-  if (options_.automtls) {
-    // Without AutoMTLS Vault falls back to its legacy unwrap-token TLS, which bulwark does not
-    // implement; the plugin then gets a plain go-plugin environment (plaintext on its private
-    // socket).
+  const bool wrapped_tls = !options_.automtls && options_.wrap_response != nullptr;
+  if (options_.automtls || wrapped_tls) {
+    // Without AutoMTLS and without a way to wrap, the plugin gets a plain go-plugin environment
+    // (plaintext on its private socket): Vault would require the unwrap token.
     protocol::VaultPluginEnv vault;
     vault.vault_version = options_.vault_version;
     vault.mlock = limits.mlock;
     o.vault = vault;
+  }
+  if (wrapped_tls) {
+    o.wrap_tls = [wrap = options_.wrap_response](
+                     const SharedTlsMaterial& material) -> absl::StatusOr<std::string> {
+      protocol::PluginTlsMaterial tls;
+      tls.cert_der = material.cert_der;
+      tls.key_der = material.key_der.Clone();
+      wrapping::WrapRequest request;
+      request.data_json = protocol::EncodePluginTlsData(tls);
+      request.ttl = protocol::kPluginWrapTtl;
+      // Vault wraps through ResponseWrapData, a request to sys/wrapping/wrap.
+      request.creation_path = "sys/wrapping/wrap";
+      absl::StatusOr<wrapping::WrapResult> wrapped = wrap(std::move(request));
+      if (!wrapped.ok()) return wrapped.status();
+      return std::move(wrapped->token);
+    };
   }
   o.automtls = options_.automtls;
   o.mlock = limits.mlock;

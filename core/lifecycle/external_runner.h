@@ -1,9 +1,11 @@
 // The production RunnerFactory for external plugins: each start launches the catalog entry's
-// verified artifact through core/rpc's PluginClient (go-plugin handshake, AutoMTLS, the
-// transport's connection). Built-ins are refused here; BuiltinRunnerFactory serves them.
+// verified artifact through core/rpc's PluginClient (go-plugin handshake, AutoMTLS or Vault's
+// wrapped-token TLS, the transport's connection). Built-ins are refused here; BuiltinRunnerFactory
+// serves them.
 #ifndef BULWARK_CORE_LIFECYCLE_EXTERNAL_RUNNER_H_
 #define BULWARK_CORE_LIFECYCLE_EXTERNAL_RUNNER_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "base/env/plugin_transport.h"
 #include "base/log/log.h"
 #include "core/lifecycle/runner.h"
+#include "core/wrapping/wrapping_store.h"
 #include "protocol/plugin_env.h"
 
 namespace bulwark::lifecycle {
@@ -23,6 +26,13 @@ struct ExternalRunnerOptions {
   std::vector<std::string> host_env;
   std::string vault_version = "1.16.0";
   bool automtls = true;
+  // Without AutoMTLS, Vault's legacy plugin TLS when set: each launch gets a fresh shared
+  // certificate and key from the transport, which this wraps (Vault's {"ServerCert",
+  // "ServerKey"} data, protocol::kPluginWrapTtl, creation path "sys/wrapping/wrap") and
+  // passes as VAULT_UNWRAP_TOKEN; the plugin unwraps it at the token's addr and serves TLS with
+  // it. The composition root points this at the node's WrapResponse and fills in api_addr.
+  // Unset without AutoMTLS: no Vault variables, plaintext on the plugin's private socket.
+  std::function<absl::StatusOr<wrapping::WrapResult>(wrapping::WrapRequest)> wrap_response;
   absl::Duration connect_timeout = absl::Seconds(10);
   LogSink* log_sink = nullptr;
 };

@@ -30,6 +30,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
   ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
   node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);
+  node->wrapping_ = std::make_unique<wrapping::WrappingStore>(*node->barrier_, env.clock,
+                                                              env.random, env.executor);
   return node;
 }
 
@@ -101,6 +103,14 @@ void Node::Unseal(absl::string_view share,
     return;
   }
   Log(LogLevel::kInfo, "unsealed");
+  // Responses wrapped before the last seal whose expiry passed meanwhile: their timers died
+  // with the seal (or the process).
+  if (absl::StatusOr<size_t> swept = wrapping_->SweepExpired(); !swept.ok()) {
+    Log(LogLevel::kWarn, "could not remove expired wrapped responses",
+        {{"error", swept.status().ToString()}});
+  } else if (*swept > 0) {
+    Log(LogLevel::kInfo, "removed expired wrapped responses", {{"count", absl::StrCat(*swept)}});
+  }
   std::weak_ptr<bool> alive = alive_;
   LoadAndMountAll([this, alive, done = std::move(done)]() mutable {
     if (alive.expired()) return;
@@ -354,6 +364,16 @@ absl::StatusOr<token::CreatedToken> Node::CreateToken(absl::string_view parent,
 absl::Status Node::RevokeToken(absl::string_view token) {
   RETURN_IF_ERROR(CheckServing());
   return tokens_->Revoke(token);
+}
+
+absl::StatusOr<wrapping::WrapResult> Node::WrapResponse(wrapping::WrapRequest request) {
+  RETURN_IF_ERROR(CheckServing());
+  return wrapping_->Wrap(std::move(request));
+}
+
+absl::StatusOr<std::string> Node::UnwrapResponse(absl::string_view token) {
+  RETURN_IF_ERROR(CheckServing());
+  return wrapping_->Unwrap(token);
 }
 
 void Node::Handle(absl::string_view path, absl::string_view operation, std::string data_json,

@@ -27,6 +27,7 @@
 #include "core/lifecycle/runner.h"
 #include "core/mount/mount_table.h"
 #include "core/token/token_store.h"
+#include "core/wrapping/wrapping_store.h"
 
 namespace bulwark::node {
 
@@ -112,6 +113,12 @@ class Node {
                                                   const token::CreateRequest& request);
   absl::Status RevokeToken(absl::string_view token);
 
+  // ---- Response wrapping (require unsealed and active) ---------------------------------------
+  // See wrapping::WrappingStore: a JWT-formatted, single-use token for `request`'s data, and
+  // the stored reply it unlocks once. Unwrap refusals satisfy wrapping::IsInvalidWrappingToken.
+  absl::StatusOr<wrapping::WrapResult> WrapResponse(wrapping::WrapRequest request);
+  absl::StatusOr<std::string> UnwrapResponse(absl::string_view token);
+
   // ---- Data path ----------------------------------------------------------------------------
   // Routes `path` (e.g. "secret/foo") to the mount with the longest matching prefix and runs the
   // logical request there. Errors: kFailedPrecondition while sealed, sealing, standby or shut
@@ -145,6 +152,7 @@ class Node {
   std::unique_ptr<mount::MountTable> mounts_;
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
   std::unique_ptr<token::TokenStore> tokens_;
+  std::unique_ptr<wrapping::WrappingStore> wrapping_;
   Role role_;
   bool sealing_ = false;
   bool shut_down_ = false;

@@ -218,6 +218,9 @@ struct ConnConfig {
   std::string server_cert_pem;  // The plugin's certificate (TLS only).
   std::string client_cert_pem;  // The host identity (TLS only).
   std::string client_key_pem;
+  // The name the plugin's certificate must carry: "localhost" under AutoMTLS, the shared
+  // certificate's CN under Vault's legacy plugin TLS.
+  std::string server_name = "localhost";
 };
 
 absl::StatusOr<std::string> TargetFor(const PluginEndpoint& endpoint) {
@@ -261,8 +264,8 @@ grpc::ChannelArguments ChannelArgsFor(const ConnConfig& config,
                                       const GrpcTransportOptions& options) {
   grpc::ChannelArguments args;
   // go-plugin certificates name only DNS:localhost, and go-plugin verifies "localhost" in both
-  // directions (tls.Config.ServerName).
-  if (config.tls) args.SetSslTargetNameOverride("localhost");
+  // directions (tls.Config.ServerName); Vault's legacy certificate names a UUID instead.
+  if (config.tls) args.SetSslTargetNameOverride(config.server_name);
   // Each connection gets its own subchannels: never share a socket with another plugin's
   // channel that happens to have the same target.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -292,6 +295,8 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const ConnConfig
 //     certificate other than the one in its handshake line -> kUnauthenticated;
 //   * "Ssl handshake failed" with anything else ("wrong version number", ...): the peer did not
 //     answer with TLS, i.e. a plaintext server where TLS was expected -> kUnauthenticated;
+//   * "Peer name X is not in peer certificate": the certificate is the trusted one but names
+//     another host (a legacy shared certificate checked as "localhost") -> kUnauthenticated;
 //   * the peer hung up after the socket connected ("Socket closed", "Connection reset", ...):
 //     with TLS this is how an OpenSSL or Go server refuses our client certificate (under TLS 1.3
 //     the refusal comes after the client has finished its side of the handshake); without TLS it
@@ -334,6 +339,11 @@ absl::Status ClassifyUnavailable(const grpc::Status& status, const ConnConfig& c
                      " does not speak TLS although its handshake line carried a certificate "
                      "(plaintext server where TLS was expected): ",
                      cause));
+  }
+  if (absl::StrContains(text, "is not in peer certificate")) {
+    return absl::UnauthenticatedError(absl::StrCat("the plugin's certificate at ", config.target,
+                                                   " does not name \"", config.server_name,
+                                                   "\": ", cause));
   }
   static constexpr absl::string_view kHangUp[] = {
       "Socket closed", "Connection reset", "Broken pipe", "End of TCP stream", "EOF",
@@ -1262,6 +1272,20 @@ absl::StatusOr<std::unique_ptr<ClientIdentity>> GrpcPluginTransport::NewClientId
       new GrpcClientIdentity(std::move(cert.cert_pem), std::move(cert.key_pem)));
 }
 
+absl::StatusOr<std::unique_ptr<ClientIdentity>> GrpcPluginTransport::NewSharedIdentity(
+    SharedTlsMaterial* material) {
+  // Real wall clock, as for NewClientIdentity: the plugin verifies with its real clock.
+  ASSIGN_OR_RETURN(protocol::SelfSignedCert cert, protocol::GenerateVaultPluginCert(absl::Now()));
+  ASSIGN_OR_RETURN(std::string key_der, protocol::EcPrivateKeyPemToDer(cert.key_pem));
+  material->cert_der = cert.cert_der;
+  material->key_der = crypto::SecureBuffer(key_der);
+  material->server_name = cert.common_name;
+  volatile char* wipe = key_der.data();
+  for (size_t i = 0; i < key_der.size(); ++i) wipe[i] = 0;
+  return std::unique_ptr<ClientIdentity>(
+      new GrpcClientIdentity(std::move(cert.cert_pem), std::move(cert.key_pem)));
+}
+
 void GrpcPluginTransport::Connect(const PluginEndpoint& endpoint, const ClientIdentity* identity,
                                   absl::Duration timeout, ConnectDone done) {
   auto pending = std::make_shared<PendingConnect>();
@@ -1286,6 +1310,7 @@ void GrpcPluginTransport::Connect(const PluginEndpoint& endpoint, const ClientId
       return Annotate(server_cert_pem.status(), "the plugin's certificate from its handshake line");
     }
     pending->config.server_cert_pem = *std::move(server_cert_pem);
+    if (!endpoint.tls_server_name.empty()) pending->config.server_name = endpoint.tls_server_name;
     pending->config.client_cert_pem = ours->cert_pem();
     pending->config.client_key_pem = ours->key_pem();
     return absl::OkStatus();

@@ -94,6 +94,12 @@ class GrpcPluginTransport final : public PluginTransport {
   // Errors: kInternal if OpenSSL fails.
   absl::StatusOr<std::unique_ptr<ClientIdentity>> NewClientIdentity() override;
 
+  // Vault's legacy plugin certificate (protocol::GenerateVaultPluginCert: P-521, CN = SAN = a
+  // UUID), valid from the wall clock; the identity presents it and `material` carries it, its
+  // SEC1 key and its CN. Errors: kInternal if OpenSSL fails.
+  absl::StatusOr<std::unique_ptr<ClientIdentity>> NewSharedIdentity(
+      SharedTlsMaterial* material) override;
+
   void Connect(
       const PluginEndpoint& endpoint, const ClientIdentity* identity, absl::Duration timeout,
       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginConnection>>)> done) override;

@@ -143,6 +143,10 @@ struct FakePluginConfig {
   bool serve_stdio = false;
   std::vector<std::pair<plugin::StdioData::Channel, std::string>> stdio_chunks;
   std::string big_response;  // HandleRequest "big" answers with this as data.
+  // Vault's legacy plugin TLS: serve with this certificate and key (shared with the host, who
+  // is then the only client trusted: set trusted_client_cert_pem to it too) and verify its CN
+  // when dialing the broker.
+  std::optional<protocol::SelfSignedCert> shared_cert;
 };
 
 class FakePlugin {
@@ -150,6 +154,7 @@ class FakePlugin {
   FakePlugin(FakePluginConfig config, const std::string& socket_path, PosixEventLoop& loop)
       : config_(std::move(config)), loop_(loop), backend_(this), broker_(this), stdio_(this) {
     if (config_.tls) cert_ = NewCert(config_.key_type);
+    if (config_.shared_cert.has_value()) cert_ = *config_.shared_cert;
     health_.status = config_.health;
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> credentials;
@@ -180,6 +185,7 @@ class FakePlugin {
       absl::StatusOr<std::string> der = protocol::CertPemToDer(cert_.cert_pem);
       EXPECT_TRUE(der.ok()) << der.status();
       endpoint_.server_cert_der = der.value_or("");
+      endpoint_.tls_server_name = cert_.common_name == "localhost" ? "" : cert_.common_name;
     }
     worker_ = std::thread([this] { WorkerMain(); });
   }
@@ -219,7 +225,7 @@ class FakePlugin {
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     std::shared_ptr<grpc::ChannelCredentials> credentials;
     if (config_.tls) {
-      args.SetSslTargetNameOverride("localhost");
+      args.SetSslTargetNameOverride(cert_.common_name);
       grpc::SslCredentialsOptions ssl;
       ssl.pem_root_certs = config_.trusted_client_cert_pem;
       ssl.pem_private_key = cert_.key_pem;
@@ -593,6 +599,7 @@ struct RoundTripCase {
   bool tls;
   protocol::KeyType key_type;
   bool tcp;
+  bool legacy = false;  // Vault's shared-certificate TLS instead of AutoMTLS.
 };
 
 void PrintTo(const RoundTripCase& c, std::ostream* os) { *os << c.name; }
@@ -604,7 +611,27 @@ TEST_P(RoundTripTest, CallsBrokerAndClose) {
   const RoundTripCase& c = GetParam();
   FakePluginConfig config = c.tls ? TlsConfig(c.key_type) : PlainConfig();
   config.tcp = c.tcp;
+  if (c.legacy) {
+    // What the plugin gets from the host through the wrapped response: the DER certificate
+    // and the SEC1 key, which it turns back into PEM to serve with.
+    SharedTlsMaterial material;
+    absl::StatusOr<std::unique_ptr<ClientIdentity>> shared =
+        transport_->NewSharedIdentity(&material);
+    ASSERT_TRUE(shared.ok()) << shared.status();
+    identity_ = *std::move(shared);
+    protocol::SelfSignedCert cert;
+    cert.cert_pem = *protocol::CertDerToPem(material.cert_der);
+    cert.key_pem = *protocol::EcPrivateKeyDerToPem(material.key_der.view());
+    cert.common_name = material.server_name;
+    EXPECT_EQ(cert.cert_pem, identity_->cert_pem()) << "host and plugin share one certificate";
+    EXPECT_NE(material.server_name, "localhost");
+    config.trusted_client_cert_pem = cert.cert_pem;
+    config.shared_cert = cert;
+  }
   FakePlugin plugin(config, PluginSocket(), loop_);
+  if (c.legacy) {
+    EXPECT_FALSE(plugin.endpoint().tls_server_name.empty());
+  }
   auto use = std::make_shared<BrokerUse>();
   plugin.OnConnInfo([&plugin, use](const plugin::ConnInfo& info) {
     std::shared_ptr<grpc::Channel> channel = plugin.DialBroker(info);
@@ -698,11 +725,14 @@ TEST_P(RoundTripTest, CallsBrokerAndClose) {
 
 INSTANTIATE_TEST_SUITE_P(
     Modes, RoundTripTest,
-    ::testing::Values(RoundTripCase{"MtlsP256Unix", true, protocol::KeyType::kP256, false},
-                      RoundTripCase{"MtlsP521Unix", true, protocol::KeyType::kP521, false},
-                      RoundTripCase{"MtlsP256Tcp", true, protocol::KeyType::kP256, true},
-                      RoundTripCase{"PlaintextUnix", false, protocol::KeyType::kP256, false},
-                      RoundTripCase{"PlaintextTcp", false, protocol::KeyType::kP256, true}),
+    ::testing::Values(
+        RoundTripCase{"MtlsP256Unix", true, protocol::KeyType::kP256, false},
+        RoundTripCase{"MtlsP521Unix", true, protocol::KeyType::kP521, false},
+        RoundTripCase{"MtlsP256Tcp", true, protocol::KeyType::kP256, true},
+        RoundTripCase{"LegacySharedP521Unix", true, protocol::KeyType::kP521, false, true},
+        RoundTripCase{"LegacySharedP521Tcp", true, protocol::KeyType::kP521, true, true},
+        RoundTripCase{"PlaintextUnix", false, protocol::KeyType::kP256, false},
+        RoundTripCase{"PlaintextTcp", false, protocol::KeyType::kP256, true}),
     [](const ::testing::TestParamInfo<RoundTripCase>& info) {
       return std::string(info.param.name);
     });
@@ -722,6 +752,28 @@ TEST_F(GrpcTransportTest, WrongServerCertificateIsUnauthenticated) {
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnauthenticated) << connection.status();
   EXPECT_THAT(std::string(connection.status().message()), HasSubstr("certificate other than"));
   EXPECT_LT(absl::Now() - start, kLateBy);
+}
+
+TEST_F(GrpcTransportTest, LegacySharedCertificateIsCheckedUnderItsOwnName) {
+  SharedTlsMaterial material;
+  absl::StatusOr<std::unique_ptr<ClientIdentity>> shared = transport_->NewSharedIdentity(&material);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  identity_ = *std::move(shared);
+  FakePluginConfig config = TlsConfig(protocol::KeyType::kP521);
+  protocol::SelfSignedCert cert;
+  cert.cert_pem = *protocol::CertDerToPem(material.cert_der);
+  cert.key_pem = *protocol::EcPrivateKeyDerToPem(material.key_der.view());
+  cert.common_name = material.server_name;
+  config.trusted_client_cert_pem = cert.cert_pem;
+  config.shared_cert = cert;
+  FakePlugin plugin(config, PluginSocket(), loop_);
+  PluginEndpoint endpoint = plugin.endpoint();
+  EXPECT_EQ(endpoint.tls_server_name, material.server_name);
+  endpoint.tls_server_name = "";  // Checked as "localhost", which the certificate does not name.
+  absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(endpoint);
+  EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnauthenticated) << connection.status();
+  connection = Connect(plugin.endpoint());
+  EXPECT_TRUE(connection.ok()) << connection.status();
 }
 
 TEST_F(GrpcTransportTest, ClientCertificateThePluginDoesNotTrustIsUnauthenticated) {
@@ -755,7 +807,7 @@ TEST_F(GrpcTransportTest, TlsServerWhilePlaintextExpectedIsUnauthenticated) {
 }
 
 TEST_F(GrpcTransportTest, NothingListeningIsUnavailable) {
-  PluginEndpoint missing{"unix", PluginSocket(), ""};
+  PluginEndpoint missing{"unix", PluginSocket(), "", ""};
   absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(missing);
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable) << connection.status();
 
@@ -770,7 +822,7 @@ TEST_F(GrpcTransportTest, NothingListeningIsUnavailable) {
   absl::StatusOr<std::string> der =
       protocol::CertPemToDer(NewCert(protocol::KeyType::kP256).cert_pem);
   ASSERT_TRUE(der.ok());
-  connection = Connect(PluginEndpoint{"unix", stale_path, *der});
+  connection = Connect(PluginEndpoint{"unix", stale_path, *der, ""});
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable) << connection.status();
   close(stale);
 
@@ -783,7 +835,8 @@ TEST_F(GrpcTransportTest, NothingListeningIsUnavailable) {
   ASSERT_EQ(bind(tcp, reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
   socklen_t length = sizeof(in);
   ASSERT_EQ(getsockname(tcp, reinterpret_cast<sockaddr*>(&in), &length), 0);
-  connection = Connect(PluginEndpoint{"tcp", absl::StrCat("127.0.0.1:", ntohs(in.sin_port)), ""});
+  connection =
+      Connect(PluginEndpoint{"tcp", absl::StrCat("127.0.0.1:", ntohs(in.sin_port)), "", ""});
   EXPECT_EQ(connection.status().code(), absl::StatusCode::kUnavailable) << connection.status();
   close(tcp);
 }
@@ -807,7 +860,7 @@ TEST_F(GrpcTransportTest, PluginThatNeverAnswersHitsTheDeadline) {
     constexpr absl::Duration kTimeout = absl::Milliseconds(300);
     const absl::Time start = absl::Now();
     absl::StatusOr<std::unique_ptr<PluginConnection>> connection =
-        Connect(PluginEndpoint{"unix", path, cert}, kTimeout);
+        Connect(PluginEndpoint{"unix", path, cert, ""}, kTimeout);
     const absl::Duration elapsed = absl::Now() - start;
     EXPECT_EQ(connection.status().code(), absl::StatusCode::kDeadlineExceeded)
         << connection.status();
@@ -851,7 +904,7 @@ TEST_F(GrpcTransportTest, InvalidConnectArgumentsFailWithoutDialing) {
   PluginEndpoint long_path = endpoint;
   long_path.address = std::string(200, 'x');
   expect_invalid(long_path, identity_.get(), absl::Seconds(1), "long path");
-  PluginEndpoint no_port{"tcp", "127.0.0.1", ""};
+  PluginEndpoint no_port{"tcp", "127.0.0.1", "", ""};
   expect_invalid(no_port, identity_.get(), absl::Seconds(1), "no port");
 }
 
@@ -1214,7 +1267,7 @@ TEST_F(GrpcTransportTest, DestroyingTheTransportAbandonsPendingConnectsQuickly) 
   ASSERT_EQ(bind(hung, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
   ASSERT_EQ(listen(hung, 16), 0);
   bool ran = false;
-  transport_->Connect(PluginEndpoint{"unix", path, ""}, nullptr, absl::Seconds(60),
+  transport_->Connect(PluginEndpoint{"unix", path, "", ""}, nullptr, absl::Seconds(60),
                       [&](absl::StatusOr<std::unique_ptr<PluginConnection>>) { ran = true; });
   const absl::Time start = absl::Now();
   transport_.reset();

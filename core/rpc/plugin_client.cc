@@ -195,6 +195,26 @@ absl::Status PluginClient::Launch() {
     }
     identity_ = std::move(*identity);
     input.client_cert_pem = identity_->cert_pem();
+  } else if (input.vault.has_value() && !input.vault->metadata_mode &&
+             options_.wrap_tls != nullptr) {
+    SharedTlsMaterial material;
+    absl::StatusOr<std::unique_ptr<ClientIdentity>> identity =
+        transport_.NewSharedIdentity(&material);
+    if (!identity.ok()) {
+      return Annotate(identity.status(), absl::StrCat(label, ": make the legacy TLS identity"));
+    }
+    identity_ = std::move(*identity);
+    absl::StatusOr<std::string> token = options_.wrap_tls(material);
+    if (!token.ok()) {
+      return Annotate(token.status(),
+                      absl::StrCat(label, ": wrap the plugin's TLS certificate and key"));
+    }
+    input.vault->unwrap_token = *std::move(token);
+    shared_cert_der_ = std::move(material.cert_der);
+    shared_server_name_ = std::move(material.server_name);
+    Log(LogLevel::kInfo,
+        "no AutoMTLS: the plugin's TLS certificate and key are wrapped for it (VAULT_UNWRAP_TOKEN)",
+        {{"tls_server_name", shared_server_name_}});
   }
   absl::StatusOr<std::vector<std::string>> child_env = protocol::BuildPluginEnv(input);
   if (!child_env.ok()) return Annotate(child_env.status(), label);
@@ -299,7 +319,9 @@ void PluginClient::OnHandshakeLine(absl::string_view line, bool truncated) {
   PluginEndpoint endpoint;
   endpoint.network = handshake_->network;
   endpoint.address = handshake_->address;
-  endpoint.server_cert_der = handshake_->server_cert_der;
+  endpoint.server_cert_der =
+      shared_cert_der_.empty() ? handshake_->server_cert_der : shared_cert_der_;
+  endpoint.tls_server_name = shared_server_name_;
   transport_.Connect(endpoint, identity_.get(), options_.connect_timeout,
                      [this, life = std::weak_ptr<int>(life_)](
                          absl::StatusOr<std::unique_ptr<PluginConnection>> connection) mutable {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,15 @@ struct PluginLaunchOptions {
   // AutoMTLS: a fresh ClientIdentity from the transport, its certificate in
   // PLUGIN_CLIENT_CERT, and the plugin's certificate from the handshake line required.
   bool automtls = true;
+  // Vault's legacy plugin TLS, used when `automtls` is false and `vault` is set without
+  // metadata_mode (Vault's VAULT_UNWRAP_TOKEN rule): the transport makes a shared identity
+  // (NewSharedIdentity), `wrap_tls` wraps its certificate and key and returns the
+  // response-wrapping token, which goes to the plugin in VAULT_UNWRAP_TOKEN; the host then
+  // connects with TLS, trusting exactly the shared certificate under its CN, and the plugin's
+  // handshake line must carry no certificate. Runs inside Start, on the executor; its error
+  // fails the start. The token is never logged. Null in that configuration: BuildPluginEnv
+  // refuses the missing token (kInvalidArgument).
+  std::function<absl::StatusOr<std::string>(const SharedTlsMaterial& material)> wrap_tls;
   bool mlock = false;  // VAULT_PLUGIN_MLOCK_ENABLED (only with `vault`).
 
   // From Spawn to the handshake line (go-plugin's StartTimeout).
@@ -126,7 +136,8 @@ class PluginClient {
 
   // Launches the plugin described by `options`:
   //   1. makes the per-launch directory under options.runtime_dir (name from env.random);
-  //   2. with automtls, gets a ClientIdentity from `transport`;
+  //   2. with automtls, gets a ClientIdentity from `transport` (with Vault's legacy TLS, a
+  //      shared identity, whose material options.wrap_tls wraps into VAULT_UNWRAP_TOKEN);
   //   3. builds the environment with BuildPluginEnv (Vault's layering, TMPDIR and
   //      PLUGIN_UNIX_SOCKET_DIR set to the per-launch directory) and spawns through env.launcher;
   //   4. waits for the first stdout line and parses it with ParseHandshakeLine;
@@ -266,6 +277,9 @@ class PluginClient {
 
   std::string launch_dir_;
   std::unique_ptr<ClientIdentity> identity_;
+  // Vault's legacy TLS: the shared certificate the host trusts and the name it checks.
+  std::string shared_cert_der_;
+  std::string shared_server_name_;
   std::unique_ptr<Process> process_;
   int64_t pid_ = 0;
   std::optional<protocol::HandshakeLine> handshake_;

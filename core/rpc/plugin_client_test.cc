@@ -34,6 +34,7 @@ namespace bulwark::rpc {
 namespace {
 
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
@@ -256,6 +257,15 @@ class FakeTransport final : public PluginTransport {
     return std::unique_ptr<ClientIdentity>(new FakeIdentity());
   }
 
+  absl::StatusOr<std::unique_ptr<ClientIdentity>> NewSharedIdentity(
+      SharedTlsMaterial* material) override {
+    ++shared_identities;
+    material->cert_der = "shared-cert-der";
+    material->key_der = crypto::SecureBuffer(std::string("shared-key-der"));
+    material->server_name = "0f0e0d0c-aaaa-bbbb-cccc-0123456789ab";
+    return std::unique_ptr<ClientIdentity>(new FakeIdentity());
+  }
+
   void Connect(
       const PluginEndpoint& endpoint, const ClientIdentity* identity, absl::Duration timeout,
       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginConnection>>)> done) override {
@@ -295,6 +305,7 @@ class FakeTransport final : public PluginTransport {
   FakeConnection* last_connection = nullptr;
   int connection_stats[2] = {0, 0};  // Connections closed so far, connections alive now.
   int identities = 0;
+  int shared_identities = 0;
 
  private:
   World& world_;
@@ -471,6 +482,50 @@ TEST_F(PluginClientSimTest, WithoutAutoMtlsNoCertificateIsExchanged) {
   EXPECT_EQ(EnvValue(env, "PLUGIN_CLIENT_CERT"), std::nullopt);
   EXPECT_EQ(EnvValue(env, "VAULT_PLUGIN_AUTOMTLS_ENABLED"), "false");
   EXPECT_EQ(EnvValue(env, "VAULT_PLUGIN_MLOCK_ENABLED"), std::nullopt);
+}
+
+// Vault's legacy TLS: the shared material is wrapped, the token goes in VAULT_UNWRAP_TOKEN (and
+// nowhere in the log), and the host connects trusting the shared certificate under its CN.
+TEST_F(PluginClientSimTest, WithoutAutoMtlsTheSharedTlsMaterialIsWrappedForThePlugin) {
+  constexpr char kToken[] = "eyJhbGciOiJFUzUxMiJ9.eyJ0eXBlIjoid3JhcHBpbmcifQ.c2lnbmF0dXJl";
+  PluginLaunchOptions options = Options();
+  options.automtls = false;
+  std::vector<std::string> wrapped;
+  options.wrap_tls = [&](const SharedTlsMaterial& material) -> absl::StatusOr<std::string> {
+    wrapped.push_back(
+        absl::StrCat(material.cert_der, "|", material.key_der.view(), "|", material.server_name));
+    return std::string(kToken);
+  };
+  ASSERT_TRUE(StartAndWait(std::move(options)).ok()) << *result_;
+  EXPECT_THAT(wrapped, ElementsAre("shared-cert-der|shared-key-der|"
+                                   "0f0e0d0c-aaaa-bbbb-cccc-0123456789ab"));
+  EXPECT_EQ(transport_.identities, 0);
+  EXPECT_EQ(transport_.shared_identities, 1);
+  EXPECT_EQ(transport_.identity_given, std::vector<bool>{true});
+  EXPECT_EQ(transport_.endpoints[0].server_cert_der, "shared-cert-der");
+  EXPECT_EQ(transport_.endpoints[0].tls_server_name, "0f0e0d0c-aaaa-bbbb-cccc-0123456789ab");
+  const std::vector<std::string>& env = world_.envs[0];
+  EXPECT_EQ(EnvValue(env, "VAULT_UNWRAP_TOKEN"), std::string(kToken));
+  EXPECT_EQ(EnvValue(env, "VAULT_PLUGIN_AUTOMTLS_ENABLED"), "false");
+  EXPECT_EQ(EnvValue(env, "VAULT_PLUGIN_METADATA_MODE"), "false");
+  EXPECT_EQ(EnvValue(env, "PLUGIN_CLIENT_CERT"), std::nullopt);
+  for (const LogRecord& record : sink_.records()) {
+    EXPECT_THAT(FormatLogRecord(record), Not(HasSubstr(kToken)));
+  }
+}
+
+TEST_F(PluginClientSimTest, AFailedWrapFailsTheStartBeforeAnyProcessRuns) {
+  PluginLaunchOptions options = Options();
+  options.automtls = false;
+  options.wrap_tls = [](const SharedTlsMaterial&) -> absl::StatusOr<std::string> {
+    return absl::FailedPreconditionError("Vault is sealed");
+  };
+  const absl::Status status = StartAndWait(std::move(options));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(Msg(status), HasSubstr("wrap the plugin's TLS certificate and key"));
+  EXPECT_THAT(Msg(status), HasSubstr("Vault is sealed"));
+  EXPECT_TRUE(world_.envs.empty());
+  ExpectNothingLeft();
 }
 
 TEST_F(PluginClientSimTest, MultiplexingIsAskedForAndConfirmed) {

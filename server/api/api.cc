@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "base/crypto/sha256.h"
 #include "base/status/quote.h"
 #include "core/catalog/catalog_error.h"
@@ -192,6 +193,8 @@ void Api::Dispatch(const CallPtr& c) {
       return Reload(c);
     case Route::kSysMetrics:
       return Metrics(c);
+    case Route::kSysWrappingUnwrap:
+      return WrappingUnwrap(c);
     case Route::kTokenLookupSelf:
       if (std::optional<token::TokenEntry> e = Authorize(c)) LookupSelf(c, *e);
       return;
@@ -666,6 +669,45 @@ void Api::Reload(const CallPtr& c) {
         if (!s.ok()) return FinishError(c, ClientErrorAs400(s));
         FinishJson(c, global ? 202 : 200, Envelope(*c, Json{{"reload_id", c->request_id}}));
       }));
+}
+
+// ---- Response wrapping --------------------------------------------------------------------------
+
+// Vault's sys/wrapping/unwrap (handleWrappingUnwrap, ValidateWrappingToken): the wrapping token
+// is X-Vault-Token when the body has no "token" (the plugin bootstrap's way); with a body
+// "token", the caller's own X-Vault-Token must be a valid token (a third party unwraps for
+// someone). Every token that cannot be unwrapped (malformed, forged, expired, already used,
+// unknown) gets the same 400 "wrapping token is not valid or does not exist", so an answer
+// tells nothing about why; the log line says why, never which token.
+void Api::WrappingUnwrap(const CallPtr& c) {
+  if (!RequireUnsealed(c)) return;
+  std::string token;
+  const auto body_token = c->req.data.find("token");
+  if (body_token != c->req.data.end() && !body_token->is_null()) {
+    if (!body_token->is_string() || body_token->get_ref<const std::string&>().empty()) {
+      return FinishError(c, HttpError(400, "empty or non-string token in request body"));
+    }
+    if (!Authorize(c)) return;
+    token = body_token->get<std::string>();
+  } else {
+    token = c->req.token;
+  }
+  absl::StatusOr<std::string> reply = node_.UnwrapResponse(token);
+  if (!reply.ok()) {
+    if (!wrapping::IsInvalidWrappingToken(reply.status())) return FinishError(c, reply.status());
+    absl::string_view reason = reply.status().message();
+    absl::ConsumePrefix(&reason, wrapping::kInvalidWrappingToken);
+    absl::ConsumePrefix(&reason, ": ");
+    Log(LogLevel::kWarn, "refused to unwrap a response-wrapping token",
+        {{"reason", std::string(reason)}});
+    return FinishError(c, HttpError(400, wrapping::kInvalidWrappingToken));
+  }
+  Log(LogLevel::kInfo, "unwrapped a response-wrapping token; it is now spent");
+  // The stored envelope, as it was when wrapped (Vault re-emits it raw).
+  http::Response r;
+  r.body = *std::move(reply);
+  r.body.push_back('\n');
+  Finish(c, std::move(r));
 }
 
 // ---- Metrics ----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 // the unauthenticated sys/init, sys/seal-status, sys/unseal, sys/health and sys/leader, and
 // sys/seal, a 204 no-op), then the token (X-Vault-Token or Authorization: Bearer;
 // missing or not valid: 403 "permission denied"), then the endpoint. Every valid token may do
-// everything: bulwark has no policies.
+// everything: bulwark has no policies. sys/wrapping/unwrap takes a response-wrapping token in
+// place of a client token (see WrappingUnwrap in api.cc).
 #ifndef BULWARK_SERVER_API_API_H_
 #define BULWARK_SERVER_API_API_H_
 
@@ -98,6 +99,7 @@ class Api {
   void CatalogLegacy(const CallPtr& c);
   void Reload(const CallPtr& c);
   void Metrics(const CallPtr& c);
+  void WrappingUnwrap(const CallPtr& c);
   void LookupSelf(const CallPtr& c, const token::TokenEntry& entry);
   void CreateToken(const CallPtr& c);
   void Logical(const CallPtr& c);

@@ -92,7 +92,11 @@ class ApiTest : public ::testing::Test {
     r.body = std::string(body);
     std::optional<http::Response> out;
     api_->Handle(std::move(r), [&out](http::Response resp) { out = std::move(resp); });
-    sim_.loop().RunUntilIdle();
+    if (stop_at_answer_) {
+      sim_.loop().RunUntil([&] { return out.has_value(); }, absl::Seconds(1));
+    } else {
+      sim_.loop().RunUntilIdle();
+    }
     CHECK(out.has_value()) << "no answer to " << target;
     Reply reply{out->status, out->content_type, out->headers, out->body, nullptr};
     reply.json = Json::parse(out->body, nullptr, false);
@@ -133,6 +137,9 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<Api> api_;
   std::string root_;
   std::vector<std::string> keys_;
+  // Run the loop only until each answer instead of until idle, which would move simulated time
+  // through every pending timer (the wrapped responses' expiry among them).
+  bool stop_at_answer_ = false;
 };
 
 TEST_F(ApiTest, UninitialisedServerAnswersTheStateMatrix) {
@@ -553,6 +560,96 @@ TEST_F(ApiTest, NoTokenKeyOrSecretValueReachesTheLog) {
     for (const std::string& key : keys_) EXPECT_THAT(line, Not(HasSubstr(key)));
   }
   EXPECT_GT(log_.records().size(), 0u);
+}
+
+// ---- sys/wrapping/unwrap -------------------------------------------------------------------
+
+constexpr char kWrapped[] = R"({"ServerCert":"Y2VydA==","ServerKey":"c2VjcmV0LWtleQ=="})";
+
+std::string WrapForTest(node::Node& node, absl::Duration ttl = absl::Seconds(60)) {
+  wrapping::WrapRequest r;
+  r.data_json = crypto::SecureBuffer(std::string(kWrapped));
+  r.ttl = ttl;
+  r.creation_path = "sys/plugins/bootstrap/test";
+  r.addr = "http://127.0.0.1:8200";
+  absl::StatusOr<wrapping::WrapResult> wrapped = node.WrapResponse(std::move(r));
+  CHECK_OK(wrapped.status());
+  return wrapped->token;
+}
+
+size_t CountLogged(const MemoryLogSink& log, absl::string_view message) {
+  size_t n = 0;
+  for (const LogRecord& r : log.records()) n += r.message == message ? 1 : 0;
+  return n;
+}
+
+TEST_F(ApiTest, UnwrapWithTheWrappingTokenAsClientTokenAnswersOnce) {
+  InitAndUnseal();
+  stop_at_answer_ = true;
+  const std::string token = WrapForTest(*node_);
+  // Vault's Go client (the plugin helper) sends the JWT as X-Vault-Token and a JSON null body.
+  Reply r = Do("PUT /v1/sys/wrapping/unwrap", "null", {"X-Vault-Token: " + token});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(r.json["data"], Json::parse(kWrapped));
+  EXPECT_EQ(r.json["lease_id"], "");
+  EXPECT_EQ(r.Header("Cache-Control"), "no-store");
+  EXPECT_EQ(r.body.back(), '\n');
+
+  // A replay: Vault's error and 400, and the reason in the log without the token.
+  Reply replay = Do("POST /v1/sys/wrapping/unwrap", "", {"X-Vault-Token: " + token});
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_EQ(replay.json, Errors({"wrapping token is not valid or does not exist"}));
+  EXPECT_EQ(CountLogged(log_, "unwrapped a response-wrapping token; it is now spent"), 1u);
+  EXPECT_EQ(CountLogged(log_, "refused to unwrap a response-wrapping token"), 1u);
+  for (const LogRecord& record : log_.records()) {
+    EXPECT_THAT(FormatLogRecord(record), Not(HasSubstr(token)));
+    EXPECT_THAT(FormatLogRecord(record), Not(HasSubstr(token.substr(token.rfind('.') + 1))));
+  }
+}
+
+TEST_F(ApiTest, UnwrapWithTheTokenInTheBodyNeedsAValidCallerToken) {
+  InitAndUnseal();
+  stop_at_answer_ = true;
+  const std::string token = WrapForTest(*node_);
+  const std::string body = Json{{"token", token}}.dump();
+  Reply anonymous = Do("PUT /v1/sys/wrapping/unwrap", body);
+  EXPECT_EQ(anonymous.status, 403);
+  EXPECT_EQ(Do("PUT /v1/sys/wrapping/unwrap", body, {"X-Vault-Token: hvs.nope"}).status, 403);
+  Reply r = Auth("PUT /v1/sys/wrapping/unwrap", body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json["data"], Json::parse(kWrapped));
+  EXPECT_EQ(Auth("PUT /v1/sys/wrapping/unwrap", body).status, 400);
+  EXPECT_EQ(Auth("PUT /v1/sys/wrapping/unwrap", R"({"token":""})").status, 400);
+  EXPECT_EQ(Auth("PUT /v1/sys/wrapping/unwrap", R"({"token":5})").status, 400);
+}
+
+TEST_F(ApiTest, UnwrapRefusesExpiredForgedAndOrdinaryTokensAlike) {
+  InitAndUnseal();
+  stop_at_answer_ = true;
+  const std::string expired = WrapForTest(*node_, absl::Seconds(10));
+  sim_.loop().RunUntilIdle();  // Simulated time runs past its expiry (and its timer).
+  const std::string live = WrapForTest(*node_);
+  std::string forged = live;
+  forged[forged.size() - 2] = forged[forged.size() - 2] == 'A' ? 'B' : 'A';
+  for (const std::string& bad : {expired, forged, root_, std::string("a.b.c"), std::string("")}) {
+    Reply r = Do("PUT /v1/sys/wrapping/unwrap", "", {"X-Vault-Token: " + bad});
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.json, Errors({"wrapping token is not valid or does not exist"})) << bad;
+  }
+  // None of the refusals spent the live token.
+  EXPECT_EQ(Do("PUT /v1/sys/wrapping/unwrap", "", {"X-Vault-Token: " + live}).status, 200);
+  EXPECT_EQ(Do("GET /v1/sys/wrapping/unwrap", "", {"X-Vault-Token: " + live}).status, 405);
+}
+
+TEST_F(ApiTest, UnwrapWhileSealedIs503) {
+  InitAndUnseal();
+  stop_at_answer_ = true;
+  const std::string token = WrapForTest(*node_);
+  ASSERT_EQ(Auth("PUT /v1/sys/seal").status, 204);
+  Reply r = Do("PUT /v1/sys/wrapping/unwrap", "", {"X-Vault-Token: " + token});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.json, Errors({"Vault is sealed"}));
 }
 
 }  // namespace

@@ -197,6 +197,7 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
       {"sys/plugins/catalog", Route::kSysCatalog},
       {"sys/plugins/reload/backend", Route::kSysPluginsReload},
       {"sys/metrics", Route::kSysMetrics},
+      {"sys/wrapping/unwrap", Route::kSysWrappingUnwrap},
       {"auth/token/lookup-self", Route::kTokenLookupSelf},
       {"auth/token/create", Route::kTokenCreate},
       {"auth/token/revoke-self", Route::kTokenRevokeSelf},
@@ -262,6 +263,7 @@ bool Allowed(Route route, Operation op) {
     case Route::kSysSeal:
     case Route::kSysStepDown:
     case Route::kSysPluginsReload:
+    case Route::kSysWrappingUnwrap:
     case Route::kTokenCreate:
     case Route::kTokenRevokeSelf:
       return op == O::kUpdate;
@@ -341,6 +343,8 @@ absl::string_view RouteName(Route route) {
       return "sys/plugins/reload/backend";
     case Route::kSysMetrics:
       return "sys/metrics";
+    case Route::kSysWrappingUnwrap:
+      return "sys/wrapping/unwrap";
     case Route::kSysUnknown:
       return "sys/unknown";
     case Route::kTokenLookupSelf:

@@ -48,7 +48,8 @@ enum class Route {
   kSysCatalogLegacy,  // sys/plugins/catalog/<name> (no type): deprecated in Vault
   kSysPluginsReload,  // sys/plugins/reload/backend
   kSysMetrics,
-  kSysUnknown,  // any other sys/ path: 404 once authorised
+  kSysWrappingUnwrap,  // sys/wrapping/unwrap
+  kSysUnknown,         // any other sys/ path: 404 once authorised
   kTokenLookupSelf,
   kTokenCreate,
   kTokenRevokeSelf,

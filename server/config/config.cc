@@ -189,10 +189,10 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     return Error("config", absl::StrCat("not valid JSON (HCL is not read: write JSON): ", what));
   }
   if (!root.is_object()) return Error("config", "expected a JSON object");
-  if (absl::Status s =
-          CheckKeys(root, "",
-                    {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
-                     "disable_mlock", "log_level", "max_request_size", "ui"});
+  if (absl::Status s = CheckKeys(
+          root, "",
+          {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr", "disable_mlock",
+           "disable_plugin_automtls", "log_level", "max_request_size", "ui"});
       !s.ok()) {
     return s;
   }
@@ -231,6 +231,11 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     absl::StatusOr<bool> b = Bool(*it, "disable_mlock");
     if (!b.ok()) return b.status();
     c.disable_mlock = *b;
+  }
+  if (const auto it = root.find("disable_plugin_automtls"); it != root.end()) {
+    absl::StatusOr<bool> b = Bool(*it, "disable_plugin_automtls");
+    if (!b.ok()) return b.status();
+    c.disable_plugin_automtls = *b;
   }
   if (const auto it = root.find("max_request_size"); it != root.end()) {
     absl::StatusOr<size_t> n = RequestSize(*it, "max_request_size");

@@ -7,7 +7,8 @@
 //                          "max_request_size": 33554432}},   (or a list holding one listener)
 //     "plugin_directory": "/etc/bulwark/plugins",
 //     "api_addr": "https://bulwark.example:8200", "cluster_addr": "https://...:8201",
-//     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false
+//     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false,
+//     "disable_plugin_automtls": false          (bulwark's; see ServerConfig)
 //   }
 //
 // Unknown keys and values of the wrong type are errors naming the key path
@@ -51,6 +52,11 @@ struct ServerConfig {
   std::string cluster_addr;
   // Accepted for compatibility; bulwark never mlocks its memory (docs/server.md).
   bool disable_mlock = false;
+  // bulwark's own key (Vault decides per plugin version): external plugins run without
+  // go-plugin's AutoMTLS and get Vault's legacy TLS instead, a certificate wrapped for them at
+  // launch (VAULT_UNWRAP_TOKEN) that they unwrap at api_addr (docs/server.md, "Wrapped-token
+  // bootstrap").
+  bool disable_plugin_automtls = false;
   LogLevel log_level = LogLevel::kInfo;
   size_t max_request_bytes = kDefaultMaxRequestBytes;
 };

@@ -36,6 +36,7 @@ TEST(ConfigTest, AFullConfigParses) {
     "api_addr": "https://bulwark.example:8443",
     "cluster_addr": "https://bulwark.example:8444",
     "disable_mlock": true,
+    "disable_plugin_automtls": true,
     "log_level": "Debug",
     "max_request_size": 2048,
     "ui": false
@@ -51,6 +52,7 @@ TEST(ConfigTest, AFullConfigParses) {
   EXPECT_EQ(c->api_addr, "https://bulwark.example:8443");
   EXPECT_EQ(c->cluster_addr, "https://bulwark.example:8444");
   EXPECT_TRUE(c->disable_mlock);
+  EXPECT_TRUE(c->disable_plugin_automtls);
   EXPECT_EQ(c->log_level, LogLevel::kDebug);
   EXPECT_EQ(c->max_request_bytes, 1048576u);  // The listener's wins over the top level's.
 }
@@ -63,6 +65,7 @@ TEST(ConfigTest, DefaultsOfAMinimalConfig) {
   EXPECT_EQ(c->log_level, LogLevel::kInfo);
   EXPECT_EQ(c->max_request_bytes, kDefaultMaxRequestBytes);
   EXPECT_EQ(c->plugin_directory, "");
+  EXPECT_FALSE(c->disable_plugin_automtls);
   EXPECT_EQ(ParseConfig(With(R"(, "max_request_size": 4096)"))->max_request_bytes, 4096u);
   EXPECT_EQ(ParseConfig(With(R"(, "max_request_size": 0)"))->max_request_bytes,
             kDefaultMaxRequestBytes);
@@ -84,6 +87,8 @@ TEST(ConfigTest, UnknownKeysNameTheirPath) {
 TEST(ConfigTest, WrongTypesNameTheirPath) {
   EXPECT_EQ(ErrorOf(With(R"(, "disable_mlock": "maybe")")), "disable_mlock: expected a boolean");
   EXPECT_EQ(ErrorOf(With(R"(, "api_addr": 8200)")), "api_addr: expected a string");
+  EXPECT_EQ(ErrorOf(With(R"(, "disable_plugin_automtls": 1)")),
+            "disable_plugin_automtls: expected a boolean");
   EXPECT_EQ(ErrorOf(With(R"(, "max_request_size": "big")")),
             "max_request_size: expected an integer number of bytes");
   EXPECT_THAT(ErrorOf(With(R"(, "max_request_size": -1)")), HasSubstr("must not be negative"));

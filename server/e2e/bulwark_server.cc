@@ -37,11 +37,12 @@ std::vector<std::string> ChildEnv(const std::string& home, const std::vector<std
   return env;
 }
 
-RunningServer StartServer(const std::vector<std::string>& args) {
+RunningServer StartServer(const std::vector<std::string>& args,
+                          const std::vector<std::string>& extra_env) {
   std::vector<std::string> argv = {BulwarkBinary(), "server"};
   argv.insert(argv.end(), args.begin(), args.end());
   RunningServer server;
-  server.process = std::make_unique<ServerProcess>(argv, ChildEnv("server-home", {}));
+  server.process = std::make_unique<ServerProcess>(argv, ChildEnv("server-home", extra_env));
   std::optional<std::string> address = server.process->WaitForLine(kAddressLine);
   if (!address.has_value()) return server;
   if (!server.process->WaitForLine(kReadyLine).has_value()) return server;

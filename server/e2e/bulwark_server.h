@@ -33,8 +33,10 @@ struct RunningServer {
 };
 
 // Starts `bulwark server <args>` and waits for its API address and its ready line. On failure
-// returns a server with an empty address; its output says why.
-RunningServer StartServer(const std::vector<std::string>& args);
+// returns a server with an empty address; its output says why. `extra_env` ("NAME=value") is
+// added to the server's environment (ChildEnv).
+RunningServer StartServer(const std::vector<std::string>& args,
+                          const std::vector<std::string>& extra_env = {});
 
 // Copies `runfile` into `dir` as `name`, executable, and returns its SHA-256 in hex.
 std::string InstallPlugin(const std::string& runfile, const std::string& dir,
