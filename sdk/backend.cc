@@ -172,8 +172,7 @@ Request::Request(pb::Request proto, nlohmann::json data)
 
 Request Request::Make(Operation operation, absl::string_view path, nlohmann::json data) {
   CHECK(operation != Operation::kUnknown) << "Request::Make needs a known operation";
-  CHECK(data.is_object()) << "Request::Make needs a JSON object as data, got "
-                          << data.type_name();
+  CHECK(data.is_object()) << "Request::Make needs a JSON object as data, got " << data.type_name();
   pb::Request proto;
   proto.set_operation(std::string(OperationName(operation)));
   proto.set_path(std::string(path));
