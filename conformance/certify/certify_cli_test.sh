@@ -52,12 +52,12 @@ opt_sha=$(sha256sum "$ws/bazel-out/k8-opt/bin/pkg/plugin" | cut -c1-64)
 
 args=(//pkg:t --out="$tmp/out")
 run 2 "a debug and an optimised run without --compilation_mode are refused" \
-  "records of more than one build configuration" "bazel-out/k8-fastbuild/testlogs/pkg/t" \
-  "bazel-out/k8-opt/testlogs/pkg/t" "--compilation_mode=fastbuild or --compilation_mode=opt"
+  "records of more than one build configuration: bazel-out/k8-fastbuild/testlogs/pkg/t (fastbuild (k8)) and bazel-out/k8-opt/testlogs/pkg/t (opt (k8))" \
+  "--compilation_mode=fastbuild or --compilation_mode=opt"
 
 args=(--compilation_mode=opt //pkg:t --out="$tmp/out")
 run 0 "--compilation_mode=opt certifies the optimised run and says what it read" \
-  "not reading $ws/bazel-out/k8-fastbuild/testlogs/pkg/t" \
+  "not reading bazel-out/k8-fastbuild/testlogs/pkg/t (fastbuild (k8)): not compilation_mode=opt" \
   "read bazel-out/k8-opt/testlogs/pkg/t/test.outputs/conformance_record.json" \
   "build configuration: opt (k8), 1 record" \
   "plugin binary: bazel-out/k8-opt/bin/pkg/plugin, SHA-256 $opt_sha (the file on disk still has it)" \

@@ -18,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "conformance/certify/certificate.h"
 #include "conformance/certify/records.h"
 #include "conformance/suite/conformance.h"
@@ -103,9 +104,13 @@ int Run(int argc, char** argv) {
   std::vector<std::string> skipped;
   absl::StatusOr<std::vector<RecordSet>> chosen =
       SelectConfiguration(std::move(sets), compilation_mode, &skipped);
-  for (const std::string& line : skipped) std::cout << "certify: " << line << "\n";
+  // Paths in the workspace as the user types them.
+  const auto shown = [&workspace](absl::string_view text) {
+    return absl::StrReplaceAll(text, {{workspace + "/", ""}});
+  };
+  for (const std::string& line : skipped) std::cout << "certify: " << shown(line) << "\n";
   if (!chosen.ok()) {
-    std::cerr << "certify: " << chosen.status().message() << "\n";
+    std::cerr << "certify: " << shown(chosen.status().message()) << "\n";
     return 2;
   }
 

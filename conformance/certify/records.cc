@@ -235,7 +235,10 @@ std::optional<std::string> BuiltBinaryPath(const RecordSet& set, const json& rec
   if (path.empty() || path[0] == '/') return std::nullopt;
   // A runfiles path of another repository ("../bulwark/x") is built under bin/external/.
   if (absl::StartsWith(path, "../")) path = absl::StrCat("external/", path.substr(3));
-  return (fs::path(set.workspace) / "bazel-out" / set.config_dir / "bin" / path).string();
+  // lexically_normal: the root package's runfiles paths start with "./".
+  return (fs::path(set.workspace) / "bazel-out" / set.config_dir / "bin" / path)
+      .lexically_normal()
+      .string();
 }
 
 absl::Status CheckBinaryUnchanged(const std::string& path, absl::string_view recorded_sha256) {

@@ -172,6 +172,9 @@ TEST(BinaryTest, TheBuiltBinaryIsUnderTheConfigurationsBin) {
   external["plugin"]["path"] = "../bulwark/examples/kv/kv_plugin";
   EXPECT_EQ(BuiltBinaryPath(set, external),
             "/ws/bazel-out/k8-opt/bin/external/bulwark/examples/kv/kv_plugin");
+  json root_package = Record("opt");
+  root_package["plugin"]["path"] = "./notes";  // $(rootpath :notes) in the root package.
+  EXPECT_EQ(BuiltBinaryPath(set, root_package), "/ws/bazel-out/k8-opt/bin/notes");
   json attached = Record("opt");
   attached["plugin"]["path"] = "";
   EXPECT_EQ(BuiltBinaryPath(set, attached), std::nullopt);
