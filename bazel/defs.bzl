@@ -2,6 +2,10 @@
 
 Warnings (-Wall -Wextra -Werror) and the C++ standard come from .bazelrc so that they reach
 every compile, including code generated from our protos.
+
+Plugin authors load these from their own workspace (`load("@bulwark//bazel:defs.bzl",
+"bw_cc_test")`), so every label a macro adds is a Label() of this file's repository: a plain
+"//third_party:gtest" would name the author's workspace, where it does not exist.
 """
 
 load("@rules_cc//cc:defs.bzl", "cc_binary", "cc_library", "cc_test")
@@ -14,13 +18,13 @@ def bw_cc_binary(name, **kwargs):
 
 def bw_cc_test(name, size = "small", deps = [], data = [], main = True, **kwargs):
     """A GoogleTest test. `main = False` when the test brings its own main()."""
-    extra = ["//third_party:gtest_main"] if main else []
+    extra = [Label("//third_party:gtest_main")] if main else []
     cc_test(
         name = name,
         size = size,
-        deps = deps + ["//third_party:gtest"] + extra,
+        deps = deps + [Label("//third_party:gtest")] + extra,
         # Read by --config=tsan (TSAN_OPTIONS in .bazelrc), relative to the runfiles root.
-        data = data + ["//bazel:tsan_suppressions.txt"],
+        data = data + [Label("//bazel:tsan_suppressions.txt")],
         **kwargs
     )
 
@@ -29,7 +33,7 @@ def bw_cc_benchmark(name, deps = [], tags = [], **kwargs):
     cc_binary(
         name = name,
         testonly = True,
-        deps = deps + ["//third_party:benchmark_main"],
+        deps = deps + [Label("//third_party:benchmark_main")],
         tags = tags + ["manual", "benchmark"],
         **kwargs
     )

@@ -49,7 +49,7 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
             name = name,
             srcs = [o for o in messages if o.endswith(".cc")],
             hdrs = [o for o in messages if o.endswith(".h")],
-            deps = [d + "_messages" for d in deps] + ["//third_party:protobuf"],
+            deps = [d + "_messages" for d in deps] + [Label("//third_party:protobuf")],
             visibility = visibility,
         )
         native.alias(name = name + "_messages", actual = name, visibility = visibility)
@@ -58,13 +58,13 @@ def bw_proto_library(name, srcs, grpc = False, deps = [], visibility = None):
         name = name + "_messages",
         srcs = [o for o in messages if o.endswith(".cc")],
         hdrs = [o for o in messages if o.endswith(".h")],
-        deps = [d + "_messages" for d in deps] + ["//third_party:protobuf"],
+        deps = [d + "_messages" for d in deps] + [Label("//third_party:protobuf")],
         visibility = visibility,
     )
     cc_library(
         name = name,
         srcs = [o for o in outs if o.endswith(".grpc.pb.cc")],
         hdrs = [o for o in outs if o.endswith(".grpc.pb.h")],
-        deps = [name + "_messages"] + deps + ["//third_party:protobuf", "//third_party:grpc"],
+        deps = [name + "_messages"] + deps + [Label("//third_party:protobuf"), Label("//third_party:grpc")],
         visibility = visibility,
     )

@@ -10,9 +10,10 @@ In a plugin author's workspace (bulwark available as @bulwark):
         manifest = "conformance.json",      # what the plugin claims
     )
 
-`bazel test :my_plugin_conformance` runs the suite; the JSON certification record lands in the
-test's undeclared outputs, and `bazel run @bulwark//conformance:certify -- <target>` turns the
-records into a certificate bundle. See docs/conformance.md.
+`bazel test -c opt :my_plugin_conformance` runs the suite; the JSON certification record, which
+names the build configuration, lands in the test's undeclared outputs, and `bazel run -c opt
+@bulwark//conformance:certify -- --compilation_mode=opt <target>` turns the records of that
+configuration into a certificate bundle. See docs/conformance.md.
 """
 
 def plugin_conformance_test(
@@ -54,7 +55,14 @@ def plugin_conformance_test(
     if kwargs.get("flaky"):
         fail("plugin_conformance_test %s: conformance tests are never retried (flaky)" % name)
     suite = Label("//conformance:suite")
-    args = ["$(rootpath %s)" % suite, "--manifest=$(rootpath %s)" % manifest]
+    args = [
+        "$(rootpath %s)" % suite,
+        "--manifest=$(rootpath %s)" % manifest,
+        # The record names the build configuration, so certify can tell an optimised build's
+        # records from a debug build's (docs/conformance.md, "Certify").
+        "--compilation_mode=$(COMPILATION_MODE)",
+        "--target_cpu=$(TARGET_CPU)",
+    ]
     data = [suite, manifest]
     if plugin != None:
         args.append("--plugin=$(rootpath %s)" % plugin)

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/json/json_depth.h"
+#include "base/status/check.h"
 
 namespace bulwark::sdk {
 namespace {
@@ -168,6 +169,16 @@ Request::Request(pb::Request proto, nlohmann::json data)
     : proto_(std::move(proto)),
       data_(std::move(data)),
       operation_(ParseOperation(proto_.operation())) {}
+
+Request Request::Make(Operation operation, absl::string_view path, nlohmann::json data) {
+  CHECK(operation != Operation::kUnknown) << "Request::Make needs a known operation";
+  CHECK(data.is_object()) << "Request::Make needs a JSON object as data, got " << data.type_name();
+  pb::Request proto;
+  proto.set_operation(std::string(OperationName(operation)));
+  proto.set_path(std::string(path));
+  proto.set_data(data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return Request(std::move(proto), std::move(data));
+}
 
 absl::StatusOr<Request> Request::FromProto(pb::Request proto) {
   const std::string& text = proto.data();

@@ -1,7 +1,9 @@
 // What a C++ plugin author implements: a Vault logical backend (secrets engine or auth method),
 // one object per plugin instance (mount), with Vault's request, response and error model.
 // Nothing here knows about gRPC: the same backend runs under ServeBackend (serve.h) and in the
-// simulator through BackendDispatcher (dispatcher.h).
+// simulator through BackendDispatcher (dispatcher.h). Including it also gives the storage
+// client (storage_client.h) and RETURN_IF_ERROR / ASSIGN_OR_RETURN (base/status), which a
+// handler uses to return a storage or validation error as it is.
 //
 //   class Echo : public sdk::Backend {
 //    public:
@@ -27,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "base/log/log.h"
+#include "base/status/status_macros.h"  // RETURN_IF_ERROR, ASSIGN_OR_RETURN: part of the SDK API.
 #include "proto/vault/backend.pb.h"
 #include "sdk/storage_client.h"
 
@@ -129,6 +132,12 @@ class Request {
   // not an object, nested deeper than kRequestDataDepthMax or larger than kRequestDataBytesMax.
   // The message names the position, never the data.
   static absl::StatusOr<Request> FromProto(pb::Request proto);
+
+  // A request made in code, as a host would send it, for a backend's unit tests and for tools:
+  // `Request::Make(Operation::kUpdate, "notes/a", {{"value", "x"}})`. CHECK-fails when
+  // `operation` is kUnknown or `data` is not a JSON object (programming errors).
+  static Request Make(Operation operation, absl::string_view path,
+                      nlohmann::json data = nlohmann::json::object());
 
   Operation operation() const { return operation_; }
   const std::string& operation_name() const { return proto_.operation(); }

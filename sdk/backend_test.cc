@@ -142,6 +142,30 @@ TEST(RequestTest, RejectsDeepNestingBeforeParsing) {
   EXPECT_TRUE(Request::FromProto(ProtoRequest("update", "k", shallow)).ok());
 }
 
+TEST(RequestTest, MakeBuildsWhatAHostWouldSend) {
+  Request request = Request::Make(Operation::kUpdate, "notes/a", {{"value", "x"}});
+  EXPECT_EQ(request.operation(), Operation::kUpdate);
+  EXPECT_EQ(request.operation_name(), "update");
+  EXPECT_EQ(request.path(), "notes/a");
+  EXPECT_EQ(request.data(), nlohmann::json({{"value", "x"}}));
+  // The proto carries the data as the JSON text a host sends, so FromProto reads it back.
+  absl::StatusOr<Request> parsed = Request::FromProto(request.proto());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->data(), request.data());
+  EXPECT_EQ(parsed->operation(), Operation::kUpdate);
+
+  Request list = Request::Make(Operation::kList, "");
+  EXPECT_EQ(list.operation_name(), "list");
+  EXPECT_TRUE(list.data().is_object());
+  EXPECT_TRUE(list.data().empty());
+}
+
+TEST(RequestDeathTest, MakeRefusesNonObjectDataAndUnknownOperations) {
+  EXPECT_DEATH(Request::Make(Operation::kUpdate, "k", nlohmann::json::array({1})),
+               "needs a JSON object");
+  EXPECT_DEATH(Request::Make(Operation::kUnknown, "k"), "needs a known operation");
+}
+
 TEST(ResponseTest, ToProtoAlwaysSendsJson) {
   Response none;
   EXPECT_EQ(none.ToProto().data(), "null");
@@ -195,6 +219,17 @@ TEST_F(StorageClientTest, PutGetDeleteList) {
   ASSERT_TRUE(got.ok());
   EXPECT_FALSE(got->has_value());
   EXPECT_EQ(storage_->calls(kStoragePutMethod), 3u);
+}
+
+TEST_F(StorageClientTest, PutKeyValueStoresAPlainEntry) {
+  ASSERT_TRUE(client_.Put("notes/a", "milk").ok());
+  EXPECT_EQ(storage_->Get("notes/a"), (StorageEntry{"notes/a", "milk", false}));
+  ASSERT_TRUE(client_.Put("notes/a", "eggs").ok());  // Replaces.
+  absl::StatusOr<std::optional<StorageEntry>> got = client_.Get("notes/a");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status();
+  EXPECT_EQ((*got)->value, "eggs");
+  storage_->SetWriteError(std::string(kErrReadOnly));
+  EXPECT_EQ(client_.Put("notes/a", "x").message(), kErrReadOnly);
 }
 
 TEST_F(StorageClientTest, HostErrorTextIsPassedThroughUnchanged) {

@@ -76,6 +76,10 @@ absl::Status StorageClient::Put(const StorageEntry& entry) const {
   return absl::OkStatus();
 }
 
+absl::Status StorageClient::Put(absl::string_view key, absl::string_view value) const {
+  return Put(StorageEntry{std::string(key), std::string(value), false});
+}
+
 absl::Status StorageClient::Delete(absl::string_view key) const {
   pb::StorageDeleteArgs args;
   args.set_key(std::string(key));

@@ -61,6 +61,8 @@ class StorageClient {
 
   // Stores `entry`, replacing any entry with the same key.
   absl::Status Put(const StorageEntry& entry) const;
+  // Stores `value` under `key` (not seal-wrapped), replacing any entry with the same key.
+  absl::Status Put(absl::string_view key, absl::string_view value) const;
 
   // Removes the entry under `key`; OK when there was none.
   absl::Status Delete(absl::string_view key) const;

@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <sstream>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -27,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
@@ -60,7 +63,9 @@ constexpr char kUsage[] =
     "  -dev                         development mode: in memory, unsealed, no TLS\n"
     "  -dev-root-token-id=ID        the dev root token (default: a random hvs. token)\n"
     "  -dev-listen-address=ADDR     the dev listener (default 127.0.0.1:8200; port 0 picks one)\n"
-    "  -dev-plugin-dir=DIR          the dev plugin directory (external plugins)\n"
+    "  -dev-plugin-dir=DIR          the dev plugin directory: every executable in it is\n"
+    "                               registered as a secrets engine named after the file and\n"
+    "                               mounted at that name\n"
     "  -dev-disable-plugin-automtls run external plugins without AutoMTLS: they unwrap a\n"
     "                               certificate at the API address (the legacy bootstrap)\n"
     "  -log-level=LEVEL             trace, debug, info, warn or error\n";
@@ -110,6 +115,27 @@ absl::StatusOr<config::ServerConfig> LoadConfig(const ServerFlags& flags) {
   return c;
 }
 
+// What -dev did with the files of -dev-plugin-dir, for the banner. Sorted by file name.
+struct DevPluginReport {
+  std::vector<std::string> registered;  // "name (sha256: <hex>)"
+  std::vector<std::string> mounted;     // "name/ (secret plugin name)"
+  std::vector<std::string> failed;      // "name: why" (not registered, or not mounted)
+  std::vector<std::string> skipped;     // "name: not an executable file"
+};
+
+// The SHA-256 of the file at `path`, in hex, read in chunks (plugins are tens of megabytes).
+absl::StatusOr<std::string> FileSha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read it: ", std::strerror(errno)));
+  crypto::Sha256 hasher;
+  std::vector<char> buffer(1 << 16);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+    hasher.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+  }
+  if (in.bad()) return absl::DataLossError("reading it failed");
+  return crypto::HexEncode(hasher.Finish());
+}
+
 // Everything the server is made of, in construction order (destroyed in reverse: the transport
 // before the API, the API before the node, the node before its runners, all before the Env).
 class Server {
@@ -138,6 +164,7 @@ class Server {
  private:
   absl::Status OpenStorage();
   absl::Status SetUpDev();
+  void LoadDevPlugins();
   // api_addr, or (like the banner) the listener's address when it is not configured; "" before
   // the listener is up.
   std::string ApiAddr() const;
@@ -173,6 +200,7 @@ class Server {
   std::thread closer_;
   bool node_stopping_ = false;
   std::string dev_unseal_key_, dev_root_token_;
+  DevPluginReport dev_plugins_;
 };
 
 absl::Status Server::OpenStorage() {
@@ -293,7 +321,80 @@ absl::Status Server::SetUpDev() {
   if (!posix_.loop().RunUntil([&] { return mounted.has_value(); }, kStartStepLimit)) {
     return absl::DeadlineExceededError("dev mode: mounting kv at secret/ did not finish");
   }
-  return mounted->status();
+  if (!mounted->ok()) return mounted->status();
+  if (!config_.plugin_directory.empty()) LoadDevPlugins();
+  return absl::OkStatus();
+}
+
+// Vault's dev mode registers every file of -dev-plugin-dir in the catalog under its file name
+// (with the SHA-256 it computes) and stops at the first that fails. bulwark registers every
+// executable file as a secrets engine, mounts each at its name, so that an author's plugin is
+// usable at once, and reports a file that fails instead of refusing to start.
+void Server::LoadDevPlugins() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : fs::directory_iterator(config_.plugin_directory, ec)) {
+    names.push_back(entry.path().filename().string());
+  }
+  if (ec) {
+    dev_plugins_.failed.push_back(absl::StrCat("(the directory ", config_.plugin_directory,
+                                               "): cannot list it: ", ec.message()));
+    return;
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string path = absl::StrCat(config_.plugin_directory, "/", name);
+    std::error_code type_error;
+    if (!fs::is_regular_file(path, type_error) || access(path.c_str(), X_OK) != 0) {
+      dev_plugins_.skipped.push_back(absl::StrCat(
+          name, fs::is_directory(path, type_error) ? ": a directory" : ": not an executable file"));
+      continue;
+    }
+    auto fail = [&](absl::string_view what, const absl::Status& status) {
+      dev_plugins_.failed.push_back(absl::StrCat(name, ": ", what, ": ", status.message()));
+      Log(LogLevel::kWarn,
+          absl::StrCat("dev plugin ", name, " skipped: ", what, ": ", status.message()));
+    };
+    absl::StatusOr<std::string> sha256 = FileSha256(path);
+    if (!sha256.ok()) {
+      fail("not registered", sha256.status());
+      continue;
+    }
+    catalog::RegisterRequest r;
+    r.type = catalog::PluginType::kSecret;
+    r.name = name;
+    r.command = name;
+    r.sha256 = *sha256;
+    if (absl::StatusOr<catalog::CatalogEntryView> registered = node_->RegisterPlugin(r);
+        !registered.ok()) {
+      fail("not registered", registered.status());
+      continue;
+    }
+    dev_plugins_.registered.push_back(absl::StrCat(name, " (sha256: ", *sha256, ")"));
+    Log(LogLevel::kInfo, absl::StrCat("dev plugin ", name, " registered, sha256 ", *sha256));
+
+    mount::EnableRequest mount;
+    mount.path = name;
+    mount.plugin_name = name;
+    mount.description = absl::StrCat("dev plugin ", name);
+    // Shared with the callback: a mount still starting after the limit finishes later.
+    auto mounted = std::make_shared<std::optional<absl::StatusOr<mount::MountEntry>>>();
+    node_->EnableMount(mount,
+                       [mounted](absl::StatusOr<mount::MountEntry> e) { *mounted = std::move(e); });
+    if (!posix_.loop().RunUntil([&] { return mounted->has_value(); }, kStartStepLimit)) {
+      fail("not mounted",
+           absl::DeadlineExceededError(absl::StrCat("its plugin did not start within ",
+                                                    absl::FormatDuration(kStartStepLimit))));
+      continue;
+    }
+    if (!(*mounted)->ok()) {
+      fail("not mounted", (*mounted)->status());
+      continue;
+    }
+    dev_plugins_.mounted.push_back(absl::StrCat(name, "/ (secret plugin ", name, ")"));
+    Log(LogLevel::kInfo, absl::StrCat("dev plugin ", name, " mounted at ", name, "/"));
+  }
 }
 
 std::string Server::ApiAddr() const {
@@ -348,8 +449,17 @@ void Server::PrintBanner() const {
                     "The unseal key and root token are displayed below in case you want to\n"
                     "seal/unseal the server or re-authenticate.\n\n"
                     "Unseal Key: ",
-                    dev_unseal_key_, "\nRoot Token: ", dev_root_token_,
-                    "\n\nDevelopment mode should NOT be used in production installations!\n\n");
+                    dev_unseal_key_, "\nRoot Token: ", dev_root_token_, "\n");
+    auto section = [&out](absl::string_view title, const std::vector<std::string>& lines) {
+      if (lines.empty()) return;
+      absl::StrAppend(&out, "\n", title, "\n");
+      for (const std::string& line : lines) absl::StrAppend(&out, "    - ", line, "\n");
+    };
+    section("The following dev plugins are registered in the catalog:", dev_plugins_.registered);
+    section("The following dev plugins are mounted:", dev_plugins_.mounted);
+    section("The following dev plugins FAILED to be registered or mounted:", dev_plugins_.failed);
+    section("The following files of the dev plugin directory were skipped:", dev_plugins_.skipped);
+    absl::StrAppend(&out, "\nDevelopment mode should NOT be used in production installations!\n\n");
   }
   absl::StrAppend(&out, "==> bulwark server started! Log data will stream in below:\n\n");
   std::fwrite(out.data(), 1, out.size(), stdout);

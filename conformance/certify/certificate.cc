@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "conformance/suite/record.h"
 
@@ -33,6 +34,44 @@ std::pair<int, int> MajorMinor(const std::string& version) {
 
 }  // namespace
 
+std::string BuildConfig::Describe() const {
+  return absl::StrCat(compilation_mode, " (", target_cpu, ")");
+}
+
+BuildConfig BuildOf(const json& record) {
+  BuildConfig build;
+  const json b = record.is_object() ? record.value("build", json::object()) : json::object();
+  if (!b.is_object()) return build;
+  for (auto [key, field] : {std::pair{"compilation_mode", &build.compilation_mode},
+                            std::pair{"target_cpu", &build.target_cpu}}) {
+    if (b.contains(key) && b.at(key).is_string() && !b.at(key).get<std::string>().empty()) {
+      *field = b.at(key).get<std::string>();
+    }
+  }
+  return build;
+}
+
+absl::Status CheckCompilationMode(const std::vector<json>& records,
+                                  const std::vector<std::string>& origins,
+                                  absl::string_view compilation_mode) {
+  std::vector<std::string> wrong;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const BuildConfig build = BuildOf(records[i]);
+    if (build.compilation_mode == compilation_mode) continue;
+    const std::string origin = i < origins.size() ? origins[i] : absl::StrCat("record ", i);
+    wrong.push_back(
+        absl::StrCat(origin, " is of compilation_mode=", build.compilation_mode,
+                     build.compilation_mode == "unknown"
+                         ? " (it names none: the suite ran by hand or is older than this certifier)"
+                         : ""));
+  }
+  if (wrong.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "asked to certify a compilation_mode=", compilation_mode, " build, but ",
+      absl::StrJoin(wrong, "; "), ". Run the test in that configuration (bazel test -c ",
+      compilation_mode, " ...) and certify its records"));
+}
+
 absl::StatusOr<json> Certify(const std::vector<json>& records,
                              const std::string& certifier_suite_version) {
   if (records.empty()) return absl::InvalidArgumentError("no conformance records given");
@@ -54,6 +93,11 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
         Str(first.value("plugin", json::object()), "sha256")) {
       return absl::InvalidArgumentError(
           absl::StrCat("record ", i, " is for a different plugin binary (SHA-256) than record 0"));
+    }
+    if (BuildOf(r) != BuildOf(first)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "record ", i, " is of build ", BuildOf(r).Describe(), " and record 0 of build ",
+          BuildOf(first).Describe(), ": records of different builds cannot be merged"));
     }
   }
 
@@ -150,6 +194,9 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
       {"suite_version", suite_version},
       {"certifier_suite_version", certifier_suite_version},
       {"plugin", first.value("plugin", json::object())},
+      {"build",
+       {{"compilation_mode", BuildOf(first).compilation_mode},
+        {"target_cpu", BuildOf(first).target_cpu}}},
       {"manifest", first.value("manifest", json::object())},
       {"seeds", seeds},
       {"records", records.size()},
@@ -168,7 +215,7 @@ std::string RenderMarkdown(const json& c) {
   absl::StrAppend(&out, "# Conformance certificate: ", Str(manifest, "name"), " — ",
                   certified ? "CERTIFIED" : "NOT CERTIFIED", "\n\n");
   absl::StrAppend(&out, "- plugin SHA-256: `", Str(c.value("plugin", json::object()), "sha256"),
-                  "`\n- plugin type: ", Str(manifest, "type"),
+                  "`\n- build: ", BuildOf(c).Describe(), "\n- plugin type: ", Str(manifest, "type"),
                   "\n- suite version: ", Str(c, "suite_version"),
                   "\n- seed of each shard (replay a shard with `--seed=N`): ", Str(c, "seeds"),
                   "\n- required tests passed: ", Str(c, "required_passed"), " of ",

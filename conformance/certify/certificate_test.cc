@@ -11,6 +11,7 @@ namespace {
 using nlohmann::json;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 json Record(int shard, int total, std::vector<json> tests) {
   return {
@@ -18,6 +19,7 @@ json Record(int shard, int total, std::vector<json> tests) {
       {"suite_version", "5.0.0"},
       {"mode", "launch"},
       {"plugin", {{"sha256", "ab"}}},
+      {"build", {{"compilation_mode", "opt"}, {"target_cpu", "k8"}}},
       {"manifest", {{"name", "kv"}, {"type", "secret"}}},
       {"seed", 7},
       {"finished", true},
@@ -120,6 +122,51 @@ TEST(CertifyTest, RecordsOfDifferentRunsAreAnError) {
                    .ok());
   EXPECT_FALSE(Certify({json{{"format", "other"}}}, "5.0.0").ok());
   EXPECT_FALSE(Certify({}, "5.0.0").ok());
+}
+
+TEST(CertifyTest, RecordsOfDifferentBuildsAreNotMerged) {
+  json debug = Record(1, 2, {Result("Handshake.B", "passed")});
+  debug["build"]["compilation_mode"] = "fastbuild";
+  absl::StatusOr<json> c =
+      Certify({Record(0, 2, {Result("Handshake.A", "passed")}), debug}, "5.0.0");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("record 1 is of build fastbuild (k8) and record 0 of build opt (k8)"));
+  json older = Record(1, 2, {Result("Handshake.B", "passed")});
+  older.erase("build");  // A record of a suite that predates the field.
+  EXPECT_FALSE(Certify({Record(0, 2, {Result("Handshake.A", "passed")}), older}, "5.0.0").ok());
+}
+
+TEST(CertifyTest, TheCertificateNamesTheBuild) {
+  absl::StatusOr<json> c = Certify(
+      {Record(0, 1, {Result("Handshake.A", "passed"), Result("Handshake.B", "passed")})}, "5.0.0");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->at("build"), (json{{"compilation_mode", "opt"}, {"target_cpu", "k8"}}));
+  EXPECT_THAT(RenderMarkdown(*c), HasSubstr("- build: opt (k8)\n"));
+}
+
+TEST(BuildTest, ARecordWithoutABuildIsUnknown) {
+  EXPECT_EQ(BuildOf(json::object()).Describe(), "unknown (unknown)");
+  EXPECT_EQ(BuildOf(json{{"build", "opt"}}).compilation_mode, "unknown");
+  EXPECT_EQ(BuildOf(json{{"build", {{"compilation_mode", "dbg"}}}}).Describe(), "dbg (unknown)");
+  EXPECT_EQ(BuildOf(Record(0, 1, {})).Describe(), "opt (k8)");
+}
+
+TEST(BuildTest, CheckCompilationModeNamesEveryRecordOfAnotherBuild) {
+  json debug = Record(1, 3, {});
+  debug["build"]["compilation_mode"] = "fastbuild";
+  json older = Record(2, 3, {});
+  older.erase("build");
+  EXPECT_TRUE(CheckCompilationMode({Record(0, 1, {})}, {"a.json"}, "opt").ok());
+  absl::Status s =
+      CheckCompilationMode({Record(0, 3, {}), debug, older}, {"a.json", "b.json", "c.json"}, "opt");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(),
+              HasSubstr("asked to certify a compilation_mode=opt build, but b.json is of "
+                        "compilation_mode=fastbuild; c.json is of compilation_mode=unknown"));
+  EXPECT_THAT(s.message(), Not(HasSubstr("a.json")));
+  EXPECT_THAT(s.message(), HasSubstr("bazel test -c opt"));
+  EXPECT_FALSE(CheckCompilationMode({Record(0, 1, {})}, {"a.json"}, "fastbuild").ok());
 }
 
 }  // namespace

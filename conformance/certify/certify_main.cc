@@ -1,22 +1,26 @@
-// `bazel run //conformance:certify -- [--out=DIR] INPUT...`: merges the suite's shard records
-// into a certificate bundle (certificate.json + certificate.md) and exits 0 only if certified.
-// INPUT is a test label (//pkg:target, read from bazel-testlogs), a directory (searched for
+// `bazel run //conformance:certify -- [--compilation_mode=M] [--out=DIR] INPUT...`: merges the
+// suite's shard records into a certificate bundle (certificate.json + certificate.md) and exits
+// 0 only if certified. INPUT is a test label (//pkg:target: its records under
+// bazel-out/<config>/testlogs, one set per build configuration), a directory (searched for
 // records and outputs.zip), a record .json, or an outputs.zip.
-#include <unistd.h>
-
-#include <cstdio>
+//
+// A certificate is of one build. With --compilation_mode=M only records of an M build are read
+// and any other record is refused; without it, records of more than one configuration are
+// refused with the list of what was found. certify prints the configuration and the plugin
+// binary it certifies, and refuses records of a binary rebuilt since the test ran.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_replace.h"
 #include "conformance/certify/certificate.h"
+#include "conformance/certify/records.h"
 #include "conformance/suite/conformance.h"
 
 namespace bulwark::conformance {
@@ -25,7 +29,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr size_t kRecordBytesMax = size_t{64} << 20;
+constexpr char kUsage[] =
+    "usage: certify [--compilation_mode=fastbuild|dbg|opt] [--out=DIR] INPUT...\n"
+    "  INPUT: //pkg:test_target, a directory, a conformance_record*.json or an outputs.zip\n"
+    "       certify --version   (the suite version whose records it certifies)\n";
 
 std::string Resolve(const std::string& path, const char* base_env) {
   if (path.empty() || path[0] == '/') return path;
@@ -33,133 +40,123 @@ std::string Resolve(const std::string& path, const char* base_env) {
   return base ? absl::StrCat(base, "/", path) : path;
 }
 
-bool IsRecordName(const std::string& name) {
-  return absl::StartsWith(name, "conformance_record") && absl::EndsWith(name, ".json");
-}
-
-// Runs a command and returns its stdout (for unzip); false when it fails.
-bool Capture(const std::string& command, std::string* out) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return false;
-  char buffer[65536];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) {
-    out->append(buffer, n);
-    if (out->size() > kRecordBytesMax) break;
+// A path inside the workspace as the user would type it.
+std::string Shown(const std::string& path, const std::string& workspace) {
+  if (!workspace.empty() && absl::StartsWith(path, workspace + "/")) {
+    return path.substr(workspace.size() + 1);
   }
-  return pclose(pipe) == 0 && out->size() <= kRecordBytesMax;
-}
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-bool AddRecordText(const std::string& text, const std::string& origin, std::vector<json>* out) {
-  json record = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (record.is_discarded()) {
-    std::cerr << "certify: " << origin << " is not valid JSON\n";
-    return false;
-  }
-  out->push_back(std::move(record));
-  std::cout << "certify: read " << origin << "\n";
-  return true;
-}
-
-bool ReadZip(const std::string& zip, std::vector<json>* out) {
-  std::string names;
-  if (!Capture(absl::StrCat("unzip -Z1 ", Quote(zip), " 2>/dev/null"), &names)) {
-    std::cerr << "certify: cannot list " << zip << " (is unzip installed?)\n";
-    return false;
-  }
-  for (absl::string_view name : absl::StrSplit(names, '\n', absl::SkipEmpty())) {
-    const std::string n(name);
-    if (!IsRecordName(fs::path(n).filename().string())) continue;
-    std::string text;
-    if (!Capture(absl::StrCat("unzip -p ", Quote(zip), " ", Quote(n)), &text)) {
-      std::cerr << "certify: cannot extract " << n << " from " << zip << "\n";
-      return false;
-    }
-    if (!AddRecordText(text, absl::StrCat(zip, ":", n), out)) return false;
-  }
-  return true;
-}
-
-bool ReadInput(std::string input, std::vector<json>* out) {
-  if (absl::StartsWith(input, "//")) {  // A test label: its bazel-testlogs directory.
-    std::string path = input.substr(2);
-    const size_t colon = path.find(':');
-    if (colon != std::string::npos) path[colon] = '/';
-    if (!path.empty() && path[0] == '/') path.erase(0, 1);  // "//:target", the root package.
-    input = Resolve(absl::StrCat("bazel-testlogs/", path), "BUILD_WORKSPACE_DIRECTORY");
-  } else {
-    input = Resolve(input, "BUILD_WORKING_DIRECTORY");
-  }
-  std::error_code ec;
-  if (fs::is_directory(input, ec)) {
-    const size_t before = out->size();
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::recursive_directory_iterator(input, ec)) {
-      if (entry.is_regular_file()) files.push_back(entry.path());
-    }
-    std::sort(files.begin(), files.end());
-    for (const fs::path& f : files) {
-      const std::string name = f.filename().string();
-      if (IsRecordName(name)) {
-        std::ifstream in(f);
-        std::stringstream text;
-        text << in.rdbuf();
-        if (!AddRecordText(text.str(), f.string(), out)) return false;
-      } else if (name == "outputs.zip") {
-        if (!ReadZip(f.string(), out)) return false;
-      }
-    }
-    if (out->size() == before) {
-      std::cerr << "certify: no conformance records under " << input << "\n";
-      return false;
-    }
-    return true;
-  }
-  if (absl::EndsWith(input, ".zip")) return ReadZip(input, out);
-  std::ifstream in(input);
-  if (!in) {
-    std::cerr << "certify: cannot read " << input << "\n";
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  return AddRecordText(text.str(), input, out);
+  return path;
 }
 
 int Run(int argc, char** argv) {
   std::string out_dir = "conformance-certificate";
+  std::optional<std::string> compilation_mode;
   std::vector<std::string> inputs;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--version") {
+      std::cout << kSuiteVersion << "\n";
+      return 0;
+    }
     if (absl::StartsWith(arg, "--out=")) {
       out_dir = arg.substr(6);
+    } else if (absl::StartsWith(arg, "--compilation_mode=")) {
+      compilation_mode = arg.substr(19);
+      if (*compilation_mode != "fastbuild" && *compilation_mode != "dbg" &&
+          *compilation_mode != "opt") {
+        std::cerr << "certify: --compilation_mode is fastbuild, dbg or opt, not '"
+                  << *compilation_mode << "'\n"
+                  << kUsage;
+        return 2;
+      }
     } else if (absl::StartsWith(arg, "--")) {
-      std::cerr << "certify: unknown flag " << arg << "\nusage: certify [--out=DIR] INPUT...\n";
+      std::cerr << "certify: unknown flag " << arg << "\n" << kUsage;
       return 2;
     } else {
       inputs.push_back(arg);
     }
   }
   if (inputs.empty()) {
-    std::cerr << "usage: certify [--out=DIR] INPUT...  (INPUT: //pkg:test_target, a directory, "
-                 "a conformance_record*.json or an outputs.zip)\n";
+    std::cerr << kUsage;
     return 2;
   }
-  std::vector<json> records;
+  const char* workspace_env = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const std::string workspace = workspace_env ? workspace_env : fs::current_path().string();
+
+  std::vector<RecordSet> sets;
   for (const std::string& input : inputs) {
-    if (!ReadInput(input, &records)) return 2;
+    if (absl::StartsWith(input, "//")) {
+      absl::StatusOr<std::vector<RecordSet>> found = ReadTestRecords(workspace, input);
+      if (!found.ok()) {
+        std::cerr << "certify: " << found.status().message() << "\n";
+        return 2;
+      }
+      for (RecordSet& set : *found) sets.push_back(std::move(set));
+    } else {
+      absl::StatusOr<RecordSet> set = ReadRecordsAt(Resolve(input, "BUILD_WORKING_DIRECTORY"));
+      if (!set.ok()) {
+        std::cerr << "certify: " << set.status().message() << "\n";
+        return 2;
+      }
+      sets.push_back(*std::move(set));
+    }
+  }
+  std::vector<std::string> skipped;
+  absl::StatusOr<std::vector<RecordSet>> chosen =
+      SelectConfiguration(std::move(sets), compilation_mode, &skipped);
+  // Paths in the workspace as the user types them.
+  const auto shown = [&workspace](absl::string_view text) {
+    return absl::StrReplaceAll(text, {{workspace + "/", ""}});
+  };
+  for (const std::string& line : skipped) std::cout << "certify: " << shown(line) << "\n";
+  if (!chosen.ok()) {
+    std::cerr << "certify: " << shown(chosen.status().message()) << "\n";
+    return 2;
+  }
+
+  std::vector<json> records;
+  std::vector<std::string> origins;
+  for (const RecordSet& set : *chosen) {
+    for (size_t i = 0; i < set.records.size(); ++i) {
+      std::cout << "certify: read " << Shown(set.origins[i], workspace) << "\n";
+      records.push_back(set.records[i]);
+      origins.push_back(Shown(set.origins[i], workspace));
+    }
+  }
+  if (compilation_mode.has_value()) {
+    if (absl::Status s = CheckCompilationMode(records, origins, *compilation_mode); !s.ok()) {
+      std::cerr << "certify: " << s.message() << "\n";
+      return 2;
+    }
   }
   absl::StatusOr<json> certificate = Certify(records, kSuiteVersion);
   if (!certificate.ok()) {
     std::cerr << "certify: " << certificate.status().message() << "\n";
     return 2;
   }
+
+  // What is being certified: the build and the binary, checked against the one on disk when
+  // the records came from bazel-out.
+  const json plugin = records.front().value("plugin", json::object());
+  const std::string sha256 = plugin.value("sha256", "");
+  std::cout << "certify: build configuration: " << BuildOf(records.front()).Describe() << ", "
+            << records.size() << " record" << (records.size() == 1 ? "" : "s") << "\n";
+  std::optional<std::string> binary = BuiltBinaryPath(chosen->front(), records.front());
+  if (binary.has_value()) {
+    absl::Status unchanged = CheckBinaryUnchanged(*binary, sha256);
+    if (absl::IsFailedPrecondition(unchanged)) {
+      std::cerr << "certify: " << unchanged.message() << "\n";
+      return 2;
+    }
+    std::cout << "certify: plugin binary: " << Shown(*binary, workspace) << ", SHA-256 " << sha256
+              << (unchanged.ok() ? " (the file on disk still has it)"
+                                 : " (not on disk any more: not re-checked)")
+              << "\n";
+  } else {
+    std::cout << "certify: plugin binary: " << plugin.value("path", "(attached)") << ", SHA-256 "
+              << sha256 << " (as recorded)\n";
+  }
+
   out_dir = Resolve(out_dir, "BUILD_WORKING_DIRECTORY");
   std::error_code ec;
   fs::create_directories(out_dir, ec);

@@ -2,7 +2,11 @@
 // run, installs the certification record, runs the tests and returns the verdict.
 //
 //   suite --plugin=PATH --manifest=FILE [--plugin_arg=ARG]... [--seed=N] [--profiles=a,b]
-//         [--expected_failures=FILE] [--record=FILE] [gtest flags]
+//         [--expected_failures=FILE] [--record=FILE] [--compilation_mode=M --target_cpu=C]
+//         [gtest flags]
+// --compilation_mode and --target_cpu name the Bazel configuration the plugin was built in
+// (plugin_conformance_test passes $(COMPILATION_MODE) and $(TARGET_CPU)); the record keeps them
+// so that certify can refuse records of another build than the one being certified.
 //   suite --attach_handshake=LINE --attach_client_cert=PEM --attach_client_key=PEM
 //         --manifest=FILE ...                     (a plugin some other host already started)
 //   suite --list_requirements[=markdown|json]    (the generated list of tests)
@@ -43,6 +47,7 @@ struct Flags {
   std::vector<std::string> profiles;
   std::string expected_failures;
   std::string record;
+  std::string compilation_mode, target_cpu;
   std::string attach_handshake, attach_client_cert, attach_client_key;
   std::optional<std::string> list_requirements;
 };
@@ -51,6 +56,7 @@ int Usage(const std::string& problem) {
   std::cerr << "conformance: " << problem << "\n"
             << "usage: suite --plugin=PATH --manifest=FILE [--plugin_arg=ARG]... [--seed=N]\n"
             << "             [--profiles=a,b] [--expected_failures=FILE] [--record=FILE]\n"
+            << "             [--compilation_mode=fastbuild|dbg|opt] [--target_cpu=CPU]\n"
             << "       suite --attach_handshake=LINE --attach_client_cert=FILE\n"
             << "             --attach_client_key=FILE --manifest=FILE ...\n"
             << "       suite --list_requirements[=markdown|json]\n";
@@ -126,6 +132,8 @@ int Run(int argc, char** argv) {
     std::string v;
     if (value("plugin", &flags.plugin) || value("manifest", &flags.manifest) ||
         value("expected_failures", &flags.expected_failures) || value("record", &flags.record) ||
+        value("compilation_mode", &flags.compilation_mode) ||
+        value("target_cpu", &flags.target_cpu) ||
         value("attach_handshake", &flags.attach_handshake) ||
         value("attach_client_cert", &flags.attach_client_cert) ||
         value("attach_client_key", &flags.attach_client_key)) {
@@ -251,6 +259,10 @@ int Run(int argc, char** argv) {
   // still identifies the exact manifest.
   header["manifest"] = nlohmann::json::parse(RedactedManifestJson(config.manifest_text));
   header["manifest_sha256"] = crypto::HexEncode(crypto::Sha256::Hash(config.manifest_text));
+  // The build the plugin came from; "unknown" when the suite was run by hand without the flags.
+  header["build"] = {
+      {"compilation_mode", flags.compilation_mode.empty() ? "unknown" : flags.compilation_mode},
+      {"target_cpu", flags.target_cpu.empty() ? "unknown" : flags.target_cpu}};
   header["seed"] = config.seed;
   header["shard"] = {{"index", shard_index}, {"total", shard_total}};
   header["started_at"] = absl::FormatTime(absl::RFC3339_sec, absl::Now(), absl::UTCTimeZone());
@@ -269,7 +281,8 @@ int Run(int argc, char** argv) {
   header["requirements"] = std::move(requirements);
 
   std::cout << "conformance: suite " << kSuiteVersion << ", plugin "
-            << (attach ? "attached" : config.plugin_path) << ", profiles "
+            << (attach ? "attached" : config.plugin_path) << " ("
+            << header["build"]["compilation_mode"].get<std::string>() << " build), profiles "
             << absl::StrJoin(run, ",") << ", seed " << config.seed
             << " (replay with --seed=" << config.seed << ")\n";
   SetConfig(std::move(config));
