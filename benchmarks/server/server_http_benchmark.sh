@@ -12,7 +12,8 @@
 #                catalog with its SHA-256 over the HTTP API (the bulwark CLI) and mounted
 # Rounds are interleaved (round r starts with workload r mod 4, so no workload always goes
 # first); each run is a warm-up (answers checked one by one) and a timed run. It prints every
-# round, then per workload the median [min-max] of requests/s and of p50/p99 latency, the ratio
+# round, then per workload the median [min-max] of requests/s, of p50/p99 latency and of the
+# server's CPU time per request (its worker or plugin processes included, from /proc), the ratio
 # kv-read / nginx per round, and whether the issue's goals are met. docs/performance.md records
 # the figures ("Server (HTTP)").
 #
@@ -233,6 +234,20 @@ cli() {
   fi
 }
 
+# cpu_ticks PID: CPU time (user + system, in clock ticks) of PID and of its child processes (the
+# nginx workers, bulwark's plugin), read from /proc.
+cpu_ticks() {
+  local pid="$1" total=0 p stat kids
+  kids=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+  for p in "$pid" $kids; do
+    stat=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+    stat="${stat##*) }" # fields after the command name, which may hold spaces
+    total=$((total + $(cut -d' ' -f12 <<<"$stat") + $(cut -d' ' -f13 <<<"$stat")))
+  done
+  echo "$total"
+}
+clock_ticks=$(getconf CLK_TCK)
+
 # --- one run -----------------------------------------------------------------------------------
 # run_wrk URL SECONDS COUNT_STATUS METHOD BODY: prints wrk's BENCH line.
 run_wrk() {
@@ -295,12 +310,17 @@ run_workload() {
       url="$bulwark_addr/v1/ext/bench/read"
       ;;
   esac
-  local warm timed
+  local warm timed cpu_before cpu_after
   warm=$(run_wrk "$url" "$warmup" 1 "$method" "$body")
   local count=0
   [ "$quick" = 1 ] && count=1
+  cpu_before=$(cpu_ticks "$server_pid")
   timed=$(run_wrk "$url" "$duration" "$count" "$method" "$body")
+  cpu_after=$(cpu_ticks "$server_pid")
   stop_process "$server_pid" TERM
+  # Server CPU (with its workers or plugin) per request over the timed run, in microseconds.
+  timed="$timed cpu_us_per_req=$(awk -v d=$((cpu_after - cpu_before)) -v hz="$clock_ticks" \
+    -v n="$(field "$timed" requests)" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')"
   local ok=yes
   if ! answered_ok "$warm" || ! answered_ok "$timed"; then
     ok=NO
@@ -311,10 +331,10 @@ run_workload() {
     tail -n 20 "$dir/server.err" "$dir/error.log" >&2 2>/dev/null || true
   fi
   echo "$round $name $timed" >>"$results"
-  printf '  %-12s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  (%s requests, warm-up %s, non-2xx %s, answers ok: %s)\n' \
+  printf '  %-12s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.1f us/req  (%s requests, warm-up %s, non-2xx %s, answers ok: %s)\n' \
     "$name" "$(field "$timed" rps)" "$(awk "BEGIN{print $(field "$timed" p50_us)/1000}")" \
-    "$(awk "BEGIN{print $(field "$timed" p99_us)/1000}")" "$(field "$timed" requests)" \
-    "$(field "$warm" requests)" "$(field "$warm" non2xx)" "$ok"
+    "$(awk "BEGIN{print $(field "$timed" p99_us)/1000}")" "$(field "$timed" cpu_us_per_req)" \
+    "$(field "$timed" requests)" "$(field "$warm" requests)" "$(field "$warm" non2xx)" "$ok"
 }
 
 build_mode="unknown"
@@ -380,12 +400,12 @@ awk -v quick="$quick" '
     label["kv-write"] = "built-in kv write (POST)"
     label["plugin-read"] = "external C++ plugin read (GET)"
     split("nginx kv-read kv-write plugin-read", canon, " ")
-    print "| workload | requests/s | p50 latency (ms) | p99 latency (ms) |"
-    print "| --- | --- | --- | --- |"
+    print "| workload | requests/s | p50 latency (ms) | p99 latency (ms) | server CPU per request (us) |"
+    print "| --- | --- | --- | --- | --- |"
     for (i = 1; i <= 4; i++) {
       w = canon[i]
       if (!(w in seen)) continue
-      printf "| %s | %s | %s | %s |\n", label[w], stat(w, "rps", 1, "k"), stat(w, "p50_us", 1000, "%.2f"), stat(w, "p99_us", 1000, "%.2f")
+      printf "| %s | %s | %s | %s | %s |\n", label[w], stat(w, "rps", 1, "k"), stat(w, "p50_us", 1000, "%.2f"), stat(w, "p99_us", 1000, "%.2f"), stat(w, "cpu_us_per_req", 1, "%.0f")
     }
     print ""
     for (r = 1; r <= rounds; r++) {
