@@ -10,8 +10,9 @@
 #   kv-write     POST /v1/secret/bench/write, a 45-byte JSON body (overwrites one key)
 #   plugin-read  GET  /v1/ext/bench/read where ext/ is //examples/kv:kv_plugin, registered in the
 #                catalog with its SHA-256 over the HTTP API (the bulwark CLI) and mounted
-# Rounds are interleaved (round r starts with workload r mod 4, so no workload always goes
-# first); each run is a warm-up (answers checked one by one) and a timed run. It prints every
+# Rounds are interleaved: odd rounds run the workloads in the order above, even rounds in reverse,
+# so nginx and kv-read (whose ratio is a goal) always run back to back and take turns going
+# first. Each run is a warm-up (answers checked one by one) and a timed run. It prints every
 # round, then per workload the median [min-max] of requests/s, of p50/p99 latency and of the
 # server's CPU time per request (its worker or plugin processes included, from /proc), the ratio
 # kv-read / nginx per round, and whether the issue's goals are met. docs/performance.md records
@@ -310,7 +311,8 @@ run_workload() {
       url="$bulwark_addr/v1/ext/bench/read"
       ;;
   esac
-  local warm timed cpu_before cpu_after
+  local warm timed cpu_before cpu_after load
+  load=$(cut -d' ' -f1 /proc/loadavg)
   warm=$(run_wrk "$url" "$warmup" 1 "$method" "$body")
   local count=0
   [ "$quick" = 1 ] && count=1
@@ -331,10 +333,10 @@ run_workload() {
     tail -n 20 "$dir/server.err" "$dir/error.log" >&2 2>/dev/null || true
   fi
   echo "$round $name $timed" >>"$results"
-  printf '  %-12s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.1f us/req  (%s requests, warm-up %s, non-2xx %s, answers ok: %s)\n' \
+  printf '  %-12s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.1f us/req  (%s requests, warm-up %s, non-2xx %s, answers ok: %s, load %s)\n' \
     "$name" "$(field "$timed" rps)" "$(awk "BEGIN{print $(field "$timed" p50_us)/1000}")" \
     "$(awk "BEGIN{print $(field "$timed" p99_us)/1000}")" "$(field "$timed" cpu_us_per_req)" \
-    "$(field "$timed" requests)" "$(field "$warm" requests)" "$(field "$warm" non2xx)" "$ok"
+    "$(field "$timed" requests)" "$(field "$warm" requests)" "$(field "$warm" non2xx)" "$ok" "$load"
 }
 
 build_mode="unknown"
@@ -355,7 +357,8 @@ n=${#workloads[@]}
 for ((r = 1; r <= rounds; r++)); do
   echo "round $r (load $(cut -d' ' -f1 /proc/loadavg))"
   for ((i = 0; i < n; i++)); do
-    run_workload "$r" "${workloads[$(((r - 1 + i) % n))]}"
+    if ((r % 2)); then j=$i; else j=$((n - 1 - i)); fi
+    run_workload "$r" "${workloads[$j]}"
   done
 done
 echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
