@@ -132,17 +132,26 @@ stop_process() {
   pids=("${kept[@]+"${kept[@]}"}")
 }
 
+# http_get_ok PORT PATH: a GET of PATH on 127.0.0.1:PORT is answered 200 within 2 s.
+http_get_ok() {
+  local status=""
+  status=$({ exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3 &&
+    read -r -t 2 line <&3 && echo "$line"; } 2>/dev/null) || return 1
+  [[ "$status" == "HTTP/1.1 200"* ]]
+}
+
 # --- nginx -------------------------------------------------------------------------------------
 # start_nginx DIR: writes the config and the 64-byte file and starts nginx in the foreground
 # (daemon off, so $! is the master). Sets server_pid and target_url.
 start_nginx() {
-  local dir="$1" attempt port
+  local dir="$1" port
   mkdir -p "$dir/www/v1" "$dir/tmp"
   # 64 bytes exactly, a JSON object shaped like a small secret.
   printf '{"data":{"value":"0123456789abcdef0123456789abcdef"},"n":"1234"}' >"$dir/www/v1/static.json"
   [ "$(stat -c %s "$dir/www/v1/static.json")" = 64 ] || { log "static file is not 64 bytes"; exit 1; }
   chmod -R a+rX "$dir"
-  for attempt in 1 2 3 4 5 6 7 8; do
+  for _ in 1 2 3 4 5 6 7 8; do
     port=$((20000 + RANDOM % 40000))
     {
       # Workers drop to "nobody" when the master is root; keep them as the current user instead
@@ -178,10 +187,13 @@ EOF
       >"$dir/nginx.out" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
+    # Ready once nginx has written its pid file (after it bound the port; when the port is taken
+    # it retries for a few seconds, then exits) and answers the file: a bare connect could reach
+    # whoever else holds the port.
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 200; i++)); do
       if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      if [ "$(cat "$dir/nginx.pid" 2>/dev/null)" = "$server_pid" ] && http_get_ok "$port" /v1/static.json; then
         target_url="http://127.0.0.1:$port/v1/static.json"
         return 0
       fi
