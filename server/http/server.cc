@@ -41,6 +41,7 @@
 #include "base/status/check.h"
 #include "base/status/quote.h"
 #include "base/status/status_macros.h"
+#include "server/http/request_reading.h"
 #include "server/http/target.h"
 
 namespace bulwark::http {
@@ -64,8 +65,6 @@ constexpr absl::Duration kLingerTimeout = absl::Seconds(1);
 constexpr size_t kLingerBytesMax = 256 << 10;
 // The accept loop's pause after an accept error (out of descriptors) before it tries again.
 constexpr absl::Duration kAcceptRetryDelay = absl::Milliseconds(100);
-// Bytes read at once while waiting for a request to start or while lingering.
-constexpr size_t kReadChunkBytes = 4096;
 constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 SteadyClock::time_point After(SteadyClock::time_point start, absl::Duration timeout) {
@@ -284,7 +283,7 @@ class Connection final : public ConnectionBase,
         id_(id),
         stream_(std::move(stream)),
         timer_(stream_.get_executor()),
-        buffer_(options_.max_header_bytes + kReadChunkBytes),
+        buffer_(ReadBufferBytes(options_.max_header_bytes)),
         remote_address_(std::move(remote_address)),
         request_start_(accepted) {}
 
@@ -352,9 +351,7 @@ class Connection final : public ConnectionBase,
   void ReadHeader() {
     state_ = State::kReading;
     version_ = 11;
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(options_.max_header_bytes));
-    parser_->body_limit(static_cast<uint64_t>(options_.max_request_bytes));
+    LimitParser(parser_.emplace(), options_.max_header_bytes, options_.max_request_bytes);
     SetDeadline(HeaderDeadline());
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = this->shared_from_this()](const ErrorCode& ec, size_t bytes) {
@@ -364,13 +361,10 @@ class Connection final : public ConnectionBase,
 
   void OnHeader(const ErrorCode& ec, size_t header_bytes) {
     if (state_ == State::kClosed) return;
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-      return FailHeaderTooLarge();
+    if (ec) return FailRead(ec, /*reading_header=*/true);
+    if (HeaderTooLarge(header_bytes, options_.max_header_bytes)) {
+      return FailRead(bhttp::make_error_code(bhttp::error::header_limit), true);
     }
-    if (ec == bhttp::error::body_limit) return FailBodyTooLarge();  // Content-Length too big.
-    if (ec) return FailRead(ec);
-    // Beast's own check can let a header through that is longer by up to its request line.
-    if (header_bytes > options_.max_header_bytes) return FailHeaderTooLarge();
     version_ = parser_->get().version();
     SetDeadline(After(request_start_, options_.read_timeout));
     if (parser_->is_done()) return Dispatch();
@@ -391,29 +385,25 @@ class Connection final : public ConnectionBase,
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](const ErrorCode& ec, size_t) {
                         if (self->state_ == State::kClosed) return;
-                        if (ec == bhttp::error::body_limit) return self->FailBodyTooLarge();
-                        if (ec) return self->FailRead(ec);
+                        if (ec) return self->FailRead(ec, /*reading_header=*/false);
                         self->Dispatch();
                       });
   }
 
-  void FailHeaderTooLarge() {
-    Fail(431, absl::StrCat("request header fields too large: the limit is ",
-                           options_.max_header_bytes, " bytes"));
-  }
-  void FailBodyTooLarge() {
-    Fail(413, absl::StrCat("http: request body too large: the limit is ",
-                           options_.max_request_bytes, " bytes"));
-  }
-
-  // A read that failed: a malformed request gets a 400; a closed, reset or timed-out
-  // connection just closes.
-  void FailRead(const ErrorCode& ec) {
-    const bool malformed =
-        ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
-        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
-    if (!malformed) return Close();
-    Fail(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+  // A read that failed gets its answer; a closed, reset or timed-out connection just closes.
+  void FailRead(const ErrorCode& ec, bool reading_header) {
+    switch (StatusForReadError(ec, reading_header)) {
+      case 431:
+        return Fail(431, absl::StrCat("request header fields too large: the limit is ",
+                                      options_.max_header_bytes, " bytes"));
+      case 413:
+        return Fail(413, absl::StrCat("http: request body too large: the limit is ",
+                                      options_.max_request_bytes, " bytes"));
+      case 400:
+        return Fail(400, absl::StrCat("malformed HTTP request: ", ec.message()));
+      default:
+        return Close();
+    }
   }
 
   // Answers before the request was read whole, so the connection cannot continue.

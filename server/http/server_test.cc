@@ -155,8 +155,9 @@ class TestClient {
 
   // Waits until the server closes the connection (EOF or reset), dropping whatever arrives.
   // False if the hang guard ran out first.
-  bool WaitForEof() {
+  bool WaitForEof(size_t* received = nullptr) {
     for (;;) {
+      if (received != nullptr) *received += buffer_.size();
       buffer_.clear();
       const Read r = ReadMore();
       if (r == Read::kEof) return true;
@@ -735,6 +736,46 @@ TEST(ServerTest, IdleKeepAliveConnectionIsClosedAtIdleTimeout) {
   EXPECT_EQ(RoundTrip(*client, Get("/v1/a")).status, 200);
   EXPECT_TRUE(client->WaitForEof());
   EXPECT_GE(SecondsSince(start), 0.2);
+}
+
+// A client that stops reading holds a response write no longer than write_timeout. Shutdown
+// with a grace far beyond it returns once that connection is gone, which only the write
+// deadline can bring about (a connection that is writing is let finish); the client then finds
+// the response cut short.
+TEST(ServerTest, StalledReaderIsClosedAtWriteTimeout) {
+  ServerOptions options = LocalOptions();
+  options.write_timeout = absl::Milliseconds(200);
+  constexpr size_t kBodyBytes = 32 << 20;  // Far beyond what loopback socket buffers hold.
+  std::mutex mu;
+  std::condition_variable answered_cv;
+  bool answered = false;
+  std::unique_ptr<Server> server = StartOrDie(options, [&](Request, Responder responder) {
+    Response response;
+    response.body = std::string(kBodyBytes, 'w');
+    std::move(responder)(std::move(response));  // Queued on the connection before any drain.
+    std::lock_guard<std::mutex> lock(mu);
+    answered = true;
+    answered_cv.notify_all();
+  });
+  ASSERT_NE(server, nullptr);
+  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  ASSERT_NE(client, nullptr);
+  const int small_buffer = 16 << 10;
+  setsockopt(client->fd(), SOL_SOCKET, SO_RCVBUF, &small_buffer, sizeof(small_buffer));
+  const SteadyClock::time_point start = SteadyClock::now();
+  ASSERT_TRUE(client->Send(Get("/v1/big")));
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(
+        answered_cv.wait_for(lock, absl::ToChronoSeconds(kHangGuard), [&] { return answered; }));
+  }
+  server->Shutdown(kHangGuard);
+  EXPECT_LT(SecondsSince(start),
+            absl::ToDoubleSeconds(kHangGuard));  // Not the grace: the deadline.
+  EXPECT_GE(SecondsSince(start), 0.2);
+  size_t received = 0;
+  EXPECT_TRUE(client->WaitForEof(&received));
+  EXPECT_LT(received, kBodyBytes);
 }
 
 TEST(ServerTest, ConnectionsBeyondTheCapAreRefusedWith503) {
