@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -600,6 +601,25 @@ TEST_F(CliTest, SecretsListDisableTune) {
   EXPECT_EQ(Body(reqs[2]), json::parse(R"({"max_lease_ttl":"2h","description":""})"));
 }
 
+TEST_F(CliTest, SecretsListDetailedShowsTtlsReplicationAndOptions) {
+  server_.Enqueue(200, R"({"data":{"kv/":{"type":"kv","accessor":"kv_1","local":true,
+      "seal_wrap":false,"options":{"version":"1"},"description":"d","uuid":"u-1",
+      "plugin_version":"","config":{"default_lease_ttl":3600,"max_lease_ttl":0}},
+      "sys/":{"type":"system","accessor":"system","options":null,"config":{}}}})");
+  Result r = Cli({"secrets", "list", "-detailed"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n');
+  ASSERT_GE(lines.size(), 4u) << r.out;
+  EXPECT_THAT(lines[0],
+              ::testing::StartsWith("Path    Plugin    Accessor    Default TTL    Max TTL"));
+  EXPECT_THAT(lines[2], ::testing::MatchesRegex(
+                            "kv/ +kv +kv_1 +1h +system +false +local +false +map\\[version:1\\] +d "
+                            "+u-1 +n/a +n/a +n/a"));
+  EXPECT_THAT(lines[3], ::testing::MatchesRegex(
+                            "sys/ +system +system +system +system +false +replicated +false +n/a "
+                            "+n/a +n/a +n/a +n/a +n/a"));
+}
+
 // --- token ----------------------------------------------------------------------------------
 
 TEST_F(CliTest, TokenLookupSelfOrAGivenTokenInTheBody) {
@@ -635,7 +655,7 @@ TEST_F(CliTest, TokenCreateSendsTheRequestAndPrintsTheToken) {
   server_.Enqueue(200, reply);
   server_.Enqueue(200, reply);
   Result r = Cli({"token", "create", "-policy=a,b", "-ttl=1h", "-display-name=ci",
-                  "-metadata=team=x", "-orphan"});
+                  "-metadata=team=x", "-orphan", "-renewable"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
             "Key                  Value\n"
@@ -655,7 +675,7 @@ TEST_F(CliTest, TokenCreateSendsTheRequestAndPrintsTheToken) {
   EXPECT_EQ(reqs[0].target, "/v1/auth/token/create");
   EXPECT_EQ(Body(reqs[0]), json::parse(R"({"renewable":true,"policies":["a","b"],"ttl":"1h",
       "display_name":"ci","meta":{"team":"x"},"no_parent":true})"));
-  EXPECT_EQ(Body(reqs[1]), json({{"renewable", true}}));
+  EXPECT_EQ(Body(reqs[1]), json::object());
 }
 
 }  // namespace

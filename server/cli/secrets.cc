@@ -144,8 +144,8 @@ int RunSecretsList(const Io& io, const std::vector<std::string>& args) {
          ttl("max_lease_ttl"), BoolField(config, "force_no_cache") ? "true" : "false",
          BoolField(m, "local") ? "local" : "replicated",
          BoolField(m, "seal_wrap") ? "true" : "false",
-         m.contains("options") ? GoValue(m["options"]) : "", StringField(m, "description"),
-         StringField(m, "uuid"), StringField(m, "plugin_version"),
+         m.contains("options") && !m["options"].is_null() ? GoValue(m["options"]) : "",
+         StringField(m, "description"), StringField(m, "uuid"), StringField(m, "plugin_version"),
          StringField(m, "running_plugin_version"), StringField(m, "running_sha256")});
   }
   if (!detailed) {

@@ -64,7 +64,10 @@ int RunTokenCreate(const Io& io, const std::vector<std::string>& args) {
   if (auto code = inv.Parse(args)) return *code;
   if (auto code = inv.CheckArgCount(0, 0)) return *code;
 
-  json body = {{"renewable", renewable}};
+  json body = json::object();
+  // Vault's CLI always sends renewable; sending it only when given keeps a server that does not
+  // take it (bulwark) from warning on every create. Vault's default is true either way.
+  if (inv.flags().WasSet("renewable")) body["renewable"] = renewable;
   if (!id.empty()) body["id"] = id;
   if (!display_name.empty()) body["display_name"] = display_name;
   if (!type.empty()) body["type"] = type;

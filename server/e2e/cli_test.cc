@@ -47,7 +47,8 @@ class CliE2eTest : public ::testing::Test {
   // `bulwark <args>` with VAULT_ADDR, the root token in VAULT_TOKEN, and an empty home.
   ProcessResult Bulwark(const std::vector<std::string>& args, std::vector<std::string> env = {},
                         const std::string& stdin_data = "") {
-    env.insert(env.begin(), absl::StrCat("VAULT_ADDR=", server_->address));
+    // getenv takes a name's first entry, so the test's own settings come before the defaults.
+    env.push_back(absl::StrCat("VAULT_ADDR=", server_->address));
     if (use_root_token_) env.push_back(absl::StrCat("VAULT_TOKEN=", kRootToken));
     std::vector<std::string> argv = {BulwarkBinary()};
     argv.insert(argv.end(), args.begin(), args.end());

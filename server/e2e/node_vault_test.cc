@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -23,8 +24,10 @@ ProcessResult RunNodeVault(const std::string& address, const std::string& phase,
                                   "NODE_PATH=" + Runfile("npm_node_modules"),
                                   "KEYS_FILE=" + TestTmpDir() + "/init.json"};
   env.insert(env.end(), extra_env.begin(), extra_env.end());
-  return RunProcess({node, Runfile("bulwark/server/e2e/node_vault_test.js")},
-                    ChildEnv("node-home", env));
+  ProcessResult result = RunProcess({node, Runfile("bulwark/server/e2e/node_vault_test.js")},
+                                    ChildEnv("node-home", env));
+  std::cout << result.out;  // One "ok - <step>" line per step, for the test log.
+  return result;
 }
 
 TEST(NodeVaultTest, InitUnsealMountsKvPluginStepDownSealAndRestart) {
