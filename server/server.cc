@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -229,10 +230,14 @@ absl::Status Server::OpenStorage() {
 
 absl::Status Server::Start() {
   if (absl::Status s = OpenStorage(); !s.ok()) return s;
-  char dir[] = "/tmp/bulwark-XXXXXX";
-  if (mkdtemp(dir) == nullptr) {
+  // Plugin sockets live in the runtime directory, whose path must stay short (a socket path is
+  // at most 107 bytes): $TMPDIR when it is short enough, as Go's os.TempDir, else /tmp.
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = absl::StrCat(
+      tmp != nullptr && tmp[0] == '/' && std::strlen(tmp) <= 40 ? tmp : "/tmp", "/bulwark-XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) {
     return absl::InternalError(
-        absl::StrCat("cannot create a runtime directory under /tmp: ", std::strerror(errno)));
+        absl::StrCat("cannot create a runtime directory ", dir, ": ", std::strerror(errno)));
   }
   runtime_dir_ = dir;
   transport_ = std::make_unique<rpc::GrpcPluginTransport>(posix_.loop());

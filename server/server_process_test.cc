@@ -95,12 +95,30 @@ struct Running {
   int port = 0;
 };
 
+// A short directory of this test's for the servers' runtime directories ($TMPDIR), so that a
+// server killed with SIGKILL leaves nothing behind in /tmp: removed when the test ends.
+class ShortTmpDir : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char dir[] = "/tmp/bwtest-XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    path = dir;
+  }
+  void TearDown() override { (void)!system(absl::StrCat("rm -rf ", path).c_str()); }
+  static inline std::string path;
+};
+::testing::Environment* const kShortTmpDir = ::testing::AddGlobalTestEnvironment(new ShortTmpDir);
+
+std::vector<std::string> ChildEnv() {
+  return {"PATH=/usr/bin:/bin", "TMPDIR=" + ShortTmpDir::path};
+}
+
 // Starts `bulwark server <args>` and waits for its address and its ready line.
 Running Start(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {Runfile("bulwark/server/bulwark"), "server"};
   argv.insert(argv.end(), args.begin(), args.end());
   Running r;
-  r.process = std::make_unique<ServerProcess>(argv, std::vector<std::string>{"PATH=/usr/bin:/bin"});
+  r.process = std::make_unique<ServerProcess>(argv, ChildEnv());
   std::optional<std::string> line = r.process->WaitForLine(kAddressLine);
   if (!line.has_value() || !r.process->WaitForLine(kReadyLine).has_value()) return r;
   absl::string_view address = absl::StripAsciiWhitespace(
@@ -210,15 +228,14 @@ TEST(ServerProcessTest, ConfigurationErrorsNameTheKeyAndExitOne) {
   const std::string path = TestTmpDir() + "/bad.json";
   std::ofstream(path) << R"({"storage": {"inmem": {}},
                               "listener": {"tcp": {"adress": "127.0.0.1:0", "tls_disable": true}}})";
-  ProcessResult r = RunProcess({Runfile("bulwark/server/bulwark"), "server", "-config=" + path},
-                               {"PATH=/usr/bin:/bin"});
+  ProcessResult r =
+      RunProcess({Runfile("bulwark/server/bulwark"), "server", "-config=" + path}, ChildEnv());
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("listener.tcp.adress: unknown key"));
-  r = RunProcess({Runfile("bulwark/server/bulwark"), "server"}, {"PATH=/usr/bin:/bin"});
+  r = RunProcess({Runfile("bulwark/server/bulwark"), "server"}, ChildEnv());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("-config"));
-  r = RunProcess({Runfile("bulwark/server/bulwark"), "server", "-dev", "-nope"},
-                 {"PATH=/usr/bin:/bin"});
+  r = RunProcess({Runfile("bulwark/server/bulwark"), "server", "-dev", "-nope"}, ChildEnv());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("flag provided but not defined: -nope"));
 }
