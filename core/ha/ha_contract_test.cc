@@ -27,7 +27,8 @@ TEST(AdvertisementTest, RoundTripsThroughTheBarrierViewAtVaultsKey) {
   InMemoryStorage barrier;
   Advertisement ad{"https://10.0.0.1:8200", "https://10.0.0.1:8201"};
   ASSERT_TRUE(PublishAdvertisement(barrier, "1b4e28ba-2fa1", ad).ok());
-  EXPECT_THAT(barrier.List("core/leader/").value(), ::testing::ElementsAre("core/leader/1b4e28ba-2fa1"));
+  EXPECT_THAT(barrier.List("core/leader/").value(),
+              ::testing::ElementsAre("core/leader/1b4e28ba-2fa1"));
   absl::StatusOr<std::optional<Advertisement>> read = ReadAdvertisement(barrier, "1b4e28ba-2fa1");
   ASSERT_TRUE(read.ok()) << read.status();
   ASSERT_TRUE(read->has_value());

@@ -50,8 +50,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (colon == absl::string_view::npos || colon == 0 ||
       !absl::SimpleAtoi(address.substr(colon + 1), &port) || port == 0 || port > 65535 ||
       absl::StrContains(address, '/')) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "etcd address \"", options.address, "\" is not of the form http://host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd address \"", options.address, "\" is not of the form http://host:port"));
   }
   if (options.request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("etcd request timeout must be positive");
@@ -66,8 +66,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
       new Client(std::move(endpoint), std::move(channel), options.request_timeout));
 }
 
-Client::Client(std::string endpoint, std::shared_ptr<grpc::Channel> channel,
-               absl::Duration timeout)
+Client::Client(std::string endpoint, std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
     : endpoint_(std::move(endpoint)),
       channel_(std::move(channel)),
       request_timeout_(timeout),
@@ -86,72 +85,65 @@ absl::Status Client::Error(absl::string_view operation, const grpc::Status& stat
 
 absl::StatusOr<etcdserverpb::RangeResponse> Client::Range(
     const etcdserverpb::RangeRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
-  etcdserverpb::RangeResponse response;
-  grpc::Status s = kv_->Range(&context, request, &response);
-  if (!s.ok()) return Error("Range", s);
-  return response;
+  return Unary<etcdserverpb::RangeResponse>(
+      "Range", [&](grpc::ClientContext* context, etcdserverpb::RangeResponse* response) {
+        return kv_->Range(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::PutResponse> Client::Put(const etcdserverpb::PutRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
-  etcdserverpb::PutResponse response;
-  grpc::Status s = kv_->Put(&context, request, &response);
-  if (!s.ok()) return Error("Put", s);
-  return response;
+  return Unary<etcdserverpb::PutResponse>(
+      "Put", [&](grpc::ClientContext* context, etcdserverpb::PutResponse* response) {
+        return kv_->Put(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::DeleteRangeResponse> Client::DeleteRange(
     const etcdserverpb::DeleteRangeRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
-  etcdserverpb::DeleteRangeResponse response;
-  grpc::Status s = kv_->DeleteRange(&context, request, &response);
-  if (!s.ok()) return Error("DeleteRange", s);
-  return response;
+  return Unary<etcdserverpb::DeleteRangeResponse>(
+      "DeleteRange",
+      [&](grpc::ClientContext* context, etcdserverpb::DeleteRangeResponse* response) {
+        return kv_->DeleteRange(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::TxnResponse> Client::Txn(const etcdserverpb::TxnRequest& request) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
-  etcdserverpb::TxnResponse response;
-  grpc::Status s = kv_->Txn(&context, request, &response);
-  if (!s.ok()) return Error("Txn", s);
-  return response;
+  return Unary<etcdserverpb::TxnResponse>(
+      "Txn", [&](grpc::ClientContext* context, etcdserverpb::TxnResponse* response) {
+        return kv_->Txn(context, request, response);
+      });
 }
 
 absl::StatusOr<etcdserverpb::LeaseGrantResponse> Client::LeaseGrant(absl::Duration ttl) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
   etcdserverpb::LeaseGrantRequest request;
   request.set_ttl(absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1))));
-  etcdserverpb::LeaseGrantResponse response;
-  grpc::Status s = lease_->LeaseGrant(&context, request, &response);
-  if (!s.ok()) return Error("LeaseGrant", s);
-  if (!response.error().empty()) {
+  absl::StatusOr<etcdserverpb::LeaseGrantResponse> response =
+      Unary<etcdserverpb::LeaseGrantResponse>(
+          "LeaseGrant", [&](grpc::ClientContext* context, etcdserverpb::LeaseGrantResponse* out) {
+            return lease_->LeaseGrant(context, request, out);
+          });
+  if (response.ok() && !response->error().empty()) {
     return absl::UnavailableError(
-        absl::StrCat("etcd ", endpoint_, ": LeaseGrant: ", response.error()));
+        absl::StrCat("etcd ", endpoint_, ": LeaseGrant: ", response->error()));
   }
   return response;
 }
 
 absl::Status Client::LeaseRevoke(int64_t lease_id) {
-  grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
   etcdserverpb::LeaseRevokeRequest request;
   request.set_id(lease_id);
-  etcdserverpb::LeaseRevokeResponse response;
-  grpc::Status s = lease_->LeaseRevoke(&context, request, &response);
-  if (!s.ok()) return Error("LeaseRevoke", s);
-  return absl::OkStatus();
+  return Unary<etcdserverpb::LeaseRevokeResponse>(
+             "LeaseRevoke",
+             [&](grpc::ClientContext* context, etcdserverpb::LeaseRevokeResponse* response) {
+               return lease_->LeaseRevoke(context, request, response);
+             })
+      .status();
 }
 
 absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> Client::LeaseKeepAliveOnce(
-    int64_t lease_id) {
+    int64_t lease_id, std::optional<absl::Duration> timeout) {
   grpc::ClientContext context;
-  SetDeadline(context, request_timeout_);
+  SetDeadline(context, timeout.value_or(request_timeout_));
   auto stream = lease_->LeaseKeepAlive(&context);
   etcdserverpb::LeaseKeepAliveRequest request;
   request.set_id(lease_id);

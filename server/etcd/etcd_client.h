@@ -77,19 +77,31 @@ class Client {
   // A lease of `ttl` (whole seconds, rounded up); the response's TTL is what etcd granted.
   absl::StatusOr<etcdserverpb::LeaseGrantResponse> LeaseGrant(absl::Duration ttl);
   absl::Status LeaseRevoke(int64_t lease_id);
-  // One renewal over a LeaseKeepAlive stream opened for it (bounded by the request timeout).
-  // The response's TTL is the lease's new time to live in seconds; <= 0 when the lease is gone.
-  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(int64_t lease_id);
+  // One renewal over a LeaseKeepAlive stream opened for it, bounded by `timeout` (the request
+  // timeout when nullopt). The response's TTL is the lease's new time to live in seconds; <= 0
+  // when the lease is gone.
+  absl::StatusOr<etcdserverpb::LeaseKeepAliveResponse> LeaseKeepAliveOnce(
+      int64_t lease_id, std::optional<absl::Duration> timeout = std::nullopt);
 
   // Opens a Watch stream and creates one watcher; returns once etcd confirmed it. The stream
   // ends at `deadline` (from now): Next then returns nullopt.
-  absl::StatusOr<std::unique_ptr<WatchStream>> Watch(const etcdserverpb::WatchCreateRequest& request,
-                                                     absl::Duration deadline);
+  absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
+      const etcdserverpb::WatchCreateRequest& request, absl::Duration deadline);
 
  private:
   Client(std::string endpoint, std::shared_ptr<grpc::Channel> channel, absl::Duration timeout);
   void SetDeadline(grpc::ClientContext& context, absl::Duration timeout) const;
   absl::Status Error(absl::string_view operation, const grpc::Status& status) const;
+  // One unary call under the request timeout: `call(context, response)` returns its status.
+  template <typename Response, typename Call>
+  absl::StatusOr<Response> Unary(absl::string_view operation, Call call) const {
+    grpc::ClientContext context;
+    SetDeadline(context, request_timeout_);
+    Response response;
+    grpc::Status s = call(&context, &response);
+    if (!s.ok()) return Error(operation, s);
+    return response;
+  }
 
   std::string endpoint_;
   std::shared_ptr<grpc::Channel> channel_;

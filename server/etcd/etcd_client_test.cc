@@ -162,11 +162,12 @@ TEST_F(EtcdClientTest, WatchReportsChangesAfterCreationAndEndsAtItsDeadline) {
   ASSERT_TRUE(watch.ok()) << watch.status();
   EXPECT_GT((*watch)->created_revision(), 0);
   ASSERT_TRUE(Put("/t4/a", "1").ok());
-  ASSERT_TRUE(client_->DeleteRange([] {
-                        etcdserverpb::DeleteRangeRequest d;
-                        d.set_key("/t4/before");
-                        return d;
-                      }())
+  ASSERT_TRUE(client_
+                  ->DeleteRange([] {
+                    etcdserverpb::DeleteRangeRequest d;
+                    d.set_key("/t4/before");
+                    return d;
+                  }())
                   .ok());
   std::vector<std::pair<int, std::string>> seen;
   while (seen.size() < 2) {
@@ -175,9 +176,9 @@ TEST_F(EtcdClientTest, WatchReportsChangesAfterCreationAndEndsAtItsDeadline) {
     ASSERT_TRUE(next->has_value());
     for (const mvccpb::Event& e : (*next)->events()) seen.emplace_back(e.type(), e.kv().key());
   }
-  EXPECT_THAT(seen, ::testing::ElementsAre(std::pair<int, std::string>(mvccpb::Event::PUT, "/t4/a"),
-                                           std::pair<int, std::string>(mvccpb::Event::DELETE,
-                                                                       "/t4/before")));
+  EXPECT_THAT(seen, ::testing::ElementsAre(
+                        std::pair<int, std::string>(mvccpb::Event::PUT, "/t4/a"),
+                        std::pair<int, std::string>(mvccpb::Event::DELETE, "/t4/before")));
   // A short-deadline watch with no changes ends with nullopt, not an error.
   absl::StatusOr<std::unique_ptr<WatchStream>> quiet = client_->Watch(create, absl::Seconds(1));
   ASSERT_TRUE(quiet.ok()) << quiet.status();

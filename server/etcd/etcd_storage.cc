@@ -1,0 +1,128 @@
+#include "server/etcd/etcd_storage.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "base/storage/storage_errors.h"
+#include "faultinject/failpoint.h"
+
+namespace bulwark::etcd {
+namespace {
+
+// Keys per Range page of a List.
+constexpr int64_t kListPageKeys = 1000;
+
+}  // namespace
+
+std::string NormalizePath(absl::string_view path) {
+  std::string out = absl::StrCat("/", absl::StripPrefix(path, "/"));
+  if (!absl::EndsWith(out, "/")) out += "/";
+  return out;
+}
+
+EtcdStorage::EtcdStorage(Client& client, absl::string_view path)
+    : client_(client), path_(NormalizePath(path)) {}
+
+absl::StatusOr<std::optional<std::string>> EtcdStorage::Get(absl::string_view key) {
+  if (absl::Status s = ValidateStorageKey(key); !s.ok()) return s;
+  etcdserverpb::RangeRequest range;
+  range.set_key(absl::StrCat(path_, key));
+  absl::StatusOr<etcdserverpb::RangeResponse> r = client_.Range(range);
+  if (!r.ok()) return r.status();
+  if (r->kvs_size() == 0) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(*r->mutable_kvs(0)->mutable_value()));
+}
+
+absl::Status EtcdStorage::CheckWritable(absl::string_view key) const {
+  if (absl::Status s = ValidateStorageKey(key); !s.ok()) return s;
+  if (absl::StartsWith(key, kLockPrefix)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage keys under \"", kLockPrefix, "\" are reserved for the HA lock"));
+  }
+  if (mode_ == Mode::kReadOnly) return ReadOnlyError();
+  return absl::OkStatus();
+}
+
+absl::Status EtcdStorage::Write(absl::string_view operation, etcdserverpb::RequestOp op) {
+  // The planted bug writes unconditionally even when fenced: a deposed active's writes land
+  // (what Vault's etcd backend does), which the one-writer tests must catch.
+  if (mode_ == Mode::kUnfenced || BW_PLANTED_BUG("bug.etcd.unfenced_write")) {
+    if (op.has_request_put()) return client_.Put(op.request_put()).status();
+    return client_.DeleteRange(op.request_delete_range()).status();
+  }
+  // Fenced: CREATE_REVISION(lock entry) == won revision, else nothing is applied. A missing
+  // entry compares as revision 0, which no grant has.
+  etcdserverpb::TxnRequest txn;
+  etcdserverpb::Compare* cmp = txn.add_compare();
+  cmp->set_key(fence_key_);
+  cmp->set_target(etcdserverpb::Compare::CREATE);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_create_revision(fence_revision_);
+  *txn.add_success() = std::move(op);
+  absl::StatusOr<etcdserverpb::TxnResponse> r = client_.Txn(txn);
+  if (!r.ok()) return r.status();
+  if (!r->succeeded()) {
+    return FencedError(absl::StrCat(operation, " refused: the lock entry created at revision ",
+                                    fence_revision_, " is gone"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EtcdStorage::Put(absl::string_view key, absl::string_view value) {
+  if (absl::Status s = CheckWritable(key); !s.ok()) return s;
+  if (value.size() > kStorageValueBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat("storage value is ", value.size(),
+                                                   " bytes; the limit is ", kStorageValueBytesMax));
+  }
+  etcdserverpb::RequestOp op;
+  etcdserverpb::PutRequest* put = op.mutable_request_put();
+  put->set_key(absl::StrCat(path_, key));
+  put->set_value(std::string(value));
+  return Write("Put", std::move(op));
+}
+
+absl::Status EtcdStorage::Delete(absl::string_view key) {
+  if (absl::Status s = CheckWritable(key); !s.ok()) return s;
+  etcdserverpb::RequestOp op;
+  op.mutable_request_delete_range()->set_key(absl::StrCat(path_, key));
+  return Write("Delete", std::move(op));
+}
+
+absl::StatusOr<std::vector<std::string>> EtcdStorage::List(absl::string_view prefix) {
+  const std::string start = absl::StrCat(path_, prefix);
+  const std::string end = PrefixEnd(start);
+  const std::string lock = absl::StrCat(path_, kLockPrefix);
+  std::vector<std::string> keys;
+  etcdserverpb::RangeRequest range;
+  range.set_key(start);
+  range.set_range_end(end);
+  range.set_keys_only(true);
+  range.set_limit(kListPageKeys);
+  for (;;) {
+    absl::StatusOr<etcdserverpb::RangeResponse> r = client_.Range(range);
+    if (!r.ok()) return r.status();
+    for (const mvccpb::KeyValue& kv : r->kvs()) {
+      if (absl::StartsWith(kv.key(), lock)) continue;
+      keys.push_back(kv.key().substr(path_.size()));
+    }
+    if (!r->more() || r->kvs_size() == 0) break;
+    // Pin later pages to the first page's revision, so the listing is one snapshot.
+    if (range.revision() == 0) range.set_revision(r->header().revision());
+    range.set_key(r->kvs(r->kvs_size() - 1).key() + std::string(1, '\0'));
+  }
+  return keys;  // etcd returns keys in byte order.
+}
+
+void EtcdStorage::Unfence() { mode_ = Mode::kUnfenced; }
+
+void EtcdStorage::MakeReadOnly() { mode_ = Mode::kReadOnly; }
+
+void EtcdStorage::FenceOn(const ha::LockGrant& grant) {
+  mode_ = Mode::kFenced;
+  fence_key_ = grant.lock_key;
+  fence_revision_ = grant.revision;
+}
+
+}  // namespace bulwark::etcd
