@@ -4,6 +4,9 @@
 #ifndef BULWARK_CORE_HA_FENCED_STORAGE_H_
 #define BULWARK_CORE_HA_FENCED_STORAGE_H_
 
+#include <functional>
+#include <utility>
+
 #include "base/storage/storage.h"
 #include "core/ha/coordinator.h"
 
@@ -23,6 +26,21 @@ class FencedStorage : public Storage {
   virtual void Unfence() = 0;
   virtual void MakeReadOnly() = 0;
   virtual void FenceOn(const LockGrant& grant) = 0;
+
+  // Called for every fenced write, on the thread that made it and before the write returns its
+  // FencedError, with the grant the write was fenced on. The node's Leadership uses it to step
+  // down at once instead of at its next renewal; it must not call back into the storage.
+  void SetFencedListener(std::function<void(const LockGrant&)> listener) {
+    fenced_listener_ = std::move(listener);
+  }
+
+ protected:
+  void NotifyFenced(const LockGrant& grant) {
+    if (fenced_listener_) fenced_listener_(grant);
+  }
+
+ private:
+  std::function<void(const LockGrant&)> fenced_listener_;
 };
 
 }  // namespace bulwark::ha

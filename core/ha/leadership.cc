@@ -17,9 +17,21 @@ Leadership::Leadership(Env& env, node::Node& node, Coordinator& coordinator, Fen
       options_(std::move(options)),
       advertise_(options_.advertise) {
   storage_.Unfence();  // Sealed: only sys/init writes.
+  storage_.SetFencedListener([this](const LockGrant& fenced) {
+    // The store says the lock is gone before our renewals noticed. Act after the write has
+    // returned (the listener runs inside a storage call, perhaps a plugin's).
+    std::weak_ptr<bool> alive = alive_;
+    env_.executor.Post([this, alive, revision = fenced.revision] {
+      if (alive.expired() || !grant_.has_value() || grant_->revision != revision) return;
+      (void)coordinator_.Resign();  // Ends the campaign; revokes what is left of its lease.
+      Lost(absl::UnavailableError(
+          absl::StrCat("a write was fenced: the lock entry of revision ", revision, " is gone")));
+    });
+  });
 }
 
 Leadership::~Leadership() {
+  storage_.SetFencedListener(nullptr);
   if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
   (void)coordinator_.Resign();
 }

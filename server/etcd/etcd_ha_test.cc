@@ -98,8 +98,11 @@ TEST_F(EtcdHaTest, ADeposedActivesWritesAreFencedAndDoNotLand) {
   ASSERT_TRUE(a.loop.RunUntil([&] { return a.lost.has_value(); }));
   EXPECT_THAT(a.lost->message(), HasSubstr("expired or was revoked"));
 
+  std::vector<int64_t> fenced_on;
+  a.storage->SetFencedListener([&](const ha::LockGrant& g) { fenced_on.push_back(g.revision); });
   const absl::Status put = a.storage->Put("secret/k", "late-from-a");
   EXPECT_TRUE(IsFenced(put)) << put;
+  EXPECT_THAT(fenced_on, ::testing::ElementsAre((*a.won)->revision));
   EXPECT_THAT(put.message(), HasSubstr("fenced: this node no longer holds the lock"));
   EXPECT_TRUE(IsFenced(a.storage->Delete("secret/gone")));
   EXPECT_THAT(b.storage->Get("secret/k").value(), Optional(std::string("from-a")));

@@ -56,16 +56,18 @@ absl::Status EtcdStorage::Write(absl::string_view operation, etcdserverpb::Reque
   // entry compares as revision 0, which no grant has.
   etcdserverpb::TxnRequest txn;
   etcdserverpb::Compare* cmp = txn.add_compare();
-  cmp->set_key(fence_key_);
+  cmp->set_key(fence_.lock_key);
   cmp->set_target(etcdserverpb::Compare::CREATE);
   cmp->set_result(etcdserverpb::Compare::EQUAL);
-  cmp->set_create_revision(fence_revision_);
+  cmp->set_create_revision(fence_.revision);
   *txn.add_success() = std::move(op);
   absl::StatusOr<etcdserverpb::TxnResponse> r = client_.Txn(txn);
   if (!r.ok()) return r.status();
   if (!r->succeeded()) {
+    const ha::LockGrant fence = fence_;  // The listener may change the mode.
+    NotifyFenced(fence);
     return FencedError(absl::StrCat(operation, " refused: the lock entry created at revision ",
-                                    fence_revision_, " is gone"));
+                                    fence.revision, " is gone"));
   }
   return absl::OkStatus();
 }
@@ -121,8 +123,7 @@ void EtcdStorage::MakeReadOnly() { mode_ = Mode::kReadOnly; }
 
 void EtcdStorage::FenceOn(const ha::LockGrant& grant) {
   mode_ = Mode::kFenced;
-  fence_key_ = grant.lock_key;
-  fence_revision_ = grant.revision;
+  fence_ = grant;
 }
 
 }  // namespace bulwark::etcd

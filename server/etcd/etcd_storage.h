@@ -51,8 +51,7 @@ class EtcdStorage final : public ha::FencedStorage {
   Client& client_;
   const std::string path_;
   Mode mode_ = Mode::kUnfenced;
-  std::string fence_key_;
-  int64_t fence_revision_ = 0;
+  ha::LockGrant fence_;
 };
 
 }  // namespace bulwark::etcd
