@@ -259,6 +259,7 @@ absl::Status Server::OpenStorage() {
       ha.lock_ttl = c.lock_ttl;
       ha.post = [this](absl::AnyInvocable<void()> task) { posix_.loop().Post(std::move(task)); };
       coordinator_ = std::make_unique<etcd::EtcdCoordinator>(*etcd_client_, std::move(ha));
+      etcd_storage_->EnableReadCache(coordinator_->lease_window());
     }
     return absl::OkStatus();
   }

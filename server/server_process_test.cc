@@ -353,6 +353,26 @@ std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess
   return config;
 }
 
+struct Initialized {
+  std::string root;    // "" when init or unseal failed.
+  std::string unseal;  // The sys/unseal body.
+};
+
+// sys/init with one share, then sys/unseal.
+Initialized InitAndUnseal(int port) {
+  HttpReply init =
+      Send(port, "PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})");
+  EXPECT_EQ(init.status, 200) << init.body;
+  if (init.status != 200) return {};
+  Initialized out;
+  out.unseal = json{{"key", init.Json()["keys"][0]}}.dump();
+  HttpReply unsealed = Send(port, "PUT", "/v1/sys/unseal", "", out.unseal);
+  EXPECT_EQ(unsealed.Json()["sealed"], false) << unsealed.body;
+  if (unsealed.Json()["sealed"] != false) return {};
+  out.root = init.Json()["root_token"].get<std::string>();
+  return out;
+}
+
 // Keys under `prefix` in etcd.
 std::string EtcdKeys(const server_testing::EtcdProcess& etcd, const std::string& prefix) {
   ProcessResult r = etcd.Etcdctl({"get", "--prefix", "--keys-only", prefix});
@@ -371,14 +391,11 @@ TEST(ServerProcessTest, AServerOnEtcdWithHaTakesTheLockAndKeepsItsDataAcrossRest
   Running s = Start({"-config=" + config});
   ASSERT_NE(s.port, 0) << s.process->output();
   EXPECT_EQ(Send(s.port, "GET", "/v1/sys/leader").status, 503);  // HA and sealed.
-  HttpReply init =
-      Send(s.port, "PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})");
-  ASSERT_EQ(init.status, 200) << init.body;
-  const std::string key = init.Json()["keys"][0].get<std::string>();
-  const std::string root = init.Json()["root_token"].get<std::string>();
-  const std::string unseal = absl::StrCat(R"({"key":")", key, R"("})");
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  const std::string& unseal = init.unseal;
   EXPECT_EQ(Send(s.port, "GET", "/v1/sys/seal-status").Json()["storage_type"], "etcd");
-  ASSERT_EQ(Send(s.port, "PUT", "/v1/sys/unseal", "", unseal).Json()["sealed"], false);
   ASSERT_TRUE(WaitUntilActive(s.port)) << s.process->output();
   json leader = Send(s.port, "GET", "/v1/sys/leader").Json();
   EXPECT_EQ(leader["ha_enabled"], true);
@@ -409,7 +426,7 @@ TEST(ServerProcessTest, AServerOnEtcdWithHaTakesTheLockAndKeepsItsDataAcrossRest
 }
 
 // The server's lease is revoked behind its back (as if it expired): the server notices, steps
-// down to standby (sys/health 429, is_self false), contends again after its 10 s pause, wins,
+// down to standby (is_self false, every plugin stopped), contends again after its 10 s pause, wins,
 // and serves the data it had.
 TEST(ServerProcessTest, AServerOnEtcdThatLosesItsLeaseStepsDownAndTakesTheLockAgain) {
   server_testing::EtcdProcess etcd("etcd-loss");
@@ -417,14 +434,9 @@ TEST(ServerProcessTest, AServerOnEtcdThatLosesItsLeaseStepsDownAndTakesTheLockAg
   ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
   Running s = Start({"-config=" + EtcdConfig(dir, etcd, /*ha_enabled=*/true)});
   ASSERT_NE(s.port, 0) << s.process->output();
-  HttpReply init =
-      Send(s.port, "PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})");
-  ASSERT_EQ(init.status, 200) << init.body;
-  const std::string root = init.Json()["root_token"].get<std::string>();
-  ASSERT_EQ(Send(s.port, "PUT", "/v1/sys/unseal", "",
-                 absl::StrCat(R"({"key":")", init.Json()["keys"][0].get<std::string>(), R"("})"))
-                .Json()["sealed"],
-            false);
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
   ASSERT_TRUE(WaitUntilActive(s.port)) << s.process->output();
   ASSERT_EQ(Send(s.port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status, 204);
   ASSERT_EQ(Send(s.port, "PUT", "/v1/d/x", root, R"({"v":"before"})").status, 204);
@@ -462,14 +474,9 @@ TEST(ServerProcessTest, AServerOnEtcdWithoutHaTakesNoLock) {
   ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
   Running s = Start({"-config=" + EtcdConfig(dir, etcd, /*ha_enabled=*/false)});
   ASSERT_NE(s.port, 0) << s.process->output();
-  HttpReply init =
-      Send(s.port, "PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})");
-  ASSERT_EQ(init.status, 200) << init.body;
-  const std::string root = init.Json()["root_token"].get<std::string>();
-  ASSERT_EQ(Send(s.port, "PUT", "/v1/sys/unseal", "",
-                 absl::StrCat(R"({"key":")", init.Json()["keys"][0].get<std::string>(), R"("})"))
-                .Json()["sealed"],
-            false);
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
   json leader = Send(s.port, "GET", "/v1/sys/leader").Json();
   EXPECT_EQ(leader["ha_enabled"], false);
   EXPECT_EQ(leader["is_self"], false);

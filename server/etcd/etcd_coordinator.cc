@@ -86,6 +86,7 @@ absl::Status EtcdCoordinator::Resign() {
   }
   c->cv.notify_all();
   if (thread_.joinable()) thread_.join();
+  window_->Close();  // After the join: the campaign thread can no longer extend it.
   if (lease == 0) return absl::OkStatus();
   absl::Status s = client_.LeaseRevoke(lease);
   // A lease that already expired is as good as revoked.
@@ -226,6 +227,7 @@ void EtcdCoordinator::Run(std::shared_ptr<struct Campaign> c) {
     c->waiting = nullptr;
   }
 
+  window_->ExtendTo(last_ack + Chrono(loss_after));
   ha::LockGrant grant;
   grant.holder_id = c->holder_id;
   grant.lock_key = key;
@@ -234,10 +236,26 @@ void EtcdCoordinator::Run(std::shared_ptr<struct Campaign> c) {
   grant.ttl = ttl;
   PostFor(c, [c, grant]() mutable { std::move(c->won)(std::move(grant)); });
 
-  // Hold: renew until the lease is lost or the node resigns.
+  // Hold: renew until the lease is lost or the node resigns. After each confirmed renewal the
+  // lock entry is checked too (someone may have deleted it by hand while the lease lives); only
+  // then is the lease window extended.
   for (;;) {
     if (!sleep_until(next_renew)) return;
-    if (absl::Status s = renew(); !s.ok()) {
+    const SteadyTime acked_before = last_ack;
+    absl::Status s = renew();
+    if (s.ok() && last_ack != acked_before) {
+      etcdserverpb::RangeRequest range;
+      range.set_key(key);
+      absl::StatusOr<etcdserverpb::RangeResponse> entry = client_.Range(range);
+      if (entry.ok() &&
+          (entry->kvs_size() == 0 || entry->kvs(0).create_revision() != my_revision)) {
+        s = absl::UnavailableError(absl::StrCat("the lock entry ", key, " was deleted"));
+      } else if (entry.ok()) {
+        window_->ExtendTo(last_ack + Chrono(loss_after));
+      }
+    }
+    if (!s.ok()) {
+      window_->Close();
       // Give the lock up at once if etcd still has it, so a successor need not wait for expiry.
       (void)client_.LeaseRevoke(lease->id());
       PostFor(c, [c, s]() mutable {

@@ -23,6 +23,7 @@
 #include "absl/functional/any_invocable.h"
 #include "core/ha/coordinator.h"
 #include "server/etcd/etcd_client.h"
+#include "server/etcd/lease_window.h"
 
 namespace bulwark::etcd {
 
@@ -48,6 +49,8 @@ class EtcdCoordinator final : public ha::Coordinator {
 
   // "<path>core/lock/".
   const std::string& lock_prefix() const { return lock_prefix_; }
+  // Open while this node holds the lock and its lease is confirmed alive (see LeaseWindow).
+  std::shared_ptr<const LeaseWindow> lease_window() const { return window_; }
 
  private:
   struct Campaign;
@@ -60,6 +63,7 @@ class EtcdCoordinator final : public ha::Coordinator {
   const std::string lock_prefix_;
   std::shared_ptr<struct Campaign> campaign_;  // Loop thread only.
   std::thread thread_;                         // Loop thread only.
+  const std::shared_ptr<LeaseWindow> window_ = std::make_shared<LeaseWindow>();
 };
 
 }  // namespace bulwark::etcd

@@ -30,7 +30,9 @@ TEST(EtcdFencingPlantedBugTest, WithoutFencingADeposedActivesLateWriteLands) {
   const absl::Status late = a.storage->Put("k", "late-from-a");
   EXPECT_FALSE(IsFenced(late));
   EXPECT_TRUE(late.ok()) << late;
-  EXPECT_THAT(b.storage->Get("k").value(), Optional(std::string("late-from-a")));
+  // Read from etcd itself (B's own reads come from its cache, which assumes fencing works).
+  EtcdStorage in_etcd(*b.client, "/bug/");
+  EXPECT_THAT(in_etcd.Get("k").value(), Optional(std::string("late-from-a")));
 }
 
 }  // namespace

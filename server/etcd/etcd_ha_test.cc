@@ -129,6 +129,43 @@ TEST_F(EtcdHaTest, APausedWritersWritesIssuedAfterTheTakeoverDoNotLand) {
   EXPECT_THAT(b.storage->List("new-").value(), ::testing::IsEmpty());
 }
 
+// The active node's reads come from memory while its lease window is open: shown by changing a
+// key behind its back (what no other node can do while it holds the lock). Closing the window,
+// or any mode change, sends reads to etcd again.
+TEST_F(EtcdHaTest, TheActiveNodeReadsFromItsCacheOnlyWhileItsLeaseIsConfirmed) {
+  const std::string path = NewPath();
+  Node a(*etcd_, path);
+  a.Campaign("uuid-a");
+  ASSERT_TRUE(a.WaitWon());
+  ASSERT_TRUE(a.won->ok());
+  auto window = std::make_shared<LeaseWindow>();
+  a.storage->EnableReadCache(window);
+  a.storage->FenceOn(**a.won);
+  window->ExtendTo(std::chrono::steady_clock::now() + std::chrono::hours(1));
+  ASSERT_TRUE(a.storage->Put("c", "written").ok());
+  EXPECT_THAT(a.storage->Get("absent").value(), std::nullopt);
+  auto behind_its_back = [&](const std::string& key, const std::string& value) {
+    server_testing::ProcessResult r = etcd_->Etcdctl({"put", path + key, value});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  behind_its_back("c", "changed");
+  behind_its_back("absent", "now here");
+  EXPECT_THAT(a.storage->Get("c").value(), Optional(std::string("written")));  // From memory.
+  EXPECT_THAT(a.storage->Get("absent").value(), std::nullopt);
+  window->Close();
+  EXPECT_THAT(a.storage->Get("c").value(), Optional(std::string("changed")));  // From etcd.
+  EXPECT_THAT(a.storage->Get("absent").value(), Optional(std::string("now here")));
+  // A mode change forgets everything: after FenceOn again, reads start from etcd.
+  window->ExtendTo(std::chrono::steady_clock::now() + std::chrono::hours(1));
+  behind_its_back("c", "changed again");
+  a.storage->FenceOn(**a.won);
+  EXPECT_THAT(a.storage->Get("c").value(), Optional(std::string("changed again")));
+  // The coordinator's own window is open while it holds the lock and closed once it resigned.
+  EXPECT_TRUE(a.coordinator->lease_window()->Open());
+  ASSERT_TRUE(a.coordinator->Resign().ok());
+  EXPECT_FALSE(a.coordinator->lease_window()->Open());
+}
+
 TEST_F(EtcdHaTest, AReadOnlyStandbyWritesNothingAndAnUnfencedNodeWritesFreely) {
   const std::string path = NewPath();
   Node a(*etcd_, path);

@@ -27,12 +27,38 @@ EtcdStorage::EtcdStorage(Client& client, absl::string_view path)
 
 absl::StatusOr<std::optional<std::string>> EtcdStorage::Get(absl::string_view key) {
   if (absl::Status s = ValidateStorageKey(key); !s.ok()) return s;
+  const bool cache = CacheUsable();
+  if (cache) {
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  }
   etcdserverpb::RangeRequest range;
   range.set_key(absl::StrCat(path_, key));
   absl::StatusOr<etcdserverpb::RangeResponse> r = client_.Range(range);
   if (!r.ok()) return r.status();
-  if (r->kvs_size() == 0) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(*r->mutable_kvs(0)->mutable_value()));
+  std::optional<std::string> value;
+  if (r->kvs_size() > 0) value = std::move(*r->mutable_kvs(0)->mutable_value());
+  if (cache) Remember(key, value);
+  return value;
+}
+
+void EtcdStorage::Drop(absl::string_view key) {
+  if (auto it = cache_.find(key); it != cache_.end()) {
+    cache_bytes_ -= it->first.size() + it->second.value_or("").size();
+    cache_.erase(it);
+  }
+}
+
+void EtcdStorage::Remember(absl::string_view key, std::optional<std::string> value) {
+  Drop(key);
+  const size_t bytes = key.size() + value.value_or("").size();
+  if (cache_bytes_ + bytes > kReadCacheBytesMax) Forget();
+  cache_bytes_ += bytes;
+  cache_.emplace(std::string(key), std::move(value));
+}
+
+void EtcdStorage::Forget() {
+  cache_.clear();
+  cache_bytes_ = 0;
 }
 
 absl::Status EtcdStorage::CheckWritable(absl::string_view key) const {
@@ -46,6 +72,24 @@ absl::Status EtcdStorage::CheckWritable(absl::string_view key) const {
 }
 
 absl::Status EtcdStorage::Write(absl::string_view operation, etcdserverpb::RequestOp op) {
+  // What the cache must say about the key afterwards: the new value, or (when the outcome is
+  // not known) nothing.
+  const std::string key = op.has_request_put()
+                              ? op.request_put().key().substr(path_.size())
+                              : op.request_delete_range().key().substr(path_.size());
+  std::optional<std::string> value;
+  if (op.has_request_put()) value = op.request_put().value();
+  absl::Status s = WriteThrough(operation, std::move(op));
+  if (IsFenced(s)) {
+    Forget();
+  } else {
+    Drop(key);
+  }
+  if (s.ok() && CacheUsable()) Remember(key, std::move(value));
+  return s;
+}
+
+absl::Status EtcdStorage::WriteThrough(absl::string_view operation, etcdserverpb::RequestOp op) {
   // The planted bug writes unconditionally even when fenced: a deposed active's writes land
   // (what Vault's etcd backend does), which the one-writer tests must catch.
   if (mode_ == Mode::kUnfenced || BW_PLANTED_BUG("bug.etcd.unfenced_write")) {
@@ -117,11 +161,18 @@ absl::StatusOr<std::vector<std::string>> EtcdStorage::List(absl::string_view pre
   return keys;  // etcd returns keys in byte order.
 }
 
-void EtcdStorage::Unfence() { mode_ = Mode::kUnfenced; }
+void EtcdStorage::Unfence() {
+  Forget();
+  mode_ = Mode::kUnfenced;
+}
 
-void EtcdStorage::MakeReadOnly() { mode_ = Mode::kReadOnly; }
+void EtcdStorage::MakeReadOnly() {
+  Forget();
+  mode_ = Mode::kReadOnly;
+}
 
 void EtcdStorage::FenceOn(const ha::LockGrant& grant) {
+  Forget();
   mode_ = Mode::kFenced;
   fence_ = grant;
 }

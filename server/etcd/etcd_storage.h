@@ -11,12 +11,16 @@
 #ifndef BULWARK_SERVER_ETCD_ETCD_STORAGE_H_
 #define BULWARK_SERVER_ETCD_ETCD_STORAGE_H_
 
+#include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/ha/fenced_storage.h"
 #include "server/etcd/etcd_client.h"
+#include "server/etcd/lease_window.h"
 
 namespace bulwark::etcd {
 
@@ -42,16 +46,33 @@ class EtcdStorage final : public ha::FencedStorage {
   void MakeReadOnly() override;
   void FenceOn(const ha::LockGrant& grant) override;
 
+  // Reads of the active node from memory (docs/ha.md, "Reads on the active node"): while fenced
+  // and `window` is open, Get answers from the values this storage read or wrote since FenceOn.
+  // The active node is then the only writer, so these are the values etcd holds. Every mode
+  // change, fenced write and write of unknown outcome drops what it could have made stale.
+  void EnableReadCache(std::shared_ptr<const LeaseWindow> window) { window_ = std::move(window); }
+
+  // Bytes of values the cache holds at most; beyond, it starts over empty.
+  static constexpr size_t kReadCacheBytesMax = size_t{64} << 20;
+
  private:
   enum class Mode { kUnfenced, kReadOnly, kFenced };
   absl::Status CheckWritable(absl::string_view key) const;
   // Runs `op` unconditionally, or as a Txn fenced on the grant.
   absl::Status Write(absl::string_view operation, etcdserverpb::RequestOp op);
+  absl::Status WriteThrough(absl::string_view operation, etcdserverpb::RequestOp op);
 
   Client& client_;
   const std::string path_;
   Mode mode_ = Mode::kUnfenced;
   ha::LockGrant fence_;
+  bool CacheUsable() const { return mode_ == Mode::kFenced && window_ && window_->Open(); }
+  void Remember(absl::string_view key, std::optional<std::string> value);
+  void Drop(absl::string_view key);
+  void Forget();
+  std::shared_ptr<const LeaseWindow> window_;
+  std::map<std::string, std::optional<std::string>, std::less<>> cache_;
+  size_t cache_bytes_ = 0;
 };
 
 }  // namespace bulwark::etcd

@@ -3,6 +3,7 @@
 #include "core/storage/testing/storage_contract.h"
 #include "server/etcd/etcd_client.h"
 #include "server/etcd/etcd_storage.h"
+#include "server/etcd/ha_test_util.h"
 #include "server/testing/etcd.h"
 
 namespace bulwark::etcd {
@@ -45,10 +46,31 @@ class EtcdBackend final : public storage_testing::Backend {
   std::unique_ptr<EtcdStorage> storage_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Etcd, StorageContractTest,
-                         ::testing::Values(storage_testing::BackendParam{
-                             "Etcd", [] { return std::make_unique<EtcdBackend>(); }}),
-                         storage_testing::BackendName);
+// The active node's view: holding the lock, every write a fenced Txn, reads from its cache.
+class FencedEtcdBackend final : public storage_testing::Backend {
+ public:
+  FencedEtcdBackend() {
+    static int counter = 0;
+    node_ = std::make_unique<ha_testing::Node>(SharedEtcd(),
+                                               absl::StrCat("/contract-fenced-", ++counter, "/"));
+    node_->Campaign("uuid");
+    EXPECT_TRUE(node_->WaitWon());
+    EXPECT_TRUE(node_->won->ok());
+    if (node_->won->ok()) node_->storage->FenceOn(**node_->won);
+  }
+  Storage& storage() override { return *node_->storage; }
+
+ private:
+  std::unique_ptr<ha_testing::Node> node_;
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Etcd, StorageContractTest,
+    ::testing::Values(storage_testing::BackendParam{"Etcd",
+                                                    [] { return std::make_unique<EtcdBackend>(); }},
+                      storage_testing::BackendParam{
+                          "EtcdFenced", [] { return std::make_unique<FencedEtcdBackend>(); }}),
+    storage_testing::BackendName);
 
 }  // namespace
 }  // namespace bulwark::etcd

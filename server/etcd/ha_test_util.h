@@ -72,6 +72,7 @@ struct Node {
     coordinator_options.post = loop.poster();
     coordinator = std::make_unique<EtcdCoordinator>(*client, coordinator_options);
     storage = std::make_unique<EtcdStorage>(*client, path);
+    storage->EnableReadCache(coordinator->lease_window());
   }
   void Campaign(const std::string& id) {
     coordinator->Campaign(
