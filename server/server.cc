@@ -34,6 +34,7 @@
 #include "base/env/posix/posix_env.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
+#include "core/ha/leadership.h"
 #include "core/lifecycle/builtin_runner.h"
 #include "core/lifecycle/external_runner.h"
 #include "core/node/node.h"
@@ -44,6 +45,9 @@
 #include "sdk/dispatcher.h"
 #include "server/api/api.h"
 #include "server/config/config.h"
+#include "server/etcd/etcd_client.h"
+#include "server/etcd/etcd_coordinator.h"
+#include "server/etcd/etcd_storage.h"
 #include "server/http/server.h"
 
 namespace bulwark::server {
@@ -146,7 +150,9 @@ class Server {
   ~Server() {
     http_.reset();
     api_.reset();
+    leadership_.reset();
     node_.reset();
+    coordinator_.reset();
     if (!runtime_dir_.empty()) {
       std::error_code ignored;
       std::filesystem::remove_all(runtime_dir_, ignored);
@@ -172,6 +178,18 @@ class Server {
   // The wrapped-token bootstrap: wraps a plugin's TLS material with the JWT's addr = ApiAddr().
   absl::StatusOr<wrapping::WrapResult> WrapForPlugin(wrapping::WrapRequest request);
   void PrintBanner() const;
+  // "file", "etcd" or "inmem", as sys/seal-status's storage_type.
+  std::string StorageType() const {
+    switch (config_.storage.kind) {
+      case config::StorageConfig::Kind::kFile:
+        return "file";
+      case config::StorageConfig::Kind::kEtcd:
+        return "etcd";
+      case config::StorageConfig::Kind::kInmem:
+        break;
+    }
+    return "inmem";
+  }
   void BeginShutdown();
   void StopNode();
   void Log(LogLevel level, std::string message) {
@@ -190,6 +208,12 @@ class Server {
   metrics::Registry metrics_;
   int lock_fd_ = -1;
   std::unique_ptr<Storage> storage_;
+  // storage "etcd": the client under the storage; with ha_enabled the coordinator and the
+  // leadership that drives the node's role (docs/ha.md).
+  std::unique_ptr<etcd::Client> etcd_client_;
+  etcd::EtcdStorage* etcd_storage_ = nullptr;
+  std::unique_ptr<etcd::EtcdCoordinator> coordinator_;
+  std::unique_ptr<ha::Leadership> leadership_;
   std::string runtime_dir_;
   std::unique_ptr<rpc::GrpcPluginTransport> transport_;
   std::unique_ptr<lifecycle::ExternalRunnerFactory> external_;
@@ -207,6 +231,36 @@ class Server {
 absl::Status Server::OpenStorage() {
   if (config_.storage.kind == config::StorageConfig::Kind::kInmem) {
     storage_ = std::make_unique<InMemoryStorage>();
+    return absl::OkStatus();
+  }
+  if (config_.storage.kind == config::StorageConfig::Kind::kEtcd) {
+    const config::EtcdStorageConfig& c = config_.storage.etcd;
+    etcd::ClientOptions options;
+    options.address = c.address;
+    options.request_timeout = c.request_timeout;
+    absl::StatusOr<std::unique_ptr<etcd::Client>> client = etcd::Client::Connect(options);
+    if (!client.ok()) {
+      return absl::Status(client.status().code(),
+                          absl::StrCat("storage.etcd.address: ", client.status().message()));
+    }
+    etcd_client_ = *std::move(client);
+    auto storage = std::make_unique<etcd::EtcdStorage>(*etcd_client_, c.path);
+    // Fail at start, naming etcd, rather than at the first request.
+    if (absl::StatusOr<std::optional<std::string>> probe = storage->Get("barrier/keyring");
+        !probe.ok()) {
+      return absl::Status(probe.status().code(),
+                          absl::StrCat("storage.etcd: ", probe.status().message()));
+    }
+    etcd_storage_ = storage.get();
+    storage_ = std::move(storage);
+    if (c.ha_enabled) {
+      etcd::CoordinatorOptions ha;
+      ha.path = c.path;
+      ha.lock_ttl = c.lock_ttl;
+      ha.post = [this](absl::AnyInvocable<void()> task) { posix_.loop().Post(std::move(task)); };
+      coordinator_ = std::make_unique<etcd::EtcdCoordinator>(*etcd_client_, std::move(ha));
+      etcd_storage_->EnableReadCache(coordinator_->lease_window());
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<std::unique_ptr<FileStorage>> file =
@@ -270,14 +324,34 @@ absl::Status Server::Start() {
   options.catalog.builtins = {
       catalog::BuiltinPlugin{catalog::PluginType::kSecret, kBuiltinKv, kBuiltinKvVersion}};
   options.system_view.vault_version = kVaultApiVersion;
+  // With HA the node starts as a standby and becomes active when it wins the lock.
+  if (coordinator_ != nullptr) options.role = node::Role::kStandby;
   absl::StatusOr<std::unique_ptr<node::Node>> node =
       node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
   if (!node.ok()) return node.status();
   node_ = *std::move(node);
   api::ApiOptions api_options;
   api_options.version = kVaultApiVersion;
-  api_options.storage_type =
-      config_.storage.kind == config::StorageConfig::Kind::kFile ? "file" : "inmem";
+  api_options.storage_type = StorageType();
+  if (coordinator_ != nullptr) {
+    ha::LeadershipOptions leadership;
+    leadership.advertise.api_addr = ApiAddr();
+    leadership.advertise.cluster_addr = config_.cluster_addr;
+    leadership_ = std::make_unique<ha::Leadership>(posix_.env(), *node_, *coordinator_,
+                                                   *etcd_storage_, log_, std::move(leadership));
+    api_options.on_unsealed = [this] { leadership_->OnUnsealed(); };
+    api_options.on_sealed = [this] { leadership_->OnSealed(); };
+    api_options.leader = [this]() -> absl::StatusOr<api::LeaderStatus> {
+      absl::StatusOr<ha::LeaderView> view = leadership_->Leader();
+      if (!view.ok()) return view.status();
+      api::LeaderStatus status;
+      status.is_self = view->is_self;
+      status.leader_address = view->is_self ? ApiAddr() : view->leader_address;
+      status.leader_cluster_address = view->leader_cluster_address;
+      status.active_time = view->active_since;
+      return status;
+    };
+  }
   api_ = std::make_unique<api::Api>(posix_.env(), *node_, metrics_, log_, api_options);
   if (flags_.dev) {
     if (absl::Status s = SetUpDev(); !s.ok()) return s;
@@ -299,6 +373,7 @@ absl::Status Server::Start() {
                         absl::StrCat("listener.tcp: ", http.status().message()));
   }
   http_ = *std::move(http);
+  if (leadership_ != nullptr) leadership_->SetAdvertisement({ApiAddr(), config_.cluster_addr});
   PrintBanner();
   Log(LogLevel::kInfo, absl::StrCat("listening on ", http_->address()));
   return absl::OkStatus();
@@ -440,9 +515,9 @@ void Server::PrintBanner() const {
       config_.max_request_bytes, "\", tls: \"",
       config_.listener.tls_disable ? "disabled" : "enabled", "\")\n",
       "               Log Level: ", absl::AsciiStrToLower(LogLevelName(config_.log_level)), "\n",
-      "                   Mlock: supported: false, enabled: false\n", "                 Storage: ",
-      config_.storage.kind == config::StorageConfig::Kind::kFile ? "file" : "inmem", "\n",
-      "                 Version: bulwark (Vault API ", kVaultApiVersion, ")\n\n");
+      "                   Mlock: supported: false, enabled: false\n",
+      "                 Storage: ", StorageType(), coordinator_ != nullptr ? " (HA available)" : "",
+      "\n", "                 Version: bulwark (Vault API ", kVaultApiVersion, ")\n\n");
   if (flags_.dev) {
     absl::StrAppend(&out,
                     "WARNING! dev mode is enabled! In this mode, bulwark runs entirely in-memory\n"
@@ -491,6 +566,8 @@ void Server::StopNode() {
   if (node_stopping_) return;
   node_stopping_ = true;
   node_->Shutdown([this] {
+    // Give the HA lock up at once, so that another node need not wait for the lease to expire.
+    if (leadership_ != nullptr) leadership_->OnSealed();
     Log(LogLevel::kInfo, "every plugin stopped; closing the listener");
     // The transport's Shutdown blocks until its connections are closed, so it runs on its own
     // thread while the loop keeps answering (503) whatever still arrives.

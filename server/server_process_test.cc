@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "server/testing/etcd.h"
 #include "server/testing/process.h"
 
 namespace bulwark {
@@ -307,6 +308,183 @@ TEST(ServerProcessTest, SigkillMidWriteLosesNoAcknowledgedWrite) {
     EXPECT_EQ(r.Json()["data"]["v"], absl::StrCat("value-", i));
   }
   EXPECT_EQ(again.process->Stop(SIGTERM), 0) << again.process->output();
+}
+
+// Two servers can never share a data directory: the second refuses to start, naming it.
+TEST(ServerProcessTest, ASecondServerOnTheSameFileStorageRefusesToStart) {
+  const std::string dir = TestTmpDir() + "/shared-dir";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = dir + "/config.json";
+  std::ofstream(config) << json{
+      {"storage", {{"file", {{"path", dir + "/data"}}}}},
+      {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
+  }.dump();
+  Running first = Start({"-config=" + config});
+  ASSERT_NE(first.port, 0) << first.process->output();
+  ProcessResult second =
+      RunProcess({Runfile("bulwark/server/bulwark"), "server", "-config=" + config}, ChildEnv());
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_THAT(second.out + second.err, HasSubstr("is in use by another bulwark server"));
+  EXPECT_EQ(first.process->Stop(SIGTERM), 0) << first.process->output();
+}
+
+// Polls sys/leader until it reports this node active; the deadline is a hang guard.
+bool WaitUntilActive(int port) {
+  for (int i = 0; i < 1200; ++i) {
+    HttpReply leader = Send(port, "GET", "/v1/sys/leader");
+    if (leader.status == 200 && leader.Json()["is_self"] == true) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
+                       bool ha_enabled) {
+  const std::string config = dir + "/config.json";
+  std::ofstream(config) << json{
+      {"storage",
+       {{"etcd",
+         {{"address", etcd.client_url()},
+          {"path", "/bw/"},
+          {"ha_enabled", ha_enabled ? "true" : "false"},
+          {"lock_ttl", "5s"}}}}},
+      {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
+  }.dump();
+  return config;
+}
+
+struct Initialized {
+  std::string root;    // "" when init or unseal failed.
+  std::string unseal;  // The sys/unseal body.
+};
+
+// sys/init with one share, then sys/unseal.
+Initialized InitAndUnseal(int port) {
+  HttpReply init =
+      Send(port, "PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})");
+  EXPECT_EQ(init.status, 200) << init.body;
+  if (init.status != 200) return {};
+  Initialized out;
+  out.unseal = json{{"key", init.Json()["keys"][0]}}.dump();
+  HttpReply unsealed = Send(port, "PUT", "/v1/sys/unseal", "", out.unseal);
+  EXPECT_EQ(unsealed.Json()["sealed"], false) << unsealed.body;
+  if (unsealed.Json()["sealed"] != false) return {};
+  out.root = init.Json()["root_token"].get<std::string>();
+  return out;
+}
+
+// Keys under `prefix` in etcd.
+std::string EtcdKeys(const server_testing::EtcdProcess& etcd, const std::string& prefix) {
+  ProcessResult r = etcd.Etcdctl({"get", "--prefix", "--keys-only", prefix});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// One server on a real etcd with ha_enabled: it takes the lock at unseal, reports itself the
+// active node, keeps its data in etcd across a restart, and releases the lock when it stops.
+TEST(ServerProcessTest, AServerOnEtcdWithHaTakesTheLockAndKeepsItsDataAcrossRestarts) {
+  server_testing::EtcdProcess etcd("etcd-ha");
+  const std::string dir = TestTmpDir() + "/etcd-ha";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true);
+
+  Running s = Start({"-config=" + config});
+  ASSERT_NE(s.port, 0) << s.process->output();
+  EXPECT_EQ(Send(s.port, "GET", "/v1/sys/leader").status, 503);  // HA and sealed.
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  const std::string& unseal = init.unseal;
+  EXPECT_EQ(Send(s.port, "GET", "/v1/sys/seal-status").Json()["storage_type"], "etcd");
+  ASSERT_TRUE(WaitUntilActive(s.port)) << s.process->output();
+  json leader = Send(s.port, "GET", "/v1/sys/leader").Json();
+  EXPECT_EQ(leader["ha_enabled"], true);
+  EXPECT_EQ(leader["is_self"], true);
+  EXPECT_EQ(leader["leader_address"], absl::StrCat("http://127.0.0.1:", s.port));
+  EXPECT_NE(leader["active_time"], "0001-01-01T00:00:00Z");
+  EXPECT_EQ(Send(s.port, "GET", "/v1/sys/health").status, 200);
+  // The lock entry and the (encrypted) advertisement are in etcd.
+  EXPECT_THAT(EtcdKeys(etcd, "/bw/core/lock/"), HasSubstr("/bw/core/lock/"));
+  EXPECT_THAT(EtcdKeys(etcd, "/bw/logical/core/leader/"), HasSubstr("/bw/logical/core/leader/"));
+
+  ASSERT_EQ(Send(s.port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status, 204);
+  ASSERT_EQ(Send(s.port, "PUT", "/v1/d/app", root, R"({"v":"kept in etcd"})").status, 204);
+  EXPECT_EQ(Send(s.port, "GET", "/v1/d/app", root).Json()["data"]["v"], "kept in etcd");
+  EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+  // Stopping released the lock at once (the lease was revoked, not left to expire).
+  EXPECT_EQ(EtcdKeys(etcd, "/bw/core/lock/"), "");
+
+  Running again = Start({"-config=" + config});
+  ASSERT_NE(again.port, 0) << again.process->output();
+  EXPECT_EQ(Send(again.port, "GET", "/v1/sys/seal-status").Json()["sealed"], true);
+  ASSERT_EQ(Send(again.port, "PUT", "/v1/sys/unseal", "", unseal).Json()["sealed"], false);
+  ASSERT_TRUE(WaitUntilActive(again.port)) << again.process->output();
+  HttpReply read = Send(again.port, "GET", "/v1/d/app", root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "kept in etcd");
+  EXPECT_EQ(again.process->Stop(SIGTERM), 0) << again.process->output();
+}
+
+// The server's lease is revoked behind its back (as if it expired): the server notices, steps
+// down to standby (is_self false, every plugin stopped), contends again after its 10 s pause, wins,
+// and serves the data it had.
+TEST(ServerProcessTest, AServerOnEtcdThatLosesItsLeaseStepsDownAndTakesTheLockAgain) {
+  server_testing::EtcdProcess etcd("etcd-loss");
+  const std::string dir = TestTmpDir() + "/etcd-loss";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  Running s = Start({"-config=" + EtcdConfig(dir, etcd, /*ha_enabled=*/true)});
+  ASSERT_NE(s.port, 0) << s.process->output();
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  ASSERT_TRUE(WaitUntilActive(s.port)) << s.process->output();
+  ASSERT_EQ(Send(s.port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status, 204);
+  ASSERT_EQ(Send(s.port, "PUT", "/v1/d/x", root, R"({"v":"before"})").status, 204);
+
+  // The lock entry's name is its lease id in hex.
+  const std::string keys = EtcdKeys(etcd, "/bw/core/lock/");
+  const size_t at = keys.find("/bw/core/lock/");
+  ASSERT_NE(at, std::string::npos) << keys;
+  const std::string lease(absl::StripAsciiWhitespace(keys.substr(at + 14)));
+  ProcessResult revoke = etcd.Etcdctl({"lease", "revoke", lease});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.out << revoke.err;
+
+  ASSERT_TRUE(s.process->WaitForLine("lost the HA lock: stepping down").has_value())
+      << s.process->output();
+  ASSERT_TRUE(s.process->WaitForLine("stepping down: stopping every plugin").has_value());
+  // is_self went false with the "lost" line (same loop task); it is true again once the server
+  // won a second time.
+  ASSERT_TRUE(WaitUntilActive(s.port)) << s.process->output();
+  const std::string output = s.process->output();
+  size_t won = 0;
+  for (size_t at = 0; (at = output.find("acquired the HA lock", at)) != std::string::npos; ++at) {
+    ++won;
+  }
+  EXPECT_EQ(won, 2u) << output;
+  HttpReply read = Send(s.port, "GET", "/v1/d/x", root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "before");
+  EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+}
+
+// Without ha_enabled the server on etcd is simply active: no lock, sys/leader without HA.
+TEST(ServerProcessTest, AServerOnEtcdWithoutHaTakesNoLock) {
+  server_testing::EtcdProcess etcd("etcd-noha");
+  const std::string dir = TestTmpDir() + "/etcd-noha";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  Running s = Start({"-config=" + EtcdConfig(dir, etcd, /*ha_enabled=*/false)});
+  ASSERT_NE(s.port, 0) << s.process->output();
+  const Initialized init = InitAndUnseal(s.port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  json leader = Send(s.port, "GET", "/v1/sys/leader").Json();
+  EXPECT_EQ(leader["ha_enabled"], false);
+  EXPECT_EQ(leader["is_self"], false);
+  ASSERT_EQ(Send(s.port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status, 204);
+  ASSERT_EQ(Send(s.port, "PUT", "/v1/d/x", root, R"({"v":"1"})").status, 204);
+  EXPECT_EQ(EtcdKeys(etcd, "/bw/core/lock/"), "");
+  EXPECT_THAT(EtcdKeys(etcd, "/bw/"), HasSubstr("/bw/barrier/keyring"));
+  EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
 }
 
 }  // namespace

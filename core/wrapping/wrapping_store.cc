@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "base/crypto/es512.h"
 #include "base/crypto/sha256.h"
+#include "base/crypto/uuid.h"
 #include "base/json/json_depth.h"
 #include "base/status/status_macros.h"
 #include "protocol/wrapping_token.h"
@@ -139,16 +140,7 @@ std::string WrappingStore::NewTokenId() {
   return out;
 }
 
-std::string WrappingStore::NewUuid() {
-  uint8_t b[16];
-  random_.Fill(absl::MakeSpan(b));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const std::string hex =
-      crypto::HexEncode(absl::string_view(reinterpret_cast<const char*>(b), sizeof(b)));
-  return absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
-                      hex.substr(16, 4), "-", hex.substr(20));
-}
+std::string WrappingStore::NewUuid() { return crypto::RandomUuid(random_); }
 
 absl::Status WrappingStore::MakeRoom() {
   ASSIGN_OR_RETURN(std::vector<std::string> keys, storage_.List(kResponsePrefix));

@@ -389,6 +389,7 @@ void Api::Unseal(const CallPtr& c) {
                  if (!s->sealed) {
                    unseal_nonce_.clear();
                    Log(LogLevel::kInfo, "unsealed by API request");
+                   if (options_.on_unsealed) options_.on_unsealed();
                  }
                  FinishJson(c, 200, SealStatusJson());
                }));
@@ -399,7 +400,10 @@ void Api::Seal(const CallPtr& c) {
   if (!node_.seal_status().initialized || node_.sealed()) return FinishEmpty(c, 204);
   if (!Authorize(c)) return;
   Log(LogLevel::kInfo, "sealing by API request");
-  node_.Seal(Guarded(c, [this, c]() { FinishEmpty(c, 204); }));
+  node_.Seal(Guarded(c, [this, c]() {
+    if (options_.on_sealed) options_.on_sealed();
+    FinishEmpty(c, 204);
+  }));
 }
 
 void Api::StepDown(const CallPtr& c) {
@@ -443,13 +447,23 @@ void Api::Health(const CallPtr& c) {
 }
 
 void Api::Leader(const CallPtr& c) {
-  // No HA: Vault's ha_enabled=false answer, sealed or not.
+  // No HA: Vault's ha_enabled=false answer, sealed or not. HA: 503 while sealed.
+  LeaderStatus leader;
+  if (options_.leader) {
+    if (node_.sealed()) return FinishError(c, HttpError(503, "Vault is sealed"));
+    absl::StatusOr<LeaderStatus> status = options_.leader();
+    if (!status.ok()) return FinishError(c, status.status());
+    leader = *std::move(status);
+  }
   FinishJson(c, 200,
-             Json{{"ha_enabled", false},
-                  {"is_self", false},
-                  {"active_time", "0001-01-01T00:00:00Z"},
-                  {"leader_address", ""},
-                  {"leader_cluster_address", ""},
+             Json{{"ha_enabled", options_.leader != nullptr},
+                  {"is_self", leader.is_self},
+                  {"active_time", leader.active_time.has_value()
+                                      ? absl::FormatTime(absl::RFC3339_full, *leader.active_time,
+                                                         absl::UTCTimeZone())
+                                      : "0001-01-01T00:00:00Z"},
+                  {"leader_address", leader.leader_address},
+                  {"leader_cluster_address", leader.leader_cluster_address},
                   {"performance_standby", false},
                   {"performance_standby_last_remote_wal", 0}});
 }

@@ -14,11 +14,14 @@
 #define BULWARK_SERVER_API_API_H_
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "base/env/env.h"
 #include "base/log/log.h"
 #include "base/metrics/metrics.h"
@@ -27,6 +30,14 @@
 #include "server/http/message.h"
 
 namespace bulwark::api {
+
+// What sys/leader reports on an HA server (ApiOptions::leader).
+struct LeaderStatus {
+  bool is_self = false;
+  std::string leader_address;
+  std::string leader_cluster_address;
+  std::optional<absl::Time> active_time;  // is_self only.
+};
 
 struct ApiOptions {
   // Reported by sys/seal-status and sys/health: the Vault API level the server speaks.
@@ -37,6 +48,11 @@ struct ApiOptions {
   std::string cluster_id;
   // sys/seal-status's storage_type: "file" or "inmem".
   std::string storage_type = "inmem";
+  // HA (docs/ha.md); all unset without HA. Run on the loop after an unseal / a seal made through
+  // the API completed; `leader` answers sys/leader (ha_enabled true) while unsealed.
+  std::function<void()> on_unsealed;
+  std::function<void()> on_sealed;
+  std::function<absl::StatusOr<LeaderStatus>()> leader;
 };
 
 class Api {

@@ -88,18 +88,82 @@ absl::StatusOr<size_t> RequestSize(const Json& v, absl::string_view path) {
   return n == 0 ? kDefaultMaxRequestBytes : static_cast<size_t>(n);
 }
 
+// A duration as Vault's parseutil reads one: "15s", "1m30s", or a whole number of seconds.
+absl::StatusOr<absl::Duration> Duration(const Json& v, absl::string_view path) {
+  if (v.is_number_integer()) return absl::Seconds(v.get<int64_t>());
+  absl::Duration d;
+  int64_t seconds = 0;
+  if (v.is_string() && absl::SimpleAtoi(v.get<std::string>(), &seconds)) {
+    return absl::Seconds(seconds);
+  }
+  if (v.is_string() && absl::ParseDuration(v.get<std::string>(), &d)) return d;
+  return Error(path, "expected a duration such as \"15s\"");
+}
+
+absl::Status ParseEtcd(const Json& body, absl::string_view path, EtcdStorageConfig& out) {
+  if (absl::Status s = CheckKeys(
+          body, path, {"address", "path", "ha_enabled", "lock_ttl", "request_timeout", "etcd_api"});
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& [key, field] : {std::pair<const char*, std::string*>{"address", &out.address},
+                                   std::pair<const char*, std::string*>{"path", &out.path}}) {
+    const auto it = body.find(key);
+    if (it == body.end()) continue;
+    absl::StatusOr<std::string> value = String(*it, Join(path, key));
+    if (!value.ok()) return value.status();
+    if (value->empty()) return Error(Join(path, key), "must not be empty");
+    *field = *std::move(value);
+  }
+  if (!absl::StartsWith(out.address, "http://")) {
+    return Error(Join(path, "address"),
+                 "expected http://host:port (TLS to etcd is not supported yet)");
+  }
+  if (const auto it = body.find("etcd_api"); it != body.end()) {
+    absl::StatusOr<std::string> api = String(*it, Join(path, "etcd_api"));
+    if (!api.ok()) return api.status();
+    if (*api != "v3") return Error(Join(path, "etcd_api"), "only \"v3\" is supported");
+  }
+  if (const auto it = body.find("ha_enabled"); it != body.end()) {
+    absl::StatusOr<bool> ha = Bool(*it, Join(path, "ha_enabled"));
+    if (!ha.ok()) return ha.status();
+    out.ha_enabled = *ha;
+  }
+  if (const auto it = body.find("lock_ttl"); it != body.end()) {
+    absl::StatusOr<absl::Duration> ttl = Duration(*it, Join(path, "lock_ttl"));
+    if (!ttl.ok()) return ttl.status();
+    if (*ttl < kLockTtlMin || *ttl > kLockTtlMax || *ttl != absl::Trunc(*ttl, absl::Seconds(1))) {
+      return Error(Join(path, "lock_ttl"), "must be a whole number of seconds from 2s to 1h");
+    }
+    out.lock_ttl = *ttl;
+  }
+  if (const auto it = body.find("request_timeout"); it != body.end()) {
+    absl::StatusOr<absl::Duration> timeout = Duration(*it, Join(path, "request_timeout"));
+    if (!timeout.ok()) return timeout.status();
+    if (*timeout <= absl::ZeroDuration() || *timeout > absl::Minutes(5)) {
+      return Error(Join(path, "request_timeout"), "must be more than 0s and at most 5m");
+    }
+    out.request_timeout = *timeout;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseStorage(const Json& v, StorageConfig& out) {
   if (!v.is_object()) return Error("storage", "expected an object such as {\"file\": {...}}");
   if (v.size() != 1) {
-    return Error("storage", "exactly one storage type is required: file or inmem");
+    return Error("storage", "exactly one storage type is required: file, etcd or inmem");
   }
   const std::string type = v.begin().key();
   const Json& body = v.begin().value();
   const std::string path = Join("storage", QuoteKey(type));
-  if (type != "file" && type != "inmem") {
-    return Error(path, "unsupported storage type (bulwark has file and inmem)");
+  if (type != "file" && type != "inmem" && type != "etcd") {
+    return Error(path, "unsupported storage type (bulwark has file, etcd and inmem)");
   }
   if (!body.is_object()) return Error(path, "expected an object");
+  if (type == "etcd") {
+    out.kind = StorageConfig::Kind::kEtcd;
+    return ParseEtcd(body, path, out.etcd);
+  }
   if (type == "inmem") {
     out.kind = StorageConfig::Kind::kInmem;
     return CheckKeys(body, path, {});

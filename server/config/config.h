@@ -1,7 +1,9 @@
 // The server's configuration file: Vault's JSON config shape, for the subset bulwark serves.
 //
 //   {
-//     "storage": {"file": {"path": "/var/lib/bulwark"}},      or {"inmem": {}}
+//     "storage": {"file": {"path": "/var/lib/bulwark"}},      or {"inmem": {}}, or
+//                {"etcd": {"address": "http://127.0.0.1:2379", "path": "/vault/",
+//                          "ha_enabled": "true", "lock_ttl": "15s", "request_timeout": "5s"}}
 //     "listener": {"tcp": {"address": "127.0.0.1:8200", "tls_cert_file": "...",
 //                          "tls_key_file": "...", "tls_disable": false,
 //                          "max_request_size": 33554432}},   (or a list holding one listener)
@@ -21,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "base/log/log.h"
 
 namespace bulwark::config {
@@ -31,10 +34,24 @@ inline constexpr size_t kMaxRequestBytesMax = size_t{1} << 30;
 // Largest configuration file read.
 inline constexpr size_t kConfigBytesMax = size_t{1} << 20;
 
+// storage "etcd" (docs/ha.md): Vault's etcd backend keys, v3 API only.
+struct EtcdStorageConfig {
+  std::string address = "http://127.0.0.1:2379";  // The first of a comma-separated list is used.
+  std::string path = "/vault/";                   // Key prefix, as Vault's `path`.
+  bool ha_enabled = false;                        // Take the HA lock at unseal.
+  absl::Duration lock_ttl = absl::Seconds(15);    // The lock lease's TTL (Vault: lock_timeout).
+  absl::Duration request_timeout = absl::Seconds(5);
+};
+
+// lock_ttl bounds: the lease margin (docs/ha.md) needs at least 2 s.
+inline constexpr absl::Duration kLockTtlMin = absl::Seconds(2);
+inline constexpr absl::Duration kLockTtlMax = absl::Hours(1);
+
 struct StorageConfig {
-  enum class Kind { kFile, kInmem };
+  enum class Kind { kFile, kInmem, kEtcd };
   Kind kind = Kind::kInmem;
-  std::string path;  // kFile: the data directory.
+  std::string path;        // kFile: the data directory.
+  EtcdStorageConfig etcd;  // kEtcd.
 };
 
 struct ListenerConfig {

@@ -128,6 +128,51 @@ TEST(ConfigTest, StorageAndListenerRules) {
               HasSubstr("api_addr: expected a URL"));
 }
 
+std::string WithEtcd(absl::string_view body) {
+  return absl::StrCat(R"({"storage": {"etcd": )", body, "}, ", kListener, "}");
+}
+
+TEST(ConfigTest, EtcdStorageDefaultsAndKeys) {
+  absl::StatusOr<ServerConfig> defaults = ParseConfig(WithEtcd("{}"));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->storage.kind, StorageConfig::Kind::kEtcd);
+  EXPECT_EQ(defaults->storage.etcd.address, "http://127.0.0.1:2379");
+  EXPECT_EQ(defaults->storage.etcd.path, "/vault/");
+  EXPECT_FALSE(defaults->storage.etcd.ha_enabled);
+  EXPECT_EQ(defaults->storage.etcd.lock_ttl, absl::Seconds(15));
+  EXPECT_EQ(defaults->storage.etcd.request_timeout, absl::Seconds(5));
+
+  absl::StatusOr<ServerConfig> c = ParseConfig(WithEtcd(
+      R"({"address": "http://10.0.0.5:2379,http://10.0.0.6:2379", "path": "/bulwark/",
+          "ha_enabled": "true", "lock_ttl": "10s", "request_timeout": 3, "etcd_api": "v3"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->storage.etcd.address, "http://10.0.0.5:2379,http://10.0.0.6:2379");
+  EXPECT_EQ(c->storage.etcd.path, "/bulwark/");
+  EXPECT_TRUE(c->storage.etcd.ha_enabled);
+  EXPECT_EQ(c->storage.etcd.lock_ttl, absl::Seconds(10));
+  EXPECT_EQ(c->storage.etcd.request_timeout, absl::Seconds(3));
+}
+
+TEST(ConfigTest, EtcdStorageErrorsNameTheKey) {
+  EXPECT_EQ(ErrorOf(WithEtcd(R"({"adress": "http://x:1"})")), "storage.etcd.adress: unknown key");
+  EXPECT_THAT(ErrorOf(WithEtcd(R"({"address": "https://x:1"})")),
+              HasSubstr("storage.etcd.address: expected http://host:port"));
+  EXPECT_EQ(ErrorOf(WithEtcd(R"({"path": ""})")), "storage.etcd.path: must not be empty");
+  EXPECT_EQ(ErrorOf(WithEtcd(R"({"ha_enabled": "yes"})")),
+            "storage.etcd.ha_enabled: expected a boolean");
+  EXPECT_THAT(ErrorOf(WithEtcd(R"({"lock_ttl": "soon"})")),
+              HasSubstr("storage.etcd.lock_ttl: expected a duration"));
+  for (const char* bad : {R"("1s")", R"("2h")", R"("2500ms")", "0"}) {
+    EXPECT_THAT(ErrorOf(WithEtcd(absl::StrCat(R"({"lock_ttl": )", bad, "}"))),
+                HasSubstr("storage.etcd.lock_ttl: must be a whole number of seconds from 2s to 1h"))
+        << bad;
+  }
+  EXPECT_THAT(ErrorOf(WithEtcd(R"({"request_timeout": "0s"})")),
+              HasSubstr("storage.etcd.request_timeout"));
+  EXPECT_THAT(ErrorOf(WithEtcd(R"({"etcd_api": "v2"})")),
+              HasSubstr("storage.etcd.etcd_api: only \"v3\""));
+}
+
 TEST(ConfigTest, UiIsRejectedWhenEnabled) {
   EXPECT_TRUE(ParseConfig(With(R"(, "ui": false)")).ok());
   EXPECT_THAT(ErrorOf(With(R"(, "ui": true)")), HasSubstr("ui: the web UI is not supported"));

@@ -1,0 +1,288 @@
+// A kv write through `bulwark server` on storage "etcd" (ha_enabled: every storage write is a
+// fenced Txn) against an etcd put of the same size made directly with bulwark's etcd client,
+// against the same etcd, interleaved in rounds in one run. One writer, one request at a time:
+// the figures are latencies (median and mean per write), the goal of issue 14 is that the kv
+// write costs at most 1.3x the etcd put. Also measured: the fenced Txn alone (what EtcdStorage
+// sends for each write of an active node).
+//
+//   bazel run -c opt //benchmarks/ha:etcd_write_benchmark [-- --writes=1000 --rounds=5
+//                                                             --value_bytes=100]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "server/etcd/etcd_client.h"
+#include "server/testing/etcd.h"
+#include "server/testing/process.h"
+
+namespace bulwark {
+namespace {
+
+using nlohmann::json;
+
+// HTTP/1.1 on one kept-alive loopback connection.
+class Connection {
+ public:
+  explicit Connection(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      std::perror("connect");
+      std::exit(1);
+    }
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  ~Connection() { close(fd_); }
+
+  // Returns the status; `body` gets the response body.
+  int Do(const std::string& method, const std::string& path, const std::string& token,
+         const std::string& request_body, std::string* body = nullptr) {
+    std::string request = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    if (!token.empty()) absl::StrAppend(&request, "X-Vault-Token: ", token, "\r\n");
+    absl::StrAppend(&request, "Content-Length: ", request_body.size(), "\r\n\r\n", request_body);
+    for (size_t sent = 0; sent < request.size();) {
+      const ssize_t n = ::send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return 0;
+      sent += static_cast<size_t>(n);
+    }
+    size_t header_end;
+    while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return 0;
+    }
+    const std::string head = buffer_.substr(0, header_end);
+    int status = 0;
+    if (head.size() < 12 || !absl::SimpleAtoi(head.substr(9, 3), &status)) return 0;
+    size_t length = 0;
+    for (absl::string_view line : absl::StrSplit(head, "\r\n")) {
+      if (absl::StartsWithIgnoreCase(line, "content-length:")) {
+        (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(15)), &length);
+      }
+    }
+    while (buffer_.size() < header_end + 4 + length) {
+      if (!Fill()) return 0;
+    }
+    if (body != nullptr) *body = buffer_.substr(header_end + 4, length);
+    buffer_.erase(0, header_end + 4 + length);
+    return status;
+  }
+
+ private:
+  bool Fill() {
+    char buf[16384];
+    const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) return false;
+    buffer_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+struct Stats {
+  double median_us = 0, mean_us = 0;
+};
+
+Stats Summarize(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  Stats s;
+  s.median_us = us[us.size() / 2];
+  double sum = 0;
+  for (double u : us) sum += u;
+  s.mean_us = sum / us.size();
+  return s;
+}
+
+template <typename F>
+std::vector<double> Time(int n, F f) {
+  std::vector<double> us;
+  us.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    f(i);
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  return us;
+}
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "etcd_write_benchmark: %s\n", what.c_str());
+  std::exit(1);
+}
+
+int Main(int argc, char** argv) {
+  if (argc < 2) Die("usage: etcd_write_benchmark <bulwark binary> [--writes=N] [--rounds=R]");
+  const std::string bulwark = std::filesystem::absolute(argv[1]);
+  int writes = 1000, rounds = 5, value_bytes = 100;
+  for (int i = 2; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (absl::ConsumePrefix(&a, "--writes=")) (void)absl::SimpleAtoi(a, &writes);
+    if (absl::ConsumePrefix(&a, "--rounds=")) (void)absl::SimpleAtoi(a, &rounds);
+    if (absl::ConsumePrefix(&a, "--value_bytes=")) (void)absl::SimpleAtoi(a, &value_bytes);
+  }
+  char dir_template[] = "/tmp/bw-etcd-bench-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) Die("mkdtemp");
+  const std::string dir = dir_template;
+  setenv("TEST_TMPDIR", dir.c_str(), 1);
+  int status = 0;
+  {
+    server_testing::EtcdProcess etcd("bench");
+    const std::string config = dir + "/config.json";
+    std::ofstream(config) << json{
+        {"storage",
+         {{"etcd", {{"address", etcd.client_url()}, {"path", "/bench/"}, {"ha_enabled", true}}}}},
+        {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
+        {"log_level", "warn"},
+    }.dump();
+    server_testing::ServerProcess server({bulwark, "server", "-config=" + config},
+                                         {"PATH=/usr/bin:/bin", "TMPDIR=" + dir});
+    std::optional<std::string> line = server.WaitForLine("Api Address: http://");
+    if (!line || !server.WaitForLine("server started")) Die("server did not start");
+    int port = 0;
+    (void)absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &port);
+
+    Connection http(port);
+    std::string body;
+    if (http.Do("PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})", &body) !=
+        200) {
+      Die("init: " + body);
+    }
+    const json init = json::parse(body);
+    const std::string root = init["root_token"].get<std::string>();
+    http.Do("PUT", "/v1/sys/unseal", "", json{{"key", init["keys"][0].get<std::string>()}}.dump());
+    for (int i = 0;; ++i) {
+      http.Do("GET", "/v1/sys/leader", "", "", &body);
+      if (json::parse(body, nullptr, false).value("is_self", false)) break;
+      if (i > 600) Die("the server never became active");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (http.Do("POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})") != 204) Die("mount kv");
+
+    const std::string kv_body = json{{"v", std::string(value_bytes, 'x')}}.dump();
+    etcd::ClientOptions options;
+    options.address = etcd.client_url();
+    std::unique_ptr<etcd::Client> client = *etcd::Client::Connect(options);
+    const std::string value(kv_body.size(), 'x');
+    // The fenced Txn's guard: an entry whose create revision we know.
+    etcdserverpb::PutRequest guard;
+    guard.set_key("/baseline/guard");
+    const int64_t guard_revision = client->Put(guard)->header().revision();
+
+    auto kv_write = [&](int i) {
+      if (http.Do("PUT", absl::StrCat("/v1/d/k", i % 100), root, kv_body) != 204) Die("kv write");
+    };
+    auto etcd_put = [&](int i) {
+      etcdserverpb::PutRequest put;
+      put.set_key(absl::StrCat("/baseline/k", i % 100));
+      put.set_value(value);
+      if (!client->Put(put).ok()) Die("etcd put");
+    };
+    auto etcd_txn = [&](int i) {
+      etcdserverpb::TxnRequest txn;
+      etcdserverpb::Compare* cmp = txn.add_compare();
+      cmp->set_key("/baseline/guard");
+      cmp->set_target(etcdserverpb::Compare::CREATE);
+      cmp->set_create_revision(guard_revision);
+      etcdserverpb::PutRequest* put = txn.add_success()->mutable_request_put();
+      put->set_key(absl::StrCat("/baseline/t", i % 100));
+      put->set_value(value);
+      absl::StatusOr<etcdserverpb::TxnResponse> r = client->Txn(txn);
+      if (!r.ok() || !r->succeeded()) Die("etcd txn");
+    };
+    auto etcd_range = [&](int i) {
+      etcdserverpb::RangeRequest range;
+      range.set_key(absl::StrCat("/baseline/k", i % 100));
+      if (!client->Range(range).ok()) Die("etcd range");
+    };
+    // Warm-up.
+    Time(100, kv_write);
+    Time(100, etcd_put);
+    Time(100, etcd_txn);
+
+    std::printf("writes per workload per round: %d; kv body %zu bytes, etcd value %zu bytes\n",
+                writes, kv_body.size(), value.size());
+    std::printf("%-6s %-28s %12s %12s\n", "round", "workload", "median_us", "mean_us");
+    std::vector<double> ratios;
+    for (int r = 1; r <= rounds; ++r) {
+      const Stats put = Summarize(Time(writes, etcd_put));
+      const Stats txn = Summarize(Time(writes, etcd_txn));
+      const Stats range = Summarize(Time(writes, etcd_range));
+      const Stats kv = Summarize(Time(writes, kv_write));
+      std::printf("%-6d %-28s %12.1f %12.1f\n", r, "etcd put (client)", put.median_us, put.mean_us);
+      std::printf("%-6d %-28s %12.1f %12.1f\n", r, "etcd fenced txn (client)", txn.median_us,
+                  txn.mean_us);
+      std::printf("%-6d %-28s %12.1f %12.1f\n", r, "etcd range (client)", range.median_us,
+                  range.mean_us);
+      std::printf("%-6d %-28s %12.1f %12.1f   (%.2fx the put, %.2fx the txn)\n", r,
+                  "bulwark kv write (HTTP)", kv.median_us, kv.mean_us, kv.median_us / put.median_us,
+                  kv.median_us / txn.median_us);
+      ratios.push_back(kv.median_us / put.median_us);
+    }
+    // What one kv write asks of etcd: etcd's own operation counters around 100 writes.
+    auto counters = [&] {
+      // etcd answers /metrics chunked: curl reads it.
+      const std::string text =
+          server_testing::RunProcess({"/usr/bin/curl", "-s", etcd.client_url() + "/metrics"},
+                                     {"PATH=/usr/bin:/bin"})
+              .out;
+      std::map<std::string, double> out;
+      for (absl::string_view line : absl::StrSplit(text, '\n')) {
+        for (const char* name : {"etcd_mvcc_range_total", "etcd_mvcc_put_total",
+                                 "etcd_mvcc_txn_total", "etcd_mvcc_delete_total"}) {
+          if (absl::StartsWith(line, absl::StrCat(name, " "))) {
+            (void)absl::SimpleAtod(line.substr(strlen(name) + 1), &out[name]);
+          }
+        }
+      }
+      return out;
+    };
+    auto count = [&](const char* what, auto workload) {
+      const std::map<std::string, double> before = counters();
+      Time(100, workload);
+      const std::map<std::string, double> after = counters();
+      std::printf("etcd operations per %s:", what);
+      for (const auto& [name, value] : after) {
+        std::printf(" %s=%.2f", name.c_str(), (value - before.at(name)) / 100);
+      }
+      std::printf("\n");
+    };
+    count("kv write", kv_write);
+    count("fenced txn", etcd_txn);
+    std::sort(ratios.begin(), ratios.end());
+    const double ratio = ratios[ratios.size() / 2];
+    std::printf("median over rounds: kv write / etcd put = %.2fx (goal <= 1.30x): %s\n", ratio,
+                ratio <= 1.3 ? "met" : "NOT met");
+    status = server.Stop(SIGTERM) == 0 ? 0 : 1;
+  }
+  std::filesystem::remove_all(dir);
+  return status;
+}
+
+}  // namespace
+}  // namespace bulwark
+
+int main(int argc, char** argv) { return bulwark::Main(argc, argv); }

@@ -1,0 +1,145 @@
+#include "core/ha/leadership.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "base/crypto/uuid.h"
+
+namespace bulwark::ha {
+
+Leadership::Leadership(Env& env, node::Node& node, Coordinator& coordinator, FencedStorage& storage,
+                       LogSink& log, LeadershipOptions options)
+    : env_(env),
+      node_(node),
+      coordinator_(coordinator),
+      storage_(storage),
+      log_(log),
+      options_(std::move(options)),
+      advertise_(options_.advertise) {
+  storage_.Unfence();  // Sealed: only sys/init writes.
+  storage_.SetFencedListener([this](const LockGrant& fenced) {
+    // The store says the lock is gone before our renewals noticed. Act after the write has
+    // returned (the listener runs inside a storage call, perhaps a plugin's).
+    std::weak_ptr<bool> alive = alive_;
+    env_.executor.Post([this, alive, revision = fenced.revision] {
+      if (alive.expired() || !grant_.has_value() || grant_->revision != revision) return;
+      (void)coordinator_.Resign();  // Ends the campaign; revokes what is left of its lease.
+      Lost(absl::UnavailableError(
+          absl::StrCat("a write was fenced: the lock entry of revision ", revision, " is gone")));
+    });
+  });
+}
+
+Leadership::~Leadership() {
+  storage_.SetFencedListener(nullptr);
+  if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
+  (void)coordinator_.Resign();
+}
+
+void Leadership::Log(LogLevel level, std::string message, std::string error) {
+  LogRecord r;
+  r.level = level;
+  r.time = env_.clock.WallNow();
+  r.source = "ha";
+  r.message = std::move(message);
+  if (!error.empty()) r.fields.emplace_back("error", std::move(error));
+  log_.Write(r);
+}
+
+void Leadership::OnUnsealed() {
+  unsealed_ = true;
+  storage_.MakeReadOnly();
+  Contend();
+}
+
+void Leadership::OnSealed() {
+  unsealed_ = false;
+  if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
+  retry_ = kNoTimer;
+  grant_.reset();
+  serving_ = false;
+  storage_.MakeReadOnly();
+  if (absl::Status s = coordinator_.Resign(); !s.ok()) {
+    Log(LogLevel::kWarn, "could not release the HA lock at seal", s.ToString());
+  }
+}
+
+void Leadership::Contend() {
+  retry_ = kNoTimer;
+  if (!unsealed_) return;
+  const std::string id = crypto::RandomUuid(env_.random);
+  Log(LogLevel::kInfo, "contending for the HA lock");
+  std::weak_ptr<bool> alive = alive_;
+  coordinator_.Campaign(
+      id,
+      [this, alive](absl::StatusOr<LockGrant> grant) {
+        if (!alive.expired()) Won(std::move(grant));
+      },
+      [this, alive](absl::Status why) {
+        if (!alive.expired()) Lost(std::move(why));
+      });
+}
+
+void Leadership::Won(absl::StatusOr<LockGrant> grant) {
+  if (!grant.ok()) {
+    Log(LogLevel::kWarn, "HA campaign failed; retrying", grant.status().ToString());
+    std::weak_ptr<bool> alive = alive_;
+    retry_ = env_.executor.PostAfter(options_.retry_after, [this, alive] {
+      if (!alive.expired()) Contend();
+    });
+    return;
+  }
+  grant_ = *grant;
+  active_since_ = env_.clock.WallNow();
+  storage_.FenceOn(*grant);
+  Log(LogLevel::kInfo, absl::StrCat("acquired the HA lock (revision ", grant->revision,
+                                    "): becoming the active node"));
+  std::weak_ptr<bool> alive = alive_;
+  const std::string holder = grant->holder_id;
+  node_.BecomeActive([this, alive, holder](absl::Status s) {
+    if (alive.expired() || !grant_.has_value() || grant_->holder_id != holder) return;
+    if (!s.ok()) Log(LogLevel::kError, "could not become active", s.ToString());
+    if (absl::Status p = PublishAdvertisement(node_.barrier(), holder, advertise_); !p.ok()) {
+      Log(LogLevel::kWarn, "could not write the leader advertisement", p.ToString());
+    }
+    serving_ = true;
+    Log(LogLevel::kInfo, "active: serving requests");
+  });
+}
+
+void Leadership::Lost(absl::Status why) {
+  Log(LogLevel::kWarn, "lost the HA lock: stepping down", why.ToString());
+  grant_.reset();
+  serving_ = false;
+  storage_.MakeReadOnly();
+  std::weak_ptr<bool> alive = alive_;
+  node_.StepDown([this, alive] {
+    if (alive.expired() || !unsealed_) return;
+    retry_ = env_.executor.PostAfter(options_.retry_after, [this, alive] {
+      if (!alive.expired()) Contend();
+    });
+  });
+}
+
+absl::StatusOr<LeaderView> Leadership::Leader() {
+  LeaderView view;
+  if (serving_) {
+    view.is_self = true;
+    view.leader_address = advertise_.api_addr;
+    view.leader_cluster_address = advertise_.cluster_addr;
+    view.active_since = active_since_;
+    return view;
+  }
+  absl::StatusOr<std::optional<std::string>> holder = coordinator_.Holder();
+  if (!holder.ok()) return holder.status();
+  if (!holder->has_value() || (*holder)->empty()) return view;
+  absl::StatusOr<std::optional<Advertisement>> ad = ReadAdvertisement(node_.barrier(), **holder);
+  if (!ad.ok()) return ad.status();
+  if (ad->has_value()) {
+    view.leader_address = (*ad)->api_addr;
+    view.leader_cluster_address = (*ad)->cluster_addr;
+  }
+  return view;
+}
+
+}  // namespace bulwark::ha

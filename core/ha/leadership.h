@@ -1,0 +1,89 @@
+// Leadership: what an HA node does with the coordinator (docs/ha.md). First version, for one or
+// more servers that are each active or waiting; forwarding and performance standbys come later.
+//
+//   sealed          storage unfenced until the first unseal (sys/init must write), read-only after
+//   unsealed        storage read-only, the node a standby; it campaigns with a fresh UUID
+//   won the lock    storage fenced on the grant, the node becomes active (mounts and plugins up),
+//                   the advertisement core/leader/<uuid> is written through the barrier
+//   lost the lock   storage read-only, the node steps down (every plugin stops), and campaigns
+//                   again after `retry_after`
+//   sealing         the campaign ends (the lease is revoked, so another node can win at once)
+//
+// Runs on the node's event loop, like the node.
+#ifndef BULWARK_CORE_HA_LEADERSHIP_H_
+#define BULWARK_CORE_HA_LEADERSHIP_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "base/env/env.h"
+#include "base/log/log.h"
+#include "core/ha/advertisement.h"
+#include "core/ha/coordinator.h"
+#include "core/ha/fenced_storage.h"
+#include "core/node/node.h"
+
+namespace bulwark::ha {
+
+struct LeadershipOptions {
+  Advertisement advertise;  // This node's api_addr and cluster_addr.
+  // Pause before contending again after losing the lock or a failed campaign.
+  absl::Duration retry_after = absl::Seconds(10);
+};
+
+// What sys/leader reports.
+struct LeaderView {
+  bool is_self = false;
+  std::string leader_address;              // "" when no leader is known.
+  std::string leader_cluster_address;      // "" when no leader is known.
+  std::optional<absl::Time> active_since;  // is_self only.
+};
+
+class Leadership {
+ public:
+  // Every reference must outlive the Leadership. The node must have been opened as a standby.
+  Leadership(Env& env, node::Node& node, Coordinator& coordinator, FencedStorage& storage,
+             LogSink& log, LeadershipOptions options);
+  ~Leadership();
+
+  // Sets the advertisement written when this node wins (the listener's address may be known
+  // only after construction).
+  void SetAdvertisement(Advertisement ad) { advertise_ = std::move(ad); }
+
+  // The node finished unsealing: contend for the lock.
+  void OnUnsealed();
+  // The node sealed: give the lock up.
+  void OnSealed();
+
+  // Holds the lock, is active and has advertised itself.
+  bool active() const { return serving_; }
+  // The holder and its advertisement (read through the barrier: the node must be unsealed).
+  absl::StatusOr<LeaderView> Leader();
+
+ private:
+  void Contend();
+  void Won(absl::StatusOr<LockGrant> grant);
+  void Lost(absl::Status why);
+  void Log(LogLevel level, std::string message, std::string error = "");
+
+  Env& env_;
+  node::Node& node_;
+  Coordinator& coordinator_;
+  FencedStorage& storage_;
+  LogSink& log_;
+  const LeadershipOptions options_;
+  Advertisement advertise_;
+  bool unsealed_ = false;
+  std::optional<LockGrant> grant_;
+  bool serving_ = false;
+  absl::Time active_since_;
+  TimerId retry_ = kNoTimer;
+  // Callbacks that run after the Leadership is gone do nothing.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace bulwark::ha
+
+#endif  // BULWARK_CORE_HA_LEADERSHIP_H_
