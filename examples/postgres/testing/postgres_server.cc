@@ -60,8 +60,12 @@ PGconn* ConnectAs(const std::string& host, int port, const std::string& database
   const std::string user_text(user);
   const std::string password_text(password);
   const char* keys[] = {"host", "port", "dbname", "user", "password", "connect_timeout", nullptr};
-  const char* values[] = {host.c_str(),          port_text.c_str(),     database.c_str(),
-                          user_text.c_str(),     password_text.c_str(), "60",
+  const char* values[] = {host.c_str(),
+                          port_text.c_str(),
+                          database.c_str(),
+                          user_text.c_str(),
+                          password_text.c_str(),
+                          "60",
                           nullptr};
   return PQconnectdbParams(keys, values, /*expand_dbname=*/0);
 }
