@@ -170,10 +170,10 @@ int Run(int argc, char** argv) {
   config.manifest = *manifest;
   if (const std::vector<std::string> missing = MissingDatabaseEnv(config.manifest);
       !missing.empty()) {
-    return Usage(absl::StrCat(flags.manifest, ": database config refers to {{env:",
-                              absl::StrJoin(missing, "}}, {{env:"),
-                              "}}, not set in the environment (run the suite under the wrapper "
-                              "that starts the database: plugin_conformance_test's wrapper)"));
+    return Usage(absl::StrCat(
+        flags.manifest, ": database config refers to {{env:", absl::StrJoin(missing, "}}, {{env:"),
+        "}}, not set in the environment (run the suite under the wrapper "
+        "that starts the database: plugin_conformance_test's wrapper)"));
   }
 
   const bool attach = !flags.attach_handshake.empty();

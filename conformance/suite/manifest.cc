@@ -96,8 +96,8 @@ std::string ExpandConfig(absl::string_view config, absl::string_view scratch_dir
   std::string out = absl::StrReplaceAll(config, {{"{{scratch_dir}}", escaped(scratch_dir)}});
   for (const std::string& name : EnvReferences(out)) {
     const char* value = std::getenv(name.c_str());
-    absl::StrReplaceAll({{absl::StrCat(kEnvOpen, name, "}}"), escaped(value == nullptr ? "" : value)}},
-                        &out);
+    absl::StrReplaceAll(
+        {{absl::StrCat(kEnvOpen, name, "}}"), escaped(value == nullptr ? "" : value)}}, &out);
   }
   return out;
 }
@@ -234,10 +234,10 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
       m.database_unreachable_config_json = database.at("unreachable_config").dump();
     }
     if (database.contains("creation_statements")) {
-      ASSIGN_OR_RETURN(m.database_creation_statements,
-                       GetStrings(database, "creation_statements"));
+      ASSIGN_OR_RETURN(m.database_creation_statements, GetStrings(database, "creation_statements"));
     }
-    for (const std::string* config : {&m.database_config_json, &m.database_unreachable_config_json}) {
+    for (const std::string* config :
+         {&m.database_config_json, &m.database_unreachable_config_json}) {
       for (const std::string& name : EnvReferences(*config)) {
         if (name.empty() || absl::ascii_isdigit(name[0]) ||
             !std::all_of(name.begin(), name.end(),
@@ -318,8 +318,7 @@ std::string ExpandUnreachableDatabaseConfig(const Manifest& manifest,
   if (!manifest.database_unreachable_config_json.empty()) {
     return ExpandConfig(manifest.database_unreachable_config_json, scratch_dir);
   }
-  return ExpandConfig(manifest.database_config_json,
-                      absl::StrCat(scratch_dir, "/missing/nowhere"));
+  return ExpandConfig(manifest.database_config_json, absl::StrCat(scratch_dir, "/missing/nowhere"));
 }
 
 std::vector<std::string> MissingDatabaseEnv(const Manifest& manifest) {

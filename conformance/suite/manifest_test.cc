@@ -56,8 +56,7 @@ TEST(ManifestTest, DatabaseEnvUnreachableAndStatements) {
   EXPECT_EQ(ExpandDatabaseConfig(*m, "/s"), R"({"url":"h=/tmp/a \"b\""})");
   EXPECT_EQ(ExpandUnreachableDatabaseConfig(*m, "/s"), R"({"url":"h=/s/none "})");
   EXPECT_THAT(MissingDatabaseEnv(*m), ::testing::ElementsAre("BW_MANIFEST_TEST_UNSET"));
-  EXPECT_THAT(m->database_creation_statements,
-              ::testing::ElementsAre("CREATE ROLE \"{{name}}\""));
+  EXPECT_THAT(m->database_creation_statements, ::testing::ElementsAre("CREATE ROLE \"{{name}}\""));
   // Without unreachable_config: the config with a scratch directory that does not exist.
   absl::StatusOr<Manifest> plain = ParseManifest(R"({"manifest_version": 1, "name": "db",
       "type": "database", "protocol_versions": [5],
@@ -116,9 +115,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "1 to 99"},
         BadCase{R"({"manifest_version": 1, "type": "secret", "protocol_versions": [5]})",
                 "\"name\" is required"},
-        BadCase{"{" BASE R"("type": "database", "database": {"config": {}, "unreachable_config": 1}})",
+        BadCase{"{" BASE
+                R"("type": "database", "database": {"config": {}, "unreachable_config": 1}})",
                 "\"database.unreachable_config\" must be a JSON object"},
-        BadCase{"{" BASE R"("type": "database", "database": {"config": {}, "creation_statements": [1]}})",
+        BadCase{"{" BASE
+                R"("type": "database", "database": {"config": {}, "creation_statements": [1]}})",
                 "\"creation_statements\" must be an array of strings"},
         BadCase{"{" BASE R"("type": "database", "database": {"config": {"u": "{{env:A-B}}"}}})",
                 "{{env:A-B}}, which is not an environment variable name"}));
