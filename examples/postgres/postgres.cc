@@ -3,6 +3,7 @@
 
 #include <postgresql/libpq-fe.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -281,26 +282,27 @@ absl::StatusOr<std::string> PostgresDatabase::Quote(absl::string_view value, Quo
   return out;
 }
 
+absl::Status PostgresDatabase::ResultError(const PGresult* result, absl::string_view what) const {
+  const std::string state = Trimmed(PQresultErrorField(result, PG_DIAG_SQLSTATE));
+  std::string primary = Trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+  if (primary.empty()) primary = Trimmed(PQresultErrorMessage(result));
+  return absl::Status(CodeForSqlState(state),
+                      absl::StrCat(what, ": ", Sanitize(primary),
+                                   state.empty() ? "" : absl::StrCat(" (SQLSTATE ", state, ")")));
+}
+
 absl::Status PostgresDatabase::Exec(PGconn* conn, const std::string& query,
                                     absl::string_view what) {
   PGresult* result = PQexec(conn, query.c_str());
   const ExecStatusType status = PQresultStatus(result);
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-    PQclear(result);
-    return absl::OkStatus();
-  }
-  const std::string state = Trimmed(PQresultErrorField(result, PG_DIAG_SQLSTATE));
-  std::string primary = Trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
-  if (primary.empty()) primary = Trimmed(PQerrorMessage(conn));
+  absl::Status out;
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) out = ResultError(result, what);
   PQclear(result);
-  absl::StatusCode code = CodeForSqlState(state);
-  if (PQstatus(conn) != CONNECTION_OK) {
-    code = absl::StatusCode::kUnavailable;
+  if (!out.ok() && PQstatus(conn) != CONNECTION_OK) {
+    out = absl::UnavailableError(out.message());
     Disconnect();
   }
-  return absl::Status(code,
-                      absl::StrCat(what, ": ", Sanitize(primary),
-                                   state.empty() ? "" : absl::StrCat(" (SQLSTATE ", state, ")")));
+  return out;
 }
 
 absl::Status PostgresDatabase::RunInTransaction(const std::vector<std::string>& statements,
@@ -318,16 +320,60 @@ absl::Status PostgresDatabase::RunInTransaction(const std::vector<std::string>& 
     }
   }
   ASSIGN_OR_RETURN(PGconn * conn, Connection());
-  RETURN_IF_ERROR(Exec(conn, "BEGIN", "BEGIN"));
-  for (size_t i = 0; i < queries.size(); ++i) {
-    absl::Status status =
-        Exec(conn, queries[i], absl::StrCat("query ", i + 1, " of ", queries.size(), " failed"));
-    if (!status.ok()) {
-      if (conn_ != nullptr) (void)Exec(conn, "ROLLBACK", "ROLLBACK");
-      return status;
+  return RunPipelined(conn, queries);
+}
+
+absl::Status PostgresDatabase::RunPipelined(PGconn* conn, const std::vector<std::string>& queries) {
+  // BEGIN, the queries and COMMIT go out together (libpq's pipeline mode: one round trip); the
+  // server skips everything after the first error up to the sync, and we roll back.
+  std::vector<std::string> all = {"BEGIN"};
+  all.insert(all.end(), queries.begin(), queries.end());
+  all.push_back("COMMIT");
+  auto what = [&](size_t i) {
+    if (i == 0) return std::string("BEGIN");
+    if (i + 1 == all.size()) return std::string("COMMIT");
+    return absl::StrCat("query ", i, " of ", queries.size(), " failed");
+  };
+  auto broken = [&](absl::string_view step) {
+    absl::Status status = absl::UnavailableError(absl::StrCat(
+        step, ": the connection to PostgreSQL failed: ", Sanitize(Trimmed(PQerrorMessage(conn)))));
+    Disconnect();
+    return status;
+  };
+  if (PQenterPipelineMode(conn) != 1) return broken("pipeline mode");
+  for (const std::string& query : all) {
+    if (PQsendQueryParams(conn, query.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+      return broken("send");
     }
   }
-  return Exec(conn, "COMMIT", "COMMIT");
+  if (PQpipelineSync(conn) != 1) return broken("sync");
+  absl::Status first_error;
+  for (size_t i = 0; i < all.size(); ++i) {
+    // Each query's results end with a null result.
+    while (PGresult* result = PQgetResult(conn)) {
+      const ExecStatusType status = PQresultStatus(result);
+      if (status == PGRES_FATAL_ERROR && first_error.ok())
+        first_error = ResultError(result, what(i));
+      PQclear(result);
+    }
+    if (PQstatus(conn) != CONNECTION_OK) return broken(what(i));
+  }
+  // Then the sync's own result.
+  for (;;) {
+    PGresult* result = PQgetResult(conn);
+    if (result == nullptr) {
+      if (PQstatus(conn) != CONNECTION_OK) return broken("sync");
+      continue;
+    }
+    const bool sync = PQresultStatus(result) == PGRES_PIPELINE_SYNC;
+    PQclear(result);
+    if (sync) break;
+  }
+  if (PQexitPipelineMode(conn) != 1) return broken("leaving pipeline mode");
+  if (!first_error.ok() && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    (void)Exec(conn, "ROLLBACK", "ROLLBACK");
+  }
+  return first_error;
 }
 
 absl::StatusOr<std::string> PostgresDatabase::PasswordForServer(const std::string& username,

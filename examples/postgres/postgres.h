@@ -21,6 +21,7 @@
 #include "sdk/database.h"
 
 typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
 
 namespace bulwark::examples::postgres {
 
@@ -108,7 +109,11 @@ class PostgresDatabase final : public sdk::Database {
   // Splits and expands every statement, then runs all queries in one transaction.
   absl::Status RunInTransaction(const std::vector<std::string>& statements,
                                 const TemplateVars& vars);
+  // Runs BEGIN, `queries` and COMMIT in one round trip (libpq pipeline mode); the first error,
+  // with everything rolled back.
+  absl::Status RunPipelined(PGconn* conn, const std::vector<std::string>& queries);
   absl::Status Exec(PGconn* conn, const std::string& query, absl::string_view what);
+  absl::Status ResultError(const PGresult* result, absl::string_view what) const;
   // What the server reported, with every known secret replaced by "[password]".
   std::string Sanitize(std::string text) const;
   absl::Status DefaultRevoke(const std::string& username);

@@ -273,17 +273,26 @@ TEST_F(PostgresTest, ValuesCannotBreakOutOfTheSql) {
 
 TEST_F(PostgresTest, FailedStatementRollsBackTheWholeCall) {
   ASSERT_TRUE(Initialize().ok());
+  const std::string count =
+      "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-rollback-readonly-%'";
+  EXPECT_EQ(Scalar(count), "0");
   absl::StatusOr<std::string> user =
-      NewUser("pw-Rollback-1", {"CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'",
-                                "GRANT SELECT ON no_such_table TO \"{{name}}\""});
+      NewUser("pw-Rollback-1",
+              {"CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'",
+               "GRANT SELECT ON no_such_table TO \"{{name}}\""},
+              absl::Now() + absl::Hours(1), "rollback");
   ASSERT_FALSE(user.ok());
   EXPECT_THAT(user.status().message(),
               HasSubstr("unable to create new user: query 2 of 2 failed: relation "
                         "\"no_such_table\" does not exist (SQLSTATE 42P01)"));
   EXPECT_THAT(user.status().message(), Not(HasSubstr("pw-Rollback-1")));
-  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-token-te-readonly-%'"),
-            Scalar("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-token-te-readonly-%' AND "
-                   "rolcanlogin"));  // Nothing half-made: every such role logs in.
+  // The first query's role was rolled back with the second's failure.
+  EXPECT_EQ(Scalar(count), "0");
+  // And the connection is usable again (no transaction left open).
+  absl::StatusOr<std::string> next =
+      NewUser("pw-Rollback-2", {kVaultCreation}, absl::Now() + absl::Hours(1), "rollback");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(Scalar(count), "1");
   EXPECT_THAT(NewUser("pw-Empty-1", {}).status().message(), HasSubstr("empty creation statements"));
   EXPECT_THAT(NewUser("pw-Unknown-1", {"CREATE ROLE {{nmae}}"}).status().message(),
               HasSubstr("{{nmae}}, which this call does not provide"));
