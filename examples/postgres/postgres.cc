@@ -239,7 +239,12 @@ absl::StatusOr<sdk::InitializeResponse> PostgresDatabase::Initialize(
 }
 
 absl::StatusOr<PGconn*> PostgresDatabase::Connection() {
-  if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) return conn_;
+  // PQconsumeInput reads what the server sent while the connection was idle without waiting:
+  // a server that ended the session (restart, pg_terminate_backend) has sent its FATAL and
+  // closed, so the kept connection is seen broken here, before a call is sent into it.
+  if (conn_ != nullptr && PQconsumeInput(conn_) == 1 && PQstatus(conn_) == CONNECTION_OK) {
+    return conn_;
+  }
   Disconnect();
   const std::string url = ExpandConnectionUrl(config_.connection_url, config_.username,
                                               config_.password, config_.disable_escaping);

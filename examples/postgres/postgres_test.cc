@@ -360,6 +360,20 @@ TEST_F(PostgresTest, ScramHashedInThePlugin) {
   EXPECT_TRUE(Delete(*user).ok());
 }
 
+TEST_F(PostgresTest, ReconnectsAfterTheServerEndedTheSession) {
+  ASSERT_TRUE(Initialize().ok());
+  ASSERT_TRUE(NewUser("pw-Before-1").ok());
+  // The server ends the plugin's session while it is idle, and the test waits until the
+  // backend is gone (the 60 s timeout is only a hang guard; sessions of earlier tests that are
+  // still closing may be counted too).
+  EXPECT_NE(Scalar("SELECT count(pg_terminate_backend(pid, 60000)) FROM pg_stat_activity WHERE "
+                   "application_name = 'bulwark-postgres-plugin'"),
+            "0");
+  absl::StatusOr<std::string> after = NewUser("pw-After-1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(pg().TryLogin(*after, "pw-After-1").ok());
+}
+
 TEST_F(PostgresTest, CloseEndsTheConnection) {
   ASSERT_TRUE(Initialize().ok());
   ASSERT_TRUE(Call(sdk::kDatabaseCloseMethod, dbplugin::v5::Empty()).ok());
