@@ -212,9 +212,9 @@ absl::StatusOr<sdk::InitializeResponse> PostgresDatabase::Initialize(
   }
   ASSIGN_OR_RETURN(std::string username_template, StringField(c, "username_template"));
   if (!username_template.empty()) {
-    return ConfigError("username_template",
-                       "is not supported by this plugin; remove it to use Vault's default "
-                       "(v-<display>-<role>-<random>-<unix time>)");
+    ASSIGN_OR_RETURN(config.username_template, UsernameTemplate::Parse(username_template));
+    // As Vault: render it once with empty metadata, so a template that cannot work fails now.
+    RETURN_IF_ERROR(config.username_template->Render({}, random_, clock_.WallNow()).status());
   }
   Disconnect();
   config_ = std::move(config);
@@ -405,8 +405,18 @@ absl::StatusOr<sdk::NewUserResponse> PostgresDatabase::NewUser(const sdk::NewUse
     return absl::InvalidArgumentError("empty creation statements");
   }
   RETURN_IF_ERROR(CheckPassword(request.password));
+  std::string username;
+  if (config_.username_template.has_value()) {
+    ASSIGN_OR_RETURN(username, config_.username_template->Render(request.username_config, random_,
+                                                                 clock_.WallNow()));
+    if (username.empty()) {
+      return absl::InvalidArgumentError("the username template rendered an empty username");
+    }
+    RETURN_IF_ERROR(CheckName(username, "the username the template rendered"));
+  } else {
+    username = DefaultUsername(request.username_config, random_, clock_.WallNow());
+  }
   call_secrets_ = {request.password};
-  const std::string username = DefaultUsername(request.username_config, random_, clock_.WallNow());
   absl::StatusOr<std::string> password = PasswordForServer(username, request.password);
   absl::Status status = password.status();
   if (status.ok()) {

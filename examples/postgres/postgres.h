@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "base/env/clock.h"
 #include "base/env/random.h"
 #include "examples/postgres/sql_template.h"
+#include "examples/postgres/username_template.h"
 #include "sdk/database.h"
 
 typedef struct pg_conn PGconn;
@@ -41,6 +43,10 @@ inline constexpr size_t kStatementBytesMax = 64 * 1024;
 // libpq's connect_timeout when the connection_url sets none (seconds): a hang guard for a host
 // that drops packets; refused connections fail at once.
 inline constexpr int kConnectTimeoutDefaultSeconds = 30;
+// Vault's default username template, as text (what DefaultUsername renders).
+inline constexpr char kDefaultUsernameTemplate[] =
+    "{{ printf \"v-%s-%s-%s-%s\" (.DisplayName | truncate 8) (.RoleName | truncate 8) "
+    "(random 20) (unix_time) | truncate 63 }}";
 // Vault's expiration layout (Go "2006-01-02 15:04:05-0700", UTC).
 inline constexpr char kExpirationFormat[] = "%Y-%m-%d %H:%M:%S%z";
 
@@ -68,7 +74,8 @@ std::string ExpandConnectionUrl(absl::string_view url, absl::string_view usernam
 //
 // Errors (the SDK adds Vault's prefix, e.g. "unable to create new user: "):
 //   kInvalidArgument     bad config (missing connection_url, a template variable in username or
-//                        password, a bad password_authentication or a type mismatch), empty
+//                        password, a bad password_authentication or username_template, a type
+//                        mismatch), a templated username over 63 bytes or empty, empty
 //                        creation statements, a statement the templating refuses, a non-password
 //                        credential type, a password or name too long or with a NUL byte
 //   kFailedPrecondition  a call before Initialize or after Close
@@ -97,7 +104,8 @@ class PostgresDatabase final : public sdk::Database {
     std::string username;
     std::string password;
     bool disable_escaping = false;
-    bool scram_in_plugin = false;  // password_authentication = scram-sha-256.
+    bool scram_in_plugin = false;                       // password_authentication = scram-sha-256.
+    std::optional<UsernameTemplate> username_template;  // Unset: Vault's default.
   };
 
   absl::Status CheckOpen() const;

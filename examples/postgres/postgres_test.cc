@@ -374,6 +374,24 @@ TEST_F(PostgresTest, ReconnectsAfterTheServerEndedTheSession) {
   EXPECT_TRUE(pg().TryLogin(*after, "pw-After-1").ok());
 }
 
+TEST_F(PostgresTest, UsernameTemplateIsUsed) {
+  dbplugin::v5::InitializeRequest init =
+      InitRequest(pg().TemplatedUrl(), pg().superuser_password());
+  (*init.mutable_config_data()->mutable_fields())["username_template"].set_string_value(
+      "{{.RoleName | uppercase}}_{{random 6}}");
+  ASSERT_TRUE(Call(sdk::kDatabaseInitializeMethod, init).ok());
+  absl::StatusOr<std::string> user = NewUser("pw-Template-1");
+  ASSERT_TRUE(user.ok()) << user.status();
+  EXPECT_THAT(*user, ::testing::MatchesRegex("READONLY_[0-9A-Za-z]{6}"));
+  EXPECT_TRUE(pg().TryLogin(*user, "pw-Template-1").ok());
+  EXPECT_TRUE(Delete(*user).ok());
+  // A template outside the supported subset fails Initialize, naming the problem.
+  (*init.mutable_config_data()->mutable_fields())["username_template"].set_string_value(
+      "{{if .RoleName}}x{{end}}");
+  EXPECT_THAT(Call(sdk::kDatabaseInitializeMethod, init, "m2").message(),
+              HasSubstr("failed to initialize: invalid username template: unknown name \"if\""));
+}
+
 TEST_F(PostgresTest, CloseEndsTheConnection) {
   ASSERT_TRUE(Initialize().ok());
   ASSERT_TRUE(Call(sdk::kDatabaseCloseMethod, dbplugin::v5::Empty()).ok());
