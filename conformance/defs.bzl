@@ -26,6 +26,8 @@ def plugin_conformance_test(
         shard_count = None,
         attach = None,
         seed = None,
+        wrapper = None,
+        wrapper_args = [],
         size = "medium",
         tags = [],
         **kwargs):
@@ -46,6 +48,11 @@ def plugin_conformance_test(
         debugging: tests that must launch the plugin skip, so they never certify. Tagged
         "external" (never cached).
       seed: a fixed seed (default: Bazel's TEST_RANDOM_SEED if set, else random and printed).
+      wrapper: label of an executable the suite runs under, as `wrapper ARGS... suite FLAGS...`:
+        it prepares what the plugin needs (e.g. starts a database and exports its address for
+        the manifest's {{env:NAME}} references), runs the rest of its command line, cleans up
+        and exits with the suite's status. See //examples/postgres/testing:postgres_server.sh.
+      wrapper_args: the wrapper's ARGS (before the suite's command line).
       size: Bazel test size.
       tags: extra tags.
       **kwargs: passed to the underlying sh_test (e.g. timeout, flaky is refused).
@@ -82,6 +89,9 @@ def plugin_conformance_test(
         data.append(expected_failures)
     if seed != None:
         args.append("--seed=%d" % seed)
+    if wrapper != None:
+        args = ["$(rootpath %s)" % wrapper] + wrapper_args + args
+        data.append(wrapper)
     native.sh_test(
         name = name,
         srcs = [Label("//conformance:run_suite.sh")],

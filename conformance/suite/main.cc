@@ -168,6 +168,13 @@ int Run(int argc, char** argv) {
   absl::StatusOr<Manifest> manifest = ParseManifest(config.manifest_text);
   if (!manifest.ok()) return Usage(absl::StrCat(flags.manifest, ": ", manifest.status().message()));
   config.manifest = *manifest;
+  if (const std::vector<std::string> missing = MissingDatabaseEnv(config.manifest);
+      !missing.empty()) {
+    return Usage(absl::StrCat(
+        flags.manifest, ": database config refers to {{env:", absl::StrJoin(missing, "}}, {{env:"),
+        "}}, not set in the environment (run the suite under the wrapper "
+        "that starts the database: plugin_conformance_test's wrapper)"));
+  }
 
   const bool attach = !flags.attach_handshake.empty();
   if (attach == !flags.plugin.empty()) {

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -67,6 +69,37 @@ absl::StatusOr<std::optional<double>> GetLimit(const json& object, const std::st
     return Invalid(absl::StrCat("performance.", key), "must be a finite number >= 0");
   }
   return std::optional<double>(d);
+}
+
+constexpr absl::string_view kEnvOpen = "{{env:";
+
+// The NAMEs of every "{{env:NAME}}" in `text`, in order.
+std::vector<std::string> EnvReferences(absl::string_view text) {
+  std::vector<std::string> names;
+  size_t pos = 0;
+  while ((pos = text.find(kEnvOpen, pos)) != absl::string_view::npos) {
+    const size_t close = text.find("}}", pos);
+    if (close == absl::string_view::npos) break;
+    names.emplace_back(text.substr(pos + kEnvOpen.size(), close - pos - kEnvOpen.size()));
+    pos = close + 2;
+  }
+  return names;
+}
+
+// `config` (compact JSON) with {{scratch_dir}} and {{env:NAME}} expanded. Values are JSON-escaped
+// so the result stays valid JSON.
+std::string ExpandConfig(absl::string_view config, absl::string_view scratch_dir) {
+  auto escaped = [](absl::string_view value) {
+    const std::string quoted = json(std::string(value)).dump();
+    return quoted.substr(1, quoted.size() - 2);
+  };
+  std::string out = absl::StrReplaceAll(config, {{"{{scratch_dir}}", escaped(scratch_dir)}});
+  for (const std::string& name : EnvReferences(out)) {
+    const char* value = std::getenv(name.c_str());
+    absl::StrReplaceAll(
+        {{absl::StrCat(kEnvOpen, name, "}}"), escaped(value == nullptr ? "" : value)}}, &out);
+  }
+  return out;
 }
 
 }  // namespace
@@ -186,12 +219,33 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
   if (root.contains("database")) {
     const json& database = root.at("database");
     if (!database.is_object()) return Invalid("database", "must be an object");
-    RETURN_IF_ERROR(CheckKeys(database, "\"database\"", {"config"}));
+    RETURN_IF_ERROR(CheckKeys(database, "\"database\"",
+                              {"config", "unreachable_config", "creation_statements"}));
     if (database.contains("config")) {
       if (!database.at("config").is_object()) {
         return Invalid("database.config", "must be a JSON object");
       }
       m.database_config_json = database.at("config").dump();
+    }
+    if (database.contains("unreachable_config")) {
+      if (!database.at("unreachable_config").is_object()) {
+        return Invalid("database.unreachable_config", "must be a JSON object");
+      }
+      m.database_unreachable_config_json = database.at("unreachable_config").dump();
+    }
+    if (database.contains("creation_statements")) {
+      ASSIGN_OR_RETURN(m.database_creation_statements, GetStrings(database, "creation_statements"));
+    }
+    for (const std::string* config :
+         {&m.database_config_json, &m.database_unreachable_config_json}) {
+      for (const std::string& name : EnvReferences(*config)) {
+        if (name.empty() || absl::ascii_isdigit(name[0]) ||
+            !std::all_of(name.begin(), name.end(),
+                         [](char c) { return absl::ascii_isalnum(c) || c == '_'; })) {
+          return Invalid("database", absl::StrCat("refers to {{env:", name.substr(0, 64),
+                                                  "}}, which is not an environment variable name"));
+        }
+      }
     }
   }
   if (root.contains("performance")) {
@@ -236,10 +290,12 @@ std::string RedactedManifestJson(absl::string_view json_text) {
       entry = absl::StrCat(text.substr(0, text.find('=')), "=", kRedacted);
     }
   }
-  if (root.contains("database") && root["database"].is_object() &&
-      root["database"].contains("config")) {
-    // Depth-first over the config: every string value is replaced, keys and structure stay.
-    std::vector<json*> pending = {&root["database"]["config"]};
+  if (root.contains("database") && root["database"].is_object()) {
+    // Depth-first over the configs: every string value is replaced, keys and structure stay.
+    std::vector<json*> pending;
+    for (const char* key : {"config", "unreachable_config"}) {
+      if (root["database"].contains(key)) pending.push_back(&root["database"][key]);
+    }
     while (!pending.empty()) {
       json* node = pending.back();
       pending.pop_back();
@@ -254,7 +310,26 @@ std::string RedactedManifestJson(absl::string_view json_text) {
 }
 
 std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir) {
-  return absl::StrReplaceAll(manifest.database_config_json, {{"{{scratch_dir}}", scratch_dir}});
+  return ExpandConfig(manifest.database_config_json, scratch_dir);
+}
+
+std::string ExpandUnreachableDatabaseConfig(const Manifest& manifest,
+                                            absl::string_view scratch_dir) {
+  if (!manifest.database_unreachable_config_json.empty()) {
+    return ExpandConfig(manifest.database_unreachable_config_json, scratch_dir);
+  }
+  return ExpandConfig(manifest.database_config_json, absl::StrCat(scratch_dir, "/missing/nowhere"));
+}
+
+std::vector<std::string> MissingDatabaseEnv(const Manifest& manifest) {
+  std::set<std::string> missing;
+  for (const std::string* config :
+       {&manifest.database_config_json, &manifest.database_unreachable_config_json}) {
+    for (const std::string& name : EnvReferences(*config)) {
+      if (std::getenv(name.c_str()) == nullptr) missing.insert(name);
+    }
+  }
+  return {missing.begin(), missing.end()};
 }
 
 }  // namespace bulwark::conformance

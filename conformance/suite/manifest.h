@@ -13,7 +13,11 @@
 //     "backend": {                       // required for secret/auth: a path the suite may use
 //       "write_path": "conformance/probe", "write_data": {"value": "x"}
 //     },
-//     "database": {"config": {"connection_url": "{{scratch_dir}}/db"}},  // database plugins
+//     "database": {                      // required for database plugins
+//       "config": {"connection_url": "{{scratch_dir}}/db"},   // the Initialize config
+//       "unreachable_config": {...},     // optional: a config whose database cannot be reached
+//       "creation_statements": ["..."]   // optional: sent with every NewUser
+//     },
 //     "performance": {                   // optional limits; absent = reported only
 //       "max_startup_ms": 500, "max_p50_us": 2000, "max_p99_us": 20000,
 //       "max_idle_rss_kib": 65536
@@ -63,9 +67,16 @@ struct Manifest {
   PerformanceLimits performance;
   BackendProbe backend_probe;  // Required (non-empty write_path) for secret and auth.
   // Required for database plugins: the Initialize config (a JSON object, compact). Every
-  // "{{scratch_dir}}" in its string values is replaced by a fresh empty directory per test
-  // (see ExpandDatabaseConfig).
+  // "{{scratch_dir}}" in its string values is replaced by a fresh empty directory per test,
+  // every "{{env:NAME}}" by the suite's environment variable NAME (see ExpandDatabaseConfig).
   std::string database_config_json;
+  // Optional: an Initialize config (same expansion) whose database cannot be reached, for the
+  // tests of connection verification. Empty: the config with {{scratch_dir}} pointing at a
+  // directory that does not exist.
+  std::string database_unreachable_config_json;
+  // Optional: the statements every NewUser carries (a plugin like Vault's PostgreSQL one has
+  // no default creation statement).
+  std::vector<std::string> database_creation_statements;
 
   bool is_backend() const { return type != PluginType::kDatabase; }
   bool Claims(absl::string_view profile) const;
@@ -83,12 +94,20 @@ struct Manifest {
 absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text);
 
 // The manifest as reports show it: the parsed JSON with every "env" value and every string in
-// "database.config" replaced by "(redacted)" (they may hold test credentials). Deterministic, so
+// "database.config" and "database.unreachable_config" replaced by "(redacted)" (they may hold
+// test credentials). Deterministic, so
 // records of one run compare equal. `json_text` must be a manifest ParseManifest accepted.
 std::string RedactedManifestJson(absl::string_view json_text);
 
-// The database config with every "{{scratch_dir}}" replaced by `scratch_dir`.
+// The database config with every "{{scratch_dir}}" replaced by `scratch_dir` and every
+// "{{env:NAME}}" by the environment variable NAME (JSON-escaped; "" when unset: the suite
+// refuses to start then, see MissingDatabaseEnv).
 std::string ExpandDatabaseConfig(const Manifest& manifest, absl::string_view scratch_dir);
+// The same for the unreachable configuration (see database_unreachable_config_json).
+std::string ExpandUnreachableDatabaseConfig(const Manifest& manifest,
+                                            absl::string_view scratch_dir);
+// The NAMEs of "{{env:NAME}}" references in the database configs that are not set, sorted.
+std::vector<std::string> MissingDatabaseEnv(const Manifest& manifest);
 
 }  // namespace bulwark::conformance
 

@@ -1,6 +1,8 @@
 // Manifest validation: a good manifest parses; every kind of mistake is an error naming it.
 #include "conformance/suite/manifest.h"
 
+#include <stdlib.h>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -40,6 +42,29 @@ TEST(ManifestTest, DatabaseManifestAndScratchExpansion) {
   EXPECT_FALSE(m->is_backend());
   EXPECT_EQ(m->cookie_key(), "VAULT_DATABASE_PLUGIN");
   EXPECT_EQ(ExpandDatabaseConfig(*m, "/tmp/x"), R"({"connection_url":"/tmp/x/users"})");
+}
+
+TEST(ManifestTest, DatabaseEnvUnreachableAndStatements) {
+  ::setenv("BW_MANIFEST_TEST_HOST", "/tmp/a \"b\"", 1);
+  ::unsetenv("BW_MANIFEST_TEST_UNSET");
+  absl::StatusOr<Manifest> m = ParseManifest(R"({"manifest_version": 1, "name": "pg",
+      "type": "database", "protocol_versions": [5, 6],
+      "database": {"config": {"url": "h={{env:BW_MANIFEST_TEST_HOST}}"},
+                   "unreachable_config": {"url": "h={{scratch_dir}}/none {{env:BW_MANIFEST_TEST_UNSET}}"},
+                   "creation_statements": ["CREATE ROLE \"{{name}}\""]}})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(ExpandDatabaseConfig(*m, "/s"), R"({"url":"h=/tmp/a \"b\""})");
+  EXPECT_EQ(ExpandUnreachableDatabaseConfig(*m, "/s"), R"({"url":"h=/s/none "})");
+  EXPECT_THAT(MissingDatabaseEnv(*m), ::testing::ElementsAre("BW_MANIFEST_TEST_UNSET"));
+  EXPECT_THAT(m->database_creation_statements, ::testing::ElementsAre("CREATE ROLE \"{{name}}\""));
+  // Without unreachable_config: the config with a scratch directory that does not exist.
+  absl::StatusOr<Manifest> plain = ParseManifest(R"({"manifest_version": 1, "name": "db",
+      "type": "database", "protocol_versions": [5],
+      "database": {"config": {"connection_url": "{{scratch_dir}}"}}})");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(ExpandUnreachableDatabaseConfig(*plain, "/s"),
+            R"({"connection_url":"/s/missing/nowhere"})");
+  EXPECT_TRUE(MissingDatabaseEnv(*plain).empty());
 }
 
 struct BadCase {
@@ -89,13 +114,23 @@ INSTANTIATE_TEST_SUITE_P(
                     "protocol_versions": [0], )" PROBE "}",
                 "1 to 99"},
         BadCase{R"({"manifest_version": 1, "type": "secret", "protocol_versions": [5]})",
-                "\"name\" is required"}));
+                "\"name\" is required"},
+        BadCase{"{" BASE
+                R"("type": "database", "database": {"config": {}, "unreachable_config": 1}})",
+                "\"database.unreachable_config\" must be a JSON object"},
+        BadCase{"{" BASE
+                R"("type": "database", "database": {"config": {}, "creation_statements": [1]}})",
+                "\"creation_statements\" must be an array of strings"},
+        BadCase{"{" BASE R"("type": "database", "database": {"config": {"u": "{{env:A-B}}"}}})",
+                "{{env:A-B}}, which is not an environment variable name"}));
 
 TEST(ManifestTest, ReportsShowNoEnvValuesOrDatabaseConfigStrings) {
   const std::string redacted = RedactedManifestJson(R"({"manifest_version": 1, "name": "db",
       "type": "database", "protocol_versions": [5], "env": ["PGPASSWORD=hunter2"],
       "database": {"config": {"connection_url": "postgres://u:s3cret@h/db",
-                              "nested": {"list": ["tok-abc", 5]}}}})");
+                              "nested": {"list": ["tok-abc", 5]}},
+                   "unreachable_config": {"password": "unr3achable"}}})");
+  EXPECT_THAT(redacted, ::testing::Not(HasSubstr("unr3achable")));
   EXPECT_THAT(redacted, ::testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(redacted, ::testing::Not(HasSubstr("s3cret")));
   EXPECT_THAT(redacted, ::testing::Not(HasSubstr("tok-abc")));

@@ -4,9 +4,12 @@
 // and the exact codes and texts of Vault's request validation.
 //
 // The suite knows nothing of the database behind the plugin: it uses the manifest's
-// database.config, where every "{{scratch_dir}}" becomes a fresh empty directory per test. The
-// "unreachable" configuration puts a directory that does not exist in its place, so a plugin
-// whose config names no {{scratch_dir}} cannot show that it verifies connections.
+// database.config, where every "{{scratch_dir}}" becomes a fresh empty directory per test and
+// every "{{env:NAME}}" the suite's environment variable (a wrapper that started the database
+// sets them), and sends the manifest's database.creation_statements with every NewUser. The
+// "unreachable" configuration is database.unreachable_config, or else the config with a
+// directory that does not exist in place of {{scratch_dir}}, so a plugin that names neither
+// cannot show that it verifies connections.
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
 #include "conformance/suite/profile_util.h"
@@ -61,11 +66,10 @@ struct DbSession {
 
   bool multiplexed() const { return plugin->handshake().app_version == kMultiplexedVersion; }
 
-  // The manifest's config with {{scratch_dir}} expanded (reachable) or pointing nowhere.
+  // The manifest's config (reachable) or its unreachable config, expanded.
   std::string ConfigJson(bool reachable) const {
-    return ExpandDatabaseConfig(
-        Config().manifest,
-        reachable ? scratch.path() : absl::StrCat(scratch.path(), "/missing/nowhere"));
+    return reachable ? ExpandDatabaseConfig(Config().manifest, scratch.path())
+                     : ExpandUnreachableDatabaseConfig(Config().manifest, scratch.path());
   }
 
   grpc::Status Initialize(bool verify, bool reachable = true,
@@ -91,6 +95,9 @@ struct DbSession {
     request.mutable_username_config()->set_role_name("conformance-role");
     request.set_password(password);
     request.mutable_expiration()->set_seconds(absl::ToUnixSeconds(absl::Now() + absl::Hours(1)));
+    for (const std::string& statement : Config().manifest.database_creation_statements) {
+      request.mutable_statements()->add_commands(statement);
+    }
     dbplugin::v5::NewUserResponse reply;
     grpc::Status status =
         db->NewUser(plugin->NewContext(id.empty() ? mux : id).get(), request, &reply);
@@ -211,6 +218,59 @@ CONFORMANCE_TEST(Database, InitializeRejectsUnreachable, Must,
               absl::StartsWith(status.error_message(), "failed to initialize: "))
       << "expected INTERNAL \"failed to initialize: ...\" for " << s.ConfigJson(false) << ", got "
       << Show(status);
+}
+
+// Every string in `config` (a JSON text) under a key that names a password, at any depth.
+std::vector<std::string> PasswordValues(const std::string& config) {
+  std::vector<std::string> out;
+  std::vector<std::pair<std::string, nlohmann::json>> pending = {
+      {"", nlohmann::json::parse(config, nullptr, /*allow_exceptions=*/false)}};
+  while (!pending.empty()) {
+    auto [key, node] = std::move(pending.back());
+    pending.pop_back();
+    if (node.is_string() && absl::StrContains(absl::AsciiStrToLower(key), "password") &&
+        !node.get<std::string>().empty()) {
+      out.push_back(node.get<std::string>());
+    } else if (node.is_object()) {
+      for (const auto& item : node.items()) pending.emplace_back(item.key(), item.value());
+    } else if (node.is_array()) {
+      for (const auto& item : node) pending.emplace_back(key, item);
+    }
+  }
+  return out;
+}
+
+CONFORMANCE_TEST(Database, UnreachableErrorIsClearAndPluginStaysUp, Must,
+                 "Vault database engine: config write with verify_connection (400 \"error "
+                 "creating database object: <err>\")",
+                 "Initialize with verify_connection=true for an unreachable database MUST fail "
+                 "with an error that says why (text after \"failed to initialize: \") and holds "
+                 "no configured password, and the plugin MUST keep running and accept the "
+                 "reachable configuration on the same connection afterwards.") {
+  DbSession s;
+  if (!Open(&s)) return;
+  grpc::Status status = s.Initialize(/*verify=*/true, /*reachable=*/false);
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    ReportTimeout("dbplugin.v5.Database/Initialize (unreachable)");
+    return;
+  }
+  constexpr absl::string_view kPrefix = "failed to initialize: ";
+  const std::string& message = status.error_message();
+  const absl::string_view detail =
+      absl::StartsWith(message, kPrefix) ? absl::string_view(message).substr(kPrefix.size()) : "";
+  EXPECT_FALSE(status.ok()) << "expected an error for " << s.ConfigJson(false) << ", got OK";
+  EXPECT_FALSE(absl::StripAsciiWhitespace(detail).empty())
+      << "expected \"failed to initialize: <why>\", got " << Show(status);
+  for (const std::string& secret : PasswordValues(s.ConfigJson(false))) {
+    EXPECT_FALSE(absl::StrContains(message, secret))
+        << "expected no configured password in the error, found one in " << Show(status).size()
+        << " characters";
+  }
+  if (!s.plugin->attached()) {
+    EXPECT_TRUE(ProcessRunning(s.plugin->pid()))
+        << "expected the plugin running after a failed verification, it has exited";
+  }
+  RpcOk(s.Initialize(/*verify=*/true), "dbplugin.v5.Database/Initialize (reachable, afterwards)");
 }
 
 CONFORMANCE_TEST(Database, InitializeReturnsConfig, Should,
