@@ -144,6 +144,7 @@ class LeaseManager {
   // Lease ids starting with `prefix`, sorted.
   std::vector<std::string> List(absl::string_view prefix) const;
   size_t size() const { return leases_.size(); }
+  const LeaseOptions& options() const { return options_; }
 
  private:
   struct Held {
