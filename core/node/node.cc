@@ -232,6 +232,8 @@ void Node::StartEngine(const mount::MountEntry& e) {
   engine.engine = std::make_unique<database::DatabaseEngine>(env_, *engine.view, e, *lifecycle_,
                                                              *leases_, log_);
   engines_.emplace(e.path, std::move(engine));
+  // The rollback ticker runs while some mount keeps WALs (an idle node schedules nothing).
+  if (leases_->running()) rollback_->Start();
 }
 
 database::DatabaseEngine* Node::DatabaseEngineAt(absl::string_view path) {
@@ -245,7 +247,7 @@ void Node::StartActiveServices() {
   if (absl::Status s = leases_->Restore(); !s.ok()) {
     Log(LogLevel::kError, "could not restore every lease", {{"error", s.ToString()}});
   }
-  rollback_->Start();
+  if (!engines_.empty()) rollback_->Start();
 }
 
 void Node::StopActiveServices() {
@@ -411,6 +413,7 @@ void Node::DisableMount(absl::string_view path, absl::AnyInvocable<void(absl::St
         engine->Cleanup(lifecycle::TerminationEvent::kUnmount, [this, alive, normalized, remove]() {
           if (alive.expired()) return;
           engines_.erase(normalized);
+          if (engines_.empty()) rollback_->Stop();
           remove(absl::OkStatus());
         });
       });
