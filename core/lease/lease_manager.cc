@@ -245,7 +245,9 @@ void LeaseManager::Renew(absl::string_view lease_id, absl::Duration increment,
                         if (absl::Status p = Persist(updated); !p.ok()) return done(p);
                         it->second.entry = updated;
                         if (!it->second.revoking) Schedule(it->second, ttl);
-                        done(ViewOf(updated));
+                        LeaseView view = ViewOf(updated);
+                        view.ttl = ttl;  // What was granted (the clock may have moved on).
+                        done(view);
                       });
 }
 
