@@ -6,14 +6,15 @@
 // The plugin runs in-process behind the lifecycle manager's runner seam (the SDK's
 // DatabaseDispatcher over a UserDb on the SimFileSystem), so a runner can be killed and the
 // database cut off ("down") at will; everything else is the production code.
+#include "core/database/database_engine.h"
+
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -23,15 +24,14 @@
 #include "base/status/check.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/catalog/catalog.h"
-#include "core/database/database_engine.h"
 #include "core/database/prefix_storage.h"
 #include "core/lease/lease_manager.h"
 #include "core/lifecycle/lifecycle.h"
 #include "examples/userdb/userdb.h"
 #include "faultinject/registry.h"
 #include "gtest/gtest.h"
-#include "protocol/wire_names.h"
 #include "integration/db_runner.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::database {
 namespace {
@@ -41,25 +41,19 @@ using lifecycle::TerminationEvent;
 using testing_db::DbRunnerFactory;
 using testing_db::DbWorld;
 
+using testing_db::kDbDir;
+using testing_db::kPlugin;
+using testing_db::kRootPassword;
+using testing_db::kRootUser;
+
 constexpr uint64_t kSeed = 15;
-constexpr char kDbDir[] = "/db";
-constexpr char kPlugin[] = "userdb-database-plugin";
-constexpr char kRootUser[] = "vaultadmin";
-constexpr char kRootPassword[] = "root-Password-1";
 
 class DatabaseEngineTest : public ::testing::Test {
  protected:
   DatabaseEngineTest() : sim_(kSeed), registry_(sim_.random()), env_(sim_.env()) {
     std::printf("seed: %llu\n", static_cast<unsigned long long>(kSeed));
     env_.failpoints = &registry_;
-    CHECK_OK(sim_.fs().CreateDir(kDbDir, 0755));
-    CHECK_OK(sim_.fs().SyncDir("/"));
-    // The operator's root user in the database.
-    examples::userdb::UserDb admin(sim_.fs(), sim_.random(), nullptr);
-    sdk::InitializeRequest init;
-    init.config = {{"connection_url", kDbDir}};
-    CHECK_OK(admin.Initialize(init).status());
-    CHECK_OK(admin.CreateUser(kRootUser, kRootPassword));
+    testing_db::CreateDatabase(sim_.fs(), sim_.random());
     catalog::CatalogOptions copts;
     copts.builtins = {{catalog::PluginType::kDatabase, kPlugin, "v0.1.0+builtin"}};
     absl::StatusOr<std::unique_ptr<catalog::Catalog>> c =
@@ -111,7 +105,9 @@ class DatabaseEngineTest : public ::testing::Test {
   }
   static Json DataOf(const lifecycle::Reply& r) { return Json::parse(r->data()); }
 
-  void RunFor(absl::Duration d) { sim_.loop().RunUntil([] { return false; }, d); }
+  void RunFor(absl::Duration d) {
+    sim_.loop().RunUntil([] { return false; }, d);
+  }
 
   Json ConnectionBody(std::string password = kRootPassword) {
     return {{"plugin_name", kPlugin},
@@ -123,8 +119,7 @@ class DatabaseEngineTest : public ::testing::Test {
   void Configure() {
     absl::StatusOr<lifecycle::Reply> r = Do("update", "config/db1", ConnectionBody());
     ASSERT_TRUE(r.ok()) << r.status();
-    r = Do("update", "roles/ro",
-           {{"db_name", "db1"}, {"default_ttl", "1h"}, {"max_ttl", 7200}});
+    r = Do("update", "roles/ro", {{"db_name", "db1"}, {"default_ttl", "1h"}, {"max_ttl", 7200}});
     ASSERT_TRUE(r.ok()) << r.status();
   }
 
@@ -135,19 +130,10 @@ class DatabaseEngineTest : public ::testing::Test {
     return Json::parse(**raw)["connection_details"]["password"].get<std::string>();
   }
   bool DbAccepts(absl::string_view user, absl::string_view password) {
-    examples::userdb::UserDb db(sim_.fs(), sim_.random(), nullptr);
-    sdk::InitializeRequest init;
-    init.config = {{"connection_url", kDbDir}};
-    CHECK_OK(db.Initialize(init).status());
-    absl::StatusOr<bool> ok = db.CheckPassword(user, password);
-    return ok.ok() && *ok;
+    return testing_db::DbAccepts(sim_.fs(), sim_.random(), user, password);
   }
   bool UserExists(absl::string_view user) {
-    examples::userdb::UserDb db(sim_.fs(), sim_.random(), nullptr);
-    sdk::InitializeRequest init;
-    init.config = {{"connection_url", kDbDir}};
-    CHECK_OK(db.Initialize(init).status());
-    return db.ReadUser(user).ok();
+    return testing_db::UserExists(sim_.fs(), sim_.random(), user);
   }
   size_t Wals() { return view_.List("wal/")->size(); }
   size_t Terminations(TerminationEvent e) {
@@ -289,6 +275,11 @@ TEST_F(DatabaseEngineTest, ReloadResetsEveryConnectionOfThePlugin) {
   ASSERT_TRUE(r.ok() && r->has_value()) << r.status();
   EXPECT_EQ(DataOf(*r), Json({{"connections", {"db1", "db2"}}, {"count", 2}}));
   EXPECT_NE(engine_->CachedInstance("db1"), one);
+  bool closed = false;
+  for (const auto& t : lifecycle_->terminations()) {
+    closed |= t.path == one && t.event == TerminationEvent::kConnectionChange;
+  }
+  EXPECT_TRUE(closed);
   r = Do("update", "reload/other-plugin");
   ASSERT_TRUE(r.ok() && r->has_value());
   EXPECT_EQ(DataOf(*r)["count"], 0);
@@ -379,13 +370,10 @@ TEST_F(DatabaseEngineTest, RevokeAndRenewThroughLeases) {
   ASSERT_TRUE(renewed.has_value() && renewed->ok());
   EXPECT_EQ((*renewed)->ttl, absl::Hours(1));
   // The database got the new expiry (now + ttl + 5 s).
-  examples::userdb::UserDb db(sim_.fs(), sim_.random(), nullptr);
-  sdk::InitializeRequest init;
-  init.config = {{"connection_url", kDbDir}};
-  CHECK_OK(db.Initialize(init).status());
+  examples::userdb::UserDb db = testing_db::OpenDb(sim_.fs(), sim_.random());
   EXPECT_EQ(*db.ReadUser(user)->expiration,
-            absl::FromUnixSeconds(absl::ToUnixSeconds(sim_.clock().WallNow() + absl::Hours(1) +
-                                                      kExpirationSlack)));
+            absl::FromUnixSeconds(
+                absl::ToUnixSeconds(sim_.clock().WallNow() + absl::Hours(1) + kExpirationSlack)));
   std::optional<absl::Status> revoked;
   leases_->Revoke(id, [&](absl::Status s) { revoked = s; });
   sim_.loop().RunUntil([&] { return revoked.has_value(); }, absl::Minutes(1));
@@ -549,23 +537,23 @@ TEST_P(HalfDoneRotationTest, RollbackLeavesStorageAndDatabaseAgreeing) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, HalfDoneRotationTest,
-    ::testing::Values(
-        HalfDone{"wal-write-failed", "database.rotate_root.wal_put", "return(unavailable)", false,
-                 false, false, false},
-        HalfDone{"update-user-failed", "database.rotate_root.before_update_user",
-                 "return(unavailable)", true, false, false, false},
-        HalfDone{"update-user-reply-lost", "database.rotate_root.update_user_reply",
-                 "return(deadline_exceeded)", true, true, false, false},
-        HalfDone{"store-config-failed", "database.rotate_root.store_config", "return(unavailable)",
-                 true, true, false, false},
-        HalfDone{"delete-wal-failed", "database.rotate_root.delete_wal", "return(unavailable)",
-                 true, true, true, false},
-        HalfDone{"crash-before-update-user", "database.rotate_root.before_update_user", "hang",
-                 true, false, false, true},
-        HalfDone{"crash-after-update-user", "database.rotate_root.update_user_reply", "hang", true,
-                 true, false, true},
-        HalfDone{"crash-before-wal-delete", "database.rotate_root.delete_wal", "hang", true, true,
-                 true, true}),
+    ::testing::Values(HalfDone{"wal-write-failed", "database.rotate_root.wal_put",
+                               "return(unavailable)", false, false, false, false},
+                      HalfDone{"update-user-failed", "database.rotate_root.before_update_user",
+                               "return(unavailable)", true, false, false, false},
+                      HalfDone{"update-user-reply-lost", "database.rotate_root.update_user_reply",
+                               "return(deadline_exceeded)", true, true, false, false},
+                      HalfDone{"store-config-failed", "database.rotate_root.store_config",
+                               "return(unavailable)", true, true, false, false},
+                      HalfDone{"delete-wal-failed", "database.rotate_root.delete_wal",
+                               "return(unavailable)", true, true, true, false},
+                      HalfDone{"crash-before-update-user",
+                               "database.rotate_root.before_update_user", "hang", true, false,
+                               false, true},
+                      HalfDone{"crash-after-update-user", "database.rotate_root.update_user_reply",
+                               "hang", true, true, false, true},
+                      HalfDone{"crash-before-wal-delete", "database.rotate_root.delete_wal", "hang",
+                               true, true, true, true}),
     [](const ::testing::TestParamInfo<HalfDone>& info) {
       std::string n = info.param.name;
       for (char& c : n) c = c == '-' ? '_' : c;

@@ -3,11 +3,10 @@
 // minute on the active node only. Simulated time; the userdb plugin behind the runner seam.
 #include <cstdio>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "base/env/sim/sim_env.h"
@@ -28,20 +27,19 @@ namespace {
 using Json = nlohmann::json;
 using lifecycle::TerminationEvent;
 
+using testing_db::kDbDir;
+using testing_db::kPlugin;
+using testing_db::kRootPassword;
+using testing_db::kRootUser;
+
 constexpr uint64_t kSeed = 16;
-constexpr char kDbDir[] = "/db";
-constexpr char kPlugin[] = "userdb-database-plugin";
-constexpr char kRootUser[] = "vaultadmin";
-constexpr char kRootPassword[] = "root-Password-1";
 
 class DatabaseNodeTest : public ::testing::Test {
  protected:
   DatabaseNodeTest() : sim_(kSeed), registry_(sim_.random()), env_(sim_.env()) {
     std::printf("seed: %llu\n", static_cast<unsigned long long>(kSeed));
     env_.failpoints = &registry_;
-    CHECK_OK(sim_.fs().CreateDir(kDbDir, 0755));
-    CHECK_OK(sim_.fs().SyncDir("/"));
-    Admin().CreateUser(kRootUser, kRootPassword).IgnoreError();
+    testing_db::CreateDatabase(sim_.fs(), sim_.random());
     NodeOptions options;
     options.catalog.builtins = {{catalog::PluginType::kDatabase, kPlugin, "v0.1.0+builtin"}};
     absl::StatusOr<std::unique_ptr<Node>> node =
@@ -61,17 +59,11 @@ class DatabaseNodeTest : public ::testing::Test {
     CHECK_OK(mounted->status());
   }
 
-  examples::userdb::UserDb Admin() {
-    examples::userdb::UserDb db(sim_.fs(), sim_.random(), nullptr);
-    sdk::InitializeRequest init;
-    init.config = {{"connection_url", kDbDir}};
-    CHECK_OK(db.Initialize(init).status());
-    return db;
+  bool UserExists(absl::string_view user) {
+    return testing_db::UserExists(sim_.fs(), sim_.random(), user);
   }
-  bool UserExists(absl::string_view user) { return Admin().ReadUser(user).ok(); }
   bool DbAccepts(absl::string_view user, absl::string_view pass) {
-    absl::StatusOr<bool> ok = Admin().CheckPassword(user, pass);
-    return ok.ok() && *ok;
+    return testing_db::DbAccepts(sim_.fs(), sim_.random(), user, pass);
   }
   std::string StoredRootPassword() {
     Json data;
@@ -90,13 +82,11 @@ class DatabaseNodeTest : public ::testing::Test {
   template <typename F>
   void Wait(F done) {
     sim_.loop().RunUntil(done, absl::Minutes(5));
-    if (!done()) {
-      for (const LogRecord& r : log_.records()) std::printf("%s %s\n", r.source.c_str(), r.message.c_str());
-      std::fflush(stdout);
-    }
     CHECK(done());
   }
-  void RunFor(absl::Duration d) { sim_.loop().RunUntil([] { return false; }, d); }
+  void RunFor(absl::Duration d) {
+    sim_.loop().RunUntil([] { return false; }, d);
+  }
   void Unseal() {
     std::optional<absl::StatusOr<SealStatus>> s;
     node_->Unseal(share_, [&](absl::StatusOr<SealStatus> x) { s = x; });
@@ -123,7 +113,8 @@ class DatabaseNodeTest : public ::testing::Test {
                     {"password", kRootPassword},
                     {"allowed_roles", "*"}})
                     .ok());
-    ASSERT_TRUE(Do("update", "database/roles/ro", {{"db_name", "db1"}, {"default_ttl", 3600}}).ok());
+    ASSERT_TRUE(
+        Do("update", "database/roles/ro", {{"db_name", "db1"}, {"default_ttl", 3600}}).ok());
   }
   // Issues credentials; returns {username, lease_id}.
   std::pair<std::string, std::string> Creds() {
@@ -187,6 +178,7 @@ TEST_F(DatabaseNodeTest, StepDownAndBecomeActiveRestoreLeases) {
   bool down = false;
   node_->StepDown([&] { down = true; });
   Wait([&] { return down; });
+  EXPECT_GE(Terminations(TerminationEvent::kStepDown), 1u);
   RunFor(absl::Hours(2));
   EXPECT_TRUE(UserExists(user));  // A standby revokes nothing.
   std::optional<absl::Status> up;

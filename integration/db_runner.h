@@ -9,12 +9,42 @@
 #include <utility>
 
 #include "base/env/env.h"
+#include "base/status/check.h"
 #include "core/lifecycle/runner.h"
 #include "examples/userdb/userdb.h"
 #include "protocol/wire_names.h"
 #include "sdk/database_dispatcher.h"
 
 namespace bulwark::testing_db {
+
+inline constexpr char kDbDir[] = "/db";
+inline constexpr char kPlugin[] = "userdb-database-plugin";
+inline constexpr char kRootUser[] = "vaultadmin";
+inline constexpr char kRootPassword[] = "root-Password-1";
+
+// The database as its administrator sees it, without the engine.
+inline examples::userdb::UserDb OpenDb(FileSystem& fs, Random& random) {
+  examples::userdb::UserDb db(fs, random, nullptr);
+  sdk::InitializeRequest init;
+  init.config = {{"connection_url", kDbDir}};
+  absl::Status s = db.Initialize(init).status();
+  CHECK(s.ok()) << s;
+  return db;
+}
+// The database directory with its root user kRootUser / kRootPassword.
+inline void CreateDatabase(FileSystem& fs, Random& random) {
+  CHECK_OK(fs.CreateDir(kDbDir, 0755));
+  CHECK_OK(fs.SyncDir("/"));
+  CHECK_OK(OpenDb(fs, random).CreateUser(kRootUser, kRootPassword));
+}
+inline bool DbAccepts(FileSystem& fs, Random& random, absl::string_view user,
+                      absl::string_view password) {
+  absl::StatusOr<bool> ok = OpenDb(fs, random).CheckPassword(user, password);
+  return ok.ok() && *ok;
+}
+inline bool UserExists(FileSystem& fs, Random& random, absl::string_view user) {
+  return OpenDb(fs, random).ReadUser(user).ok();
+}
 
 // The "database server" as the plugin reaches it: reachable, or not.
 struct DbWorld {
@@ -52,10 +82,9 @@ class DbRunner final : public lifecycle::PluginRunner, public PluginConnection {
                         request = std::move(request), mid = options.multiplex_id,
                         done = std::move(done)]() mutable {
       if (*dead) return done(absl::UnavailableError("connection closed"));
-      const bool reaches_db = m == protocol::kDatabaseInitializeMethod ||
-                              m == protocol::kDatabaseNewUserMethod ||
-                              m == protocol::kDatabaseUpdateUserMethod ||
-                              m == protocol::kDatabaseDeleteUserMethod;
+      const bool reaches_db =
+          m == protocol::kDatabaseInitializeMethod || m == protocol::kDatabaseNewUserMethod ||
+          m == protocol::kDatabaseUpdateUserMethod || m == protocol::kDatabaseDeleteUserMethod;
       if (world->down && reaches_db) {
         return done(absl::InternalError("dial tcp 127.0.0.1:5432: connect: connection refused"));
       }

@@ -4,8 +4,8 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/timestamp.pb.h>
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
 
@@ -296,9 +296,8 @@ bool IsValidName(absl::string_view name) {
 // ---- Construction --------------------------------------------------------------------------
 
 DatabaseEngine::DatabaseEngine(Env& env, Storage& storage, mount::MountEntry mount,
-                               lifecycle::LifecycleManager& lifecycle,
-                               lease::LeaseManager& leases, LogSink& log,
-                               DatabaseEngineOptions options)
+                               lifecycle::LifecycleManager& lifecycle, lease::LeaseManager& leases,
+                               LogSink& log, DatabaseEngineOptions options)
     : env_(env),
       storage_(storage),
       mount_(std::move(mount)),
@@ -379,7 +378,8 @@ absl::StatusOr<std::optional<DatabaseEngine::Role>> DatabaseEngine::LoadRole(
 
 void DatabaseEngine::HandleRequest(const pb::Request& request, lifecycle::ResponseCallback done) {
   auto answer = [this, &done](absl::StatusOr<lifecycle::Reply> r) {
-    env_.executor.Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    env_.executor.Post(
+        [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   };
   const std::string& op = request.operation();
   const bool write = op == "update" || op == "create";
@@ -445,8 +445,8 @@ void DatabaseEngine::List(const std::string& prefix, lifecycle::ResponseCallback
 
 // ---- config/:name --------------------------------------------------------------------------
 
-void DatabaseEngine::WriteConfig(const std::string& name, const std::string& data_json,
-                                 bool create, lifecycle::ResponseCallback done) {
+void DatabaseEngine::WriteConfig(const std::string& name, const std::string& data_json, bool create,
+                                 lifecycle::ResponseCallback done) {
   auto fail = [this, &done](absl::Status s) {
     env_.executor.Post([done = std::move(done), s]() mutable { done(s); });
   };
@@ -489,8 +489,8 @@ void DatabaseEngine::WriteConfig(const std::string& name, const std::string& dat
   Json details = create ? Json::object() : config.connection_details;
   for (auto it = data.begin(); it != data.end(); ++it) {
     static constexpr absl::string_view kEngineFields[] = {
-        "plugin_name",      "plugin_version",           "verify_connection",
-        "allowed_roles",    "root_rotation_statements", "password_policy",
+        "plugin_name",   "plugin_version",           "verify_connection",
+        "allowed_roles", "root_rotation_statements", "password_policy",
         "name"};
     if (std::find(std::begin(kEngineFields), std::end(kEngineFields), it.key()) !=
         std::end(kEngineFields)) {
@@ -509,8 +509,8 @@ void DatabaseEngine::WriteConfig(const std::string& name, const std::string& dat
   std::weak_ptr<bool> alive = alive_;
   OpenInstance(
       config, details.dump(), config.verify_connection, TerminationEvent::kConnectionChange,
-      [this, alive, name, config, warnings = std::move(warnings), done = std::move(done)](
-          absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
+      [this, alive, name, config, warnings = std::move(warnings),
+       done = std::move(done)](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
         if (alive.expired()) return;
         if (!opened.ok()) {
           return done(UserError(
@@ -575,11 +575,11 @@ void DatabaseEngine::Reset(const std::string& name, lifecycle::ResponseCallback 
   ClearConnection(name, TerminationEvent::kConnectionChange,
                   [this, alive, name, done = std::move(done)]() mutable {
                     if (alive.expired()) return;
-                    GetConnection(name, [done = std::move(done)](
-                                            absl::StatusOr<std::string> key) mutable {
-                      if (!key.ok()) return done(BareError(key.status().message()));
-                      done(lifecycle::Reply());
-                    });
+                    GetConnection(
+                        name, [done = std::move(done)](absl::StatusOr<std::string> key) mutable {
+                          if (!key.ok()) return done(BareError(key.status().message()));
+                          done(lifecycle::Reply());
+                        });
                   });
 }
 
@@ -614,22 +614,24 @@ void DatabaseEngine::ReloadPlugin(const std::string& plugin_name,
       return;
     }
     const std::string name = (*names)[i];
-    ClearConnection(name, TerminationEvent::kConnectionChange, [this, alive, name, i, names,
-                                                                reloaded, step, shared_done]() {
-      if (alive.expired()) return;
-      GetConnection(name, [name, i, reloaded, step, shared_done](absl::StatusOr<std::string> k) {
-        if (!k.ok()) {
-          (*shared_done)(BareError(absl::StrCat(
-              "successfully reloaded ", reloaded->size(), " connection(s): ",
-              absl::StrJoin(*reloaded, ", "), "; failed to reload connection \"", name,
-              "\": ", k.status().message())));
-          *step = nullptr;
-          return;
-        }
-        reloaded->push_back(name);
-        (*step)(i + 1);
-      });
-    });
+    ClearConnection(
+        name, TerminationEvent::kConnectionChange,
+        [this, alive, name, i, names, reloaded, step, shared_done]() {
+          if (alive.expired()) return;
+          GetConnection(
+              name, [name, i, reloaded, step, shared_done](absl::StatusOr<std::string> k) {
+                if (!k.ok()) {
+                  (*shared_done)(BareError(absl::StrCat(
+                      "successfully reloaded ", reloaded->size(),
+                      " connection(s): ", absl::StrJoin(*reloaded, ", "),
+                      "; failed to reload connection \"", name, "\": ", k.status().message())));
+                  *step = nullptr;
+                  return;
+                }
+                reloaded->push_back(name);
+                (*step)(i + 1);
+              });
+        });
   };
   (*step)(0);
 }
@@ -639,7 +641,8 @@ void DatabaseEngine::ReloadPlugin(const std::string& plugin_name,
 void DatabaseEngine::WriteRole(const std::string& name, const std::string& data_json,
                                lifecycle::ResponseCallback done) {
   auto answer = [this, &done](absl::StatusOr<lifecycle::Reply> r) {
-    env_.executor.Post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    env_.executor.Post(
+        [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   };
   Json data = data_json.empty() ? Json::object()
                                 : Json::parse(data_json, nullptr, /*allow_exceptions=*/false);
@@ -717,9 +720,11 @@ void DatabaseEngine::Creds(const std::string& role_name, const pb::Request& requ
   const bool allowed_role = std::any_of(allowed.begin(), allowed.end(), [&](const std::string& p) {
     return p == "*" || GlobMatch(p, role_name);
   });
-  if (!allowed_role) return fail(BareError(absl::StrCat("\"", role_name, "\" is not an allowed role")));
+  if (!allowed_role)
+    return fail(BareError(absl::StrCat("\"", role_name, "\" is not an allowed role")));
   if (r.credential_type != "password") {
-    return fail(UserError(absl::StrCat("unsupported credential_type: \"", r.credential_type, "\"")));
+    return fail(
+        UserError(absl::StrCat("unsupported credential_type: \"", r.credential_type, "\"")));
   }
   // Vault's CalculateTTL and the expiration manager's caps.
   const lease::LeaseOptions& lo = leases_.options();
@@ -816,9 +821,9 @@ void DatabaseEngine::RevokeLease(const lease::LeaseEntry& lease,
     db_name = internal["db_name"].get<std::string>();
     statements = internal.value("revocation_statements", std::vector<std::string>{});
   } else {
-    return fail(absl::InternalError(
-        absl::StrCat("error during revoke: could not find role with name ", role_name,
-                     " or embedded revocation db name data")));
+    return fail(
+        absl::InternalError(absl::StrCat("error during revoke: could not find role with name ",
+                                         role_name, " or embedded revocation db name data")));
   }
   std::weak_ptr<bool> alive = alive_;
   GetConnection(db_name, [this, alive, db_name, username, statements,
@@ -897,21 +902,21 @@ void DatabaseEngine::OpenInstance(
         v5::InitializeRequest req;
         *req.mutable_config_data() = ToStruct(Json::parse(details_json, nullptr, false));
         req.set_verify_connection(verify);
-        Call(key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
-             [this, alive, key, why, done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-               if (alive.expired()) return;
-               v5::InitializeResponse resp;
-               if (r.ok() && !resp.ParseFromString(*r)) {
-                 r = absl::InternalError("the database plugin sent a malformed Initialize reply");
-               }
-               if (!r.ok()) {
-                 CloseInstance(key, why, [done = std::move(done), s = r.status()]() mutable {
-                   done(s);
-                 });
-                 return;
-               }
-               done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
-             });
+        Call(
+            key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
+            [this, alive, key, why, done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+              if (alive.expired()) return;
+              v5::InitializeResponse resp;
+              if (r.ok() && !resp.ParseFromString(*r)) {
+                r = absl::InternalError("the database plugin sent a malformed Initialize reply");
+              }
+              if (!r.ok()) {
+                CloseInstance(key, why,
+                              [done = std::move(done), s = r.status()]() mutable { done(s); });
+                return;
+              }
+              done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
+            });
       });
 }
 
@@ -939,10 +944,10 @@ void DatabaseEngine::GetConnection(const std::string& name, KeyCallback done) {
   };
   absl::StatusOr<std::optional<Config>> config = LoadConfig(name);
   if (!config.ok() || !config->has_value()) {
-    absl::Status s = config.ok() ? absl::NotFoundError(absl::StrCat(
-                                       "failed to find entry for connection with name: \"", name,
-                                       "\""))
-                                 : config.status();
+    absl::Status s = config.ok()
+                         ? absl::NotFoundError(absl::StrCat(
+                               "failed to find entry for connection with name: \"", name, "\""))
+                         : config.status();
     env_.executor.Post([finish, s]() mutable { finish(s); });
     return;
   }
@@ -950,8 +955,8 @@ void DatabaseEngine::GetConnection(const std::string& name, KeyCallback done) {
   // Vault's GetConnection always verifies.
   OpenInstance(**config, (*config)->connection_details.dump(), /*verify=*/true,
                TerminationEvent::kConnectionChange,
-               [this, alive, name, finish](
-                   absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
+               [this, alive, name,
+                finish](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
                  if (alive.expired()) return;
                  if (!opened.ok()) return finish(opened.status());
                  connections_[name].key = opened->first;
@@ -984,7 +989,8 @@ void DatabaseEngine::ClearConnection(const std::string& name, TerminationEvent w
 
 void DatabaseEngine::CloseIfShutdown(const std::string& name, const std::string& key,
                                      const absl::Status& s) {
-  if (s.code() != absl::StatusCode::kUnavailable || !absl::StartsWith(s.message(), "plugin shutdown")) {
+  if (s.code() != absl::StatusCode::kUnavailable ||
+      !absl::StartsWith(s.message(), "plugin shutdown")) {
     return;
   }
   if (auto it = connections_.find(name); it != connections_.end() && it->second.key == key) {
@@ -1015,8 +1021,8 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
   absl::StatusOr<std::optional<Config>> loaded = LoadConfig(name);
   if (!loaded.ok()) return fail(loaded.status());
   if (!loaded->has_value()) {
-    return fail(BareError(
-        absl::StrCat("failed to find entry for connection with name: \"", name, "\"")));
+    return fail(
+        BareError(absl::StrCat("failed to find entry for connection with name: \"", name, "\"")));
   }
   Config config = **loaded;
   const std::string username = config.Detail("username");
@@ -1045,12 +1051,12 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
         waiters = std::move(it->second.after_rotation);
         connections_.erase(it);
       }
-      CloseInstance(k, TerminationEvent::kRootRotation,
-                    [this, alive, waiters = std::move(waiters), shared_done,
-                     r = std::move(r)]() mutable {
-                      for (auto& w : waiters) w();
-                      (*shared_done)(std::move(r));
-                    });
+      CloseInstance(
+          k, TerminationEvent::kRootRotation,
+          [this, alive, waiters = std::move(waiters), shared_done, r = std::move(r)]() mutable {
+            for (auto& w : waiters) w();
+            (*shared_done)(std::move(r));
+          });
     };
     // 5-6. The new password, in memory.
     const std::string new_password = NewPassword();
@@ -1075,9 +1081,9 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
         BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.before_update_user");
     if (AtFailpoint(before) == Step::kStop) return;
     if (AtFailpoint(before) == Step::kFail) {
-      return finish(BareError(absl::StrCat("failed to update user: ",
-                                           before.ToStatus("database.rotate_root.before_update_user")
-                                               .message())));
+      return finish(BareError(
+          absl::StrCat("failed to update user: ",
+                       before.ToStatus("database.rotate_root.before_update_user").message())));
     }
     v5::UpdateUserRequest req;
     req.set_username(username);
@@ -1086,42 +1092,42 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
     for (const std::string& s : config.root_rotation_statements) {
       req.mutable_password()->mutable_statements()->add_commands(s);
     }
-    Call(k, protocol::kDatabaseUpdateUserMethod, req.SerializeAsString(),
-         [this, alive, name, config, wal_key, finish](absl::StatusOr<std::string> r) mutable {
-           if (alive.expired()) return;
-           // Applied, but the reply is lost (a timeout): the WAL stays for the rollback.
-           faultinject::Action lost =
-               BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.update_user_reply");
-           if (AtFailpoint(lost) == Step::kStop) return;
-           if (r.ok() && AtFailpoint(lost) == Step::kFail) {
-             r = lost.ToStatus("database.rotate_root.update_user_reply");
-           }
-           if (!r.ok()) {
-             return finish(
-                 BareError(absl::StrCat("failed to update user: ", r.status().message())));
-           }
-           // 10. The new password in storage.
-           faultinject::Action store =
-               BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.store_config");
-           if (AtFailpoint(store) == Step::kStop) return;
-           absl::Status stored = AtFailpoint(store) == Step::kFail
-                                     ? store.ToStatus("database.rotate_root.store_config")
-                                     : StoreConfig(name, config);
-           if (!stored.ok()) return finish(stored);
-           // 11. The WAL is done with; failing to delete it is only a warning.
-           faultinject::Action del =
-               BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.delete_wal");
-           if (AtFailpoint(del) == Step::kStop) return;
-           absl::Status deleted = AtFailpoint(del) == Step::kFail
-                                      ? del.ToStatus("database.rotate_root.delete_wal")
-                                      : storage_.Delete(wal_key);
-           if (!deleted.ok()) {
-             Log(LogLevel::kWarn, "unable to delete WAL",
-                 {{"connection", name}, {"error", deleted.ToString()}});
-           }
-           Log(LogLevel::kInfo, "root credentials rotated", {{"connection", name}});
-           finish(lifecycle::Reply());
-         });
+    Call(
+        k, protocol::kDatabaseUpdateUserMethod, req.SerializeAsString(),
+        [this, alive, name, config, wal_key, finish](absl::StatusOr<std::string> r) mutable {
+          if (alive.expired()) return;
+          // Applied, but the reply is lost (a timeout): the WAL stays for the rollback.
+          faultinject::Action lost =
+              BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.update_user_reply");
+          if (AtFailpoint(lost) == Step::kStop) return;
+          if (r.ok() && AtFailpoint(lost) == Step::kFail) {
+            r = lost.ToStatus("database.rotate_root.update_user_reply");
+          }
+          if (!r.ok()) {
+            return finish(BareError(absl::StrCat("failed to update user: ", r.status().message())));
+          }
+          // 10. The new password in storage.
+          faultinject::Action store =
+              BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.store_config");
+          if (AtFailpoint(store) == Step::kStop) return;
+          absl::Status stored = AtFailpoint(store) == Step::kFail
+                                    ? store.ToStatus("database.rotate_root.store_config")
+                                    : StoreConfig(name, config);
+          if (!stored.ok()) return finish(stored);
+          // 11. The WAL is done with; failing to delete it is only a warning.
+          faultinject::Action del =
+              BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.delete_wal");
+          if (AtFailpoint(del) == Step::kStop) return;
+          absl::Status deleted = AtFailpoint(del) == Step::kFail
+                                     ? del.ToStatus("database.rotate_root.delete_wal")
+                                     : storage_.Delete(wal_key);
+          if (!deleted.ok()) {
+            Log(LogLevel::kWarn, "unable to delete WAL",
+                {{"connection", name}, {"error", deleted.ToString()}});
+          }
+          Log(LogLevel::kInfo, "root credentials rotated", {{"connection", name}});
+          finish(lifecycle::Reply());
+        });
   });
 }
 
@@ -1139,16 +1145,16 @@ void DatabaseEngine::Rollback(bool immediate, absl::AnyInvocable<void(absl::Stat
   }
   rolling_back_ = true;
   std::weak_ptr<bool> alive = alive_;
-  env_.executor.Post([this, alive, keys = std::move(*keys), immediate,
-                      done = std::move(done)]() mutable {
-    if (alive.expired()) return;
-    RollbackNext(std::move(keys), 0, immediate, absl::OkStatus(),
-                 [this, alive, done = std::move(done)](absl::Status s) mutable {
-                   if (alive.expired()) return;
-                   rolling_back_ = false;
-                   done(s);
-                 });
-  });
+  env_.executor.Post(
+      [this, alive, keys = std::move(*keys), immediate, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        RollbackNext(std::move(keys), 0, immediate, absl::OkStatus(),
+                     [this, alive, done = std::move(done)](absl::Status s) mutable {
+                       if (alive.expired()) return;
+                       rolling_back_ = false;
+                       done(s);
+                     });
+      });
 }
 
 void DatabaseEngine::RollbackNext(std::vector<std::string> keys, size_t i, bool immediate,
@@ -1209,43 +1215,46 @@ void DatabaseEngine::RollbackRootWal(const std::string& wal_json,
   if (config.Detail("password") == new_password) return fail(absl::OkStatus());
   std::weak_ptr<bool> alive = alive_;
   // 4.1-4.2. Reconnect with the stored (old) password; if that works the database still has it.
-  ClearConnection(name, TerminationEvent::kWalRollback, [this, alive, name, config, username,
-                                                         old_password, new_password,
-                                                         done = std::move(done)]() mutable {
-    if (alive.expired()) return;
-    GetConnection(name, [this, alive, name, config, username, old_password, new_password,
-                         done = std::move(done)](absl::StatusOr<std::string> key) mutable {
-      if (alive.expired()) return;
-      if (key.ok()) return done(absl::OkStatus());
-      // 4.3. The database has the new password: log in with it and set the old one back.
-      Json details = config.connection_details;
-      details["password"] = new_password;
-      OpenInstance(
-          config, details.dump(), /*verify=*/true, TerminationEvent::kWalRollback,
-          [this, alive, name, config, username, old_password,
-           done = std::move(done)](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
-            if (alive.expired()) return;
-            if (!opened.ok()) return done(opened.status());
-            const std::string k = opened->first;
-            connections_[name].key = k;  // Cached under the name, then cleared on return.
-            v5::UpdateUserRequest req;
-            req.set_username(username);
-            req.set_credential_type(0);
-            req.mutable_password()->set_new_password(old_password);
-            for (const std::string& s : config.root_rotation_statements) {
-              req.mutable_password()->mutable_statements()->add_commands(s);
-            }
-            Call(k, protocol::kDatabaseUpdateUserMethod, req.SerializeAsString(),
-                 [this, alive, name, done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-                   if (alive.expired()) return;
-                   absl::Status s = r.status();
-                   if (s.code() == absl::StatusCode::kUnimplemented) s = absl::OkStatus();
-                   ClearConnection(name, TerminationEvent::kWalRollback,
-                                   [done = std::move(done), s]() mutable { done(s); });
-                 });
-          });
-    });
-  });
+  ClearConnection(
+      name, TerminationEvent::kWalRollback,
+      [this, alive, name, config, username, old_password, new_password,
+       done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        GetConnection(name, [this, alive, name, config, username, old_password, new_password,
+                             done = std::move(done)](absl::StatusOr<std::string> key) mutable {
+          if (alive.expired()) return;
+          if (key.ok()) return done(absl::OkStatus());
+          // 4.3. The database has the new password: log in with it and set the old one back.
+          Json details = config.connection_details;
+          details["password"] = new_password;
+          OpenInstance(config, details.dump(), /*verify=*/true, TerminationEvent::kWalRollback,
+                       [this, alive, name, config, username, old_password, done = std::move(done)](
+                           absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
+                         if (alive.expired()) return;
+                         if (!opened.ok()) return done(opened.status());
+                         const std::string k = opened->first;
+                         connections_[name].key =
+                             k;  // Cached under the name, then cleared on return.
+                         v5::UpdateUserRequest req;
+                         req.set_username(username);
+                         req.set_credential_type(0);
+                         req.mutable_password()->set_new_password(old_password);
+                         for (const std::string& s : config.root_rotation_statements) {
+                           req.mutable_password()->mutable_statements()->add_commands(s);
+                         }
+                         Call(k, protocol::kDatabaseUpdateUserMethod, req.SerializeAsString(),
+                              [this, alive, name,
+                               done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+                                if (alive.expired()) return;
+                                absl::Status s = r.status();
+                                if (s.code() == absl::StatusCode::kUnimplemented)
+                                  s = absl::OkStatus();
+                                ClearConnection(name, TerminationEvent::kWalRollback,
+                                                [done = std::move(done), s]() mutable { done(s); });
+                              });
+                       });
+        });
+      });
 }
 
 }  // namespace bulwark::database

@@ -112,8 +112,7 @@ class DatabaseEngine final : public lease::LeaseBackend {
   void WriteRole(const std::string& name, const std::string& data_json,
                  lifecycle::ResponseCallback done);
   void ReadRole(const std::string& name, lifecycle::ResponseCallback done);
-  void Creds(const std::string& role, const pb::Request& request,
-             lifecycle::ResponseCallback done);
+  void Creds(const std::string& role, const pb::Request& request, lifecycle::ResponseCallback done);
   void RotateRoot(const std::string& name, lifecycle::ResponseCallback done);
   void List(const std::string& prefix, lifecycle::ResponseCallback done);
 
@@ -122,10 +121,10 @@ class DatabaseEngine final : public lease::LeaseBackend {
   void GetConnection(const std::string& name, KeyCallback done);
   // Starts an instance for `config` with `details` and sends Initialize; `done` gets the key
   // and the details the plugin returned. A failed Initialize closes the new instance (`why`).
-  void OpenInstance(const Config& config, const std::string& details_json, bool verify,
-                    lifecycle::TerminationEvent why,
-                    absl::AnyInvocable<void(absl::StatusOr<std::pair<std::string, std::string>>)>
-                        done);
+  void OpenInstance(
+      const Config& config, const std::string& details_json, bool verify,
+      lifecycle::TerminationEvent why,
+      absl::AnyInvocable<void(absl::StatusOr<std::pair<std::string, std::string>>)> done);
   void ClearConnection(const std::string& name, lifecycle::TerminationEvent why,
                        absl::AnyInvocable<void()> done);
   void CloseInstance(const std::string& key, lifecycle::TerminationEvent why,
@@ -155,8 +154,8 @@ class DatabaseEngine final : public lease::LeaseBackend {
   lease::LeaseManager& leases_;
   LogSink& log_;
   const DatabaseEngineOptions options_;
-  std::map<std::string, Connection> connections_;                 // By config name.
-  std::map<std::string, std::vector<KeyCallback>> connecting_;    // By config name.
+  std::map<std::string, Connection> connections_;               // By config name.
+  std::map<std::string, std::vector<KeyCallback>> connecting_;  // By config name.
   bool rolling_back_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

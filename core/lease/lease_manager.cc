@@ -1,8 +1,8 @@
 // The lease store, its timers and the revocation retry loop.
 #include "core/lease/lease_manager.h"
 
-#include <nlohmann/json.hpp>
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -17,9 +17,7 @@ using Json = nlohmann::json;
 
 constexpr char kBase62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-int64_t Nanos(absl::Time t) {
-  return t == absl::InfinitePast() ? INT64_MIN : absl::ToUnixNanos(t);
-}
+int64_t Nanos(absl::Time t) { return t == absl::InfinitePast() ? INT64_MIN : absl::ToUnixNanos(t); }
 absl::Time FromNanos(int64_t n) {
   return n == INT64_MIN ? absl::InfinitePast() : absl::FromUnixNanos(n);
 }
@@ -174,8 +172,8 @@ absl::StatusOr<LeaseEntry> LeaseManager::Register(absl::string_view mount_path,
                                                   bool renewable) {
   if (!running_) return absl::FailedPreconditionError("leases are not served now");
   if (internal_data_json.size() > kInternalDataBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat("lease internal data is over ",
-                                                   kInternalDataBytesMax, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("lease internal data is over ", kInternalDataBytesMax, " bytes"));
   }
   if (leases_.size() >= options_.leases_max) {
     return absl::ResourceExhaustedError(
@@ -251,8 +249,7 @@ void LeaseManager::Renew(absl::string_view lease_id, absl::Duration increment,
                       });
 }
 
-void LeaseManager::Revoke(absl::string_view lease_id,
-                          absl::AnyInvocable<void(absl::Status)> done) {
+void LeaseManager::Revoke(absl::string_view lease_id, absl::AnyInvocable<void(absl::Status)> done) {
   if (!running_) {
     env_.executor.Post([done = std::move(done)]() mutable {
       done(absl::FailedPreconditionError("leases are not served now"));
@@ -278,13 +275,13 @@ void LeaseManager::StartRevoke(const std::string& lease_id) {
   LeaseBackend* backend = resolver_(h.entry.mount_path);
   const uint64_t epoch = epoch_;
   if (backend == nullptr) {
-    env_.executor.Post([this, alive = std::weak_ptr<bool>(alive_), lease_id, epoch,
-                        mount = h.entry.mount_path]() {
-      if (alive.expired()) return;
-      FinishRevoke(lease_id, epoch,
-                   absl::UnavailableError(absl::StrCat("no engine serves mount \"", mount,
-                                                       "\" to revoke the lease")));
-    });
+    env_.executor.Post(
+        [this, alive = std::weak_ptr<bool>(alive_), lease_id, epoch, mount = h.entry.mount_path]() {
+          if (alive.expired()) return;
+          FinishRevoke(lease_id, epoch,
+                       absl::UnavailableError(absl::StrCat("no engine serves mount \"", mount,
+                                                           "\" to revoke the lease")));
+        });
     return;
   }
   std::weak_ptr<bool> alive = alive_;

@@ -66,7 +66,8 @@ class LeaseBackend {
  public:
   virtual ~LeaseBackend() = default;
   // Revokes the secret (e.g. drops the database user). OK when it is gone (already gone too).
-  virtual void RevokeLease(const LeaseEntry& lease, absl::AnyInvocable<void(absl::Status)> done) = 0;
+  virtual void RevokeLease(const LeaseEntry& lease,
+                           absl::AnyInvocable<void(absl::Status)> done) = 0;
   // Extends the secret to `ttl` from now; `ttl` already respects the lease's maximum.
   virtual void RenewLease(const LeaseEntry& lease, absl::Duration ttl,
                           absl::AnyInvocable<void(absl::Status)> done) = 0;

@@ -67,7 +67,9 @@ class LeaseManagerTest : public ::testing::Test {
     CHECK_OK(e.status());
     return *e;
   }
-  void RunFor(absl::Duration d) { sim_.loop().RunUntil([] { return false; }, d); }
+  void RunFor(absl::Duration d) {
+    sim_.loop().RunUntil([] { return false; }, d);
+  }
   absl::Status RevokeNow(absl::string_view id) {
     std::optional<absl::Status> result;
     manager_->Revoke(id, [&](absl::Status s) { result = s; });
@@ -169,8 +171,8 @@ TEST_F(LeaseManagerTest, RevokeRetriesWithBackoffUntilItWorks) {
 TEST_F(LeaseManagerTest, RevokePrefixRevokesEachAndReportsFailure) {
   Issue(absl::Hours(1), absl::ZeroDuration(), "a");
   Issue(absl::Hours(1), absl::ZeroDuration(), "b");
-  CHECK_OK(manager_->Register("other/", "creds/x", "c", absl::Hours(1), absl::ZeroDuration())
-               .status());
+  CHECK_OK(
+      manager_->Register("other/", "creds/x", "c", absl::Hours(1), absl::ZeroDuration()).status());
   std::optional<absl::Status> result;
   manager_->RevokePrefix("database/", [&](absl::Status s) { result = s; });
   sim_.loop().RunUntil([&] { return result.has_value(); }, absl::Hours(1));

@@ -1009,8 +1009,8 @@ void LifecycleManager::CallDatabaseInstance(
         } else if (!r.ok() && IsConnectionLoss(r.status())) {
           LoseProcess(process_id, absl::StrCat("connection lost: ", r.status().message()),
                       /*count_as_failure=*/true);
-          return done(absl::UnavailableError(
-              absl::StrCat("plugin shutdown: ", r.status().message())));
+          return done(
+              absl::UnavailableError(absl::StrCat("plugin shutdown: ", r.status().message())));
         }
         done(std::move(r));
       });

@@ -30,8 +30,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
   // The database engine is built in, as Vault's is.
   bool has_database = false;
   for (const catalog::BuiltinPlugin& b : options.catalog.builtins) {
-    has_database |= b.type == catalog::PluginType::kSecret &&
-                    b.name == database::kDatabaseEngineName;
+    has_database |=
+        b.type == catalog::PluginType::kSecret && b.name == database::kDatabaseEngineName;
   }
   if (!has_database) {
     options.catalog.builtins.push_back(
@@ -195,8 +195,8 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
   // simulator drains a stopped node's posted work; a posix loop may outlive the node), so it
   // checks liveness before it touches the node.
   std::weak_ptr<bool> alive = alive_;
-  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(
-      [this, alive, done = std::move(done)]() mutable {
+  auto shared_done =
+      std::make_shared<absl::AnyInvocable<void()>>([this, alive, done = std::move(done)]() mutable {
         if (alive.expired()) return;
         if (role_ == Role::kActive && !barrier_->sealed() && !sealing_) StartActiveServices();
         done();
@@ -427,8 +427,7 @@ void Node::DisableMount(absl::string_view path, absl::AnyInvocable<void(absl::St
   };
   // Every lease of the mount is revoked first; if one cannot be, the unmount fails and the mount
   // stays (Vault alike); the lease keeps being retried.
-  leases_->RevokePrefix(normalized, [this, alive, normalized, unload,
-                                     shared_done](absl::Status s) {
+  leases_->RevokePrefix(normalized, [this, alive, normalized, unload, shared_done](absl::Status s) {
     if (alive.expired()) return;
     if (s.ok()) return unload();
     Log(LogLevel::kWarn, "unmount refused: a lease could not be revoked",

@@ -31,8 +31,8 @@ TEST(RollbackManagerTest, OnePassPerMinuteNeverOverlappingStopsOnStop) {
   run_for(absl::Seconds(59));
   EXPECT_TRUE(starts.empty());
   run_for(absl::Minutes(2) + absl::Seconds(1));
-  EXPECT_EQ(starts, (std::vector<absl::Duration>{absl::Minutes(1), absl::Minutes(2),
-                                                 absl::Minutes(3)}));
+  EXPECT_EQ(starts,
+            (std::vector<absl::Duration>{absl::Minutes(1), absl::Minutes(2), absl::Minutes(3)}));
   // A pass that does not finish: later ticks skip.
   hold = true;
   run_for(absl::Minutes(3));

@@ -911,7 +911,6 @@ void Api::LogicalReply(const CallPtr& c, const pb::Response& resp) {
 
 namespace {
 
-
 // RFC 3339 in UTC with the fraction Go prints for a time.Time.
 std::string Rfc3339Nanos(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
@@ -937,8 +936,7 @@ void Api::LeasesRenew(const CallPtr& c) {
     if (!d.ok()) return FinishError(c, d.status());
     increment = *d;
   }
-  node_.RenewLease(id, increment,
-                   Guarded(c, [this, c, id](absl::StatusOr<lease::LeaseView> v) {
+  node_.RenewLease(id, increment, Guarded(c, [this, c, id](absl::StatusOr<lease::LeaseView> v) {
                      if (!v.ok()) return FinishError(c, v.status());
                      Json body = Envelope(*c, nullptr);
                      body["lease_id"] = id;
@@ -952,8 +950,8 @@ void Api::LeasesRevoke(const CallPtr& c, bool prefix) {
   if (!Authorize(c)) return;
   const std::string id = LeaseIdOf(c->req);
   if (id.empty()) {
-    return FinishError(c, HttpError(400, prefix ? "prefix must be specified"
-                                                : "lease_id must be specified"));
+    return FinishError(
+        c, HttpError(400, prefix ? "prefix must be specified" : "lease_id must be specified"));
   }
   auto done = Guarded(c, [this, c](absl::Status s) {
     if (!s.ok()) return FinishError(c, s);

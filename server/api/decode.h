@@ -48,12 +48,12 @@ enum class Route {
   kSysCatalogLegacy,  // sys/plugins/catalog/<name> (no type): deprecated in Vault
   kSysPluginsReload,  // sys/plugins/reload/backend
   kSysMetrics,
-  kSysWrappingUnwrap,  // sys/wrapping/unwrap
+  kSysWrappingUnwrap,      // sys/wrapping/unwrap
   kSysLeasesRenew,         // sys/leases/renew[/<lease_id>], sys/renew[/<lease_id>]
   kSysLeasesRevoke,        // sys/leases/revoke[/<lease_id>], sys/revoke[/<lease_id>]
   kSysLeasesRevokePrefix,  // sys/leases/revoke-prefix/<prefix>
   kSysLeasesLookup,        // sys/leases/lookup (PUT), sys/leases/lookup/<prefix> (LIST)
-  kSysUnknown,         // any other sys/ path: 404 once authorised
+  kSysUnknown,             // any other sys/ path: 404 once authorised
   kTokenLookupSelf,
   kTokenCreate,
   kTokenRevokeSelf,
