@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/rpc/plugin_client.h"
+#include "protocol/wire_names.h"
 #include "protocol/wrapping_token.h"
 
 namespace bulwark::lifecycle {
@@ -55,6 +56,13 @@ void ExternalRunnerFactory::Start(
   o.plugin_name = spec.entry.name;
   o.argv.push_back(spec.path);
   for (const std::string& a : spec.entry.args) o.argv.push_back(a);
+  if (spec.entry.type == catalog::PluginType::kDatabase) {
+    // Vault's dbplugin v5 handshake: version 5 (one database per process) or 6 (multiplexed).
+    o.magic_cookie_key = std::string(protocol::kVaultDatabaseCookieKey);
+    o.magic_cookie_value = std::string(protocol::kVaultDatabaseCookieValue);
+    o.app_versions = {protocol::kVaultDatabaseProtocolVersion,
+                      protocol::kVaultDatabaseMultiplexedProtocolVersion};
+  }
   o.host_env = options_.host_env;
   o.entry_env = spec.entry.env;
   const bool wrapped_tls = !options_.automtls && options_.wrap_response != nullptr;

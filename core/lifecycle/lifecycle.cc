@@ -11,6 +11,7 @@
 #include "base/status/check.h"
 #include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
+#include "proto/vault/database.pb.h"
 #include "proto/vault/multiplexing.pb.h"
 #include "protocol/wire_names.h"
 
@@ -76,6 +77,8 @@ absl::string_view TerminationEventName(TerminationEvent event) {
       return "root-rotation";
     case TerminationEvent::kWalRollback:
       return "wal-rollback";
+    case TerminationEvent::kPluginShutdown:
+      return "plugin-shutdown";
   }
   return "unknown";
 }
@@ -168,6 +171,8 @@ LifecycleManager::LifecycleManager(Env& env, catalog::Catalog& catalog, RunnerFa
   m_start_seconds_ = metrics.Histogram("bulwark_plugin_start_seconds",
                                        "From launch to a connected plugin (handshake included).",
                                        metrics::LatencyBucketsSeconds());
+  m_terminations_ = metrics.Counter("bulwark_plugin_terminations_total",
+                                    "Plugin instances stopped, by termination event.");
 }
 
 LifecycleManager::~LifecycleManager() { *alive_ = false; }
@@ -517,6 +522,13 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
       "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
   m.multiplex_id.clear();
   for (size_t i = 0; i < kMultiplexIdChars; ++i) m.multiplex_id += kBase62[env_.random.Uniform(62)];
+  if (m.entry.type == catalog::PluginType::kDatabase) {
+    // A database instance has no host services and no backend Setup: the engine's Initialize
+    // (with the connection details) is its setup.
+    m.ready = true;
+    FinishSetup(path, absl::OkStatus());
+    return;
+  }
   if (m.host == nullptr) m.host = host_services_(m.entry);
   absl::StatusOr<uint32_t> broker = p.runner->connection().OfferHostServices(m.host.get());
   if (!broker.ok()) {
@@ -765,6 +777,20 @@ void LifecycleManager::CleanupInstance(const std::string& path, absl::AnyInvocab
     return;
   }
   MountState& m = *it->second;
+  if (m.entry.type == catalog::PluginType::kDatabase) {
+    // Vault's DatabasePluginClient.Close: the Close RPC, then the process is released.
+    ControlCall<dbplugin::v5::Empty>(
+        m.process_id, protocol::kDatabaseCloseMethod, dbplugin::v5::Empty().SerializeAsString(),
+        m.multiplex_id,
+        [this, path, done = std::move(done)](absl::StatusOr<dbplugin::v5::Empty> r) mutable {
+          if (!r.ok()) {
+            Log(LogLevel::kWarn, "database plugin Close failed",
+                {{"instance", path}, {"error", r.status().ToString()}});
+          }
+          done();
+        });
+    return;
+  }
   ControlCall<pb::Empty>(m.process_id, protocol::kCleanupMethod, pb::Empty().SerializeAsString(),
                          m.multiplex_id,
                          [this, path, done = std::move(done)](absl::StatusOr<pb::Empty> r) mutable {
@@ -808,7 +834,11 @@ void LifecycleManager::ReleaseInstance(const std::string& path, TerminationEvent
                                                           TerminationEventName(why), ")")));
     }
     DetachMount(m);
+    TerminationRecord record{why, path, m.entry.plugin_name};
     if (forget) mounts_.erase(it);
+    m_terminations_->Add({{"event", std::string(TerminationEventName(why))}}, 1);
+    if (terminations_.size() >= kTerminationHistoryMax) terminations_.pop_front();
+    terminations_.push_back(std::move(record));
     Log(LogLevel::kInfo, forget ? "mount unloaded" : "plugin instance terminated",
         {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
     auto pit = processes_.find(pid);
@@ -868,7 +898,10 @@ void LifecycleManager::Reload(std::optional<std::string> plugin_name,
   std::set<std::string> selected;
   if (plugin_name.has_value()) {
     for (const auto& [path, m] : mounts_) {
-      if (m->entry.plugin_name == *plugin_name) selected.insert(path);
+      // Database engine instances are reloaded by their engine (reload/:plugin_name).
+      if (m->entry.plugin_name == *plugin_name && m->entry.type != catalog::PluginType::kDatabase) {
+        selected.insert(path);
+      }
     }
     m_reloads_->Add({{"plugin", *plugin_name}}, 1);
   } else {
@@ -916,6 +949,80 @@ void LifecycleManager::Reload(std::optional<std::string> plugin_name,
   };
   for (const std::string& path : affected) CleanupInstance(path, after_cleanup);
   after_cleanup();
+}
+
+// ---- Database plugin instances --------------------------------------------------------------
+
+void LifecycleManager::OpenDatabaseInstance(const std::string& key, const std::string& plugin_name,
+                                            const std::string& plugin_version,
+                                            StatusCallback done) {
+  mount::MountEntry entry;
+  entry.path = key;
+  entry.type = catalog::PluginType::kDatabase;
+  entry.plugin_name = plugin_name;
+  entry.plugin_version = plugin_version;
+  std::weak_ptr<bool> alive = alive_;
+  Mount(entry, [this, alive, key, done = std::move(done)](absl::Status s) mutable {
+    if (alive.expired()) return;
+    if (!s.ok() && s.code() != absl::StatusCode::kAlreadyExists) {
+      // A failed start leaves nothing behind: the engine retries with a fresh key.
+      auto it = mounts_.find(key);
+      if (it != mounts_.end() && !it->second->ready && !it->second->setting_up) {
+        DetachMount(*it->second);
+        mounts_.erase(it);
+      }
+    }
+    done(s);
+  });
+}
+
+void LifecycleManager::CallDatabaseInstance(
+    const std::string& key, absl::string_view method, std::string request,
+    absl::AnyInvocable<void(absl::StatusOr<std::string>)> done) {
+  auto fail = [this, &done](absl::Status s) {
+    env_.executor.Post([done = std::move(done), s]() mutable { done(s); });
+  };
+  auto it = mounts_.find(key);
+  if (it == mounts_.end()) {
+    return fail(absl::NotFoundError(absl::StrCat("no database instance \"", key, "\"")));
+  }
+  MountState& m = *it->second;
+  auto pit = processes_.find(m.process_id);
+  if (!m.ready || pit == processes_.end() || pit->second->runner == nullptr) {
+    return fail(absl::UnavailableError("plugin shutdown"));
+  }
+  CallOptions opts;
+  opts.multiplex_id = m.multiplex_id;
+  opts.timeout = options_.request_timeout;
+  const uint64_t process_id = m.process_id;
+  std::weak_ptr<bool> alive = alive_;
+  pit->second->runner->connection().Call(
+      method, std::move(request), opts,
+      [this, alive, process_id, timeout = opts.timeout,
+       done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+        if (alive.expired()) return;
+        if (!r.ok() && r.status().code() == absl::StatusCode::kDeadlineExceeded) {
+          LoseProcess(process_id,
+                      absl::StrCat("no answer within the request deadline of ",
+                                   absl::FormatDuration(timeout)),
+                      /*count_as_failure=*/true);
+        } else if (!r.ok() && IsConnectionLoss(r.status())) {
+          LoseProcess(process_id, absl::StrCat("connection lost: ", r.status().message()),
+                      /*count_as_failure=*/true);
+          return done(
+              absl::UnavailableError(absl::StrCat("plugin shutdown: ", r.status().message())));
+        }
+        done(std::move(r));
+      });
+}
+
+void LifecycleManager::CloseDatabaseInstance(const std::string& key, TerminationEvent why,
+                                             StatusCallback done) {
+  if (mounts_.count(key) == 0) {
+    env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+    return;
+  }
+  ReleaseInstance(key, why, /*forget=*/true, std::move(done));
 }
 
 // ---- Introspection -------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,8 +60,19 @@ enum class TerminationEvent {
   kConnectionChange,  // database engine: connection delete, update or reset
   kRootRotation,      // database engine: root credential rotation
   kWalRollback,       // database engine: WAL rollback of a failed root rotation
+  kPluginShutdown,    // database engine: a call found the plugin process gone (CloseIfShutdown)
 };
 absl::string_view TerminationEventName(TerminationEvent event);
+
+// One termination event the manager carried out: which instance (a mount path, or a database
+// engine's connection key) stopped and why. Kept for introspection, invariants and tests.
+struct TerminationRecord {
+  TerminationEvent event = TerminationEvent::kUnmount;
+  std::string path;
+  std::string plugin_name;
+};
+// Termination records kept (the oldest are dropped first).
+inline constexpr size_t kTerminationHistoryMax = 4096;
 
 struct LifecycleOptions {
   absl::Duration shutdown_grace = absl::Seconds(2);
@@ -150,6 +162,30 @@ class LifecycleManager {
   // the next use (Vault closes the connection's plugin instance on these events).
   void TerminateInstance(absl::string_view mount_path, TerminationEvent why, StatusCallback done);
 
+  // ---- Database plugin instances (the database engine's connections) ----------------------
+  // Vault keeps one dbplugin instance per connection config; here each is an instance of the
+  // catalog's database plugin `plugin_name`@`plugin_version` under `key` (the engine's own
+  // unique name, never a mount path), in a process of its own or shared with other instances of
+  // the same runner config when the plugin multiplexes. No dbplugin call is made: the engine
+  // sends Initialize itself. Errors: kAlreadyExists for a key in use; the start's errors (the
+  // key is then free again).
+  void OpenDatabaseInstance(const std::string& key, const std::string& plugin_name,
+                            const std::string& plugin_version, StatusCallback done);
+  // Sends a dbplugin.v5.Database call (`method`, serialized request) to the instance with its
+  // multiplex id and returns the serialized reply. An instance whose process died is not
+  // restarted: kUnavailable "plugin shutdown" (Vault's ErrPluginShutdown), and the engine closes
+  // it (CloseIfShutdown). kNotFound for an unknown key.
+  void CallDatabaseInstance(const std::string& key, absl::string_view method, std::string request,
+                            absl::AnyInvocable<void(absl::StatusOr<std::string>)> done);
+  // Sends Close to the instance (when its process lives), forgets it and stops its process if
+  // no other instance uses it: the termination event `why`. OK for an unknown key (closing is
+  // idempotent, as Vault's dbPluginInstance.Close).
+  void CloseDatabaseInstance(const std::string& key, TerminationEvent why, StatusCallback done);
+  bool HasDatabaseInstance(absl::string_view key) const { return IsMounted(key); }
+
+  // The termination events carried out so far (at most kTerminationHistoryMax, oldest first).
+  const std::deque<TerminationRecord>& terminations() const { return terminations_; }
+
   std::vector<ProcessInfo> Processes() const;
   // Processes with a pid (external plugins), running or not yet reaped.
   size_t process_count() const;
@@ -208,6 +244,7 @@ class LifecycleManager {
   std::map<uint64_t, std::unique_ptr<Process>> processes_;
   std::map<std::string, std::unique_ptr<MountState>, std::less<>> mounts_;
   std::map<std::string, Backoff> backoff_;  // By runner key.
+  std::deque<TerminationRecord> terminations_;
   // Liveness token for callbacks that may outlive the manager.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
@@ -220,6 +257,7 @@ class LifecycleManager {
   metrics::Family* m_requests_;
   metrics::Family* m_request_seconds_;
   metrics::Family* m_start_seconds_;
+  metrics::Family* m_terminations_;
 };
 
 // The runner-config digest: equal exactly when two catalog entries may share a process.

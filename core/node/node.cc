@@ -27,11 +27,29 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
                                                  NodeOptions options) {
   // The catalog's failpoint sites belong to this node, like the barrier's.
   options.catalog.failpoints = env.failpoints;
+  // The database engine is built in, as Vault's is.
+  bool has_database = false;
+  for (const catalog::BuiltinPlugin& b : options.catalog.builtins) {
+    has_database |=
+        b.type == catalog::PluginType::kSecret && b.name == database::kDatabaseEngineName;
+  }
+  if (!has_database) {
+    options.catalog.builtins.push_back(
+        {catalog::PluginType::kSecret, database::kDatabaseEngineName, kDatabaseEngineVersion});
+  }
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
   ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
   node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);
   node->wrapping_ = std::make_unique<wrapping::WrappingStore>(*node->barrier_, env.clock,
                                                               env.random, env.executor);
+  Node* n = node.get();
+  node->leases_ = std::make_unique<lease::LeaseManager>(
+      env, *node->barrier_,
+      [n](absl::string_view mount) -> lease::LeaseBackend* { return n->DatabaseEngineAt(mount); },
+      log, node->options_.leases);
+  node->rollback_ = std::make_unique<rollback::RollbackManager>(
+      env, [n](absl::AnyInvocable<void()> done) { n->RunRollback(std::move(done)); },
+      node->options_.rollback_period);
   return node;
 }
 
@@ -173,11 +191,16 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
   }
   const std::vector<mount::MountEntry> entries = mounts_->List();
   auto left = std::make_shared<size_t>(entries.size() + 1);
-  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
   // Each mount's callback can run from a task posted before the node was destroyed (the
   // simulator drains a stopped node's posted work; a posix loop may outlive the node), so it
   // checks liveness before it touches the node.
   std::weak_ptr<bool> alive = alive_;
+  auto shared_done =
+      std::make_shared<absl::AnyInvocable<void()>>([this, alive, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        if (role_ == Role::kActive && !barrier_->sealed() && !sealing_) StartActiveServices();
+        done();
+      });
   auto one = [this, alive, left, shared_done](const std::string& path, absl::Status s) {
     if (alive.expired()) return;
     if (!s.ok()) {
@@ -186,17 +209,88 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
     if (--*left == 0) (*shared_done)();
   };
   for (const mount::MountEntry& e : entries) {
+    if (IsDatabaseMount(e)) {
+      StartEngine(e);
+      one(e.path, absl::OkStatus());
+      continue;
+    }
     lifecycle_->Mount(e, [one, path = e.path](absl::Status s) mutable { one(path, s); });
   }
   one("", absl::OkStatus());
 }
 
+bool Node::IsDatabaseMount(const mount::MountEntry& e) {
+  return e.type == catalog::PluginType::kSecret && e.plugin_name == database::kDatabaseEngineName;
+}
+
+void Node::StartEngine(const mount::MountEntry& e) {
+  if (engines_.count(e.path) > 0) return;
+  Engine engine;
+  // The same slice of the barrier a plugin's host storage gets.
+  engine.view =
+      std::make_unique<database::PrefixStorage>(*barrier_, absl::StrCat("logical/", e.uuid, "/"));
+  engine.engine = std::make_unique<database::DatabaseEngine>(env_, *engine.view, e, *lifecycle_,
+                                                             *leases_, log_);
+  engines_.emplace(e.path, std::move(engine));
+  // The rollback ticker runs while some mount keeps WALs (an idle node schedules nothing).
+  if (leases_->running()) rollback_->Start();
+}
+
+database::DatabaseEngine* Node::DatabaseEngineAt(absl::string_view path) {
+  auto it = engines_.find(path);
+  return it == engines_.end() ? nullptr : it->second.engine.get();
+}
+
+void Node::StartActiveServices() {
+  // Leases come back (and those that expired meanwhile are revoked), and the rollback manager
+  // starts: both on the active node only, between unseal and seal (Vault's postUnseal).
+  if (absl::Status s = leases_->Restore(); !s.ok()) {
+    Log(LogLevel::kError, "could not restore every lease", {{"error", s.ToString()}});
+  }
+  if (!engines_.empty()) rollback_->Start();
+}
+
+void Node::StopActiveServices() {
+  rollback_->Stop();
+  leases_->Stop();
+}
+
+void Node::RunRollback(absl::AnyInvocable<void()> done) {
+  std::vector<std::string> paths;
+  for (const auto& [path, e] : engines_) paths.push_back(path);
+  auto left = std::make_shared<size_t>(paths.size() + 1);
+  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  std::weak_ptr<bool> alive = alive_;
+  auto one = [left, shared_done]() {
+    if (--*left == 0) (*shared_done)();
+  };
+  for (const std::string& path : paths) {
+    engines_.at(path).engine->Rollback(
+        /*immediate=*/false, [this, alive, path, one](absl::Status s) mutable {
+          if (alive.expired()) return;
+          if (!s.ok()) {
+            Log(LogLevel::kWarn, "rollback failed; retried at the next pass",
+                {{"mount", path}, {"error", s.ToString()}});
+          }
+          one();
+        });
+  }
+  one();
+}
+
 void Node::StopPlugins(lifecycle::TerminationEvent why, absl::AnyInvocable<void()> done) {
+  StopActiveServices();
   if (lifecycle_ == nullptr) {
+    engines_.clear();
     env_.executor.Post(std::move(done));
     return;
   }
-  lifecycle_->TerminateAll(why, std::move(done));
+  // Every database engine's connections are plugin instances: they stop with the rest.
+  std::weak_ptr<bool> alive = alive_;
+  lifecycle_->TerminateAll(why, [this, alive, done = std::move(done)]() mutable {
+    if (!alive.expired()) engines_.clear();
+    done();
+  });
 }
 
 void Node::Seal(absl::AnyInvocable<void()> done) {
@@ -266,6 +360,11 @@ void Node::EnableMount(const mount::EnableRequest& request,
     env_.executor.Post([done = std::move(done), entry]() mutable { done(entry.status()); });
     return;
   }
+  if (IsDatabaseMount(*entry)) {
+    StartEngine(*entry);
+    env_.executor.Post([done = std::move(done), entry]() mutable { done(entry); });
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   lifecycle_->Mount(*entry, [this, alive, entry = *entry,
                              done = std::move(done)](absl::Status s) mutable {
@@ -298,15 +397,43 @@ void Node::DisableMount(absl::string_view path, absl::AnyInvocable<void(absl::St
   // crash in between leaves the mount listed rather than a plugin running for nothing.
   const std::string normalized = entry->path;
   std::weak_ptr<bool> alive = alive_;
-  auto remove = [this, alive, normalized, done = std::move(done)](absl::Status) mutable {
+  auto shared_done = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
+  auto remove = [this, alive, normalized, shared_done](absl::Status) {
     if (alive.expired()) return;
-    done(mounts_->Disable(normalized).status());
+    (*shared_done)(mounts_->Disable(normalized).status());
   };
-  if (lifecycle_->IsMounted(normalized)) {
-    lifecycle_->Unmount(normalized, lifecycle::TerminationEvent::kUnmount, std::move(remove));
-  } else {
-    remove(absl::OkStatus());
-  }
+  auto unload = [this, alive, normalized, remove]() {
+    if (alive.expired()) return;
+    if (database::DatabaseEngine* engine = DatabaseEngineAt(normalized)) {
+      // Vault runs one more rollback pass (the age rule kept), then Cleanup closes every
+      // connection.
+      engine->Rollback(/*immediate=*/false, [this, alive, normalized, engine,
+                                             remove](absl::Status) {
+        if (alive.expired()) return;
+        engine->Cleanup(lifecycle::TerminationEvent::kUnmount, [this, alive, normalized, remove]() {
+          if (alive.expired()) return;
+          engines_.erase(normalized);
+          if (engines_.empty()) rollback_->Stop();
+          remove(absl::OkStatus());
+        });
+      });
+      return;
+    }
+    if (lifecycle_->IsMounted(normalized)) {
+      lifecycle_->Unmount(normalized, lifecycle::TerminationEvent::kUnmount, remove);
+    } else {
+      remove(absl::OkStatus());
+    }
+  };
+  // Every lease of the mount is revoked first; if one cannot be, the unmount fails and the mount
+  // stays (Vault alike); the lease keeps being retried.
+  leases_->RevokePrefix(normalized, [this, alive, normalized, unload, shared_done](absl::Status s) {
+    if (alive.expired()) return;
+    if (s.ok()) return unload();
+    Log(LogLevel::kWarn, "unmount refused: a lease could not be revoked",
+        {{"mount", normalized}, {"error", s.ToString()}});
+    (*shared_done)(Annotate(s, absl::StrCat("failed to revoke leases of \"", normalized, "\"")));
+  });
 }
 
 void Node::TuneMount(absl::string_view path, const mount::TuneRequest& request,
@@ -400,7 +527,50 @@ void Node::Handle(absl::string_view path, absl::string_view operation, std::stri
   request.set_mount_point(route->entry->path);
   request.set_mount_type(route->entry->plugin_name);
   request.set_mount_accessor(route->entry->accessor);
+  if (database::DatabaseEngine* engine = DatabaseEngineAt(route->entry->path)) {
+    engine->HandleRequest(request, std::move(done));
+    return;
+  }
   lifecycle_->HandleRequest(route->entry->path, std::move(request), std::move(done));
+}
+
+void Node::RenewLease(absl::string_view lease_id, absl::Duration increment,
+                      absl::AnyInvocable<void(absl::StatusOr<lease::LeaseView>)> done) {
+  absl::Status serving = CheckServing();
+  if (!serving.ok()) {
+    env_.executor.Post([done = std::move(done), serving]() mutable { done(serving); });
+    return;
+  }
+  leases_->Renew(lease_id, increment, std::move(done));
+}
+
+void Node::RevokeLease(absl::string_view lease_id, absl::AnyInvocable<void(absl::Status)> done) {
+  absl::Status serving = CheckServing();
+  if (!serving.ok()) {
+    env_.executor.Post([done = std::move(done), serving]() mutable { done(serving); });
+    return;
+  }
+  leases_->Revoke(lease_id, std::move(done));
+}
+
+void Node::RevokeLeasePrefix(absl::string_view prefix,
+                             absl::AnyInvocable<void(absl::Status)> done) {
+  absl::Status serving = CheckServing();
+  if (!serving.ok()) {
+    env_.executor.Post([done = std::move(done), serving]() mutable { done(serving); });
+    return;
+  }
+  leases_->RevokePrefix(prefix, std::move(done));
+}
+
+absl::StatusOr<lease::LeaseView> Node::LookupLease(absl::string_view lease_id) {
+  RETURN_IF_ERROR(CheckServing());
+  return leases_->Lookup(lease_id);
+}
+
+absl::StatusOr<std::vector<std::string>> Node::ListLeases(absl::string_view prefix) {
+  RETURN_IF_ERROR(CheckServing());
+  return leases_->List(prefix);
 }
 
 }  // namespace bulwark::node

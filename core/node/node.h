@@ -6,6 +6,7 @@
 #ifndef BULWARK_CORE_NODE_NODE_H_
 #define BULWARK_CORE_NODE_NODE_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,10 +23,14 @@
 #include "base/storage/storage.h"
 #include "core/barrier/barrier.h"
 #include "core/catalog/catalog.h"
+#include "core/database/database_engine.h"
+#include "core/database/prefix_storage.h"
+#include "core/lease/lease_manager.h"
 #include "core/lifecycle/host_services.h"
 #include "core/lifecycle/lifecycle.h"
 #include "core/lifecycle/runner.h"
 #include "core/mount/mount_table.h"
+#include "core/rollback/rollback_manager.h"
 #include "core/token/token_store.h"
 #include "core/wrapping/wrapping_store.h"
 
@@ -39,7 +44,13 @@ struct NodeOptions {
   lifecycle::LifecycleOptions lifecycle;
   lifecycle::SystemViewInfo system_view;
   Role role = Role::kActive;
+  lease::LeaseOptions leases;
+  absl::Duration rollback_period = rollback::kRollbackPeriod;
 };
+
+// The built-in secrets engine "database" (core/database) is in every node's catalog at this
+// version; mounts of it are served by the core, not by a plugin process.
+inline constexpr char kDatabaseEngineVersion[] = "v1.0.0+builtin";
 
 // What InitializeWithRootToken returns: the key shares and the root token, each shown once.
 struct InitResult {
@@ -119,6 +130,18 @@ class Node {
   absl::StatusOr<wrapping::WrapResult> WrapResponse(wrapping::WrapRequest request);
   absl::StatusOr<std::string> UnwrapResponse(absl::string_view token);
 
+  // ---- Leases (require unsealed and active): sys/leases/* ----------------------------------
+  // See lease::LeaseManager for the rules and errors.
+  void RenewLease(absl::string_view lease_id, absl::Duration increment,
+                  absl::AnyInvocable<void(absl::StatusOr<lease::LeaseView>)> done);
+  void RevokeLease(absl::string_view lease_id, absl::AnyInvocable<void(absl::Status)> done);
+  void RevokeLeasePrefix(absl::string_view prefix, absl::AnyInvocable<void(absl::Status)> done);
+  absl::StatusOr<lease::LeaseView> LookupLease(absl::string_view lease_id);
+  absl::StatusOr<std::vector<std::string>> ListLeases(absl::string_view prefix);
+
+  // One rollback pass over every mount now, as the rollback manager's minute tick runs it.
+  void RunRollback(absl::AnyInvocable<void()> done);
+
   // ---- Data path ----------------------------------------------------------------------------
   // Routes `path` (e.g. "secret/foo") to the mount with the longest matching prefix and runs the
   // logical request there. Errors: kFailedPrecondition while sealed, sealing, standby or shut
@@ -130,6 +153,10 @@ class Node {
   catalog::Catalog* catalog() { return catalog_.get(); }
   mount::MountTable* mounts() { return mounts_.get(); }
   Barrier& barrier() { return *barrier_; }
+  lease::LeaseManager& leases() { return *leases_; }
+  rollback::RollbackManager& rollback() { return *rollback_; }
+  // The database engine serving the mount at `path` (normalised), or null.
+  database::DatabaseEngine* DatabaseEngineAt(absl::string_view path);
 
  private:
   Node(Env& env, Storage& physical, lifecycle::RunnerFactory& runners, metrics::Registry& metrics,
@@ -138,6 +165,12 @@ class Node {
   // After unseal / becoming active: load catalog and mounts, bring every mount up.
   void LoadAndMountAll(absl::AnyInvocable<void()> done);
   void StopPlugins(lifecycle::TerminationEvent why, absl::AnyInvocable<void()> done);
+  // Built-in engines: mounts of "database" are served here instead of by a plugin.
+  static bool IsDatabaseMount(const mount::MountEntry& e);
+  void StartEngine(const mount::MountEntry& e);
+  // After the mounts are up on the active node: leases and the rollback ticker start.
+  void StartActiveServices();
+  void StopActiveServices();
   void Log(LogLevel level, std::string message,
            std::vector<std::pair<std::string, std::string>> fields = {});
 
@@ -153,6 +186,13 @@ class Node {
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
   std::unique_ptr<token::TokenStore> tokens_;
   std::unique_ptr<wrapping::WrappingStore> wrapping_;
+  std::unique_ptr<lease::LeaseManager> leases_;
+  std::unique_ptr<rollback::RollbackManager> rollback_;
+  struct Engine {
+    std::unique_ptr<database::PrefixStorage> view;
+    std::unique_ptr<database::DatabaseEngine> engine;
+  };
+  std::map<std::string, Engine, std::less<>> engines_;  // By mount path.
   Role role_;
   bool sealing_ = false;
   bool shut_down_ = false;

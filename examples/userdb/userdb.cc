@@ -99,6 +99,22 @@ absl::StatusOr<sdk::InitializeResponse> UserDb::Initialize(const sdk::Initialize
     }
   }
   dir_ = dir;
+  // The root login, when configured: like a real database, a connection whose root password is
+  // wrong does not verify (the database engine's rotate-root and its rollback rely on it).
+  auto user = request.config.find("username");
+  if (request.verify_connection && user != request.config.end() && user->is_string() &&
+      !user->get<std::string>().empty()) {
+    auto pass = request.config.find("password");
+    const std::string password =
+        pass != request.config.end() && pass->is_string() ? pass->get<std::string>() : "";
+    absl::StatusOr<bool> ok = CheckPassword(user->get<std::string>(), password);
+    if (!ok.ok() || !*ok) {
+      dir_.clear();
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot verify connection: password authentication failed for user \"",
+                       user->get<std::string>(), "\""));
+    }
+  }
   sdk::Log(log_, LogLevel::kInfo, "userdb connection configured",
            {{"verified", request.verify_connection ? "true" : "false"}});
   return sdk::InitializeResponse{request.config};
@@ -177,6 +193,16 @@ absl::StatusOr<bool> UserDb::CheckPassword(absl::string_view username, absl::str
   hasher.Update(salt);
   hasher.Update(password);
   return EqualConstantTime(crypto::HexEncode(hasher.Finish()), record.password_sha256_hex);
+}
+
+absl::Status UserDb::CreateUser(absl::string_view username, absl::string_view password) {
+  RETURN_IF_ERROR(CheckOpen());
+  if (!IsValidUsername(username)) return InvalidUsername(username);
+  if (password.empty() || password.size() > kPasswordBytesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the password must be 1..", kPasswordBytesMax, " bytes"));
+  }
+  return WriteUser(HashPassword(std::string(username), password));
 }
 
 absl::StatusOr<sdk::NewUserResponse> UserDb::NewUser(const sdk::NewUserRequest& request) {

@@ -49,7 +49,8 @@ struct UserRecord {
 //   kInvalidArgument     no/empty connection_url, a non-password credential, an empty or
 //                        oversized password, a username that is not [a-z0-9_-]{1,63}
 //   kFailedPrecondition  a call before Initialize or after Close; verify_connection and the
-//                        directory is missing, not a directory or not writable
+//                        directory is missing, not a directory or not writable, or the
+//                        configured root "username" / "password" do not log in
 //   kNotFound            UpdateUser of a user that does not exist
 //   kAlreadyExists       no fresh username after kNewUserNameAttempts tries
 //   what the FileSystem returned, annotated with the operation
@@ -67,6 +68,9 @@ class UserDb final : public sdk::Database {
   absl::StatusOr<std::string> Type() override { return std::string(kUserDbType); }
   absl::Status Close() override;
 
+  // Creates (or replaces) user `username` with `password`: how an operator makes the root user
+  // the engine logs in as. Requires Initialize.
+  absl::Status CreateUser(absl::string_view username, absl::string_view password);
   // Reads a user's record. kNotFound when there is none. Requires Initialize.
   absl::StatusOr<UserRecord> ReadUser(absl::string_view username);
   // Whether `password` is the user's current password.

@@ -161,6 +161,26 @@ TEST_F(UserDbTest, VerificationChecksTheDirectoryOnlyWhenAsked) {
   EXPECT_TRUE(db_->Initialize(request).ok()) << "without verification nothing is checked";
 }
 
+TEST_F(UserDbTest, VerificationLogsInAsTheConfiguredRootUser) {
+  Init();
+  ASSERT_TRUE(db_->CreateUser("vaultadmin", "root-pw").ok());
+  auto connect = [&](const std::string& password, bool verify) {
+    UserDb other(fs_, random_, &log_);
+    sdk::InitializeRequest request;
+    request.config = {
+        {"connection_url", "/db"}, {"username", "vaultadmin"}, {"password", password}};
+    request.verify_connection = verify;
+    return other.Initialize(request).status();
+  };
+  EXPECT_TRUE(connect("root-pw", true).ok());
+  absl::Status wrong = connect("wrong", true);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(wrong.message(),
+            "cannot verify connection: password authentication failed for user \"vaultadmin\"");
+  EXPECT_TRUE(connect("wrong", false).ok()) << "without verification nothing is checked";
+  EXPECT_FALSE(db_->CreateUser("Bad Name", "pw").ok());
+}
+
 TEST_F(UserDbTest, VerificationLeavesNoProbeBehind) {
   Init();
   absl::StatusOr<std::vector<std::string>> entries = sim_.ListDir("/db");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -195,6 +196,14 @@ void Api::Dispatch(const CallPtr& c) {
       return Metrics(c);
     case Route::kSysWrappingUnwrap:
       return WrappingUnwrap(c);
+    case Route::kSysLeasesRenew:
+      return LeasesRenew(c);
+    case Route::kSysLeasesRevoke:
+      return LeasesRevoke(c, /*prefix=*/false);
+    case Route::kSysLeasesRevokePrefix:
+      return LeasesRevoke(c, /*prefix=*/true);
+    case Route::kSysLeasesLookup:
+      return LeasesLookup(c);
     case Route::kTokenLookupSelf:
       if (std::optional<token::TokenEntry> e = Authorize(c)) LookupSelf(c, *e);
       return;
@@ -902,12 +911,100 @@ void Api::LogicalReply(const CallPtr& c, const pb::Response& resp) {
   }
   Json body = Envelope(*c, std::move(data), std::move(warnings));
   if (resp.has_secret()) {
-    // No lease manager yet: the lease's terms are reported, but there is no lease_id to renew
-    // or revoke (docs/server.md).
+    // A leased secret (the database engine's credentials) carries its lease id; a plugin's
+    // secret without one reports only its terms (docs/server.md).
+    body["lease_id"] = resp.secret().lease_id();
     body["lease_duration"] = resp.secret().lease_options().ttl() / 1000000000;
     body["renewable"] = resp.secret().lease_options().renewable();
   }
   FinishJson(c, 200, body);
+}
+
+// ---- sys/leases (vault/logical_system.go handleRenew, handleRevoke, handleRevokePrefix,
+// handleLeaseLookup, handleLeaseLookupList) ----------------------------------------------------
+
+namespace {
+
+// RFC 3339 in UTC with the fraction Go prints for a time.Time.
+std::string Rfc3339Nanos(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+// The lease id: from the path (sys/leases/renew/<id>) or the body's "lease_id" (the legacy
+// sys/renew also takes "lease_id"). "" when neither gives one.
+std::string LeaseIdOf(const ApiRequest& req) {
+  if (!req.param.empty()) return req.param;
+  const auto it = req.data.find("lease_id");
+  return it != req.data.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+void Api::LeasesRenew(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  const std::string id = LeaseIdOf(c->req);
+  if (id.empty()) return FinishError(c, HttpError(400, "lease_id must be specified"));
+  absl::Duration increment = absl::ZeroDuration();
+  if (const auto it = c->req.data.find("increment"); it != c->req.data.end() && !it->is_null()) {
+    absl::StatusOr<absl::Duration> d = ParseDurationSecond(*it, "increment");
+    if (!d.ok()) return FinishError(c, d.status());
+    increment = *d;
+  }
+  node_.RenewLease(id, increment, Guarded(c, [this, c, id](absl::StatusOr<lease::LeaseView> v) {
+                     if (!v.ok()) return FinishError(c, v.status());
+                     Json body = Envelope(*c, nullptr);
+                     body["lease_id"] = id;
+                     body["renewable"] = v->renewable;
+                     body["lease_duration"] = absl::ToInt64Seconds(v->ttl);
+                     FinishJson(c, 200, body);
+                   }));
+}
+
+void Api::LeasesRevoke(const CallPtr& c, bool prefix) {
+  if (!Authorize(c)) return;
+  const std::string id = LeaseIdOf(c->req);
+  if (id.empty()) {
+    return FinishError(
+        c, HttpError(400, prefix ? "prefix must be specified" : "lease_id must be specified"));
+  }
+  auto done = Guarded(c, [this, c](absl::Status s) {
+    if (!s.ok()) return FinishError(c, s);
+    FinishEmpty(c, 204);
+  });
+  if (prefix) return node_.RevokeLeasePrefix(id, std::move(done));
+  node_.RevokeLease(id, std::move(done));
+}
+
+void Api::LeasesLookup(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  if (c->req.operation == Operation::kList) {
+    // The next path segment of every lease under the prefix, as Vault's storage listing.
+    std::string prefix = c->req.param;
+    if (!prefix.empty() && !absl::EndsWith(prefix, "/")) prefix += "/";
+    absl::StatusOr<std::vector<std::string>> ids = node_.ListLeases(prefix);
+    if (!ids.ok()) return FinishError(c, ids.status());
+    std::set<std::string> keys;
+    for (const std::string& id : *ids) {
+      const std::string rest = id.substr(prefix.size());
+      const size_t slash = rest.find('/');
+      keys.insert(slash == std::string::npos ? rest : rest.substr(0, slash + 1));
+    }
+    if (keys.empty()) return FinishError(c, HttpError(404, ""));
+    return FinishJson(c, 200, Envelope(*c, Json{{"keys", keys}}));
+  }
+  const std::string id = LeaseIdOf(c->req);
+  if (id.empty()) return FinishError(c, HttpError(400, "missing lease id"));
+  absl::StatusOr<lease::LeaseView> v = node_.LookupLease(id);
+  if (!v.ok()) return FinishError(c, v.status());
+  Json data = {{"id", v->lease_id},
+               {"issue_time", Rfc3339Nanos(v->issue_time)},
+               {"expire_time", Rfc3339Nanos(v->expire_time)},
+               {"last_renewal", v->last_renewal_time == absl::InfinitePast()
+                                    ? Json(nullptr)
+                                    : Json(Rfc3339Nanos(v->last_renewal_time))},
+               {"renewable", v->renewable},
+               {"ttl", absl::ToInt64Seconds(v->ttl)}};
+  FinishJson(c, 200, Envelope(*c, std::move(data)));
 }
 
 }  // namespace bulwark::api

@@ -116,6 +116,10 @@ class Api {
   void Reload(const CallPtr& c);
   void Metrics(const CallPtr& c);
   void WrappingUnwrap(const CallPtr& c);
+  // sys/leases/* (api_leases.cc).
+  void LeasesRenew(const CallPtr& c);
+  void LeasesRevoke(const CallPtr& c, bool prefix);
+  void LeasesLookup(const CallPtr& c);
   void LookupSelf(const CallPtr& c, const token::TokenEntry& entry);
   void CreateToken(const CallPtr& c);
   void Logical(const CallPtr& c);

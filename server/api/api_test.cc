@@ -396,14 +396,16 @@ TEST_F(ApiTest, PluginCatalogRegistersReadsListsAndDeletes) {
   EXPECT_EQ(Auth("GET /v1/sys/plugins/catalog/secret/p").status, 404);  // Only versioned.
   EXPECT_EQ(Auth("GET /v1/sys/plugins/catalog/secret/kv").json["data"]["builtin"], true);
 
-  EXPECT_EQ(Auth("LIST /v1/sys/plugins/catalog/secret").json["data"]["keys"], Json({"kv", "p"}));
+  // "database" is the node's built-in database engine, listed as Vault lists its own.
+  EXPECT_EQ(Auth("LIST /v1/sys/plugins/catalog/secret").json["data"]["keys"],
+            Json({"database", "kv", "p"}));
   EXPECT_EQ(Auth("GET /v1/sys/plugins/catalog/secret?list=true").json["data"]["keys"],
-            Json({"kv", "p"}));
+            Json({"database", "kv", "p"}));
   EXPECT_EQ(Auth("LIST /v1/sys/plugins/catalog/auth").status, 404);
   Reply all = Auth("GET /v1/sys/plugins/catalog");
-  EXPECT_EQ(all.json["data"]["secret"], Json({"kv", "p"}));
+  EXPECT_EQ(all.json["data"]["secret"], Json({"database", "kv", "p"}));
   EXPECT_FALSE(all.json["data"].contains("auth"));
-  EXPECT_EQ(all.json["data"]["detailed"].size(), 2u);
+  EXPECT_EQ(all.json["data"]["detailed"].size(), 3u);
   EXPECT_EQ(Auth("LIST /v1/sys/plugins/catalog").status, 405);
   EXPECT_THAT(Auth("GET /v1/sys/plugins/catalog/p").json["warnings"][0].get<std::string>(),
               HasSubstr("Deprecated API endpoint"));

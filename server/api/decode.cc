@@ -217,6 +217,26 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
     r.param = std::string(mount);
     return;
   }
+  // Vault's lease endpoints take the lease id (or prefix) in the body or after the path.
+  static constexpr std::pair<absl::string_view, Route> kLeases[] = {
+      {"sys/leases/renew", Route::kSysLeasesRenew},
+      {"sys/renew", Route::kSysLeasesRenew},
+      {"sys/leases/revoke-prefix", Route::kSysLeasesRevokePrefix},
+      {"sys/revoke-prefix", Route::kSysLeasesRevokePrefix},
+      {"sys/leases/revoke", Route::kSysLeasesRevoke},
+      {"sys/revoke", Route::kSysLeasesRevoke},
+      {"sys/leases/lookup", Route::kSysLeasesLookup},
+  };
+  for (const auto& [path, route] : kLeases) {
+    absl::string_view tail = p;
+    if (!absl::ConsumePrefix(&tail, path)) continue;
+    if (!tail.empty() && !absl::ConsumePrefix(&tail, "/")) continue;
+    r.route = route;
+    r.param = std::string(tail);
+    // A prefix keeps the trailing '/' the caller gave ("database/creds/").
+    if (!tail.empty() && absl::EndsWith(rel, "/")) r.param += "/";
+    return;
+  }
   if (absl::ConsumePrefix(&rest, "sys/plugins/catalog/")) {
     const size_t slash = rest.find('/');
     absl::StatusOr<catalog::PluginType> type = catalog::ParsePluginType(rest.substr(0, slash));
@@ -264,6 +284,9 @@ bool Allowed(Route route, Operation op) {
     case Route::kSysStepDown:
     case Route::kSysPluginsReload:
     case Route::kSysWrappingUnwrap:
+    case Route::kSysLeasesRenew:
+    case Route::kSysLeasesRevoke:
+    case Route::kSysLeasesRevokePrefix:
     case Route::kTokenCreate:
     case Route::kTokenRevokeSelf:
       return op == O::kUpdate;
@@ -278,6 +301,8 @@ bool Allowed(Route route, Operation op) {
       return any_of({O::kRead, O::kUpdate});
     case Route::kSysCatalogType:
       return any_of({O::kRead, O::kList});
+    case Route::kSysLeasesLookup:
+      return any_of({O::kUpdate, O::kList});
     case Route::kSysUnknown:
     case Route::kTokenUnknown:
     case Route::kLogical:
@@ -345,6 +370,14 @@ absl::string_view RouteName(Route route) {
       return "sys/metrics";
     case Route::kSysWrappingUnwrap:
       return "sys/wrapping/unwrap";
+    case Route::kSysLeasesRenew:
+      return "sys/leases/renew";
+    case Route::kSysLeasesRevoke:
+      return "sys/leases/revoke";
+    case Route::kSysLeasesRevokePrefix:
+      return "sys/leases/revoke-prefix";
+    case Route::kSysLeasesLookup:
+      return "sys/leases/lookup";
     case Route::kSysUnknown:
       return "sys/unknown";
     case Route::kTokenLookupSelf:

@@ -48,8 +48,12 @@ enum class Route {
   kSysCatalogLegacy,  // sys/plugins/catalog/<name> (no type): deprecated in Vault
   kSysPluginsReload,  // sys/plugins/reload/backend
   kSysMetrics,
-  kSysWrappingUnwrap,  // sys/wrapping/unwrap
-  kSysUnknown,         // any other sys/ path: 404 once authorised
+  kSysWrappingUnwrap,      // sys/wrapping/unwrap
+  kSysLeasesRenew,         // sys/leases/renew[/<lease_id>], sys/renew[/<lease_id>]
+  kSysLeasesRevoke,        // sys/leases/revoke[/<lease_id>], sys/revoke[/<lease_id>]
+  kSysLeasesRevokePrefix,  // sys/leases/revoke-prefix/<prefix>
+  kSysLeasesLookup,        // sys/leases/lookup (PUT), sys/leases/lookup/<prefix> (LIST)
+  kSysUnknown,             // any other sys/ path: 404 once authorised
   kTokenLookupSelf,
   kTokenCreate,
   kTokenRevokeSelf,
@@ -69,7 +73,7 @@ struct ApiRequest {
   // The path below /v1/, e.g. "secret/foo"; list operations end in '/' (Vault appends it).
   std::string path;
   // The endpoint's path parameter: a mount path for kSysMount/kSysMountTune, a plugin name for
-  // the catalog routes.
+  // the catalog routes, a lease id or prefix for the sys/leases routes.
   std::string param;
   catalog::PluginType plugin_type = catalog::PluginType::kSecret;
   // The request's data: the query parameters (read, list, delete, head; "list" removed) or the

@@ -28,6 +28,38 @@ http::Request Req(std::string method, std::string path, std::string body = "",
 
 int StatusOf(const absl::StatusOr<ApiRequest>& r) { return HttpStatusFor(r.status()); }
 
+TEST(DecodeTest, RoutesTheLeaseEndpoints) {
+  struct Case {
+    const char* method;
+    const char* path;
+    Route route;
+    const char* param;
+  };
+  const Case cases[] = {
+      {"PUT", "/v1/sys/leases/renew", Route::kSysLeasesRenew, ""},
+      {"PUT", "/v1/sys/leases/renew/database/creds/ro/abc", Route::kSysLeasesRenew,
+       "database/creds/ro/abc"},
+      {"PUT", "/v1/sys/renew", Route::kSysLeasesRenew, ""},
+      {"PUT", "/v1/sys/leases/revoke", Route::kSysLeasesRevoke, ""},
+      {"POST", "/v1/sys/revoke/database/creds/ro/abc", Route::kSysLeasesRevoke,
+       "database/creds/ro/abc"},
+      {"PUT", "/v1/sys/leases/revoke-prefix/database/creds/", Route::kSysLeasesRevokePrefix,
+       "database/creds/"},
+      {"PUT", "/v1/sys/leases/lookup", Route::kSysLeasesLookup, ""},
+      {"LIST", "/v1/sys/leases/lookup/database/", Route::kSysLeasesLookup, "database/"},
+      {"PUT", "/v1/sys/leases/revokeall", Route::kSysUnknown, ""},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<ApiRequest> r = DecodeRequest(Req(c.method, c.path));
+    ASSERT_TRUE(r.ok()) << c.path << ": " << r.status();
+    EXPECT_EQ(r->route, c.route) << c.path;
+    EXPECT_EQ(r->param, c.param) << c.path;
+  }
+  // Renew and revoke are writes; lookup is a write or a list.
+  EXPECT_EQ(StatusOf(DecodeRequest(Req("GET", "/v1/sys/leases/renew"))), 405);
+  EXPECT_EQ(StatusOf(DecodeRequest(Req("GET", "/v1/sys/leases/lookup"))), 405);
+}
+
 TEST(DecodeTest, RoutesSysEndpointsAndLogicalPaths) {
   struct Case {
     std::string method, path;

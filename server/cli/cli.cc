@@ -40,6 +40,9 @@ constexpr CommandEntry kCommands[] = {
     {"secrets tune", "Change a mount's settings", RunSecretsTune},
     {"token lookup", "Print a token's properties", RunTokenLookup},
     {"token create", "Create a token", RunTokenCreate},
+    {"lease renew", "Renew a lease", RunLeaseRenew},
+    {"lease revoke", "Revoke a lease (or every lease under a prefix)", RunLeaseRevoke},
+    {"lease lookup", "Print a lease's properties", RunLeaseLookup},
 };
 
 // The commands whose name starts with `group ` (all of them for ""), one per line.

@@ -469,6 +469,39 @@ TEST_F(CliTest, OperatorSealAndStepDownPutWithAnEmptyBody) {
   EXPECT_THAT(sealed.err, HasSubstr("Code: 503. Errors:\n\n* Vault is sealed"));
 }
 
+// --- lease ----------------------------------------------------------------------------------
+
+TEST_F(CliTest, LeaseRenewRevokeLookupSendVaultsRequests) {
+  server_.Enqueue(200, R"({"lease_id":"database/creds/ro/abc","renewable":true,
+      "lease_duration":1800,"data":null})");
+  Result r = Cli({"lease", "renew", "-increment=30m", "database/creds/ro/abc"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto req = server_.requests().back();
+  EXPECT_EQ(req.method, "PUT");
+  EXPECT_EQ(req.target, "/v1/sys/leases/renew");
+  EXPECT_EQ(Body(req), json::parse(R"({"lease_id":"database/creds/ro/abc","increment":1800})"));
+
+  server_.Enqueue(204, "");
+  r = Cli({"lease", "revoke", "database/creds/ro/abc"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "All revocation operations queued successfully!\n");
+  req = server_.requests().back();
+  EXPECT_EQ(req.target, "/v1/sys/leases/revoke");
+  EXPECT_EQ(Body(req), json::parse(R"({"lease_id":"database/creds/ro/abc"})"));
+
+  server_.Enqueue(204, "");
+  r = Cli({"lease", "revoke", "-prefix", "database/creds/"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(server_.requests().back().target, "/v1/sys/leases/revoke-prefix/database/creds/");
+
+  server_.Enqueue(400, R"({"errors":["lease not found: \"x\""]})");
+  r = Cli({"lease", "lookup", "x"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("lease not found"));
+  EXPECT_EQ(server_.requests().back().target, "/v1/sys/leases/lookup");
+  EXPECT_EQ(Cli({"lease", "renew"}).code, 1);  // Not enough arguments.
+}
+
 // --- plugin ---------------------------------------------------------------------------------
 
 TEST_F(CliTest, PluginRegisterSendsTheCatalogEntry) {

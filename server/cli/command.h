@@ -115,6 +115,9 @@ int RunList(const Io& io, const std::vector<std::string>& args);
 int RunDelete(const Io& io, const std::vector<std::string>& args);
 int RunTokenLookup(const Io& io, const std::vector<std::string>& args);
 int RunTokenCreate(const Io& io, const std::vector<std::string>& args);
+int RunLeaseRenew(const Io& io, const std::vector<std::string>& args);
+int RunLeaseRevoke(const Io& io, const std::vector<std::string>& args);
+int RunLeaseLookup(const Io& io, const std::vector<std::string>& args);
 
 }  // namespace bulwark::cli
 
