@@ -137,6 +137,11 @@ void AuditBroker::Log(LogLevel level, std::string message,
 }
 
 absl::Status AuditBroker::Load() {
+  load_error_ = LoadTable();
+  return load_error_;
+}
+
+absl::Status AuditBroker::LoadTable() {
   Unload();
   ASSIGN_OR_RETURN(std::optional<std::string> text, barrier_.Get(kTableKey));
   if (!text.has_value()) return absl::OkStatus();
@@ -187,6 +192,7 @@ void AuditBroker::Unload() {
     std::fill(dev->salt.begin(), dev->salt.end(), '\0');
   }
   devices_.clear();
+  load_error_ = absl::OkStatus();
 }
 
 absl::Status AuditBroker::Store() const {
@@ -285,6 +291,11 @@ absl::Status AuditBroker::LogRequest(const AuditRecord& record) { return Write(f
 absl::Status AuditBroker::LogResponse(const AuditRecord& record) { return Write(true, record); }
 
 absl::Status AuditBroker::Write(bool response, const AuditRecord& record) {
+  if (!load_error_.ok()) {
+    return absl::InternalError(
+        absl::StrCat("the audit table did not load at unseal, so nothing can be audited: ",
+                     load_error_.message()));
+  }
   if (devices_.empty()) return absl::OkStatus();
   bool any = false;
   std::vector<std::string> failures;

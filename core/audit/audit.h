@@ -92,7 +92,8 @@ class AuditBroker {
   void Unload();
 
   // True when at least one device is enabled: the API's one check on the request path.
-  bool enabled() const { return !devices_.empty(); }
+  // Also true after a Load that failed: then every write fails (fail-closed) until a Load works.
+  bool enabled() const { return !devices_.empty() || !load_error_.ok(); }
 
   // sys/audit/<path> (PUT). `path` is normalised to end in '/'. Errors (kInvalidArgument):
   // empty or malformed path, "path already in use", type other than "file", a missing or
@@ -116,6 +117,7 @@ class AuditBroker {
  private:
   struct Device;
 
+  absl::Status LoadTable();
   absl::Status Write(bool response, const AuditRecord& record);
   absl::Status Store() const;
   void Log(LogLevel level, std::string message,
@@ -125,6 +127,7 @@ class AuditBroker {
   Storage& barrier_;
   LogSink& log_;
   std::map<std::string, std::unique_ptr<Device>> devices_;  // By path.
+  absl::Status load_error_;  // The last Load's error; OK after Unload.
 };
 
 // Normalises a device path ("file" -> "file/"); kInvalidArgument for an empty path or one with

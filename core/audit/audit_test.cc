@@ -194,6 +194,12 @@ TEST_F(AuditBrokerTest, CorruptTableIsAClearError) {
   const absl::Status s = broker_.Load();
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(s.message(), ::testing::HasSubstr("audit table"));
+  // Fail-closed: an unreadable table means nothing can be audited, so nothing may run.
+  EXPECT_TRUE(broker_.enabled());
+  const Json data = {{"k", "v"}};
+  EXPECT_EQ(broker_.LogRequest(Record(data)).code(), absl::StatusCode::kInternal);
+  broker_.Unload();
+  EXPECT_FALSE(broker_.enabled());
 }
 
 TEST_F(AuditBrokerTest, FailsClosedWhenNoDeviceCanWrite) {

@@ -32,6 +32,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
   node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);
   node->wrapping_ = std::make_unique<wrapping::WrappingStore>(*node->barrier_, env.clock,
                                                               env.random, env.executor);
+  node->audit_ = std::make_unique<audit::AuditBroker>(env, *node->barrier_, log);
   return node;
 }
 
@@ -103,6 +104,10 @@ void Node::Unseal(absl::string_view share,
     return;
   }
   Log(LogLevel::kInfo, "unsealed");
+  // The audit devices come back before any request can be served, so none goes unaudited.
+  if (absl::Status a = audit_->Load(); !a.ok()) {
+    Log(LogLevel::kError, "could not load the audit table", {{"error", a.ToString()}});
+  }
   // Responses wrapped before the last seal whose expiry passed meanwhile: their timers died
   // with the seal (or the process).
   if (absl::StatusOr<size_t> swept = wrapping_->SweepExpired(); !swept.ok()) {
@@ -209,6 +214,7 @@ void Node::Seal(absl::AnyInvocable<void()> done) {
   std::weak_ptr<bool> alive = alive_;
   StopPlugins(lifecycle::TerminationEvent::kSeal, [this, alive, done = std::move(done)]() mutable {
     if (alive.expired()) return;
+    audit_->Unload();
     barrier_->Seal();
     sealing_ = false;
     Log(LogLevel::kInfo, "sealed");

@@ -20,6 +20,7 @@
 #include "base/log/log.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/storage.h"
+#include "core/audit/audit.h"
 #include "core/barrier/barrier.h"
 #include "core/catalog/catalog.h"
 #include "core/lifecycle/host_services.h"
@@ -130,6 +131,8 @@ class Node {
   catalog::Catalog* catalog() { return catalog_.get(); }
   mount::MountTable* mounts() { return mounts_.get(); }
   Barrier& barrier() { return *barrier_; }
+  // The audit devices: loaded at unseal, forgotten at seal (core/audit/audit.h).
+  audit::AuditBroker& audit() { return *audit_; }
 
  private:
   Node(Env& env, Storage& physical, lifecycle::RunnerFactory& runners, metrics::Registry& metrics,
@@ -153,6 +156,7 @@ class Node {
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
   std::unique_ptr<token::TokenStore> tokens_;
   std::unique_ptr<wrapping::WrappingStore> wrapping_;
+  std::unique_ptr<audit::AuditBroker> audit_;
   Role role_;
   bool sealing_ = false;
   bool shut_down_ = false;

@@ -198,6 +198,7 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
       {"sys/plugins/reload/backend", Route::kSysPluginsReload},
       {"sys/metrics", Route::kSysMetrics},
       {"sys/wrapping/unwrap", Route::kSysWrappingUnwrap},
+      {"sys/audit", Route::kSysAudit},
       {"auth/token/lookup-self", Route::kTokenLookupSelf},
       {"auth/token/create", Route::kTokenCreate},
       {"auth/token/revoke-self", Route::kTokenRevokeSelf},
@@ -215,6 +216,16 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
     const bool tune = rest.size() > 5 && absl::ConsumeSuffix(&mount, "/tune");
     r.route = tune ? Route::kSysMountTune : Route::kSysMount;
     r.param = std::string(mount);
+    return;
+  }
+  if (absl::ConsumePrefix(&rest, "sys/audit/")) {
+    r.route = Route::kSysAuditDevice;
+    r.param = std::string(rest);
+    return;
+  }
+  if (absl::ConsumePrefix(&rest, "sys/audit-hash/")) {
+    r.route = Route::kSysAuditHash;
+    r.param = std::string(rest);
     return;
   }
   if (absl::ConsumePrefix(&rest, "sys/plugins/catalog/")) {
@@ -258,7 +269,12 @@ bool Allowed(Route route, Operation op) {
     case Route::kSysMounts:
     case Route::kSysCatalog:
     case Route::kSysMetrics:
+    case Route::kSysAudit:
       return op == O::kRead;
+    case Route::kSysAuditDevice:
+      return any_of({O::kUpdate, O::kDelete});
+    case Route::kSysAuditHash:
+      return op == O::kUpdate;
     case Route::kSysUnseal:
     case Route::kSysSeal:
     case Route::kSysStepDown:
@@ -345,6 +361,12 @@ absl::string_view RouteName(Route route) {
       return "sys/metrics";
     case Route::kSysWrappingUnwrap:
       return "sys/wrapping/unwrap";
+    case Route::kSysAudit:
+      return "sys/audit";
+    case Route::kSysAuditDevice:
+      return "sys/audit/:path";
+    case Route::kSysAuditHash:
+      return "sys/audit-hash/:path";
     case Route::kSysUnknown:
       return "sys/unknown";
     case Route::kTokenLookupSelf:
@@ -833,6 +855,33 @@ absl::StatusOr<HealthQuery> DecodeHealthQuery(const Json& data) {
 
 std::string Dump(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+absl::StatusOr<AuditEnableBody> DecodeAuditEnable(const Json& data) {
+  AuditEnableBody b;
+  const auto type = data.find("type");
+  if (type == data.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
+    return BadRequest("type is required: the audit device type (\"file\")");
+  }
+  b.type = type->get<std::string>();
+  if (const auto d = data.find("description"); d != data.end() && !d->is_null()) {
+    if (!d->is_string()) return BadRequest("description must be a string");
+    b.description = d->get<std::string>();
+  }
+  if (const auto o = data.find("options"); o != data.end() && !o->is_null()) {
+    if (!o->is_object()) return BadRequest("options must be an object of strings");
+    for (auto it = o->begin(); it != o->end(); ++it) {
+      if (it->is_string()) {
+        b.options[it.key()] = it->get<std::string>();
+      } else if (it->is_number() || it->is_boolean()) {
+        b.options[it.key()] = it->dump();
+      } else {
+        return BadRequest(absl::StrCat("option ", QuoteForError(it.key(), 64),
+                                       " must be a string"));
+      }
+    }
+  }
+  return b;
 }
 
 }  // namespace bulwark::api

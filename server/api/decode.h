@@ -9,6 +9,7 @@
 #define BULWARK_SERVER_API_DECODE_H_
 
 #include <cstddef>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -49,6 +50,9 @@ enum class Route {
   kSysPluginsReload,  // sys/plugins/reload/backend
   kSysMetrics,
   kSysWrappingUnwrap,  // sys/wrapping/unwrap
+  kSysAudit,           // sys/audit (list)
+  kSysAuditDevice,     // sys/audit/<path> (enable, disable)
+  kSysAuditHash,       // sys/audit-hash/<path>
   kSysUnknown,         // any other sys/ path: 404 once authorised
   kTokenLookupSelf,
   kTokenCreate,
@@ -131,6 +135,15 @@ absl::StatusOr<mount::TuneRequest> DecodeMountTune(const Json& data);
 absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginType type,
                                                               absl::string_view name,
                                                               const Json& data);
+
+// sys/audit/<path> (PUT/POST): {"type":"file","description":"...","options":{"file_path":..}}.
+// Option values may be JSON strings, numbers or booleans (kept as their text).
+struct AuditEnableBody {
+  std::string type;
+  std::string description;
+  std::map<std::string, std::string> options;
+};
+absl::StatusOr<AuditEnableBody> DecodeAuditEnable(const Json& data);
 
 struct ReloadBody {
   std::optional<std::string> plugin;
