@@ -214,11 +214,12 @@ void Node::Seal(absl::AnyInvocable<void()> done) {
   std::weak_ptr<bool> alive = alive_;
   StopPlugins(lifecycle::TerminationEvent::kSeal, [this, alive, done = std::move(done)]() mutable {
     if (alive.expired()) return;
-    audit_->Unload();
     barrier_->Seal();
     sealing_ = false;
     Log(LogLevel::kInfo, "sealed");
     done();
+    // After `done`, so that the seal request's own response entry is written; then the salts go.
+    if (!alive.expired()) audit_->Unload();
   });
 }
 
