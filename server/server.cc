@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
+#include "base/env/posix/posix_process_sampler.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/lifecycle/builtin_runner.h"
@@ -188,6 +189,7 @@ class Server {
   PosixEnv posix_;
   StderrLogSink log_;
   metrics::Registry metrics_;
+  PosixProcessSampler sampler_;  // Plugin CPU and memory from /proc, for sys/metrics.
   int lock_fd_ = -1;
   std::unique_ptr<Storage> storage_;
   std::string runtime_dir_;
@@ -270,6 +272,7 @@ absl::Status Server::Start() {
   options.catalog.builtins = {
       catalog::BuiltinPlugin{catalog::PluginType::kSecret, kBuiltinKv, kBuiltinKvVersion}};
   options.system_view.vault_version = kVaultApiVersion;
+  options.lifecycle.sampler = &sampler_;
   absl::StatusOr<std::unique_ptr<node::Node>> node =
       node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
   if (!node.ok()) return node.status();

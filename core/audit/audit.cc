@@ -15,7 +15,8 @@ namespace bulwark::audit {
 
 struct AuditBroker::Device {
   DeviceView view;
-  std::string salt;  // kSaltBytes raw bytes.
+  std::string salt;                            // kSaltBytes raw bytes.
+  std::unique_ptr<crypto::HmacSha256Key> key;  // HMAC under `salt`.
   std::string file_path;
   std::unique_ptr<WritableFile> file;  // Null until opened (or after a failed write).
 };
@@ -28,68 +29,188 @@ std::string Rfc3339Nano(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
 
-// A hashed copy of a token-like value; "" stays "" (nothing to hide, and it says "no token").
-std::string HashOrEmpty(absl::string_view salt, absl::string_view value) {
+// A hashed token-like value; "" stays "" (nothing to hide, and it says "no token").
+std::string HashOrEmpty(const crypto::HmacSha256Key& salt, absl::string_view value) {
   return value.empty() ? std::string() : HashString(salt, value);
 }
 
-Json HashedCopy(absl::string_view salt, const Json* value) {
-  if (value == nullptr) return nullptr;
-  Json copy = *value;
-  HashStrings(salt, copy);
-  return copy;
-}
+// Deepest nesting written member by member; a deeper subtree is written as one hashed string.
+constexpr int kWriteDepthMax = 128;
 
-Json Entry(absl::string_view salt, bool response, const AuditRecord& r) {
-  Json auth = {{"client_token", HashOrEmpty(salt, r.client_token)},
-               {"accessor", HashOrEmpty(salt, r.accessor)},
-               {"display_name", r.display_name},
-               {"policies", r.policies},
-               {"token_type", r.client_token.empty() ? "" : "service"}};
-  Json data = HashedCopy(salt, r.data);
-  Json request = {{"id", r.request_id},
-                  {"operation", r.operation},
-                  {"path", r.path},
-                  {"data", std::move(data)},
-                  {"remote_address", r.remote_address},
-                  {"client_token", auth["client_token"]},
-                  {"client_token_accessor", auth["accessor"]}};
-  Json entry = {{"time", Rfc3339Nano(r.time)},
-                {"type", response ? "response" : "request"},
-                {"auth", std::move(auth)},
-                {"request", std::move(request)},
-                {"error", r.error}};
-  if (response) {
-    Json out = Json::object();
-    out["status_code"] = r.status_code;
-    if (r.response != nullptr) {
-      Json body = HashedCopy(salt, r.response);
-      if (body.is_object() && body.contains("data") && body.contains("request_id")) {
-        // Vault's envelope: its parts, already hashed (request_id/lease_id are dropped).
-        out["data"] = std::move(body["data"]);
-        if (!body["auth"].is_null()) out["auth"] = std::move(body["auth"]);
-        if (!body["wrap_info"].is_null()) out["wrap_info"] = std::move(body["wrap_info"]);
-        if (!body["warnings"].is_null()) out["warnings"] = std::move(body["warnings"]);
-      } else {
-        out["data"] = std::move(body);
-      }
-    } else if (!r.response_text.empty()) {
-      out["data"] = HashString(salt, r.response_text);
-    } else {
-      out["data"] = nullptr;
-    }
-    entry["response"] = std::move(out);
+// The entry is written by hand, not built as a Json and dumped: it is on the request path of
+// every audited request, and a built tree costs allocations per node twice over.
+class EntryWriter {
+ public:
+  explicit EntryWriter(const crypto::HmacSha256Key& salt) : salt_(salt) {
+    out_.reserve(1024);
+    out_.push_back('{');
   }
-  return entry;
+
+  void Field(absl::string_view k, absl::string_view v) {
+    Key(k);
+    Str(v);
+  }
+  void Literal(absl::string_view k, absl::string_view literal) {
+    Key(k);
+    out_.append(literal.data(), literal.size());
+  }
+  void Strings(absl::string_view k, const std::vector<std::string>& list) {
+    Key(k);
+    out_.push_back('[');
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) out_.push_back(',');
+      Str(list[i]);
+    }
+    out_.push_back(']');
+  }
+  // `v` with every string hashed.
+  void Hashed(absl::string_view k, const Json& v) {
+    Key(k);
+    Value(v, 0);
+  }
+  void Open(absl::string_view k) {
+    Key(k);
+    out_.push_back('{');
+    first_ = true;
+  }
+  void Close() {
+    out_.push_back('}');
+    first_ = false;
+  }
+  std::string Finish() {
+    Close();
+    return std::move(out_);
+  }
+
+ private:
+  // A JSON string. Bytes >= 0x7f are written as \u00XX so that the line is ASCII and valid JSON
+  // whatever the input (a non-UTF-8 path stays readable, byte for byte).
+  void Str(absl::string_view v) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_.push_back('"');
+    for (unsigned char c : v) {
+      if (c == '"' || c == '\\') {
+        out_.push_back('\\');
+        out_.push_back(static_cast<char>(c));
+      } else if (c < 0x20 || c >= 0x7f) {
+        out_.append("\\u00");
+        out_.push_back(kHex[c >> 4]);
+        out_.push_back(kHex[c & 15]);
+      } else {
+        out_.push_back(static_cast<char>(c));
+      }
+    }
+    out_.push_back('"');
+  }
+  void Key(absl::string_view k) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    Str(k);
+    out_.push_back(':');
+  }
+  void Value(const Json& v, int depth) {
+    switch (v.type()) {
+      case Json::value_t::string:
+        Str(HashString(salt_, v.get_ref<const std::string&>()));
+        return;
+      case Json::value_t::object:
+      case Json::value_t::array: {
+        if (depth >= kWriteDepthMax) {
+          Str(HashString(salt_, v.dump(-1, ' ', false, Json::error_handler_t::replace)));
+          return;
+        }
+        const bool object = v.is_object();
+        out_.push_back(object ? '{' : '[');
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          if (!first) out_.push_back(',');
+          first = false;
+          if (object) {
+            Str(it.key());
+            out_.push_back(':');
+          }
+          Value(*it, depth + 1);
+        }
+        out_.push_back(object ? '}' : ']');
+        return;
+      }
+      default:  // Numbers, booleans, null: nothing to hide.
+        out_.append(v.dump());
+        return;
+    }
+  }
+
+  const crypto::HmacSha256Key& salt_;
+  std::string out_;
+  bool first_ = true;
+};
+
+std::string Entry(const crypto::HmacSha256Key& salt, bool response, const AuditRecord& r) {
+  const std::string token = HashOrEmpty(salt, r.client_token);
+  const std::string accessor = HashOrEmpty(salt, r.accessor);
+  EntryWriter w(salt);
+  w.Field("time", Rfc3339Nano(r.time));
+  w.Field("type", response ? "response" : "request");
+  w.Open("auth");
+  w.Field("client_token", token);
+  w.Field("accessor", accessor);
+  w.Field("display_name", r.display_name);
+  w.Strings("policies", r.policies);  // Policy names are not secret (Vault alike).
+  w.Field("token_type", r.client_token.empty() ? "" : "service");
+  w.Close();
+  w.Open("request");
+  w.Field("id", r.request_id);
+  w.Field("operation", r.operation);
+  w.Field("path", r.path);
+  if (r.data != nullptr) {
+    w.Hashed("data", *r.data);
+  } else {
+    w.Literal("data", "null");
+  }
+  w.Field("remote_address", r.remote_address);
+  w.Field("client_token", token);
+  w.Field("client_token_accessor", accessor);
+  w.Close();
+  w.Field("error", r.error);
+  if (response) {
+    w.Open("response");
+    w.Literal("status_code", absl::StrCat(r.status_code));
+    const Json* body = r.response;
+    if (body != nullptr && body->is_object() && body->contains("data") &&
+        body->contains("request_id")) {
+      // Vault's envelope: its parts, hashed (request_id and lease_id are left out).
+      w.Hashed("data", (*body)["data"]);
+      for (const char* part : {"auth", "wrap_info", "warnings"}) {
+        const auto it = body->find(part);
+        if (it != body->end() && !it->is_null()) w.Hashed(part, *it);
+      }
+    } else if (body != nullptr) {
+      w.Hashed("data", *body);
+    } else if (!r.response_text.empty()) {
+      w.Field("data", HashString(salt, r.response_text));
+    } else {
+      w.Literal("data", "null");
+    }
+    w.Close();
+  }
+  return w.Finish();
 }
 
 }  // namespace
 
+std::string HashString(const crypto::HmacSha256Key& salt, absl::string_view value) {
+  return absl::StrCat(kHashPrefix, crypto::HexEncode(salt.Sign(value)));
+}
+
 std::string HashString(absl::string_view salt, absl::string_view value) {
-  return absl::StrCat(kHashPrefix, crypto::HexEncode(crypto::HmacSha256(salt, value)));
+  return HashString(crypto::HmacSha256Key(salt), value);
 }
 
 void HashStrings(absl::string_view salt, Json& value) {
+  HashStrings(crypto::HmacSha256Key(salt), value);
+}
+
+void HashStrings(const crypto::HmacSha256Key& salt, Json& value) {
   std::vector<Json*> stack = {&value};
   while (!stack.empty()) {
     Json* v = stack.back();
@@ -170,6 +291,7 @@ absl::Status AuditBroker::LoadTable() {
     absl::StatusOr<std::string> salt = crypto::HexDecode(d["salt"].get<std::string>());
     if (!salt.ok() || salt->size() != kSaltBytes) return corrupt("a salt is malformed");
     dev->salt = *std::move(salt);
+    dev->key = std::make_unique<crypto::HmacSha256Key>(dev->salt);
     dev->file_path = dev->view.options["file_path"];
     loaded[dev->view.path] = std::move(dev);
   }
@@ -237,14 +359,15 @@ absl::Status AuditBroker::Enable(absl::string_view path, absl::string_view type,
   }
   absl::StatusOr<std::unique_ptr<WritableFile>> file = env_.fs.NewAppendableFile(fp->second);
   if (!file.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "sanity check failed; unable to open ", fp->second, " for writing: ",
-        file.status().message()));
+    return absl::FailedPreconditionError(absl::StrCat("sanity check failed; unable to open ",
+                                                      fp->second,
+                                                      " for writing: ", file.status().message()));
   }
   auto dev = std::make_unique<Device>();
   dev->view = {p, std::string(type), std::string(description), options};
   dev->salt.resize(kSaltBytes);
   env_.random.Fill(absl::MakeSpan(reinterpret_cast<uint8_t*>(dev->salt.data()), kSaltBytes));
+  dev->key = std::make_unique<crypto::HmacSha256Key>(dev->salt);
   dev->file_path = fp->second;
   dev->file = *std::move(file);
   Device* raw = dev.get();
@@ -284,7 +407,7 @@ absl::StatusOr<std::string> AuditBroker::Hash(absl::string_view path,
   ASSIGN_OR_RETURN(std::string p, NormalizeDevicePath(path));
   auto it = devices_.find(p);
   if (it == devices_.end()) return absl::NotFoundError(absl::StrCat("no audit device at ", p));
-  return HashString(it->second->salt, input);
+  return HashString(*it->second->key, input);
 }
 
 absl::Status AuditBroker::LogRequest(const AuditRecord& record) { return Write(false, record); }
@@ -300,14 +423,13 @@ absl::Status AuditBroker::Write(bool response, const AuditRecord& record) {
   bool any = false;
   std::vector<std::string> failures;
   for (auto& [path, dev] : devices_) {
-    std::string line = Entry(dev->salt, response, record).dump();
+    std::string line = Entry(*dev->key, response, record);
     line.push_back('\n');
     absl::Status s = absl::OkStatus();
     // One retry with a fresh open: the file may have been removed or replaced (log rotation).
     for (int attempt = 0; attempt < 2; ++attempt) {
       if (dev->file == nullptr) {
-        absl::StatusOr<std::unique_ptr<WritableFile>> f =
-            env_.fs.NewAppendableFile(dev->file_path);
+        absl::StatusOr<std::unique_ptr<WritableFile>> f = env_.fs.NewAppendableFile(dev->file_path);
         if (!f.ok()) {
           s = f.status();
           continue;

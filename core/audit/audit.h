@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "base/crypto/hmac.h"
 #include "base/env/env.h"
 #include "base/log/log.h"
 #include "base/storage/storage.h"
@@ -43,9 +44,11 @@ inline constexpr size_t kSaltBytes = 32;
 inline constexpr size_t kOptionBytesMax = 4096;
 
 // "hmac-sha256:" + hex(HMAC-SHA256(salt, value)).
+std::string HashString(const crypto::HmacSha256Key& salt, absl::string_view value);
 std::string HashString(absl::string_view salt, absl::string_view value);
 // Replaces every string in `value` — object members and array elements, at any depth — by its
 // HashString. Object keys, numbers, booleans and nulls are kept. Iterative: any depth is safe.
+void HashStrings(const crypto::HmacSha256Key& salt, Json& value);
 void HashStrings(absl::string_view salt, Json& value);
 
 // What sys/audit lists for one device (never its salt).
@@ -100,8 +103,8 @@ class AuditBroker {
   // relative file_path, an unknown option, log_raw; kFailedPrecondition when the file cannot be
   // opened for appending (nothing is stored then); kResourceExhausted past kDevicesMax; storage
   // errors as they are.
-  absl::Status Enable(absl::string_view path, absl::string_view type,
-                      absl::string_view description, const std::map<std::string, std::string>& options);
+  absl::Status Enable(absl::string_view path, absl::string_view type, absl::string_view description,
+                      const std::map<std::string, std::string>& options);
   // sys/audit/<path> (DELETE). kNotFound when no device is there... the API answers 204 anyway.
   absl::Status Disable(absl::string_view path);
   // Devices in path order.

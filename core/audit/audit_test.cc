@@ -156,9 +156,7 @@ TEST_F(AuditBrokerTest, EnableRefusesBadInputWithClearErrors) {
 }
 
 TEST_F(AuditBrokerTest, TableAndSaltAreRestoredAtUnsealAndForgottenAtSeal) {
-  ASSERT_TRUE(broker_
-                  .Enable("file", "file", "main log", {{"file_path", "/log/audit.log"}})
-                  .ok());
+  ASSERT_TRUE(broker_.Enable("file", "file", "main log", {{"file_path", "/log/audit.log"}}).ok());
   const std::string before = *broker_.Hash("file", "hunter2");
   // The table is behind the barrier and carries no secret in clear besides the salt.
   const std::string stored = **barrier_.Get(kTableKey);
@@ -226,6 +224,30 @@ TEST_F(AuditBrokerTest, FailsClosedWhenNoDeviceCanWrite) {
   EXPECT_TRUE(broker_.LogRequest(Record(data)).ok());
   EXPECT_EQ(Lines("/log/audit.log").size(), 1u);
   EXPECT_EQ(Lines("/log/good.log").size(), 2u);
+}
+
+TEST_F(AuditBrokerTest, EntriesAreValidJsonWhateverTheInputBytes) {
+  ASSERT_TRUE(broker_.Enable("file", "file", "", {{"file_path", "/log/audit.log"}}).ok());
+  Json data = {{"k\"ey\n", {1, 2.5, true, nullptr, "s"}}};
+  AuditRecord r = Record(data);
+  r.path = std::string("secret/\"q\"\\\x01\xff\xc3\xa9");
+  r.error = "bad \"thing\"";
+  ASSERT_TRUE(broker_.LogRequest(r).ok());
+  const Json weird_body = Json::parse(R"([{"a":["b"]}, 3])");
+  r.response = &weird_body;
+  ASSERT_TRUE(broker_.LogResponse(r).ok());
+  std::vector<Json> lines = Lines("/log/audit.log");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["request"]["path"], "secret/\"q\"\\\x01\u00ff\u00c3\u00a9");
+  EXPECT_EQ(lines[0]["error"], "bad \"thing\"");
+  const Json& d = lines[0]["request"]["data"]["k\"ey\n"];
+  EXPECT_EQ(d[0], 1);
+  EXPECT_EQ(d[1], 2.5);
+  EXPECT_EQ(d[2], true);
+  EXPECT_TRUE(d[3].is_null());
+  EXPECT_EQ(d[4], *broker_.Hash("file", "s"));
+  EXPECT_EQ(lines[1]["response"]["data"][0]["a"][0], *broker_.Hash("file", "b"));
+  EXPECT_EQ(lines[1]["response"]["data"][1], 3);
 }
 
 TEST_F(AuditBrokerTest, NoDevicesMeansNothingIsWritten) {

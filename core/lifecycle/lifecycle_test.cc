@@ -548,4 +548,60 @@ TEST_F(LifecycleTest, ReloadDuringSetupAnswersEveryone) {
 }
 
 }  // namespace
+class FakeSampler : public ProcessSampler {
+ public:
+  absl::StatusOr<ProcessSample> Sample(int64_t pid) override {
+    ++calls;
+    return ProcessSample{1.5, static_cast<uint64_t>(pid) * 1000};
+  }
+  int calls = 0;
+};
+
+TEST_F(LifecycleTest, PerPluginSeriesMoveOnStartsCrashesRequestsAndSamples) {
+  FakeSampler sampler;
+  options_.sampler = &sampler;
+  Rebuild();
+  ASSERT_TRUE(MountPlugin("a", "solo").ok());
+  ASSERT_TRUE(MountPlugin("b", "solo").ok());
+  ASSERT_TRUE(Request("a/", "update", "k", "v").ok());
+  world_.Crash(world_.procs[0]);  // Serves a/ only: solo does not multiplex.
+  Run();
+  ASSERT_TRUE(Request("a/", "read", "k").ok());  // Started again.
+  manager_->SampleResources();
+  const std::string text = metrics_.RenderPrometheus();
+  const std::string a = R"(plugin="solo",version="",mount="a/")";
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_starts_total{" + a + "} 2"));
+  EXPECT_THAT(text,
+              HasSubstr(R"(bulwark_plugin_starts_total{plugin="solo",version="",mount="b/"} 1)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_exits_total{" + a + R"(,reason="crash"} 1)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_requests_total{" + a + R"(,code="OK"} 2)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_request_duration_seconds_count{" + a + "} 2"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 0"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_ready_seconds_count{" + a + "} 2"));
+  EXPECT_THAT(text, HasSubstr(R"(bulwark_plugin_processes_running{plugin="solo",version=""} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(bulwark_plugin_cpu_seconds{plugin="solo",version=""} 3)"));
+  EXPECT_EQ(sampler.calls, 2);
+  // pids 101 (b/) and 102 (a/, restarted): 1000 bytes per pid unit in the fake.
+  EXPECT_THAT(
+      text, HasSubstr(R"(bulwark_plugin_resident_memory_bytes{plugin="solo",version=""} 203000)"));
+
+  // A request in flight shows while it runs; a stopped entry drops to zero.
+  world_.procs.back()->hang = true;
+  std::optional<absl::StatusOr<Reply>> pending;
+  pb::Request req;
+  req.set_operation("read");
+  req.set_path("k");
+  manager_->HandleRequest("a/", req, [&](absl::StatusOr<Reply> r) { pending = std::move(r); });
+  sim_.loop().RunUntil([] { return false; }, absl::Milliseconds(10));
+  EXPECT_THAT(metrics_.RenderPrometheus(),
+              HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 1"));
+  Run();
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_THAT(metrics_.RenderPrometheus(),
+              HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 0"));
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed by signal 24 (SIGXCPU)"), true);
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed at its memory limit (OOM in its cgroup)"), true);
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed by signal 9 (SIGKILL)"), false);
+}
+
 }  // namespace bulwark::lifecycle

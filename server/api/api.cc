@@ -275,7 +275,7 @@ void Api::FinishJson(const CallPtr& c, int status, const Json& body) {
   http::Response r;
   r.status = status;
   r.body = Dump(body) + "\n";  // Go's encoder ends with a newline.
-  c->audit_body = &body;  // Valid until Finish returns.
+  c->audit_body = &body;       // Valid until Finish returns.
   Finish(c, std::move(r));
   c->audit_body = nullptr;
 }
@@ -783,8 +783,8 @@ bool Api::AuditRequest(const CallPtr& c) {
       RecordOf(c->req, c->raw, c->request_id, env_.clock.WallNow(), entry);
   const absl::Status s = node_.audit().LogRequest(rec);
   if (!s.ok()) {
-    FinishError(c, HttpError(500, absl::StrCat("audit: ", s.message(),
-                                               "; the request was not executed")));
+    FinishError(
+        c, HttpError(500, absl::StrCat("audit: ", s.message(), "; the request was not executed")));
     return false;
   }
   c->audited = true;
@@ -895,6 +895,8 @@ void Api::Metrics(const CallPtr& c) {
     r.body = absl::StrCat("metric response format ", QuoteForError(format), " unknown");
     return Finish(c, std::move(r));
   }
+  // Per-plugin CPU and memory are sampled when read, not on a timer.
+  if (lifecycle::LifecycleManager* lm = node_.lifecycle()) lm->SampleResources();
   if (prometheus) {
     http::Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -652,7 +652,8 @@ TEST_F(ApiTest, UnwrapWhileSealedIs503) {
   EXPECT_EQ(r.json, Errors({"Vault is sealed"}));
 }
 
-// ---- Audit ---------------------------------------------------------------------------------------
+// ---- Audit
+// ---------------------------------------------------------------------------------------
 
 std::vector<Json> AuditLines(sim::SimEnv& sim, const std::string& path) {
   std::vector<Json> out;
@@ -684,9 +685,9 @@ TEST_F(ApiTest, AuditDeviceEnableListHashDisable) {
             Errors({"unknown audit backend"}));
   EXPECT_EQ(Auth("PUT /v1/sys/audit-hash/file", "{}").status, 400);
 
-  EXPECT_EQ(Auth("PUT /v1/sys/audit/file", R"({"type":"file","options":{"file_path":"/log/b"}})")
-                .json,
-            Errors({"path already in use"}));
+  EXPECT_EQ(
+      Auth("PUT /v1/sys/audit/file", R"({"type":"file","options":{"file_path":"/log/b"}})").json,
+      Errors({"path already in use"}));
   EXPECT_EQ(Auth("PUT /v1/sys/audit/x", R"({"options":{}})").status, 400);
   EXPECT_THAT(Auth("PUT /v1/sys/audit/x", R"({"type":"file","options":{"file_path":"/log"}})")
                   .json["errors"][0]

@@ -876,8 +876,8 @@ absl::StatusOr<AuditEnableBody> DecodeAuditEnable(const Json& data) {
       } else if (it->is_number() || it->is_boolean()) {
         b.options[it.key()] = it->dump();
       } else {
-        return BadRequest(absl::StrCat("option ", QuoteForError(it.key(), 64),
-                                       " must be a string"));
+        return BadRequest(
+            absl::StrCat("option ", QuoteForError(it.key(), 64), " must be a string"));
       }
     }
   }

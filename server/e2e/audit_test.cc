@@ -113,18 +113,17 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
 
   // The built-in kv engine.
   ASSERT_EQ(Root({"secrets", "enable", "-path=kv", "kv"}).exit_code, 0) << last_;
-  ASSERT_EQ(Root({"write", "kv/app", absl::StrCat("password=", kKvSecret)}).exit_code, 0)
-      << last_;
+  ASSERT_EQ(Root({"write", "kv/app", absl::StrCat("password=", kKvSecret)}).exit_code, 0) << last_;
   ProcessResult read = Root({"read", "-field=password", "kv/app"});
   ASSERT_EQ(read.exit_code, 0) << last_;
   EXPECT_EQ(read.out, kKvSecret);
 
   // An external plugin: registered, mounted (its process unwraps a wrapping token through the
   // API), and used.
-  ASSERT_EQ(Root({"plugin", "register", "-sha256=" + sha, "-command=kv_plugin", "secret",
-                  "audited-kv"})
-                .exit_code,
-            0)
+  ASSERT_EQ(
+      Root({"plugin", "register", "-sha256=" + sha, "-command=kv_plugin", "secret", "audited-kv"})
+          .exit_code,
+      0)
       << last_;
   const std::vector<std::string> before = UnwrapTokensOfChildren(server_.process->pid());
   ASSERT_EQ(Root({"secrets", "enable", "-path=ext", "audited-kv"}).exit_code, 0)
@@ -134,8 +133,7 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
     if (std::find(before.begin(), before.end(), t) == before.end()) wrapping_tokens.push_back(t);
   }
   ASSERT_EQ(wrapping_tokens.size(), 1u);
-  ASSERT_TRUE(server_.process
-                  ->WaitForLine("unwrapped a response-wrapping token; it is now spent")
+  ASSERT_TRUE(server_.process->WaitForLine("unwrapped a response-wrapping token; it is now spent")
                   .has_value());
   ASSERT_EQ(Root({"write", "ext/db", absl::StrCat("v=", kPluginSecret)}).exit_code, 0) << last_;
   EXPECT_EQ(Root({"read", "-field=v", "ext/db"}).out, kPluginSecret) << last_;
@@ -150,16 +148,15 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
   EXPECT_EQ(Bulwark({"read", "-field=password", "kv/app"}, child).out, kKvSecret) << last_;
 
   // sys/audit-hash: the way to find an entry without the secret in the file.
-  ProcessResult hashed = Root({"write", "-format=json", "sys/audit-hash/file",
-                               absl::StrCat("input=", kKvSecret)});
+  ProcessResult hashed =
+      Root({"write", "-format=json", "sys/audit-hash/file", absl::StrCat("input=", kKvSecret)});
   ASSERT_EQ(hashed.exit_code, 0) << last_;
   const std::string kv_hash = json::parse(hashed.out)["data"]["hash"].get<std::string>();
   ASSERT_TRUE(absl::StartsWith(kv_hash, "hmac-sha256:")) << kv_hash;
-  const std::string root_hash =
-      json::parse(Root({"write", "-format=json", "sys/audit-hash/file",
-                        absl::StrCat("input=", kRootToken)})
-                      .out)["data"]["hash"]
-          .get<std::string>();
+  const std::string root_hash = json::parse(Root({"write", "-format=json", "sys/audit-hash/file",
+                                                  absl::StrCat("input=", kRootToken)})
+                                                .out)["data"]["hash"]
+                                    .get<std::string>();
   EXPECT_EQ(server_.process->Stop(SIGTERM), 0);
 
   const std::string text = ReadFile(log);
@@ -184,7 +181,7 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
 
   // The scan.
   std::string unseal_bytes;
-  std::vector<std::string> secrets = {kKvSecret, kPluginSecret,      kRootToken, child,
+  std::vector<std::string> secrets = {kKvSecret, kPluginSecret,      kRootToken,   child,
                                       accessor,  server_.unseal_key, "PRIVATE KEY"};
   if (absl::Base64Unescape(server_.unseal_key, &unseal_bytes)) {
     secrets.push_back(absl::BytesToHexString(unseal_bytes));

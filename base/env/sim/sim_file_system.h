@@ -66,8 +66,7 @@ class SimFileSystem final : public FileSystem {
  private:
   struct Resolved;
 
-  absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritable(absl::string_view path,
-                                                             bool truncate,
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritable(absl::string_view path, bool truncate,
                                                              absl::string_view operation);
   absl::StatusOr<Resolved> Resolve(absl::string_view path, bool follow_last,
                                    absl::string_view operation);
