@@ -11,8 +11,8 @@
 namespace bulwark {
 
 struct ProcessSample {
-  double cpu_seconds = 0;         // User + system time since the process started.
-  uint64_t resident_bytes = 0;    // Resident set size now.
+  double cpu_seconds = 0;       // User + system time since the process started.
+  uint64_t resident_bytes = 0;  // Resident set size now.
 };
 
 class ProcessSampler {

@@ -84,6 +84,17 @@ absl::string_view TerminationEventName(TerminationEvent event) {
   return "unknown";
 }
 
+void ApplyEntryLimits(const catalog::PluginLimits& entry, RunnerLimits& limits) {
+  // The stricter of the mount's rlimit and the entry's limit wins.
+  auto tighten = [](std::optional<uint64_t>& slot, const std::optional<uint64_t>& v) {
+    if (v.has_value() && (!slot.has_value() || *v < *slot)) slot = v;
+  };
+  tighten(limits.process.address_space_bytes, entry.memory_bytes);
+  tighten(limits.process.processes, entry.pids);
+  tighten(limits.process.open_files, entry.open_files);
+  limits.entry = entry;
+}
+
 std::string RunnerKey(const catalog::CatalogEntry& entry) {
   // Length-prefixed fields, so no two different configs encode alike. Env values go into the
   // digest only; the key itself is safe to log.
@@ -102,6 +113,12 @@ std::string RunnerKey(const catalog::CatalogEntry& entry) {
   for (const std::string& e : entry.env) field(e);
   field(entry.sha256_hex);
   field(entry.builtin ? "builtin" : "external");
+  if (!entry.limits.empty()) {  // Only when set: keys of entries without limits are unchanged.
+    for (const std::optional<uint64_t>& v : {entry.limits.memory_bytes, entry.limits.pids,
+                                             entry.limits.cpu_weight, entry.limits.open_files}) {
+      field(v.has_value() ? absl::StrCat(*v) : "-");
+    }
+  }
   return crypto::HexEncode(h.Finish()).substr(0, 16);
 }
 
@@ -433,7 +450,9 @@ void LifecycleManager::AcquireProcess(const std::string& path,
   processes_.emplace(id, std::move(p));
   m_launches_->Add({{"plugin", m.entry.plugin_name}}, 1);
   std::weak_ptr<bool> alive = alive_;
-  factory_.Start(std::move(*spec), LimitsFor(path),
+  RunnerLimits limits = LimitsFor(path);
+  ApplyEntryLimits(spec->entry.limits, limits);
+  factory_.Start(std::move(*spec), limits,
                  [this, alive, id](absl::StatusOr<std::unique_ptr<PluginRunner>> runner) mutable {
                    if (alive.expired()) return;
                    OnRunnerStarted(id, std::move(runner));

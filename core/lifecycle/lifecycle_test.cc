@@ -87,9 +87,10 @@ class FakeWorld : public RunnerFactory {
   explicit FakeWorld(sim::SimEnv& sim) : sim_(sim) {}
 
   void Start(
-      catalog::LaunchSpec spec, const RunnerLimits&,
+      catalog::LaunchSpec spec, const RunnerLimits& limits,
       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginRunner>>)> done) override {
     ++launches;
+    last_limits = limits;
     if (fail_starts > 0) {
       --fail_starts;
       sim_.loop().PostAfter(absl::Milliseconds(5), [done = std::move(done)]() mutable {
@@ -132,6 +133,7 @@ class FakeWorld : public RunnerFactory {
   int fail_starts = 0;
   std::vector<std::shared_ptr<FakeProcess>> procs;
   int64_t next_pid_ = 100;
+  RunnerLimits last_limits;
 };
 
 void FakeConnection::Call(absl::string_view method, std::string request, const CallOptions& options,
@@ -547,7 +549,6 @@ TEST_F(LifecycleTest, ReloadDuringSetupAnswersEveryone) {
   EXPECT_TRUE(Request("a/", "update", "k", "v").ok());
 }
 
-}  // namespace
 class FakeSampler : public ProcessSampler {
  public:
   absl::StatusOr<ProcessSample> Sample(int64_t pid) override {
@@ -604,4 +605,33 @@ TEST_F(LifecycleTest, PerPluginSeriesMoveOnStartsCrashesRequestsAndSamples) {
   EXPECT_EQ(PluginMetrics::IsLimitKill("killed by signal 9 (SIGKILL)"), false);
 }
 
+TEST_F(LifecycleTest, CatalogEntryLimitsReachTheRunnerAsTheStricterRlimits) {
+  const std::string sha = cworld_.AddPlugin("limited-bin", "#!bulwark-sim plugin\n");
+  catalog::RegisterRequest r = catalog::testing::MakeRequest(catalog::PluginType::kSecret,
+                                                             "limited", "", "limited-bin", sha);
+  r.limits.memory_bytes = uint64_t{32} << 20;
+  r.limits.pids = 16;
+  r.limits.cpu_weight = 50;
+  r.limits.open_files = 4096;
+  ASSERT_TRUE(catalog_->Register(r).ok());
+  options_.default_limits.process.open_files = 1024;  // Stricter than the entry's.
+  Rebuild();
+  ASSERT_TRUE(MountPlugin("l", "limited").ok());
+  const RunnerLimits& got = world_.last_limits;
+  EXPECT_EQ(got.process.address_space_bytes, uint64_t{32} << 20);
+  EXPECT_EQ(got.process.processes, 16u);
+  EXPECT_EQ(got.process.open_files, 1024u);
+  EXPECT_EQ(got.entry.cpu_weight, 50u);
+  EXPECT_EQ(got.entry.memory_bytes, uint64_t{32} << 20);
+  // Different limits, different runner config: such entries never share a process.
+  catalog::CatalogEntry a, b;
+  a.name = b.name = "x";
+  b.limits.pids = 8;
+  EXPECT_NE(RunnerKey(a), RunnerKey(b));
+  // An out-of-range limit is refused at registration, naming it.
+  r.limits.cpu_weight = 0;
+  EXPECT_THAT(catalog_->Register(r).status().message(), HasSubstr("limits.cpu_weight"));
+}
+
+}  // namespace
 }  // namespace bulwark::lifecycle

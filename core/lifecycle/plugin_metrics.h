@@ -55,8 +55,7 @@ class PluginMetrics {
                        double seconds);
   // Running processes per entry, and (with a sampler) their CPU and resident memory, summed.
   // Entries seen before and absent now are set to 0.
-  void SetProcesses(const std::map<PluginId, std::vector<int64_t>>& pids,
-                    ProcessSampler* sampler);
+  void SetProcesses(const std::map<PluginId, std::vector<int64_t>>& pids, ProcessSampler* sampler);
 
   // True when `reason` says the process was killed by a limit rather than crashing by itself.
   static bool IsLimitKill(absl::string_view reason);

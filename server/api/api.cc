@@ -71,6 +71,14 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
   Json j = {{"name", v.name},         {"command", v.command}, {"args", v.args},
             {"sha256", v.sha256_hex}, {"builtin", v.builtin}, {"version", v.version}};
   if (v.builtin) j["deprecation_status"] = "supported";
+  if (!v.limits.empty()) {
+    Json l = Json::object();
+    if (v.limits.memory_bytes) l["memory_bytes"] = *v.limits.memory_bytes;
+    if (v.limits.pids) l["pids"] = *v.limits.pids;
+    if (v.limits.cpu_weight) l["cpu_weight"] = *v.limits.cpu_weight;
+    if (v.limits.open_files) l["open_files"] = *v.limits.open_files;
+    j["limits"] = std::move(l);
+  }
   return j;
 }
 

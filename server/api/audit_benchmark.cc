@@ -43,12 +43,15 @@ struct Fixture {
         catalog::BuiltinPlugin{catalog::PluginType::kSecret, "kv", "v0.1.0+builtin"}};
     node = *node::Node::Open(env, physical, *builtins, metrics, log, options);
     api = std::make_unique<Api>(env, *node, metrics, log);
-    const Json init = Json::parse(Do("PUT", "/v1/sys/init", R"({"secret_shares":1,"secret_threshold":1})", 200));
+    const Json init =
+        Json::parse(Do("PUT", "/v1/sys/init", R"({"secret_shares":1,"secret_threshold":1})", 200));
     token = init["root_token"].get<std::string>();
-    Do("PUT", "/v1/sys/unseal", absl::StrCat(R"({"key":")", init["keys"][0].get<std::string>(), "\"}"), 200);
+    Do("PUT", "/v1/sys/unseal",
+       absl::StrCat(R"({"key":")", init["keys"][0].get<std::string>(), "\"}"), 200);
     Do("POST", "/v1/sys/mounts/secret", R"({"type":"kv"})", 204);
     const char* tmp = std::getenv("TEST_TMPDIR");
-    path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/bulwark-audit-benchmark-", getpid(), ".log");
+    path =
+        absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/bulwark-audit-benchmark-", getpid(), ".log");
     if (mode != kNever) {
       Do("PUT", "/v1/sys/audit/file",
          absl::StrCat(R"({"type":"file","options":{"file_path":")", path, "\"}}"), 204);
@@ -95,7 +98,13 @@ void BM_KvWrite(benchmark::State& state) {
                                                : "file audit device");
 }
 // Interleaved: never, file, disabled, file, never, ... so that drift in machine load hits all.
-BENCHMARK(BM_KvWrite)->Arg(kNever)->Arg(kFile)->Arg(kDisabled)->Arg(kFile)->Arg(kNever)->Arg(kDisabled);
+BENCHMARK(BM_KvWrite)
+    ->Arg(kNever)
+    ->Arg(kFile)
+    ->Arg(kDisabled)
+    ->Arg(kFile)
+    ->Arg(kNever)
+    ->Arg(kDisabled);
 
 }  // namespace
 }  // namespace bulwark::api

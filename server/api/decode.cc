@@ -733,6 +733,30 @@ absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginTyp
   absl::StatusOr<std::string> version = StringField(data, "version");
   if (!version.ok()) return version.status();
   r.version = *std::move(version);
+  // bulwark's extension (issue 17): {"limits":{"memory_bytes":N,"pids":N,"cpu_weight":N,
+  // "open_files":N}}, each optional; numbers or numeric strings. Ranges are the catalog's.
+  if (const auto l = data.find("limits"); l != data.end() && !l->is_null()) {
+    if (!l->is_object()) return BadRequest("limits must be an object");
+    for (auto it = l->begin(); it != l->end(); ++it) {
+      std::optional<uint64_t>* slot = it.key() == "memory_bytes" ? &r.limits.memory_bytes
+                                      : it.key() == "pids"       ? &r.limits.pids
+                                      : it.key() == "cpu_weight" ? &r.limits.cpu_weight
+                                      : it.key() == "open_files" ? &r.limits.open_files
+                                                                 : nullptr;
+      if (slot == nullptr) {
+        return BadRequest(absl::StrCat("unknown limit ", QuoteForError(it.key(), 32),
+                                       " (memory_bytes, pids, cpu_weight, open_files)"));
+      }
+      uint64_t v = 0;
+      if (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0)) {
+        v = it->get<uint64_t>();
+      } else if (!it->is_string() || !absl::SimpleAtoi(it->get<std::string>(), &v)) {
+        return BadRequest(absl::StrCat("limits.", it.key(), " must be a non-negative integer"));
+      }
+      *slot = v;
+    }
+    if (absl::Status s = catalog::ValidateLimits(r.limits); !s.ok()) return BadRequest(s.message());
+  }
   return r;
 }
 

@@ -2,10 +2,9 @@
 // request, its process killed out of band (a crash), a request that starts it again, and then
 // sys/metrics (the JSON form, through the CLI) shows the starts, the crash, the requests, a
 // running process and its CPU and resident memory sampled from /proc.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/types.h>
-
-#include <dirent.h>
 
 #include <fstream>
 #include <sstream>
@@ -65,7 +64,9 @@ double Series(const json& metrics, const std::string& kind, const std::string& n
     for (auto it = labels.begin(); it != labels.end(); ++it) {
       if (!s["Labels"].contains(it.key()) || s["Labels"][it.key()] != *it) match = false;
     }
-    if (match) return kind == "Samples" ? s["Count"].get<double>() : s[kind == "Counters" ? "Sum" : "Value"].get<double>();
+    if (match)
+      return kind == "Samples" ? s["Count"].get<double>()
+                               : s[kind == "Counters" ? "Sum" : "Value"].get<double>();
   }
   return -1;
 }
@@ -93,7 +94,8 @@ TEST(PluginMetricsE2eTest, CountersMoveOnStartCrashAndRequests) {
                         r.out, r.err);
     return r;
   };
-  ProcessResult init = cli({"operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"});
+  ProcessResult init =
+      cli({"operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"});
   ASSERT_EQ(init.exit_code, 0) << last;
   const json keys = json::parse(init.out);
   ASSERT_EQ(cli({"operator", "unseal", keys["unseal_keys_b64"][0].get<std::string>()}).exit_code, 0)

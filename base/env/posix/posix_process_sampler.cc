@@ -20,7 +20,8 @@ absl::StatusOr<std::string> ReadSmall(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "re");
   if (f == nullptr) {
     const int err = errno;
-    if (err == ENOENT || err == ESRCH) return absl::NotFoundError(absl::StrCat(path, ": no such process"));
+    if (err == ENOENT || err == ESRCH)
+      return absl::NotFoundError(absl::StrCat(path, ": no such process"));
     return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(err)));
   }
   char buffer[4096];
