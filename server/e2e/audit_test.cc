@@ -7,9 +7,6 @@
 // values, the root token, the unseal key (as printed, hex and base64), the child token and its
 // accessor, the plugin's wrapping token, and any private key. None may appear; the entries that
 // must be there are found through their HMACs.
-#include <dirent.h>
-#include <sys/types.h>
-
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -37,36 +34,6 @@ using ::testing::Not;
 constexpr char kRootToken[] = "e2e-audit-root-token-Zq81";
 constexpr char kKvSecret[] = "kv-secret-Vm3xQ";
 constexpr char kPluginSecret[] = "plugin-secret-Hw7Rk";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The VAULT_UNWRAP_TOKEN values of the children of `parent`.
-std::vector<std::string> UnwrapTokensOfChildren(pid_t parent) {
-  std::vector<std::string> out;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return out;
-  while (dirent* e = readdir(proc)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-    pid_t ppid = 0;
-    if (fields.size() < 2 || !absl::SimpleAtoi(fields[1], &ppid) || ppid != parent) continue;
-    for (absl::string_view var :
-         absl::StrSplit(ReadFile(absl::StrCat("/proc/", pid, "/environ")), '\0')) {
-      if (absl::ConsumePrefix(&var, "VAULT_UNWRAP_TOKEN=")) out.emplace_back(var);
-    }
-  }
-  closedir(proc);
-  return out;
-}
 
 class AuditE2eTest : public ::testing::Test {
  protected:
@@ -125,11 +92,12 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
           .exit_code,
       0)
       << last_;
-  const std::vector<std::string> before = UnwrapTokensOfChildren(server_.process->pid());
+  const std::vector<std::string> before =
+      ChildEnvValues(server_.process->pid(), "VAULT_UNWRAP_TOKEN");
   ASSERT_EQ(Root({"secrets", "enable", "-path=ext", "audited-kv"}).exit_code, 0)
       << last_ << server_.process->output();
   std::vector<std::string> wrapping_tokens;
-  for (const std::string& t : UnwrapTokensOfChildren(server_.process->pid())) {
+  for (const std::string& t : ChildEnvValues(server_.process->pid(), "VAULT_UNWRAP_TOKEN")) {
     if (std::find(before.begin(), before.end(), t) == before.end()) wrapping_tokens.push_back(t);
   }
   ASSERT_EQ(wrapping_tokens.size(), 1u);
@@ -159,7 +127,7 @@ TEST_F(AuditE2eTest, AFullWorkloadLeavesNoSecretInTheAuditFile) {
                                     .get<std::string>();
   EXPECT_EQ(server_.process->Stop(SIGTERM), 0);
 
-  const std::string text = ReadFile(log);
+  const std::string text = ReadWholeFile(log);
   ASSERT_FALSE(text.empty());
   // Every line is a JSON entry of Vault's shape.
   size_t requests = 0, responses = 0, kv_entries = 0, unwraps = 0;

@@ -25,36 +25,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<pid_t> ChildrenOf(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* proc = opendir("/proc");
-  if (proc == nullptr) return out;
-  while (dirent* e = readdir(proc)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-    pid_t ppid = 0;
-    // Zombies ("Z") are not running plugins.
-    if (fields.size() < 2 || fields[0] == "Z" || !absl::SimpleAtoi(fields[1], &ppid) ||
-        ppid != parent) {
-      continue;
-    }
-    out.push_back(pid);
-  }
-  closedir(proc);
-  return out;
-}
-
 // The value of the series `name` whose labels include every one of `labels`; -1 when absent.
 double Series(const json& metrics, const std::string& kind, const std::string& name,
               const json& labels) {
@@ -112,10 +82,9 @@ TEST(PluginMetricsE2eTest, CountersMoveOnStartCrashAndRequests) {
   ASSERT_EQ(cli({"write", "ext/k", "v=1"}).exit_code, 0) << last;
 
   // A crash: the plugin's process is killed out of band.
-  std::vector<pid_t> before;
-  for (pid_t p : ChildrenOf(server.process->pid())) before.push_back(p);
+  const std::vector<int> before = ChildPids(server.process->pid());
   ASSERT_FALSE(before.empty());
-  for (pid_t p : before) kill(p, SIGKILL);
+  for (int p : before) kill(p, SIGKILL);
   ASSERT_TRUE(server.process->WaitForLine("plugin process lost").has_value())
       << server.process->output();
   // The next request starts it again (after the crash, the first restart is immediate).
