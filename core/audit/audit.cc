@@ -10,6 +10,7 @@
 #include "base/crypto/hmac.h"
 #include "base/crypto/sha256.h"
 #include "base/status/status_macros.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::audit {
 
@@ -145,7 +146,10 @@ class EntryWriter {
   bool first_ = true;
 };
 
-std::string Entry(const crypto::HmacSha256Key& salt, bool response, const AuditRecord& r) {
+// `clear_data` is the planted bug "bug.audit.data_in_clear" (testonly builds only): request data
+// written as it came, the leak the secret scan exists to catch.
+std::string Entry(const crypto::HmacSha256Key& salt, bool response, const AuditRecord& r,
+                  bool clear_data) {
   const std::string token = HashOrEmpty(salt, r.client_token);
   const std::string accessor = HashOrEmpty(salt, r.accessor);
   EntryWriter w(salt);
@@ -162,7 +166,9 @@ std::string Entry(const crypto::HmacSha256Key& salt, bool response, const AuditR
   w.Field("id", r.request_id);
   w.Field("operation", r.operation);
   w.Field("path", r.path);
-  if (r.data != nullptr) {
+  if (r.data != nullptr && clear_data) {
+    w.Literal("data", r.data->dump(-1, ' ', false, Json::error_handler_t::replace));
+  } else if (r.data != nullptr) {
     w.Hashed("data", *r.data);
   } else {
     w.Literal("data", "null");
@@ -422,8 +428,10 @@ absl::Status AuditBroker::Write(bool response, const AuditRecord& record) {
   if (devices_.empty()) return absl::OkStatus();
   bool any = false;
   std::vector<std::string> failures;
+  const bool clear_data =
+      static_cast<bool>(BW_PLANTED_BUG_IN(env_.failpoints, "bug.audit.data_in_clear"));
   for (auto& [path, dev] : devices_) {
-    std::string line = Entry(*dev->key, response, record);
+    std::string line = Entry(*dev->key, response, record, clear_data);
     line.push_back('\n');
     absl::Status s = absl::OkStatus();
     // One retry with a fresh open: the file may have been removed or replaced (log rotation).
