@@ -665,6 +665,20 @@ std::vector<Json> AuditLines(sim::SimEnv& sim, const std::string& path) {
   return out;
 }
 
+// Initialised, unsealed, kv at secret/, a file audit device at file/ writing /log/a.log.
+class ApiAuditTest : public ApiTest {
+ protected:
+  void UnsealedWithKvAndAuditFile() {
+    InitAndUnseal();
+    MountKv();
+    CHECK_OK(sim_.env().fs.CreateDir("/log"));
+    ASSERT_EQ(
+        Auth("PUT /v1/sys/audit/file", R"({"type":"file","options":{"file_path":"/log/a.log"}})")
+            .status,
+        204);
+  }
+};
+
 TEST_F(ApiTest, AuditDeviceEnableListHashDisable) {
   InitAndUnseal();
   CHECK_OK(sim_.env().fs.CreateDir("/log"));
@@ -701,14 +715,8 @@ TEST_F(ApiTest, AuditDeviceEnableListHashDisable) {
   EXPECT_TRUE(Auth("GET /v1/sys/audit").json["data"].empty());
 }
 
-TEST_F(ApiTest, AuditedRequestsAreHashedAndSurviveSealUnseal) {
-  InitAndUnseal();
-  MountKv();
-  CHECK_OK(sim_.env().fs.CreateDir("/log"));
-  ASSERT_EQ(
-      Auth("PUT /v1/sys/audit/file", R"({"type":"file","options":{"file_path":"/log/a.log"}})")
-          .status,
-      204);
+TEST_F(ApiAuditTest, AuditedRequestsAreHashedAndSurviveSealUnseal) {
+  ASSERT_NO_FATAL_FAILURE(UnsealedWithKvAndAuditFile());
   ASSERT_EQ(Auth("PUT /v1/secret/app", R"({"password":"hunter2-SECRET"})").status, 204);
   Reply read = Auth("GET /v1/secret/app");
   ASSERT_EQ(read.status, 200);
@@ -746,14 +754,8 @@ TEST_F(ApiTest, AuditedRequestsAreHashedAndSurviveSealUnseal) {
   EXPECT_GT(AuditLines(sim_, "/log/a.log").size(), lines.size());
 }
 
-TEST_F(ApiTest, AuditFailsClosedAndTheRequestDoesNotRun) {
-  InitAndUnseal();
-  MountKv();
-  CHECK_OK(sim_.env().fs.CreateDir("/log"));
-  ASSERT_EQ(
-      Auth("PUT /v1/sys/audit/file", R"({"type":"file","options":{"file_path":"/log/a.log"}})")
-          .status,
-      204);
+TEST_F(ApiAuditTest, AuditFailsClosedAndTheRequestDoesNotRun) {
+  ASSERT_NO_FATAL_FAILURE(UnsealedWithKvAndAuditFile());
   ASSERT_EQ(Auth("PUT /v1/secret/app", R"({"v":"1"})").status, 204);
   // The file's place is taken by a directory; the open file is dropped by a seal/unseal cycle.
   ASSERT_EQ(Auth("PUT /v1/sys/seal").status, 204);
