@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
+#include "base/env/posix/posix_process_sampler.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/ha/leadership.h"
@@ -206,6 +207,7 @@ class Server {
   PosixEnv posix_;
   StderrLogSink log_;
   metrics::Registry metrics_;
+  PosixProcessSampler sampler_;  // Plugin CPU and memory from /proc, for sys/metrics.
   int lock_fd_ = -1;
   std::unique_ptr<Storage> storage_;
   // storage "etcd": the client under the storage; with ha_enabled the coordinator and the
@@ -326,6 +328,7 @@ absl::Status Server::Start() {
   options.system_view.vault_version = kVaultApiVersion;
   // With HA the node starts as a standby and becomes active when it wins the lock.
   if (coordinator_ != nullptr) options.role = node::Role::kStandby;
+  options.lifecycle.sampler = &sampler_;
   absl::StatusOr<std::unique_ptr<node::Node>> node =
       node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
   if (!node.ok()) return node.status();

@@ -269,6 +269,7 @@ absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& reques
   entry.env = std::move(req.env);
   entry.sha256_hex = std::move(artifact.sha256_hex);
   entry.builtin = false;
+  entry.limits = req.limits;
   const std::string key = EntryStorageKey(entry.type, entry.name, entry.version);
   if (absl::Status s = storage_.Put(key, EncodeEntry(entry)); !s.ok()) {
     return StorageError(s, absl::StrCat("store ", key));

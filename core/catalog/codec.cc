@@ -240,6 +240,22 @@ class JsonReader {
     return value;
   }
 
+  // A non-negative integer of at most 19 digits (fits uint64).
+  absl::StatusOr<uint64_t> ReadUint64() {
+    SkipSpace();
+    uint64_t value = 0;
+    size_t digits = 0;
+    while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') {
+      if (++digits > 19) return Error("number too large");
+      value = value * 10 + static_cast<uint64_t>(in_[pos_++] - '0');
+    }
+    if (digits == 0) return Error("expected a number");
+    if (pos_ < in_.size() && (in_[pos_] == '.' || in_[pos_] == 'e' || in_[pos_] == 'E')) {
+      return Error("expected an integer");
+    }
+    return value;
+  }
+
   // Skips any JSON value (for fields this version does not know).
   absl::Status SkipValue(int depth) {
     if (depth > kJsonDepthMax) return Error("nested too deeply");
@@ -380,7 +396,24 @@ std::string EncodeEntry(const CatalogEntry& entry) {
   absl::StatusOr<std::string> raw = crypto::HexDecode(entry.sha256_hex);
   absl::StrAppend(&out, ",\"sha256\":");
   AppendJsonString(&out, absl::Base64Escape(raw.ok() ? *raw : std::string()));
-  absl::StrAppend(&out, ",\"builtin\":", entry.builtin ? "true" : "false", "}");
+  absl::StrAppend(&out, ",\"builtin\":", entry.builtin ? "true" : "false");
+  // Limits (issue 17): written only when set, so entries without limits encode as before and
+  // older readers skip the field.
+  if (!entry.limits.empty()) {
+    absl::StrAppend(&out, ",\"limits\":{");
+    bool first = true;
+    auto field = [&](absl::string_view name, const std::optional<uint64_t>& v) {
+      if (!v.has_value()) return;
+      absl::StrAppend(&out, first ? "" : ",", "\"", name, "\":", *v);
+      first = false;
+    };
+    field("memory_bytes", entry.limits.memory_bytes);
+    field("pids", entry.limits.pids);
+    field("cpu_weight", entry.limits.cpu_weight);
+    field("open_files", entry.limits.open_files);
+    out.push_back('}');
+  }
+  out.push_back('}');
   return out;
 }
 
@@ -412,12 +445,24 @@ absl::StatusOr<CatalogEntry> DecodeEntry(absl::string_view json) {
       ASSIGN_OR_RETURN(entry.builtin, reader.ReadBool());
     } else if (key == "oci_image" || key == "runtime") {
       RETURN_IF_ERROR(ReadMustBeEmpty(reader, key));
+    } else if (key == "limits") {
+      RETURN_IF_ERROR(reader.ReadObject([&](const std::string& limit) -> absl::Status {
+        std::optional<uint64_t>* slot = limit == "memory_bytes" ? &entry.limits.memory_bytes
+                                        : limit == "pids"       ? &entry.limits.pids
+                                        : limit == "cpu_weight" ? &entry.limits.cpu_weight
+                                        : limit == "open_files" ? &entry.limits.open_files
+                                                                : nullptr;
+        if (slot == nullptr) return reader.SkipValue(2);
+        ASSIGN_OR_RETURN(*slot, reader.ReadUint64());
+        return absl::OkStatus();
+      }));
     } else {
       RETURN_IF_ERROR(reader.SkipValue(1));
     }
     return absl::OkStatus();
   }));
   if (!reader.AtEnd()) return reader.Error("data after the record");
+  if (absl::Status s = ValidateLimits(entry.limits); !s.ok()) return CorruptField("limits", s);
   RETURN_IF_ERROR(Require(seen_name, "name"));
   RETURN_IF_ERROR(Require(seen_type, "type"));
   RETURN_IF_ERROR(Require(seen_command, "command"));

@@ -147,5 +147,55 @@ RC_GTEST_PROP(CodecProperty, ArbitraryBytesAreRefusedOrValid, (const std::string
   if (!pin.ok()) RC_ASSERT(pin.status().code() == absl::StatusCode::kDataLoss);
 }
 
+// Limits (issue 17): optional, written only when set, so records without them are unchanged
+// and old records decode with none.
+TEST(CodecTest, LimitsRoundTripAndOldRecordsHaveNone) {
+  CatalogEntry entry = SampleEntry();
+  const std::string without = EncodeEntry(entry);
+  EXPECT_THAT(without, Not(HasSubstr("limits")));
+  absl::StatusOr<CatalogEntry> old = DecodeEntry(without);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_TRUE(old->limits.empty());
+
+  entry.limits.memory_bytes = uint64_t{64} << 20;
+  entry.limits.open_files = 256;
+  const std::string with = EncodeEntry(entry);
+  EXPECT_THAT(with, HasSubstr(R"("limits":{"memory_bytes":67108864,"open_files":256})"));
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(with);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+  EXPECT_TRUE(decoded->limits == entry.limits);
+  EXPECT_FALSE(decoded->limits.pids.has_value());
+
+  // Unknown limit names (a later version's) are skipped; bad values are corrupt records.
+  std::string later = with;
+  later.replace(later.find("\"open_files\""), 0, "\"gpu\":{\"x\":1},");
+  EXPECT_TRUE(DecodeEntry(later).ok()) << later;
+  std::string small = with;
+  small.replace(small.find("67108864"), 8, "12");
+  absl::Status s = DecodeEntry(small).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("limits"));
+  std::string text = with;
+  text.replace(text.find("256"), 3, "\"x\"");
+  EXPECT_EQ(DecodeEntry(text).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(CodecTest, ValidateLimitsNamesTheFieldAndRange) {
+  PluginLimits l;
+  EXPECT_TRUE(ValidateLimits(l).ok());
+  l.cpu_weight = 0;
+  EXPECT_THAT(ValidateLimits(l).message(),
+              HasSubstr("limits.cpu_weight must be between 1 and 10000"));
+  l.cpu_weight = 100;
+  l.pids = 0;
+  EXPECT_THAT(ValidateLimits(l).message(), HasSubstr("limits.pids"));
+  l.pids = 64;
+  l.open_files = 3;
+  EXPECT_THAT(ValidateLimits(l).message(), HasSubstr("limits.open_files"));
+  l.open_files = 64;
+  EXPECT_TRUE(ValidateLimits(l).ok());
+}
+
 }  // namespace
 }  // namespace bulwark::catalog

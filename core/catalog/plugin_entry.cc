@@ -39,7 +39,7 @@ std::string CatalogEntryView::DebugString() const {
 bool operator==(const CatalogEntryView& a, const CatalogEntryView& b) {
   return a.type == b.type && a.name == b.name && a.version == b.version && a.command == b.command &&
          a.args == b.args && a.env_keys == b.env_keys && a.sha256_hex == b.sha256_hex &&
-         a.builtin == b.builtin;
+         a.builtin == b.builtin && a.limits == b.limits;
 }
 
 CatalogEntryView ViewOf(const CatalogEntry& entry) {
@@ -53,7 +53,27 @@ CatalogEntryView ViewOf(const CatalogEntry& entry) {
   for (const std::string& e : entry.env) view.env_keys.emplace_back(EnvKey(e));
   view.sha256_hex = entry.sha256_hex;
   view.builtin = entry.builtin;
+  view.limits = entry.limits;
   return view;
+}
+
+absl::Status ValidateLimits(const PluginLimits& l) {
+  auto range = [](const std::optional<uint64_t>& v, absl::string_view field, uint64_t lo,
+                  uint64_t hi) -> absl::Status {
+    if (v.has_value() && (*v < lo || *v > hi)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("limits.", field, " must be between ", lo, " and ", hi, ", got ", *v));
+    }
+    return absl::OkStatus();
+  };
+  for (absl::Status s :
+       {range(l.memory_bytes, "memory_bytes", PluginLimits::kMemoryBytesMin, uint64_t{1} << 50),
+        range(l.pids, "pids", 1, PluginLimits::kPidsMax),
+        range(l.cpu_weight, "cpu_weight", 1, 10000),
+        range(l.open_files, "open_files", 16, PluginLimits::kOpenFilesMax)}) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace bulwark::catalog

@@ -219,6 +219,13 @@ absl::StatusOr<std::unique_ptr<WritableFile>> PosixFileSystem::NewWritableFile(
   return std::make_unique<PosixWritableFile>(fd, std::move(p));
 }
 
+absl::StatusOr<std::unique_ptr<WritableFile>> PosixFileSystem::NewAppendableFile(
+    absl::string_view path) {
+  ASSIGN_OR_RETURN(std::string p, CPath("open for append", path));
+  ASSIGN_OR_RETURN(int fd, Open("open for append", p, O_WRONLY | O_CREAT | O_APPEND, 0600));
+  return std::make_unique<PosixWritableFile>(fd, std::move(p));
+}
+
 absl::StatusOr<std::unique_ptr<ReadableFile>> PosixFileSystem::OpenForRead(absl::string_view path) {
   ASSIGN_OR_RETURN(std::string p, CPath("open", path));
   ASSIGN_OR_RETURN(int fd, Open("open", p, O_RDONLY | O_NONBLOCK));

@@ -56,6 +56,7 @@ class PosixFileSystem final : public FileSystem {
   // open(O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600). The file's Append retries short
   // writes and EINTR; Sync is fsync (EINTR retried).
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) override;
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(absl::string_view path) override;
   // open(O_RDONLY | O_CLOEXEC | O_NONBLOCK): O_NONBLOCK keeps a FIFO from blocking the loop and
   // has no effect on regular files.
   absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) override;
