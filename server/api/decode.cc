@@ -238,40 +238,39 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
     if (!tail.empty() && absl::EndsWith(rel, "/")) r.param += "/";
     return;
   }
-}
-if (absl::ConsumePrefix(&rest, "sys/audit/")) {
-  r.route = Route::kSysAuditDevice;
-  r.param = std::string(rest);
-  return;
-}
-if (absl::ConsumePrefix(&rest, "sys/audit-hash/")) {
-  r.route = Route::kSysAuditHash;
-  r.param = std::string(rest);
-  return;
-}
-if (absl::ConsumePrefix(&rest, "sys/plugins/catalog/")) {
-  const size_t slash = rest.find('/');
-  absl::StatusOr<catalog::PluginType> type = catalog::ParsePluginType(rest.substr(0, slash));
-  if (!type.ok()) {
-    r.route = Route::kSysCatalogLegacy;
+  if (absl::ConsumePrefix(&rest, "sys/audit/")) {
+    r.route = Route::kSysAuditDevice;
     r.param = std::string(rest);
-  } else if (slash == absl::string_view::npos) {
-    r.route = Route::kSysCatalogType;
-    r.plugin_type = *type;
-  } else {
-    r.route = Route::kSysCatalogEntry;
-    r.plugin_type = *type;
-    r.param = std::string(rest.substr(slash + 1));
+    return;
   }
-  return;
-}
-if (p == "sys" || absl::StartsWith(p, "sys/")) {
-  r.route = Route::kSysUnknown;
-} else if (p == "auth/token" || absl::StartsWith(p, "auth/token/")) {
-  r.route = Route::kTokenUnknown;
-} else {
-  r.route = Route::kLogical;
-}
+  if (absl::ConsumePrefix(&rest, "sys/audit-hash/")) {
+    r.route = Route::kSysAuditHash;
+    r.param = std::string(rest);
+    return;
+  }
+  if (absl::ConsumePrefix(&rest, "sys/plugins/catalog/")) {
+    const size_t slash = rest.find('/');
+    absl::StatusOr<catalog::PluginType> type = catalog::ParsePluginType(rest.substr(0, slash));
+    if (!type.ok()) {
+      r.route = Route::kSysCatalogLegacy;
+      r.param = std::string(rest);
+    } else if (slash == absl::string_view::npos) {
+      r.route = Route::kSysCatalogType;
+      r.plugin_type = *type;
+    } else {
+      r.route = Route::kSysCatalogEntry;
+      r.plugin_type = *type;
+      r.param = std::string(rest.substr(slash + 1));
+    }
+    return;
+  }
+  if (p == "sys" || absl::StartsWith(p, "sys/")) {
+    r.route = Route::kSysUnknown;
+  } else if (p == "auth/token" || absl::StartsWith(p, "auth/token/")) {
+    r.route = Route::kTokenUnknown;
+  } else {
+    r.route = Route::kLogical;
+  }
 }
 
 bool Allowed(Route route, Operation op) {
