@@ -41,7 +41,10 @@ void Auditor::ProbeTick() {
     world_.done = true;
     return;
   }
-  if (!probe_busy_) {
+  if (!probe_busy_ && world_.config.plugin) {
+    probe_busy_ = true;
+    ProbeLiveness();
+  } else if (!probe_busy_) {
     probe_busy_ = true;
     const std::string key = absl::StrCat("m0/probe/p", probes_++);
     const std::string value = world_.NewSecret(random_);
@@ -81,6 +84,51 @@ void Auditor::ProbeTick() {
   world_.loop.PostAfter(kProbeInterval, [this] { ProbeTick(); });
 }
 
+void Auditor::ProbeLiveness() {
+  // A plugin under test: its probe, written and read back on mount m0 (the write is in the
+  // probe history, so the reads the invariants judge account for it).
+  const PluginUnderTest& plugin = *world_.config.plugin;
+  const std::string path = absl::StrCat("m0/", plugin.probe.write_path);
+  Request put;
+  put.kind = OpKind::kPut;
+  put.key = path;
+  put.operation = world_.probe_history.MayExist(path) ? "update" : "create";
+  put.data_json = plugin.probe.write_data_json;
+  const size_t index = world_.probe_history.Begin(path, ProbeOp::Kind::kWrite, world_.PeekSeq());
+  world_.network->Send(
+      0, put,
+      [this, path, index](const Response& response, bool answered) {
+        const uint64_t at = world_.NextSeq();
+        ProbeOp::Outcome outcome = ProbeOp::Outcome::kUnknown;
+        if (answered && response.status.ok()) outcome = ProbeOp::Outcome::kAcked;
+        world_.probe_history.End(path, index, outcome, at);
+        if (!response.status.ok()) {
+          probe_busy_ = false;
+          last_probe_error_ = response.status.ToString();
+          return;
+        }
+        Request get;
+        get.kind = OpKind::kGet;
+        get.key = path;
+        world_.network->Send(
+            0, get,
+            [this](const Response& r, bool) {
+              probe_busy_ = false;
+              if (!r.status.ok() || !r.value.has_value()) {
+                last_probe_error_ =
+                    r.status.ok() ? "read of the probe path found nothing" : r.status.ToString();
+                return;
+              }
+              world_.Count("liveness");
+              live_ = true;
+              world_.trace.Add(world_.Now(), 0, "live", "");
+              MaybeFinish();
+            },
+            Network::SendOptions());
+      },
+      Network::SendOptions());
+}
+
 void Auditor::MaybeFinish() {
   if (!live_ || finishing_ || world_.network->client_ops_in_flight() > 0) return;
   finishing_ = true;
@@ -94,7 +142,9 @@ void Auditor::BuildFinalChecks() {
   for (int m = 0; m < world_.scenario.mounts && m < 2; ++m) {
     FinalCheck warm;
     warm.request.kind = OpKind::kGet;
-    warm.request.key = absl::StrCat("m", m, "/reload-check");
+    warm.request.key = world_.config.plugin
+                           ? absl::StrCat("m", m, "/", world_.config.plugin->probe.write_path)
+                           : absl::StrCat("m", m, "/reload-check");
     final_checks_.push_back(warm);
     FinalCheck check = warm;
     check.crash_under_request = true;
@@ -109,6 +159,7 @@ void Auditor::BuildFinalChecks() {
   }
   for (int c = 1; c <= world_.scenario.clients; ++c) {
     for (bool raw : {false, true}) {
+      if (!raw && world_.config.plugin) continue;  // A plugin under test is only probed.
       FinalCheck check;
       check.request.kind = raw ? OpKind::kRawList : OpKind::kList;
       check.request.key = DataClient::Folder(world_, c, raw);

@@ -34,6 +34,8 @@ class Auditor final : public Actor {
 
   void ProbeTick();
   void MaybeFinish();
+  // The liveness probe with a plugin under test: its probe written and read back on m0.
+  void ProbeLiveness();
   void BuildFinalChecks();
   void RunFinalCheck(size_t index);
 

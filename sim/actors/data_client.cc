@@ -67,6 +67,9 @@ void DataClient::Op() {
   request.kind = kind;
   Network::SendOptions options;
   options.client = true;
+  if (world_.config.plugin && !raw) {
+    return ProbeRequest(kind, other_client, std::move(request), options);
+  }
   if (kind == OpKind::kPut || kind == OpKind::kDelete || kind == OpKind::kRawPut ||
       kind == OpKind::kRawDelete) {
     const std::string key = Key(world_, client_, own_key, raw);
@@ -117,6 +120,66 @@ void DataClient::Op() {
         Loop();
       },
       options);
+}
+
+void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
+                              Network::SendOptions options) {
+  // Through the probe contract: the mount's probe path; a list becomes a read, and so does a
+  // delete when the probe has none.
+  const PluginUnderTest& plugin = *world_.config.plugin;
+  const std::string path = ProbePath(world_, client_);
+  if (kind == OpKind::kList || (kind == OpKind::kDelete && !plugin.probe.deletable)) {
+    kind = OpKind::kGet;
+  }
+  request.kind = kind;
+  request.key = path;
+  const uint64_t sent = world_.PeekSeq();
+  if (kind == OpKind::kGet) {
+    // Reads go to any client's mount, as kv reads do.
+    request.key = ProbePath(world_, read_client);
+    world_.reads_in_flight.insert(sent);
+    world_.network->Send(
+        0, request,
+        [this, request, sent](const Response& response, bool answered) {
+          const uint64_t at = world_.NextSeq();
+          world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
+          world_.invariants->OnReply(
+              Reply{Source::kClient, 0, request, response, answered, sent, at});
+          world_.WorkloadOpFinished();
+          Loop();
+        },
+        options);
+    return;
+  }
+  const ProbeOp::Kind op_kind =
+      kind == OpKind::kPut ? ProbeOp::Kind::kWrite : ProbeOp::Kind::kDelete;
+  if (kind == OpKind::kPut) {
+    request.operation = world_.probe_history.MayExist(path) ? "update" : "create";
+    request.data_json = plugin.probe.write_data_json;
+  }
+  const size_t index = world_.probe_history.Begin(path, op_kind, sent);
+  world_.network->Send(
+      0, request,
+      [this, request, path, index, sent](const Response& response, bool answered) {
+        const uint64_t at = world_.NextSeq();
+        ProbeOp::Outcome outcome = ProbeOp::Outcome::kUnknown;
+        if (answered && response.status.ok()) {
+          outcome = ProbeOp::Outcome::kAcked;
+        } else if (answered && RefusedBeforeAnyEffect(response.status)) {
+          outcome = ProbeOp::Outcome::kFailed;
+        }
+        world_.probe_history.End(path, index, outcome, at);
+        world_.invariants->OnReply(
+            Reply{Source::kClient, 0, request, response, answered, sent, at});
+        world_.WorkloadOpFinished();
+        Loop();
+      },
+      options);
+}
+
+std::string DataClient::ProbePath(const World& world, int client) {
+  return absl::StrCat("m", client % world.scenario.mounts, "/",
+                      world.config.plugin->probe.write_path);
 }
 
 }  // namespace bulwark::sim
