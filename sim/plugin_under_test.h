@@ -19,17 +19,18 @@
 #include "conformance/suite/manifest.h"
 #include "nlohmann/json.hpp"
 #include "sdk/backend.h"
+#include "sim/model.h"
 
 namespace bulwark::sim {
 
 // One write or delete of a probe path, in history sequence numbers.
 struct ProbeOp {
   enum class Kind { kWrite, kDelete };
-  enum class Outcome { kPending, kAcked, kFailed, kUnknown };
+  using Outcome = KvModel::Outcome;  // Acked, failed (surely no effect), unknown.
   Kind kind = Kind::kWrite;
   uint64_t sent = 0;
-  uint64_t end = UINT64_MAX;  // When its outcome became known; UINT64_MAX while pending.
-  Outcome outcome = Outcome::kPending;
+  uint64_t end = UINT64_MAX;            // When its outcome became known; UINT64_MAX while pending.
+  Outcome outcome = Outcome::kUnknown;  // Until it ends: it may take effect at any time.
 };
 
 // A read of a probe path as the author's check sees it.

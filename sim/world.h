@@ -137,6 +137,8 @@ absl::Duration NextGap(Random& random, double per_min);
 std::string DrawSecret(Random& random);
 // Refusals the node gives before touching anything: the write certainly did not happen.
 bool RefusedBeforeAnyEffect(const absl::Status& status);
+// A write's outcome from its answer: acked, failed (refused before any effect) or unknown.
+KvModel::Outcome WriteOutcome(bool answered, const absl::Status& status);
 // Data requests: through a mount or raw through the barrier.
 bool IsDataOp(OpKind kind);
 

@@ -60,24 +60,9 @@ void Auditor::ProbeTick() {
             last_probe_error_ = response.status.ToString();
             return;
           }
-          Request get;
-          get.kind = OpKind::kGet;
-          get.key = key;
-          world_.network->Send(
-              0, get,
-              [this, value](const Response& r, bool) {
-                probe_busy_ = false;
-                if (!r.status.ok() || r.value != value) {
-                  last_probe_error_ =
-                      r.status.ok() ? "read back a different value" : r.status.ToString();
-                  return;
-                }
-                world_.Count("liveness");
-                live_ = true;
-                world_.trace.Add(world_.Now(), 0, "live", "");
-                MaybeFinish();
-              },
-              Network::SendOptions());
+          ReadBack(key, [value](const Response& r) -> std::string {
+            return r.value == value ? "" : "read back a different value";
+          });
         },
         Network::SendOptions());
   }
@@ -98,33 +83,37 @@ void Auditor::ProbeLiveness() {
   world_.network->Send(
       0, put,
       [this, path, index](const Response& response, bool answered) {
-        const uint64_t at = world_.NextSeq();
-        ProbeOp::Outcome outcome = ProbeOp::Outcome::kUnknown;
-        if (answered && response.status.ok()) outcome = ProbeOp::Outcome::kAcked;
-        world_.probe_history.End(path, index, outcome, at);
+        world_.probe_history.End(path, index, WriteOutcome(answered, response.status),
+                                 world_.NextSeq());
         if (!response.status.ok()) {
           probe_busy_ = false;
           last_probe_error_ = response.status.ToString();
           return;
         }
-        Request get;
-        get.kind = OpKind::kGet;
-        get.key = path;
-        world_.network->Send(
-            0, get,
-            [this](const Response& r, bool) {
-              probe_busy_ = false;
-              if (!r.status.ok() || !r.value.has_value()) {
-                last_probe_error_ =
-                    r.status.ok() ? "read of the probe path found nothing" : r.status.ToString();
-                return;
-              }
-              world_.Count("liveness");
-              live_ = true;
-              world_.trace.Add(world_.Now(), 0, "live", "");
-              MaybeFinish();
-            },
-            Network::SendOptions());
+        ReadBack(path, [](const Response& r) -> std::string {
+          return r.value.has_value() ? "" : "read of the probe path found nothing";
+        });
+      },
+      Network::SendOptions());
+}
+
+void Auditor::ReadBack(const std::string& key, std::function<std::string(const Response&)> wrong) {
+  Request get;
+  get.kind = OpKind::kGet;
+  get.key = key;
+  world_.network->Send(
+      0, get,
+      [this, wrong = std::move(wrong)](const Response& r, bool) {
+        probe_busy_ = false;
+        const std::string why = r.status.ok() ? wrong(r) : r.status.ToString();
+        if (!why.empty()) {
+          last_probe_error_ = why;
+          return;
+        }
+        world_.Count("liveness");
+        live_ = true;
+        world_.trace.Add(world_.Now(), 0, "live", "");
+        MaybeFinish();
       },
       Network::SendOptions());
 }

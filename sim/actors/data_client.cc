@@ -87,17 +87,8 @@ void DataClient::Op() {
         0, request,
         [this, request, key, version, sent](const Response& response, bool answered) {
           const uint64_t at = world_.NextSeq();
-          KvModel::Outcome outcome = KvModel::Outcome::kUnknown;
-          if (answered && response.status.ok()) {
-            outcome = KvModel::Outcome::kAcked;
-          } else if (answered && RefusedBeforeAnyEffect(response.status)) {
-            outcome = KvModel::Outcome::kFailed;
-          }
-          world_.data_history.EndWrite(key, version, outcome, at);
-          world_.invariants->OnReply(
-              Reply{Source::kClient, 0, request, response, answered, sent, at});
-          world_.WorkloadOpFinished();
-          Loop();
+          world_.data_history.EndWrite(key, version, WriteOutcome(answered, response.status), at);
+          Finished(request, response, answered, sent, at);
         },
         options);
     return;
@@ -114,12 +105,16 @@ void DataClient::Op() {
       [this, request, sent](const Response& response, bool answered) {
         const uint64_t at = world_.NextSeq();
         world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
-        world_.invariants->OnReply(
-            Reply{Source::kClient, 0, request, response, answered, sent, at});
-        world_.WorkloadOpFinished();
-        Loop();
+        Finished(request, response, answered, sent, at);
       },
       options);
+}
+
+void DataClient::Finished(const Request& request, const Response& response, bool answered,
+                          uint64_t sent, uint64_t at) {
+  world_.invariants->OnReply(Reply{Source::kClient, 0, request, response, answered, sent, at});
+  world_.WorkloadOpFinished();
+  Loop();
 }
 
 void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
@@ -143,10 +138,7 @@ void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
         [this, request, sent](const Response& response, bool answered) {
           const uint64_t at = world_.NextSeq();
           world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
-          world_.invariants->OnReply(
-              Reply{Source::kClient, 0, request, response, answered, sent, at});
-          world_.WorkloadOpFinished();
-          Loop();
+          Finished(request, response, answered, sent, at);
         },
         options);
     return;
@@ -162,17 +154,8 @@ void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
       0, request,
       [this, request, path, index, sent](const Response& response, bool answered) {
         const uint64_t at = world_.NextSeq();
-        ProbeOp::Outcome outcome = ProbeOp::Outcome::kUnknown;
-        if (answered && response.status.ok()) {
-          outcome = ProbeOp::Outcome::kAcked;
-        } else if (answered && RefusedBeforeAnyEffect(response.status)) {
-          outcome = ProbeOp::Outcome::kFailed;
-        }
-        world_.probe_history.End(path, index, outcome, at);
-        world_.invariants->OnReply(
-            Reply{Source::kClient, 0, request, response, answered, sent, at});
-        world_.WorkloadOpFinished();
-        Loop();
+        world_.probe_history.End(path, index, WriteOutcome(answered, response.status), at);
+        Finished(request, response, answered, sent, at);
       },
       options);
 }
