@@ -93,13 +93,17 @@ void DataClient::Op() {
         options);
     return;
   }
-  const uint64_t sent = world_.PeekSeq();
-  world_.reads_in_flight.insert(sent);
   if (kind == OpKind::kGet || kind == OpKind::kRawGet) {
     request.key = Key(world_, other_client, other_key, raw);
   } else {
     request.key = Folder(world_, other_client, raw);
   }
+  SendRead(std::move(request), options);
+}
+
+void DataClient::SendRead(Request request, Network::SendOptions options) {
+  const uint64_t sent = world_.PeekSeq();
+  world_.reads_in_flight.insert(sent);
   world_.network->Send(
       0, request,
       [this, request, sent](const Response& response, bool answered) {
@@ -128,21 +132,12 @@ void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
   }
   request.kind = kind;
   request.key = path;
-  const uint64_t sent = world_.PeekSeq();
   if (kind == OpKind::kGet) {
     // Reads go to any client's mount, as kv reads do.
     request.key = ProbePath(world_, read_client);
-    world_.reads_in_flight.insert(sent);
-    world_.network->Send(
-        0, request,
-        [this, request, sent](const Response& response, bool answered) {
-          const uint64_t at = world_.NextSeq();
-          world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
-          Finished(request, response, answered, sent, at);
-        },
-        options);
-    return;
+    return SendRead(std::move(request), options);
   }
+  const uint64_t sent = world_.PeekSeq();
   const ProbeOp::Kind op_kind =
       kind == OpKind::kPut ? ProbeOp::Kind::kWrite : ProbeOp::Kind::kDelete;
   if (kind == OpKind::kPut) {

@@ -32,6 +32,8 @@ class DataClient final : public Actor {
   // Op with a plugin under test, for a mount: the probe's write, read or delete (a list, and a
   // delete the probe does not have, become reads; reads go to `read_client`'s mount).
   void ProbeRequest(OpKind kind, int read_client, Request request, Network::SendOptions options);
+  // Sends a read (or list): in flight until answered, then Finished.
+  void SendRead(Request request, Network::SendOptions options);
   // A request ended: the invariants judge it, and the next operation follows.
   void Finished(const Request& request, const Response& response, bool answered, uint64_t sent,
                 uint64_t at);
