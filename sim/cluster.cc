@@ -50,6 +50,7 @@ void Cluster::AddMachine(int id) {
   NodeOptions options;
   options.id = id;
   options.seed = StableHash64(absl::StrCat("node/", id), world_.config.seed);
+  options.plugin = world_.config.plugin;
   Machine built;
   if (id == 0) {
     built.registry = &world_.registry;

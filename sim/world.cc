@@ -51,6 +51,12 @@ bool RefusedBeforeAnyEffect(const absl::Status& status) {
          absl::StartsWith(m, "node is shut down") || absl::StartsWith(m, "no handler for route");
 }
 
+KvModel::Outcome WriteOutcome(bool answered, const absl::Status& status) {
+  if (answered && status.ok()) return KvModel::Outcome::kAcked;
+  if (answered && RefusedBeforeAnyEffect(status)) return KvModel::Outcome::kFailed;
+  return KvModel::Outcome::kUnknown;
+}
+
 bool IsDataOp(OpKind kind) {
   switch (kind) {
     case OpKind::kPut:

@@ -20,6 +20,7 @@
 #include "faultinject/registry.h"
 #include "sim/model.h"
 #include "sim/node.h"
+#include "sim/plugin_under_test.h"
 #include "sim/scenario.h"
 #include "sim/secrets.h"
 #include "sim/simulation.h"
@@ -93,6 +94,9 @@ class World {
   // History: what the workload did, for the invariants to judge answers against.
   KvModel data_history;     // Mount and raw data: m<i>/c<client>/k<j>, raw/c<client>/k<j>.
   KvModel catalog_history;  // Catalog entries: <name>@<version> -> sha256.
+  // With RunConfig::plugin: the writes and deletes of each mount's probe path (mount data is then
+  // judged by the probe contract, not data_history, which keeps only raw data).
+  ProbeHistory probe_history;
   std::multiset<uint64_t> reads_in_flight;  // Send numbers of data reads not answered yet.
   std::vector<std::vector<SealWindow>> seal_windows;  // Per node.
   SecretScanner scanner;
@@ -133,6 +137,8 @@ absl::Duration NextGap(Random& random, double per_min);
 std::string DrawSecret(Random& random);
 // Refusals the node gives before touching anything: the write certainly did not happen.
 bool RefusedBeforeAnyEffect(const absl::Status& status);
+// A write's outcome from its answer: acked, failed (refused before any effect) or unknown.
+KvModel::Outcome WriteOutcome(bool answered, const absl::Status& status);
 // Data requests: through a mount or raw through the barrier.
 bool IsDataOp(OpKind kind);
 
