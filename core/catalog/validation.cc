@@ -394,6 +394,7 @@ absl::StatusOr<RegisterRequest> ValidateRegisterRequest(const RegisterRequest& r
   RETURN_IF_ERROR(ValidateEnv(request.env));
   out.env = request.env;
   ASSIGN_OR_RETURN(out.sha256, NormalizeSha256(request.sha256));
+  out.signature = request.signature;  // Parsed and checked by the catalog (signature.h).
   return out;
 }
 

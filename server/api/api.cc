@@ -46,6 +46,7 @@ absl::Status CatalogStatusForHttp(const absl::Status& s) {
     case catalog::CatalogError::kStorageCorrupt:
     case catalog::CatalogError::kStorageError:
     case catalog::CatalogError::kFileSystemError:
+    case catalog::CatalogError::kAllowedSignersInvalid:
       return HttpError(HttpStatusFor(s) == 503 ? 503 : 500, s.message());
     default:
       return HttpError(400, s.message());
@@ -70,6 +71,11 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
   Json j = {{"name", v.name},         {"command", v.command}, {"args", v.args},
             {"sha256", v.sha256_hex}, {"builtin", v.builtin}, {"version", v.version}};
   if (v.builtin) j["deprecation_status"] = "supported";
+  // bulwark's: who signed the artifact, for a signed entry (docs/security.md).
+  if (!v.signer_fingerprint.empty()) {
+    j["signer_principal"] = v.signer_principal;
+    j["signer_fingerprint"] = v.signer_fingerprint;
+  }
   return j;
 }
 

@@ -711,6 +711,10 @@ absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginTyp
   absl::StatusOr<std::string> version = StringField(data, "version");
   if (!version.ok()) return version.status();
   r.version = *std::move(version);
+  // bulwark's: the artifact's armored OpenSSH signature (docs/security.md).
+  absl::StatusOr<std::string> signature = StringField(data, "signature");
+  if (!signature.ok()) return signature.status();
+  r.signature = *std::move(signature);
   return r;
 }
 
