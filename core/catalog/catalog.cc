@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/crypto/sha256.h"
 #include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/codec.h"
@@ -117,6 +118,15 @@ absl::Status ValidateOptions(CatalogOptions& options) {
     }
   }
   return absl::OkStatus();
+}
+
+// The artifact's digest with the signature's hash algorithm. A sha256 signature (ssh-keygen -Y
+// sign -O hashalg=sha256) reuses the SHA-256 the catalog pins, so the launch hashes once.
+std::string SignatureDigest(const crypto::SshSignature& signature, const OpenedArtifact& artifact) {
+  if (signature.hash_algorithm == crypto::SshHashAlgorithm::kSha256) {
+    return crypto::HexDecode(artifact.sha256_hex).value();
+  }
+  return artifact.signature_digest;
 }
 
 std::string Describe(PluginType type, absl::string_view name, absl::string_view version) {
@@ -278,7 +288,9 @@ absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& reques
   std::optional<crypto::SshMessageHasher> signature_hasher;
   if (!req.signature.empty()) {
     ASSIGN_OR_RETURN(signature, ParseEntrySignature(req.signature));
-    signature_hasher.emplace(signature->hash_algorithm);
+    if (signature->hash_algorithm != crypto::SshHashAlgorithm::kSha256) {
+      signature_hasher.emplace(signature->hash_algorithm);
+    }
   } else if (policy == SignaturePolicy::kRequired) {
     return CatalogStatus(
         absl::StatusCode::kPermissionDenied, CatalogError::kSignatureRequired,
@@ -292,9 +304,9 @@ absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& reques
                                 signature_hasher.has_value() ? &*signature_hasher : nullptr));
   std::optional<crypto::VerifiedSigner> signer;
   if (signature.has_value() && policy != SignaturePolicy::kOff) {
-    ASSIGN_OR_RETURN(
-        signer, VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,
-                                     artifact.signature_digest, options_.clock->WallNow(), what));
+    ASSIGN_OR_RETURN(signer, VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,
+                                                  SignatureDigest(*signature, artifact),
+                                                  options_.clock->WallNow(), what));
   }
   CatalogEntry entry;
   entry.type = req.type;
@@ -453,7 +465,9 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
       absl::StatusOr<crypto::SshSignature> parsed = ParseEntrySignature(entry->signature);
       if (parsed.ok()) {
         signature = *std::move(parsed);
-        signature_hasher.emplace(signature->hash_algorithm);
+        if (signature->hash_algorithm != crypto::SshHashAlgorithm::kSha256) {
+          signature_hasher.emplace(signature->hash_algorithm);
+        }
       } else {
         signature_verdict = parsed.status();
       }
@@ -465,7 +479,7 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
   if (signature.has_value()) {
     signature_verdict =
         VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,
-                             artifact.signature_digest, options_.clock->WallNow(), what)
+                             SignatureDigest(*signature, artifact), options_.clock->WallNow(), what)
             .status();
   }
   // The failpoint is a planted bug for the simulator's drill (testonly builds only): a launch

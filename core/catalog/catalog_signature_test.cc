@@ -57,10 +57,10 @@ std::string PublicKey(const std::string& key) {
 
 // The armored signature of `bytes` by `key` in namespace `ns`, made by ssh-keygen.
 std::string Sign(absl::string_view bytes, const std::string& key = "alice",
-                 absl::string_view ns = kPluginSignatureNamespace) {
+                 absl::string_view ns = kPluginSignatureNamespace, absl::string_view extra = "") {
   WriteTmp("message", bytes);
-  EXPECT_EQ(Shell(absl::StrCat("rm -f message.sig; ssh-keygen -q -Y sign -f ", key, " -n ", ns,
-                               " message 2>/dev/null")),
+  EXPECT_EQ(Shell(absl::StrCat("rm -f message.sig; ssh-keygen -q -Y sign -f ", key, " -n ", ns, " ",
+                               extra, " message 2>/dev/null")),
             0);
   return ReadTmp("message.sig");
 }
@@ -148,6 +148,16 @@ TEST_F(CatalogSignatureTest, RequiredRegistersASignedPluginAndRecordsTheSigner) 
   absl::StatusOr<LaunchSpec> spec = catalog->GetForLaunch(PluginType::kSecret, "kv-ext", "1.0.0");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->entry.signature, sig);
+  // A sha256 signature (verified with the SHA-256 the catalog pins, no second hash).
+  view = catalog->Register(
+      Request(Sign(kArtifact, "alice", kPluginSignatureNamespace, "-O hashalg=sha256")));
+  ASSERT_TRUE(view.ok()) << view.status();
+  ASSERT_TRUE(Launch(*catalog).ok());
+  ExpectRefusal(catalog
+                    ->Register(Request(
+                        Sign("other", "alice", kPluginSignatureNamespace, "-O hashalg=sha256")))
+                    .status(),
+                CatalogError::kSignatureRefused, "signature.bad_signature");
   // An ECDSA signer on another line is found too.
   view = catalog->Register(Request(Sign(kArtifact, "bob")));
   ASSERT_TRUE(view.ok()) << view.status();
