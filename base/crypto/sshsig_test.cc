@@ -2,6 +2,7 @@
 // `ssh-keygen -Y sign`, every verdict cross-checked with `ssh-keygen -Y verify` on the same
 // files, for ssh-ed25519, ecdsa-sha2-nistp256 and ssh-rsa keys.
 #include "base/crypto/sshsig.h"
+#include "base/crypto/sshsig_testing.h"
 
 #include <sys/wait.h>
 
@@ -270,6 +271,26 @@ TEST_P(SshsigTest, MatchesQuotedAndWildcardPrincipals) {
       Both(Stem("wild"), "alice@example.com", Stem("sig"), "artifact");
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->principals, "*@example.com,ops team");
+}
+
+// The test-only signer (the simulator's) makes what ssh-keygen accepts.
+TEST(SshsigTestingTest, SignaturesVerifyWithSshKeygenAndHere) {
+  ASSERT_EQ(std::system(absl::StrCat("mkdir -p ", Dir()).c_str()), 0);
+  const std::string seed(32, '\x07');
+  const std::string sig = testing::SignSshsigEd25519(seed, kNamespace, "sim artifact");
+  WriteFile("sim_message", "sim artifact");
+  WriteFile("sim_message.sig", sig);
+  WriteFile("sim_allowed", absl::StrCat("sim@bulwark ", testing::Ed25519PublicKeyLine(seed), "\n"));
+  EXPECT_EQ(Shell(absl::StrCat("ssh-keygen -Y verify -f sim_allowed -I sim@bulwark -n ", kNamespace,
+                               " -s sim_message.sig < sim_message >/dev/null 2>&1")),
+            0);
+  absl::StatusOr<SshSignature> parsed = ParseArmoredSshSignature(sig);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  absl::StatusOr<VerifiedSigner> v = VerifySshSignature(
+      ParseAllowedSigners(ReadFile("sim_allowed")).value(), *parsed, kNamespace,
+      SshMessageHasher::Hash(parsed->hash_algorithm, "sim artifact"), kNow);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->principals, "sim@bulwark");
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, SshsigTest, ::testing::ValuesIn(SshsigTest::Kinds()),
