@@ -2,7 +2,6 @@
 // `ssh-keygen -Y sign`, every verdict cross-checked with `ssh-keygen -Y verify` on the same
 // files, for ssh-ed25519, ecdsa-sha2-nistp256 and ssh-rsa keys.
 #include "base/crypto/sshsig.h"
-#include "base/crypto/sshsig_testing.h"
 
 #include <sys/wait.h>
 
@@ -17,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "base/crypto/sshsig_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -286,9 +286,9 @@ TEST(SshsigTestingTest, SignaturesVerifyWithSshKeygenAndHere) {
             0);
   absl::StatusOr<SshSignature> parsed = ParseArmoredSshSignature(sig);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  absl::StatusOr<VerifiedSigner> v = VerifySshSignature(
-      ParseAllowedSigners(ReadFile("sim_allowed")).value(), *parsed, kNamespace,
-      SshMessageHasher::Hash(parsed->hash_algorithm, "sim artifact"), kNow);
+  absl::StatusOr<VerifiedSigner> v =
+      VerifySshSignature(ParseAllowedSigners(ReadFile("sim_allowed")).value(), *parsed, kNamespace,
+                         SshMessageHasher::Hash(parsed->hash_algorithm, "sim artifact"), kNow);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ(v->principals, "sim@bulwark");
 }

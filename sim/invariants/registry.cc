@@ -23,6 +23,7 @@ std::unique_ptr<Invariant> MakePluginConfinementInvariant();
 std::unique_ptr<Invariant> MakeRunnerConfigInvariant();
 std::unique_ptr<Invariant> MakeBadHandshakeInvariant();
 std::unique_ptr<Invariant> MakeCatalogValidationInvariant();
+std::unique_ptr<Invariant> MakeSignedLaunchInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -45,6 +46,7 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeRunnerConfigInvariant());
   all.push_back(MakeBadHandshakeInvariant());
   all.push_back(MakeCatalogValidationInvariant());
+  all.push_back(MakeSignedLaunchInvariant());
   return all;
 }
 
