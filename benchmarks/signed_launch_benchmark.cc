@@ -22,6 +22,7 @@
 #include "absl/time/civil_time.h"
 #include "base/crypto/sha256.h"
 #include "base/crypto/sshsig.h"
+#include "base/crypto/sshsig_testing.h"
 #include "base/env/posix/posix_env.h"
 #include "base/env/posix/posix_file_system.h"
 #include "base/status/check.h"
@@ -36,18 +37,10 @@ namespace bulwark::bench {
 namespace {
 
 // Made with ssh-keygen -Y sign -n bulwark-plugin over kMessage (as in the signature fuzzer).
-constexpr absl::string_view kMessage = "bulwark fuzz seed";
-constexpr absl::string_view kSignature =
-    "-----BEGIN SSH SIGNATURE-----\n"
-    "U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgwRaxvLOuLgHE2DFoRlZKa8Vdoy\n"
-    "j6iG0bVe52qI4YH/IAAAAOYnVsd2Fyay1wbHVnaW4AAAAAAAAABnNoYTUxMgAAAFMAAAAL\n"
-    "c3NoLWVkMjU1MTkAAABAqvTt+wKsWJC+LkeKg18xLUyLIZfIPHRniGveRXGA6MC70Mr07t\n"
-    "KRtxleMSMQZFaZquIxMcakIlqbHOT+70HHDg==\n"
-    "-----END SSH SIGNATURE-----\n";
-constexpr absl::string_view kAllowed =
-    "# ops team\n"
-    "alice@example.com ssh-ed25519 "
-    "AAAAC3NzaC1lZDI1NTE5AAAAIMEWsbyzri4BxNgxaEZWSmvFXaMo+ohtG1XudqiOGB/y\n";
+constexpr absl::string_view kMessage = crypto::testing::kExampleMessage;
+constexpr absl::string_view kSignature = crypto::testing::kExampleSignature;
+const std::string kAllowed =
+    absl::StrCat("# ops team\nalice@example.com ", crypto::testing::kExampleKey, "\n");
 
 const absl::Time kNow = absl::FromCivil(absl::CivilDay(2026, 6, 1), absl::UTCTimeZone());
 

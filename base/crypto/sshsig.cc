@@ -118,14 +118,6 @@ class WireReader {
   absl::string_view data_;
 };
 
-void PutString(std::string* out, absl::string_view s) {
-  const uint32_t n = static_cast<uint32_t>(s.size());
-  const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                       static_cast<char>(n >> 8), static_cast<char>(n)};
-  out->append(len, 4);
-  out->append(s.data(), s.size());
-}
-
 const EVP_MD* FetchMd(SshHashAlgorithm algorithm) {
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
   static EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA2-512", nullptr);
@@ -671,10 +663,10 @@ absl::Status VerifySshSignatureDigest(const SshSignature& signature,
       << SshHashAlgorithmName(signature.hash_algorithm);
   // PROTOCOL.sshsig's signed data; the reserved field is signed empty, as OpenSSH does.
   std::string data(kMagic);
-  PutString(&data, expected_namespace);
-  PutString(&data, "");
-  PutString(&data, SshHashAlgorithmName(signature.hash_algorithm));
-  PutString(&data, message_digest);
+  AppendSshString(&data, expected_namespace);
+  AppendSshString(&data, "");
+  AppendSshString(&data, SshHashAlgorithmName(signature.hash_algorithm));
+  AppendSshString(&data, message_digest);
   return VerifyRaw(signature, data);
 }
 
@@ -750,6 +742,14 @@ absl::StatusOr<VerifiedSigner> VerifySshSignature(const AllowedSigners& allowed,
   return Refuse(SignatureRefusal::kUnknownSigner,
                 absl::StrCat("key ", fingerprint, " (", signature.key_type,
                              ") is not in the allowed signers file"));
+}
+
+void AppendSshString(std::string* out, absl::string_view s) {
+  const uint32_t n = static_cast<uint32_t>(s.size());
+  const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                       static_cast<char>(n >> 8), static_cast<char>(n)};
+  out->append(len, 4);
+  out->append(s.data(), s.size());
 }
 
 bool SshPatternListMatches(absl::string_view text, absl::string_view pattern_list) {

@@ -154,6 +154,9 @@ absl::StatusOr<VerifiedSigner> VerifySshSignature(const AllowedSigners& allowed,
                                                   absl::string_view expected_namespace,
                                                   absl::string_view message_digest, absl::Time now);
 
+// Appends `s` as an SSH wire string (uint32 big-endian length, then the bytes).
+void AppendSshString(std::string* out, absl::string_view s);
+
 // OpenSSH's match_pattern_list without case folding: `text` against a comma-separated list of
 // patterns with '*' and '?'; a matching "!pattern" vetoes. True when some positive pattern
 // matches and no negated one does.

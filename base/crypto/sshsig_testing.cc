@@ -20,14 +20,6 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
 };
 
-void PutString(std::string* out, absl::string_view s) {
-  const uint32_t n = static_cast<uint32_t>(s.size());
-  const char len[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                       static_cast<char>(n >> 8), static_cast<char>(n)};
-  out->append(len, 4);
-  out->append(s.data(), s.size());
-}
-
 std::unique_ptr<EVP_PKEY, PkeyFree> Key(absl::string_view seed32) {
   CHECK(seed32.size() == 32) << "an Ed25519 seed is 32 bytes";
   std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_PKEY_new_raw_private_key(
@@ -41,8 +33,8 @@ std::string PublicBlob(EVP_PKEY* key) {
   size_t len = sizeof(raw);
   CHECK(EVP_PKEY_get_raw_public_key(key, raw, &len) == 1 && len == 32);
   std::string blob;
-  PutString(&blob, "ssh-ed25519");
-  PutString(&blob, absl::string_view(reinterpret_cast<const char*>(raw), len));
+  AppendSshString(&blob, "ssh-ed25519");
+  AppendSshString(&blob, absl::string_view(reinterpret_cast<const char*>(raw), len));
   return blob;
 }
 
@@ -56,10 +48,10 @@ std::string SignSshsigEd25519(absl::string_view seed32, absl::string_view ns,
                               absl::string_view message) {
   std::unique_ptr<EVP_PKEY, PkeyFree> key = Key(seed32);
   std::string signed_data = "SSHSIG";
-  PutString(&signed_data, ns);
-  PutString(&signed_data, "");
-  PutString(&signed_data, "sha512");
-  PutString(&signed_data, SshMessageHasher::Hash(SshHashAlgorithm::kSha512, message));
+  AppendSshString(&signed_data, ns);
+  AppendSshString(&signed_data, "");
+  AppendSshString(&signed_data, "sha512");
+  AppendSshString(&signed_data, SshMessageHasher::Hash(SshHashAlgorithm::kSha512, message));
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   CHECK(EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1);
   unsigned char sig[64];
@@ -68,15 +60,15 @@ std::string SignSshsigEd25519(absl::string_view seed32, absl::string_view ns,
                        reinterpret_cast<const unsigned char*>(signed_data.data()),
                        signed_data.size()) == 1);
   std::string sig_blob;
-  PutString(&sig_blob, "ssh-ed25519");
-  PutString(&sig_blob, absl::string_view(reinterpret_cast<const char*>(sig), sig_len));
+  AppendSshString(&sig_blob, "ssh-ed25519");
+  AppendSshString(&sig_blob, absl::string_view(reinterpret_cast<const char*>(sig), sig_len));
   std::string blob = "SSHSIG";
   blob.append("\0\0\0\1", 4);
-  PutString(&blob, PublicBlob(key.get()));
-  PutString(&blob, ns);
-  PutString(&blob, "");
-  PutString(&blob, "sha512");
-  PutString(&blob, sig_blob);
+  AppendSshString(&blob, PublicBlob(key.get()));
+  AppendSshString(&blob, ns);
+  AppendSshString(&blob, "");
+  AppendSshString(&blob, "sha512");
+  AppendSshString(&blob, sig_blob);
   const std::string b64 = absl::Base64Escape(blob);
   std::string out = "-----BEGIN SSH SIGNATURE-----\n";
   for (size_t i = 0; i < b64.size(); i += 70) absl::StrAppend(&out, b64.substr(i, 70), "\n");

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "base/crypto/sshsig_testing.h"
 #include "core/catalog/catalog_error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -50,14 +51,8 @@ void ExpectSameEntry(const CatalogEntry& a, const CatalogEntry& b) {
 }
 
 // An SSHSIG by an ed25519 key (ssh-keygen -Y sign -n bulwark-plugin) and its key's fingerprint.
-constexpr char kSignature[] =
-    "-----BEGIN SSH SIGNATURE-----\n"
-    "U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgwRaxvLOuLgHE2DFoRlZKa8Vdoy\n"
-    "j6iG0bVe52qI4YH/IAAAAOYnVsd2Fyay1wbHVnaW4AAAAAAAAABnNoYTUxMgAAAFMAAAAL\n"
-    "c3NoLWVkMjU1MTkAAABAqvTt+wKsWJC+LkeKg18xLUyLIZfIPHRniGveRXGA6MC70Mr07t\n"
-    "KRtxleMSMQZFaZquIxMcakIlqbHOT+70HHDg==\n"
-    "-----END SSH SIGNATURE-----\n";
-constexpr char kFingerprint[] = "SHA256:5atOLIg35hvSbbXyxFLXawymkjlqclvcyGt5AnH/8Hc";
+const std::string kSignature(crypto::testing::kExampleSignature);
+const std::string kFingerprint(crypto::testing::kExampleFingerprint);
 
 TEST(CodecTest, UnsignedEntriesEncodeAsBeforeSignaturesAndOldRecordsDecodeUnsigned) {
   CatalogEntry entry;

@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "base/crypto/sshsig.h"
+#include "base/crypto/sshsig_testing.h"
 #include "base/status/check.h"
 
 namespace bulwark::fuzz {
@@ -122,16 +123,9 @@ namespace {
 
 // Made with ssh-keygen -Y sign -n bulwark-plugin over kMessage (RSA: a 1024-bit key, the
 // smallest accepted, to keep the seeds short).
-constexpr absl::string_view kMessage = "bulwark fuzz seed";
-constexpr absl::string_view kEd25519Signature =
-    "-----BEGIN SSH SIGNATURE-----\n"
-    "U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAgwRaxvLOuLgHE2DFoRlZKa8Vdoy\n"
-    "j6iG0bVe52qI4YH/IAAAAOYnVsd2Fyay1wbHVnaW4AAAAAAAAABnNoYTUxMgAAAFMAAAAL\n"
-    "c3NoLWVkMjU1MTkAAABAqvTt+wKsWJC+LkeKg18xLUyLIZfIPHRniGveRXGA6MC70Mr07t\n"
-    "KRtxleMSMQZFaZquIxMcakIlqbHOT+70HHDg==\n"
-    "-----END SSH SIGNATURE-----\n";
-constexpr absl::string_view kEd25519Key =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMEWsbyzri4BxNgxaEZWSmvFXaMo+ohtG1XudqiOGB/y";
+constexpr absl::string_view kMessage = crypto::testing::kExampleMessage;
+constexpr absl::string_view kEd25519Signature = crypto::testing::kExampleSignature;
+constexpr absl::string_view kEd25519Key = crypto::testing::kExampleKey;
 constexpr absl::string_view kEcdsaSignature =
     "-----BEGIN SSH SIGNATURE-----\n"
     "U1NIU0lHAAAAAQAAAGgAAAATZWNkc2Etc2hhMi1uaXN0cDI1NgAAAAhuaXN0cDI1NgAAAE\n"
