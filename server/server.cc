@@ -323,6 +323,10 @@ absl::Status Server::Start() {
   runners_ = std::make_unique<lifecycle::SplitRunnerFactory>(*builtin_, *external_);
   node::NodeOptions options;
   options.catalog.plugin_directory = config_.plugin_directory;
+  // ParseConfig accepted only the three names.
+  options.catalog.signature_policy =
+      catalog::ParseSignaturePolicy(config_.plugin_signature_policy).value();
+  options.catalog.allowed_signers_file = config_.plugin_allowed_signers_file;
   options.catalog.builtins = {
       catalog::BuiltinPlugin{catalog::PluginType::kSecret, kBuiltinKv, kBuiltinKvVersion}};
   options.system_view.vault_version = kVaultApiVersion;

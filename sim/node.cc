@@ -297,6 +297,10 @@ absl::Status Node::Start() {
   core_options.catalog.expected_uid = 0;
   core_options.catalog.builtins = {catalog::BuiltinPlugin{
       catalog::PluginType::kSecret, std::string(kBuiltinPlugin), std::string(kBuiltinVersion)}};
+  if (options_.signatures_required) {
+    core_options.catalog.signature_policy = catalog::SignaturePolicy::kRequired;
+    core_options.catalog.allowed_signers_file = options_.allowed_signers_file;
+  }
   core_options.lifecycle = options_.lifecycle;
   absl::StatusOr<std::unique_ptr<node::Node>> core =
       node::Node::Open(env_, *storage_, *runners_, *metrics_, *log_, core_options);

@@ -149,6 +149,9 @@ struct NodeOptions {
   std::string data_dir = "/bulwark/data";
   std::string plugin_dir = "/bulwark/plugins";
   std::string run_dir = "/bulwark/run";
+  // Under "required" the catalog verifies signatures against this file on the node's disk.
+  bool signatures_required = false;
+  std::string allowed_signers_file = "/bulwark/allowed_signers";
   lifecycle::LifecycleOptions lifecycle;
   // The node's own failpoint state (its Env's failpoints); nullptr: the installed registry.
   FailpointSource* failpoints = nullptr;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -90,6 +91,12 @@ class World {
   std::set<std::string> genuine_sha;
   std::string crashing_sha;       // SHA-256 (hex) of kCrashingPlugin (genuine too).
   std::string bad_handshake_sha;  // SHA-256 (hex) of kBadHandshakePlugin (genuine too).
+  // Signed plugins (scenario.signatures_required): the release key's signature of each genuine
+  // artifact by its SHA-256 (hex), the allowed-signers file every node starts with, and per node
+  // how many tamper faults hold the signer's line removed from it right now.
+  std::map<std::string, std::string> signature_by_sha;
+  std::string allowed_signers_text;
+  std::map<int, int> signer_removed;
 
   // History: what the workload did, for the invariants to judge answers against.
   KvModel data_history;     // Mount and raw data: m<i>/c<client>/k<j>, raw/c<client>/k<j>.

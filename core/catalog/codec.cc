@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto/sha256.h"
+#include "base/crypto/sshsig.h"
 #include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/validation.h"
@@ -378,6 +379,33 @@ absl::Status ValidateStoredVersion(absl::string_view version, bool allow_empty) 
   return absl::OkStatus();
 }
 
+// Records from before signatures have none of the three fields. A signature may be kept alone
+// (registered under the "off" policy, unverified); a signer needs both of its fields and a
+// signature they agree with.
+absl::Status ValidateStoredSignature(const CatalogEntry& entry) {
+  if (entry.signature.empty() && entry.signer_principal.empty() &&
+      entry.signer_fingerprint.empty()) {
+    return absl::OkStatus();
+  }
+  if (entry.signature.empty() ||
+      entry.signer_principal.empty() != entry.signer_fingerprint.empty()) {
+    return Corrupt(
+        "fields \"signer_principal\" and \"signer_fingerprint\" must come together, with a "
+        "\"signature\"");
+  }
+  if (entry.signature.size() > kSignatureBytesMax ||
+      entry.signer_principal.size() > kSignerPrincipalBytesMax) {
+    return Corrupt("field \"signature\" or \"signer_principal\" is too long");
+  }
+  absl::StatusOr<crypto::SshSignature> sig = crypto::ParseArmoredSshSignature(entry.signature);
+  if (!sig.ok()) return CorruptField("signature", sig.status());
+  if (!entry.signer_fingerprint.empty() &&
+      crypto::SshKeyFingerprint(sig->public_key) != entry.signer_fingerprint) {
+    return Corrupt("field \"signer_fingerprint\" is not the fingerprint of the signature's key");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string EncodeEntry(const CatalogEntry& entry) {
@@ -413,7 +441,18 @@ std::string EncodeEntry(const CatalogEntry& entry) {
     field("open_files", entry.limits.open_files);
     out.push_back('}');
   }
-  out.push_back('}');
+  // Written only for a signed entry, so unsigned records stay byte-for-byte what they were.
+  if (!entry.signature.empty()) {
+    absl::StrAppend(&out, ",\"signature\":");
+    AppendJsonString(&out, entry.signature);
+    if (!entry.signer_fingerprint.empty()) {
+      absl::StrAppend(&out, ",\"signer_principal\":");
+      AppendJsonString(&out, entry.signer_principal);
+      absl::StrAppend(&out, ",\"signer_fingerprint\":");
+      AppendJsonString(&out, entry.signer_fingerprint);
+    }
+  }
+  absl::StrAppend(&out, "}");
   return out;
 }
 
@@ -443,6 +482,12 @@ absl::StatusOr<CatalogEntry> DecodeEntry(absl::string_view json) {
       seen_sha = true;
     } else if (key == "builtin") {
       ASSIGN_OR_RETURN(entry.builtin, reader.ReadBool());
+    } else if (key == "signature") {
+      ASSIGN_OR_RETURN(entry.signature, reader.ReadString());
+    } else if (key == "signer_principal") {
+      ASSIGN_OR_RETURN(entry.signer_principal, reader.ReadString());
+    } else if (key == "signer_fingerprint") {
+      ASSIGN_OR_RETURN(entry.signer_fingerprint, reader.ReadString());
     } else if (key == "oci_image" || key == "runtime") {
       RETURN_IF_ERROR(ReadMustBeEmpty(reader, key));
     } else if (key == "limits") {
@@ -479,6 +524,7 @@ absl::StatusOr<CatalogEntry> DecodeEntry(absl::string_view json) {
     return Corrupt("field \"sha256\" is not the base64 of a 32-byte digest");
   }
   entry.sha256_hex = crypto::HexEncode(raw);
+  RETURN_IF_ERROR(ValidateStoredSignature(entry));
   return entry;
 }
 

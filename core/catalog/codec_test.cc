@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "base/crypto/sshsig_testing.h"
 #include "core/catalog/catalog_error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -43,6 +45,66 @@ void ExpectSameEntry(const CatalogEntry& a, const CatalogEntry& b) {
   EXPECT_EQ(a.env, b.env);
   EXPECT_EQ(a.sha256_hex, b.sha256_hex);
   EXPECT_EQ(a.builtin, b.builtin);
+  EXPECT_EQ(a.signature, b.signature);
+  EXPECT_EQ(a.signer_principal, b.signer_principal);
+  EXPECT_EQ(a.signer_fingerprint, b.signer_fingerprint);
+}
+
+// An SSHSIG by an ed25519 key (ssh-keygen -Y sign -n bulwark-plugin) and its key's fingerprint.
+const std::string kSignature(crypto::testing::kExampleSignature);
+const std::string kFingerprint(crypto::testing::kExampleFingerprint);
+
+TEST(CodecTest, UnsignedEntriesEncodeAsBeforeSignaturesAndOldRecordsDecodeUnsigned) {
+  CatalogEntry entry;
+  entry.name = "kv";
+  entry.command = "kv";
+  entry.sha256_hex = kShaHex;
+  // The exact bytes this codec wrote before signatures existed.
+  const std::string old_record = absl::StrCat(
+      R"({"name":"kv","type":"secret","version":"","command":"kv","args":[],"env":[],"sha256":")",
+      kShaB64, R"(","builtin":false})");
+  EXPECT_EQ(EncodeEntry(entry), old_record);
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(old_record);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->signature, "");
+  EXPECT_EQ(decoded->signer_fingerprint, "");
+}
+
+TEST(CodecTest, SignedEntriesRoundTrip) {
+  CatalogEntry entry = SampleEntry();
+  entry.signature = kSignature;
+  entry.signer_principal = "*@example.com,ops";
+  entry.signer_fingerprint = kFingerprint;
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(EncodeEntry(entry));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+  // A signature kept without a verified signer (the "off" policy).
+  entry.signer_principal.clear();
+  entry.signer_fingerprint.clear();
+  const std::string json = EncodeEntry(entry);
+  EXPECT_THAT(json, Not(HasSubstr("signer_")));
+  decoded = DecodeEntry(json);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+}
+
+TEST(CodecTest, RefusesInconsistentSignatureFields) {
+  const std::string base =
+      absl::StrCat(R"({"name":"kv","type":"secret","command":"kv","sha256":")", kShaB64, R"(")");
+  const std::string sig =
+      absl::StrCat(R"(,"signature":")", absl::StrReplaceAll(kSignature, {{"\n", "\\n"}}), "\"");
+  for (const std::string& extra : {
+           absl::StrCat(R"(,"signer_principal":"a","signer_fingerprint":")", kFingerprint, "\""),
+           absl::StrCat(sig, R"(,"signer_principal":"a")"),
+           absl::StrCat(sig, R"(,"signer_principal":"a","signer_fingerprint":"SHA256:x")"),
+           std::string(R"(,"signature":"not a signature")"),
+       }) {
+    absl::StatusOr<CatalogEntry> d = DecodeEntry(absl::StrCat(base, extra, "}"));
+    EXPECT_EQ(CatalogErrorOf(d.status()), CatalogError::kStorageCorrupt) << extra;
+  }
+  absl::StatusOr<CatalogEntry> ok = DecodeEntry(absl::StrCat(
+      base, sig, R"(,"signer_principal":"a","signer_fingerprint":")", kFingerprint, "\"}"));
+  EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
 TEST(CodecTest, EntryRoundTrips) {

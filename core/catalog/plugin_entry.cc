@@ -11,14 +11,15 @@ namespace {
 std::string Describe(PluginType type, absl::string_view name, absl::string_view version,
                      absl::string_view command, const std::vector<std::string>& args,
                      const std::vector<std::string>& env_shown, absl::string_view sha256_hex,
-                     bool builtin) {
+                     bool builtin, absl::string_view signer_fingerprint) {
   return absl::StrCat(
       PluginTypeName(type), "/", name, version.empty() ? "" : "/", version,
       builtin ? " builtin" : "", " command=", QuoteForMessage(command, 256), " args=[",
       absl::StrJoin(
           args, ", ",
           [](std::string* out, const std::string& a) { out->append(QuoteForMessage(a, 256)); }),
-      "] env=[", absl::StrJoin(env_shown, ", "), "] sha256=", sha256_hex);
+      "] env=[", absl::StrJoin(env_shown, ", "), "] sha256=", sha256_hex,
+      signer_fingerprint.empty() ? "" : " signer=", signer_fingerprint);
 }
 
 }  // namespace
@@ -29,17 +30,20 @@ std::string CatalogEntry::DebugString() const {
   for (const std::string& entry : env) {
     redacted.push_back(absl::StrCat(EnvKey(entry), "=<redacted>"));
   }
-  return Describe(type, name, version, command, args, redacted, sha256_hex, builtin);
+  return Describe(type, name, version, command, args, redacted, sha256_hex, builtin,
+                  signer_fingerprint);
 }
 
 std::string CatalogEntryView::DebugString() const {
-  return Describe(type, name, version, command, args, env_keys, sha256_hex, builtin);
+  return Describe(type, name, version, command, args, env_keys, sha256_hex, builtin,
+                  signer_fingerprint);
 }
 
 bool operator==(const CatalogEntryView& a, const CatalogEntryView& b) {
   return a.type == b.type && a.name == b.name && a.version == b.version && a.command == b.command &&
          a.args == b.args && a.env_keys == b.env_keys && a.sha256_hex == b.sha256_hex &&
-         a.builtin == b.builtin && a.limits == b.limits;
+         a.builtin == b.builtin && a.limits == b.limits &&
+         a.signer_principal == b.signer_principal && a.signer_fingerprint == b.signer_fingerprint;
 }
 
 CatalogEntryView ViewOf(const CatalogEntry& entry) {
@@ -54,6 +58,8 @@ CatalogEntryView ViewOf(const CatalogEntry& entry) {
   view.sha256_hex = entry.sha256_hex;
   view.builtin = entry.builtin;
   view.limits = entry.limits;
+  view.signer_principal = entry.signer_principal;
+  view.signer_fingerprint = entry.signer_fingerprint;
   return view;
 }
 

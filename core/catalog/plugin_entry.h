@@ -28,6 +28,10 @@ inline constexpr size_t kEnvKeyBytesMax = 256;
 inline constexpr size_t kEnvEntryBytesMax = 16 * 1024;
 inline constexpr size_t kEnvTotalBytesMax = 128 * 1024;
 inline constexpr size_t kSha256HexChars = 64;
+// An armored SSHSIG signature (crypto::kSshSignatureTextBytesMax) and the principals field of the
+// allowed-signers line that admitted it.
+inline constexpr size_t kSignatureBytesMax = 64 * 1024;
+inline constexpr size_t kSignerPrincipalBytesMax = 4096;
 // Entries (user registrations, not built-ins or pins) one catalog holds by default, and the
 // largest value CatalogOptions::entries_max may take.
 inline constexpr size_t kCatalogEntriesDefaultMax = 16384;
@@ -81,6 +85,9 @@ struct RegisterRequest {
   std::vector<std::string> env;  // "KEY=value". Values may be secrets: never echoed.
   std::string sha256;            // 64 hex characters: the artifact's SHA-256.
   PluginLimits limits;
+  // The artifact's OpenSSH signature (`ssh-keygen -Y sign -n bulwark-plugin`, armored), or "".
+  // Verified, and kept, unless the signature policy is off (see signature.h).
+  std::string signature;
 };
 
 // A complete catalog entry, env values included. Only the catalog and the launch path hold
@@ -95,6 +102,12 @@ struct CatalogEntry {
   std::string sha256_hex;        // Lower-case; "" for built-ins.
   bool builtin = false;
   PluginLimits limits;
+  // A signed entry: the armored signature as registered, and who signed it when it was
+  // registered: the allowed-signers line's principals and the key's "SHA256:..." fingerprint.
+  // All three "" for an unsigned entry (and for entries stored before signatures existed).
+  std::string signature;
+  std::string signer_principal;
+  std::string signer_fingerprint;
 
   // One line for logs and test failures; env entries appear as "KEY=<redacted>".
   std::string DebugString() const;
@@ -111,6 +124,8 @@ struct CatalogEntryView {
   std::string sha256_hex;
   bool builtin = false;
   PluginLimits limits;
+  std::string signer_principal;    // "" when unsigned.
+  std::string signer_fingerprint;  // "SHA256:<base64>", "" when unsigned.
 
   // One line for logs, messages and test failures.
   std::string DebugString() const;

@@ -396,6 +396,7 @@ absl::StatusOr<RegisterRequest> ValidateRegisterRequest(const RegisterRequest& r
   ASSIGN_OR_RETURN(out.sha256, NormalizeSha256(request.sha256));
   RETURN_IF_ERROR(ValidateLimits(request.limits));  // Issue 17: per-entry limits.
   out.limits = request.limits;
+  out.signature = request.signature;  // Parsed and checked by the catalog (signature.h).
   return out;
 }
 

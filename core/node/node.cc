@@ -37,6 +37,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
     options.catalog.builtins.push_back(
         {catalog::PluginType::kSecret, database::kDatabaseEngineName, kDatabaseEngineVersion});
   }
+  // Signature validity windows are wall time; "warn" policy warnings go to the node's log.
+  options.catalog.clock = &env.clock;
+  options.catalog.log = &log;
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
   ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
   node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);

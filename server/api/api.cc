@@ -48,6 +48,7 @@ absl::Status CatalogStatusForHttp(const absl::Status& s) {
     case catalog::CatalogError::kStorageCorrupt:
     case catalog::CatalogError::kStorageError:
     case catalog::CatalogError::kFileSystemError:
+    case catalog::CatalogError::kAllowedSignersInvalid:
       return HttpError(HttpStatusFor(s) == 503 ? 503 : 500, s.message());
     default:
       return HttpError(400, s.message());
@@ -79,6 +80,11 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
     if (v.limits.cpu_weight) l["cpu_weight"] = *v.limits.cpu_weight;
     if (v.limits.open_files) l["open_files"] = *v.limits.open_files;
     j["limits"] = std::move(l);
+  }
+  // bulwark's: who signed the artifact, for a signed entry (docs/security.md).
+  if (!v.signer_fingerprint.empty()) {
+    j["signer_principal"] = v.signer_principal;
+    j["signer_fingerprint"] = v.signer_fingerprint;
   }
   return j;
 }

@@ -4,9 +4,13 @@
 #include "server/api/api.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,7 +56,9 @@ struct Reply {
 
 class ApiTest : public ::testing::Test {
  protected:
-  ApiTest() : sim_(kSeed) {
+  // `tweak` adjusts the node's options (and may prepare the simulated file system first).
+  explicit ApiTest(std::function<void(sim::SimEnv&, node::NodeOptions&)> tweak = nullptr)
+      : sim_(kSeed) {
     std::printf("seed: %llu\n", static_cast<unsigned long long>(kSeed));
     CHECK_OK(sim_.fs().CreateDir("/plugins", 0755));
     CHECK_OK(sim_.fs().SyncDir("/"));
@@ -65,6 +71,7 @@ class ApiTest : public ::testing::Test {
     options.catalog.plugin_directory = "/plugins";
     options.catalog.builtins = {
         catalog::BuiltinPlugin{catalog::PluginType::kSecret, "kv", "v0.1.0+builtin"}};
+    if (tweak != nullptr) tweak(sim_, options);
     absl::StatusOr<std::unique_ptr<node::Node>> node =
         node::Node::Open(sim_.env(), physical_, *builtins_, metrics_, log_, options);
     CHECK_OK(node.status());
@@ -426,6 +433,64 @@ TEST_F(ApiTest, PluginCatalogRegistersReadsListsAndDeletes) {
             204);  // No such version: deleting nothing is fine.
   EXPECT_EQ(Auth("DELETE /v1/sys/plugins/catalog/secret/kv?version=v0.1.0+builtin").status, 400);
   EXPECT_EQ(Auth("DELETE /v1/sys/plugins/catalog/p").status, 400);  // No type.
+}
+
+// A node whose catalog requires signatures, with alice's key (made by the real ssh-keygen)
+// in the allowed-signers file.
+class SignedApiTest : public ApiTest {
+ protected:
+  static std::string Tmp() { return absl::StrCat(std::getenv("TEST_TMPDIR"), "/api_signed"); }
+  static std::string Run(const std::string& command) {
+    EXPECT_EQ(std::system(absl::StrCat("set -e; cd ", Tmp(), "; ", command).c_str()), 0) << command;
+    return "";
+  }
+  static std::string Read(const std::string& name) {
+    std::ifstream in(absl::StrCat(Tmp(), "/", name), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  static void SetUpTestSuite() {
+    ASSERT_EQ(std::system(absl::StrCat("rm -rf ", Tmp(), " && mkdir -p ", Tmp()).c_str()), 0);
+    Run("ssh-keygen -q -N '' -t ed25519 -C alice -f alice >/dev/null");
+    std::ofstream(absl::StrCat(Tmp(), "/p"), std::ios::binary) << kPluginContents;
+    Run("ssh-keygen -q -Y sign -n bulwark-plugin -f alice p 2>/dev/null");
+  }
+  SignedApiTest()
+      : ApiTest([](sim::SimEnv& sim, node::NodeOptions& options) {
+          const std::string pub = Read("alice.pub");
+          CHECK_OK(sim.fs().CreateDir("/etc", 0755));
+          CHECK_OK(sim.fs().WriteFileDurably(
+              "/etc/allowed_signers",
+              absl::StrCat("alice@example.com ", pub.substr(0, pub.rfind(' ')), "\n"), 0644));
+          options.catalog.signature_policy = catalog::SignaturePolicy::kRequired;
+          options.catalog.allowed_signers_file = "/etc/allowed_signers";
+        }) {}
+};
+
+TEST_F(SignedApiTest, RegistrationTakesTheSignatureAndRefusesWithTheReason) {
+  InitAndUnseal();
+  const std::string sha = crypto::HexEncode(crypto::Sha256::Hash(kPluginContents));
+  Json body = {{"sha256", sha}, {"command", "p"}, {"version", "1.0.0"}};
+  Reply unsigned_reply = Auth("PUT /v1/sys/plugins/catalog/secret/p", body.dump());
+  EXPECT_EQ(unsigned_reply.status, 400);
+  EXPECT_THAT(unsigned_reply.body, HasSubstr("catalog.signature_required"));
+  body["signature"] = "-----BEGIN SSH SIGNATURE-----\nnot base64!\n-----END SSH SIGNATURE-----";
+  Reply malformed = Auth("PUT /v1/sys/plugins/catalog/secret/p", body.dump());
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_THAT(malformed.body, HasSubstr("signature.malformed"));
+  body["signature"] = Read("p.sig");
+  EXPECT_EQ(Auth("PUT /v1/sys/plugins/catalog/secret/p", body.dump()).status, 204);
+  Reply entry = Auth("GET /v1/sys/plugins/catalog/secret/p?version=v1.0.0");
+  ASSERT_EQ(entry.status, 200) << entry.body;
+  EXPECT_EQ(entry.json["data"]["signer_principal"], "alice@example.com");
+  EXPECT_THAT(entry.json["data"]["signer_fingerprint"].get<std::string>(),
+              ::testing::StartsWith("SHA256:"));
+  // The allowed-signers file vanishes: a server-side problem, 500, named.
+  CHECK_OK(sim_.fs().Remove("/etc/allowed_signers"));
+  Reply gone = Auth("PUT /v1/sys/plugins/catalog/secret/p", body.dump());
+  EXPECT_EQ(gone.status, 500);
+  EXPECT_THAT(gone.body, HasSubstr("catalog.allowed_signers_invalid"));
 }
 
 TEST_F(ApiTest, ReloadAnswersWithAReloadId) {

@@ -790,6 +790,10 @@ absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginTyp
     }
     if (absl::Status s = catalog::ValidateLimits(r.limits); !s.ok()) return BadRequest(s.message());
   }
+  // bulwark's: the artifact's armored OpenSSH signature (docs/security.md).
+  absl::StatusOr<std::string> signature = StringField(data, "signature");
+  if (!signature.ok()) return signature.status();
+  r.signature = *std::move(signature);
   return r;
 }
 

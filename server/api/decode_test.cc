@@ -284,6 +284,16 @@ TEST(DecodeTest, PluginRegisterBody) {
   EXPECT_EQ(r->args, (std::vector<std::string>{"--flag", "x"}));
   EXPECT_EQ(r->env, std::vector<std::string>{"A=1"});
   EXPECT_EQ(r->version, "1.0.0");
+  EXPECT_EQ(r->signature, "");
+  EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
+                                 Json{{"sha256", sha}, {"command", "p"}, {"signature", "SIG"}})
+                ->signature,
+            "SIG");
+  EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
+                                 Json{{"sha256", sha}, {"command", "p"}, {"signature", 1}})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
                                  Json{{"sha_256", sha}, {"command", "p"}})
                 ->sha256,

@@ -25,6 +25,7 @@ std::unique_ptr<Invariant> MakeBadHandshakeInvariant();
 std::unique_ptr<Invariant> MakeCatalogValidationInvariant();
 std::unique_ptr<Invariant> MakeProbeReadInvariant();
 std::unique_ptr<Invariant> MakePluginCheckInvariant();
+std::unique_ptr<Invariant> MakeSignedLaunchInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -49,6 +50,7 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeCatalogValidationInvariant());
   all.push_back(MakeProbeReadInvariant());
   all.push_back(MakePluginCheckInvariant());
+  all.push_back(MakeSignedLaunchInvariant());
   return all;
 }
 
