@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -46,9 +47,20 @@ constexpr char kAddressLine[] = "Api Address: http://";
 constexpr char kReadyLine[] = "server started";
 
 struct HttpReply {
-  int status = 0;  // 0: no answer (refused, reset, closed early).
+  int status = 0;       // 0: no answer (refused, reset, closed early).
+  std::string headers;  // The header lines, as received.
   std::string body;
   json Json() const { return json::parse(body, nullptr, false); }
+  // The value of header `name` (case-insensitive), "" when absent.
+  std::string Header(absl::string_view name) const {
+    for (absl::string_view line : absl::StrSplit(headers, "\r\n")) {
+      const size_t colon = line.find(':');
+      if (colon != absl::string_view::npos && absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+        return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      }
+    }
+    return "";
+  }
 };
 
 // One request on its own connection ("Connection: close"), read to EOF. A 60 s receive timeout
@@ -87,6 +99,7 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
   const size_t header_end = raw.find("\r\n\r\n");
   if (!absl::StartsWith(raw, "HTTP/1.1 ") || header_end == std::string::npos) return reply;
   if (!absl::SimpleAtoi(raw.substr(9, 3), &reply.status)) reply.status = 0;
+  reply.headers = raw.substr(0, header_end);
   reply.body = raw.substr(header_end + 4);
   return reply;
 }
@@ -339,7 +352,7 @@ bool WaitUntilActive(int port) {
 }
 
 std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
-                       bool ha_enabled) {
+                       bool ha_enabled, const std::string& lock_ttl = "5s") {
   const std::string config = dir + "/config.json";
   std::ofstream(config) << json{
       {"storage",
@@ -347,7 +360,7 @@ std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess
          {{"address", etcd.client_url()},
           {"path", "/bw/"},
           {"ha_enabled", ha_enabled ? "true" : "false"},
-          {"lock_ttl", "5s"}}}}},
+          {"lock_ttl", lock_ttl}}}}},
       {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
   }.dump();
   return config;
@@ -485,6 +498,135 @@ TEST(ServerProcessTest, AServerOnEtcdWithoutHaTakesNoLock) {
   EXPECT_EQ(EtcdKeys(etcd, "/bw/core/lock/"), "");
   EXPECT_THAT(EtcdKeys(etcd, "/bw/"), HasSubstr("/bw/barrier/keyring"));
   EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+}
+
+// Polls `check` every 50 ms until it holds; the 120 s bound is a hang guard, never a measure.
+template <typename F>
+bool WaitFor(F check) {
+  for (int i = 0; i < 2400; ++i) {
+    if (check()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string Address(int port) { return absl::StrCat("http://127.0.0.1:", port); }
+
+// The index of the server among `servers` (skipping `dead`) that reports itself the active
+// node, once exactly one does and every other live server names it in sys/leader; -1 when that
+// never happened (hang guard).
+int WaitForOneActive(const std::vector<Running>& servers, const std::vector<bool>& dead) {
+  int found = -1;
+  const bool ok = WaitFor([&] {
+    found = -1;
+    std::vector<json> leaders(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (dead[i]) continue;
+      HttpReply r = Send(servers[i].port, "GET", "/v1/sys/leader");
+      if (r.status != 200) return false;
+      leaders[i] = r.Json();
+      if (leaders[i]["is_self"] == true) {
+        if (found != -1) return false;
+        found = static_cast<int>(i);
+      }
+    }
+    if (found == -1) return false;
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (dead[i] || static_cast<int>(i) == found) continue;
+      if (leaders[i]["leader_address"] != Address(servers[found].port)) return false;
+    }
+    return true;
+  });
+  return ok ? found : -1;
+}
+
+// The port in a Location "http://127.0.0.1:<port>/...", 0 when it is not one.
+int LocationPort(const std::string& location) {
+  absl::string_view rest = location;
+  if (!absl::ConsumePrefix(&rest, "http://127.0.0.1:")) return 0;
+  int port = 0;
+  return absl::SimpleAtoi(rest.substr(0, rest.find('/')), &port) ? port : 0;
+}
+
+// Three servers on one etcd (lock TTL 3 s), initialised through the first and unsealed with the
+// same key: one is active, the others are standbys (429) that redirect a write to it (307); the
+// write lands when the redirect is followed. SIGKILL of the active: another takes over and serves
+// the data and new writes. sys/step-down on the new active: it gives the lock up, its plugins
+// stop, and the third server becomes active.
+TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
+  server_testing::EtcdProcess etcd("etcd-three");
+  const std::string dir = TestTmpDir() + "/etcd-three";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
+  std::vector<Running> servers;
+  servers.push_back(Start({"-config=" + config}));
+  ASSERT_NE(servers[0].port, 0) << servers[0].process->output();
+  const Initialized init = InitAndUnseal(servers[0].port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << servers[0].process->output();
+  for (int i = 1; i < 3; ++i) {
+    servers.push_back(Start({"-config=" + config}));
+    ASSERT_NE(servers[i].port, 0) << servers[i].process->output();
+    ASSERT_EQ(Send(servers[i].port, "PUT", "/v1/sys/unseal", "", init.unseal).Json()["sealed"],
+              false);
+  }
+  std::vector<bool> dead(3, false);
+  const int first = WaitForOneActive(servers, dead);
+  ASSERT_EQ(first, 0);
+  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status,
+            204);
+
+  for (int i = 1; i < 3; ++i) {
+    HttpReply health = Send(servers[i].port, "GET", "/v1/sys/health");
+    EXPECT_EQ(health.status, 429) << health.body;
+    EXPECT_EQ(health.Json()["standby"], true);
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/leader").Json()["is_self"], false);
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/seal-status").status, 200);
+    // A write on a standby: 307 to the active node, same path; nothing served here.
+    const std::string path = absl::StrCat("/v1/d/via-", i);
+    HttpReply redirect = Send(servers[i].port, "PUT", path, root, R"({"v":"redirected"})");
+    ASSERT_EQ(redirect.status, 307) << redirect.headers << redirect.body;
+    EXPECT_EQ(redirect.Header("Location"), Address(servers[0].port) + path);
+    const int to = LocationPort(redirect.Header("Location"));
+    ASSERT_EQ(to, servers[0].port);
+    ASSERT_EQ(Send(to, "PUT", path, root, R"({"v":"redirected"})").status, 204);
+    EXPECT_EQ(Send(servers[0].port, "GET", path, root).Json()["data"]["v"], "redirected");
+  }
+
+  // SIGKILL the active: one of the two standbys takes over once the 3 s lease is gone.
+  EXPECT_EQ(servers[0].process->Stop(SIGKILL), 128 + SIGKILL);
+  dead[0] = true;
+  const int second = WaitForOneActive(servers, dead);
+  ASSERT_NE(second, -1) << servers[1].process->output() << servers[2].process->output();
+  HttpReply kept = Send(servers[second].port, "GET", "/v1/d/via-1", root);
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_EQ(kept.Json()["data"]["v"], "redirected");
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/d/after", root, R"({"v":"failover"})").status,
+            204);
+  const int third = 3 - second;  // The other live server (1 or 2).
+  EXPECT_EQ(Send(servers[third].port, "GET", "/v1/sys/health").status, 429);
+
+  // Step-down through the API: the active gives the lock up, its plugins stop, the third takes
+  // over at once (the lease was revoked; the stepped-down node waits 10 s before contending).
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/sys/step-down", root).status, 204);
+  ASSERT_TRUE(
+      servers[second].process->WaitForLine("stepping down by request: releasing").has_value())
+      << servers[second].process->output();
+  ASSERT_TRUE(servers[second].process->WaitForLine("stepping down: stopping every plugin"));
+  ASSERT_TRUE(servers[second].process->WaitForLine("stepped down by request; contending again in"));
+  ASSERT_EQ(WaitForOneActive(servers, dead), third)
+      << servers[second].process->output() << servers[third].process->output();
+  EXPECT_EQ(Send(servers[second].port, "GET", "/v1/sys/health").status, 429);
+  HttpReply after = Send(servers[third].port, "GET", "/v1/d/after", root);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.Json()["data"]["v"], "failover");
+  HttpReply back = Send(servers[second].port, "PUT", "/v1/d/x", root, R"({"v":"1"})");
+  EXPECT_EQ(back.status, 307);
+  EXPECT_EQ(back.Header("Location"), Address(servers[third].port) + "/v1/d/x");
+  for (int i : {second, third}) {
+    EXPECT_EQ(servers[i].process->Stop(SIGTERM), 0) << servers[i].process->output();
+  }
 }
 
 }  // namespace
