@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -63,13 +64,12 @@ struct HttpReply {
   }
 };
 
-// One request on its own connection ("Connection: close"), read to EOF. A 60 s receive timeout
-// is the hang guard.
-HttpReply Send(int port, const std::string& method, const std::string& path,
-               const std::string& token = "", const std::string& body = "") {
-  HttpReply reply;
+// Connects and sends one request ("Connection: close"); the socket, or -1 when that failed. A
+// 60 s receive timeout is the hang guard for Receive.
+int SendRequest(int port, const std::string& method, const std::string& path,
+                const std::string& token = "", const std::string& body = "") {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return reply;
+  if (fd < 0) return -1;
   timeval guard{60, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
   sockaddr_in addr{};
@@ -78,7 +78,7 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return reply;
+    return -1;
   }
   std::string request =
       absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n", "Connection: close\r\n");
@@ -88,10 +88,17 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       close(fd);
-      return reply;
+      return -1;
     }
     sent += static_cast<size_t>(n);
   }
+  return fd;
+}
+
+// Reads the answer on a socket from SendRequest to EOF and closes it.
+HttpReply Receive(int fd) {
+  HttpReply reply;
+  if (fd < 0) return reply;
   std::string raw;
   char buf[4096];
   for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
@@ -102,6 +109,12 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
   reply.headers = raw.substr(0, header_end);
   reply.body = raw.substr(header_end + 4);
   return reply;
+}
+
+// One request on its own connection, read to EOF.
+HttpReply Send(int port, const std::string& method, const std::string& path,
+               const std::string& token = "", const std::string& body = "") {
+  return Receive(SendRequest(port, method, path, token, body));
 }
 
 struct Running {
@@ -627,6 +640,58 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   for (int i : {second, third}) {
     EXPECT_EQ(servers[i].process->Stop(SIGTERM), 0) << servers[i].process->output();
   }
+}
+
+// SIGSTOP the active node past its lease: the standby takes over and writes. A write sent to the
+// paused node while it is stopped is read by it once it resumes (SIGCONT); it does not land
+// (refused by the fence, or redirected once the node has noticed its loss), the node steps down
+// to standby, and the value in etcd stays the new active's.
+TEST(ServerProcessTest, APausedActiveThatResumesLandsNoWrite) {
+  server_testing::EtcdProcess etcd("etcd-pause");
+  const std::string dir = TestTmpDir() + "/etcd-pause";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
+  std::vector<Running> servers;
+  servers.push_back(Start({"-config=" + config}));
+  ASSERT_NE(servers[0].port, 0) << servers[0].process->output();
+  const Initialized init = InitAndUnseal(servers[0].port);
+  ASSERT_FALSE(init.root.empty());
+  const std::string& root = init.root;
+  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << servers[0].process->output();
+  servers.push_back(Start({"-config=" + config}));
+  ASSERT_NE(servers[1].port, 0) << servers[1].process->output();
+  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/sys/unseal", "", init.unseal).Json()["sealed"],
+            false);
+  std::vector<bool> dead(2, false);
+  ASSERT_EQ(WaitForOneActive(servers, dead), 0);
+  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status,
+            204);
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"before"})").status, 204);
+
+  const pid_t paused = servers[0].process->pid();
+  ASSERT_EQ(kill(paused, SIGSTOP), 0);
+  dead[0] = true;  // Does not answer while stopped.
+  ASSERT_EQ(WaitForOneActive(servers, dead), 1) << servers[1].process->output();
+  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/d/x", root, R"({"v":"from the new active"})").status,
+            204);
+  // The kernel accepts the connection and buffers the request while the node is stopped.
+  const int fd = SendRequest(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"from the paused"})");
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(kill(paused, SIGCONT), 0);
+  HttpReply stale = Receive(fd);
+  EXPECT_NE(stale.status, 204) << stale.body;
+  EXPECT_NE(stale.status, 0);
+  ASSERT_TRUE(servers[0].process->WaitForLine("lost the HA lock: stepping down").has_value())
+      << servers[0].process->output();
+  dead[0] = false;
+  ASSERT_EQ(WaitForOneActive(servers, dead), 1);
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/sys/health").status, 429);
+  HttpReply read = Send(servers[1].port, "GET", "/v1/d/x", root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "from the new active");
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/x", root).status, 307);
+  std::printf("the paused node's write was answered %d %s\n", stale.status, stale.body.c_str());
+  for (Running& s : servers) EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
 }
 
 }  // namespace
