@@ -1,5 +1,6 @@
-// Leadership: what an HA node does with the coordinator (docs/ha.md). First version, for one or
-// more servers that are each active or waiting; forwarding and performance standbys come later.
+// Leadership: what an HA node does with the coordinator (docs/ha.md), for one or more servers
+// that are each active or standby (standbys redirect; forwarding and performance standbys come
+// later).
 //
 //   sealed          storage unfenced until the first unseal (sys/init must write), read-only after
 //   unsealed        storage read-only, the node a standby; it campaigns with a fresh UUID
