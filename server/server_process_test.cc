@@ -561,6 +561,33 @@ int LocationPort(const std::string& location) {
   return absl::SimpleAtoi(rest.substr(0, rest.find('/')), &port) ? port : 0;
 }
 
+// Starts `n` servers on `etcd` (lock TTL 3 s) under a fresh directory `name`, initialises
+// through the first and unseals every one with its key, waits until the first is the active node
+// and the others name it, and mounts kv at d/. Use with ASSERT_NO_FATAL_FAILURE.
+void StartHaServers(const server_testing::EtcdProcess& etcd, const std::string& name, int n,
+                    std::vector<Running>* servers, Initialized* init) {
+  const std::string dir = TestTmpDir() + "/" + name;
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
+  for (int i = 0; i < n; ++i) {
+    servers->push_back(Start({"-config=" + config}));
+    ASSERT_NE((*servers)[i].port, 0) << (*servers)[i].process->output();
+    if (i == 0) {
+      *init = InitAndUnseal((*servers)[0].port);
+      ASSERT_FALSE(init->root.empty());
+      ASSERT_TRUE(WaitUntilActive((*servers)[0].port)) << (*servers)[0].process->output();
+    } else {
+      ASSERT_EQ(
+          Send((*servers)[i].port, "PUT", "/v1/sys/unseal", "", init->unseal).Json()["sealed"],
+          false);
+    }
+  }
+  ASSERT_EQ(WaitForOneActive(*servers, std::vector<bool>(n, false)), 0);
+  ASSERT_EQ(
+      Send((*servers)[0].port, "POST", "/v1/sys/mounts/d", init->root, R"({"type":"kv"})").status,
+      204);
+}
+
 // Three servers on one etcd (lock TTL 3 s), initialised through the first and unsealed with the
 // same key: one is active, the others are standbys (429) that redirect a write to it (307); the
 // write lands when the redirect is followed. SIGKILL of the active: another takes over and serves
@@ -568,27 +595,11 @@ int LocationPort(const std::string& location) {
 // stop, and the third server becomes active.
 TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   server_testing::EtcdProcess etcd("etcd-three");
-  const std::string dir = TestTmpDir() + "/etcd-three";
-  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
-  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
   std::vector<Running> servers;
-  servers.push_back(Start({"-config=" + config}));
-  ASSERT_NE(servers[0].port, 0) << servers[0].process->output();
-  const Initialized init = InitAndUnseal(servers[0].port);
-  ASSERT_FALSE(init.root.empty());
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-three", 3, &servers, &init));
   const std::string& root = init.root;
-  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << servers[0].process->output();
-  for (int i = 1; i < 3; ++i) {
-    servers.push_back(Start({"-config=" + config}));
-    ASSERT_NE(servers[i].port, 0) << servers[i].process->output();
-    ASSERT_EQ(Send(servers[i].port, "PUT", "/v1/sys/unseal", "", init.unseal).Json()["sealed"],
-              false);
-  }
   std::vector<bool> dead(3, false);
-  const int first = WaitForOneActive(servers, dead);
-  ASSERT_EQ(first, 0);
-  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status,
-            204);
 
   for (int i = 1; i < 3; ++i) {
     HttpReply health = Send(servers[i].port, "GET", "/v1/sys/health");
@@ -648,24 +659,11 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
 // to standby, and the value in etcd stays the new active's.
 TEST(ServerProcessTest, APausedActiveThatResumesLandsNoWrite) {
   server_testing::EtcdProcess etcd("etcd-pause");
-  const std::string dir = TestTmpDir() + "/etcd-pause";
-  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
-  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
   std::vector<Running> servers;
-  servers.push_back(Start({"-config=" + config}));
-  ASSERT_NE(servers[0].port, 0) << servers[0].process->output();
-  const Initialized init = InitAndUnseal(servers[0].port);
-  ASSERT_FALSE(init.root.empty());
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-pause", 2, &servers, &init));
   const std::string& root = init.root;
-  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << servers[0].process->output();
-  servers.push_back(Start({"-config=" + config}));
-  ASSERT_NE(servers[1].port, 0) << servers[1].process->output();
-  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/sys/unseal", "", init.unseal).Json()["sealed"],
-            false);
   std::vector<bool> dead(2, false);
-  ASSERT_EQ(WaitForOneActive(servers, dead), 0);
-  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})").status,
-            204);
   ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"before"})").status, 204);
 
   const pid_t paused = servers[0].process->pid();
@@ -692,6 +690,37 @@ TEST(ServerProcessTest, APausedActiveThatResumesLandsNoWrite) {
   EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/x", root).status, 307);
   std::printf("the paused node's write was answered %d %s\n", stale.status, stale.body.c_str());
   for (Running& s : servers) EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+}
+
+// sys/step-down on a lone HA server: 204, it releases the lock and stops its plugins, waits its
+// 10 s (ha::kStepDownWait) before contending, then, no other node having taken the lock, wins it
+// again with a new lease and serves its data.
+TEST(ServerProcessTest, ALoneServerThatStepsDownContendsAgainAfterItsWait) {
+  server_testing::EtcdProcess etcd("etcd-stepdown");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-stepdown", 1, &servers, &init));
+  ServerProcess& s = *servers[0].process;
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", init.root, R"({"v":"kept"})").status, 204);
+  const std::string lock_before = EtcdKeys(etcd, "/bw/core/lock/");
+  ASSERT_THAT(lock_before, HasSubstr("/bw/core/lock/"));
+
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/sys/step-down", init.root).status, 204);
+  ASSERT_TRUE(s.WaitForLine("stepping down: stopping every plugin").has_value()) << s.output();
+  ASSERT_TRUE(s.WaitForLine("stepped down by request; contending again in 10s").has_value())
+      << s.output();
+  ASSERT_TRUE(WaitFor([&] {
+    return absl::StrContains(s.output(), "acquired the HA lock") &&
+           s.output().find("acquired the HA lock") != s.output().rfind("acquired the HA lock");
+  })) << s.output();
+  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << s.output();
+  const std::string lock_after = EtcdKeys(etcd, "/bw/core/lock/");
+  EXPECT_THAT(lock_after, HasSubstr("/bw/core/lock/"));
+  EXPECT_NE(lock_after, lock_before);  // A new lease: the old one was released.
+  HttpReply read = Send(servers[0].port, "GET", "/v1/d/x", init.root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "kept");
+  EXPECT_EQ(s.Stop(SIGTERM), 0) << s.output();
 }
 
 }  // namespace
