@@ -367,7 +367,9 @@ bool WaitUntilActive(int port) {
 std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
                        bool ha_enabled, const std::string& lock_ttl = "5s") {
   const std::string config = dir + "/config.json";
+  EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir, "/plugins").c_str()), 0);
   std::ofstream(config) << json{
+      {"plugin_directory", dir + "/plugins"},
       {"storage",
        {{"etcd",
          {{"address", etcd.client_url()},
@@ -561,6 +563,13 @@ int LocationPort(const std::string& location) {
   return absl::SimpleAtoi(rest.substr(0, rest.find('/')), &port) ? port : 0;
 }
 
+// The child processes of `pid` (its plugins), from /proc; "" when it has none.
+std::string Children(pid_t pid) {
+  ProcessResult r = RunProcess(
+      {"/bin/sh", "-c", absl::StrCat("cat /proc/", pid, "/task/*/children")}, ChildEnv());
+  return std::string(absl::StripAsciiWhitespace(r.out));
+}
+
 // Starts `n` servers on `etcd` (lock TTL 3 s) under a fresh directory `name`, initialises
 // through the first and unseals every one with its key, waits until the first is the active node
 // and the others name it, and mounts kv at d/. Use with ASSERT_NO_FATAL_FAILURE.
@@ -631,6 +640,21 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   const int third = 3 - second;  // The other live server (1 or 2).
   EXPECT_EQ(Send(servers[third].port, "GET", "/v1/sys/health").status, 429);
 
+  // An external plugin mounted on the active node runs there only, never on a standby.
+  const std::string sha = InstallPlugin("bulwark/integration/testdata/misbehaving_plugin",
+                                        TestTmpDir() + "/etcd-three/plugins", "misbehaving");
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/sys/plugins/catalog/secret/misbehaving", root,
+                 absl::StrCat(R"({"sha256":")", sha, R"(","command":"misbehaving"})"))
+                .status,
+            204);
+  ASSERT_EQ(
+      Send(servers[second].port, "POST", "/v1/sys/mounts/m", root, R"({"type":"misbehaving"})")
+          .status,
+      204)
+      << servers[second].process->output();
+  EXPECT_NE(Children(servers[second].process->pid()), "");
+  EXPECT_EQ(Children(servers[third].process->pid()), "");
+
   // Step-down through the API: the active gives the lock up, its plugins stop, the third takes
   // over at once (the lease was revoked; the stepped-down node waits 10 s before contending).
   ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/sys/step-down", root).status, 204);
@@ -642,6 +666,9 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   ASSERT_EQ(WaitForOneActive(servers, dead), third)
       << servers[second].process->output() << servers[third].process->output();
   EXPECT_EQ(Send(servers[second].port, "GET", "/v1/sys/health").status, 429);
+  // The old active's plugin stopped with the step-down; the new active runs its own.
+  EXPECT_EQ(Children(servers[second].process->pid()), "");
+  EXPECT_TRUE(WaitFor([&] { return !Children(servers[third].process->pid()).empty(); }));
   HttpReply after = Send(servers[third].port, "GET", "/v1/d/after", root);
   ASSERT_EQ(after.status, 200) << after.body;
   EXPECT_EQ(after.Json()["data"]["v"], "failover");
