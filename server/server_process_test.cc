@@ -628,15 +628,22 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   }
 
   // SIGKILL the active: one of the two standbys takes over once the 3 s lease is gone.
+  // The time to the first write through the new active is printed (docs/performance.md), never
+  // asserted on.
+  const absl::Time killed = absl::Now();
   EXPECT_EQ(servers[0].process->Stop(SIGKILL), 128 + SIGKILL);
   dead[0] = true;
   const int second = WaitForOneActive(servers, dead);
   ASSERT_NE(second, -1) << servers[1].process->output() << servers[2].process->output();
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/d/after", root, R"({"v":"failover"})").status,
+            204);
+  std::printf(
+      "failover: SIGKILL of the active -> first write through the new active: %s "
+      "(lock TTL 3s)\n",
+      absl::FormatDuration(absl::Now() - killed).c_str());
   HttpReply kept = Send(servers[second].port, "GET", "/v1/d/via-1", root);
   ASSERT_EQ(kept.status, 200) << kept.body;
   EXPECT_EQ(kept.Json()["data"]["v"], "redirected");
-  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/d/after", root, R"({"v":"failover"})").status,
-            204);
   const int third = 3 - second;  // The other live server (1 or 2).
   EXPECT_EQ(Send(servers[third].port, "GET", "/v1/sys/health").status, 429);
 
@@ -667,7 +674,7 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
       << servers[second].process->output() << servers[third].process->output();
   EXPECT_EQ(Send(servers[second].port, "GET", "/v1/sys/health").status, 429);
   // The old active's plugin stopped with the step-down; the new active runs its own.
-  EXPECT_EQ(Children(servers[second].process->pid()), "");
+  EXPECT_TRUE(WaitFor([&] { return Children(servers[second].process->pid()).empty(); }));
   EXPECT_TRUE(WaitFor([&] { return !Children(servers[third].process->pid()).empty(); }));
   HttpReply after = Send(servers[third].port, "GET", "/v1/d/after", root);
   ASSERT_EQ(after.status, 200) << after.body;
