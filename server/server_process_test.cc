@@ -689,8 +689,8 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
 
 // SIGSTOP the active node past its lease: the standby takes over and writes. A write sent to the
 // paused node while it is stopped is read by it once it resumes (SIGCONT); it does not land
-// (refused by the fence, or redirected once the node has noticed its loss), the node steps down
-// to standby, and the value in etcd stays the new active's.
+// (refused by the fence or by the read-only storage, or redirected once the node has noticed its
+// loss), the node steps down to standby, and the value in etcd stays the new active's.
 TEST(ServerProcessTest, APausedActiveThatResumesLandsNoWrite) {
   server_testing::EtcdProcess etcd("etcd-pause");
   std::vector<Running> servers;
