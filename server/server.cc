@@ -348,6 +348,7 @@ absl::Status Server::Start() {
                                                    *etcd_storage_, log_, std::move(leadership));
     api_options.on_unsealed = [this] { leadership_->OnUnsealed(); };
     api_options.on_sealed = [this] { leadership_->OnSealed(); };
+    api_options.step_down = [this] { leadership_->StepDown(); };
     api_options.leader = [this]() -> absl::StatusOr<api::LeaderStatus> {
       absl::StatusOr<ha::LeaderView> view = leadership_->Leader();
       if (!view.ok()) return view.status();

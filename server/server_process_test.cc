@@ -11,6 +11,7 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -46,18 +48,28 @@ constexpr char kAddressLine[] = "Api Address: http://";
 constexpr char kReadyLine[] = "server started";
 
 struct HttpReply {
-  int status = 0;  // 0: no answer (refused, reset, closed early).
+  int status = 0;       // 0: no answer (refused, reset, closed early).
+  std::string headers;  // The header lines, as received.
   std::string body;
   json Json() const { return json::parse(body, nullptr, false); }
+  // The value of header `name` (case-insensitive), "" when absent.
+  std::string Header(absl::string_view name) const {
+    for (absl::string_view line : absl::StrSplit(headers, "\r\n")) {
+      const size_t colon = line.find(':');
+      if (colon != absl::string_view::npos && absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+        return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+      }
+    }
+    return "";
+  }
 };
 
-// One request on its own connection ("Connection: close"), read to EOF. A 60 s receive timeout
-// is the hang guard.
-HttpReply Send(int port, const std::string& method, const std::string& path,
-               const std::string& token = "", const std::string& body = "") {
-  HttpReply reply;
+// Connects and sends one request ("Connection: close"); the socket, or -1 when that failed. A
+// 60 s receive timeout is the hang guard for Receive.
+int SendRequest(int port, const std::string& method, const std::string& path,
+                const std::string& token = "", const std::string& body = "") {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return reply;
+  if (fd < 0) return -1;
   timeval guard{60, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof(guard));
   sockaddr_in addr{};
@@ -66,7 +78,7 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return reply;
+    return -1;
   }
   std::string request =
       absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n", "Connection: close\r\n");
@@ -76,10 +88,17 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) {
       close(fd);
-      return reply;
+      return -1;
     }
     sent += static_cast<size_t>(n);
   }
+  return fd;
+}
+
+// Reads the answer on a socket from SendRequest to EOF and closes it.
+HttpReply Receive(int fd) {
+  HttpReply reply;
+  if (fd < 0) return reply;
   std::string raw;
   char buf[4096];
   for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) raw.append(buf, static_cast<size_t>(n));
@@ -87,8 +106,15 @@ HttpReply Send(int port, const std::string& method, const std::string& path,
   const size_t header_end = raw.find("\r\n\r\n");
   if (!absl::StartsWith(raw, "HTTP/1.1 ") || header_end == std::string::npos) return reply;
   if (!absl::SimpleAtoi(raw.substr(9, 3), &reply.status)) reply.status = 0;
+  reply.headers = raw.substr(0, header_end);
   reply.body = raw.substr(header_end + 4);
   return reply;
+}
+
+// One request on its own connection, read to EOF.
+HttpReply Send(int port, const std::string& method, const std::string& path,
+               const std::string& token = "", const std::string& body = "") {
+  return Receive(SendRequest(port, method, path, token, body));
 }
 
 struct Running {
@@ -339,15 +365,17 @@ bool WaitUntilActive(int port) {
 }
 
 std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
-                       bool ha_enabled) {
+                       bool ha_enabled, const std::string& lock_ttl = "5s") {
   const std::string config = dir + "/config.json";
+  EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir, "/plugins").c_str()), 0);
   std::ofstream(config) << json{
+      {"plugin_directory", dir + "/plugins"},
       {"storage",
        {{"etcd",
          {{"address", etcd.client_url()},
           {"path", "/bw/"},
           {"ha_enabled", ha_enabled ? "true" : "false"},
-          {"lock_ttl", "5s"}}}}},
+          {"lock_ttl", lock_ttl}}}}},
       {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
   }.dump();
   return config;
@@ -485,6 +513,248 @@ TEST(ServerProcessTest, AServerOnEtcdWithoutHaTakesNoLock) {
   EXPECT_EQ(EtcdKeys(etcd, "/bw/core/lock/"), "");
   EXPECT_THAT(EtcdKeys(etcd, "/bw/"), HasSubstr("/bw/barrier/keyring"));
   EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+}
+
+// Polls `check` every 50 ms until it holds; the 120 s bound is a hang guard, never a measure.
+template <typename F>
+bool WaitFor(F check) {
+  for (int i = 0; i < 2400; ++i) {
+    if (check()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+std::string Address(int port) { return absl::StrCat("http://127.0.0.1:", port); }
+
+// The index of the server among `servers` (skipping `dead`) that reports itself the active
+// node, once exactly one does and every other live server names it in sys/leader; -1 when that
+// never happened (hang guard).
+int WaitForOneActive(const std::vector<Running>& servers, const std::vector<bool>& dead) {
+  int found = -1;
+  const bool ok = WaitFor([&] {
+    found = -1;
+    std::vector<json> leaders(servers.size());
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (dead[i]) continue;
+      HttpReply r = Send(servers[i].port, "GET", "/v1/sys/leader");
+      if (r.status != 200) return false;
+      leaders[i] = r.Json();
+      if (leaders[i]["is_self"] == true) {
+        if (found != -1) return false;
+        found = static_cast<int>(i);
+      }
+    }
+    if (found == -1) return false;
+    for (size_t i = 0; i < servers.size(); ++i) {
+      if (dead[i] || static_cast<int>(i) == found) continue;
+      if (leaders[i]["leader_address"] != Address(servers[found].port)) return false;
+    }
+    return true;
+  });
+  return ok ? found : -1;
+}
+
+// The port in a Location "http://127.0.0.1:<port>/...", 0 when it is not one.
+int LocationPort(const std::string& location) {
+  absl::string_view rest = location;
+  if (!absl::ConsumePrefix(&rest, "http://127.0.0.1:")) return 0;
+  int port = 0;
+  return absl::SimpleAtoi(rest.substr(0, rest.find('/')), &port) ? port : 0;
+}
+
+// The child processes of `pid` (its plugins), from /proc; "" when it has none.
+std::string Children(pid_t pid) {
+  ProcessResult r = RunProcess(
+      {"/bin/sh", "-c", absl::StrCat("cat /proc/", pid, "/task/*/children")}, ChildEnv());
+  return std::string(absl::StripAsciiWhitespace(r.out));
+}
+
+// Starts `n` servers on `etcd` (lock TTL 3 s) under a fresh directory `name`, initialises
+// through the first and unseals every one with its key, waits until the first is the active node
+// and the others name it, and mounts kv at d/. Use with ASSERT_NO_FATAL_FAILURE.
+void StartHaServers(const server_testing::EtcdProcess& etcd, const std::string& name, int n,
+                    std::vector<Running>* servers, Initialized* init) {
+  const std::string dir = TestTmpDir() + "/" + name;
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
+  for (int i = 0; i < n; ++i) {
+    servers->push_back(Start({"-config=" + config}));
+    ASSERT_NE((*servers)[i].port, 0) << (*servers)[i].process->output();
+    if (i == 0) {
+      *init = InitAndUnseal((*servers)[0].port);
+      ASSERT_FALSE(init->root.empty());
+      ASSERT_TRUE(WaitUntilActive((*servers)[0].port)) << (*servers)[0].process->output();
+    } else {
+      ASSERT_EQ(
+          Send((*servers)[i].port, "PUT", "/v1/sys/unseal", "", init->unseal).Json()["sealed"],
+          false);
+    }
+  }
+  ASSERT_EQ(WaitForOneActive(*servers, std::vector<bool>(n, false)), 0);
+  ASSERT_EQ(
+      Send((*servers)[0].port, "POST", "/v1/sys/mounts/d", init->root, R"({"type":"kv"})").status,
+      204);
+}
+
+// Three servers on one etcd (lock TTL 3 s), initialised through the first and unsealed with the
+// same key: one is active, the others are standbys (429) that redirect a write to it (307); the
+// write lands when the redirect is followed. SIGKILL of the active: another takes over and serves
+// the data and new writes. sys/step-down on the new active: it gives the lock up, its plugins
+// stop, and the third server becomes active.
+TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
+  server_testing::EtcdProcess etcd("etcd-three");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-three", 3, &servers, &init));
+  const std::string& root = init.root;
+  std::vector<bool> dead(3, false);
+
+  for (int i = 1; i < 3; ++i) {
+    HttpReply health = Send(servers[i].port, "GET", "/v1/sys/health");
+    EXPECT_EQ(health.status, 429) << health.body;
+    EXPECT_EQ(health.Json()["standby"], true);
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/leader").Json()["is_self"], false);
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/seal-status").status, 200);
+    // A write on a standby: 307 to the active node, same path; nothing served here.
+    const std::string path = absl::StrCat("/v1/d/via-", i);
+    HttpReply redirect = Send(servers[i].port, "PUT", path, root, R"({"v":"redirected"})");
+    ASSERT_EQ(redirect.status, 307) << redirect.headers << redirect.body;
+    EXPECT_EQ(redirect.Header("Location"), Address(servers[0].port) + path);
+    const int to = LocationPort(redirect.Header("Location"));
+    ASSERT_EQ(to, servers[0].port);
+    ASSERT_EQ(Send(to, "PUT", path, root, R"({"v":"redirected"})").status, 204);
+    EXPECT_EQ(Send(servers[0].port, "GET", path, root).Json()["data"]["v"], "redirected");
+  }
+
+  // SIGKILL the active: one of the two standbys takes over once the 3 s lease is gone.
+  // The time to the first write through the new active is printed (docs/performance.md), never
+  // asserted on.
+  const absl::Time killed = absl::Now();
+  EXPECT_EQ(servers[0].process->Stop(SIGKILL), 128 + SIGKILL);
+  dead[0] = true;
+  const int second = WaitForOneActive(servers, dead);
+  ASSERT_NE(second, -1) << servers[1].process->output() << servers[2].process->output();
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/d/after", root, R"({"v":"failover"})").status,
+            204);
+  std::printf(
+      "failover: SIGKILL of the active -> first write through the new active: %s "
+      "(lock TTL 3s)\n",
+      absl::FormatDuration(absl::Now() - killed).c_str());
+  HttpReply kept = Send(servers[second].port, "GET", "/v1/d/via-1", root);
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_EQ(kept.Json()["data"]["v"], "redirected");
+  const int third = 3 - second;  // The other live server (1 or 2).
+  EXPECT_EQ(Send(servers[third].port, "GET", "/v1/sys/health").status, 429);
+
+  // An external plugin mounted on the active node runs there only, never on a standby.
+  const std::string sha = InstallPlugin("bulwark/integration/testdata/misbehaving_plugin",
+                                        TestTmpDir() + "/etcd-three/plugins", "misbehaving");
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/sys/plugins/catalog/secret/misbehaving", root,
+                 absl::StrCat(R"({"sha256":")", sha, R"(","command":"misbehaving"})"))
+                .status,
+            204);
+  ASSERT_EQ(
+      Send(servers[second].port, "POST", "/v1/sys/mounts/m", root, R"({"type":"misbehaving"})")
+          .status,
+      204)
+      << servers[second].process->output();
+  EXPECT_NE(Children(servers[second].process->pid()), "");
+  EXPECT_EQ(Children(servers[third].process->pid()), "");
+
+  // Step-down through the API: the active gives the lock up, its plugins stop, the third takes
+  // over at once (the lease was revoked; the stepped-down node waits 10 s before contending).
+  ASSERT_EQ(Send(servers[second].port, "PUT", "/v1/sys/step-down", root).status, 204);
+  ASSERT_TRUE(
+      servers[second].process->WaitForLine("stepping down by request: releasing").has_value())
+      << servers[second].process->output();
+  ASSERT_TRUE(servers[second].process->WaitForLine("stepping down: stopping every plugin"));
+  ASSERT_TRUE(servers[second].process->WaitForLine("stepped down by request; contending again in"));
+  ASSERT_EQ(WaitForOneActive(servers, dead), third)
+      << servers[second].process->output() << servers[third].process->output();
+  EXPECT_EQ(Send(servers[second].port, "GET", "/v1/sys/health").status, 429);
+  // The old active's plugin stopped with the step-down; the new active runs its own.
+  EXPECT_TRUE(WaitFor([&] { return Children(servers[second].process->pid()).empty(); }));
+  EXPECT_TRUE(WaitFor([&] { return !Children(servers[third].process->pid()).empty(); }));
+  HttpReply after = Send(servers[third].port, "GET", "/v1/d/after", root);
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.Json()["data"]["v"], "failover");
+  HttpReply back = Send(servers[second].port, "PUT", "/v1/d/x", root, R"({"v":"1"})");
+  EXPECT_EQ(back.status, 307);
+  EXPECT_EQ(back.Header("Location"), Address(servers[third].port) + "/v1/d/x");
+  for (int i : {second, third}) {
+    EXPECT_EQ(servers[i].process->Stop(SIGTERM), 0) << servers[i].process->output();
+  }
+}
+
+// SIGSTOP the active node past its lease: the standby takes over and writes. A write sent to the
+// paused node while it is stopped is read by it once it resumes (SIGCONT); it does not land
+// (refused by the fence or by the read-only storage, or redirected once the node has noticed its
+// loss), the node steps down to standby, and the value in etcd stays the new active's.
+TEST(ServerProcessTest, APausedActiveThatResumesLandsNoWrite) {
+  server_testing::EtcdProcess etcd("etcd-pause");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-pause", 2, &servers, &init));
+  const std::string& root = init.root;
+  std::vector<bool> dead(2, false);
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"before"})").status, 204);
+
+  const pid_t paused = servers[0].process->pid();
+  ASSERT_EQ(kill(paused, SIGSTOP), 0);
+  dead[0] = true;  // Does not answer while stopped.
+  ASSERT_EQ(WaitForOneActive(servers, dead), 1) << servers[1].process->output();
+  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/d/x", root, R"({"v":"from the new active"})").status,
+            204);
+  // The kernel accepts the connection and buffers the request while the node is stopped.
+  const int fd = SendRequest(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"from the paused"})");
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(kill(paused, SIGCONT), 0);
+  HttpReply stale = Receive(fd);
+  EXPECT_NE(stale.status, 204) << stale.body;
+  EXPECT_NE(stale.status, 0);
+  ASSERT_TRUE(servers[0].process->WaitForLine("lost the HA lock: stepping down").has_value())
+      << servers[0].process->output();
+  dead[0] = false;
+  ASSERT_EQ(WaitForOneActive(servers, dead), 1);
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/sys/health").status, 429);
+  HttpReply read = Send(servers[1].port, "GET", "/v1/d/x", root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "from the new active");
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/x", root).status, 307);
+  std::printf("the paused node's write was answered %d %s\n", stale.status, stale.body.c_str());
+  for (Running& s : servers) EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+}
+
+// sys/step-down on a lone HA server: 204, it releases the lock and stops its plugins, waits its
+// 10 s (ha::kStepDownWait) before contending, then, no other node having taken the lock, wins it
+// again with a new lease and serves its data.
+TEST(ServerProcessTest, ALoneServerThatStepsDownContendsAgainAfterItsWait) {
+  server_testing::EtcdProcess etcd("etcd-stepdown");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-stepdown", 1, &servers, &init));
+  ServerProcess& s = *servers[0].process;
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", init.root, R"({"v":"kept"})").status, 204);
+  const std::string lock_before = EtcdKeys(etcd, "/bw/core/lock/");
+  ASSERT_THAT(lock_before, HasSubstr("/bw/core/lock/"));
+
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/sys/step-down", init.root).status, 204);
+  ASSERT_TRUE(s.WaitForLine("stepping down: stopping every plugin").has_value()) << s.output();
+  ASSERT_TRUE(s.WaitForLine("stepped down by request; contending again in 10s").has_value())
+      << s.output();
+  ASSERT_TRUE(WaitFor([&] {
+    return absl::StrContains(s.output(), "acquired the HA lock") &&
+           s.output().find("acquired the HA lock") != s.output().rfind("acquired the HA lock");
+  })) << s.output();
+  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << s.output();
+  const std::string lock_after = EtcdKeys(etcd, "/bw/core/lock/");
+  EXPECT_THAT(lock_after, HasSubstr("/bw/core/lock/"));
+  EXPECT_NE(lock_after, lock_before);  // A new lease: the old one was released.
+  HttpReply read = Send(servers[0].port, "GET", "/v1/d/x", init.root);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.Json()["data"]["v"], "kept");
+  EXPECT_EQ(s.Stop(SIGTERM), 0) << s.output();
 }
 
 }  // namespace

@@ -109,13 +109,39 @@ void Leadership::Won(absl::StatusOr<LockGrant> grant) {
 
 void Leadership::Lost(absl::Status why) {
   Log(LogLevel::kWarn, "lost the HA lock: stepping down", why.ToString());
+  StandDown(options_.retry_after, "standby after losing the HA lock; contending again in ");
+}
+
+void Leadership::StepDown() {
+  if (!grant_.has_value()) {
+    Log(LogLevel::kInfo, "step-down requested, but this node does not hold the HA lock");
+    return;
+  }
+  Log(LogLevel::kInfo, "stepping down by request: releasing the HA lock");
+  // Standbys must not find a stale address; the entry is ours while the lock is (a fenced write).
+  if (serving_) {
+    if (absl::Status s = ClearAdvertisement(node_.barrier(), grant_->holder_id); !s.ok()) {
+      Log(LogLevel::kWarn, "could not clear the leader advertisement", s.ToString());
+    }
+  }
+  if (absl::Status s = coordinator_.Resign(); !s.ok()) {
+    // The lease then expires by itself; our writes are fenced either way.
+    Log(LogLevel::kWarn, "could not release the HA lock at step-down", s.ToString());
+  }
+  StandDown(options_.step_down_wait, "stepped down by request; contending again in ");
+}
+
+void Leadership::StandDown(absl::Duration wait, std::string done_message) {
   grant_.reset();
   serving_ = false;
   storage_.MakeReadOnly();
+  if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
+  retry_ = kNoTimer;
   std::weak_ptr<bool> alive = alive_;
-  node_.StepDown([this, alive] {
+  node_.StepDown([this, alive, wait, done_message = std::move(done_message)] {
     if (alive.expired() || !unsealed_) return;
-    retry_ = env_.executor.PostAfter(options_.retry_after, [this, alive] {
+    Log(LogLevel::kInfo, absl::StrCat(done_message, absl::FormatDuration(wait)));
+    retry_ = env_.executor.PostAfter(wait, [this, alive] {
       if (!alive.expired()) Contend();
     });
   });

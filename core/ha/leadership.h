@@ -1,5 +1,6 @@
-// Leadership: what an HA node does with the coordinator (docs/ha.md). First version, for one or
-// more servers that are each active or waiting; forwarding and performance standbys come later.
+// Leadership: what an HA node does with the coordinator (docs/ha.md), for one or more servers
+// that are each active or standby (standbys redirect; forwarding and performance standbys come
+// later).
 //
 //   sealed          storage unfenced until the first unseal (sys/init must write), read-only after
 //   unsealed        storage read-only, the node a standby; it campaigns with a fresh UUID
@@ -7,6 +8,9 @@
 //                   the advertisement core/leader/<uuid> is written through the barrier
 //   lost the lock   storage read-only, the node steps down (every plugin stops), and campaigns
 //                   again after `retry_after`
+//   step-down       (sys/step-down) the advertisement is cleared, the lock released (its lease
+//                   revoked, so another node can win at once), then as "lost the lock", but the
+//                   node campaigns again only after `step_down_wait`
 //   sealing         the campaign ends (the lease is revoked, so another node can win at once)
 //
 // Runs on the node's event loop, like the node.
@@ -27,10 +31,16 @@
 
 namespace bulwark::ha {
 
+// How long a node that stepped down by request waits before contending again (Vault's
+// manualStepDownSleepPeriod), so that another node takes the role.
+inline constexpr absl::Duration kStepDownWait = absl::Seconds(10);
+
 struct LeadershipOptions {
   Advertisement advertise;  // This node's api_addr and cluster_addr.
   // Pause before contending again after losing the lock or a failed campaign.
   absl::Duration retry_after = absl::Seconds(10);
+  // Pause before contending again after a step-down by request.
+  absl::Duration step_down_wait = kStepDownWait;
 };
 
 // What sys/leader reports.
@@ -56,6 +66,10 @@ class Leadership {
   void OnUnsealed();
   // The node sealed: give the lock up.
   void OnSealed();
+  // sys/step-down: give the lock up and step down (a termination event: every plugin stops),
+  // then contend again after `step_down_wait`. Logs "stepped down by request; contending again
+  // in <wait>" once the plugins have stopped. Nothing happens unless this node holds the lock.
+  void StepDown();
 
   // Holds the lock, is active and has advertised itself.
   bool active() const { return serving_; }
@@ -66,6 +80,8 @@ class Leadership {
   void Contend();
   void Won(absl::StatusOr<LockGrant> grant);
   void Lost(absl::Status why);
+  // Read-only storage, the node a standby (plugins stopped), a new campaign after `wait`.
+  void StandDown(absl::Duration wait, std::string done_message);
   void Log(LogLevel level, std::string message, std::string error = "");
 
   Env& env_;

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -184,6 +185,7 @@ void Api::Serve(http::Request request, http::Responder respond) {
 }
 
 void Api::Dispatch(const CallPtr& c) {
+  if (StandbyAnswer(c)) return;
   switch (c->req.route) {
     case Route::kSysInit:
       return Init(c);
@@ -456,17 +458,103 @@ void Api::Seal(const CallPtr& c) {
 }
 
 void Api::StepDown(const CallPtr& c) {
-  // The node steps down (every plugin stops: the step-down termination event) and, being the
-  // only node, takes the active role again at once, as a lone HA node wins the next election.
-  // So this endpoint follows Vault's HA row of the state matrix: sealed is 503.
   if (!Authorize(c)) return;
   Log(LogLevel::kInfo, "stepping down by API request");
+  if (options_.step_down) {
+    // HA: 204 at once; the node gives up the lock and steps down after (Vault's order).
+    FinishEmpty(c, 204);
+    std::weak_ptr<bool> alive = alive_;
+    env_.executor.Post([this, alive] {
+      if (!alive.expired()) options_.step_down();
+    });
+    return;
+  }
+  // Without HA the node steps down (every plugin stops: the step-down termination event) and,
+  // being the only node, takes the active role again at once, as a lone HA node wins the next
+  // election.
   node_.StepDown(Guarded(c, [this, c]() {
     node_.BecomeActive(Guarded(c, [this, c](absl::Status s) {
       if (!s.ok()) return FinishError(c, s);
       FinishEmpty(c, 204);
     }));
   }));
+}
+
+namespace {
+
+// Percent-encodes a decoded path or query part for a Location header ('/' kept in paths).
+std::string Escape(absl::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (absl::ascii_isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+        (keep_slash && ch == '/')) {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[ch >> 4]);
+      out.push_back(kHex[ch & 15]);
+    }
+  }
+  return out;
+}
+
+// Answered by a standby itself (Vault's state matrix, docs/ha.md); everything else goes to the
+// active node.
+bool ServedOnStandby(Route route) {
+  switch (route) {
+    case Route::kSysInit:
+    case Route::kSysSealStatus:
+    case Route::kSysUnseal:
+    case Route::kSysHealth:
+    case Route::kSysLeader:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool Api::StandbyAnswer(const CallPtr& c) {
+  if (!options_.leader || ServedOnStandby(c->req.route)) return false;
+  // Sealed or uninitialised: the endpoints' own 503 / 204 answers.
+  if (!node_.seal_status().initialized || node_.sealed()) return false;
+  if (node_.role() != node::Role::kStandby) return false;
+  if (c->req.route == Route::kSysSeal) {
+    FinishError(c,
+                HttpError(500, "vault cannot seal when in standby mode; please restart instead"));
+    return true;
+  }
+  absl::StatusOr<LeaderStatus> leader = options_.leader();
+  if (!leader.ok()) {
+    FinishError(c, leader.status());
+    return true;
+  }
+  if (leader->is_self) return false;  // Won the lock, becoming active: the node answers.
+  if (leader->leader_address.empty()) {
+    FinishError(c, HttpError(500, "local node not active but active cluster node not found"));
+    return true;
+  }
+  // Vault's respondStandby: the active node's scheme and host, this request's path and query.
+  absl::string_view address = leader->leader_address;
+  std::string scheme = "https";
+  if (size_t at = address.find("://"); at != absl::string_view::npos) {
+    scheme = std::string(address.substr(0, at));
+    address.remove_prefix(at + 3);
+  }
+  address = address.substr(0, address.find('/'));
+  std::string location = absl::StrCat(scheme, "://", address, Escape(c->raw.path, true));
+  for (size_t i = 0; i < c->raw.query.size(); ++i) {
+    absl::StrAppend(&location, i == 0 ? "?" : "&", Escape(c->raw.query[i].first, false), "=",
+                    Escape(c->raw.query[i].second, false));
+  }
+  http::Response r;
+  r.status = 307;
+  r.content_type = "";
+  r.headers.emplace_back("Location", std::move(location));
+  Finish(c, std::move(r));
+  return true;
 }
 
 void Api::Health(const CallPtr& c) {

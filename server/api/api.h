@@ -6,7 +6,9 @@
 // Order of checks for each request (Vault's): the path and method (404/405/400/415, see
 // decode.h), then the node's state (uninitialised or sealed: 503 "Vault is sealed", except for
 // the unauthenticated sys/init, sys/seal-status, sys/unseal, sys/health and sys/leader, and
-// sys/seal, a 204 no-op), then the token (X-Vault-Token or Authorization: Bearer;
+// sys/seal, a 204 no-op), then, on an HA standby (unsealed, not the active node), a 307 to the
+// active node for everything but those unauthenticated endpoints (see StandbyAnswer in api.cc),
+// then the token (X-Vault-Token or Authorization: Bearer;
 // missing or not valid: 403 "permission denied"), then the endpoint. Every valid token may do
 // everything: bulwark has no policies. sys/wrapping/unwrap takes a response-wrapping token in
 // place of a client token (see WrappingUnwrap in api.cc).
@@ -53,6 +55,9 @@ struct ApiOptions {
   std::function<void()> on_unsealed;
   std::function<void()> on_sealed;
   std::function<absl::StatusOr<LeaderStatus>()> leader;
+  // sys/step-down on the active node: runs on the loop after the 204 was sent (Vault's step-down
+  // is asynchronous). Unset: the node steps down and becomes active again at once.
+  std::function<void()> step_down;
 };
 
 class Api {
@@ -104,6 +109,9 @@ class Api {
   void Unseal(const CallPtr& c);
   void Seal(const CallPtr& c);
   void StepDown(const CallPtr& c);
+  // On an HA standby: answers a request the standby does not serve (307 to the active node,
+  // 500 for sys/seal or when no active node is known) and returns true.
+  bool StandbyAnswer(const CallPtr& c);
   void Health(const CallPtr& c);
   void Leader(const CallPtr& c);
   void Mounts(const CallPtr& c);

@@ -551,6 +551,74 @@ TEST_F(ApiTest, SealAndStepDown) {
   EXPECT_EQ(Auth("GET /v1/secret/a").json["data"], Json({{"v", "1"}}));
 }
 
+// An HA standby (ApiOptions::leader set, the node a standby): sys/health 429, sys/leader names
+// the active node, the unauthenticated status endpoints answered here, everything else a 307 to
+// the active node's address with the same path and query; sys/step-down on the active node
+// answers 204 and then runs the step_down hook.
+TEST_F(ApiTest, AnHaStandbyRedirectsToTheActiveNode) {
+  LeaderStatus leader;
+  leader.leader_address = "http://10.0.0.9:8200";
+  leader.leader_cluster_address = "https://10.0.0.9:8201";
+  int step_downs = 0;
+  ApiOptions options;
+  options.leader = [&]() -> absl::StatusOr<LeaderStatus> { return leader; };
+  options.step_down = [&] { ++step_downs; };
+  api_ = std::make_unique<Api>(sim_.env(), *node_, metrics_, log_, options);
+  EXPECT_EQ(Do("GET /v1/sys/leader").status, 503);  // HA and sealed.
+  EXPECT_EQ(Do("PUT /v1/sys/step-down").status, 503);
+  InitAndUnseal();
+  MountKv();
+  ASSERT_EQ(Auth("PUT /v1/secret/a", R"({"v":"1"})").status, 204);
+  bool down = false;
+  node_->StepDown([&] { down = true; });
+  sim_.loop().RunUntilIdle();
+  ASSERT_TRUE(down);
+
+  Reply health = Do("GET /v1/sys/health");
+  EXPECT_EQ(health.status, 429);
+  EXPECT_EQ(health.json["standby"], true);
+  EXPECT_EQ(health.json["sealed"], false);
+  EXPECT_EQ(Do("GET /v1/sys/health?standbyok=true").status, 200);
+  Reply who = Do("GET /v1/sys/leader");
+  EXPECT_EQ(who.status, 200);
+  EXPECT_EQ(who.json["is_self"], false);
+  EXPECT_EQ(who.json["leader_address"], "http://10.0.0.9:8200");
+  EXPECT_EQ(who.json["active_time"], "0001-01-01T00:00:00Z");
+  EXPECT_EQ(Do("GET /v1/sys/seal-status").status, 200);
+
+  Reply write = Auth("PUT /v1/secret/a b", R"({"v":"2"})");
+  EXPECT_EQ(write.status, 307);
+  EXPECT_EQ(write.Header("Location"), "http://10.0.0.9:8200/v1/secret/a%20b");
+  EXPECT_EQ(write.body, "");
+  EXPECT_EQ(Do("GET /v1/secret/a?list=true&x=a&b").Header("Location"),
+            "http://10.0.0.9:8200/v1/secret/a?list=true&x=a&b=");
+  for (const char* target : {"PUT /v1/sys/step-down", "GET /v1/sys/metrics", "GET /v1/sys/mounts",
+                             "GET /v1/auth/token/lookup-self", "PUT /v1/sys/wrapping/unwrap"}) {
+    Reply r = Auth(target);
+    EXPECT_EQ(r.status, 307) << target;
+    EXPECT_THAT(r.Header("Location"), ::testing::StartsWith("http://10.0.0.9:8200/v1/")) << target;
+  }
+  EXPECT_EQ(Auth("PUT /v1/sys/seal").json,
+            Errors({"vault cannot seal when in standby mode; please restart instead"}));
+  EXPECT_EQ(step_downs, 0);
+
+  leader.leader_address = "10.0.0.7:8200";  // No scheme: Vault's default, https.
+  EXPECT_EQ(Auth("GET /v1/secret/a").Header("Location"), "https://10.0.0.7:8200/v1/secret/a");
+  leader.leader_address = "";  // No active node known.
+  Reply none = Auth("GET /v1/secret/a");
+  EXPECT_EQ(none.status, 500);
+  EXPECT_EQ(none.json, Errors({"local node not active but active cluster node not found"}));
+
+  // Active again: served here; sys/step-down answers 204, then runs the hook.
+  bool active = false;
+  node_->BecomeActive([&](absl::Status s) { active = s.ok(); });
+  sim_.loop().RunUntilIdle();
+  ASSERT_TRUE(active);
+  EXPECT_EQ(Auth("GET /v1/secret/a").json["data"], Json({{"v", "1"}}));
+  EXPECT_EQ(Auth("PUT /v1/sys/step-down").status, 204);
+  EXPECT_EQ(step_downs, 1);
+}
+
 TEST_F(ApiTest, PathAndMethodErrors) {
   EXPECT_EQ(Do("GET /v2/sys/init").status, 404);
   EXPECT_EQ(Do("GET /v2/sys/init").json, Errors({}));

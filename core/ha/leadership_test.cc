@@ -1,0 +1,139 @@
+// Leadership on the simulated Env with a scripted coordinator and an in-memory fenced storage:
+// sys/step-down releases the lock, leaves the storage read-only and the node a standby, and
+// contends again only once `step_down_wait` of simulated time has passed.
+#include "core/ha/leadership.h"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "base/env/sim/sim_env.h"
+#include "base/log/log.h"
+#include "base/metrics/metrics.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
+#include "base/storage/storage_errors.h"
+#include "core/lifecycle/builtin_runner.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulwark::ha {
+namespace {
+
+// Writes pass unless read-only (fencing itself is etcd's, tested in //server/etcd).
+class MemoryFencedStorage final : public FencedStorage {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
+    return mem_.Get(key);
+  }
+  absl::Status Put(absl::string_view key, absl::string_view value) override {
+    if (read_only_) return ReadOnlyError();
+    return mem_.Put(key, value);
+  }
+  absl::Status Delete(absl::string_view key) override {
+    if (read_only_) return ReadOnlyError();
+    return mem_.Delete(key);
+  }
+  absl::StatusOr<std::vector<std::string>> List(absl::string_view prefix) override {
+    return mem_.List(prefix);
+  }
+  void Unfence() override { read_only_ = false; }
+  void MakeReadOnly() override { read_only_ = true; }
+  void FenceOn(const LockGrant&) override { read_only_ = false; }
+  bool read_only() const { return read_only_; }
+
+ private:
+  InMemoryStorage mem_;
+  bool read_only_ = false;
+};
+
+// Grants every campaign at once (on the loop), as if no other node contended.
+class GrantingCoordinator final : public Coordinator {
+ public:
+  explicit GrantingCoordinator(Executor& loop) : loop_(loop) {}
+  void Campaign(std::string holder_id, WonCallback won, LostCallback) override {
+    ++campaigns;
+    holder = holder_id;
+    LockGrant grant{holder_id, "core/lock/1", campaigns, campaigns, absl::Seconds(15)};
+    loop_.Post([won = std::move(won), grant]() mutable { won(grant); });
+  }
+  absl::Status Resign() override {
+    ++resigns;
+    holder.reset();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<std::string>> Holder() override { return holder; }
+  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(std::string, EventsCallback) override {
+    return absl::UnimplementedError("no watches here");
+  }
+
+  int campaigns = 0;
+  int resigns = 0;
+  std::optional<std::string> holder;
+
+ private:
+  Executor& loop_;
+};
+
+TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
+  sim::SimEnv sim(7);
+  MemoryFencedStorage storage;
+  GrantingCoordinator coordinator(sim.loop());
+  lifecycle::BuiltinRunnerFactory runners(sim.loop(), {});
+  metrics::Registry metrics;
+  MemoryLogSink log;
+  node::NodeOptions options;
+  options.role = node::Role::kStandby;
+  absl::StatusOr<std::unique_ptr<node::Node>> opened =
+      node::Node::Open(sim.env(), storage, runners, metrics, log, options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  node::Node& node = **opened;
+  LeadershipOptions lo;
+  lo.advertise = {"https://10.0.0.1:8200", "https://10.0.0.1:8201"};
+  lo.step_down_wait = absl::Seconds(10);
+  lo.retry_after = absl::Seconds(1);  // Not the pause a step-down takes.
+  Leadership leadership(sim.env(), node, coordinator, storage, log, lo);
+  EXPECT_EQ(kStepDownWait, absl::Seconds(10));  // Vault's manualStepDownSleepPeriod.
+
+  absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node.Initialize(1, 1);
+  ASSERT_TRUE(shares.ok()) << shares.status();
+  bool unsealed = false;
+  node.Unseal((*shares)[0].view(),
+              [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
+  ASSERT_TRUE(sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5)));
+  leadership.OnUnsealed();
+  ASSERT_TRUE(sim.loop().RunUntil([&] { return leadership.active(); }, absl::Seconds(1)));
+  EXPECT_EQ(coordinator.campaigns, 1);
+  EXPECT_EQ(node.role(), node::Role::kActive);
+  EXPECT_FALSE(storage.read_only());
+  absl::StatusOr<LeaderView> view = leadership.Leader();
+  ASSERT_TRUE(view.ok());
+  EXPECT_TRUE(view->is_self);
+
+  const absl::Duration stepped_at = sim.clock().MonotonicNow();
+  leadership.StepDown();
+  EXPECT_EQ(coordinator.resigns, 1);
+  EXPECT_FALSE(leadership.active());
+  EXPECT_TRUE(storage.read_only());
+  EXPECT_EQ(node.role(), node::Role::kStandby);
+  // Nothing contends before the wait is over (simulated time: the loop runs every task due).
+  sim.loop().RunUntil([] { return false; }, absl::Seconds(10) - absl::Milliseconds(1));
+  EXPECT_EQ(coordinator.campaigns, 1);
+  EXPECT_FALSE(leadership.active());
+  // Then it contends, and (no other node) wins again.
+  ASSERT_TRUE(sim.loop().RunUntil([&] { return leadership.active(); }, absl::Seconds(1)));
+  EXPECT_EQ(coordinator.campaigns, 2);
+  EXPECT_GE(sim.clock().MonotonicNow() - stepped_at, absl::Seconds(10));
+  EXPECT_EQ(node.role(), node::Role::kActive);
+
+  // A step-down while not holding the lock does nothing.
+  leadership.OnSealed();
+  const int resigns = coordinator.resigns;
+  leadership.StepDown();
+  EXPECT_EQ(coordinator.resigns, resigns);
+}
+
+}  // namespace
+}  // namespace bulwark::ha
