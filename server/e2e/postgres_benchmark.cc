@@ -1,0 +1,197 @@
+// The goal end to end: `database/creds/:role` and `database/rotate-root/:name` over
+// HTTP on a real `bulwark server -dev` with the PostgreSQL plugin, against a bare libpq round
+// trip doing the same change, in one run against one real PostgreSQL 15, interleaved round by
+// round so both sides see the same machine load:
+//
+//   CREATE ROLE "<u>" WITH LOGIN PASSWORD '<p>' VALID UNTIL '<t>'  (libpq, autocommit)
+//   GET /v1/database/creds/role  (the engine: role + config reads, NewUser through the plugin,
+//                                 the lease written behind the barrier)
+//   ALTER ROLE "<u>" WITH PASSWORD '<p>'                           (libpq, autocommit)
+//   PUT /v1/database/rotate-root/pg  (WAL put, UpdateUser, config write, WAL delete, and the
+//                                     connection closed, so the next call reconnects)
+//
+//   bazel run -c opt //server/e2e:postgres_benchmark -- [--rounds=N]
+//
+// Prints p50/p90/p99 per operation and the engine/libpq ratios of the p50s (the goal: <= 1.5).
+// Not a test: it asserts nothing about speed.
+#include <postgresql/libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "examples/postgres/testing/postgres_server.h"
+#include "nlohmann/json.hpp"
+#include "server/cli/client.h"
+#include "server/e2e/bulwark_server.h"
+
+namespace bulwark::e2e {
+namespace {
+
+using examples::postgres::testing::PostgresServer;
+
+constexpr int kRoundsDefault = 300;
+constexpr int kWarmupRounds = 20;
+constexpr char kRootToken[] = "postgres-benchmark-root-token";
+constexpr char kPlugin[] = "postgresql-database-plugin";
+constexpr char kCreation[] =
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';";
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "postgres_benchmark: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// A kept libpq connection as the superuser (opened before any rotation).
+class Bare {
+ public:
+  explicit Bare(const PostgresServer& pg) {
+    const std::string port = absl::StrCat(pg.port());
+    const char* keys[] = {"host", "port", "dbname", "user", "password", nullptr};
+    const char* values[] = {pg.socket_dir().c_str(),         port.c_str(),
+                            pg.database().c_str(),           pg.superuser().c_str(),
+                            pg.superuser_password().c_str(), nullptr};
+    conn_ = PQconnectdbParams(keys, values, 0);
+    if (PQstatus(conn_) != CONNECTION_OK) Die(PQerrorMessage(conn_));
+  }
+  ~Bare() { PQfinish(conn_); }
+  void Exec(const std::string& sql) {
+    PGresult* result = PQexec(conn_, sql.c_str());
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) Die(PQresultErrorMessage(result));
+    PQclear(result);
+  }
+
+ private:
+  PGconn* conn_ = nullptr;
+};
+
+double Percentile(std::vector<double> samples, double p) {
+  std::sort(samples.begin(), samples.end());
+  return samples[std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()))];
+}
+
+template <typename F>
+double TimeUs(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+void Expect(const cli::Client& client, const cli::ApiRequest& request) {
+  absl::StatusOr<cli::ApiReply> reply = client.Send(request);
+  if (!reply.ok()) Die(absl::StrCat(request.path, ": ", reply.status().ToString()));
+  if (reply->status >= 300) Die(absl::StrCat(request.path, ": ", reply->status, " ", reply->body));
+}
+
+int Main(int argc, char** argv) {
+  int rounds = kRoundsDefault;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (!absl::ConsumePrefix(&arg, "--rounds=") || !absl::SimpleAtoi(arg, &rounds) || rounds < 1) {
+      Die(absl::StrCat("unknown argument ", argv[i], " (usage: [--rounds=N])"));
+    }
+  }
+  // Under `bazel run` the runfiles helpers (server/testing) look in TEST_SRCDIR.
+  if (std::getenv("TEST_SRCDIR") == nullptr && std::getenv("RUNFILES_DIR") != nullptr) {
+    ::setenv("TEST_SRCDIR", std::getenv("RUNFILES_DIR"), 1);
+  }
+  absl::StatusOr<std::unique_ptr<PostgresServer>> started = PostgresServer::Start();
+  if (!started.ok()) Die(started.status().ToString());
+  PostgresServer& pg = **started;
+  Bare bare(pg);
+
+  const std::string dir = TestTmpDir() + "/postgres_benchmark";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/plugins");
+  RunningServer server = StartServer({"-dev", absl::StrCat("-dev-root-token-id=", kRootToken),
+                                      "-dev-listen-address=127.0.0.1:0",
+                                      "-dev-plugin-dir=" + dir + "/plugins", "-log-level=warn"});
+  if (server.address.empty()) Die(server.process->output());
+  const std::string sha256 =
+      InstallPlugin("bulwark/examples/postgres/postgres_plugin", dir + "/plugins", kPlugin);
+  cli::ClientOptions options;
+  options.address = server.address;
+  options.token = kRootToken;
+  absl::StatusOr<cli::Client> client = cli::Client::Create(options);
+  if (!client.ok()) Die(client.status().ToString());
+  Expect(*client, {"PUT",
+                   absl::StrCat("sys/plugins/catalog/database/", kPlugin),
+                   {},
+                   nlohmann::json{{"sha256", sha256}, {"command", kPlugin}}});
+  Expect(*client, {"POST", "sys/mounts/database", {}, nlohmann::json{{"type", "database"}}});
+  Expect(*client, {"PUT",
+                   "database/config/pg",
+                   {},
+                   nlohmann::json{{"plugin_name", kPlugin},
+                                  {"connection_url", pg.TemplatedUrl()},
+                                  {"username", pg.superuser()},
+                                  {"password", pg.superuser_password()},
+                                  {"allowed_roles", "role"}}});
+  Expect(*client,
+         {"PUT",
+          "database/roles/role",
+          {},
+          nlohmann::json{
+              {"db_name", "pg"}, {"creation_statements", kCreation}, {"default_ttl", "1h"}}});
+  const cli::ApiRequest creds = {"GET", "database/creds/role", {}, std::nullopt};
+  const cli::ApiRequest rotate = {"PUT", "database/rotate-root/pg", {}, std::nullopt};
+  bare.Exec("CREATE ROLE \"bare-root\" WITH LOGIN PASSWORD 'bare-root-0'");
+
+  const std::string expiration =
+      absl::FormatTime("%Y-%m-%d %H:%M:%S%z", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
+  std::map<std::string, std::vector<double>> us;
+  // Creds first (rotate-root closes the connection, so the next creds would reconnect).
+  for (int round = -kWarmupRounds; round < rounds; ++round) {
+    const std::string id = absl::StrCat(round + kWarmupRounds);
+    const double bare_us = TimeUs([&] {
+      bare.Exec(absl::StrCat("CREATE ROLE \"bare-", id, "\" WITH LOGIN PASSWORD 'pw-A-", id,
+                             "' VALID UNTIL '", expiration, "'"));
+    });
+    const double http_us = TimeUs([&] { Expect(*client, creds); });
+    if (round < 0) continue;
+    us["libpq CREATE ROLE"].push_back(bare_us);
+    us["HTTP creds/role"].push_back(http_us);
+  }
+  for (int round = -kWarmupRounds; round < rounds; ++round) {
+    const std::string id = absl::StrCat(round + kWarmupRounds);
+    const double bare_us = TimeUs(
+        [&] { bare.Exec(absl::StrCat("ALTER ROLE \"bare-root\" WITH PASSWORD 'pw-C-", id, "'")); });
+    const double http_us = TimeUs([&] { Expect(*client, rotate); });
+    if (round < 0) continue;
+    us["libpq ALTER ROLE"].push_back(bare_us);
+    us["HTTP rotate-root"].push_back(http_us);
+  }
+  server.process->Stop(SIGTERM);
+  std::printf("rounds: %d per pair (after %d warm-up rounds), interleaved\n", rounds,
+              kWarmupRounds);
+  std::printf("%-20s %10s %10s %10s\n", "operation", "p50 us", "p90 us", "p99 us");
+  for (const char* name :
+       {"libpq CREATE ROLE", "HTTP creds/role", "libpq ALTER ROLE", "HTTP rotate-root"}) {
+    const std::vector<double>& s = us[name];
+    std::printf("%-20s %10.0f %10.0f %10.0f\n", name, Percentile(s, 0.5), Percentile(s, 0.9),
+                Percentile(s, 0.99));
+  }
+  std::printf("p50 ratio creds/role / CREATE ROLE:  %.2f\n",
+              Percentile(us["HTTP creds/role"], 0.5) / Percentile(us["libpq CREATE ROLE"], 0.5));
+  std::printf("p50 ratio rotate-root / ALTER ROLE:  %.2f\n",
+              Percentile(us["HTTP rotate-root"], 0.5) / Percentile(us["libpq ALTER ROLE"], 0.5));
+  return 0;
+}
+
+}  // namespace
+}  // namespace bulwark::e2e
+
+int main(int argc, char** argv) { return bulwark::e2e::Main(argc, argv); }
