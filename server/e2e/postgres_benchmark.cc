@@ -35,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "examples/postgres/testing/benchmark_support.h"
 #include "examples/postgres/testing/postgres_server.h"
 #include "nlohmann/json.hpp"
 #include "server/cli/client.h"
@@ -43,7 +44,12 @@
 namespace bulwark::e2e {
 namespace {
 
+using examples::postgres::testing::BareConnection;
 using examples::postgres::testing::PostgresServer;
+using examples::postgres::testing::PrintReport;
+using examples::postgres::testing::RoundsFlag;
+using examples::postgres::testing::Samples;
+using examples::postgres::testing::TimeUs;
 
 constexpr int kRoundsDefault = 300;
 constexpr int kWarmupRounds = 20;
@@ -57,42 +63,6 @@ constexpr char kCreation[] =
   std::exit(1);
 }
 
-// A kept libpq connection as the superuser (opened before any rotation).
-class Bare {
- public:
-  explicit Bare(const PostgresServer& pg) {
-    const std::string port = absl::StrCat(pg.port());
-    const char* keys[] = {"host", "port", "dbname", "user", "password", nullptr};
-    const char* values[] = {pg.socket_dir().c_str(),         port.c_str(),
-                            pg.database().c_str(),           pg.superuser().c_str(),
-                            pg.superuser_password().c_str(), nullptr};
-    conn_ = PQconnectdbParams(keys, values, 0);
-    if (PQstatus(conn_) != CONNECTION_OK) Die(PQerrorMessage(conn_));
-  }
-  ~Bare() { PQfinish(conn_); }
-  void Exec(const std::string& sql) {
-    PGresult* result = PQexec(conn_, sql.c_str());
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) Die(PQresultErrorMessage(result));
-    PQclear(result);
-  }
-
- private:
-  PGconn* conn_ = nullptr;
-};
-
-double Percentile(std::vector<double> samples, double p) {
-  std::sort(samples.begin(), samples.end());
-  return samples[std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()))];
-}
-
-template <typename F>
-double TimeUs(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 void Expect(const cli::Client& client, const cli::ApiRequest& request) {
   absl::StatusOr<cli::ApiReply> reply = client.Send(request);
   if (!reply.ok()) Die(absl::StrCat(request.path, ": ", reply.status().ToString()));
@@ -100,13 +70,7 @@ void Expect(const cli::Client& client, const cli::ApiRequest& request) {
 }
 
 int Main(int argc, char** argv) {
-  int rounds = kRoundsDefault;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (!absl::ConsumePrefix(&arg, "--rounds=") || !absl::SimpleAtoi(arg, &rounds) || rounds < 1) {
-      Die(absl::StrCat("unknown argument ", argv[i], " (usage: [--rounds=N])"));
-    }
-  }
+  const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
   // Under `bazel run` the runfiles helpers (server/testing) look in TEST_SRCDIR.
   if (std::getenv("TEST_SRCDIR") == nullptr) {
     if (const char* runfiles = std::getenv("RUNFILES_DIR"); runfiles != nullptr) {
@@ -121,7 +85,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<PostgresServer>> started = PostgresServer::Start();
   if (!started.ok()) Die(started.status().ToString());
   PostgresServer& pg = **started;
-  Bare bare(pg);
+  BareConnection bare(pg);
 
   const std::string dir = TestTmpDir() + "/postgres_benchmark";
   std::filesystem::remove_all(dir);
@@ -164,7 +128,7 @@ int Main(int argc, char** argv) {
 
   const std::string expiration =
       absl::FormatTime("%Y-%m-%d %H:%M:%S%z", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
-  std::map<std::string, std::vector<double>> us;
+  Samples us;
   // Creds first (rotate-root closes the connection, so the next creds would reconnect).
   for (int round = -kWarmupRounds; round < rounds; ++round) {
     const std::string id = absl::StrCat(round + kWarmupRounds);
@@ -200,18 +164,11 @@ int Main(int argc, char** argv) {
   server.process->Stop(SIGTERM);
   std::printf("rounds: %d per pair (after %d warm-up rounds), interleaved\n", rounds,
               kWarmupRounds);
-  std::printf("%-20s %10s %10s %10s\n", "operation", "p50 us", "p90 us", "p99 us");
-  for (const char* name :
-       {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
-        "HTTP rotate-root", "HTTP reset/pg", "rotate (conn open)"}) {
-    const std::vector<double>& s = us[name];
-    std::printf("%-20s %10.0f %10.0f %10.0f\n", name, Percentile(s, 0.5), Percentile(s, 0.9),
-                Percentile(s, 0.99));
-  }
-  std::printf("p50 ratio creds/role / CREATE ROLE:  %.2f\n",
-              Percentile(us["HTTP creds/role"], 0.5) / Percentile(us["libpq CREATE ROLE"], 0.5));
-  std::printf("p50 ratio rotate-root / ALTER ROLE:  %.2f\n",
-              Percentile(us["HTTP rotate-root"], 0.5) / Percentile(us["libpq ALTER ROLE"], 0.5));
+  PrintReport(us,
+              {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
+               "HTTP rotate-root", "HTTP reset/pg", "rotate (conn open)"},
+              {{"creds/role / CREATE ROLE", "HTTP creds/role", "libpq CREATE ROLE"},
+               {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"}});
   return 0;
 }
 
