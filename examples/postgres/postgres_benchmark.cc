@@ -149,11 +149,15 @@ class PluginHost {
   std::unique_ptr<dbplugin::v5::Database::Stub> stub_;
 };
 
+// A static, so that Die (std::exit) still stops PostgreSQL.
+std::unique_ptr<PostgresServer> g_pg;
+
 int Main(int argc, char** argv) {
   const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
   absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
   if (!server.ok()) Die(server.status().ToString());
-  PostgresServer& pg = **server;
+  g_pg = *std::move(server);
+  PostgresServer& pg = *g_pg;
   PluginHost plugin;
   plugin.Start(pg);
   BareConnection bare(pg);

@@ -69,6 +69,10 @@ void Expect(const cli::Client& client, const cli::ApiRequest& request) {
   if (reply->status >= 300) Die(absl::StrCat(request.path, ": ", reply->status, " ", reply->body));
 }
 
+// Statics, so that Die (std::exit) still stops the bulwark server, then PostgreSQL.
+std::unique_ptr<PostgresServer> g_pg;
+RunningServer g_server;
+
 int Main(int argc, char** argv) {
   const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
   // Under `bazel run` the runfiles helpers (server/testing) look in TEST_SRCDIR.
@@ -84,15 +88,17 @@ int Main(int argc, char** argv) {
   }
   absl::StatusOr<std::unique_ptr<PostgresServer>> started = PostgresServer::Start();
   if (!started.ok()) Die(started.status().ToString());
-  PostgresServer& pg = **started;
+  g_pg = *std::move(started);
+  PostgresServer& pg = *g_pg;
   BareConnection bare(pg);
 
   const std::string dir = TestTmpDir() + "/postgres_benchmark";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir + "/plugins");
-  RunningServer server = StartServer({"-dev", absl::StrCat("-dev-root-token-id=", kRootToken),
-                                      "-dev-listen-address=127.0.0.1:0",
-                                      "-dev-plugin-dir=" + dir + "/plugins", "-log-level=warn"});
+  g_server = StartServer({"-dev", absl::StrCat("-dev-root-token-id=", kRootToken),
+                          "-dev-listen-address=127.0.0.1:0", "-dev-plugin-dir=" + dir + "/plugins",
+                          "-log-level=warn"});
+  RunningServer& server = g_server;
   if (server.address.empty()) Die(server.process->output());
   const std::string sha256 =
       InstallPlugin("bulwark/examples/postgres/postgres_plugin", dir + "/plugins", kPlugin);
