@@ -32,6 +32,7 @@
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
+#include "base/env/posix/posix_process_sampler.h"
 #include "base/env/posix/posix_random.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
@@ -209,6 +210,7 @@ class Server {
   PosixEnv posix_;
   StderrLogSink log_;
   metrics::Registry metrics_;
+  PosixProcessSampler sampler_;  // Plugin CPU and memory from /proc, for sys/metrics.
   int lock_fd_ = -1;
   std::unique_ptr<Storage> storage_;
   // storage "etcd": the client under the storage; with ha_enabled the coordinator and the
@@ -324,11 +326,16 @@ absl::Status Server::Start() {
   runners_ = std::make_unique<lifecycle::SplitRunnerFactory>(*builtin_, *external_);
   node::NodeOptions options;
   options.catalog.plugin_directory = config_.plugin_directory;
+  // ParseConfig accepted only the three names.
+  options.catalog.signature_policy =
+      catalog::ParseSignaturePolicy(config_.plugin_signature_policy).value();
+  options.catalog.allowed_signers_file = config_.plugin_allowed_signers_file;
   options.catalog.builtins = {
       catalog::BuiltinPlugin{catalog::PluginType::kSecret, kBuiltinKv, kBuiltinKvVersion}};
   options.system_view.vault_version = kVaultApiVersion;
   // With HA the node starts as a standby and becomes active when it wins the lock.
   if (coordinator_ != nullptr) options.role = node::Role::kStandby;
+  options.lifecycle.sampler = &sampler_;
   absl::StatusOr<std::unique_ptr<node::Node>> node =
       node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
   if (!node.ok()) return node.status();

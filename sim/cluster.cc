@@ -42,6 +42,9 @@ void Cluster::WriteWorld(SimFileSystem& disk) {
   CHECK_OK(disk.CreateSymlink(absl::StrCat("../outside/", kPluginMultiplexed),
                               absl::StrCat("/bulwark/plugins/", kEscapingLink)));
   CHECK_OK(disk.CreateSymlink(kPluginMultiplexed, absl::StrCat("/bulwark/plugins/", kHopLink)));
+  if (world_.scenario.signatures_required) {
+    CHECK_OK(disk.WriteFileDurably("/bulwark/allowed_signers", world_.allowed_signers_text, 0644));
+  }
   CHECK_OK(disk.SyncDir("/bulwark"));
   CHECK_OK(disk.SyncDir("/bulwark/plugins"));
 }
@@ -50,6 +53,8 @@ void Cluster::AddMachine(int id) {
   NodeOptions options;
   options.id = id;
   options.seed = StableHash64(absl::StrCat("node/", id), world_.config.seed);
+  options.plugin = world_.config.plugin;
+  options.signatures_required = world_.scenario.signatures_required;
   Machine built;
   if (id == 0) {
     built.registry = &world_.registry;

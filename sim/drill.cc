@@ -95,6 +95,14 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.catalog.skip_name_version_validation=return",
        "default",
        {"catalog_validation"}},
+      // Signed plugins (docs/security.md): the tamper fault removes the signer's line, and a
+      // launch must then be refused.
+      {"catalog.skip_signature_check",
+       "under plugin_signature_policy \"required\" a plugin whose signature does not verify "
+       "against the allowed signers at launch is not started",
+       "bug.catalog.skip_signature_check=return",
+       "tamper",
+       {"signed_launch"}},
   };
   return *bugs;
 }

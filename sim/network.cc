@@ -18,6 +18,14 @@ absl::Duration Network::Latency() {
 }
 
 uint64_t Network::Send(int node, Request request, Callback done, SendOptions options) {
+  // Under signatures_required every client signs what it registers with the release key, as an
+  // operator's tooling would; a registration that carries a signature already keeps it (the
+  // administrator's swapped signatures).
+  if (request.kind == OpKind::kRegister && world_.scenario.signatures_required &&
+      request.registration.signature.empty()) {
+    auto it = world_.signature_by_sha.find(request.registration.sha256);
+    if (it != world_.signature_by_sha.end()) request.registration.signature = it->second;
+  }
   const uint64_t op = next_op_++;
   PendingOp& pending = pending_[op];
   pending.done = std::move(done);

@@ -236,7 +236,8 @@ Node::Node(NodeOptions options, SimEventLoop& loop, SimClock& clock, NodeHooks h
       log_(std::make_unique<HookLogSink>(*this)),
       env_{clock_, executor_, core_random_, fs_, *checking_launcher_, options_.failpoints} {
   SimPluginSpec multiplexed;
-  multiplexed.factory = examples::kv::KvBackendFactory();
+  multiplexed.factory =
+      options_.plugin ? options_.plugin->factory : examples::kv::KvBackendFactory();
   multiplexed.multiplexing = true;
   SimPluginSpec solo = multiplexed;
   solo.multiplexing = false;
@@ -284,7 +285,8 @@ absl::Status Node::Start() {
   runner_options.log_sink = log_.get();
   external_ = std::make_unique<lifecycle::ExternalRunnerFactory>(env_, network_, runner_options);
   lifecycle::BuiltinBackend builtin;
-  builtin.factory = sdk::InProcessBackend(examples::kv::KvBackendFactory());
+  builtin.factory = sdk::InProcessBackend(options_.plugin ? options_.plugin->factory
+                                                          : examples::kv::KvBackendFactory());
   builtin_ = std::make_unique<lifecycle::BuiltinRunnerFactory>(
       executor_,
       std::map<std::string, lifecycle::BuiltinBackend>{{std::string(kBuiltinPlugin), builtin}});
@@ -295,6 +297,10 @@ absl::Status Node::Start() {
   core_options.catalog.expected_uid = 0;
   core_options.catalog.builtins = {catalog::BuiltinPlugin{
       catalog::PluginType::kSecret, std::string(kBuiltinPlugin), std::string(kBuiltinVersion)}};
+  if (options_.signatures_required) {
+    core_options.catalog.signature_policy = catalog::SignaturePolicy::kRequired;
+    core_options.catalog.allowed_signers_file = options_.allowed_signers_file;
+  }
   core_options.lifecycle = options_.lifecycle;
   absl::StatusOr<std::unique_ptr<node::Node>> core =
       node::Node::Open(env_, *storage_, *runners_, *metrics_, *log_, core_options);
@@ -384,6 +390,7 @@ void Node::UnsealNext(std::vector<std::string> shares, size_t next, Done done) {
 }
 
 void Node::ExecuteData(const Request& request, Done done) {
+  if (options_.plugin) return ExecuteProbe(request, std::move(done));
   std::string operation;
   std::string data;
   switch (request.kind) {
@@ -431,6 +438,23 @@ void Node::ExecuteData(const Request& request, Done done) {
         }
         done(std::move(response));
       });
+}
+
+void Node::ExecuteProbe(const Request& request, Done done) {
+  std::string operation = "read";
+  if (request.kind == OpKind::kPut) operation = request.operation;
+  if (request.kind == OpKind::kDelete) operation = "delete";
+  if (request.kind == OpKind::kList) operation = "list";
+  core_->Handle(request.key, operation, request.kind == OpKind::kPut ? request.data_json : "",
+                [done = std::move(done)](absl::StatusOr<lifecycle::Reply> reply) mutable {
+                  Response response;
+                  if (!reply.ok()) {
+                    response.status = reply.status();
+                  } else if (reply->has_value() && !(*reply)->data().empty()) {
+                    response.value = (*reply)->data();
+                  }
+                  done(std::move(response));
+                });
 }
 
 void Node::ExecuteRaw(const Request& request, Done done) {

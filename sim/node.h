@@ -36,6 +36,7 @@
 #include "core/storage/file_storage.h"
 #include "sim/node_env.h"
 #include "sim/plugin/sim_plugin.h"
+#include "sim/plugin_under_test.h"
 #include "sim/schedule.h"
 
 namespace bulwark::sim {
@@ -96,8 +97,12 @@ struct Request {
   OpKind kind = OpKind::kStatus;
   std::string key;    // Data requests: the path (or raw key, or folder to list).
   std::string value;  // kPut, kRawPut. A secret: never logged.
-  int shares = 0;     // kInit.
-  int threshold = 0;  // kInit.
+  // With a plugin under test (NodeOptions::plugin), kPut's operation ("create" or "update") and
+  // data (the probe's write_data), sent as they are; kGet then answers Response.data unparsed.
+  std::string operation;
+  std::string data_json;
+  int shares = 0;                          // kInit.
+  int threshold = 0;                       // kInit.
   std::vector<std::string> unseal_shares;  // kUnseal. Secrets.
   catalog::RegisterRequest registration;   // kRegister. Its env values are secrets.
   catalog::PluginType type = catalog::PluginType::kSecret;  // Catalog and mount requests.
@@ -108,7 +113,7 @@ struct Request {
 
 struct Response {
   absl::Status status;
-  std::optional<std::string> value;               // kGet, kRawGet.
+  std::optional<std::string> value;               // kGet, kRawGet (plugin under test: JSON).
   std::vector<std::string> keys;                  // kList, kRawList: full keys.
   std::vector<std::string> shares;                // kInit. Secrets.
   bool sealed = true;                             // kStatus, kUnseal.
@@ -144,9 +149,15 @@ struct NodeOptions {
   std::string data_dir = "/bulwark/data";
   std::string plugin_dir = "/bulwark/plugins";
   std::string run_dir = "/bulwark/run";
+  // Under "required" the catalog verifies signatures against this file on the node's disk.
+  bool signatures_required = false;
+  std::string allowed_signers_file = "/bulwark/allowed_signers";
   lifecycle::LifecycleOptions lifecycle;
   // The node's own failpoint state (its Env's failpoints); nullptr: the installed registry.
   FailpointSource* failpoints = nullptr;
+  // A plugin author's backend for every data mount's plugin (processes and built-in) in place of
+  // the kv example; mount data requests then carry the probe's operation and data.
+  std::shared_ptr<const PluginUnderTest> plugin;
 };
 
 // How a plugin process was started, as the node's launcher saw it: what the invariants compare
@@ -239,6 +250,8 @@ class Node {
   void Trace(absl::string_view kind, absl::string_view payload);
   void UnsealNext(std::vector<std::string> shares, size_t next, Done done);
   void ExecuteData(const Request& request, Done done);
+  // ExecuteData with a plugin under test: the request's operation and data as they are.
+  void ExecuteProbe(const Request& request, Done done);
   void ExecuteRaw(const Request& request, Done done);
 
   NodeOptions options_;

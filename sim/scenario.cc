@@ -26,6 +26,7 @@ constexpr Named kNamed[] = {
     {"catalog", "catalog-heavy workload, artifacts swapped on disk, plugin crashes and hangs"},
     {"plugins", "plugin processes crash, hang and slow down; step-downs; lazy reloads"},
     {"swap", "artifacts swapped on disk under honest registrations: launch verification alone"},
+    {"tamper", "signatures required: artifacts overwritten, signers removed, signatures swapped"},
 };
 
 double Between(Random& random, double lo, double hi) {
@@ -195,6 +196,15 @@ absl::StatusOr<Scenario> ScenarioFor(absl::string_view name, uint64_t seed) {
     f.step_down_per_min = 0.5;
     f.kill_per_min = 0.3;
     s.raw_percent = 0;
+    return s;
+  }
+  if (name == "tamper") {
+    f = FaultMix();
+    s.signatures_required = true;
+    s.catalog_ops_per_min = 120;
+    s.wrong_sha_probability = 0;
+    s.swapped_signature_probability = 0.15;
+    f.tamper_per_min = 3;
     return s;
   }
   if (name == "swap") {

@@ -36,6 +36,7 @@ struct FaultMix {
   double plugin_hang_per_min = 0;
   double plugin_slow_per_min = 0;
   double step_down_per_min = 0;
+  double tamper_per_min = 0;
   // Share of crashes that tear unsynced data rather than drop it.
   double tear_probability = 0.5;
   // kCrashMidOp strikes at a mutation drawn from [1, midcrash_mutations_max].
@@ -46,6 +47,8 @@ struct FaultMix {
   absl::Duration seal_max = absl::Seconds(10);
   absl::Duration swap_min = absl::Seconds(2);
   absl::Duration swap_max = absl::Seconds(20);
+  absl::Duration tamper_min = absl::Seconds(5);
+  absl::Duration tamper_max = absl::Seconds(30);
   absl::Duration jump_max = absl::Hours(2);
   absl::Duration slow_delay_max = absl::Seconds(5);
   absl::Duration slow_duration_max = absl::Seconds(30);
@@ -79,6 +82,11 @@ struct Scenario {
   double operator_seal_per_min = 0.2;
   // The share of registrations made with a wrong sha256 (the catalog must refuse them).
   double wrong_sha_probability = 0.05;
+  // The catalog runs under plugin_signature_policy "required" (docs/security.md): every client
+  // signs its registrations with the simulator's release key, and this share of the
+  // administrator's registrations carries another artifact's signature (must be refused).
+  bool signatures_required = false;
+  double swapped_signature_probability = 0;
   // Network and client behaviour. Clients wait for an answer as long as the connection lives
   // (a node that dies resets it); a request still unanswered after lost_request_timeout on a
   // live node is a liveness failure: every deadline inside the node is far shorter.

@@ -44,6 +44,7 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kPartition, "partition", false, 1},
     {FaultKind::kRotateCredentials, "rotate-credentials", false, 0},
     {FaultKind::kFailpointFire, "fp", false, 0},
+    {FaultKind::kTamper, "tamper", false, 3},
 };
 
 const KindInfo& InfoOf(FaultKind kind) {
@@ -69,6 +70,10 @@ std::pair<int64_t, int64_t> ArgRange(FaultKind kind, int index) {
       return {-kDurationMillisMax * 365, kDurationMillisMax * 365};
     case FaultKind::kArtifactSwap:
       if (index == 0) return {0, kIndexMax};
+      return {0, kDurationMillisMax};
+    case FaultKind::kTamper:
+      if (index == 0) return {0, 1};
+      if (index == 1) return {0, kIndexMax};
       return {0, kDurationMillisMax};
     case FaultKind::kPluginCrash:
     case FaultKind::kPluginHang:

@@ -56,6 +56,10 @@ enum class FaultKind {
   kPartition,
   kRotateCredentials,
   kFailpointFire,
+  // tamper:<what>:<artifact>:<duration_ms>, what 0: the artifact is overwritten in place, 1: the
+  // signer's line is removed from the allowed-signers file. Appended: earlier kinds keep their
+  // numbers.
+  kTamper,
 };
 
 // The name used in schedules and reports: "crash", "midcrash", ..., "fp".

@@ -28,12 +28,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "faultinject/registry.h"
+#include "sim/plugin_under_test.h"
 #include "sim/scenario.h"
 #include "sim/schedule.h"
 #include "sim/trace.h"
@@ -63,6 +65,9 @@ struct RunConfig {
   // Shrinking: stop a candidate run once simulated time passes this (zero: never). A candidate
   // that has not failed by then counts as passing.
   absl::Duration stop_after = absl::ZeroDuration();
+  // A plugin author's backend in place of the kv example, driven through its manifest's probe
+  // (plugin_under_test.h, plugin_simulation_test). Null: the kv example and its workload.
+  std::shared_ptr<const PluginUnderTest> plugin;
   // Tests of the determinism checker: mix a process-wide counter into the trace, so two runs of
   // one seed in one process differ.
   bool plant_nondeterminism_for_test = false;

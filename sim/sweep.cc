@@ -94,6 +94,17 @@ std::vector<size_t> SweepReport::shrunk_lengths() const {
 
 std::string ReplayCommand(const SweepOptions& options, uint64_t seed,
                           const std::vector<FaultEvent>* schedule) {
+  if (!options.replay_prefix.empty()) {
+    // A plugin_simulation_test: its own flags, one --test_arg each.
+    std::string command = absl::StrCat(options.replay_prefix, " --test_arg=--seed=", seed,
+                                       " --test_arg=--scenario=", options.scenario);
+    if (schedule != nullptr) {
+      absl::StrAppend(
+          &command, " ",
+          ShellQuote(absl::StrCat("--test_arg=--schedule=", FormatSchedule(*schedule))));
+    }
+    return command;
+  }
   std::string command =
       absl::StrCat("bazel run //sim -- --seed ", seed, " --scenario ", options.scenario);
   if (!options.failpoints.empty()) {
@@ -148,6 +159,7 @@ absl::StatusOr<SweepReport> RunSweep(const SweepOptions& options) {
     config.sim_time_max = options.sim_time_max;
     config.record_trace = options.check_determinism || (options.keep_trace && report.runs == 0);
     config.plant_nondeterminism_for_test = options.plant_nondeterminism_for_test;
+    config.plugin = options.plugin;
     if (options.seed_starting) {
       options.seed_starting(
           seed, ReplayCommand(options, seed,

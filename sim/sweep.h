@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,10 @@ struct SweepOptions {
   bool keep_trace = false;
   // For tests of the determinism checker only.
   bool plant_nondeterminism_for_test = false;
+  // A plugin author's backend in place of the kv example (RunConfig::plugin), and the command
+  // that replays a seed of it ("bazel test //pkg:target --test_arg=..."; empty: bazel run //sim).
+  std::shared_ptr<const PluginUnderTest> plugin;
+  std::string replay_prefix;
   // Called after each seed: (seeds done, seeds in total, failures so far).
   std::function<void(uint64_t, uint64_t, uint64_t)> progress;
   // Called before each seed runs, with the command that replays it (shrinking a failure happens

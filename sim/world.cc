@@ -8,8 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto/sha256.h"
+#include "base/crypto/sshsig_testing.h"
 #include "base/env/sim/sim_process_launcher.h"
 #include "base/status/check.h"
+#include "core/catalog/signature.h"
 #include "sim/actors/actor.h"
 #include "sim/cluster.h"
 #include "sim/faults/fault.h"
@@ -51,6 +53,12 @@ bool RefusedBeforeAnyEffect(const absl::Status& status) {
          absl::StartsWith(m, "node is shut down") || absl::StartsWith(m, "no handler for route");
 }
 
+KvModel::Outcome WriteOutcome(bool answered, const absl::Status& status) {
+  if (answered && status.ok()) return KvModel::Outcome::kAcked;
+  if (answered && RefusedBeforeAnyEffect(status)) return KvModel::Outcome::kFailed;
+  return KvModel::Outcome::kUnknown;
+}
+
 bool IsDataOp(OpKind kind) {
   switch (kind) {
     case OpKind::kPut:
@@ -84,6 +92,18 @@ World::World(const RunConfig& run_config)
   bad_handshake_sha = crypto::HexEncode(
       crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kBadHandshakePlugin)));
   genuine_sha.insert(bad_handshake_sha);
+  if (scenario.signatures_required) {
+    // The release key: a fixed seed, so every run signs alike.
+    const std::string seed = "bulwark-sim-release-key-seed-32b";
+    for (absl::string_view program :
+         {kArtifacts[0], kArtifacts[1], kCrashingPlugin, kBadHandshakePlugin}) {
+      const std::string contents = SimProcessLauncher::ExecutableContents(program);
+      signature_by_sha[crypto::HexEncode(crypto::Sha256::Hash(contents))] =
+          crypto::testing::SignSshsigEd25519(seed, catalog::kPluginSignatureNamespace, contents);
+    }
+    allowed_signers_text =
+        absl::StrCat("release@bulwark.sim ", crypto::testing::Ed25519PublicKeyLine(seed), "\n");
+  }
 }
 
 World::~World() = default;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -20,6 +21,7 @@
 #include "faultinject/registry.h"
 #include "sim/model.h"
 #include "sim/node.h"
+#include "sim/plugin_under_test.h"
 #include "sim/scenario.h"
 #include "sim/secrets.h"
 #include "sim/simulation.h"
@@ -89,10 +91,19 @@ class World {
   std::set<std::string> genuine_sha;
   std::string crashing_sha;       // SHA-256 (hex) of kCrashingPlugin (genuine too).
   std::string bad_handshake_sha;  // SHA-256 (hex) of kBadHandshakePlugin (genuine too).
+  // Signed plugins (scenario.signatures_required): the release key's signature of each genuine
+  // artifact by its SHA-256 (hex), the allowed-signers file every node starts with, and per node
+  // how many tamper faults hold the signer's line removed from it right now.
+  std::map<std::string, std::string> signature_by_sha;
+  std::string allowed_signers_text;
+  std::map<int, int> signer_removed;
 
   // History: what the workload did, for the invariants to judge answers against.
   KvModel data_history;     // Mount and raw data: m<i>/c<client>/k<j>, raw/c<client>/k<j>.
   KvModel catalog_history;  // Catalog entries: <name>@<version> -> sha256.
+  // With RunConfig::plugin: the writes and deletes of each mount's probe path (mount data is then
+  // judged by the probe contract, not data_history, which keeps only raw data).
+  ProbeHistory probe_history;
   std::multiset<uint64_t> reads_in_flight;  // Send numbers of data reads not answered yet.
   std::vector<std::vector<SealWindow>> seal_windows;  // Per node.
   SecretScanner scanner;
@@ -133,6 +144,8 @@ absl::Duration NextGap(Random& random, double per_min);
 std::string DrawSecret(Random& random);
 // Refusals the node gives before touching anything: the write certainly did not happen.
 bool RefusedBeforeAnyEffect(const absl::Status& status);
+// A write's outcome from its answer: acked, failed (refused before any effect) or unknown.
+KvModel::Outcome WriteOutcome(bool answered, const absl::Status& status);
 // Data requests: through a mount or raw through the barrier.
 bool IsDataOp(OpKind kind);
 

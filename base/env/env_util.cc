@@ -39,6 +39,12 @@ absl::StatusOr<std::string> FileSystem::ReadFile(absl::string_view path, uint64_
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<WritableFile>> FileSystem::NewAppendableFile(
+    absl::string_view path) {
+  return absl::UnimplementedError(
+      absl::StrCat("open for append ", path, ": this file system has no appending files"));
+}
+
 std::string JoinPath(absl::string_view a, absl::string_view b) {
   while (!a.empty() && a.back() == '/') a.remove_suffix(1);
   while (!b.empty() && b.front() == '/') b.remove_prefix(1);

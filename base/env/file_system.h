@@ -83,6 +83,11 @@ class FileSystem {
   // Creates `path` (mode 0600) or truncates it, and opens it for writing.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) = 0;
 
+  // Creates `path` (mode 0600) if it does not exist, keeps what it holds otherwise, and opens it
+  // for writing at its end (O_APPEND: a log other writers may share). kFailedPrecondition if it
+  // is a directory. The default answers kUnimplemented (a FileSystem with no appending files).
+  virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(absl::string_view path);
+
   // Opens an existing file for reading. Follows symlinks.
   virtual absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) = 0;
 

@@ -70,6 +70,14 @@ absl::StatusOr<std::unique_ptr<WritableFile>> ForwardingFileSystem::NewWritableF
   return std::unique_ptr<WritableFile>(new ForwardingWritableFile(*this, *std::move(file)));
 }
 
+absl::StatusOr<std::unique_ptr<WritableFile>> ForwardingFileSystem::NewAppendableFile(
+    absl::string_view path) {
+  RETURN_IF_ERROR(CheckCall(generation(), "open for append"));
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = inner_.NewAppendableFile(path);
+  RETURN_IF_ERROR(AfterMutation(file.status()));
+  return std::unique_ptr<WritableFile>(new ForwardingWritableFile(*this, *std::move(file)));
+}
+
 absl::StatusOr<std::unique_ptr<ReadableFile>> ForwardingFileSystem::OpenForRead(
     absl::string_view path) {
   RETURN_IF_ERROR(CheckCall(generation(), "open"));

@@ -31,6 +31,7 @@ class ForwardingFileSystem : public FileSystem {
   explicit ForwardingFileSystem(FileSystem& inner) : inner_(inner) {}
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) override;
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(absl::string_view path) override;
   absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) override;
   absl::StatusOr<std::unique_ptr<ExecutableFile>> OpenForExec(absl::string_view path) override;
   absl::Status Rename(absl::string_view from, absl::string_view to) override;

@@ -8,6 +8,8 @@
 #                64-byte static JSON file: the floor
 #   kv-read      GET  /v1/secret/bench/read on `bulwark server -dev` (built-in kv, X-Vault-Token)
 #   kv-write     POST /v1/secret/bench/write, a 45-byte JSON body (overwrites one key)
+#   kv-write-audit  kv-write with a file audit device enabled (sys/audit), writing to a file in
+#                the run's directory: the audit device's cost (docs/performance.md, Security)
 #   plugin-read  GET  /v1/ext/bench/read where ext/ is //examples/kv:kv_plugin, registered in the
 #                catalog with its SHA-256 over the HTTP API (the bulwark CLI) and mounted
 # Rounds are interleaved: odd rounds run the workloads in the order above, even rounds in reverse,
@@ -25,7 +27,7 @@
 #   --connections=N     wrk connections (default 32)
 #   --wrk-threads=N     wrk threads (default 2, wrk's own default; the machine has 2 cores)
 #   --nginx-workers=N   nginx worker_processes (default "auto": one per core, Debian's default)
-#   --workloads=a,b     a subset of nginx,kv-read,kv-write,plugin-read
+#   --workloads=a,b     a subset of nginx,kv-read,kv-write,plugin-read,kv-write-audit
 #   --quick             one round, 1 s warm-up, 1 s run: proves every workload answers (the
 #                       sh_test); all answers are counted one by one, no figure is judged
 #
@@ -87,7 +89,7 @@ done
 [ "$connections" -ge "$wrk_threads" ] || { echo "--connections must be >= --wrk-threads" >&2; exit 2; }
 IFS=, read -r -a workloads <<<"$workloads_csv"
 for w in "${workloads[@]}"; do
-  case "$w" in nginx | kv-read | kv-write | plugin-read) ;; *) echo "unknown workload: $w" >&2; exit 2 ;; esac
+  case "$w" in nginx | kv-read | kv-write | plugin-read | kv-write-audit) ;; *) echo "unknown workload: $w" >&2; exit 2 ;; esac
 done
 
 # Tools: wrk and nginx from Debian (tools/setup installs both); nginx lives in /usr/sbin.
@@ -304,9 +306,13 @@ run_workload() {
       start_nginx "$dir"
       url="$target_url"
       ;;
-    kv-read | kv-write)
+    kv-read | kv-write | kv-write-audit)
       start_bulwark "$dir"
       cli "$dir" write secret/bench/read "value=$secret_value"
+      if [ "$name" = kv-write-audit ]; then
+        printf '{"type":"file","options":{"file_path":"%s"}}' "$dir/audit.log" >"$dir/audit.json"
+        cli "$dir" write sys/audit/file "@$dir/audit.json"
+      fi
       if [ "$name" = kv-read ]; then
         url="$bulwark_addr/v1/secret/bench/read"
       else
@@ -413,11 +419,12 @@ awk -v quick="$quick" '
     label["nginx"] = "nginx, static 64-byte JSON (floor)"
     label["kv-read"] = "built-in kv read (GET)"
     label["kv-write"] = "built-in kv write (POST)"
+    label["kv-write-audit"] = "built-in kv write, file audit device enabled"
     label["plugin-read"] = "external C++ plugin read (GET)"
-    split("nginx kv-read kv-write plugin-read", canon, " ")
+    nc = split("nginx kv-read kv-write plugin-read kv-write-audit", canon, " ")
     print "| workload | requests/s | p50 latency (ms) | p99 latency (ms) | server CPU per request (us) |"
     print "| --- | --- | --- | --- | --- |"
-    for (i = 1; i <= 4; i++) {
+    for (i = 1; i <= nc; i++) {
       w = canon[i]
       if (!(w in seen)) continue
       printf "| %s | %s | %s | %s | %s |\n", label[w], stat(w, "rps", 1, "k"), stat(w, "p50_us", 1000, "%.2f"), stat(w, "p99_us", 1000, "%.2f"), stat(w, "cpu_us_per_req", 1, "%.0f")
@@ -425,7 +432,7 @@ awk -v quick="$quick" '
     print ""
     for (r = 1; r <= rounds; r++) {
       printf "round %d:", r
-      for (i = 1; i <= 4; i++) {
+      for (i = 1; i <= nc; i++) {
         w = canon[i]
         if ((w, r) in line) printf "  %s %s req/s p99 %.2f ms;", w, thousands(kv(line[w, r], "rps")), kv(line[w, r], "p99_us") / 1000
       }
@@ -441,6 +448,17 @@ awk -v quick="$quick" '
       m = median(ratio, n)
       printf "\nratio kv-read / nginx requests/s: %.2fx [%.2f-%.2f] (per round:%s)\n", m, ratio[1], ratio[n], per
       if (!quick) printf "goal kv-read >= 0.3x nginx: %s\n", (m >= 0.3 ? "met" : "NOT met")
+    }
+    if (("kv-write" in seen) && ("kv-write-audit" in seen)) {
+      n = 0; per = ""
+      for (r = 1; r <= rounds; r++)
+        if (("kv-write", r) in line && ("kv-write-audit", r) in line) {
+          ar[++n] = kv(line["kv-write-audit", r], "p50_us") / kv(line["kv-write", r], "p50_us") - 1
+          per = per sprintf(" %+.1f%%", ar[n] * 100)
+        }
+      m = median(ar, n)
+      printf "\naudit device cost, kv-write-audit p50 / kv-write p50 - 1: %+.1f%% [%+.1f%% to %+.1f%%] (per round:%s)\n", m * 100, ar[1] * 100, ar[n] * 100, per
+      if (!quick) printf "goal audit device <= 15%% of a kv write'"'"'s latency: %s\n", (m <= 0.15 ? "met" : "NOT met")
     }
     if (!quick) {
       for (i = 2; i <= 4; i++) {

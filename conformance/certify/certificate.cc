@@ -198,6 +198,8 @@ absl::StatusOr<json> Certify(const std::vector<json>& records,
        {{"compilation_mode", BuildOf(first).compilation_mode},
         {"target_cpu", BuildOf(first).target_cpu}}},
       {"manifest", first.value("manifest", json::object())},
+      // Checks adapted to the manifest's backend probe (records of one manifest agree).
+      {"probe_adaptations", first.value("probe_adaptations", json::array())},
       {"seeds", seeds},
       {"records", records.size()},
       {"required_tests", required_count},
@@ -232,6 +234,14 @@ std::string RenderMarkdown(const json& c) {
                     "\n## Advisories\n\nSHOULD-level tests that did not pass. They do not "
                     "block certification.\n\n");
     for (const json& a : advisories) absl::StrAppend(&out, "- ", a.get<std::string>(), "\n");
+  }
+  const json adaptations = c.value("probe_adaptations", json::array());
+  if (!adaptations.empty()) {
+    absl::StrAppend(&out,
+                    "\n## Checks adapted to the backend probe\n\nThe manifest describes a "
+                    "probe that is not a key/value echo (docs/conformance.md, \"The backend "
+                    "probe\"). These checks ran in their adapted form:\n\n");
+    for (const json& a : adaptations) absl::StrAppend(&out, "- ", a.get<std::string>(), "\n");
   }
   absl::StrAppend(&out,
                   "\n## Profiles\n\n| profile | required | passed | failed | timeout | "

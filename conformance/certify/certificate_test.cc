@@ -47,6 +47,21 @@ TEST(CertifyTest, AllRequiredPassedAcrossShardsCertifies) {
   EXPECT_TRUE(c->at("certified").get<bool>()) << c->dump(2);
   EXPECT_EQ(c->at("required_passed"), 2);
   EXPECT_THAT(RenderMarkdown(*c), HasSubstr("CERTIFIED"));
+  // A key/value probe: nothing adapted, nothing said.
+  EXPECT_TRUE(c->at("probe_adaptations").empty());
+  EXPECT_THAT(RenderMarkdown(*c), Not(HasSubstr("adapted")));
+}
+
+TEST(CertifyTest, ChecksAdaptedToTheProbeAreNamedInTheCertificate) {
+  json record = Record(0, 1, {Result("Handshake.A", "passed"), Result("Handshake.B", "passed")});
+  record["probe_adaptations"] = {"Backend.ConcurrentRequests: writes are not idempotent"};
+  absl::StatusOr<json> c = Certify({record}, "5.0.0");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->at("certified").get<bool>()) << c->dump(2);
+  EXPECT_EQ(c->at("probe_adaptations"), record["probe_adaptations"]);
+  const std::string md = RenderMarkdown(*c);
+  EXPECT_THAT(md, HasSubstr("## Checks adapted to the backend probe"));
+  EXPECT_THAT(md, HasSubstr("- Backend.ConcurrentRequests: writes are not idempotent\n"));
 }
 
 TEST(CertifyTest, MissingSkippedFailedOrTimedOutRequiredTestsRefuse) {

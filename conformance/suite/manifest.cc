@@ -102,7 +102,71 @@ std::string ExpandConfig(absl::string_view config, absl::string_view scratch_dir
   return out;
 }
 
+// read_fields, idempotent_writes and delete of the "backend" object (see BackendProbe).
+absl::Status ParseProbeExpectations(const json& backend, BackendProbe* probe) {
+  for (const char* key : {"idempotent_writes", "delete"}) {
+    if (backend.contains(key) && !backend.at(key).is_boolean()) {
+      return Invalid(absl::StrCat("backend.", key), "must be true or false");
+    }
+  }
+  probe->idempotent_writes = backend.value("idempotent_writes", true);
+  probe->deletable = backend.value("delete", true);
+  if (backend.contains("read_fields")) {
+    const json& fields = backend.at("read_fields");
+    constexpr char kShape[] =
+        "must be a non-empty JSON object, or a non-empty array of them (the fields after the "
+        "1st, 2nd, ... write)";
+    if (fields.is_object()) {
+      if (fields.empty()) return Invalid("backend.read_fields", kShape);
+      probe->read_fields_json.push_back(fields.dump());
+    } else if (fields.is_array()) {
+      if (fields.empty() || fields.size() > kManifestListMax) {
+        return Invalid("backend.read_fields", kShape);
+      }
+      for (const json& entry : fields) {
+        if (!entry.is_object() || entry.empty()) return Invalid("backend.read_fields", kShape);
+        probe->read_fields_json.push_back(entry.dump());
+      }
+    } else {
+      return Invalid("backend.read_fields", kShape);
+    }
+  } else if (!probe->write_data_json.empty()) {
+    probe->read_fields_json.push_back(probe->write_data_json);  // A key/value store's echo.
+  }
+  if (!probe->idempotent_writes && probe->read_fields_json.size() < 2) {
+    return Invalid("backend.read_fields",
+                   "must be an array with the fields after the 1st and the 2nd write when "
+                   "\"idempotent_writes\" is false (the suite writes the probe twice)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::optional<std::string> BackendProbe::ReadFieldsAfter(size_t writes) const {
+  if (writes == 0 || read_fields_json.empty()) return std::nullopt;
+  if (writes <= read_fields_json.size()) return read_fields_json[writes - 1];
+  if (idempotent_writes) return read_fields_json.back();
+  return std::nullopt;
+}
+
+std::vector<std::string> BackendProbe::Adaptations() const {
+  std::vector<std::string> lines;
+  if (!idempotent_writes) {
+    lines.push_back(
+        "Backend.ConcurrentRequests: the probe's writes are not idempotent "
+        "(idempotent_writes: false), so the values concurrent reads answer depend on how many "
+        "writes came first; each read is checked to carry every field of read_fields[0], not "
+        "its value");
+  }
+  if (!deletable) {
+    lines.push_back(
+        "Backend.ProbeDeleteThenReadNotFound: the probe has no delete (delete: false), so "
+        "delete is checked to be refused in band (err_type 5, UnsupportedOperation) and to "
+        "leave the written fields readable, instead of removing them");
+  }
+  return lines;
+}
 
 absl::string_view PluginTypeName(PluginType type) {
   switch (type) {
@@ -205,7 +269,9 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
   if (root.contains("backend")) {
     const json& backend = root.at("backend");
     if (!backend.is_object()) return Invalid("backend", "must be an object");
-    RETURN_IF_ERROR(CheckKeys(backend, "\"backend\"", {"write_path", "write_data"}));
+    RETURN_IF_ERROR(
+        CheckKeys(backend, "\"backend\"",
+                  {"write_path", "write_data", "read_fields", "idempotent_writes", "delete"}));
     if (backend.contains("write_path")) {
       ASSIGN_OR_RETURN(m.backend_probe.write_path, GetString(backend, "write_path"));
     }
@@ -215,6 +281,7 @@ absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text) {
       }
       m.backend_probe.write_data_json = backend.at("write_data").dump();
     }
+    RETURN_IF_ERROR(ParseProbeExpectations(backend, &m.backend_probe));
   }
   if (root.contains("database")) {
     const json& database = root.at("database");

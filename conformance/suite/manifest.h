@@ -10,8 +10,11 @@
 //     "protocol_versions": [5],          // app-protocol versions the plugin offers
 //     "profiles": ["multiplexing"],      // optional profiles claimed
 //     "env": ["KV_MODE=strict"],         // extra environment for every launch (catalog env)
-//     "backend": {                       // required for secret/auth: a path the suite may use
-//       "write_path": "conformance/probe", "write_data": {"value": "x"}
+//     "backend": {                       // required for secret/auth: the probe (BackendProbe)
+//       "write_path": "conformance/probe", "write_data": {"value": "x"},
+//       "read_fields": {"value": "x"},   // optional: what a read answers (default write_data)
+//       "idempotent_writes": true,       // optional (default true)
+//       "delete": true                   // optional (default true)
 //     },
 //     "database": {                      // required for database plugins
 //       "config": {"connection_url": "{{scratch_dir}}/db"},   // the Initialize config
@@ -51,11 +54,31 @@ struct PerformanceLimits {
   std::optional<uint64_t> max_idle_rss_kib;
 };
 
-// A path a backend plugin lets the suite write, read and delete ("create"/"update"/"read"/
-// "delete" with write_data as a JSON object).
+// The backend probe (docs/conformance.md, "The backend probe"): a path a backend plugin lets the
+// suite write and read, what it sends there and what it must read back. The suite writes
+// write_data with "create" the first time and "update" after; reads with "read"; deletes with
+// "delete" when the probe has one.
 struct BackendProbe {
   std::string write_path;
   std::string write_data_json;  // A JSON object, compact.
+  // The fields (compact JSON objects) a read of write_path answers after the 1st, 2nd, ... write
+  // to it in a fresh mount. The default, [write_data], is a key/value store's echo. A read must
+  // carry each field with that value; other fields are free.
+  std::vector<std::string> read_fields_json;
+  // Whether writing write_data again leaves what a read answers unchanged. When false (a counter)
+  // read_fields_json has at least 2 entries, and after more writes than it has entries the
+  // values are unknown to the suite.
+  bool idempotent_writes = true;
+  // Whether "delete" of write_path removes it (a read then finds nothing). When false, delete
+  // must be refused in band and change nothing.
+  bool deletable = true;
+
+  // The fields a read must answer after `writes` (>= 1) writes: read_fields_json[writes - 1],
+  // its last entry for later writes when writes are idempotent, else nullopt (unknown).
+  std::optional<std::string> ReadFieldsAfter(size_t writes) const;
+  // One line per check the suite adapts to this probe ("Backend.ConcurrentRequests: ..."):
+  // empty for a key/value probe (idempotent, deletable). Records and certificates carry them.
+  std::vector<std::string> Adaptations() const;
 };
 
 struct Manifest {
@@ -89,7 +112,9 @@ struct Manifest {
 // not a JSON object, unknown key, wrong type, manifest_version not 1, missing name/type/
 // protocol_versions, a type other than secret/auth/database, a protocol version outside 1..99,
 // a profile that is not optional ("multiplexing") or repeated, an env entry without '=', a
-// negative or non-finite limit, input longer than kManifestBytesMax or lists longer than
+// backend probe whose read_fields is not a non-empty object or a non-empty array of them, or
+// whose idempotent_writes is false without read_fields for 2 writes, a negative or non-finite
+// limit, input longer than kManifestBytesMax or lists longer than
 // kManifestListMax.
 absl::StatusOr<Manifest> ParseManifest(absl::string_view json_text);
 

@@ -32,6 +32,40 @@ TEST(ManifestTest, ParsesAGoodManifest) {
   EXPECT_EQ(m->performance.max_idle_rss_kib, 65536u);
   EXPECT_FALSE(m->performance.max_p50_us.has_value());
   EXPECT_EQ(m->cookie_key(), "VAULT_BACKEND_PLUGIN");
+  // Without read_fields the probe is a key/value echo: idempotent, deletable, nothing adapted.
+  EXPECT_EQ(m->backend_probe.read_fields_json, std::vector<std::string>{R"({"v":"x"})"});
+  EXPECT_TRUE(m->backend_probe.idempotent_writes);
+  EXPECT_TRUE(m->backend_probe.deletable);
+  EXPECT_EQ(m->backend_probe.ReadFieldsAfter(1), R"({"v":"x"})");
+  EXPECT_EQ(m->backend_probe.ReadFieldsAfter(100), R"({"v":"x"})");
+  EXPECT_TRUE(m->backend_probe.Adaptations().empty());
+}
+
+TEST(ManifestTest, ACounterProbeSaysWhatReadsAnswerAfterEachWrite) {
+  absl::StatusOr<Manifest> m = ParseManifest(R"({"manifest_version": 1, "name": "counter",
+      "type": "secret", "protocol_versions": [5],
+      "backend": {"write_path": "c/x", "write_data": {"by": 3},
+                  "read_fields": [{"value": 3}, {"value": 6}],
+                  "idempotent_writes": false, "delete": false}})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  const BackendProbe& probe = m->backend_probe;
+  EXPECT_FALSE(probe.idempotent_writes);
+  EXPECT_FALSE(probe.deletable);
+  EXPECT_EQ(probe.ReadFieldsAfter(0), std::nullopt);
+  EXPECT_EQ(probe.ReadFieldsAfter(1), R"({"value":3})");
+  EXPECT_EQ(probe.ReadFieldsAfter(2), R"({"value":6})");
+  EXPECT_EQ(probe.ReadFieldsAfter(3), std::nullopt);  // Not idempotent: unknown.
+  ASSERT_EQ(probe.Adaptations().size(), 2u);
+  EXPECT_THAT(probe.Adaptations()[0], HasSubstr("Backend.ConcurrentRequests"));
+  EXPECT_THAT(probe.Adaptations()[1], HasSubstr("Backend.ProbeDeleteThenReadNotFound"));
+}
+
+TEST(ManifestTest, IdempotentProbeKeepsItsLastReadFields) {
+  absl::StatusOr<Manifest> m = ParseManifest(R"({"manifest_version": 1, "name": "kv",
+      "type": "secret", "protocol_versions": [5],
+      "backend": {"write_path": "p", "write_data": {"v": "x"}, "read_fields": {"v": "x", "n": 1}}})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->backend_probe.ReadFieldsAfter(7), R"({"n":1,"v":"x"})");
 }
 
 TEST(ManifestTest, DatabaseManifestAndScratchExpansion) {
@@ -110,6 +144,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"{" BASE R"("type": "secret", "performance": {"p50": 1}, )" PROBE "}",
                 "unknown key \"p50\""},
         BadCase{"{" BASE R"("type": "database"})", "\"database\" with"},
+        BadCase{"{" BASE
+                R"("type": "secret", "backend": {"write_path": "p", "write_data": {"v": 1},
+                    "read_fields": []}})",
+                "\"backend.read_fields\" must be a non-empty JSON object"},
+        BadCase{"{" BASE
+                R"("type": "secret", "backend": {"write_path": "p", "write_data": {"v": 1},
+                    "read_fields": [{"v": 1}, 2]}})",
+                "\"backend.read_fields\" must be"},
+        BadCase{"{" BASE
+                R"("type": "secret", "backend": {"write_path": "p", "write_data": {"v": 1},
+                    "idempotent_writes": "no"}})",
+                "\"backend.idempotent_writes\" must be true or false"},
+        BadCase{"{" BASE
+                R"("type": "secret", "backend": {"write_path": "p", "write_data": {"v": 1},
+                    "delete": 0}})",
+                "\"backend.delete\" must be true or false"},
+        BadCase{"{" BASE
+                R"("type": "secret", "backend": {"write_path": "p", "write_data": {"by": 1},
+                    "read_fields": {"value": 1}, "idempotent_writes": false}})",
+                "the fields after the 1st and the 2nd write"},
         BadCase{R"({"manifest_version": 1, "name": "kv", "type": "secret",
                     "protocol_versions": [0], )" PROBE "}",
                 "1 to 99"},

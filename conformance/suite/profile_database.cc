@@ -505,7 +505,7 @@ CONFORMANCE_TEST(Database, CloseEndsConnection, Must, "plugin-protocol.md §4 (m
   EXPECT_FALSE(status.ok()) << "expected NewUser on a closed connection to fail, got OK";
 }
 
-CONFORMANCE_TEST(Database, PasswordsNeverLogged, Must, "conformance.md (security profile)",
+CONFORMANCE_TEST(Database, PasswordsNeverLogged, Must, "conformance.md \"The security profile\"",
                  "Passwords passed to NewUser and UpdateUser MUST NOT appear on the plugin's "
                  "stdout or stderr.") {
   DbSession s;

@@ -92,7 +92,7 @@ double Percentile(const std::vector<double>& sorted, double q) {
 
 // ---------------------------------------------------------------------------------------------
 
-CONFORMANCE_TEST(Performance, StartupTime, Must, "conformance.md (performance profile)",
+CONFORMANCE_TEST(Performance, StartupTime, Must, "conformance.md \"The performance profile\"",
                  "The time from exec to the first successful health check MUST NOT exceed the "
                  "manifest's max_startup_ms when it sets one (always reported).") {
   if (Config().attach) GTEST_SKIP() << "needs launch mode";
@@ -118,7 +118,7 @@ CONFORMANCE_TEST(Performance, StartupTime, Must, "conformance.md (performance pr
   }
 }
 
-CONFORMANCE_TEST(Performance, RequestLatencyP50, Must, "conformance.md (performance profile)",
+CONFORMANCE_TEST(Performance, RequestLatencyP50, Must, "conformance.md \"The performance profile\"",
                  "The median latency of 200 sequential requests MUST NOT exceed the manifest's "
                  "max_p50_us when it sets one (always reported).") {
   auto us = MeasureLatencies();
@@ -132,7 +132,7 @@ CONFORMANCE_TEST(Performance, RequestLatencyP50, Must, "conformance.md (performa
   }
 }
 
-CONFORMANCE_TEST(Performance, RequestLatencyP99, Must, "conformance.md (performance profile)",
+CONFORMANCE_TEST(Performance, RequestLatencyP99, Must, "conformance.md \"The performance profile\"",
                  "The 99th-percentile latency of 200 sequential requests MUST NOT exceed the "
                  "manifest's max_p99_us when it sets one (always reported).") {
   auto us = MeasureLatencies();
@@ -146,7 +146,7 @@ CONFORMANCE_TEST(Performance, RequestLatencyP99, Must, "conformance.md (performa
   }
 }
 
-CONFORMANCE_TEST(Performance, IdleRss, Must, "conformance.md (performance profile)",
+CONFORMANCE_TEST(Performance, IdleRss, Must, "conformance.md \"The performance profile\"",
                  "The resident set of the idle plugin after set-up and one request MUST NOT "
                  "exceed the manifest's max_idle_rss_kib when it sets one (always reported).") {
   if (Config().attach) GTEST_SKIP() << "needs launch mode";

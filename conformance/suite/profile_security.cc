@@ -145,7 +145,8 @@ void ExpectAnsweredAndAlive(Mounted& t, const Outcome& outcome, absl::string_vie
 
 // ---------------------------------------------------------------------------------------------
 
-CONFORMANCE_TEST(Security, OversizedRequestSurvived, Must, "conformance.md (security profile)",
+CONFORMANCE_TEST(Security, OversizedRequestSurvived, Must,
+                 "conformance.md \"The security profile\"",
                  "A request carrying 4 MiB of data MUST be answered (accepted or refused) "
                  "within the deadline and the plugin MUST keep serving.") {
   auto t = StartTarget();
@@ -192,7 +193,8 @@ CONFORMANCE_TEST(Security, NonObjectJsonRefused, Must,
   }
 }
 
-CONFORMANCE_TEST(Security, DeeplyNestedJsonSurvived, Must, "conformance.md (security profile)",
+CONFORMANCE_TEST(Security, DeeplyNestedJsonSurvived, Must,
+                 "conformance.md \"The security profile\"",
                  "JSON nested 100000 levels deep MUST be answered (accepted or refused) within "
                  "the deadline and the plugin MUST keep serving.") {
   auto t = StartTarget();
@@ -204,7 +206,7 @@ CONFORMANCE_TEST(Security, DeeplyNestedJsonSurvived, Must, "conformance.md (secu
   ExpectAnsweredAndAlive(*t, SendJson(*t, json), "JSON nested 100000 deep");
 }
 
-CONFORMANCE_TEST(Security, InvalidUtf8Survived, Must, "conformance.md (security profile)",
+CONFORMANCE_TEST(Security, InvalidUtf8Survived, Must, "conformance.md \"The security profile\"",
                  "A request whose path (database: username) is not valid UTF-8 MUST be answered "
                  "within the deadline and the plugin MUST keep serving.") {
   auto t = StartTarget();
@@ -271,7 +273,7 @@ CONFORMANCE_TEST(Security, MalformedMessageRefused, Must, "plugin-protocol.md §
   ExpectAnsweredAndAlive(*t, outcome, "an unparsable request message");
 }
 
-CONFORMANCE_TEST(Security, SecretsNotLogged, Must, "conformance.md (security profile)",
+CONFORMANCE_TEST(Security, SecretsNotLogged, Must, "conformance.md \"The security profile\"",
                  "Secrets sent in requests (data, client token, header values, passwords) MUST "
                  "NOT appear on the plugin's stdout, stderr or GRPCStdio stream, during "
                  "requests or after shutdown.") {

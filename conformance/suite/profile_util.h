@@ -88,9 +88,18 @@ bool IsNotFound(const pb::HandleRequestReply& reply);
 const std::string& ProbePath();
 const std::string& ProbeJson();
 
-// "" when every field of the probe's write_data is in the reply's data with the same value;
-// otherwise what differs.
-std::string ProbeFieldsMismatch(const pb::HandleRequestReply& reply);
+// The probe's fields a read answers after `writes` writes (BackendProbe::ReadFieldsAfter), as
+// JSON; null when the manifest does not say (writes not idempotent, beyond its read_fields).
+nlohmann::json ProbeReadFields(size_t writes);
+
+// "" when the reply's data carries every field of ProbeReadFields(writes) with the same value
+// (by default, after one write: write_data's fields for a key/value probe); otherwise what
+// differs. A logical error or no JSON object is a mismatch.
+std::string ProbeFieldsMismatch(const pb::HandleRequestReply& reply, size_t writes = 1);
+
+// Like ProbeFieldsMismatch(reply, 1) but compares only that each field is present, not its
+// value: for reads whose count of writes before them is unknown (concurrent, not idempotent).
+std::string ProbeFieldsMissing(const pb::HandleRequestReply& reply);
 
 // --- The plugin, set up for requests -------------------------------------------------------
 

@@ -60,7 +60,7 @@ bool IsInside(absl::string_view path, absl::string_view directory) {
 }  // namespace
 
 absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_for_messages,
-                                     uint64_t bytes_max) {
+                                     uint64_t bytes_max, crypto::SshMessageHasher* also) {
   crypto::Sha256 hasher;
   std::vector<char> buffer(kHashChunkBytes);
   uint64_t offset = 0;
@@ -79,13 +79,15 @@ absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_
                        "smaller plugin"));
     }
     hasher.Update(absl::string_view(buffer.data(), *n));
+    if (also != nullptr) also->Update(absl::string_view(buffer.data(), *n));
   }
   return crypto::HexEncode(hasher.Finish());
 }
 
 absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
                                             absl::string_view command,
-                                            absl::string_view expected_sha256_hex) {
+                                            absl::string_view expected_sha256_hex,
+                                            crypto::SshMessageHasher* signature_hasher) {
   const std::string& dir = policy.plugin_directory;
   if (dir.empty()) {
     return CatalogStatus(absl::StatusCode::kFailedPrecondition,
@@ -196,7 +198,8 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
                                       " bytes; raise artifact_bytes_max or ship a smaller "
                                       "plugin"));
   }
-  ASSIGN_OR_RETURN(std::string actual, HashFile(**file, *real, policy.artifact_bytes_max));
+  ASSIGN_OR_RETURN(std::string actual,
+                   HashFile(**file, *real, policy.artifact_bytes_max, signature_hasher));
   // The failpoint is a planted bug for the simulator's drill (compiled into testonly builds only):
   // it skips this check, so a swapped artifact would run.
   if (actual != expected_sha256_hex &&
@@ -209,7 +212,8 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
                      "(sha256sum ",
                      *real, ")"));
   }
-  return OpenedArtifact{std::move(*real), std::move(*file), std::move(actual)};
+  return OpenedArtifact{std::move(*real), std::move(*file), std::move(actual),
+                        signature_hasher == nullptr ? "" : signature_hasher->Finish()};
 }
 
 }  // namespace bulwark::catalog

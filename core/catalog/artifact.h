@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/crypto/sshsig.h"
 #include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
 
@@ -34,6 +35,8 @@ struct OpenedArtifact {
   std::string path;  // Absolute path with every symlink resolved: what was opened.
   std::unique_ptr<ExecutableFile> file;
   std::string sha256_hex;  // What was computed (equals the expected one).
+  // With a `signature_hasher`: its digest of the same bytes, from the same read pass.
+  std::string signature_digest;
 };
 
 // Opens `command` (already syntactically valid, see ValidateCommand) under the policy's
@@ -50,14 +53,18 @@ struct OpenedArtifact {
 //                        catalog.owner_mismatch
 //   kResourceExhausted   catalog.artifact_too_large
 //   other                catalog.file_system_error with the FileSystem's code
+// With `signature_hasher` (not owned), the bytes hashed are also fed to it, and its digest is
+// returned in signature_digest: a signature is checked over the very bytes that were hashed.
 absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
                                             absl::string_view command,
-                                            absl::string_view expected_sha256_hex);
+                                            absl::string_view expected_sha256_hex,
+                                            crypto::SshMessageHasher* signature_hasher = nullptr);
 
 // Streams `file` through SHA-256 in kHashChunkBytes reads; lower-case hex. Refuses
-// (catalog.artifact_too_large) once more than `bytes_max` bytes have been read.
+// (catalog.artifact_too_large) once more than `bytes_max` bytes have been read. Each chunk also
+// goes to `also` when given.
 absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_for_messages,
-                                     uint64_t bytes_max);
+                                     uint64_t bytes_max, crypto::SshMessageHasher* also = nullptr);
 
 }  // namespace bulwark::catalog
 

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/crypto/sha256.h"
 #include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/codec.h"
@@ -77,6 +78,19 @@ absl::Status ValidateOptions(CatalogOptions& options) {
                                       kStoragePrefixBytesMax, " bytes, e.g. ",
                                       kDefaultStoragePrefix));
   }
+  if (options.signature_policy != SignaturePolicy::kOff) {
+    const std::string& file = options.allowed_signers_file;
+    if (file.empty() || file.front() != '/' || !IsCleanPath(absl::string_view(file).substr(1))) {
+      return InvalidOption(absl::StrCat(
+          "allowed_signers_file ", QuoteForMessage(file), ": the signature policy is ",
+          SignaturePolicyName(options.signature_policy),
+          ", which needs the absolute path of an allowed-signers file (the format of ssh-keygen "
+          "-Y verify), e.g. /etc/bulwark/allowed_signers"));
+    }
+    if (options.clock == nullptr) {
+      return InvalidOption("the signature policy needs a clock for valid-after/valid-before");
+    }
+  }
   if (options.builtins.size() > kBuiltinsMax) {
     return InvalidOption(absl::StrCat("builtins: ", options.builtins.size(),
                                       " built-in plugins exceed the limit of ", kBuiltinsMax));
@@ -104,6 +118,15 @@ absl::Status ValidateOptions(CatalogOptions& options) {
     }
   }
   return absl::OkStatus();
+}
+
+// The artifact's digest with the signature's hash algorithm. A sha256 signature (ssh-keygen -Y
+// sign -O hashalg=sha256) reuses the SHA-256 the catalog pins, so the launch hashes once.
+std::string SignatureDigest(const crypto::SshSignature& signature, const OpenedArtifact& artifact) {
+  if (signature.hash_algorithm == crypto::SshHashAlgorithm::kSha256) {
+    return crypto::HexDecode(artifact.sha256_hex).value();
+  }
+  return artifact.signature_digest;
 }
 
 std::string Describe(PluginType type, absl::string_view name, absl::string_view version) {
@@ -259,7 +282,32 @@ absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& reques
                                       " entries, its limit (entries_max); delete unused entries "
                                       "or raise entries_max"));
   }
-  ASSIGN_OR_RETURN(OpenedArtifact artifact, OpenArtifact(fs_, policy_, req.command, req.sha256));
+  const SignaturePolicy policy = options_.signature_policy;
+  const std::string what = Describe(req.type, req.name, req.version);
+  std::optional<crypto::SshSignature> signature;
+  std::optional<crypto::SshMessageHasher> signature_hasher;
+  if (!req.signature.empty()) {
+    ASSIGN_OR_RETURN(signature, ParseEntrySignature(req.signature));
+    if (signature->hash_algorithm != crypto::SshHashAlgorithm::kSha256) {
+      signature_hasher.emplace(signature->hash_algorithm);
+    }
+  } else if (policy == SignaturePolicy::kRequired) {
+    return CatalogStatus(
+        absl::StatusCode::kPermissionDenied, CatalogError::kSignatureRequired,
+        absl::StrCat(what,
+                     " has no signature and plugin_signature_policy is \"required\"; sign the "
+                     "artifact with ssh-keygen -Y sign -n ",
+                     kPluginSignatureNamespace, " -f KEY ARTIFACT and give ARTIFACT.sig"));
+  }
+  ASSIGN_OR_RETURN(OpenedArtifact artifact,
+                   OpenArtifact(fs_, policy_, req.command, req.sha256,
+                                signature_hasher.has_value() ? &*signature_hasher : nullptr));
+  std::optional<crypto::VerifiedSigner> signer;
+  if (signature.has_value() && policy != SignaturePolicy::kOff) {
+    ASSIGN_OR_RETURN(signer, VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,
+                                                  SignatureDigest(*signature, artifact),
+                                                  options_.clock->WallNow(), what));
+  }
   CatalogEntry entry;
   entry.type = req.type;
   entry.name = std::move(req.name);
@@ -269,6 +317,14 @@ absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& reques
   entry.env = std::move(req.env);
   entry.sha256_hex = std::move(artifact.sha256_hex);
   entry.builtin = false;
+  entry.limits = req.limits;
+  entry.signature = std::move(req.signature);
+  if (signer.has_value()) {
+    entry.signer_principal = std::move(signer->principals);
+    entry.signer_fingerprint = std::move(signer->fingerprint);
+  } else if (policy == SignaturePolicy::kWarn) {
+    Warn("registered without a signature (plugin_signature_policy is \"warn\")", entry);
+  }
   const std::string key = EntryStorageKey(entry.type, entry.name, entry.version);
   if (absl::Status s = storage_.Put(key, EncodeEntry(entry)); !s.ok()) {
     return StorageError(s, absl::StrCat("store ", key));
@@ -393,11 +449,66 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
     return CatalogStatus(injected.code(), CatalogError::kFileSystemError,
                          absl::StrCat("verify the artifact for launch: ", injected.message()));
   }
+  const SignaturePolicy policy = options_.signature_policy;
+  const std::string what = Describe(type, name, normalized);
+  // The launch's own verdict on the signature; under "warn" a refusal is logged, not returned.
+  absl::Status signature_verdict;
+  std::optional<crypto::SshSignature> signature;
+  std::optional<crypto::SshMessageHasher> signature_hasher;
+  if (policy != SignaturePolicy::kOff) {
+    if (entry->signature.empty()) {
+      signature_verdict = CatalogStatus(
+          absl::StatusCode::kPermissionDenied, CatalogError::kSignatureRequired,
+          absl::StrCat(what, " is unsigned and plugin_signature_policy is \"",
+                       SignaturePolicyName(policy), "\"; register it again with a signature (",
+                       "ssh-keygen -Y sign -n ", kPluginSignatureNamespace, ")"));
+    } else {
+      absl::StatusOr<crypto::SshSignature> parsed = ParseEntrySignature(entry->signature);
+      if (parsed.ok()) {
+        signature = *std::move(parsed);
+        if (signature->hash_algorithm != crypto::SshHashAlgorithm::kSha256) {
+          signature_hasher.emplace(signature->hash_algorithm);
+        }
+      } else {
+        signature_verdict = parsed.status();
+      }
+    }
+  }
   ASSIGN_OR_RETURN(OpenedArtifact artifact,
-                   OpenArtifact(fs_, policy_, entry->command, entry->sha256_hex));
+                   OpenArtifact(fs_, policy_, entry->command, entry->sha256_hex,
+                                signature_hasher.has_value() ? &*signature_hasher : nullptr));
+  if (signature.has_value()) {
+    signature_verdict =
+        VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,
+                             SignatureDigest(*signature, artifact), options_.clock->WallNow(), what)
+            .status();
+  }
+  // The failpoint is a planted bug for the simulator's drill (testonly builds only): a launch
+  // runs whatever the signature check said.
+  if (!signature_verdict.ok() &&
+      !BW_PLANTED_BUG_IN(options_.failpoints, "bug.catalog.skip_signature_check")) {
+    if (policy == SignaturePolicy::kRequired) return signature_verdict;
+    Warn(absl::StrCat("launching although ", signature_verdict.message(),
+                      " (plugin_signature_policy is \"warn\")"),
+         *entry);
+  }
   spec.path = std::move(artifact.path);
   spec.executable = std::move(artifact.file);
   return spec;
+}
+
+void Catalog::Warn(std::string message, const CatalogEntry& entry) {
+  if (options_.log == nullptr) return;
+  LogRecord record;
+  record.level = LogLevel::kWarn;
+  record.time = options_.clock != nullptr ? options_.clock->WallNow() : absl::UnixEpoch();
+  record.source = "catalog";
+  record.message = std::move(message);
+  record.fields = {{"type", std::string(PluginTypeName(entry.type))},
+                   {"name", entry.name},
+                   {"version", entry.version},
+                   {"sha256", entry.sha256_hex}};
+  options_.log->Write(record);
 }
 
 }  // namespace bulwark::catalog

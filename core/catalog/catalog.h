@@ -44,11 +44,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/env/clock.h"
 #include "base/env/failpoint_source.h"
 #include "base/env/file_system.h"
+#include "base/log/log.h"
 #include "base/storage/storage.h"
 #include "core/catalog/artifact.h"
 #include "core/catalog/plugin_entry.h"
+#include "core/catalog/signature.h"
 
 namespace bulwark::catalog {
 
@@ -74,6 +77,14 @@ struct CatalogOptions {
   std::string storage_prefix = std::string(kDefaultStoragePrefix);
   // The node's failpoint state (Env::failpoints) for the catalog's sites; nullptr: the process's.
   FailpointSource* failpoints = nullptr;
+  // Signed artifacts (signature.h). Unless the policy is off: the absolute path of the
+  // allowed-signers file (read through the FileSystem at each registration and launch) and a
+  // clock for its valid-after/valid-before (the Node passes Env::clock).
+  SignaturePolicy signature_policy = SignaturePolicy::kOff;
+  std::string allowed_signers_file;
+  Clock* clock = nullptr;
+  // Where warnings of the "warn" policy go (an unsigned plugin runs); nullptr: nowhere.
+  LogSink* log = nullptr;
 };
 
 // What the lifecycle manager needs to start a plugin. Holds env values: never log it whole.
@@ -113,7 +124,10 @@ class Catalog {
   //                       command_parent_reference / invalid_args / invalid_env / invalid_sha256
   //   kAlreadyExists      catalog.builtin_name_requires_version
   //   kResourceExhausted  catalog.catalog_full (entries_max reached), catalog.artifact_too_large
-  //   others              the artifact errors of OpenArtifact; catalog.storage_error
+  //   kPermissionDenied   catalog.signature_required (unsigned under "required")
+  //   others              the artifact errors of OpenArtifact; catalog.storage_error;
+  //                       catalog.signature_refused and catalog.allowed_signers_invalid (see
+  //                       VerifyEntrySignature), the signature verified over the bytes hashed
   absl::StatusOr<CatalogEntryView> Register(const RegisterRequest& request);
 
   // The entry of `type`/`name` at `version` ("" for the unversioned entry or, failing that, the
@@ -154,7 +168,11 @@ class Catalog {
   // For the lifecycle manager only: the complete entry (env values included) and, for an external
   // plugin, the artifact opened and re-verified now (directory, containment, regular file,
   // permissions, SHA-256), so that a binary replaced since registration fails with
-  // catalog.sha256_mismatch instead of running. Errors: as Get, plus those of OpenArtifact.
+  // catalog.sha256_mismatch instead of running. Under the "warn" and "required" policies the
+  // entry's signature is verified again, over the bytes just hashed from that descriptor and
+  // against the allowed-signers file as it is now. Errors: as Get, plus those of OpenArtifact;
+  // under "required" catalog.signature_required (an unsigned entry), catalog.signature_refused,
+  // catalog.allowed_signers_invalid ("warn" logs these and launches).
   absl::StatusOr<LaunchSpec> GetForLaunch(PluginType type, absl::string_view name,
                                           absl::string_view version = "");
 
@@ -199,6 +217,7 @@ class Catalog {
   std::string EntryStorageKey(PluginType type, absl::string_view name,
                               absl::string_view version) const;
   std::string PinStorageKey(PluginType type, absl::string_view name) const;
+  void Warn(std::string message, const CatalogEntry& entry);
 
   Storage& storage_;
   FileSystem& fs_;

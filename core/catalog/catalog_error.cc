@@ -37,6 +37,9 @@ constexpr CatalogError kAllErrors[] = {
     CatalogError::kSha256Mismatch,
     CatalogError::kWritableByOthers,
     CatalogError::kOwnerMismatch,
+    CatalogError::kSignatureRequired,
+    CatalogError::kSignatureRefused,
+    CatalogError::kAllowedSignersInvalid,
     CatalogError::kStorageCorrupt,
     CatalogError::kStorageError,
     CatalogError::kFileSystemError,
@@ -98,6 +101,12 @@ absl::string_view CatalogErrorReason(CatalogError error) {
       return "catalog.writable_by_others";
     case CatalogError::kOwnerMismatch:
       return "catalog.owner_mismatch";
+    case CatalogError::kSignatureRequired:
+      return "catalog.signature_required";
+    case CatalogError::kSignatureRefused:
+      return "catalog.signature_refused";
+    case CatalogError::kAllowedSignersInvalid:
+      return "catalog.allowed_signers_invalid";
     case CatalogError::kStorageCorrupt:
       return "catalog.storage_corrupt";
     case CatalogError::kStorageError:

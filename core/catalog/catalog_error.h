@@ -44,6 +44,14 @@ enum class CatalogError {
   kSha256Mismatch,           // catalog.sha256_mismatch (kFailedPrecondition)
   kWritableByOthers,         // catalog.writable_by_others: file or directory (kPermissionDenied)
   kOwnerMismatch,            // catalog.owner_mismatch: file or directory (kPermissionDenied)
+  // Signatures (signature.h).
+  kSignatureRequired,      // catalog.signature_required: unsigned under "required"
+                           // (kPermissionDenied)
+  kSignatureRefused,       // catalog.signature_refused: the message carries the signature.*
+                           // reason; its code (kPermissionDenied, kInvalidArgument for a
+                           // malformed signature, kUnimplemented for an unsupported key)
+  kAllowedSignersInvalid,  // catalog.allowed_signers_invalid: missing, unreadable or malformed
+                           // (kFailedPrecondition)
   // Errors of the layers below, passed through with their own code.
   kStorageCorrupt,   // catalog.storage_corrupt (kDataLoss): a stored record does not decode.
   kStorageError,     // catalog.storage_error: the Storage failed (its code is kept).

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/crypto/sha256.h"
+#include "base/crypto/sshsig.h"
 #include "base/status/status_macros.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/validation.h"
@@ -240,6 +241,22 @@ class JsonReader {
     return value;
   }
 
+  // A non-negative integer of at most 19 digits (fits uint64).
+  absl::StatusOr<uint64_t> ReadUint64() {
+    SkipSpace();
+    uint64_t value = 0;
+    size_t digits = 0;
+    while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') {
+      if (++digits > 19) return Error("number too large");
+      value = value * 10 + static_cast<uint64_t>(in_[pos_++] - '0');
+    }
+    if (digits == 0) return Error("expected a number");
+    if (pos_ < in_.size() && (in_[pos_] == '.' || in_[pos_] == 'e' || in_[pos_] == 'E')) {
+      return Error("expected an integer");
+    }
+    return value;
+  }
+
   // Skips any JSON value (for fields this version does not know).
   absl::Status SkipValue(int depth) {
     if (depth > kJsonDepthMax) return Error("nested too deeply");
@@ -362,6 +379,33 @@ absl::Status ValidateStoredVersion(absl::string_view version, bool allow_empty) 
   return absl::OkStatus();
 }
 
+// Records from before signatures have none of the three fields. A signature may be kept alone
+// (registered under the "off" policy, unverified); a signer needs both of its fields and a
+// signature they agree with.
+absl::Status ValidateStoredSignature(const CatalogEntry& entry) {
+  if (entry.signature.empty() && entry.signer_principal.empty() &&
+      entry.signer_fingerprint.empty()) {
+    return absl::OkStatus();
+  }
+  if (entry.signature.empty() ||
+      entry.signer_principal.empty() != entry.signer_fingerprint.empty()) {
+    return Corrupt(
+        "fields \"signer_principal\" and \"signer_fingerprint\" must come together, with a "
+        "\"signature\"");
+  }
+  if (entry.signature.size() > kSignatureBytesMax ||
+      entry.signer_principal.size() > kSignerPrincipalBytesMax) {
+    return Corrupt("field \"signature\" or \"signer_principal\" is too long");
+  }
+  absl::StatusOr<crypto::SshSignature> sig = crypto::ParseArmoredSshSignature(entry.signature);
+  if (!sig.ok()) return CorruptField("signature", sig.status());
+  if (!entry.signer_fingerprint.empty() &&
+      crypto::SshKeyFingerprint(sig->public_key) != entry.signer_fingerprint) {
+    return Corrupt("field \"signer_fingerprint\" is not the fingerprint of the signature's key");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string EncodeEntry(const CatalogEntry& entry) {
@@ -380,7 +424,35 @@ std::string EncodeEntry(const CatalogEntry& entry) {
   absl::StatusOr<std::string> raw = crypto::HexDecode(entry.sha256_hex);
   absl::StrAppend(&out, ",\"sha256\":");
   AppendJsonString(&out, absl::Base64Escape(raw.ok() ? *raw : std::string()));
-  absl::StrAppend(&out, ",\"builtin\":", entry.builtin ? "true" : "false", "}");
+  absl::StrAppend(&out, ",\"builtin\":", entry.builtin ? "true" : "false");
+  // Limits (issue 17): written only when set, so entries without limits encode as before and
+  // older readers skip the field.
+  if (!entry.limits.empty()) {
+    absl::StrAppend(&out, ",\"limits\":{");
+    bool first = true;
+    auto field = [&](absl::string_view name, const std::optional<uint64_t>& v) {
+      if (!v.has_value()) return;
+      absl::StrAppend(&out, first ? "" : ",", "\"", name, "\":", *v);
+      first = false;
+    };
+    field("memory_bytes", entry.limits.memory_bytes);
+    field("pids", entry.limits.pids);
+    field("cpu_weight", entry.limits.cpu_weight);
+    field("open_files", entry.limits.open_files);
+    out.push_back('}');
+  }
+  // Written only for a signed entry, so unsigned records stay byte-for-byte what they were.
+  if (!entry.signature.empty()) {
+    absl::StrAppend(&out, ",\"signature\":");
+    AppendJsonString(&out, entry.signature);
+    if (!entry.signer_fingerprint.empty()) {
+      absl::StrAppend(&out, ",\"signer_principal\":");
+      AppendJsonString(&out, entry.signer_principal);
+      absl::StrAppend(&out, ",\"signer_fingerprint\":");
+      AppendJsonString(&out, entry.signer_fingerprint);
+    }
+  }
+  absl::StrAppend(&out, "}");
   return out;
 }
 
@@ -410,14 +482,32 @@ absl::StatusOr<CatalogEntry> DecodeEntry(absl::string_view json) {
       seen_sha = true;
     } else if (key == "builtin") {
       ASSIGN_OR_RETURN(entry.builtin, reader.ReadBool());
+    } else if (key == "signature") {
+      ASSIGN_OR_RETURN(entry.signature, reader.ReadString());
+    } else if (key == "signer_principal") {
+      ASSIGN_OR_RETURN(entry.signer_principal, reader.ReadString());
+    } else if (key == "signer_fingerprint") {
+      ASSIGN_OR_RETURN(entry.signer_fingerprint, reader.ReadString());
     } else if (key == "oci_image" || key == "runtime") {
       RETURN_IF_ERROR(ReadMustBeEmpty(reader, key));
+    } else if (key == "limits") {
+      RETURN_IF_ERROR(reader.ReadObject([&](const std::string& limit) -> absl::Status {
+        std::optional<uint64_t>* slot = limit == "memory_bytes" ? &entry.limits.memory_bytes
+                                        : limit == "pids"       ? &entry.limits.pids
+                                        : limit == "cpu_weight" ? &entry.limits.cpu_weight
+                                        : limit == "open_files" ? &entry.limits.open_files
+                                                                : nullptr;
+        if (slot == nullptr) return reader.SkipValue(2);
+        ASSIGN_OR_RETURN(*slot, reader.ReadUint64());
+        return absl::OkStatus();
+      }));
     } else {
       RETURN_IF_ERROR(reader.SkipValue(1));
     }
     return absl::OkStatus();
   }));
   if (!reader.AtEnd()) return reader.Error("data after the record");
+  if (absl::Status s = ValidateLimits(entry.limits); !s.ok()) return CorruptField("limits", s);
   RETURN_IF_ERROR(Require(seen_name, "name"));
   RETURN_IF_ERROR(Require(seen_type, "type"));
   RETURN_IF_ERROR(Require(seen_command, "command"));
@@ -434,6 +524,7 @@ absl::StatusOr<CatalogEntry> DecodeEntry(absl::string_view json) {
     return Corrupt("field \"sha256\" is not the base64 of a 32-byte digest");
   }
   entry.sha256_hex = crypto::HexEncode(raw);
+  RETURN_IF_ERROR(ValidateStoredSignature(entry));
   return entry;
 }
 

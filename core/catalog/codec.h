@@ -5,6 +5,12 @@
 //           "args":["-x"],"env":["K=V"],"sha256":"<base64 of the 32 raw bytes>","builtin":false}
 //   pin:   {"name":"kv","type":"secret","version":"v1.2.3"}
 //
+// A signed entry adds, after "builtin", bulwark's own fields (Vault ignores them):
+//   "signature":"-----BEGIN SSH SIGNATURE-----\n...","signer_principal":"alice@example.com",
+//   "signer_fingerprint":"SHA256:<base64>"
+// An unsigned entry is encoded without them, exactly as before they existed, and a record
+// without them (older, or Vault's) decodes as unsigned.
+//
 // Decoding accepts what Vault writes too: "type" as a string or as consts.PluginType's number
 // (1 auth, 2 database, 3 secret), null for empty lists, unknown fields (skipped), and "oci_image"
 // and "runtime" when empty. Every decoded field passes the same validation as a registration.

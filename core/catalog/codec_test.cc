@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "base/crypto/sshsig_testing.h"
 #include "core/catalog/catalog_error.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -43,6 +45,66 @@ void ExpectSameEntry(const CatalogEntry& a, const CatalogEntry& b) {
   EXPECT_EQ(a.env, b.env);
   EXPECT_EQ(a.sha256_hex, b.sha256_hex);
   EXPECT_EQ(a.builtin, b.builtin);
+  EXPECT_EQ(a.signature, b.signature);
+  EXPECT_EQ(a.signer_principal, b.signer_principal);
+  EXPECT_EQ(a.signer_fingerprint, b.signer_fingerprint);
+}
+
+// An SSHSIG by an ed25519 key (ssh-keygen -Y sign -n bulwark-plugin) and its key's fingerprint.
+const std::string kSignature(crypto::testing::kExampleSignature);
+const std::string kFingerprint(crypto::testing::kExampleFingerprint);
+
+TEST(CodecTest, UnsignedEntriesEncodeAsBeforeSignaturesAndOldRecordsDecodeUnsigned) {
+  CatalogEntry entry;
+  entry.name = "kv";
+  entry.command = "kv";
+  entry.sha256_hex = kShaHex;
+  // The exact bytes this codec wrote before signatures existed.
+  const std::string old_record = absl::StrCat(
+      R"({"name":"kv","type":"secret","version":"","command":"kv","args":[],"env":[],"sha256":")",
+      kShaB64, R"(","builtin":false})");
+  EXPECT_EQ(EncodeEntry(entry), old_record);
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(old_record);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->signature, "");
+  EXPECT_EQ(decoded->signer_fingerprint, "");
+}
+
+TEST(CodecTest, SignedEntriesRoundTrip) {
+  CatalogEntry entry = SampleEntry();
+  entry.signature = kSignature;
+  entry.signer_principal = "*@example.com,ops";
+  entry.signer_fingerprint = kFingerprint;
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(EncodeEntry(entry));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+  // A signature kept without a verified signer (the "off" policy).
+  entry.signer_principal.clear();
+  entry.signer_fingerprint.clear();
+  const std::string json = EncodeEntry(entry);
+  EXPECT_THAT(json, Not(HasSubstr("signer_")));
+  decoded = DecodeEntry(json);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+}
+
+TEST(CodecTest, RefusesInconsistentSignatureFields) {
+  const std::string base =
+      absl::StrCat(R"({"name":"kv","type":"secret","command":"kv","sha256":")", kShaB64, R"(")");
+  const std::string sig =
+      absl::StrCat(R"(,"signature":")", absl::StrReplaceAll(kSignature, {{"\n", "\\n"}}), "\"");
+  for (const std::string& extra : {
+           absl::StrCat(R"(,"signer_principal":"a","signer_fingerprint":")", kFingerprint, "\""),
+           absl::StrCat(sig, R"(,"signer_principal":"a")"),
+           absl::StrCat(sig, R"(,"signer_principal":"a","signer_fingerprint":"SHA256:x")"),
+           std::string(R"(,"signature":"not a signature")"),
+       }) {
+    absl::StatusOr<CatalogEntry> d = DecodeEntry(absl::StrCat(base, extra, "}"));
+    EXPECT_EQ(CatalogErrorOf(d.status()), CatalogError::kStorageCorrupt) << extra;
+  }
+  absl::StatusOr<CatalogEntry> ok = DecodeEntry(absl::StrCat(
+      base, sig, R"(,"signer_principal":"a","signer_fingerprint":")", kFingerprint, "\"}"));
+  EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
 TEST(CodecTest, EntryRoundTrips) {
@@ -145,6 +207,56 @@ RC_GTEST_PROP(CodecProperty, ArbitraryBytesAreRefusedOrValid, (const std::string
   if (!decoded.ok()) RC_ASSERT(decoded.status().code() == absl::StatusCode::kDataLoss);
   absl::StatusOr<PinRecord> pin = DecodePin(bytes);
   if (!pin.ok()) RC_ASSERT(pin.status().code() == absl::StatusCode::kDataLoss);
+}
+
+// Limits (issue 17): optional, written only when set, so records without them are unchanged
+// and old records decode with none.
+TEST(CodecTest, LimitsRoundTripAndOldRecordsHaveNone) {
+  CatalogEntry entry = SampleEntry();
+  const std::string without = EncodeEntry(entry);
+  EXPECT_THAT(without, Not(HasSubstr("limits")));
+  absl::StatusOr<CatalogEntry> old = DecodeEntry(without);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_TRUE(old->limits.empty());
+
+  entry.limits.memory_bytes = uint64_t{64} << 20;
+  entry.limits.open_files = 256;
+  const std::string with = EncodeEntry(entry);
+  EXPECT_THAT(with, HasSubstr(R"("limits":{"memory_bytes":67108864,"open_files":256})"));
+  absl::StatusOr<CatalogEntry> decoded = DecodeEntry(with);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ExpectSameEntry(*decoded, entry);
+  EXPECT_TRUE(decoded->limits == entry.limits);
+  EXPECT_FALSE(decoded->limits.pids.has_value());
+
+  // Unknown limit names (a later version's) are skipped; bad values are corrupt records.
+  std::string later = with;
+  later.replace(later.find("\"open_files\""), 0, "\"gpu\":{\"x\":1},");
+  EXPECT_TRUE(DecodeEntry(later).ok()) << later;
+  std::string small = with;
+  small.replace(small.find("67108864"), 8, "12");
+  absl::Status s = DecodeEntry(small).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("limits"));
+  std::string text = with;
+  text.replace(text.find("256"), 3, "\"x\"");
+  EXPECT_EQ(DecodeEntry(text).status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(CodecTest, ValidateLimitsNamesTheFieldAndRange) {
+  PluginLimits l;
+  EXPECT_TRUE(ValidateLimits(l).ok());
+  l.cpu_weight = 0;
+  EXPECT_THAT(ValidateLimits(l).message(),
+              HasSubstr("limits.cpu_weight must be between 1 and 10000"));
+  l.cpu_weight = 100;
+  l.pids = 0;
+  EXPECT_THAT(ValidateLimits(l).message(), HasSubstr("limits.pids"));
+  l.pids = 64;
+  l.open_files = 3;
+  EXPECT_THAT(ValidateLimits(l).message(), HasSubstr("limits.open_files"));
+  l.open_files = 64;
+  EXPECT_TRUE(ValidateLimits(l).ok());
 }
 
 }  // namespace

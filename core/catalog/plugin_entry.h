@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -26,6 +28,10 @@ inline constexpr size_t kEnvKeyBytesMax = 256;
 inline constexpr size_t kEnvEntryBytesMax = 16 * 1024;
 inline constexpr size_t kEnvTotalBytesMax = 128 * 1024;
 inline constexpr size_t kSha256HexChars = 64;
+// An armored SSHSIG signature (crypto::kSshSignatureTextBytesMax) and the principals field of the
+// allowed-signers line that admitted it.
+inline constexpr size_t kSignatureBytesMax = 64 * 1024;
+inline constexpr size_t kSignerPrincipalBytesMax = 4096;
 // Entries (user registrations, not built-ins or pins) one catalog holds by default, and the
 // largest value CatalogOptions::entries_max may take.
 inline constexpr size_t kCatalogEntriesDefaultMax = 16384;
@@ -50,6 +56,26 @@ absl::StatusOr<PluginType> ParsePluginType(absl::string_view text);
 
 // A registration as a caller (the HTTP layer, a test) supplies it. Validation normalises it:
 // the version gains a leading "v", the sha256 becomes lower-case.
+// Resource limits for every process of one catalog entry (issue 17, "Limits"). Unset fields
+// impose nothing; entries stored before limits existed decode with none. Enforced through
+// cgroups where the machine offers them, else the rlimit fallback (docs/security.md, Limits).
+struct PluginLimits {
+  std::optional<uint64_t> memory_bytes;  // Resident memory; at least kMemoryBytesMin.
+  std::optional<uint64_t> pids;          // Processes and threads; 1 to kPidsMax.
+  std::optional<uint64_t> cpu_weight;    // Relative CPU share, 1 to 10000 (cgroup v2's scale).
+  std::optional<uint64_t> open_files;    // Descriptors; 16 to kOpenFilesMax.
+  static constexpr uint64_t kMemoryBytesMin = 1 << 20;
+  static constexpr uint64_t kPidsMax = 1 << 22;
+  static constexpr uint64_t kOpenFilesMax = 1 << 20;
+  bool empty() const { return !memory_bytes && !pids && !cpu_weight && !open_files; }
+  friend bool operator==(const PluginLimits& a, const PluginLimits& b) {
+    return a.memory_bytes == b.memory_bytes && a.pids == b.pids && a.cpu_weight == b.cpu_weight &&
+           a.open_files == b.open_files;
+  }
+};
+// kInvalidArgument naming the field and its range when a set field is out of range.
+absl::Status ValidateLimits(const PluginLimits& limits);
+
 struct RegisterRequest {
   PluginType type = PluginType::kSecret;
   std::string name;
@@ -58,6 +84,10 @@ struct RegisterRequest {
   std::vector<std::string> args;
   std::vector<std::string> env;  // "KEY=value". Values may be secrets: never echoed.
   std::string sha256;            // 64 hex characters: the artifact's SHA-256.
+  PluginLimits limits;
+  // The artifact's OpenSSH signature (`ssh-keygen -Y sign -n bulwark-plugin`, armored), or "".
+  // Verified, and kept, unless the signature policy is off (see signature.h).
+  std::string signature;
 };
 
 // A complete catalog entry, env values included. Only the catalog and the launch path hold
@@ -71,6 +101,13 @@ struct CatalogEntry {
   std::vector<std::string> env;  // "KEY=value".
   std::string sha256_hex;        // Lower-case; "" for built-ins.
   bool builtin = false;
+  PluginLimits limits;
+  // A signed entry: the armored signature as registered, and who signed it when it was
+  // registered: the allowed-signers line's principals and the key's "SHA256:..." fingerprint.
+  // All three "" for an unsigned entry (and for entries stored before signatures existed).
+  std::string signature;
+  std::string signer_principal;
+  std::string signer_fingerprint;
 
   // One line for logs and test failures; env entries appear as "KEY=<redacted>".
   std::string DebugString() const;
@@ -86,6 +123,9 @@ struct CatalogEntryView {
   std::vector<std::string> env_keys;  // The names of the env entries, in registration order.
   std::string sha256_hex;
   bool builtin = false;
+  PluginLimits limits;
+  std::string signer_principal;    // "" when unsigned.
+  std::string signer_fingerprint;  // "SHA256:<base64>", "" when unsigned.
 
   // One line for logs, messages and test failures.
   std::string DebugString() const;

@@ -394,6 +394,9 @@ absl::StatusOr<RegisterRequest> ValidateRegisterRequest(const RegisterRequest& r
   RETURN_IF_ERROR(ValidateEnv(request.env));
   out.env = request.env;
   ASSIGN_OR_RETURN(out.sha256, NormalizeSha256(request.sha256));
+  RETURN_IF_ERROR(ValidateLimits(request.limits));  // Issue 17: per-entry limits.
+  out.limits = request.limits;
+  out.signature = request.signature;  // Parsed and checked by the catalog (signature.h).
   return out;
 }
 

@@ -34,6 +34,8 @@ struct LifecycleManager::Process {
   uint64_t id = 0;
   std::string runner_key;
   std::string plugin_name;
+  std::string plugin_version;  // The catalog entry's version (labels).
+  std::string started_for;     // The mount that started it (labels).
   Phase phase = Phase::kStarting;
   std::unique_ptr<PluginRunner> runner;
   bool multiplexed = false;
@@ -52,6 +54,8 @@ struct LifecycleManager::MountState {
   std::string multiplex_id;
   bool ready = false;
   bool setting_up = false;
+  absl::Duration setup_started;  // Monotonic; for bulwark_plugin_ready_seconds.
+  std::string version_label;     // See PluginIdOf.
   std::vector<StatusCallback> waiters;
   std::unique_ptr<HostServices> host;
   std::optional<uint32_t> broker_id;
@@ -83,6 +87,17 @@ absl::string_view TerminationEventName(TerminationEvent event) {
   return "unknown";
 }
 
+void ApplyEntryLimits(const catalog::PluginLimits& entry, RunnerLimits& limits) {
+  // The stricter of the mount's rlimit and the entry's limit wins.
+  auto tighten = [](std::optional<uint64_t>& slot, const std::optional<uint64_t>& v) {
+    if (v.has_value() && (!slot.has_value() || *v < *slot)) slot = v;
+  };
+  tighten(limits.process.address_space_bytes, entry.memory_bytes);
+  tighten(limits.process.processes, entry.pids);
+  tighten(limits.process.open_files, entry.open_files);
+  limits.entry = entry;
+}
+
 std::string RunnerKey(const catalog::CatalogEntry& entry) {
   // Length-prefixed fields, so no two different configs encode alike. Env values go into the
   // digest only; the key itself is safe to log.
@@ -101,6 +116,12 @@ std::string RunnerKey(const catalog::CatalogEntry& entry) {
   for (const std::string& e : entry.env) field(e);
   field(entry.sha256_hex);
   field(entry.builtin ? "builtin" : "external");
+  if (!entry.limits.empty()) {  // Only when set: keys of entries without limits are unchanged.
+    for (const std::optional<uint64_t>& v : {entry.limits.memory_bytes, entry.limits.pids,
+                                             entry.limits.cpu_weight, entry.limits.open_files}) {
+      field(v.has_value() ? absl::StrCat(*v) : "-");
+    }
+  }
   return crypto::HexEncode(h.Finish()).substr(0, 16);
 }
 
@@ -155,7 +176,8 @@ LifecycleManager::LifecycleManager(Env& env, catalog::Catalog& catalog, RunnerFa
       factory_(factory),
       host_services_(std::move(host_services)),
       log_(log),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      plugin_metrics_(metrics) {
   m_processes_ = metrics.Gauge("bulwark_plugin_processes", "Plugin processes running.");
   m_launches_ = metrics.Counter("bulwark_plugin_launches_total", "Plugin processes started.");
   m_launch_failures_ = metrics.Counter("bulwark_plugin_launch_failures_total",
@@ -190,7 +212,25 @@ void LifecycleManager::Log(LogLevel level, std::string message,
 
 void LifecycleManager::UpdateProcessGauge() {
   m_processes_->Set({}, static_cast<double>(process_count()));
+  UpdatePluginProcesses(nullptr);
 }
+
+PluginId LifecycleManager::PluginIdOf(const MountState& m) const {
+  return PluginId{m.entry.plugin_name, m.version_label};
+}
+
+void LifecycleManager::UpdatePluginProcesses(ProcessSampler* sampler) {
+  std::map<PluginId, std::vector<int64_t>> pids;
+  for (const auto& [id, p] : processes_) {
+    if (p->phase != Process::Phase::kRunning || p->runner == nullptr || p->runner->pid() == 0) {
+      continue;
+    }
+    pids[PluginId{p->plugin_name, p->plugin_version}].push_back(p->runner->pid());
+  }
+  plugin_metrics_.SetProcesses(pids, sampler);
+}
+
+void LifecycleManager::SampleResources() { UpdatePluginProcesses(options_.sampler); }
 
 const RunnerLimits& LifecycleManager::LimitsFor(const std::string& path) const {
   auto it = options_.mount_limits.find(path);
@@ -255,6 +295,7 @@ void LifecycleManager::Mount(const mount::MountEntry& entry, StatusCallback done
   }
   auto m = std::make_unique<MountState>();
   m->entry = entry;
+  m->version_label = entry.plugin_version;
   mounts_.emplace(entry.path, std::move(m));
   EnsureReady(entry.path, std::move(done));
 }
@@ -282,6 +323,7 @@ void LifecycleManager::EnsureReady(const std::string& path, StatusCallback done)
   m.waiters.push_back(std::move(done));
   if (m.setting_up) return;
   m.setting_up = true;
+  m.setup_started = env_.clock.MonotonicNow();
   std::weak_ptr<bool> alive = alive_;
   AcquireProcess(path, [this, alive, path](absl::StatusOr<uint64_t> id) {
     if (alive.expired()) return;
@@ -405,12 +447,17 @@ void LifecycleManager::AcquireProcess(const std::string& path,
   p->id = id;
   p->runner_key = key;
   p->plugin_name = m.entry.plugin_name;
+  p->plugin_version = spec->entry.version;
+  p->started_for = path;
   p->start_time = env_.clock.MonotonicNow();
   p->claimer = std::move(done);
+  plugin_metrics_.Started(PluginId{p->plugin_name, p->plugin_version}, path);
   processes_.emplace(id, std::move(p));
   m_launches_->Add({{"plugin", m.entry.plugin_name}}, 1);
   std::weak_ptr<bool> alive = alive_;
-  factory_.Start(std::move(*spec), LimitsFor(path),
+  RunnerLimits limits = LimitsFor(path);
+  ApplyEntryLimits(spec->entry.limits, limits);
+  factory_.Start(std::move(*spec), limits,
                  [this, alive, id](absl::StatusOr<std::unique_ptr<PluginRunner>> runner) mutable {
                    if (alive.expired()) return;
                    OnRunnerStarted(id, std::move(runner));
@@ -516,6 +563,7 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
   }
   Process& p = *pit->second;
   m.process_id = process_id;
+  m.version_label = p.plugin_version;
   p.mounts.insert(path);
   ++m.generation;
   static constexpr char kBase62[] =
@@ -586,6 +634,9 @@ void LifecycleManager::SetupInstance(const std::string& path, uint64_t process_i
               }
               MountState& m = *it->second;
               m.ready = true;
+              plugin_metrics_.Ready(
+                  PluginIdOf(m), path,
+                  absl::ToDoubleSeconds(env_.clock.MonotonicNow() - m.setup_started));
               // A process that served a mount all the way to ready is healthy again.
               auto pit = processes_.find(m.process_id);
               if (pit != processes_.end()) backoff_.erase(pit->second->runner_key);
@@ -605,7 +656,20 @@ void LifecycleManager::HandleRequest(absl::string_view mount_path, pb::Request r
     });
     return;
   }
-  Attempt(path, std::move(request), /*retries_left=*/1, env_.clock.MonotonicNow(), std::move(done));
+  const absl::Duration started = env_.clock.MonotonicNow();
+  if (auto mit = mounts_.find(path); mit != mounts_.end()) {
+    const PluginId id = PluginIdOf(*mit->second);
+    plugin_metrics_.RequestStarted(id, path);
+    done = [this, alive = std::weak_ptr<bool>(alive_), id, path, started,
+            done = std::move(done)](absl::StatusOr<Reply> r) mutable {
+      if (!alive.expired()) {
+        plugin_metrics_.RequestFinished(id, path, absl::StatusCodeToString(r.status().code()),
+                                        absl::ToDoubleSeconds(env_.clock.MonotonicNow() - started));
+      }
+      done(std::move(r));
+    };
+  }
+  Attempt(path, std::move(request), /*retries_left=*/1, started, std::move(done));
 }
 
 void LifecycleManager::Attempt(const std::string& path, pb::Request request, int retries_left,
@@ -676,6 +740,9 @@ void LifecycleManager::Attempt(const std::string& path, pb::Request request, int
             if (retries_left > 0 && accepting_ && mounts_.count(path) > 0 &&
                 !BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.skip_retry_after_reload")) {
               m_restarts_->Add({{"plugin", plugin}}, 1);
+              if (auto mit = mounts_.find(path); mit != mounts_.end()) {
+                plugin_metrics_.Restarted(PluginIdOf(*mit->second), path);
+              }
               Log(LogLevel::kInfo, "lazy reload: restarting plugin and retrying the request",
                   {{"mount", path}, {"plugin", plugin}});
               Attempt(path, std::move(request), retries_left - 1, started, std::move(done));
@@ -727,6 +794,9 @@ void LifecycleManager::LoseProcess(uint64_t id, const std::string& reason, bool 
   if (count_as_failure) {
     m_crashes_->Add({{"plugin", p.plugin_name}}, 1);
     RecordFailure(p.runner_key, reason);
+    const PluginId pid{p.plugin_name, p.plugin_version};
+    if (p.mounts.empty()) plugin_metrics_.Exited(pid, p.started_for, reason);
+    for (const std::string& path : p.mounts) plugin_metrics_.Exited(pid, path, reason);
   }
   const std::set<std::string> mounts = p.mounts;
   for (const std::string& path : mounts) DetachMount(*mounts_.at(path));

@@ -41,9 +41,11 @@
 #include "absl/time/time.h"
 #include "base/env/env.h"
 #include "base/env/plugin_transport.h"
+#include "base/env/process_sampler.h"
 #include "base/log/log.h"
 #include "base/metrics/metrics.h"
 #include "core/catalog/catalog.h"
+#include "core/lifecycle/plugin_metrics.h"
 #include "core/lifecycle/runner.h"
 #include "core/mount/mount_table.h"
 #include "proto/vault/backend.pb.h"
@@ -95,6 +97,9 @@ struct LifecycleOptions {
   std::map<std::string, RunnerLimits> mount_limits;
   // Per-mount request deadline overrides.
   std::map<std::string, absl::Duration> mount_request_timeouts;
+  // Samples plugin processes' CPU and memory for SampleResources (production: /proc, injected
+  // by the composition root). Null: those series are not reported. Must outlive the manager.
+  ProcessSampler* sampler = nullptr;
 };
 
 // Builds the host services (pb.Storage, pb.SystemView) one mount's instance is offered.
@@ -187,6 +192,9 @@ class LifecycleManager {
   const std::deque<TerminationRecord>& terminations() const { return terminations_; }
 
   std::vector<ProcessInfo> Processes() const;
+  // Updates the per-plugin process gauges, and CPU and memory through options.sampler (sys/metrics
+  // calls this before rendering).
+  void SampleResources();
   // Processes with a pid (external plugins), running or not yet reaped.
   size_t process_count() const;
   bool IsMounted(absl::string_view path) const { return mounts_.count(path) > 0; }
@@ -230,6 +238,10 @@ class LifecycleManager {
                    const std::string& multiplex_id,
                    absl::AnyInvocable<void(absl::StatusOr<Reply>)> done);
   void UpdateProcessGauge();
+  // The per-plugin labels of a mount: its plugin, and the catalog version it runs (its pinned
+  // version until a process is attached).
+  PluginId PluginIdOf(const MountState& m) const;
+  void UpdatePluginProcesses(ProcessSampler* sampler);
   const RunnerLimits& LimitsFor(const std::string& path) const;
   absl::Duration RequestTimeoutFor(const std::string& path) const;
 
@@ -258,7 +270,13 @@ class LifecycleManager {
   metrics::Family* m_request_seconds_;
   metrics::Family* m_start_seconds_;
   metrics::Family* m_terminations_;
+  PluginMetrics plugin_metrics_;
 };
+
+// Folds a catalog entry's limits into a runner's: the rlimit fallback takes the stricter value
+// (memory_bytes as RLIMIT_AS, pids as RLIMIT_NPROC, open_files as RLIMIT_NOFILE), and the
+// entry's limits ride along in `limits.entry` for a runner that can enforce them by cgroup.
+void ApplyEntryLimits(const catalog::PluginLimits& entry, RunnerLimits& limits);
 
 // The runner-config digest: equal exactly when two catalog entries may share a process.
 std::string RunnerKey(const catalog::CatalogEntry& entry);

@@ -87,9 +87,10 @@ class FakeWorld : public RunnerFactory {
   explicit FakeWorld(sim::SimEnv& sim) : sim_(sim) {}
 
   void Start(
-      catalog::LaunchSpec spec, const RunnerLimits&,
+      catalog::LaunchSpec spec, const RunnerLimits& limits,
       absl::AnyInvocable<void(absl::StatusOr<std::unique_ptr<PluginRunner>>)> done) override {
     ++launches;
+    last_limits = limits;
     if (fail_starts > 0) {
       --fail_starts;
       sim_.loop().PostAfter(absl::Milliseconds(5), [done = std::move(done)]() mutable {
@@ -132,6 +133,7 @@ class FakeWorld : public RunnerFactory {
   int fail_starts = 0;
   std::vector<std::shared_ptr<FakeProcess>> procs;
   int64_t next_pid_ = 100;
+  RunnerLimits last_limits;
 };
 
 void FakeConnection::Call(absl::string_view method, std::string request, const CallOptions& options,
@@ -545,6 +547,90 @@ TEST_F(LifecycleTest, ReloadDuringSetupAnswersEveryone) {
   ASSERT_TRUE(reloaded.has_value());
   EXPECT_TRUE(reloaded->ok()) << *reloaded;
   EXPECT_TRUE(Request("a/", "update", "k", "v").ok());
+}
+
+class FakeSampler : public ProcessSampler {
+ public:
+  absl::StatusOr<ProcessSample> Sample(int64_t pid) override {
+    ++calls;
+    return ProcessSample{1.5, static_cast<uint64_t>(pid) * 1000};
+  }
+  int calls = 0;
+};
+
+TEST_F(LifecycleTest, PerPluginSeriesMoveOnStartsCrashesRequestsAndSamples) {
+  FakeSampler sampler;
+  options_.sampler = &sampler;
+  Rebuild();
+  ASSERT_TRUE(MountPlugin("a", "solo").ok());
+  ASSERT_TRUE(MountPlugin("b", "solo").ok());
+  ASSERT_TRUE(Request("a/", "update", "k", "v").ok());
+  world_.Crash(world_.procs[0]);  // Serves a/ only: solo does not multiplex.
+  Run();
+  ASSERT_TRUE(Request("a/", "read", "k").ok());  // Started again.
+  manager_->SampleResources();
+  const std::string text = metrics_.RenderPrometheus();
+  const std::string a = R"(plugin="solo",version="",mount="a/")";
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_starts_total{" + a + "} 2"));
+  EXPECT_THAT(text,
+              HasSubstr(R"(bulwark_plugin_starts_total{plugin="solo",version="",mount="b/"} 1)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_exits_total{" + a + R"(,reason="crash"} 1)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_requests_total{" + a + R"(,code="OK"} 2)"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_request_duration_seconds_count{" + a + "} 2"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 0"));
+  EXPECT_THAT(text, HasSubstr("bulwark_plugin_ready_seconds_count{" + a + "} 2"));
+  EXPECT_THAT(text, HasSubstr(R"(bulwark_plugin_processes_running{plugin="solo",version=""} 2)"));
+  EXPECT_THAT(text, HasSubstr(R"(bulwark_plugin_cpu_seconds{plugin="solo",version=""} 3)"));
+  EXPECT_EQ(sampler.calls, 2);
+  // pids 101 (b/) and 102 (a/, restarted): 1000 bytes per pid unit in the fake.
+  EXPECT_THAT(
+      text, HasSubstr(R"(bulwark_plugin_resident_memory_bytes{plugin="solo",version=""} 203000)"));
+
+  // A request in flight shows while it runs; a stopped entry drops to zero.
+  world_.procs.back()->hang = true;
+  std::optional<absl::StatusOr<Reply>> pending;
+  pb::Request req;
+  req.set_operation("read");
+  req.set_path("k");
+  manager_->HandleRequest("a/", req, [&](absl::StatusOr<Reply> r) { pending = std::move(r); });
+  sim_.loop().RunUntil([] { return false; }, absl::Milliseconds(10));
+  EXPECT_THAT(metrics_.RenderPrometheus(),
+              HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 1"));
+  Run();
+  ASSERT_TRUE(pending.has_value());
+  EXPECT_THAT(metrics_.RenderPrometheus(),
+              HasSubstr("bulwark_plugin_requests_in_flight{" + a + "} 0"));
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed by signal 24 (SIGXCPU)"), true);
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed at its memory limit (OOM in its cgroup)"), true);
+  EXPECT_EQ(PluginMetrics::IsLimitKill("killed by signal 9 (SIGKILL)"), false);
+}
+
+TEST_F(LifecycleTest, CatalogEntryLimitsReachTheRunnerAsTheStricterRlimits) {
+  const std::string sha = cworld_.AddPlugin("limited-bin", "#!bulwark-sim plugin\n");
+  catalog::RegisterRequest r = catalog::testing::MakeRequest(catalog::PluginType::kSecret,
+                                                             "limited", "", "limited-bin", sha);
+  r.limits.memory_bytes = uint64_t{32} << 20;
+  r.limits.pids = 16;
+  r.limits.cpu_weight = 50;
+  r.limits.open_files = 4096;
+  ASSERT_TRUE(catalog_->Register(r).ok());
+  options_.default_limits.process.open_files = 1024;  // Stricter than the entry's.
+  Rebuild();
+  ASSERT_TRUE(MountPlugin("l", "limited").ok());
+  const RunnerLimits& got = world_.last_limits;
+  EXPECT_EQ(got.process.address_space_bytes, uint64_t{32} << 20);
+  EXPECT_EQ(got.process.processes, 16u);
+  EXPECT_EQ(got.process.open_files, 1024u);
+  EXPECT_EQ(got.entry.cpu_weight, 50u);
+  EXPECT_EQ(got.entry.memory_bytes, uint64_t{32} << 20);
+  // Different limits, different runner config: such entries never share a process.
+  catalog::CatalogEntry a, b;
+  a.name = b.name = "x";
+  b.limits.pids = 8;
+  EXPECT_NE(RunnerKey(a), RunnerKey(b));
+  // An out-of-range limit is refused at registration, naming it.
+  r.limits.cpu_weight = 0;
+  EXPECT_THAT(catalog_->Register(r).status().message(), HasSubstr("limits.cpu_weight"));
 }
 
 }  // namespace

@@ -22,6 +22,9 @@ struct RunnerLimits {
   ResourceLimits process;  // setrlimit in the child before exec.
   absl::Duration start_timeout = absl::Minutes(1);
   bool mlock = false;  // VAULT_PLUGIN_MLOCK_ENABLED for the plugin.
+  // The catalog entry's limits as registered (also folded into `process` as rlimits by
+  // ApplyEntryLimits); a runner with cgroups enforces these (memory, pids, CPU weight).
+  catalog::PluginLimits entry;
 };
 
 class PluginRunner {

@@ -37,6 +37,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
     options.catalog.builtins.push_back(
         {catalog::PluginType::kSecret, database::kDatabaseEngineName, kDatabaseEngineVersion});
   }
+  // Signature validity windows are wall time; "warn" policy warnings go to the node's log.
+  options.catalog.clock = &env.clock;
+  options.catalog.log = &log;
   std::unique_ptr<Node> node(new Node(env, physical, runners, metrics, log, std::move(options)));
   ASSIGN_OR_RETURN(node->barrier_, Barrier::Open(physical, env.random, env.failpoints));
   node->tokens_ = std::make_unique<token::TokenStore>(*node->barrier_, env.clock, env.random);
@@ -50,6 +53,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Open(Env& env, Storage& physical,
   node->rollback_ = std::make_unique<rollback::RollbackManager>(
       env, [n](absl::AnyInvocable<void()> done) { n->RunRollback(std::move(done)); },
       node->options_.rollback_period);
+  node->audit_ = std::make_unique<audit::AuditBroker>(env, *node->barrier_, log);
   return node;
 }
 
@@ -121,6 +125,10 @@ void Node::Unseal(absl::string_view share,
     return;
   }
   Log(LogLevel::kInfo, "unsealed");
+  // The audit devices come back before any request can be served, so none goes unaudited.
+  if (absl::Status a = audit_->Load(); !a.ok()) {
+    Log(LogLevel::kError, "could not load the audit table", {{"error", a.ToString()}});
+  }
   // Responses wrapped before the last seal whose expiry passed meanwhile: their timers died
   // with the seal (or the process).
   if (absl::StatusOr<size_t> swept = wrapping_->SweepExpired(); !swept.ok()) {
@@ -307,6 +315,8 @@ void Node::Seal(absl::AnyInvocable<void()> done) {
     sealing_ = false;
     Log(LogLevel::kInfo, "sealed");
     done();
+    // After `done`, so that the seal request's own response entry is written; then the salts go.
+    if (!alive.expired()) audit_->Unload();
   });
 }
 

@@ -21,6 +21,7 @@
 #include "base/log/log.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/storage.h"
+#include "core/audit/audit.h"
 #include "core/barrier/barrier.h"
 #include "core/catalog/catalog.h"
 #include "core/database/database_engine.h"
@@ -157,6 +158,8 @@ class Node {
   rollback::RollbackManager& rollback() { return *rollback_; }
   // The database engine serving the mount at `path` (normalised), or null.
   database::DatabaseEngine* DatabaseEngineAt(absl::string_view path);
+  // The audit devices: loaded at unseal, forgotten at seal (core/audit/audit.h).
+  audit::AuditBroker& audit() { return *audit_; }
 
  private:
   Node(Env& env, Storage& physical, lifecycle::RunnerFactory& runners, metrics::Registry& metrics,
@@ -193,6 +196,7 @@ class Node {
     std::unique_ptr<database::DatabaseEngine> engine;
   };
   std::map<std::string, Engine, std::less<>> engines_;  // By mount path.
+  std::unique_ptr<audit::AuditBroker> audit_;
   Role role_;
   bool sealing_ = false;
   bool shut_down_ = false;

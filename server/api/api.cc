@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "base/crypto/sha256.h"
+#include "base/json/json_depth.h"
 #include "base/status/quote.h"
 #include "core/catalog/catalog_error.h"
 
@@ -47,6 +48,7 @@ absl::Status CatalogStatusForHttp(const absl::Status& s) {
     case catalog::CatalogError::kStorageCorrupt:
     case catalog::CatalogError::kStorageError:
     case catalog::CatalogError::kFileSystemError:
+    case catalog::CatalogError::kAllowedSignersInvalid:
       return HttpError(HttpStatusFor(s) == 503 ? 503 : 500, s.message());
     default:
       return HttpError(400, s.message());
@@ -71,6 +73,19 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
   Json j = {{"name", v.name},         {"command", v.command}, {"args", v.args},
             {"sha256", v.sha256_hex}, {"builtin", v.builtin}, {"version", v.version}};
   if (v.builtin) j["deprecation_status"] = "supported";
+  if (!v.limits.empty()) {
+    Json l = Json::object();
+    if (v.limits.memory_bytes) l["memory_bytes"] = *v.limits.memory_bytes;
+    if (v.limits.pids) l["pids"] = *v.limits.pids;
+    if (v.limits.cpu_weight) l["cpu_weight"] = *v.limits.cpu_weight;
+    if (v.limits.open_files) l["open_files"] = *v.limits.open_files;
+    j["limits"] = std::move(l);
+  }
+  // bulwark's: who signed the artifact, for a signed entry (docs/security.md).
+  if (!v.signer_fingerprint.empty()) {
+    j["signer_principal"] = v.signer_principal;
+    j["signer_fingerprint"] = v.signer_fingerprint;
+  }
   return j;
 }
 
@@ -83,6 +98,13 @@ struct Api::Call {
   std::string request_id;
   absl::Duration started;
   bool finished = false;
+  // The token lookup, done at most once per call.
+  std::optional<absl::StatusOr<token::TokenEntry>> token_entry;
+  // Audit: the request entry was written, so the response entry is owed. The body and error of
+  // the answer being finished, when known before it is serialised.
+  bool audited = false;
+  const Json* audit_body = nullptr;
+  std::string audit_error;
 };
 
 Api::Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log, ApiOptions options)
@@ -157,6 +179,7 @@ void Api::Serve(http::Request request, http::Responder respond) {
   if (!decoded.ok()) return FinishError(c, decoded.status());
   c->req = *std::move(decoded);
   if (shutting_down_) return FinishError(c, ShuttingDown());
+  if (node_.audit().enabled() && !AuditRequest(c)) return;
   Dispatch(c);
 }
 
@@ -204,6 +227,12 @@ void Api::Dispatch(const CallPtr& c) {
       return LeasesRevoke(c, /*prefix=*/true);
     case Route::kSysLeasesLookup:
       return LeasesLookup(c);
+    case Route::kSysAudit:
+      return AuditList(c);
+    case Route::kSysAuditDevice:
+      return AuditDevice(c);
+    case Route::kSysAuditHash:
+      return AuditHash(c);
     case Route::kTokenLookupSelf:
       if (std::optional<token::TokenEntry> e = Authorize(c)) LookupSelf(c, *e);
       return;
@@ -229,6 +258,9 @@ void Api::Dispatch(const CallPtr& c) {
 
 void Api::Finish(const CallPtr& c, http::Response r) {
   if (c->finished) return;
+  if (c->audited && !AuditResponse(c, r)) {
+    r = ErrorBody(HttpError(500, "audit: no audit device could record the response"));
+  }
   c->finished = true;
   r.headers.emplace_back("Cache-Control", "no-store");
   if (std::optional<absl::string_view> ns = c->raw.Header("x-vault-namespace");
@@ -252,6 +284,7 @@ void Api::Finish(const CallPtr& c, http::Response r) {
 
 void Api::FinishError(const CallPtr& c, const absl::Status& status) {
   http::Response r = ErrorBody(status);
+  if (c->audited) c->audit_error = std::string(status.message());
   if (r.status >= 500) {
     Log(LogLevel::kWarn, "request failed",
         {{"route", std::string(RouteName(c->req.route))},
@@ -265,7 +298,9 @@ void Api::FinishJson(const CallPtr& c, int status, const Json& body) {
   http::Response r;
   r.status = status;
   r.body = Dump(body) + "\n";  // Go's encoder ends with a newline.
+  c->audit_body = &body;       // Valid until Finish returns.
   Finish(c, std::move(r));
+  c->audit_body = nullptr;
 }
 
 void Api::FinishEmpty(const CallPtr& c, int status) {
@@ -313,14 +348,19 @@ std::optional<token::TokenEntry> Api::Authorize(const CallPtr& c) {
     FinishError(c, HttpError(403, "permission denied"));
     return std::nullopt;
   }
-  absl::StatusOr<token::TokenEntry> entry = node_.LookupToken(c->req.token);
+  const absl::StatusOr<token::TokenEntry>& entry = TokenEntryOf(c);
   if (!entry.ok()) {
     FinishError(c, entry.status().code() == absl::StatusCode::kPermissionDenied
                        ? HttpError(403, "permission denied")
                        : entry.status());
     return std::nullopt;
   }
-  return *std::move(entry);
+  return *entry;
+}
+
+const absl::StatusOr<token::TokenEntry>& Api::TokenEntryOf(const CallPtr& c) {
+  if (!c->token_entry.has_value()) c->token_entry = node_.LookupToken(c->req.token);
+  return *c->token_entry;
 }
 
 // ---- Seal state -------------------------------------------------------------------------------
@@ -733,6 +773,145 @@ void Api::WrappingUnwrap(const CallPtr& c) {
   Finish(c, std::move(r));
 }
 
+// ---- Audit -------------------------------------------------------------------------------------
+
+namespace {
+
+// The unauthenticated endpoints Vault answers in its HTTP layer, outside the audited core.
+bool Unaudited(Route route) {
+  switch (route) {
+    case Route::kSysInit:
+    case Route::kSysSealStatus:
+    case Route::kSysUnseal:
+    case Route::kSysHealth:
+    case Route::kSysLeader:
+      return true;
+    default:
+      return false;
+  }
+}
+
+audit::AuditRecord RecordOf(const ApiRequest& req, const http::Request& raw,
+                            const std::string& request_id, absl::Time now,
+                            const absl::StatusOr<token::TokenEntry>* entry) {
+  audit::AuditRecord rec;
+  rec.time = now;
+  rec.request_id = request_id;
+  rec.operation = std::string(OperationName(req.operation));
+  rec.path = req.path;
+  rec.remote_address = raw.remote_address;
+  rec.data = req.data.empty() ? nullptr : &req.data;
+  rec.client_token = req.token;
+  if (entry != nullptr && entry->ok()) {
+    rec.accessor = (*entry)->accessor;
+    rec.display_name = (*entry)->display_name;
+    rec.policies = (*entry)->policies;
+  }
+  return rec;
+}
+
+}  // namespace
+
+bool Api::AuditRequest(const CallPtr& c) {
+  if (Unaudited(c->req.route)) return true;
+  const absl::StatusOr<token::TokenEntry>* entry = nullptr;
+  if (!c->req.token.empty() && !node_.sealed()) entry = &TokenEntryOf(c);
+  const audit::AuditRecord rec =
+      RecordOf(c->req, c->raw, c->request_id, env_.clock.WallNow(), entry);
+  const absl::Status s = node_.audit().LogRequest(rec);
+  if (!s.ok()) {
+    FinishError(
+        c, HttpError(500, absl::StrCat("audit: ", s.message(), "; the request was not executed")));
+    return false;
+  }
+  c->audited = true;
+  return true;
+}
+
+bool Api::AuditResponse(const CallPtr& c, const http::Response& r) {
+  c->audited = false;
+  const absl::StatusOr<token::TokenEntry>* entry =
+      c->token_entry.has_value() ? &*c->token_entry : nullptr;
+  audit::AuditRecord rec = RecordOf(c->req, c->raw, c->request_id, env_.clock.WallNow(), entry);
+  rec.status_code = r.status;
+  rec.error = c->audit_error;
+  Json parsed;
+  if (c->audit_body != nullptr) {
+    rec.response = c->audit_body;
+  } else if (!r.body.empty() && (r.body.front() == '{' || r.body.front() == '[') &&
+             !FindJsonNestingBeyond(r.body, kJsonDepthMax).has_value()) {
+    parsed = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    if (!parsed.is_discarded()) rec.response = &parsed;
+  }
+  if (rec.response == nullptr) rec.response_text = r.body;
+  const absl::Status s = node_.audit().LogResponse(rec);
+  if (!s.ok()) {
+    Log(LogLevel::kError, "audit: the response could not be recorded; answering 500",
+        {{"route", std::string(RouteName(c->req.route))}, {"error", std::string(s.message())}});
+    return false;
+  }
+  return true;
+}
+
+void Api::AuditList(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  Json data = Json::object();
+  for (const audit::DeviceView& d : node_.audit().List()) {
+    data[d.path] = {{"type", d.type},
+                    {"description", d.description},
+                    {"options", d.options},
+                    {"local", false},
+                    {"path", d.path}};
+  }
+  Json body = Envelope(*c, data);
+  for (auto it = data.begin(); it != data.end(); ++it) body[it.key()] = it.value();
+  FinishJson(c, 200, body);
+}
+
+void Api::AuditDevice(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  if (c->req.operation == Operation::kDelete) {
+    // Vault: 204 whether or not a device was there.
+    const absl::Status s = node_.audit().Disable(c->req.param);
+    if (!s.ok() && s.code() != absl::StatusCode::kNotFound &&
+        s.code() != absl::StatusCode::kInvalidArgument) {
+      return FinishError(c, s);
+    }
+    return FinishEmpty(c, 204);
+  }
+  absl::StatusOr<AuditEnableBody> body = DecodeAuditEnable(c->req.data);
+  if (!body.ok()) return FinishError(c, body.status());
+  const absl::Status s =
+      node_.audit().Enable(c->req.param, body->type, body->description, body->options);
+  if (!s.ok()) {
+    switch (s.code()) {
+      case absl::StatusCode::kInvalidArgument:
+      case absl::StatusCode::kFailedPrecondition:
+      case absl::StatusCode::kResourceExhausted:
+        return FinishError(c, HttpError(400, s.message()));
+      default:
+        return FinishError(c, s);
+    }
+  }
+  FinishEmpty(c, 204);
+}
+
+void Api::AuditHash(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  const auto input = c->req.data.find("input");
+  if (input == c->req.data.end() || !input->is_string()) {
+    return FinishError(c, HttpError(400, "input is required and must be a string"));
+  }
+  absl::StatusOr<std::string> hash =
+      node_.audit().Hash(c->req.param, input->get_ref<const std::string&>());
+  if (!hash.ok()) {
+    return FinishError(c, HttpError(400, hash.status().code() == absl::StatusCode::kNotFound
+                                             ? "unknown audit backend"
+                                             : hash.status().message()));
+  }
+  FinishJson(c, 200, Envelope(*c, Json{{"hash", *hash}}));
+}
+
 // ---- Metrics ----------------------------------------------------------------------------------
 
 void Api::Metrics(const CallPtr& c) {
@@ -753,6 +932,8 @@ void Api::Metrics(const CallPtr& c) {
     r.body = absl::StrCat("metric response format ", QuoteForError(format), " unknown");
     return Finish(c, std::move(r));
   }
+  // Per-plugin CPU and memory are sampled when read, not on a timer.
+  if (lifecycle::LifecycleManager* lm = node_.lifecycle()) lm->SampleResources();
   if (prometheus) {
     http::Response r;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -120,6 +120,16 @@ class Api {
   void LeasesRenew(const CallPtr& c);
   void LeasesRevoke(const CallPtr& c, bool prefix);
   void LeasesLookup(const CallPtr& c);
+  void AuditList(const CallPtr& c);
+  void AuditDevice(const CallPtr& c);
+  void AuditHash(const CallPtr& c);
+  // Writes the request's audit entry when a device is enabled; false (after answering 500) when
+  // none could record it: the request must not run.
+  bool AuditRequest(const CallPtr& c);
+  // Writes the response's audit entry for an audited call; false when none could record it.
+  bool AuditResponse(const CallPtr& c, const http::Response& r);
+  // The caller's token entry, looked up once per call (Authorize and the audit entry share it).
+  const absl::StatusOr<token::TokenEntry>& TokenEntryOf(const CallPtr& c);
   void LookupSelf(const CallPtr& c, const token::TokenEntry& entry);
   void CreateToken(const CallPtr& c);
   void Logical(const CallPtr& c);

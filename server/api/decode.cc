@@ -198,6 +198,7 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
       {"sys/plugins/reload/backend", Route::kSysPluginsReload},
       {"sys/metrics", Route::kSysMetrics},
       {"sys/wrapping/unwrap", Route::kSysWrappingUnwrap},
+      {"sys/audit", Route::kSysAudit},
       {"auth/token/lookup-self", Route::kTokenLookupSelf},
       {"auth/token/create", Route::kTokenCreate},
       {"auth/token/revoke-self", Route::kTokenRevokeSelf},
@@ -235,6 +236,16 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
     r.param = std::string(tail);
     // A prefix keeps the trailing '/' the caller gave ("database/creds/").
     if (!tail.empty() && absl::EndsWith(rel, "/")) r.param += "/";
+    return;
+  }
+  if (absl::ConsumePrefix(&rest, "sys/audit/")) {
+    r.route = Route::kSysAuditDevice;
+    r.param = std::string(rest);
+    return;
+  }
+  if (absl::ConsumePrefix(&rest, "sys/audit-hash/")) {
+    r.route = Route::kSysAuditHash;
+    r.param = std::string(rest);
     return;
   }
   if (absl::ConsumePrefix(&rest, "sys/plugins/catalog/")) {
@@ -278,7 +289,12 @@ bool Allowed(Route route, Operation op) {
     case Route::kSysMounts:
     case Route::kSysCatalog:
     case Route::kSysMetrics:
+    case Route::kSysAudit:
       return op == O::kRead;
+    case Route::kSysAuditDevice:
+      return any_of({O::kUpdate, O::kDelete});
+    case Route::kSysAuditHash:
+      return op == O::kUpdate;
     case Route::kSysUnseal:
     case Route::kSysSeal:
     case Route::kSysStepDown:
@@ -378,6 +394,12 @@ absl::string_view RouteName(Route route) {
       return "sys/leases/revoke-prefix";
     case Route::kSysLeasesLookup:
       return "sys/leases/lookup";
+    case Route::kSysAudit:
+      return "sys/audit";
+    case Route::kSysAuditDevice:
+      return "sys/audit/:path";
+    case Route::kSysAuditHash:
+      return "sys/audit-hash/:path";
     case Route::kSysUnknown:
       return "sys/unknown";
     case Route::kTokenLookupSelf:
@@ -744,6 +766,34 @@ absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginTyp
   absl::StatusOr<std::string> version = StringField(data, "version");
   if (!version.ok()) return version.status();
   r.version = *std::move(version);
+  // bulwark's extension (issue 17): {"limits":{"memory_bytes":N,"pids":N,"cpu_weight":N,
+  // "open_files":N}}, each optional; numbers or numeric strings. Ranges are the catalog's.
+  if (const auto l = data.find("limits"); l != data.end() && !l->is_null()) {
+    if (!l->is_object()) return BadRequest("limits must be an object");
+    for (auto it = l->begin(); it != l->end(); ++it) {
+      std::optional<uint64_t>* slot = it.key() == "memory_bytes" ? &r.limits.memory_bytes
+                                      : it.key() == "pids"       ? &r.limits.pids
+                                      : it.key() == "cpu_weight" ? &r.limits.cpu_weight
+                                      : it.key() == "open_files" ? &r.limits.open_files
+                                                                 : nullptr;
+      if (slot == nullptr) {
+        return BadRequest(absl::StrCat("unknown limit ", QuoteForError(it.key(), 32),
+                                       " (memory_bytes, pids, cpu_weight, open_files)"));
+      }
+      uint64_t v = 0;
+      if (it->is_number_unsigned() || (it->is_number_integer() && it->get<int64_t>() >= 0)) {
+        v = it->get<uint64_t>();
+      } else if (!it->is_string() || !absl::SimpleAtoi(it->get<std::string>(), &v)) {
+        return BadRequest(absl::StrCat("limits.", it.key(), " must be a non-negative integer"));
+      }
+      *slot = v;
+    }
+    if (absl::Status s = catalog::ValidateLimits(r.limits); !s.ok()) return BadRequest(s.message());
+  }
+  // bulwark's: the artifact's armored OpenSSH signature (docs/security.md).
+  absl::StatusOr<std::string> signature = StringField(data, "signature");
+  if (!signature.ok()) return signature.status();
+  r.signature = *std::move(signature);
   return r;
 }
 
@@ -866,6 +916,33 @@ absl::StatusOr<HealthQuery> DecodeHealthQuery(const Json& data) {
 
 std::string Dump(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+absl::StatusOr<AuditEnableBody> DecodeAuditEnable(const Json& data) {
+  AuditEnableBody b;
+  const auto type = data.find("type");
+  if (type == data.end() || !type->is_string() || type->get_ref<const std::string&>().empty()) {
+    return BadRequest("type is required: the audit device type (\"file\")");
+  }
+  b.type = type->get<std::string>();
+  if (const auto d = data.find("description"); d != data.end() && !d->is_null()) {
+    if (!d->is_string()) return BadRequest("description must be a string");
+    b.description = d->get<std::string>();
+  }
+  if (const auto o = data.find("options"); o != data.end() && !o->is_null()) {
+    if (!o->is_object()) return BadRequest("options must be an object of strings");
+    for (auto it = o->begin(); it != o->end(); ++it) {
+      if (it->is_string()) {
+        b.options[it.key()] = it->get<std::string>();
+      } else if (it->is_number() || it->is_boolean()) {
+        b.options[it.key()] = it->dump();
+      } else {
+        return BadRequest(
+            absl::StrCat("option ", QuoteForError(it.key(), 64), " must be a string"));
+      }
+    }
+  }
+  return b;
 }
 
 }  // namespace bulwark::api

@@ -9,6 +9,7 @@
 #define BULWARK_SERVER_API_DECODE_H_
 
 #include <cstddef>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -53,6 +54,9 @@ enum class Route {
   kSysLeasesRevoke,        // sys/leases/revoke[/<lease_id>], sys/revoke[/<lease_id>]
   kSysLeasesRevokePrefix,  // sys/leases/revoke-prefix/<prefix>
   kSysLeasesLookup,        // sys/leases/lookup (PUT), sys/leases/lookup/<prefix> (LIST)
+  kSysAudit,               // sys/audit (list)
+  kSysAuditDevice,         // sys/audit/<path> (enable, disable)
+  kSysAuditHash,           // sys/audit-hash/<path>
   kSysUnknown,             // any other sys/ path: 404 once authorised
   kTokenLookupSelf,
   kTokenCreate,
@@ -135,6 +139,15 @@ absl::StatusOr<mount::TuneRequest> DecodeMountTune(const Json& data);
 absl::StatusOr<catalog::RegisterRequest> DecodePluginRegister(catalog::PluginType type,
                                                               absl::string_view name,
                                                               const Json& data);
+
+// sys/audit/<path> (PUT/POST): {"type":"file","description":"...","options":{"file_path":..}}.
+// Option values may be JSON strings, numbers or booleans (kept as their text).
+struct AuditEnableBody {
+  std::string type;
+  std::string description;
+  std::map<std::string, std::string> options;
+};
+absl::StatusOr<AuditEnableBody> DecodeAuditEnable(const Json& data);
 
 struct ReloadBody {
   std::optional<std::string> plugin;

@@ -284,6 +284,16 @@ TEST(DecodeTest, PluginRegisterBody) {
   EXPECT_EQ(r->args, (std::vector<std::string>{"--flag", "x"}));
   EXPECT_EQ(r->env, std::vector<std::string>{"A=1"});
   EXPECT_EQ(r->version, "1.0.0");
+  EXPECT_EQ(r->signature, "");
+  EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
+                                 Json{{"sha256", sha}, {"command", "p"}, {"signature", "SIG"}})
+                ->signature,
+            "SIG");
+  EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
+                                 Json{{"sha256", sha}, {"command", "p"}, {"signature", 1}})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(DecodePluginRegister(catalog::PluginType::kSecret, "p",
                                  Json{{"sha_256", sha}, {"command", "p"}})
                 ->sha256,
@@ -371,6 +381,33 @@ TEST(DecodeTest, StatusMapping) {
 
 TEST(DecodeTest, DumpNeverThrowsOnInvalidUtf8) {
   EXPECT_EQ(Dump(Json("a\xff")), "\"a\xEF\xBF\xBD\"");
+}
+
+TEST(DecodeTest, PluginRegisterTakesLimits) {
+  const std::string sha(64, 'a');
+  absl::StatusOr<catalog::RegisterRequest> r = DecodePluginRegister(
+      catalog::PluginType::kSecret, "p",
+      Json{{"sha256", sha},
+           {"command", "p"},
+           {"limits", {{"memory_bytes", 67108864}, {"pids", "32"}, {"cpu_weight", 100}}}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->limits.memory_bytes, 67108864u);
+  EXPECT_EQ(r->limits.pids, 32u);
+  EXPECT_EQ(r->limits.cpu_weight, 100u);
+  EXPECT_FALSE(r->limits.open_files.has_value());
+  auto refused = [&](Json limits) {
+    return DecodePluginRegister(catalog::PluginType::kSecret, "p",
+                                Json{{"sha256", sha}, {"command", "p"}, {"limits", limits}})
+        .status();
+  };
+  EXPECT_EQ(HttpStatusFor(refused(Json{{"swap", 1}})), 400);
+  EXPECT_THAT(std::string(refused(Json{{"swap", 1}}).message()),
+              ::testing::HasSubstr("unknown limit"));
+  EXPECT_THAT(std::string(refused(Json{{"pids", -1}}).message()),
+              ::testing::HasSubstr("limits.pids must be a non-negative integer"));
+  EXPECT_THAT(std::string(refused(Json{{"memory_bytes", 10}}).message()),
+              ::testing::HasSubstr("limits.memory_bytes must be between"));
+  EXPECT_EQ(HttpStatusFor(refused(Json(3))), 400);
 }
 
 }  // namespace

@@ -524,6 +524,24 @@ TEST_F(CliTest, PluginRegisterCommandDefaultsToTheName) {
             json::parse(R"({"type":"database","command":"pg","args":[],"sha256":"ab"})"));
 }
 
+TEST_F(CliTest, PluginRegisterSendsTheSignatureFileAndRefusesAMissingOne) {
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/kv.sig");
+  const std::string armored =
+      "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << armored;
+  }
+  server_.Enqueue(204, "");
+  Result r =
+      Cli({"plugin", "register", "-sha256=ab", absl::StrCat("-signature=", path), "secret", "kv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Body(Only())["signature"], armored);
+  r = Cli({"plugin", "register", "-sha256=ab", "-signature=/nonexistent/kv.sig", "secret", "kv"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot read the signature file /nonexistent/kv.sig"));
+}
+
 TEST_F(CliTest, PluginListInfoDeregisterReload) {
   server_.Enqueue(200, R"({"data":{"secret":["kv","my-kv"],"auth":["token"],"detailed":[
       {"type":"auth","name":"token","version":"v0.1.0+builtin","builtin":true},

@@ -1,5 +1,9 @@
 // `plugin register|list|info|deregister|reload`: the plugin catalog (sys/plugins/catalog) and
 // reloads (sys/plugins/reload/backend).
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +16,8 @@ namespace bulwark::cli {
 namespace {
 
 using nlohmann::json;
+
+constexpr size_t kSignatureFileBytesMax = 64 * 1024;
 
 // Returns 1 after printing an error unless `type` is a catalog type.
 std::optional<int> CheckPluginType(Invocation& inv, const std::string& type) {
@@ -31,8 +37,9 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
   Invocation inv(io,
                  "Usage: bulwark plugin register [options] TYPE NAME\n\n"
                  "  Adds a plugin artifact from the server's plugin directory to the catalog.\n"
-                 "  TYPE is auth, database or secret; -sha256 is required.");
-  std::string sha256, command, version;
+                 "  TYPE is auth, database or secret; -sha256 is required. -signature gives\n"
+                 "  the artifact's OpenSSH signature (ssh-keygen -Y sign -n bulwark-plugin).");
+  std::string sha256, command, version, signature_file;
   std::vector<std::string> plugin_args, env;
   inv.flags().String("sha256", &sha256, "SHA-256 of the plugin artifact, in hex. Required.");
   inv.flags().String("command", &command,
@@ -42,6 +49,9 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
   inv.flags().List("env", &env, /*split_commas=*/false,
                    "KEY=VALUE set in the plugin's environment; repeatable.");
   inv.flags().String("version", &version, "Semantic version of the plugin.");
+  inv.flags().String("signature", &signature_file,
+                     "File holding the artifact's signature, as ssh-keygen -Y sign -n "
+                     "bulwark-plugin wrote it (ARTIFACT.sig).");
   if (auto code = inv.Parse(args)) return *code;
   if (auto code = inv.CheckArgCount(2, 2)) return *code;
   const std::string& type = inv.args()[0];
@@ -56,6 +66,22 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
                {"sha256", sha256}};
   if (!env.empty()) body["env"] = env;
   if (!version.empty()) body["version"] = version;
+  if (!signature_file.empty()) {
+    std::ifstream in(signature_file, std::ios::binary);
+    if (!in.is_open()) {
+      return inv.LocalError(absl::StrCat("cannot read the signature file ", signature_file, ": ",
+                                         std::strerror(errno)));
+    }
+    // An armored signature is a few hundred bytes; the server refuses more than 64 KiB.
+    std::string text(kSignatureFileBytesMax + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+    if (text.size() > kSignatureFileBytesMax) {
+      return inv.LocalError(absl::StrCat("the signature file ", signature_file, " is larger than ",
+                                         kSignatureFileBytesMax, " bytes: not a signature"));
+    }
+    body["signature"] = text;
+  }
   const Client* client = inv.client();
   if (client == nullptr) return kExitRemoteError;
   absl::StatusOr<std::optional<json>> reply =

@@ -253,10 +253,11 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     return Error("config", absl::StrCat("not valid JSON (HCL is not read: write JSON): ", what));
   }
   if (!root.is_object()) return Error("config", "expected a JSON object");
-  if (absl::Status s = CheckKeys(
-          root, "",
-          {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr", "disable_mlock",
-           "disable_plugin_automtls", "log_level", "max_request_size", "ui"});
+  if (absl::Status s =
+          CheckKeys(root, "",
+                    {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
+                     "disable_mlock", "disable_plugin_automtls", "log_level", "max_request_size",
+                     "ui", "plugin_signature_policy", "plugin_allowed_signers_file"});
       !s.ok()) {
     return s;
   }
@@ -309,6 +310,28 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
   // Vault reads max_request_size in the listener; bulwark also takes it at the top level, and the
   // listener's wins.
   c.max_request_bytes = listener_size.value_or(top_size.value_or(kDefaultMaxRequestBytes));
+  for (const char* key : {"plugin_signature_policy", "plugin_allowed_signers_file"}) {
+    const auto it = root.find(key);
+    if (it == root.end()) continue;
+    absl::StatusOr<std::string> s = String(*it, key);
+    if (!s.ok()) return s.status();
+    if (absl::string_view(key) == "plugin_signature_policy") {
+      if (*s != "off" && *s != "warn" && *s != "required") {
+        return Error(
+            key, absl::StrCat("unknown policy ", QuoteForError(*s, 32), " (off, warn, required)"));
+      }
+      c.plugin_signature_policy = *s;
+    } else {
+      if (s->empty() || (*s)[0] != '/') return Error(key, "must be an absolute path");
+      c.plugin_allowed_signers_file = *s;
+    }
+  }
+  if (c.plugin_signature_policy != "off" && c.plugin_allowed_signers_file.empty()) {
+    return Error(
+        "plugin_allowed_signers_file",
+        absl::StrCat("required when plugin_signature_policy is \"", c.plugin_signature_policy,
+                     "\": the allowed-signers file (ssh-keygen -Y verify's format)"));
+  }
   if (const auto it = root.find("ui"); it != root.end()) {
     absl::StatusOr<bool> ui = Bool(*it, "ui");
     if (!ui.ok()) return ui.status();

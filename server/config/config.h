@@ -10,7 +10,9 @@
 //     "plugin_directory": "/etc/bulwark/plugins",
 //     "api_addr": "https://bulwark.example:8200", "cluster_addr": "https://...:8201",
 //     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false,
-//     "disable_plugin_automtls": false          (bulwark's; see ServerConfig)
+//     "disable_plugin_automtls": false,         (bulwark's; see ServerConfig)
+//     "plugin_signature_policy": "required",    (bulwark's: off, warn, required; docs/security.md)
+//     "plugin_allowed_signers_file": "/etc/bulwark/allowed_signers"
 //   }
 //
 // Unknown keys and values of the wrong type are errors naming the key path
@@ -76,6 +78,10 @@ struct ServerConfig {
   bool disable_plugin_automtls = false;
   LogLevel log_level = LogLevel::kInfo;
   size_t max_request_bytes = kDefaultMaxRequestBytes;
+  // bulwark's keys for signed plugins (docs/security.md): "off", "warn" or "required", and the
+  // allowed-signers file (ssh-keygen's format, absolute path), required unless the policy is off.
+  std::string plugin_signature_policy = "off";
+  std::string plugin_allowed_signers_file;
 };
 
 // Parses and validates a configuration file's text. Errors: kInvalidArgument with a message

@@ -173,6 +173,25 @@ TEST(ConfigTest, EtcdStorageErrorsNameTheKey) {
               HasSubstr("storage.etcd.etcd_api: only \"v3\""));
 }
 
+TEST(ConfigTest, PluginSignatureKeys) {
+  absl::StatusOr<ServerConfig> c = ParseConfig(With(""));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->plugin_signature_policy, "off");
+  EXPECT_EQ(c->plugin_allowed_signers_file, "");
+  c = ParseConfig(With(R"(, "plugin_signature_policy": "required",
+                           "plugin_allowed_signers_file": "/etc/bulwark/allowed_signers")"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->plugin_signature_policy, "required");
+  EXPECT_EQ(c->plugin_allowed_signers_file, "/etc/bulwark/allowed_signers");
+  EXPECT_EQ(ErrorOf(With(R"(, "plugin_signature_policy": "on")")),
+            "plugin_signature_policy: unknown policy \"on\" (off, warn, required)");
+  EXPECT_THAT(ErrorOf(With(R"(, "plugin_signature_policy": "warn")")),
+              HasSubstr("plugin_allowed_signers_file: required when plugin_signature_policy is "
+                        "\"warn\""));
+  EXPECT_EQ(ErrorOf(With(R"(, "plugin_allowed_signers_file": "allowed")")),
+            "plugin_allowed_signers_file: must be an absolute path");
+}
+
 TEST(ConfigTest, UiIsRejectedWhenEnabled) {
   EXPECT_TRUE(ParseConfig(With(R"(, "ui": false)")).ok());
   EXPECT_THAT(ErrorOf(With(R"(, "ui": true)")), HasSubstr("ui: the web UI is not supported"));

@@ -1,13 +1,18 @@
 // The `bulwark server` child of the end-to-end tests (see bulwark_server.h).
 #include "server/e2e/bulwark_server.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "base/crypto/sha256.h"
 #include "base/status/check.h"
 
@@ -69,6 +74,49 @@ std::string InstallPlugin(const std::string& runfile, const std::string& dir,
   }
   CHECK(chmod(path.c_str(), 0755) == 0);
   return crypto::HexEncode(crypto::Sha256::Hash(bytes.str()));
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<int> ChildPids(int parent) {
+  std::vector<int> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = readdir(proc)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    // /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses.
+    const std::string stat = ReadWholeFile(absl::StrCat("/proc/", pid, "/stat"));
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 > stat.size()) continue;
+    std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+    int ppid = 0;
+    if (fields.size() < 2 || fields[0] == "Z" || !absl::SimpleAtoi(fields[1], &ppid) ||
+        ppid != parent) {
+      continue;
+    }
+    out.push_back(pid);
+  }
+  closedir(proc);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> ChildEnvValues(int parent, const std::string& name) {
+  std::vector<std::string> out;
+  const std::string prefix = name + "=";
+  for (int pid : ChildPids(parent)) {
+    for (absl::string_view var :
+         absl::StrSplit(ReadWholeFile(absl::StrCat("/proc/", pid, "/environ")), '\0')) {
+      if (absl::ConsumePrefix(&var, prefix)) out.emplace_back(var);
+    }
+  }
+  return out;
 }
 
 }  // namespace bulwark::e2e

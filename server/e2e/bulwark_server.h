@@ -42,6 +42,15 @@ RunningServer StartServer(const std::vector<std::string>& args,
 std::string InstallPlugin(const std::string& runfile, const std::string& dir,
                           const std::string& name);
 
+// The whole file at `path` ("" when it cannot be read): /proc files and test outputs.
+std::string ReadWholeFile(const std::string& path);
+
+// The running (not zombie) child processes of `parent`, from /proc.
+std::vector<int> ChildPids(int parent);
+
+// The values of `name` in the environment of each child of `parent` that has it, by pid order.
+std::vector<std::string> ChildEnvValues(int parent, const std::string& name);
+
 }  // namespace bulwark::e2e
 
 #endif  // BULWARK_SERVER_E2E_BULWARK_SERVER_H_

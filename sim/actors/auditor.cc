@@ -41,7 +41,10 @@ void Auditor::ProbeTick() {
     world_.done = true;
     return;
   }
-  if (!probe_busy_) {
+  if (!probe_busy_ && world_.config.plugin) {
+    probe_busy_ = true;
+    ProbeLiveness();
+  } else if (!probe_busy_) {
     probe_busy_ = true;
     const std::string key = absl::StrCat("m0/probe/p", probes_++);
     const std::string value = world_.NewSecret(random_);
@@ -57,28 +60,62 @@ void Auditor::ProbeTick() {
             last_probe_error_ = response.status.ToString();
             return;
           }
-          Request get;
-          get.kind = OpKind::kGet;
-          get.key = key;
-          world_.network->Send(
-              0, get,
-              [this, value](const Response& r, bool) {
-                probe_busy_ = false;
-                if (!r.status.ok() || r.value != value) {
-                  last_probe_error_ =
-                      r.status.ok() ? "read back a different value" : r.status.ToString();
-                  return;
-                }
-                world_.Count("liveness");
-                live_ = true;
-                world_.trace.Add(world_.Now(), 0, "live", "");
-                MaybeFinish();
-              },
-              Network::SendOptions());
+          ReadBack(key, [value](const Response& r) -> std::string {
+            return r.value == value ? "" : "read back a different value";
+          });
         },
         Network::SendOptions());
   }
   world_.loop.PostAfter(kProbeInterval, [this] { ProbeTick(); });
+}
+
+void Auditor::ProbeLiveness() {
+  // A plugin under test: its probe, written and read back on mount m0 (the write is in the
+  // probe history, so the reads the invariants judge account for it).
+  const PluginUnderTest& plugin = *world_.config.plugin;
+  const std::string path = absl::StrCat("m0/", plugin.probe.write_path);
+  Request put;
+  put.kind = OpKind::kPut;
+  put.key = path;
+  put.operation = world_.probe_history.MayExist(path) ? "update" : "create";
+  put.data_json = plugin.probe.write_data_json;
+  const size_t index = world_.probe_history.Begin(path, ProbeOp::Kind::kWrite, world_.PeekSeq());
+  world_.network->Send(
+      0, put,
+      [this, path, index](const Response& response, bool answered) {
+        world_.probe_history.End(path, index, WriteOutcome(answered, response.status),
+                                 world_.NextSeq());
+        if (!response.status.ok()) {
+          probe_busy_ = false;
+          last_probe_error_ = response.status.ToString();
+          return;
+        }
+        ReadBack(path, [](const Response& r) -> std::string {
+          return r.value.has_value() ? "" : "read of the probe path found nothing";
+        });
+      },
+      Network::SendOptions());
+}
+
+void Auditor::ReadBack(const std::string& key, std::function<std::string(const Response&)> wrong) {
+  Request get;
+  get.kind = OpKind::kGet;
+  get.key = key;
+  world_.network->Send(
+      0, get,
+      [this, wrong = std::move(wrong)](const Response& r, bool) {
+        probe_busy_ = false;
+        const std::string why = r.status.ok() ? wrong(r) : r.status.ToString();
+        if (!why.empty()) {
+          last_probe_error_ = why;
+          return;
+        }
+        world_.Count("liveness");
+        live_ = true;
+        world_.trace.Add(world_.Now(), 0, "live", "");
+        MaybeFinish();
+      },
+      Network::SendOptions());
 }
 
 void Auditor::MaybeFinish() {
@@ -94,7 +131,9 @@ void Auditor::BuildFinalChecks() {
   for (int m = 0; m < world_.scenario.mounts && m < 2; ++m) {
     FinalCheck warm;
     warm.request.kind = OpKind::kGet;
-    warm.request.key = absl::StrCat("m", m, "/reload-check");
+    warm.request.key = world_.config.plugin
+                           ? absl::StrCat("m", m, "/", world_.config.plugin->probe.write_path)
+                           : absl::StrCat("m", m, "/reload-check");
     final_checks_.push_back(warm);
     FinalCheck check = warm;
     check.crash_under_request = true;
@@ -109,6 +148,7 @@ void Auditor::BuildFinalChecks() {
   }
   for (int c = 1; c <= world_.scenario.clients; ++c) {
     for (bool raw : {false, true}) {
+      if (!raw && world_.config.plugin) continue;  // A plugin under test is only probed.
       FinalCheck check;
       check.request.kind = raw ? OpKind::kRawList : OpKind::kList;
       check.request.key = DataClient::Folder(world_, c, raw);

@@ -6,6 +6,7 @@
 #define BULWARK_SIM_ACTORS_AUDITOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ class Auditor final : public Actor {
 
   void ProbeTick();
   void MaybeFinish();
+  // The liveness probe with a plugin under test: its probe written and read back on m0.
+  void ProbeLiveness();
+  // The liveness probe's read of `key`: live when it succeeds and `wrong` answers "" (else the
+  // probe's last error is what `wrong` says).
+  void ReadBack(const std::string& key, std::function<std::string(const Response&)> wrong);
   void BuildFinalChecks();
   void RunFinalCheck(size_t index);
 

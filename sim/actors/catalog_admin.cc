@@ -40,6 +40,9 @@ void CatalogAdmin::Op() {
   const int artifact = static_cast<int>(random.Uniform(kArtifactCount));
   const bool wrong_sha = random.Bernoulli(world_.scenario.wrong_sha_probability);
   const std::string token = DrawSecret(random);
+  // Drawn only where the scenario asks for it, so other scenarios' streams stay as they were.
+  const bool mis_signed = world_.scenario.swapped_signature_probability > 0 &&
+                          random.Bernoulli(world_.scenario.swapped_signature_probability);
   const std::string name = absl::StrCat("plug-", name_index);
   const std::string key = absl::StrCat(name, "@", version);
 
@@ -67,15 +70,21 @@ void CatalogAdmin::Op() {
     r.env = {absl::StrCat("PLUGIN_TOKEN=", token)};
     r.sha256 = world_.artifact_sha[static_cast<size_t>(wrong_sha ? (artifact + 1) % kArtifactCount
                                                                  : artifact)];
+    if (mis_signed) {
+      // The other artifact's genuine signature: the catalog must refuse it (bad signature).
+      r.signature = world_.signature_by_sha[world_.artifact_sha[static_cast<size_t>(
+          (artifact + 1) % kArtifactCount)]];
+    }
+    const bool refused = wrong_sha || mis_signed;
     std::optional<uint64_t> version_number;
     const uint64_t sent = world_.PeekSeq();
-    if (!wrong_sha) version_number = world_.catalog_history.BeginWrite(key, r.sha256, sent);
+    if (!refused) version_number = world_.catalog_history.BeginWrite(key, r.sha256, sent);
     world_.network->Send(
         0, request,
-        [this, reply, request, key, wrong_sha, version_number, sent](const Response& response,
-                                                                     bool answered) {
+        [this, reply, request, key, wrong_sha, refused, version_number, sent](
+            const Response& response, bool answered) {
           const uint64_t at = world_.NextSeq();
-          if (!wrong_sha) {
+          if (!refused) {
             KvModel::Outcome outcome = KvModel::Outcome::kUnknown;
             if (answered && response.status.ok()) {
               outcome = KvModel::Outcome::kAcked;

@@ -67,6 +67,9 @@ void DataClient::Op() {
   request.kind = kind;
   Network::SendOptions options;
   options.client = true;
+  if (world_.config.plugin && !raw) {
+    return ProbeRequest(kind, other_client, std::move(request), options);
+  }
   if (kind == OpKind::kPut || kind == OpKind::kDelete || kind == OpKind::kRawPut ||
       kind == OpKind::kRawDelete) {
     const std::string key = Key(world_, client_, own_key, raw);
@@ -84,39 +87,77 @@ void DataClient::Op() {
         0, request,
         [this, request, key, version, sent](const Response& response, bool answered) {
           const uint64_t at = world_.NextSeq();
-          KvModel::Outcome outcome = KvModel::Outcome::kUnknown;
-          if (answered && response.status.ok()) {
-            outcome = KvModel::Outcome::kAcked;
-          } else if (answered && RefusedBeforeAnyEffect(response.status)) {
-            outcome = KvModel::Outcome::kFailed;
-          }
-          world_.data_history.EndWrite(key, version, outcome, at);
-          world_.invariants->OnReply(
-              Reply{Source::kClient, 0, request, response, answered, sent, at});
-          world_.WorkloadOpFinished();
-          Loop();
+          world_.data_history.EndWrite(key, version, WriteOutcome(answered, response.status), at);
+          Finished(request, response, answered, sent, at);
         },
         options);
     return;
   }
-  const uint64_t sent = world_.PeekSeq();
-  world_.reads_in_flight.insert(sent);
   if (kind == OpKind::kGet || kind == OpKind::kRawGet) {
     request.key = Key(world_, other_client, other_key, raw);
   } else {
     request.key = Folder(world_, other_client, raw);
   }
+  SendRead(std::move(request), options);
+}
+
+void DataClient::SendRead(Request request, Network::SendOptions options) {
+  const uint64_t sent = world_.PeekSeq();
+  world_.reads_in_flight.insert(sent);
   world_.network->Send(
       0, request,
       [this, request, sent](const Response& response, bool answered) {
         const uint64_t at = world_.NextSeq();
         world_.reads_in_flight.erase(world_.reads_in_flight.find(sent));
-        world_.invariants->OnReply(
-            Reply{Source::kClient, 0, request, response, answered, sent, at});
-        world_.WorkloadOpFinished();
-        Loop();
+        Finished(request, response, answered, sent, at);
       },
       options);
+}
+
+void DataClient::Finished(const Request& request, const Response& response, bool answered,
+                          uint64_t sent, uint64_t at) {
+  world_.invariants->OnReply(Reply{Source::kClient, 0, request, response, answered, sent, at});
+  world_.WorkloadOpFinished();
+  Loop();
+}
+
+void DataClient::ProbeRequest(OpKind kind, int read_client, Request request,
+                              Network::SendOptions options) {
+  // Through the probe contract: the mount's probe path; a list becomes a read, and so does a
+  // delete when the probe has none.
+  const PluginUnderTest& plugin = *world_.config.plugin;
+  const std::string path = ProbePath(world_, client_);
+  if (kind == OpKind::kList || (kind == OpKind::kDelete && !plugin.probe.deletable)) {
+    kind = OpKind::kGet;
+  }
+  request.kind = kind;
+  request.key = path;
+  if (kind == OpKind::kGet) {
+    // Reads go to any client's mount, as kv reads do.
+    request.key = ProbePath(world_, read_client);
+    return SendRead(std::move(request), options);
+  }
+  const uint64_t sent = world_.PeekSeq();
+  const ProbeOp::Kind op_kind =
+      kind == OpKind::kPut ? ProbeOp::Kind::kWrite : ProbeOp::Kind::kDelete;
+  if (kind == OpKind::kPut) {
+    request.operation = world_.probe_history.MayExist(path) ? "update" : "create";
+    request.data_json = plugin.probe.write_data_json;
+  }
+  const size_t index = world_.probe_history.Begin(path, op_kind, sent);
+  world_.network->Send(
+      0, request,
+      [this, request, path, index, sent](const Response& response, bool answered) {
+        const uint64_t at = world_.NextSeq();
+        world_.probe_history.End(path, index, WriteOutcome(answered, response.status), at);
+        Finished(request, response, answered, sent, at);
+      },
+      options);
+}
+
+std::string DataClient::ProbePath(const World& world, int client) {
+  return absl::StrCat("m", client % world.scenario.mounts, "/",
+                      world.config.plugin->probe.write_path);
 }
 
 }  // namespace bulwark::sim

@@ -16,6 +16,7 @@ std::unique_ptr<Fault> MakePluginHangFault();
 std::unique_ptr<Fault> MakePluginSlowFault();
 std::unique_ptr<Fault> MakeStepDownFault();
 std::unique_ptr<Fault> MakeComponentFault(FaultKind kind);
+std::unique_ptr<Fault> MakeTamperFault();
 
 std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   std::vector<std::unique_ptr<Fault>> kinds;
@@ -32,6 +33,7 @@ std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   // Hooks for pieces not built yet: applied only when a node component handles them.
   kinds.push_back(MakeComponentFault(FaultKind::kPartition));
   kinds.push_back(MakeComponentFault(FaultKind::kRotateCredentials));
+  kinds.push_back(MakeTamperFault());
   return kinds;
 }
 

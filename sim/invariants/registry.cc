@@ -23,6 +23,9 @@ std::unique_ptr<Invariant> MakePluginConfinementInvariant();
 std::unique_ptr<Invariant> MakeRunnerConfigInvariant();
 std::unique_ptr<Invariant> MakeBadHandshakeInvariant();
 std::unique_ptr<Invariant> MakeCatalogValidationInvariant();
+std::unique_ptr<Invariant> MakeProbeReadInvariant();
+std::unique_ptr<Invariant> MakePluginCheckInvariant();
+std::unique_ptr<Invariant> MakeSignedLaunchInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -45,6 +48,9 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeRunnerConfigInvariant());
   all.push_back(MakeBadHandshakeInvariant());
   all.push_back(MakeCatalogValidationInvariant());
+  all.push_back(MakeProbeReadInvariant());
+  all.push_back(MakePluginCheckInvariant());
+  all.push_back(MakeSignedLaunchInvariant());
   return all;
 }
 

@@ -3,7 +3,9 @@
 #include "base/env/posix/posix_file_system.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -181,6 +183,43 @@ TEST_F(PosixFileSystemTest, OpenForExecReadsTheOpenFileEvenAfterReplacement) {
   auto tail = (*exe)->ReadAt(100, absl::MakeSpan(buffer));
   ASSERT_TRUE(tail.ok());
   EXPECT_EQ(*tail, 0u);
+}
+
+TEST_F(PosixFileSystemTest, OpenForExecReadsAndExecutesASealedCopyMadeAtTheFirstRead) {
+  WriteFile(Path("prog"), "original");
+  ASSERT_EQ(chmod(Path("prog").c_str(), 0751), 0);
+  auto exe = fs_.OpenForExec(Path("prog"));
+  ASSERT_TRUE(exe.ok()) << exe.status();
+  auto* posix_exe = dynamic_cast<PosixExecutableFile*>(exe->get());
+  ASSERT_NE(posix_exe, nullptr);
+  // A writer that holds the file open changes it in place, before and after the first read.
+  const int writer = open(Path("prog").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(pwrite(writer, "O", 1, 0), 1);
+  char buffer[16];
+  auto n = (*exe)->ReadAt(0, absl::MakeSpan(buffer));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(absl::string_view(buffer, *n), "Original");
+  ASSERT_EQ(pwrite(writer, "OVERWRITTEN-AND-LONGER", 22, 0), 22);
+  close(writer);
+  n = (*exe)->ReadAt(0, absl::MakeSpan(buffer));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(absl::string_view(buffer, *n), "Original");
+  EXPECT_EQ((*exe)->Stat()->size, 8u);
+  EXPECT_EQ((*exe)->Stat()->mode, 0751u);  // The original's metadata.
+  absl::StatusOr<int> fd = posix_exe->ExecFd();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_NE(*fd, posix_exe->fd());
+  EXPECT_EQ(fcntl(*fd, F_GET_SEALS), F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+  EXPECT_EQ(fcntl(*fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(pwrite(*fd, "x", 1, 0), -1);
+  EXPECT_EQ(errno, EPERM);
+  // The control mode executes the original descriptor.
+  PosixFileSystem original(ExecSnapshot::kOriginal);
+  auto direct = original.OpenForExec(Path("prog"));
+  ASSERT_TRUE(direct.ok());
+  auto* direct_exe = dynamic_cast<PosixExecutableFile*>(direct->get());
+  EXPECT_EQ(direct_exe->ExecFd().value(), direct_exe->fd());
 }
 
 TEST_F(PosixFileSystemTest, OpenForExecRejectsSpecialFiles) {

@@ -434,7 +434,8 @@ absl::StatusOr<std::unique_ptr<Process>> PosixProcessLauncher::Spawn(
 
   // A private duplicate only if the executable sits on 0..2, where dup2 would clobber it.
   UniqueFd exe_copy;
-  int exe_fd = exe->fd();
+  // The sealed memfd copy (PosixExecutableFile): the bytes the caller hashed.
+  ASSIGN_OR_RETURN(int exe_fd, exe->ExecFd());
   if (exe_fd < 3) {
     exe_copy.reset(fcntl(exe_fd, F_DUPFD_CLOEXEC, 3));
     if (exe_copy.get() < 0) return SetupError("fcntl(F_DUPFD_CLOEXEC)", errno, path);

@@ -219,22 +219,32 @@ absl::StatusOr<std::shared_ptr<SimFileSystem::Inode>> SimFileSystem::LookupNode(
   return r.node;
 }
 
-absl::StatusOr<std::unique_ptr<WritableFile>> SimFileSystem::NewWritableFile(
-    absl::string_view path) {
-  ASSIGN_OR_RETURN(Resolved r, Resolve(path, /*follow_last=*/true, "create"));
+absl::StatusOr<std::unique_ptr<WritableFile>> SimFileSystem::OpenWritable(
+    absl::string_view path, bool truncate, absl::string_view operation) {
+  ASSIGN_OR_RETURN(Resolved r, Resolve(path, /*follow_last=*/true, operation));
   if (r.parent == nullptr || (r.node != nullptr && r.node->type == FileType::kDirectory)) {
-    return Error(absl::StatusCode::kFailedPrecondition, "create", path, "is a directory");
+    return Error(absl::StatusCode::kFailedPrecondition, operation, path, "is a directory");
   }
   if (r.node == nullptr) {
     r.node = std::make_shared<Inode>();
     r.node->mode = 0600;
     r.node->uid = uid_;
     r.parent->entries[r.name] = r.node;
-  } else {
+  } else if (truncate) {
     r.node->data.clear();
   }
   return std::unique_ptr<WritableFile>(
       new SimWritableFile(r.node, std::string(path), &generation_, &sync_count_));
+}
+
+absl::StatusOr<std::unique_ptr<WritableFile>> SimFileSystem::NewWritableFile(
+    absl::string_view path) {
+  return OpenWritable(path, /*truncate=*/true, "create");
+}
+
+absl::StatusOr<std::unique_ptr<WritableFile>> SimFileSystem::NewAppendableFile(
+    absl::string_view path) {
+  return OpenWritable(path, /*truncate=*/false, "open for append");
 }
 
 absl::StatusOr<std::unique_ptr<ReadableFile>> SimFileSystem::OpenForRead(absl::string_view path) {

@@ -32,6 +32,7 @@ class SimFileSystem final : public FileSystem {
   ~SimFileSystem() override;
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(absl::string_view path) override;
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(absl::string_view path) override;
   absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(absl::string_view path) override;
   absl::StatusOr<std::unique_ptr<ExecutableFile>> OpenForExec(absl::string_view path) override;
   absl::Status Rename(absl::string_view from, absl::string_view to) override;
@@ -65,6 +66,8 @@ class SimFileSystem final : public FileSystem {
  private:
   struct Resolved;
 
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritable(absl::string_view path, bool truncate,
+                                                             absl::string_view operation);
   absl::StatusOr<Resolved> Resolve(absl::string_view path, bool follow_last,
                                    absl::string_view operation);
   absl::StatusOr<std::shared_ptr<Inode>> LookupNode(absl::string_view path, bool follow_last,

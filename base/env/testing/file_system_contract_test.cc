@@ -59,6 +59,20 @@ TEST_P(FileSystemContractTest, NewWritableFileTruncates) {
   EXPECT_EQ(info.size, 5u);
 }
 
+TEST_P(FileSystemContractTest, NewAppendableFileCreatesThenAppends) {
+  for (const char* piece : {"one\n", "two\n"}) {
+    auto file = fs().NewAppendableFile(Path("log"));
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->Append(piece).ok());
+    ASSERT_TRUE((*file)->Close().ok());
+  }
+  EXPECT_EQ(*fs().ReadFile(Path("log")), "one\ntwo\n");
+  EXPECT_EQ(fs().Stat(Path("log"))->mode, 0600u);
+  ASSERT_TRUE(fs().CreateDir(Path("d")).ok());
+  EXPECT_EQ(fs().NewAppendableFile(Path("d")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_P(FileSystemContractTest, ReadFileEnforcesItsLimit) {
   Write("big", std::string(1000, 'x'));
   EXPECT_EQ(fs().ReadFile(Path("big"), 999).status().code(), absl::StatusCode::kResourceExhausted);
