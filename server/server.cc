@@ -33,6 +33,7 @@
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_env.h"
 #include "base/env/posix/posix_process_sampler.h"
+#include "base/env/posix/posix_random.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/ha/leadership.h"
@@ -43,6 +44,8 @@
 #include "core/storage/file_storage.h"
 #include "core/wrapping/wrapping_store.h"
 #include "examples/kv/kv_backend.h"
+#include "faultinject/failpoint.h"
+#include "faultinject/registry.h"
 #include "sdk/dispatcher.h"
 #include "server/api/api.h"
 #include "server/config/config.h"
@@ -659,6 +662,18 @@ int ServerMain(const std::vector<std::string>& args) {
   }
   absl::StatusOr<config::ServerConfig> config = LoadConfig(*flags);
   if (!config.ok()) return Fail(config.status().message());
+  // Failpoints for crash tests of real processes (docs/simulation.md): only when
+  // BULWARK_FAILPOINTS is set, announced on stderr. The registry lives as long as the process.
+  if (const char* fp = std::getenv(faultinject::kEnvironmentVariable); fp != nullptr && *fp) {
+    // Never destroyed: a registry must not be destroyed while installed.
+    auto* failpoints = new faultinject::Registry(*new PosixRandom());
+    if (absl::Status s = faultinject::ConfigureFromEnvironment(*failpoints); !s.ok()) {
+      return Fail(s.message());
+    }
+    faultinject::InstallRegistry(failpoints);
+    std::fprintf(stderr, "WARNING: failpoints configured from %s (testing only)\n",
+                 faultinject::kEnvironmentVariable);
+  }
 
   // Signals go to one thread that waits for them: blocked here, before any other thread starts,
   // so every thread (gRPC's, the transport's) inherits the mask. Children get a clean mask from

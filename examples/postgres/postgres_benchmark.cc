@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "examples/postgres/testing/benchmark_support.h"
 #include "examples/postgres/testing/postgres_server.h"
 #include "proto/vault/database.grpc.pb.h"
 #include "protocol/handshake.h"
@@ -39,7 +40,12 @@
 namespace bulwark::examples::postgres {
 namespace {
 
+using testing::BareConnection;
 using testing::PostgresServer;
+using testing::PrintReport;
+using testing::RoundsFlag;
+using testing::Samples;
+using testing::TimeUs;
 
 constexpr int kRoundsDefault = 1000;
 constexpr int kWarmupRounds = 50;
@@ -143,61 +149,21 @@ class PluginHost {
   std::unique_ptr<dbplugin::v5::Database::Stub> stub_;
 };
 
-// A kept libpq connection as the superuser.
-class Bare {
- public:
-  explicit Bare(const PostgresServer& pg) {
-    const std::string port = absl::StrCat(pg.port());
-    const char* keys[] = {"host", "port", "dbname", "user", "password", nullptr};
-    const char* values[] = {pg.socket_dir().c_str(),         port.c_str(),
-                            pg.database().c_str(),           pg.superuser().c_str(),
-                            pg.superuser_password().c_str(), nullptr};
-    conn_ = PQconnectdbParams(keys, values, 0);
-    if (PQstatus(conn_) != CONNECTION_OK) Die(PQerrorMessage(conn_));
-  }
-  ~Bare() { PQfinish(conn_); }
-
-  void Exec(const std::string& sql) {
-    PGresult* result = PQexec(conn_, sql.c_str());
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) Die(PQresultErrorMessage(result));
-    PQclear(result);
-  }
-
- private:
-  PGconn* conn_ = nullptr;
-};
-
-double Percentile(std::vector<double> samples, double p) {
-  std::sort(samples.begin(), samples.end());
-  const size_t i = std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()));
-  return samples[i];
-}
-
-template <typename F>
-double TimeUs(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-      .count();
-}
+// A static, so that Die (std::exit) still stops PostgreSQL.
+std::unique_ptr<PostgresServer> g_pg;
 
 int Main(int argc, char** argv) {
-  int rounds = kRoundsDefault;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (!absl::ConsumePrefix(&arg, "--rounds=") || !absl::SimpleAtoi(arg, &rounds) || rounds < 1) {
-      Die(absl::StrCat("unknown argument ", argv[i], " (usage: [--rounds=N])"));
-    }
-  }
+  const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
   absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start();
   if (!server.ok()) Die(server.status().ToString());
-  PostgresServer& pg = **server;
+  g_pg = *std::move(server);
+  PostgresServer& pg = *g_pg;
   PluginHost plugin;
   plugin.Start(pg);
-  Bare bare(pg);
+  BareConnection bare(pg);
   const std::string expiration =
       absl::FormatTime("%Y-%m-%d %H:%M:%S%z", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
-  std::map<std::string, std::vector<double>> us;
+  Samples us;
   for (int round = -kWarmupRounds; round < rounds; ++round) {
     const std::string id = absl::StrCat(round + kWarmupRounds);
     const std::string bare_user = absl::StrCat("bare-", id);
@@ -220,17 +186,9 @@ int Main(int argc, char** argv) {
     us["plugin UpdateUser"].push_back(update);
   }
   std::printf("rounds: %d (after %d warm-up rounds), interleaved\n", rounds, kWarmupRounds);
-  std::printf("%-20s %10s %10s %10s\n", "operation", "p50 us", "p90 us", "p99 us");
-  for (const char* name :
-       {"libpq CREATE ROLE", "plugin NewUser", "libpq ALTER ROLE", "plugin UpdateUser"}) {
-    const std::vector<double>& s = us[name];
-    std::printf("%-20s %10.0f %10.0f %10.0f\n", name, Percentile(s, 0.5), Percentile(s, 0.9),
-                Percentile(s, 0.99));
-  }
-  std::printf("p50 ratio NewUser / CREATE ROLE:   %.2f\n",
-              Percentile(us["plugin NewUser"], 0.5) / Percentile(us["libpq CREATE ROLE"], 0.5));
-  std::printf("p50 ratio UpdateUser / ALTER ROLE: %.2f\n",
-              Percentile(us["plugin UpdateUser"], 0.5) / Percentile(us["libpq ALTER ROLE"], 0.5));
+  PrintReport(us, {"libpq CREATE ROLE", "plugin NewUser", "libpq ALTER ROLE", "plugin UpdateUser"},
+              {{"NewUser / CREATE ROLE", "plugin NewUser", "libpq CREATE ROLE"},
+               {"UpdateUser / ALTER ROLE", "plugin UpdateUser", "libpq ALTER ROLE"}});
   return 0;
 }
 

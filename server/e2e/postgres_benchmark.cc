@@ -1,0 +1,184 @@
+// The goal end to end: `database/creds/:role` and `database/rotate-root/:name` over
+// HTTP on a real `bulwark server -dev` with the PostgreSQL plugin, against a bare libpq round
+// trip doing the same change, in one run against one real PostgreSQL 15, interleaved round by
+// round so both sides see the same machine load:
+//
+//   CREATE ROLE "<u>" WITH LOGIN PASSWORD '<p>' VALID UNTIL '<t>'  (libpq, autocommit)
+//   GET /v1/database/creds/role  (the engine: role + config reads, NewUser through the plugin,
+//                                 the lease written behind the barrier)
+//   ALTER ROLE "<u>" WITH PASSWORD '<p>'                           (libpq, autocommit)
+//   PUT /v1/database/rotate-root/pg  (WAL put, UpdateUser, config write, WAL delete, and the
+//                                     connection closed, so the next call reconnects)
+//
+//   bazel run -c opt //server/e2e:postgres_benchmark -- [--rounds=N]
+//
+// Prints p50/p90/p99 per operation and the engine/libpq ratios of the p50s (the goal: <= 1.5),
+// and, to show where the time goes: a role read over HTTP (no plugin call), and rotate-root
+// split into reset/pg (close + open the connection) and a rotate-root that finds it open.
+// Not a test: it asserts nothing about speed.
+#include <postgresql/libpq-fe.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "examples/postgres/testing/benchmark_support.h"
+#include "examples/postgres/testing/postgres_server.h"
+#include "nlohmann/json.hpp"
+#include "server/cli/client.h"
+#include "server/e2e/bulwark_server.h"
+
+namespace bulwark::e2e {
+namespace {
+
+using examples::postgres::testing::BareConnection;
+using examples::postgres::testing::PostgresServer;
+using examples::postgres::testing::PrintReport;
+using examples::postgres::testing::RoundsFlag;
+using examples::postgres::testing::Samples;
+using examples::postgres::testing::TimeUs;
+
+constexpr int kRoundsDefault = 300;
+constexpr int kWarmupRounds = 20;
+constexpr char kRootToken[] = "postgres-benchmark-root-token";
+constexpr char kPlugin[] = "postgresql-database-plugin";
+constexpr char kCreation[] =
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';";
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "postgres_benchmark: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Expect(const cli::Client& client, const cli::ApiRequest& request) {
+  absl::StatusOr<cli::ApiReply> reply = client.Send(request);
+  if (!reply.ok()) Die(absl::StrCat(request.path, ": ", reply.status().ToString()));
+  if (reply->status >= 300) Die(absl::StrCat(request.path, ": ", reply->status, " ", reply->body));
+}
+
+// Statics, so that Die (std::exit) still stops the bulwark server, then PostgreSQL.
+std::unique_ptr<PostgresServer> g_pg;
+RunningServer g_server;
+
+int Main(int argc, char** argv) {
+  const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
+  // Under `bazel run` the runfiles helpers (server/testing) look in TEST_SRCDIR.
+  if (std::getenv("TEST_SRCDIR") == nullptr) {
+    if (const char* runfiles = std::getenv("RUNFILES_DIR"); runfiles != nullptr) {
+      ::setenv("TEST_SRCDIR", runfiles, 1);
+    } else {
+      char self[4096];
+      const ssize_t len = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+      if (len <= 0) Die("cannot find the runfiles");
+      ::setenv("TEST_SRCDIR", absl::StrCat(std::string(self, len), ".runfiles").c_str(), 1);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<PostgresServer>> started = PostgresServer::Start();
+  if (!started.ok()) Die(started.status().ToString());
+  g_pg = *std::move(started);
+  PostgresServer& pg = *g_pg;
+  BareConnection bare(pg);
+
+  const std::string dir = TestTmpDir() + "/postgres_benchmark";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/plugins");
+  g_server = StartServer({"-dev", absl::StrCat("-dev-root-token-id=", kRootToken),
+                          "-dev-listen-address=127.0.0.1:0", "-dev-plugin-dir=" + dir + "/plugins",
+                          "-log-level=warn"});
+  RunningServer& server = g_server;
+  if (server.address.empty()) Die(server.process->output());
+  const std::string sha256 =
+      InstallPlugin("bulwark/examples/postgres/postgres_plugin", dir + "/plugins", kPlugin);
+  cli::ClientOptions options;
+  options.address = server.address;
+  options.token = kRootToken;
+  absl::StatusOr<cli::Client> client = cli::Client::Create(options);
+  if (!client.ok()) Die(client.status().ToString());
+  Expect(*client, {"PUT",
+                   absl::StrCat("sys/plugins/catalog/database/", kPlugin),
+                   {},
+                   nlohmann::json{{"sha256", sha256}, {"command", kPlugin}}});
+  Expect(*client, {"POST", "sys/mounts/database", {}, nlohmann::json{{"type", "database"}}});
+  Expect(*client, {"PUT",
+                   "database/config/pg",
+                   {},
+                   nlohmann::json{{"plugin_name", kPlugin},
+                                  {"connection_url", pg.TemplatedUrl()},
+                                  {"username", pg.superuser()},
+                                  {"password", pg.superuser_password()},
+                                  {"allowed_roles", "role"}}});
+  Expect(*client,
+         {"PUT",
+          "database/roles/role",
+          {},
+          nlohmann::json{
+              {"db_name", "pg"}, {"creation_statements", kCreation}, {"default_ttl", "1h"}}});
+  const cli::ApiRequest creds = {"GET", "database/creds/role", {}, std::nullopt};
+  const cli::ApiRequest rotate = {"PUT", "database/rotate-root/pg", {}, std::nullopt};
+  const cli::ApiRequest reset = {"PUT", "database/reset/pg", {}, std::nullopt};
+  const cli::ApiRequest read_role = {"GET", "database/roles/role", {}, std::nullopt};
+  bare.Exec("CREATE ROLE \"bare-root\" WITH LOGIN PASSWORD 'bare-root-0'");
+
+  const std::string expiration =
+      absl::FormatTime("%Y-%m-%d %H:%M:%S%z", absl::Now() + absl::Hours(1), absl::UTCTimeZone());
+  Samples us;
+  // Creds first (rotate-root closes the connection, so the next creds would reconnect).
+  for (int round = -kWarmupRounds; round < rounds; ++round) {
+    const std::string id = absl::StrCat(round + kWarmupRounds);
+    const double bare_us = TimeUs([&] {
+      bare.Exec(absl::StrCat("CREATE ROLE \"bare-", id, "\" WITH LOGIN PASSWORD 'pw-A-", id,
+                             "' VALID UNTIL '", expiration, "'"));
+    });
+    const double http_us = TimeUs([&] { Expect(*client, creds); });
+    const double read_us = TimeUs([&] { Expect(*client, read_role); });
+    if (round < 0) continue;
+    us["libpq CREATE ROLE"].push_back(bare_us);
+    us["HTTP creds/role"].push_back(http_us);
+    us["HTTP read roles/"].push_back(read_us);
+  }
+  for (int round = -kWarmupRounds; round < rounds; ++round) {
+    const std::string id = absl::StrCat(round + kWarmupRounds);
+    const double bare_us = TimeUs(
+        [&] { bare.Exec(absl::StrCat("ALTER ROLE \"bare-root\" WITH PASSWORD 'pw-C-", id, "'")); });
+    const double http_us = TimeUs([&] { Expect(*client, rotate); });
+    if (round < 0) continue;
+    us["libpq ALTER ROLE"].push_back(bare_us);
+    us["HTTP rotate-root"].push_back(http_us);
+  }
+  // The breakdown of rotate-root: reset/pg opens the connection (a new plugin instance, its
+  // Initialize logging in), after which rotate-root finds it open.
+  for (int round = -kWarmupRounds; round < rounds; ++round) {
+    const double reset_us = TimeUs([&] { Expect(*client, reset); });
+    const double open_us = TimeUs([&] { Expect(*client, rotate); });
+    if (round < 0) continue;
+    us["HTTP reset/pg"].push_back(reset_us);
+    us["rotate (conn open)"].push_back(open_us);
+  }
+  server.process->Stop(SIGTERM);
+  std::printf("rounds: %d per pair (after %d warm-up rounds), interleaved\n", rounds,
+              kWarmupRounds);
+  PrintReport(us,
+              {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
+               "HTTP rotate-root", "HTTP reset/pg", "rotate (conn open)"},
+              {{"creds/role / CREATE ROLE", "HTTP creds/role", "libpq CREATE ROLE"},
+               {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"}});
+  return 0;
+}
+
+}  // namespace
+}  // namespace bulwark::e2e
+
+int main(int argc, char** argv) { return bulwark::e2e::Main(argc, argv); }
