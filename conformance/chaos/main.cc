@@ -190,12 +190,15 @@ class ChaosRun {
         if (Restart("crash during a write")) Read("the restart after a crash during a write");
         return;
       }
-      case Op::kHang:
+      case Op::kHang: {
+        // A read sent to the stopped process must be answered once it continues.
         plugin_->Signal(SIGSTOP);
+        std::thread reader([this] { Read("a hang (sent while the plugin was stopped)"); });
         absl::SleepFor(absl::Milliseconds(step.amount));
         plugin_->Signal(SIGCONT);
-        Read("a hang");
+        reader.join();
         return;
+      }
       case Op::kSlow: {
         std::thread writer([this] { Write(/*may_fail=*/true); });
         for (int i = 0; i < step.amount; ++i) {
