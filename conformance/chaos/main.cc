@@ -238,7 +238,9 @@ class ChaosRun {
     if (!mounted.ok()) {
       violations_.push_back(absl::StrCat(
           "restart: ", step_.empty() ? "before step 1" : step_, ": the plugin could not be ",
-          why == "start" ? "started" : "relaunched", " after ", why, ": ", mounted.ToString()));
+          why == "start" ? "started and mounted"
+                         : absl::StrCat("relaunched and mounted after ", why),
+          ": ", mounted.ToString()));
       return false;
     }
     return true;
