@@ -146,8 +146,9 @@ class ChaosRun {
 
   // Runs `schedule`; returns the violations (empty: none).
   std::vector<std::string> Run(const std::vector<Step>& schedule) {
-    if (!Restart("start")) return violations_;
-    for (size_t i = 0; i < schedule.size() && violations_.empty(); ++i) {
+    // The first violation ends the schedule; the plugin's output is scanned either way.
+    const bool started = Restart("start");
+    for (size_t i = 0; started && i < schedule.size() && violations_.empty(); ++i) {
       step_ = absl::StrCat("step ", i + 1, " (", OpName(schedule[i].op), ")");
       Do(schedule[i]);
     }
