@@ -37,7 +37,7 @@ BwGoInfo = provider(
     fields = {
         "importpath": "string: the package's Go import path",
         "packages": "list of struct(importpath, srcs): this package and its transitive deps",
-        "proto_importpaths": "dict: workspace-relative .proto path -> Go import path (transitive)",
+        "proto_importpaths": "dict: .proto path relative to its workspace root -> Go import path (transitive)",
         "proto_srcs": "list of File: the .proto files behind proto_importpaths",
     },
 )
@@ -87,10 +87,15 @@ bw_go_library = rule(
 )
 
 # Runs protoc with protoc-gen-go into a scratch directory, then moves each declared .pb.go into
-# place. $1 = protoc-gen-go parameters, $2 = output directory, $3... = .proto paths.
+# place. $1 = protoc-gen-go parameters, $2 = output directory, $3 = the proto roots (execroot
+# relative, ':'-separated: "." for the main workspace, "external/<name>" for another), $4... =
+# .proto paths relative to their root.
 _PROTOC_SCRIPT = """\
 set -euo pipefail
-params="$1"; out_dir="$2"; shift 2
+params="$1"; out_dir="$2"; roots="$3"; shift 3
+proto_paths=()
+IFS=: read -r -a root_list <<< "$roots"
+for root in "${root_list[@]}"; do proto_paths+=("--proto_path=$root"); done
 gen=$(command -v protoc-gen-go || true)
 if [ -z "$gen" ]; then
   echo "bw_go_proto_library: protoc-gen-go not found on PATH; install golang-goprotobuf-dev (tools/setup)" >&2
@@ -98,23 +103,36 @@ if [ -z "$gen" ]; then
 fi
 scratch=$(mktemp -d "$PWD/_bw_goproto.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
-protoc --proto_path=. --plugin=protoc-gen-go="$gen" --go_out="$params:$scratch" "$@"
+protoc "${proto_paths[@]}" --plugin=protoc-gen-go="$gen" --go_out="$params:$scratch" "$@"
 for src in "$@"; do
   base=$(basename "$src" .proto)
   mv "$scratch/${src%.proto}.pb.go" "$out_dir/$base.pb.go"
 done
 """
 
+def _proto_root(src):
+    """The --proto_path of a source .proto file: "." or its external repository's root."""
+    return src.owner.workspace_root or "."
+
+def _proto_import_path(src):
+    """How .proto files import `src`: its path relative to its workspace's root."""
+    root = src.owner.workspace_root
+    return src.path[len(root) + 1:] if root else src.path
+
 def _bw_go_proto_library_impl(ctx):
     _check_importpath(ctx, ctx.attr.importpath)
     packages, protos, proto_srcs = _merge_deps(ctx.attr.deps)
     proto_paths = []
     for src in ctx.files.srcs:
-        if not src.is_source or src.owner.workspace_root:
-            fail("%s: %s must be a source .proto file of this workspace" % (ctx.label, src))
-        proto_paths.append(src.path)
-        protos[src.path] = ctx.attr.importpath
+        if not src.is_source:
+            fail("%s: %s must be a source .proto file, not a generated one" % (ctx.label, src))
+        proto_paths.append(_proto_import_path(src))
+        protos[_proto_import_path(src)] = ctx.attr.importpath
         proto_srcs[src.path] = src
+
+    # Imports are relative to the root of the workspace that holds the .proto file (this one,
+    # or @bulwark's when an author's workspace builds bulwark's Go targets).
+    roots = {_proto_root(f): True for f in proto_srcs.values()}
 
     outs = [
         ctx.actions.declare_file("%s/%s.pb.go" % (ctx.label.name, src.basename[:-len(".proto")]))
@@ -132,7 +150,7 @@ def _bw_go_proto_library_impl(ctx):
         inputs = proto_srcs.values(),
         outputs = outs,
         command = _PROTOC_SCRIPT,
-        arguments = [",".join(params), outs[0].dirname] + proto_paths,
+        arguments = [",".join(params), outs[0].dirname, ":".join(sorted(roots.keys()))] + proto_paths,
         use_default_shell_env = True,
         mnemonic = "BwGoProto",
         progress_message = "Generating Go code for %s" % ctx.label,
@@ -155,8 +173,9 @@ bw_go_proto_library = rule(
     implementation = _bw_go_proto_library_impl,
     doc = """Go message (and with grpc = True, gRPC service) code for .proto files of ONE Go package.
 
-    `srcs` are workspace .proto files, compiled with import paths relative to the workspace root
-    (as //bazel:proto.bzl does for C++). Their `option go_package` only names the Go package;
+    `srcs` are source .proto files, compiled with import paths relative to the root of the
+    workspace that holds them (as //bazel:proto.bzl does for C++); they may live in another
+    workspace (an author's workspace building @bulwark's Go targets). Their `option go_package` only names the Go package;
     where the code lives is `importpath` (protoc-gen-go requires one go_package for all srcs).
     `deps` are the bw_go_proto_library targets of the .proto files `srcs` import (well-known
     types map to golang/protobuf's ptypes packages).

@@ -102,3 +102,69 @@ def plugin_conformance_test(
         tags = tags + ["conformance"],
         **kwargs
     )
+
+def plugin_chaos_test(
+        name,
+        plugin,
+        manifest,
+        plugin_args = [],
+        seeds = "1..3",
+        steps = 12,
+        expect_violation = None,
+        size = "medium",
+        tags = [],
+        **kwargs):
+    """Declares a chaos run on real processes against one plugin (any language).
+
+    The host (bulwark's conformance harness) launches `plugin` as Vault does, mounts it on host
+    storage that outlives the process, and for each seed runs a schedule of probe traffic
+    (the manifest's backend probe) and faults: crash (SIGKILL, also during a write), hang
+    (SIGSTOP, then SIGCONT), slowness (SIGSTOP/SIGCONT bursts), reload (Cleanup, Shutdown,
+    relaunch). It checks that the plugin is relaunched and mounted after every fault, that
+    every read answers what the probe contract allows after the writes acknowledged so far,
+    and that the client token sent with every request never shows in the plugin's output.
+    NOT deterministic: the seed fixes the schedule, not the timing. See docs/conformance.md,
+    "Chaos runs on real processes".
+
+        load("@bulwark//conformance:defs.bzl", "plugin_chaos_test")
+
+        plugin_chaos_test(
+            name = "my_plugin_chaos",
+            plugin = ":my_plugin",
+            manifest = "conformance.json",
+        )
+
+    Args:
+      name: the test's name.
+      plugin: label of the plugin binary.
+      manifest: label of its conformance manifest (a secret or auth plugin's backend probe).
+      plugin_args: arguments passed to the plugin on every launch.
+      seeds: the seeds, as "N", "N..M" or "1,4,7..9".
+      steps: random steps per seed (a write, a reload and a read always end the schedule).
+      expect_violation: a check ("restart", "request", "read" or "secret"): the test passes only when some
+        seed violates it (for fixtures that show a check failing).
+      size: Bazel test size.
+      tags: extra tags.
+      **kwargs: passed to the underlying sh_test (flaky is refused).
+    """
+    if kwargs.get("flaky"):
+        fail("plugin_chaos_test %s: chaos runs are never retried (flaky)" % name)
+    chaos = Label("//conformance:chaos")
+    args = [
+        "$(rootpath %s)" % chaos,
+        "--plugin=$(rootpath %s)" % plugin,
+        "--manifest=$(rootpath %s)" % manifest,
+        "--seeds=%s" % seeds,
+        "--steps=%d" % steps,
+    ] + ["--plugin_arg=%s" % a for a in plugin_args]
+    if expect_violation != None:
+        args.append("--expect_violation=%s" % expect_violation)
+    native.sh_test(
+        name = name,
+        srcs = [Label("//conformance:run_suite.sh")],
+        args = args,
+        data = [chaos, plugin, manifest],
+        size = size,
+        tags = tags + ["chaos"],
+        **kwargs
+    )

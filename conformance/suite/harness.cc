@@ -552,7 +552,8 @@ absl::Status PluginUnderTest::ProbeStdio(absl::Duration hold) {
   return FromGrpc(status);
 }
 
-absl::StatusOr<uint32_t> PluginUnderTest::OfferStorage() {
+absl::StatusOr<uint32_t> PluginUnderTest::OfferStorage(
+    std::shared_ptr<sdk::InMemoryHostStorage> storage) {
   State& s = *state_;
   if (s.broker_stream == nullptr)
     return absl::FailedPreconditionError("OfferStorage before Connect");
@@ -563,7 +564,8 @@ absl::StatusOr<uint32_t> PluginUnderTest::OfferStorage() {
   }
   const uint32_t id = s.next_broker_id++;
   StorageEndpoint endpoint;
-  endpoint.storage = std::make_shared<sdk::InMemoryHostStorage>();
+  endpoint.storage =
+      storage != nullptr ? std::move(storage) : std::make_shared<sdk::InMemoryHostStorage>();
   endpoint.service = std::make_unique<HostStorageService>(endpoint.storage);
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!s.plugin_cert_pem.empty()) {
@@ -605,10 +607,11 @@ pb::Backend::Stub& PluginUnderTest::backend() {
   return *state_->backend;
 }
 
-absl::StatusOr<uint32_t> PluginUnderTest::SetupBackend(const std::string& multiplex_id,
-                                                       std::map<std::string, std::string> config) {
+absl::StatusOr<uint32_t> PluginUnderTest::SetupBackend(
+    const std::string& multiplex_id, std::map<std::string, std::string> config,
+    std::shared_ptr<sdk::InMemoryHostStorage> storage) {
   State& s = *state_;
-  absl::StatusOr<uint32_t> id = OfferStorage();
+  absl::StatusOr<uint32_t> id = OfferStorage(std::move(storage));
   if (!id.ok()) return id.status();
   pb::SetupArgs args;
   args.set_broker_id(*id);

@@ -140,8 +140,10 @@ class PluginUnderTest {
   // --- Broker and host storage ---------------------------------------------------------------
   // Starts a pb.Storage server over a fresh InMemoryHostStorage (TLS: the host identity as server
   // certificate, the plugin's certificate as the only client CA, client certificate required),
-  // announces it on the broker stream under a new broker id, and returns the id.
-  absl::StatusOr<uint32_t> OfferStorage();
+  // announces it on the broker stream under a new broker id, and returns the id. With `storage`,
+  // serves that one instead: a host whose storage outlives plugin restarts (the chaos run).
+  absl::StatusOr<uint32_t> OfferStorage(
+      std::shared_ptr<sdk::InMemoryHostStorage> storage = nullptr);
   // The storage behind broker id `broker_id` (nullptr if none).
   sdk::InMemoryHostStorage* storage(uint32_t broker_id);
 
@@ -149,8 +151,10 @@ class PluginUnderTest {
   pb::Backend::Stub& backend();  // After Connect.
   // OfferStorage, then pb.Backend/Setup{broker_id, backenduuid, config} under `multiplex_id`.
   // Returns the broker id. A non-empty SetupReply.err becomes kFailedPrecondition.
-  absl::StatusOr<uint32_t> SetupBackend(const std::string& multiplex_id = "",
-                                        std::map<std::string, std::string> config = {});
+  // `storage` as for OfferStorage.
+  absl::StatusOr<uint32_t> SetupBackend(
+      const std::string& multiplex_id = "", std::map<std::string, std::string> config = {},
+      std::shared_ptr<sdk::InMemoryHostStorage> storage = nullptr);
   // pb.Backend/HandleRequest with operation/path and `data_json` (a JSON object) as
   // Request.data, under `multiplex_id`. The reply as received (its err field unexamined).
   absl::StatusOr<pb::HandleRequestReply> HandleRequest(const std::string& multiplex_id,
