@@ -28,6 +28,7 @@
 #include "core/catalog/catalog.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/codec.h"
+#include "core/catalog/fuzz_reader.h"
 #include "core/catalog/validation.h"
 
 namespace bulwark::fuzz {
@@ -51,28 +52,7 @@ enum Op : uint8_t {
   kOpCount = 6,
 };
 
-// Reads the fuzz bytes as fields: a 2-byte little-endian length (cut to what is left) and bytes.
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size) : in_(reinterpret_cast<const char*>(data), size) {}
-
-  uint8_t Byte() {
-    if (in_.empty()) return 0;
-    const uint8_t b = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return b;
-  }
-
-  std::string Field() {
-    const size_t length = static_cast<size_t>(Byte()) | static_cast<size_t>(Byte()) << 8;
-    const absl::string_view field = in_.substr(0, length);
-    in_.remove_prefix(field.size());
-    return std::string(field);
-  }
-
- private:
-  absl::string_view in_;
-};
+using fuzz::Reader;
 
 void AppendField(std::string* out, absl::string_view field) {
   out->push_back(static_cast<char>(field.size() & 0xff));

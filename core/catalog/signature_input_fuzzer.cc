@@ -20,6 +20,7 @@
 #include "base/crypto/sshsig.h"
 #include "base/crypto/sshsig_testing.h"
 #include "base/status/check.h"
+#include "core/catalog/fuzz_reader.h"
 
 namespace bulwark::fuzz {
 std::vector<std::string> SeedInputs();
@@ -38,26 +39,7 @@ enum Op : uint8_t {
   kOpCount = 4,
 };
 
-// Fields as in catalog_input_fuzzer.cc: a 2-byte little-endian length (cut to what is left).
-class Reader {
- public:
-  Reader(const uint8_t* data, size_t size) : in_(reinterpret_cast<const char*>(data), size) {}
-  uint8_t Byte() {
-    if (in_.empty()) return 0;
-    const uint8_t b = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return b;
-  }
-  std::string Field() {
-    const size_t length = static_cast<size_t>(Byte()) | static_cast<size_t>(Byte()) << 8;
-    const absl::string_view field = in_.substr(0, length);
-    in_.remove_prefix(field.size());
-    return std::string(field);
-  }
-
- private:
-  absl::string_view in_;
-};
+using fuzz::Reader;
 
 void CheckRefusal(const absl::Status& status, const AllowedSigners* signers) {
   if (status.ok()) return;

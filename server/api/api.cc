@@ -499,9 +499,10 @@ std::string Escape(absl::string_view s, bool keep_slash) {
   return out;
 }
 
-// Answered by a standby itself (Vault's state matrix, docs/ha.md); everything else goes to the
-// active node.
-bool ServedOnStandby(Route route) {
+// The unauthenticated endpoints Vault answers in its HTTP layer, before the core: a standby
+// answers them itself (everything else goes to the active node; docs/ha.md), and they are not
+// audited.
+bool AnsweredInHttpLayer(Route route) {
   switch (route) {
     case Route::kSysInit:
     case Route::kSysSealStatus:
@@ -517,7 +518,7 @@ bool ServedOnStandby(Route route) {
 }  // namespace
 
 bool Api::StandbyAnswer(const CallPtr& c) {
-  if (!options_.leader || ServedOnStandby(c->req.route)) return false;
+  if (!options_.leader || AnsweredInHttpLayer(c->req.route)) return false;
   // Sealed or uninitialised: the endpoints' own 503 / 204 answers.
   if (!node_.seal_status().initialized || node_.sealed()) return false;
   if (node_.role() != node::Role::kStandby) return false;
@@ -865,20 +866,6 @@ void Api::WrappingUnwrap(const CallPtr& c) {
 
 namespace {
 
-// The unauthenticated endpoints Vault answers in its HTTP layer, outside the audited core.
-bool Unaudited(Route route) {
-  switch (route) {
-    case Route::kSysInit:
-    case Route::kSysSealStatus:
-    case Route::kSysUnseal:
-    case Route::kSysHealth:
-    case Route::kSysLeader:
-      return true;
-    default:
-      return false;
-  }
-}
-
 audit::AuditRecord RecordOf(const ApiRequest& req, const http::Request& raw,
                             const std::string& request_id, absl::Time now,
                             const absl::StatusOr<token::TokenEntry>* entry) {
@@ -901,7 +888,7 @@ audit::AuditRecord RecordOf(const ApiRequest& req, const http::Request& raw,
 }  // namespace
 
 bool Api::AuditRequest(const CallPtr& c) {
-  if (Unaudited(c->req.route)) return true;
+  if (AnsweredInHttpLayer(c->req.route)) return true;
   const absl::StatusOr<token::TokenEntry>* entry = nullptr;
   if (!c->req.token.empty() && !node_.sealed()) entry = &TokenEntryOf(c);
   const audit::AuditRecord rec =
