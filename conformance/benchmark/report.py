@@ -192,7 +192,7 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
            "the plugin you ship"),
         f"- machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, load "
         f"average {machine.get('load_average', '?')} at the start",
-        f"- run: {record.get('run_mode', '?')}, {record.get('rounds', '?')} rounds "
+        f"- run: {record.get('run_mode', '?')}, {record.get('rounds', '?')} round(s) "
         f"(a fresh plugin process each), started {record.get('started', '?')}",
     ]
     if record.get("notes"):
