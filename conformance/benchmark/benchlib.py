@@ -196,8 +196,9 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
 
 
 def _identity(record):
-    return {"plugin": record.get("plugin", {}), "build": record.get("build", {}),
-            "label": record.get("label", "")}
+    return {key: record.get(key) for key in
+            ("label", "plugin", "build", "machine", "run_mode", "rounds", "started")
+            if key in record}
 
 
 def regressions(comparison, fail_pct):

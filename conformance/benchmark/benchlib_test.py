@@ -11,6 +11,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 
+def compare(candidate, baseline):
+    # Fewer resamples than a report's 1000 keep the test quick; the verdicts are the same.
+    return benchlib.compare(candidate, baseline, resamples=300)
+
+
 def synthetic(seed, shift=1.0, heavy=False, rounds=5, samples=1000, round_noise=0.005):
     """A record like the runner's: per round a process-level factor (its placement, its heap),
     latency samples around 100 us (lognormal, or with a Pareto tail), one throughput and one
@@ -46,7 +51,7 @@ def verdicts(comparison):
 class VerdictTest(unittest.TestCase):
     def test_identical_records_are_no_change_with_ratio_one(self):
         rec = synthetic(1)
-        cmp = benchlib.compare(rec, rec)
+        cmp = compare(rec, rec)
         self.assertEqual(len(cmp["rows"]), 5)
         for row in cmp["rows"]:
             self.assertEqual(row["verdict"], benchlib.NO_CHANGE, row)
@@ -56,44 +61,44 @@ class VerdictTest(unittest.TestCase):
 
     def test_five_percent_slower_is_slower_on_central_metrics(self):
         base, cand = synthetic(1), synthetic(2, shift=1.05)
-        v = verdicts(benchlib.compare(cand, base))
+        v = verdicts(compare(cand, base))
         self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
         self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.SLOWER)
         self.assertEqual(v[("idle uss", "median")], benchlib.LARGER)
         # The other way round it is an improvement.
-        v = verdicts(benchlib.compare(base, cand))
+        v = verdicts(compare(base, cand))
         self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.FASTER)
         self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.FASTER)
         self.assertEqual(v[("idle uss", "median")], benchlib.SMALLER)
 
     def test_fail_on_regression_threshold(self):
-        cmp = benchlib.compare(synthetic(2, shift=1.05), synthetic(1))
+        cmp = compare(synthetic(2, shift=1.05), synthetic(1))
         self.assertTrue(benchlib.regressions(cmp, 1))
         self.assertFalse(benchlib.regressions(cmp, 10))
         # An improvement is never a regression.
-        self.assertFalse(benchlib.regressions(benchlib.compare(synthetic(1), synthetic(2, 1.05)), 0))
+        self.assertFalse(benchlib.regressions(compare(synthetic(1), synthetic(2, 1.05)), 0))
 
     def test_redrawn_samples_are_no_change_on_every_metric(self):
         # Two runs of the same binary: the same distributions, drawn again, with a process-level
         # spread of 2% per round.
         for seed in range(1, 6):
-            cmp = benchlib.compare(synthetic(seed, round_noise=0.02),
+            cmp = compare(synthetic(seed, round_noise=0.02),
                                    synthetic(seed + 100, round_noise=0.02))
             for row in cmp["rows"]:
                 self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
 
     def test_heavy_tailed_noise_redrawn_is_no_change(self):
         for seed in range(1, 6):
-            cmp = benchlib.compare(synthetic(seed, heavy=True), synthetic(seed + 50, heavy=True))
+            cmp = compare(synthetic(seed, heavy=True), synthetic(seed + 50, heavy=True))
             for row in cmp["rows"]:
                 self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
 
     def test_heavy_tailed_noise_shifted_is_slower_at_the_median(self):
-        cmp = benchlib.compare(synthetic(3, shift=1.05, heavy=True), synthetic(4, heavy=True))
+        cmp = compare(synthetic(3, shift=1.05, heavy=True), synthetic(4, heavy=True))
         self.assertEqual(verdicts(cmp)[("probe_read 64B x1", "p50")], benchlib.SLOWER)
 
     def test_few_rounds_of_single_values_are_never_called(self):
-        cmp = benchlib.compare(synthetic(1, shift=1.5, rounds=2), synthetic(2, rounds=2))
+        cmp = compare(synthetic(1, shift=1.5, rounds=2), synthetic(2, rounds=2))
         v = verdicts(cmp)
         self.assertEqual(v[("idle uss", "median")], benchlib.NO_CHANGE)
         self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.NO_CHANGE)
@@ -101,8 +106,8 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
 
     def test_the_verdict_is_deterministic_for_a_seed(self):
-        a = benchlib.compare(synthetic(2, shift=1.02), synthetic(1))
-        b = benchlib.compare(synthetic(2, shift=1.02), synthetic(1))
+        a = compare(synthetic(2, shift=1.02), synthetic(1))
+        b = compare(synthetic(2, shift=1.02), synthetic(1))
         self.assertEqual(a, b)
 
     def test_summaries(self):
@@ -116,11 +121,11 @@ class VerdictTest(unittest.TestCase):
 
     def test_bad_records_are_refused_by_name(self):
         with self.assertRaisesRegex(benchlib.RecordError, "not a benchmark record"):
-            benchlib.compare({"format": "x"}, synthetic(1))
+            compare({"format": "x"}, synthetic(1))
         bad = synthetic(1)
         bad["metrics"][0]["kind"] = "speed"
         with self.assertRaisesRegex(benchlib.RecordError, "unknown kind 'speed'"):
-            benchlib.compare(bad, synthetic(1))
+            compare(bad, synthetic(1))
 
 
 if __name__ == "__main__":
