@@ -1,7 +1,8 @@
 // plugin_benchmark's runner: plays the host as Vault does (the conformance harness's launch,
 // AutoMTLS, broker and host storage; no second host) and measures one plugin, or two with their
 // rounds interleaved (ABBA...), each round on fresh plugin processes. Writes a raw benchmark
-// record per plugin (format bulwark-benchmark-record/1: every observation of every round);
+// record per plugin (format bulwark-benchmark-record/1: every observation of every round). With
+// two plugins, both run side by side in each round and their series alternate (paired);
 // report.py adds the summaries, the verdicts against a baseline, the report and the plots.
 //
 //   runner --plugin=PATH --manifest=FILE --out=RAW.json [--plugin_arg=ARG]...
@@ -200,21 +201,43 @@ class Runner {
  public:
   explicit Runner(Plan plan) : plan_(std::move(plan)) {}
 
-  void Round(Side& side, int round) {
-    SetConfig(side.config);
-    const std::string where = absl::StrCat("round ", round + 1, "/", plan_.rounds, " ", side.label);
-    absl::Status s = absl::OkStatus();
-    if (Wants("startup")) s = Startup(side, round, where);
-    if (s.ok()) s = IsDatabase() ? Database(side, round, where) : Backend(side, round, where);
-    if (s.ok() && !IsDatabase() && Wants("mux")) s = Mux(side, round, where);
-    if (!s.ok() && side.failure.empty()) {
-      side.failure = absl::StrCat(where, ": ", s.ToString());
-      Progress(absl::StrCat("FAILED: ", side.failure));
+  // One round over `order` (the plugins in this round's order), each on fresh processes. With
+  // two plugins the backend series are paired: both processes run side by side and every
+  // (size, callers) series is measured on one, then at once on the other (the first of each
+  // pair alternating), so a change in the machine's load within seconds falls on both alike.
+  void Round(const std::vector<Side*>& order, int round) {
+    for (Side* side : order) {
+      if (!side->failure.empty()) continue;
+      Use(*side);
+      const std::string where = Where(*side, round);
+      absl::Status s = Wants("startup") ? Startup(*side, round, where) : absl::OkStatus();
+      if (s.ok() && IsDatabase()) s = Database(*side, round, where);
+      Fail(*side, where, s);
+    }
+    Backend(order, round);
+    for (Side* side : order) {
+      if (!side->failure.empty()) continue;
+      Use(*side);
+      if (!IsDatabase() && Wants("mux"))
+        Fail(*side, Where(*side, round), Mux(*side, round, Where(*side, round)));
     }
   }
 
  private:
   bool Wants(const std::string& w) const { return plan_.workloads.count(w) > 0; }
+
+  static void Use(const Side& side) { SetConfig(side.config); }
+
+  std::string Where(const Side& side, int round) const {
+    return absl::StrCat("round ", round + 1, "/", plan_.rounds, " ", side.label);
+  }
+
+  // Records the first failure of a plugin; a failed plugin is measured no further.
+  static void Fail(Side& side, const std::string& where, const absl::Status& s) {
+    if (s.ok() || !side.failure.empty()) return;
+    side.failure = absl::StrCat(where, ": ", s.ToString());
+    Progress(absl::StrCat("FAILED: ", side.failure));
+  }
 
   absl::Status Startup(Side& side, int round, const std::string& where) {
     std::vector<double>& ms = side.Series({{"name", "startup/launch to first call"},
@@ -305,36 +328,85 @@ class Runner {
     return absl::OkStatus();
   }
 
-  absl::Status Backend(Side& side, int round, const std::string& where) {
-    absl::StatusOr<Mounted> r = Ready();
-    if (!r.ok()) return r.status();
-    RETURN_IF_ERROR(Call(*r->plugin, r->mux, "read", ""));
-    if (Wants("memory")) Memory(side, round, r->plugin->pid(), "idle", where);
+  void Backend(const std::vector<Side*>& order, int round) {
+    if (!Wants("probe") && !Wants("storage") && !Wants("memory")) return;
+    struct Arm {
+      Side* side;
+      std::optional<Mounted> mounted;
+      std::string where;
+    };
+    std::vector<Arm> arms;
+    for (Side* side : order) {
+      if (!side->failure.empty()) continue;
+      Use(*side);
+      if (IsDatabase()) continue;
+      Arm arm{side, std::nullopt, Where(*side, round)};
+      absl::StatusOr<Mounted> r = Ready();
+      absl::Status s = r.status();
+      if (s.ok()) s = Call(*r->plugin, r->mux, "read", "");
+      Fail(*side, arm.where, s);
+      if (!s.ok()) continue;
+      if (Wants("memory")) Memory(*side, round, r->plugin->pid(), "idle", arm.where);
+      arm.mounted = std::move(*r);
+      arms.push_back(std::move(arm));
+    }
+    int series = 0;
+    // Runs `body` on every arm still alive, the first arm alternating from call to call.
+    const auto each = [&](auto&& body) {
+      for (size_t i = 0; i < arms.size(); ++i) {
+        Arm& arm = arms[series % 2 == 0 ? i : arms.size() - 1 - i];
+        if (!arm.mounted.has_value()) continue;
+        Use(*arm.side);
+        absl::Status s = body(arm);
+        Fail(*arm.side, arm.where, s);
+        if (!s.ok()) arm.mounted.reset();
+      }
+      ++series;
+    };
     for (size_t size : plan_.sizes) {
-      const std::string data = PaddedProbe(size);
       if (Wants("probe")) {
         // The stored entry is `size` bytes for a key/value engine, so the read answers as much.
-        RETURN_IF_ERROR(Call(*r->plugin, r->mux, "update", data));
+        each([&](Arm& a) {
+          return Call(*a.mounted->plugin, a.mounted->mux, "update", PaddedProbe(size));
+        });
         for (int callers : plan_.callers) {
-          RETURN_IF_ERROR(Series(side, round, *r, "probe_read", "read", "", size, callers, where));
+          each([&](Arm& a) {
+            return Series(*a.side, round, *a.mounted, "probe_read", "read", "", size, callers,
+                          a.where);
+          });
         }
       }
       if (Wants("storage")) {
-        sdk::InMemoryHostStorage* storage = r->plugin->storage(r->broker_id);
-        const size_t puts_before = storage ? storage->calls("/pb.Storage/Put") : 0;
+        std::map<Side*, size_t> puts_before;
+        each([&](Arm& a) {
+          sdk::InMemoryHostStorage* storage = a.mounted->plugin->storage(a.mounted->broker_id);
+          puts_before[a.side] = storage ? storage->calls("/pb.Storage/Put") : 0;
+          return absl::OkStatus();
+        });
         for (int callers : plan_.callers) {
-          RETURN_IF_ERROR(
-              Series(side, round, *r, "storage_write", "update", data, size, callers, where));
+          each([&](Arm& a) {
+            return Series(*a.side, round, *a.mounted, "storage_write", "update", PaddedProbe(size),
+                          size, callers, a.where);
+          });
         }
-        if (storage != nullptr && storage->calls("/pb.Storage/Put") == puts_before && round == 0) {
-          side.notes.push_back(
-              "the probe's writes reached no pb.Storage/Put through the broker: storage_write "
-              "measures the plugin's write path without host storage");
-        }
+        each([&](Arm& a) {
+          sdk::InMemoryHostStorage* storage = a.mounted->plugin->storage(a.mounted->broker_id);
+          if (storage != nullptr && storage->calls("/pb.Storage/Put") == puts_before[a.side] &&
+              round == 0) {
+            a.side->notes.push_back(
+                "the probe's writes reached no pb.Storage/Put through the broker: storage_write "
+                "measures the plugin's write path without host storage");
+          }
+          return absl::OkStatus();
+        });
       }
     }
-    if (Wants("memory")) Memory(side, round, r->plugin->pid(), "loaded", where);
-    return absl::OkStatus();
+    if (Wants("memory")) {
+      each([&](Arm& a) {
+        Memory(*a.side, round, a.mounted->plugin->pid(), "loaded", a.where);
+        return absl::OkStatus();
+      });
+    }
   }
 
   absl::Status Mux(Side& side, int round, const std::string& where) {
@@ -685,12 +757,13 @@ int Main(int argc, char** argv) {
   const absl::Time begin = absl::Now();
   Runner runner(plan);
   for (int round = 0; round < plan.rounds; ++round) {
-    // ABBA: each plugin goes first in every other round, so a drift in the machine's load
-    // weighs on both alike.
+    // ABBA: each plugin goes first in every other round (and, within a round, in every other
+    // series), so a drift in the machine's load weighs on both alike.
+    std::vector<Side*> order;
     for (size_t k = 0; k < sides.size(); ++k) {
-      Side& side = sides[round % 2 == 0 ? k : sides.size() - 1 - k];
-      if (side.failure.empty()) runner.Round(side, round);
+      order.push_back(&sides[round % 2 == 0 ? k : sides.size() - 1 - k]);
     }
+    runner.Round(order, round);
   }
   int status = 0;
   for (size_t k = 0; k < sides.size(); ++k) {
