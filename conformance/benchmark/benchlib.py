@@ -10,7 +10,8 @@ The bootstrap is hierarchical: it resamples rounds, then observations within eac
 so the interval carries the process-to-process spread and not only the spread within one
 process. A verdict other than "no significant change" needs the whole interval beyond a minimum
 effect (default 3%): noise that moves a median by a percent never flips a verdict, and a metric
-measured in fewer than MIN_ROUNDS rounds per side is never called for single-valued metrics.
+measured in fewer than MIN_ROUNDS rounds per side is never called for single-valued metrics,
+nor a tail quantile estimated from fewer than ten observations beyond it (min_samples).
 """
 import math
 
@@ -123,6 +124,12 @@ def bootstrap(rounds, stats, rng, resamples):
     return out
 
 
+def min_samples(stat):
+    """Calls a side needs before a tail quantile gets a verdict: ten beyond the quantile (p99:
+    1000, p99.9: 10000), so that no verdict rests on a handful of stalls."""
+    return math.ceil(10 / (1 - QUANTILES[stat]) - 1e-9)
+
+
 def verdict_of(kind, low, high, min_effect):
     """The verdict for a ratio candidate/baseline whose interval is [low, high]."""
     worse_if_above = KINDS[kind]["better"] == "lower"
@@ -183,6 +190,11 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
                     row["verdict"] = NO_CHANGE
                     row["note"] = (f"one value per round and fewer than {MIN_ROUNDS} rounds on a "
                                    "side: too few to decide")
+                elif stat in QUANTILES and min(len(cand_pooled), len(base_pooled)) < \
+                        min_samples(stat):
+                    row["verdict"] = NO_CHANGE
+                    row["note"] = (f"fewer than {min_samples(stat)} calls on a side: too few to "
+                                   f"decide a {stat}")
             rows.append(row)
     return {
         "format": COMPARISON_FORMAT,

@@ -105,6 +105,15 @@ class VerdictTest(unittest.TestCase):
         # Latency samples are many per round: still decided.
         self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
 
+    def test_tail_quantiles_need_ten_calls_beyond_them(self):
+        # 5 rounds of 1000 calls: enough for a p99 verdict (1000), not for a p99.9 (10000).
+        cmp = compare(synthetic(2, shift=1.5), synthetic(1))
+        v = verdicts(cmp)
+        self.assertEqual(v[("probe_read 64B x1", "p99")], benchlib.SLOWER)
+        self.assertEqual(v[("probe_read 64B x1", "p99.9")], benchlib.NO_CHANGE)
+        row = [r for r in cmp["rows"] if r["statistic"] == "p99.9"][0]
+        self.assertIn("fewer than 10000 calls on a side", row["note"])
+
     def test_the_verdict_is_deterministic_for_a_seed(self):
         a = compare(synthetic(2, shift=1.02), synthetic(1))
         b = compare(synthetic(2, shift=1.02), synthetic(1))
