@@ -195,6 +195,9 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
         f"- run: {record.get('run_mode', '?')}, {record.get('rounds', '?')} round(s) "
         f"(a fresh plugin process each), started {record.get('started', '?')}",
     ]
+    if record.get("failure"):
+        lines.append(f"- FAILED: the plugin failed under measurement, which stopped: "
+                     f"{record['failure']}")
     if record.get("notes"):
         lines += [f"- note: {n}" for n in record["notes"]]
     lines += ["", "Timings on a shared machine are noisy; the intervals below say how much.", ""]
