@@ -626,22 +626,13 @@ int Usage(absl::string_view error) {
   return 2;
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
-}
-
 // Fills `side.config` from a plugin path and manifest file; "" or the problem.
 std::string Configure(Side& side, const std::string& plugin, const std::vector<std::string>& args,
                       const std::string& manifest_path) {
   if (access(plugin.c_str(), X_OK) != 0) return absl::StrCat(plugin, " is not an executable file");
   std::string binary;
-  if (!ReadFile(plugin, &binary)) return absl::StrCat("cannot read ", plugin);
-  if (!ReadFile(manifest_path, &side.config.manifest_text)) {
+  if (!ReadWholeFile(plugin, &binary)) return absl::StrCat("cannot read ", plugin);
+  if (!ReadWholeFile(manifest_path, &side.config.manifest_text)) {
     return absl::StrCat("cannot read the manifest ", manifest_path);
   }
   absl::StatusOr<Manifest> manifest = ParseManifest(side.config.manifest_text);
