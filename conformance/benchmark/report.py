@@ -73,6 +73,16 @@ def plots(record, baseline, out):
     if baseline is not None:
         sides.append((baseline, "--", baseline.get("label") or "baseline"))
 
+    def axes_style(ax, xlabel, ylabel, title, legend=True, xscale=("log",)):
+        ax.set_xscale(*xscale[:1], **({"base": xscale[1]} if len(xscale) > 1 else {}))
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=7)
+        if legend:
+            ax.legend(fontsize=6)
+
     def save(fig, name):
         fig.tight_layout()
         fig.savefig(os.path.join(out, name), dpi=72)
@@ -99,12 +109,7 @@ def plots(record, baseline, out):
                     ys = np.arange(1, values.size + 1) / values.size
                     ax.plot(values, ys, style, color=colors[k % len(colors)], linewidth=1.2,
                             label=f"{label}, {c} caller{'s' if c > 1 else ''}")
-            ax.set_xscale("log")
-            ax.set_title(f"{size_text(size)}", fontsize=9)
-            ax.set_xlabel("latency (us, log)", fontsize=8)
-            ax.set_ylabel("fraction of calls", fontsize=8)
-            ax.grid(True, alpha=0.3)
-            ax.tick_params(labelsize=7)
+            axes_style(ax, "latency (us, log)", "fraction of calls", size_text(size), legend=False)
         axes[0][0].legend(fontsize=6)
         fig.suptitle(f"Latency CDF: {title}", fontsize=10)
         save(fig, f"{workload}_latency_cdf.png")
@@ -127,13 +132,8 @@ def plots(record, baseline, out):
                     ax.plot(xs, ys, style, marker="o", markersize=3,
                             color=colors[k % len(colors)],
                             label=f"{label}, {size_text(size)}")
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("concurrent callers", fontsize=8)
-            ax.set_ylabel("calls/s (median of rounds)", fontsize=8)
-            ax.set_title(WORKLOAD_TITLES[workload], fontsize=9)
-            ax.grid(True, alpha=0.3)
-            ax.tick_params(labelsize=7)
-            ax.legend(fontsize=6)
+            axes_style(ax, "concurrent callers", "calls/s (median of rounds)",
+                       WORKLOAD_TITLES[workload], xscale=("log", 2))
         save(fig, "throughput_vs_callers.png")
 
     mux = metrics_of(record, "mux", "memory")
@@ -149,13 +149,8 @@ def plots(record, baseline, out):
                 ax.plot([m["mounts"] for m in ms], [m["summary"].get("median", 0) / 1024 for m in ms],
                         style, marker="o", markersize=3, color=colors[k % len(colors)],
                         label=f"{label}, {kind.upper()}")
-        ax.set_xscale("log")
-        ax.set_xlabel("multiplexed mounts in one process", fontsize=8)
-        ax.set_ylabel("plugin memory (MiB)", fontsize=8)
-        ax.set_title("Memory against mounts", fontsize=9)
-        ax.grid(True, alpha=0.3)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
+        axes_style(ax, "multiplexed mounts in one process", "plugin memory (MiB)",
+                   "Memory against mounts")
         save(fig, "memory_vs_mounts.png")
 
     db = metrics_of(record, "database", "latency")
@@ -167,12 +162,7 @@ def plots(record, baseline, out):
                 if values.size:
                     ax.plot(values, np.arange(1, values.size + 1) / values.size, style,
                             color=colors[k % len(colors)], label=f"{label}, {m['operation']}")
-        ax.set_xscale("log")
-        ax.set_xlabel("latency (us, log)", fontsize=8)
-        ax.set_ylabel("fraction of calls", fontsize=8)
-        ax.set_title("Database plugin: latency CDF", fontsize=9)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=6)
+        axes_style(ax, "latency (us, log)", "fraction of calls", "Database plugin: latency CDF")
         save(fig, "database_latency_cdf.png")
     return files
 
