@@ -88,6 +88,43 @@ plant k8-opt opt "optimised binary"
 args=(//pkg:t --out="$tmp/out")
 run 0 "one configuration needs no flag" "build configuration: opt (k8)" "CERTIFIED"
 
+# Performance in the certificate: a benchmark record of the certified binary is summarised, one
+# of another binary is refused, one of a non-optimised build is marked as such.
+# $1: file, $2: sha256, $3: compilation mode.
+bench_record() {
+  cat > "$1" <<R
+{"format":"bulwark-benchmark-record/1","plugin":{"path":"pkg/plugin","sha256":"$2"},
+ "build":{"compilation_mode":"$3","target_cpu":"k8"},"machine":{"cpu_model":"cpu","cores":2},
+ "run_mode":"full","rounds":5,
+ "metrics":[{"name":"probe_read/64 B/1 caller","kind":"latency","unit":"us","rounds":[[100,120]],
+             "summary":{"n":2,"rounds":1,"p50":100,"p99":120,"p99.9":120}}]}
+R
+}
+bench_record "$tmp/bench_opt.json" "$opt_sha" opt
+args=(--compilation_mode=opt --benchmark="$tmp/bench_opt.json" //pkg:t --out="$tmp/out")
+run 0 "a benchmark record of the certified binary goes into the certificate" \
+  "certify: performance from $tmp/bench_opt.json (same binary; build opt)" "## Performance" \
+  "| probe_read/64 B/1 caller | us | 100.0 | 120.0 | 120.0 |"
+if ! grep -q '"optimised": true' "$tmp/out/certificate.json"; then
+  echo "FAIL: certificate.json has no optimised performance section"; failures=$((failures + 1))
+fi
+bench_record "$tmp/bench_other.json" "$(printf other | sha256sum | cut -c1-64)" opt
+args=(--compilation_mode=opt --benchmark="$tmp/bench_other.json" //pkg:t --out="$tmp/out")
+run 2 "a benchmark record of another binary is refused" \
+  "measured another plugin binary" "than the one certified (SHA-256 $opt_sha)"
+bench_record "$tmp/bench_dbg.json" "$opt_sha" fastbuild
+args=(--compilation_mode=opt --benchmark="$tmp/bench_dbg.json" //pkg:t --out="$tmp/out")
+run 0 "a benchmark record of a non-optimised build is marked" \
+  "measured in a compilation_mode=fastbuild build, not an optimised one" "NOT optimised"
+if ! grep -q '"optimised": false' "$tmp/out/certificate.json"; then
+  echo "FAIL: certificate.json does not mark the non-optimised benchmark"
+  failures=$((failures + 1))
+fi
+printf '{"format":"bulwark-benchmark-record/1","plugin":{"sha256":"%s"},"metrics":[{"name":"m","kind":"latency","rounds":[[1]]}]}' \
+  "$opt_sha" > "$tmp/bench_raw.json"
+args=(--compilation_mode=opt --benchmark="$tmp/bench_raw.json" //pkg:t --out="$tmp/out")
+run 2 "a raw runner record (no summaries) is refused" "has a metric without a summary (m)"
+
 args=(--compilation_mode=fast //pkg:t)
 run 2 "an unknown compilation mode is a usage error" "is fastbuild, dbg or opt"
 

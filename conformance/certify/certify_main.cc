@@ -8,6 +8,9 @@
 // and any other record is refused; without it, records of more than one configuration are
 // refused with the list of what was found. certify prints the configuration and the plugin
 // binary it certifies, and refuses records of a binary rebuilt since the test ran.
+//
+// --benchmark=RECORD.json adds a plugin_benchmark record of the same binary (SHA-256) to the
+// certificate ("performance"); a record of another binary is refused (exit 2).
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "conformance/certify/certificate.h"
+#include "conformance/certify/performance.h"
 #include "conformance/certify/records.h"
 #include "conformance/suite/conformance.h"
 
@@ -30,7 +34,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr char kUsage[] =
-    "usage: certify [--compilation_mode=fastbuild|dbg|opt] [--out=DIR] INPUT...\n"
+    "usage: certify [--compilation_mode=fastbuild|dbg|opt] [--out=DIR] "
+    "[--benchmark=RECORD.json] INPUT...\n"
     "  INPUT: //pkg:test_target, a directory, a conformance_record*.json or an outputs.zip\n"
     "       certify --version   (the suite version whose records it certifies)\n";
 
@@ -51,6 +56,7 @@ std::string Shown(const std::string& path, const std::string& workspace) {
 int Run(int argc, char** argv) {
   std::string out_dir = "conformance-certificate";
   std::optional<std::string> compilation_mode;
+  std::optional<std::string> benchmark;  // A plugin_benchmark record of the certified binary.
   std::vector<std::string> inputs;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -60,6 +66,8 @@ int Run(int argc, char** argv) {
     }
     if (absl::StartsWith(arg, "--out=")) {
       out_dir = arg.substr(6);
+    } else if (absl::StartsWith(arg, "--benchmark=")) {
+      benchmark = arg.substr(12);
     } else if (absl::StartsWith(arg, "--compilation_mode=")) {
       compilation_mode = arg.substr(19);
       if (*compilation_mode != "fastbuild" && *compilation_mode != "dbg" &&
@@ -157,10 +165,29 @@ int Run(int argc, char** argv) {
               << sha256 << " (as recorded)\n";
   }
 
+  if (benchmark.has_value()) {
+    const std::string path = Resolve(*benchmark, "BUILD_WORKING_DIRECTORY");
+    std::ifstream in(path);
+    json record = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!in.is_open() || record.is_discarded()) {
+      std::cerr << "certify: --benchmark=" << *benchmark << ": "
+                << (in.is_open() ? "not JSON" : "cannot read it") << "\n";
+      return 2;
+    }
+    if (absl::Status s = AddPerformance(record, *benchmark, &*certificate); !s.ok()) {
+      std::cerr << "certify: --benchmark: " << s.message() << "\n";
+      return 2;
+    }
+    std::cout << "certify: performance from " << *benchmark << " (same binary; build "
+              << certificate->at("performance").at("build").value("compilation_mode", "unknown")
+              << ")\n";
+  }
+
   out_dir = Resolve(out_dir, "BUILD_WORKING_DIRECTORY");
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  const std::string markdown = RenderMarkdown(*certificate);
+  const std::string markdown =
+      RenderMarkdown(*certificate) + RenderPerformanceMarkdown(*certificate);
   std::ofstream(out_dir + "/certificate.json") << certificate->dump(2) << "\n";
   std::ofstream(out_dir + "/certificate.md") << markdown;
   std::cout << markdown << "\ncertify: wrote " << out_dir << "/certificate.json and "

@@ -367,15 +367,6 @@ bool ParseSeeds(absl::string_view text, std::vector<uint64_t>* seeds) {
   return !seeds->empty() && seeds->size() <= kSeedsMax;
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream text;
-  text << in.rdbuf();
-  *out = text.str();
-  return true;
-}
-
 int Main(int argc, char** argv) {
   SuiteConfig config;
   std::string manifest_path;
@@ -412,7 +403,7 @@ int Main(int argc, char** argv) {
   }
   if (config.plugin_path.empty()) return Usage("--plugin is required");
   if (manifest_path.empty()) return Usage("--manifest is required");
-  if (!ReadFile(manifest_path, &config.manifest_text)) {
+  if (!ReadWholeFile(manifest_path, &config.manifest_text)) {
     return Usage(absl::StrCat("cannot read the manifest ", manifest_path));
   }
   absl::StatusOr<Manifest> manifest = ParseManifest(config.manifest_text);

@@ -59,6 +59,10 @@ class ScratchDir {
   std::string path_;
 };
 
+// Reads the whole file at `path` into `out` (binary); false when it cannot be opened. For the
+// tools built on the harness (chaos, the benchmark runner) reading manifests and binaries.
+bool ReadWholeFile(const std::string& path, std::string* out);
+
 // True while /proc says `pid` exists and is not a zombie (the harness reaps only on
 // WaitForExit, so a dead child stays a zombie until then).
 bool ProcessRunning(pid_t pid);

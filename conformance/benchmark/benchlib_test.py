@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""The verdict logic on synthetic samples: identical records, a 5% shift, heavy-tailed noise,
+and records re-drawn from the same distribution (two runs of the same binary)."""
+import os
+import sys
+import unittest
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+
+def compare(candidate, baseline):
+    # Fewer resamples than a report's 1000 keep the test quick; the verdicts are the same.
+    return benchlib.compare(candidate, baseline, resamples=300)
+
+
+def synthetic(seed, shift=1.0, heavy=False, rounds=5, samples=1000, round_noise=0.005):
+    """A record like the runner's: per round a process-level factor (its placement, its heap),
+    latency samples around 100 us (lognormal, or with a Pareto tail), one throughput and one
+    memory value per round. `shift` multiplies every latency and memory value and divides the
+    throughput."""
+    rng = np.random.default_rng(seed)
+    lat, tput, mem = [], [], []
+    for _ in range(rounds):
+        factor = shift * (1 + rng.normal(0, round_noise))
+        if heavy:
+            base = 100 + 20 * rng.pareto(1.5, samples)
+        else:
+            base = rng.lognormal(np.log(100), 0.2, samples)
+        lat.append(list(base * factor))
+        tput.append([10000 / factor])
+        mem.append([8192 * factor])
+    return benchlib.summarize({
+        "format": benchlib.RECORD_FORMAT,
+        "plugin": {"sha256": "ab" * 32},
+        "metrics": [
+            {"name": "probe_read 64B x1", "kind": "latency", "unit": "us", "rounds": lat},
+            {"name": "probe_read 64B x1 calls/s", "kind": "throughput", "unit": "calls/s",
+             "rounds": tput},
+            {"name": "idle uss", "kind": "memory", "unit": "KiB", "rounds": mem},
+        ],
+    })
+
+
+def verdicts(comparison):
+    return {(r["metric"], r["statistic"]): r["verdict"] for r in comparison["rows"]}
+
+
+class VerdictTest(unittest.TestCase):
+    def test_identical_records_are_no_change_with_ratio_one(self):
+        rec = synthetic(1)
+        cmp = compare(rec, rec)
+        self.assertEqual(len(cmp["rows"]), 5)
+        for row in cmp["rows"]:
+            self.assertEqual(row["verdict"], benchlib.NO_CHANGE, row)
+            self.assertAlmostEqual(row["ratio"], 1.0)
+            self.assertLessEqual(row["low"], 1.0)
+            self.assertGreaterEqual(row["high"], 1.0)
+
+    def test_five_percent_slower_is_slower_on_central_metrics(self):
+        base, cand = synthetic(1), synthetic(2, shift=1.05)
+        v = verdicts(compare(cand, base))
+        self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
+        self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.SLOWER)
+        self.assertEqual(v[("idle uss", "median")], benchlib.LARGER)
+        # The other way round it is an improvement.
+        v = verdicts(compare(base, cand))
+        self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.FASTER)
+        self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.FASTER)
+        self.assertEqual(v[("idle uss", "median")], benchlib.SMALLER)
+
+    def test_fail_on_regression_threshold(self):
+        cmp = compare(synthetic(2, shift=1.05), synthetic(1))
+        self.assertTrue(benchlib.regressions(cmp, 1))
+        self.assertFalse(benchlib.regressions(cmp, 10))
+        # An improvement is never a regression.
+        self.assertFalse(benchlib.regressions(compare(synthetic(1), synthetic(2, 1.05)), 0))
+
+    def test_redrawn_samples_are_no_change_on_every_metric(self):
+        # Two runs of the same binary: the same distributions, drawn again, with a process-level
+        # spread of 2% per round.
+        for seed in range(1, 6):
+            cmp = compare(synthetic(seed, round_noise=0.02),
+                                   synthetic(seed + 100, round_noise=0.02))
+            for row in cmp["rows"]:
+                self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
+
+    def test_heavy_tailed_noise_redrawn_is_no_change(self):
+        for seed in range(1, 6):
+            cmp = compare(synthetic(seed, heavy=True), synthetic(seed + 50, heavy=True))
+            for row in cmp["rows"]:
+                self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
+
+    def test_heavy_tailed_noise_shifted_is_slower_at_the_median(self):
+        cmp = compare(synthetic(3, shift=1.05, heavy=True), synthetic(4, heavy=True))
+        self.assertEqual(verdicts(cmp)[("probe_read 64B x1", "p50")], benchlib.SLOWER)
+
+    def test_few_rounds_of_single_values_are_never_called(self):
+        cmp = compare(synthetic(1, shift=1.5, rounds=2), synthetic(2, rounds=2))
+        v = verdicts(cmp)
+        self.assertEqual(v[("idle uss", "median")], benchlib.NO_CHANGE)
+        self.assertEqual(v[("probe_read 64B x1 calls/s", "median")], benchlib.NO_CHANGE)
+        # Latency samples are many per round: still decided.
+        self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
+
+    def test_tail_quantiles_need_ten_calls_beyond_them(self):
+        # 5 rounds of 1000 calls: enough for a p99 verdict (1000), not for a p99.9 (10000).
+        cmp = compare(synthetic(2, shift=1.5), synthetic(1))
+        v = verdicts(cmp)
+        self.assertEqual(v[("probe_read 64B x1", "p99")], benchlib.SLOWER)
+        self.assertEqual(v[("probe_read 64B x1", "p99.9")], benchlib.NO_CHANGE)
+        row = [r for r in cmp["rows"] if r["statistic"] == "p99.9"][0]
+        self.assertIn("fewer than 10000 calls on a side", row["note"])
+
+    def test_the_verdict_is_deterministic_for_a_seed(self):
+        a = compare(synthetic(2, shift=1.02), synthetic(1))
+        b = compare(synthetic(2, shift=1.02), synthetic(1))
+        self.assertEqual(a, b)
+
+    def test_summaries(self):
+        rec = synthetic(1)
+        lat = rec["metrics"][0]["summary"]
+        self.assertEqual(lat["n"], 5000)
+        self.assertLess(lat["p50"], lat["p99"])
+        self.assertLessEqual(lat["p99"], lat["p99.9"])
+        self.assertEqual(benchlib.quantile([3, 1, 2, 4], 0.5), 2)
+        self.assertEqual(benchlib.quantile([5], 0.999), 5)
+
+    def test_bad_records_are_refused_by_name(self):
+        with self.assertRaisesRegex(benchlib.RecordError, "not a benchmark record"):
+            compare({"format": "x"}, synthetic(1))
+        bad = synthetic(1)
+        bad["metrics"][0]["kind"] = "speed"
+        with self.assertRaisesRegex(benchlib.RecordError, "unknown kind 'speed'"):
+            compare(bad, synthetic(1))
+
+
+if __name__ == "__main__":
+    unittest.main()
