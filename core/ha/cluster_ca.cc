@@ -39,9 +39,9 @@ absl::StatusOr<ClusterCa> EnsureClusterCa(Storage& barrier, absl::Time now) {
 }
 
 absl::StatusOr<ClusterTls> IssueClusterTls(const ClusterCa& ca, absl::Time now) {
-  ASSIGN_OR_RETURN(protocol::SelfSignedCert leaf,
-                   protocol::IssueCert(ca.cert_pem, ca.key_pem, kClusterServerName,
-                                       kClusterCertValidity, now));
+  ASSIGN_OR_RETURN(
+      protocol::SelfSignedCert leaf,
+      protocol::IssueCert(ca.cert_pem, ca.key_pem, kClusterServerName, kClusterCertValidity, now));
   ClusterTls tls;
   tls.ca_pem = ca.cert_pem;
   tls.cert_pem = std::move(leaf.cert_pem);

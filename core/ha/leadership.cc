@@ -99,6 +99,12 @@ void Leadership::Won(absl::StatusOr<LockGrant> grant) {
   node_.BecomeActive([this, alive, holder](absl::Status s) {
     if (alive.expired() || !grant_.has_value() || grant_->holder_id != holder) return;
     if (!s.ok()) Log(LogLevel::kError, "could not become active", s.ToString());
+    if (options_.prepare_active) {
+      if (absl::Status p = options_.prepare_active(); !p.ok()) {
+        Log(LogLevel::kWarn, "could not set up the cluster port; standbys will redirect",
+            p.ToString());
+      }
+    }
     if (absl::Status p = PublishAdvertisement(node_.barrier(), holder, advertise_); !p.ok()) {
       Log(LogLevel::kWarn, "could not write the leader advertisement", p.ToString());
     }
@@ -159,12 +165,17 @@ absl::StatusOr<LeaderView> Leadership::Leader() {
   absl::StatusOr<std::optional<std::string>> holder = coordinator_.Holder();
   if (!holder.ok()) return holder.status();
   if (!holder->has_value() || (*holder)->empty()) return view;
-  absl::StatusOr<std::optional<Advertisement>> ad = ReadAdvertisement(node_.barrier(), **holder);
-  if (!ad.ok()) return ad.status();
-  if (ad->has_value()) {
-    view.leader_address = (*ad)->api_addr;
-    view.leader_cluster_address = (*ad)->cluster_addr;
+  if (**holder != cached_holder_) {
+    ++advertisement_reads_;
+    absl::StatusOr<std::optional<Advertisement>> ad = ReadAdvertisement(node_.barrier(), **holder);
+    if (!ad.ok()) return ad.status();
+    // A holder that has not advertised itself yet is asked again next time.
+    if (!ad->has_value()) return view;
+    cached_holder_ = **holder;
+    cached_ad_ = **ad;
   }
+  view.leader_address = cached_ad_.api_addr;
+  view.leader_cluster_address = cached_ad_.cluster_addr;
   return view;
 }
 

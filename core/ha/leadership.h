@@ -17,6 +17,7 @@
 #ifndef BULWARK_CORE_HA_LEADERSHIP_H_
 #define BULWARK_CORE_HA_LEADERSHIP_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,12 @@ struct LeadershipOptions {
   absl::Duration retry_after = absl::Seconds(10);
   // Pause before contending again after a step-down by request.
   absl::Duration step_down_wait = kStepDownWait;
+  // Runs on the loop once the node is active and before it advertises itself (the server sets
+  // up its cluster port here: the cluster CA, its certificate, the listener); may change the
+  // advertisement through SetAdvertisement (a cluster port on port 0). An error is logged and
+  // the node advertises itself anyway (standbys then redirect instead of forwarding). Unset in
+  // the simulator.
+  std::function<absl::Status()> prepare_active;
 };
 
 // What sys/leader reports.
@@ -73,8 +80,13 @@ class Leadership {
 
   // Holds the lock, is active and has advertised itself.
   bool active() const { return serving_; }
-  // The holder and its advertisement (read through the barrier: the node must be unsealed).
+  // The holder and its advertisement (read through the barrier: the node must be unsealed). A
+  // standby asks the coordinator for the holder each time and reads the advertisement again only
+  // when the holder changed (Vault's Leader(): the cached {uuid, addresses} while the lock value
+  // is the same).
   absl::StatusOr<LeaderView> Leader();
+  // How many times Leader() read an advertisement from the barrier (tests).
+  int advertisement_reads() const { return advertisement_reads_; }
 
  private:
   void Contend();
@@ -96,6 +108,10 @@ class Leadership {
   bool serving_ = false;
   absl::Time active_since_;
   TimerId retry_ = kNoTimer;
+  // A standby's cached view of the active node, for holder `cached_holder_`.
+  std::string cached_holder_;
+  Advertisement cached_ad_;
+  int advertisement_reads_ = 0;
   // Callbacks that run after the Leadership is gone do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -17,6 +17,7 @@
 #include "base/json/json_depth.h"
 #include "base/status/quote.h"
 #include "core/catalog/catalog_error.h"
+#include "core/ha/forwarding.h"
 
 namespace bulwark::api {
 namespace {
@@ -94,7 +95,8 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
 
 struct Api::Call {
   ApiRequest req;
-  http::Request raw;  // Headers and query for the endpoints that read them; body dropped.
+  // Headers and query for the endpoints that read them; the body only when the API may forward.
+  http::Request raw;
   http::Responder respond;
   std::string request_id;
   absl::Duration started;
@@ -120,7 +122,12 @@ Api::Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log, A
                                  "Time from a request reaching the core to its answer.",
                                  metrics::LatencyBucketsSeconds())),
       in_flight_gauge_(metrics.Gauge("bulwark_api_requests_in_flight",
-                                     "Requests the API has started and not yet answered.")) {}
+                                     "Requests the API has started and not yet answered.")),
+      ha_requests_(metrics.Counter(
+          "bulwark_ha_requests_total",
+          "Requests a node that is not the active one received, by how they were answered: "
+          "served (here), forwarded (to the active node over the cluster port), redirected "
+          "(307).")) {}
 
 Api::~Api() = default;
 
@@ -175,7 +182,7 @@ void Api::Serve(http::Request request, http::Responder respond) {
   ++in_flight_;
   in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
   absl::StatusOr<ApiRequest> decoded = DecodeRequest(request);
-  request.body.clear();
+  if (!options_.forward) request.body.clear();
   c->raw = std::move(request);
   if (!decoded.ok()) return FinishError(c, decoded.status());
   c->req = *std::move(decoded);
@@ -537,8 +544,23 @@ bool Api::StandbyAnswer(const CallPtr& c) {
     FinishError(c, HttpError(500, "local node not active but active cluster node not found"));
     return true;
   }
+  ha::StandbyRequest decide;
+  decide.forwarding_enabled = static_cast<bool>(options_.forward);
+  decide.active_cluster_addr_known = !leader->leader_cluster_address.empty();
+  decide.client_asked_no_forwarding = c->raw.Header(ha::kNoForwardingHeader).has_value();
+  decide.already_forwarded = c->raw.Header(ha::kForwardedHeader).has_value();
+  if (ha::DecideStandby(decide) == ha::StandbyDisposition::kForward) {
+    Forward(c, leader->leader_cluster_address, leader->leader_address);
+  } else {
+    Redirect(c, leader->leader_address);
+  }
+  return true;
+}
+
+void Api::Redirect(const CallPtr& c, absl::string_view leader_address) {
+  ha_requests_->Add({{"served", "redirected"}}, 1);
   // Vault's respondStandby: the active node's scheme and host, this request's path and query.
-  absl::string_view address = leader->leader_address;
+  absl::string_view address = leader_address;
   std::string scheme = "https";
   if (size_t at = address.find("://"); at != absl::string_view::npos) {
     scheme = std::string(address.substr(0, at));
@@ -555,7 +577,38 @@ bool Api::StandbyAnswer(const CallPtr& c) {
   r.content_type = "";
   r.headers.emplace_back("Location", std::move(location));
   Finish(c, std::move(r));
-  return true;
+}
+
+void Api::Forward(const CallPtr& c, const std::string& cluster_addr,
+                  const std::string& leader_address) {
+  std::weak_ptr<bool> alive = alive_;
+  options_.forward(
+      cluster_addr, c->raw,
+      [this, alive, c, leader_address](absl::StatusOr<http::Response> answer) mutable {
+        env_.executor.Post([this, alive, c, leader_address, answer = std::move(answer)]() mutable {
+          if (alive.expired()) {
+            if (!c->finished) std::move(c->respond)(ErrorBody(ShuttingDown()));
+            return;
+          }
+          if (!answer.ok()) {
+            // The error names the peer, the method and the path; never a header.
+            Log(LogLevel::kWarn, "request forwarding failed; redirecting the client instead",
+                {{"error", std::string(answer.status().message())}});
+            return Redirect(c, leader_address);
+          }
+          ha_requests_->Add({{"served", "forwarded"}}, 1);
+          // Finish adds this node's own.
+          auto& headers = answer->headers;
+          headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                       [](const auto& h) {
+                                         return absl::EqualsIgnoreCase(h.first, "cache-control") ||
+                                                absl::EqualsIgnoreCase(h.first,
+                                                                       "x-vault-namespace");
+                                       }),
+                        headers.end());
+          Finish(c, *std::move(answer));
+        });
+      });
 }
 
 void Api::Health(const CallPtr& c) {

@@ -100,9 +100,9 @@ struct ForwardingServer::Impl final : public RequestForwarding::CallbackService 
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     if (in_flight.fetch_add(1) >= limits.max_in_flight) {
       in_flight.fetch_sub(1);
-      reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                   absl::StrCat("more than ", limits.max_in_flight,
-                                                " forwarded requests in flight")));
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("more than ", limits.max_in_flight, " forwarded requests in flight")));
       return reactor;
     }
     http::Request r = FromProto(*request);
@@ -117,8 +117,10 @@ struct ForwardingServer::Impl final : public RequestForwarding::CallbackService 
   }
 };
 
-absl::StatusOr<std::unique_ptr<ForwardingServer>> ForwardingServer::Start(
-    std::string address, const ha::ClusterTls& tls, ForwardingLimits limits, Handler handler) {
+absl::StatusOr<std::unique_ptr<ForwardingServer>> ForwardingServer::Start(std::string address,
+                                                                          const ha::ClusterTls& tls,
+                                                                          ForwardingLimits limits,
+                                                                          Handler handler) {
   if (tls.ca_pem.empty() || tls.cert_pem.empty() || tls.key_pem.empty()) {
     return absl::InvalidArgumentError("cluster port: TLS material missing");
   }
@@ -227,11 +229,11 @@ void ForwardingClient::Forward(absl::string_view cluster_addr, const http::Reque
       &call->context, &call->request, &call->response, [call, in_flight](grpc::Status status) {
         std::unique_ptr<CallState> owned(call);
         absl::StatusOr<http::Response> result =
-            status.ok() ? absl::StatusOr<http::Response>(FromProto(std::move(owned->response)))
-                        : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                       absl::StrCat("cluster port ", owned->impl->endpoint,
-                                                    ": forwarding ", owned->what, ": ",
-                                                    status.error_message()));
+            status.ok()
+                ? absl::StatusOr<http::Response>(FromProto(std::move(owned->response)))
+                : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                               absl::StrCat("cluster port ", owned->impl->endpoint, ": forwarding ",
+                                            owned->what, ": ", status.error_message()));
         Done done = std::move(owned->done);
         owned.reset();
         in_flight->fetch_sub(1);

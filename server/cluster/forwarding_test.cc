@@ -156,9 +156,8 @@ TEST(ForwardingTest, CallsInFlightAreBounded) {
   one.max_in_flight = 1;
   ForwardingClient small(TlsFrom(ca), one);
   absl::Notification held_again;
-  small.Forward((*server)->address(), AWrite(), [&](absl::StatusOr<http::Response>) {
-    held_again.Notify();
-  });
+  small.Forward((*server)->address(), AWrite(),
+                [&](absl::StatusOr<http::Response>) { held_again.Notify(); });
   absl::StatusOr<http::Response> refused = ForwardAndWait(small, (*server)->address(), AWrite());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   // Let the held call finish so that the server can shut down.
@@ -201,8 +200,7 @@ TEST(ForwardingTest, NoNodeListeningIsUnavailable) {
   ASSERT_TRUE(gone.ok());
   const std::string addr = (*gone)->address();
   gone->reset();
-  EXPECT_EQ(ForwardAndWait(client, addr, AWrite()).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ForwardAndWait(client, addr, AWrite()).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(ForwardAndWait(client, "no-port", AWrite()).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
