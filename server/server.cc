@@ -371,6 +371,7 @@ absl::Status Server::Start() {
     ha::LeadershipOptions leadership;
     leadership.advertise.api_addr = ApiAddr();
     leadership.advertise.cluster_addr = config_.cluster_addr;
+    leadership.performance_standby = config_.performance_standby;
     if (ClusteringEnabled()) {
       leadership.prepare_active = [this] { return StartClusterPort(); };
       api_options.forward = [this](const std::string& cluster_addr, const http::Request& request,

@@ -109,6 +109,12 @@ TEST(ForwardingDecisionTest, OnlyAReadOnlyErrorIsResent) {
   EXPECT_FALSE(ShouldResendToActive(FencedError("k"), false));
   EXPECT_FALSE(ShouldResendToActive(absl::FailedPreconditionError("cannot write"), false));
   EXPECT_FALSE(ShouldResendToActive(absl::OkStatus(), false));
+  // Across the plugin protocol only the text survives.
+  EXPECT_TRUE(ShouldResendToActive(ReadOnlyError().message(), false));
+  EXPECT_TRUE(ShouldResendToActive(
+      R"({"errors":["1 error occurred:\n\t* cannot write to readonly storage\n\n"]})", false));
+  EXPECT_FALSE(ShouldResendToActive(ReadOnlyError().message(), /*already_forwarded=*/true));
+  EXPECT_FALSE(ShouldResendToActive(absl::string_view("permission denied"), false));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #define BULWARK_CORE_HA_FORWARDING_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "base/storage/storage_errors.h"
 
 namespace bulwark::ha {
@@ -13,6 +15,8 @@ namespace bulwark::ha {
 // marked so that it is never forwarded again (the receiving node answers it, or redirects).
 inline constexpr char kNoForwardingHeader[] = "x-vault-no-request-forwarding";
 inline constexpr char kForwardedHeader[] = "x-vault-internal-no-request-forwarding";
+// Vault's logical.ErrReadOnly, the text of base/storage's ReadOnlyError.
+inline constexpr char kReadOnlyErrorText[] = "cannot write to readonly storage";
 
 enum class StandbyDisposition {
   kServe,     // Answer here.
@@ -44,6 +48,12 @@ inline StandbyDisposition DecideStandby(const StandbyRequest& r) {
 // logical.ErrReadOnly), unless it was itself forwarded to this node (forwarded at most once).
 inline bool ShouldResendToActive(const absl::Status& status, bool already_forwarded) {
   return !already_forwarded && IsReadOnly(status);
+}
+
+// The same decision on an answer's error text, as Vault's SDK matches logical.ErrReadOnly: a
+// plugin's storage error reaches the node as text across the plugin protocol.
+inline bool ShouldResendToActive(absl::string_view error_text, bool already_forwarded) {
+  return !already_forwarded && absl::StrContains(error_text, kReadOnlyErrorText);
 }
 
 }  // namespace bulwark::ha

@@ -48,6 +48,10 @@ struct LeadershipOptions {
   // the node advertises itself anyway (standbys then redirect instead of forwarding). Unset in
   // the simulator.
   std::function<absl::Status()> prepare_active;
+  // Performance standby (docs/ha.md): while not active the node runs its plugins over read-only
+  // storage (node::Role::kPerfStandby) and watches "logical/core/" in the store, turning each
+  // change into node::Node::Invalidate.
+  bool performance_standby = false;
 };
 
 // What sys/leader reports.
@@ -94,6 +98,9 @@ class Leadership {
   void Lost(absl::Status why);
   // Read-only storage, the node a standby (plugins stopped), a new campaign after `wait`.
   void StandDown(absl::Duration wait, std::string done_message);
+  // A performance standby: the node's plugins up over read-only storage, then `then`.
+  void BecomePerfStandby(absl::AnyInvocable<void()> then);
+  void OnStoreEvents(const std::vector<WatchEvent>& events);
   void Log(LogLevel level, std::string message, std::string error = "");
 
   Env& env_;
@@ -112,6 +119,7 @@ class Leadership {
   std::string cached_holder_;
   Advertisement cached_ad_;
   int advertisement_reads_ = 0;
+  std::unique_ptr<WatchHandle> watch_;  // A performance standby's, while unsealed.
   // Callbacks that run after the Leadership is gone do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -262,11 +262,12 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     return Error("config", absl::StrCat("not valid JSON (HCL is not read: write JSON): ", what));
   }
   if (!root.is_object()) return Error("config", "expected a JSON object");
-  if (absl::Status s = CheckKeys(
-          root, "",
-          {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr", "disable_mlock",
-           "disable_plugin_automtls", "log_level", "max_request_size", "ui",
-           "plugin_signature_policy", "plugin_allowed_signers_file", "disable_clustering"});
+  if (absl::Status s =
+          CheckKeys(root, "",
+                    {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
+                     "disable_mlock", "disable_plugin_automtls", "log_level", "max_request_size",
+                     "ui", "plugin_signature_policy", "plugin_allowed_signers_file",
+                     "disable_clustering", "performance_standby"});
       !s.ok()) {
     return s;
   }
@@ -306,10 +307,20 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     if (!b.ok()) return b.status();
     c.disable_mlock = *b;
   }
-  if (const auto it = root.find("disable_clustering"); it != root.end()) {
-    absl::StatusOr<bool> b = Bool(*it, "disable_clustering");
+  for (const char* key : {"disable_clustering", "performance_standby"}) {
+    const auto it = root.find(key);
+    if (it == root.end()) continue;
+    absl::StatusOr<bool> b = Bool(*it, key);
     if (!b.ok()) return b.status();
-    c.disable_clustering = *b;
+    (absl::string_view(key) == "disable_clustering" ? c.disable_clustering
+                                                    : c.performance_standby) = *b;
+  }
+  if (c.performance_standby &&
+      (c.storage.kind != StorageConfig::Kind::kEtcd || !c.storage.etcd.ha_enabled ||
+       c.disable_clustering || (c.cluster_addr.empty() && c.listener.cluster_address.empty()))) {
+    return Error("performance_standby",
+                 "needs storage \"etcd\" with ha_enabled and a cluster port (cluster_addr or "
+                 "listener cluster_address, without disable_clustering)");
   }
   if (const auto it = root.find("disable_plugin_automtls"); it != root.end()) {
     absl::StatusOr<bool> b = Bool(*it, "disable_plugin_automtls");

@@ -12,6 +12,7 @@
 //     "api_addr": "https://bulwark.example:8200", "cluster_addr": "https://...:8201",
 //     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false,
 //     "disable_clustering": false,              (Vault's: no cluster port, no forwarding)
+//     "performance_standby": false,             (bulwark's; see ServerConfig)
 //     "disable_plugin_automtls": false,         (bulwark's; see ServerConfig)
 //     "plugin_signature_policy": "required",    (bulwark's: off, warn, required; docs/security.md)
 //     "plugin_allowed_signers_file": "/etc/bulwark/allowed_signers"
@@ -77,6 +78,11 @@ struct ServerConfig {
   // Vault's key: no cluster port and no request forwarding on this node (its standbys answer
   // 307 as before). docs/ha.md, "Forwarding".
   bool disable_clustering = false;
+  // bulwark's key (Vault Enterprise has the inverse, disable_performance_standby, and its
+  // standbys are performance standbys by default): while not active, this node is a performance
+  // standby: it runs its plugins and serves reads; a write is re-sent to the active node. Needs
+  // HA on etcd and the cluster port. docs/ha.md, "Performance standbys".
+  bool performance_standby = false;
   // Accepted for compatibility; bulwark never mlocks its memory (docs/server.md).
   bool disable_mlock = false;
   // bulwark's own key (Vault decides per plugin version): external plugins run without

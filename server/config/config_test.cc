@@ -133,6 +133,15 @@ TEST(ConfigTest, StorageAndListenerRules) {
                                                "cluster_address": "8201"}}})"),
               HasSubstr("listener.tcp.cluster_address: expected host:port"));
   EXPECT_THAT(ErrorOf(With(R"(, "disable_clustering": "maybe")")), HasSubstr("disable_clustering"));
+  EXPECT_THAT(ErrorOf(With(R"(, "performance_standby": true)")),
+              HasSubstr("performance_standby: needs storage \"etcd\" with ha_enabled"));
+  absl::StatusOr<ServerConfig> perf = ParseConfig(R"({
+    "storage": {"etcd": {"address": "http://127.0.0.1:2379", "ha_enabled": "true"}},
+    "listener": {"tcp": {"address": "127.0.0.1:0", "tls_disable": true,
+                         "cluster_address": "127.0.0.1:0"}},
+    "performance_standby": true})");
+  ASSERT_TRUE(perf.ok()) << perf.status();
+  EXPECT_TRUE(perf->performance_standby);
   EXPECT_EQ(ErrorOf(With(R"(, "plugin_directory": "plugins")")),
             "plugin_directory: must be an absolute path");
   EXPECT_THAT(ErrorOf(With(R"(, "api_addr": "bulwark:8200")")),
