@@ -77,19 +77,32 @@ class GrantingCoordinator final : public Coordinator {
   Executor& loop_;
 };
 
-TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
-  sim::SimEnv sim(7);
+// A standby node on the sim Env over in-memory fenced storage.
+struct StandbyNode {
+  sim::SimEnv sim{7};
   MemoryFencedStorage storage;
-  GrantingCoordinator coordinator(sim.loop());
-  lifecycle::BuiltinRunnerFactory runners(sim.loop(), {});
+  lifecycle::BuiltinRunnerFactory runners{sim.loop(), {}};
   metrics::Registry metrics;
   MemoryLogSink log;
-  node::NodeOptions options;
-  options.role = node::Role::kStandby;
-  absl::StatusOr<std::unique_ptr<node::Node>> opened =
-      node::Node::Open(sim.env(), storage, runners, metrics, log, options);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  node::Node& node = **opened;
+  std::unique_ptr<node::Node> node;
+
+  StandbyNode() {
+    node::NodeOptions options;
+    options.role = node::Role::kStandby;
+    absl::StatusOr<std::unique_ptr<node::Node>> opened =
+        node::Node::Open(sim.env(), storage, runners, metrics, log, options);
+    CHECK(opened.ok()) << opened.status();
+    node = *std::move(opened);
+  }
+};
+
+TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
+  StandbyNode t;
+  sim::SimEnv& sim = t.sim;
+  MemoryFencedStorage& storage = t.storage;
+  MemoryLogSink& log = t.log;
+  node::Node& node = *t.node;
+  GrantingCoordinator coordinator(sim.loop());
   LeadershipOptions lo;
   lo.advertise = {"https://10.0.0.1:8200", "https://10.0.0.1:8201"};
   lo.step_down_wait = absl::Seconds(10);
@@ -162,19 +175,12 @@ class OtherHolderCoordinator final : public Coordinator {
 };
 
 TEST(LeadershipTest, AStandbyReadsTheAdvertisementAgainOnlyWhenTheHolderChanges) {
-  sim::SimEnv sim(7);
-  MemoryFencedStorage storage;
+  StandbyNode t;
+  sim::SimEnv& sim = t.sim;
+  MemoryFencedStorage& storage = t.storage;
+  node::Node& node = *t.node;
   OtherHolderCoordinator coordinator;
-  lifecycle::BuiltinRunnerFactory runners(sim.loop(), {});
-  metrics::Registry metrics;
-  MemoryLogSink log;
-  node::NodeOptions options;
-  options.role = node::Role::kStandby;
-  absl::StatusOr<std::unique_ptr<node::Node>> opened =
-      node::Node::Open(sim.env(), storage, runners, metrics, log, options);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  node::Node& node = **opened;
-  Leadership leadership(sim.env(), node, coordinator, storage, log, {});
+  Leadership leadership(sim.env(), node, coordinator, storage, t.log, {});
   absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node.Initialize(1, 1);
   ASSERT_TRUE(shares.ok()) << shares.status();
   bool unsealed = false;
