@@ -94,6 +94,16 @@ struct StandbyNode {
     CHECK(opened.ok()) << opened.status();
     node = *std::move(opened);
   }
+
+  // sys/init with one share, then the unseal; false when either failed.
+  bool InitAndUnseal() {
+    absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node->Initialize(1, 1);
+    if (!shares.ok()) return false;
+    bool unsealed = false;
+    node->Unseal((*shares)[0].view(),
+                 [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
+    return sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5));
+  }
 };
 
 TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
@@ -119,12 +129,7 @@ TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
   self = &leadership;
   EXPECT_EQ(kStepDownWait, absl::Seconds(10));  // Vault's manualStepDownSleepPeriod.
 
-  absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node.Initialize(1, 1);
-  ASSERT_TRUE(shares.ok()) << shares.status();
-  bool unsealed = false;
-  node.Unseal((*shares)[0].view(),
-              [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
-  ASSERT_TRUE(sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5)));
+  ASSERT_TRUE(t.InitAndUnseal());
   leadership.OnUnsealed();
   ASSERT_TRUE(sim.loop().RunUntil([&] { return leadership.active(); }, absl::Seconds(1)));
   EXPECT_EQ(coordinator.campaigns, 1);
@@ -181,12 +186,7 @@ TEST(LeadershipTest, AStandbyReadsTheAdvertisementAgainOnlyWhenTheHolderChanges)
   node::Node& node = *t.node;
   OtherHolderCoordinator coordinator;
   Leadership leadership(sim.env(), node, coordinator, storage, t.log, {});
-  absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node.Initialize(1, 1);
-  ASSERT_TRUE(shares.ok()) << shares.status();
-  bool unsealed = false;
-  node.Unseal((*shares)[0].view(),
-              [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
-  ASSERT_TRUE(sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5)));
+  ASSERT_TRUE(t.InitAndUnseal());
   leadership.OnUnsealed();
   auto advertise = [&](const std::string& holder, const Advertisement& ad) {
     storage.Unfence();  // As the other node's writes.
