@@ -327,6 +327,10 @@ struct CertProfile {
   size_t serial_bytes = kSerialBytes;
   std::string key_usage;
   bool basic_constraints_ca = false;
+  // Set to issue from a CA instead of self-signing: its certificate names the issuer, its key
+  // signs.
+  X509* issuer_cert = nullptr;
+  EVP_PKEY* issuer_key = nullptr;
 };
 
 absl::StatusOr<SelfSignedCert> Generate(const CertProfile& profile, absl::Time now) {
@@ -374,8 +378,10 @@ absl::StatusOr<SelfSignedCert> Generate(const CertProfile& profile, absl::Time n
           reinterpret_cast<const unsigned char*>(profile.common_name.c_str()), -1, -1, 0) != 1) {
     return Internal("X509_NAME_add_entry_by_txt");
   }
+  const X509_NAME* issuer_name =
+      profile.issuer_cert != nullptr ? X509_get_subject_name(profile.issuer_cert) : name.get();
   if (X509_set_subject_name(cert.get(), name.get()) != 1 ||
-      X509_set_issuer_name(cert.get(), name.get()) != 1) {
+      X509_set_issuer_name(cert.get(), issuer_name) != 1) {
     return Internal("X509_set_subject_name");
   }
   if (X509_set_pubkey(cert.get(), key.get()) != 1) return Internal("X509_set_pubkey");
@@ -390,7 +396,12 @@ absl::StatusOr<SelfSignedCert> Generate(const CertProfile& profile, absl::Time n
   RETURN_IF_ERROR(AddExtension(cert.get(), NID_subject_alt_name,
                                absl::StrCat("DNS:", profile.common_name).c_str()));
 
-  if (X509_sign(cert.get(), key.get(), digest) <= 0) return Internal("X509_sign");
+  EVP_PKEY* signer = profile.issuer_key != nullptr ? profile.issuer_key : key.get();
+  const EVP_MD* sign_digest =
+      profile.issuer_key != nullptr && EVP_PKEY_get_bits(profile.issuer_key) > 256 ? EVP_sha512()
+      : profile.issuer_key != nullptr                                              ? EVP_sha256()
+                                                                                   : digest;
+  if (X509_sign(cert.get(), signer, sign_digest) <= 0) return Internal("X509_sign");
 
   SelfSignedCert out;
   out.common_name = profile.common_name;
@@ -461,6 +472,37 @@ absl::StatusOr<SelfSignedCert> GenerateVaultPluginCert(absl::Time now) {
   // IsCA without BasicConstraintsValid: Go writes no basicConstraints, but still a SKI.
   profile.key_usage = "critical,digitalSignature,keyEncipherment,keyAgreement";
   profile.basic_constraints_ca = false;
+  return Generate(profile, now);
+}
+
+absl::StatusOr<SelfSignedCert> GenerateCaCert(absl::string_view common_name,
+                                              absl::Duration validity, absl::Time now) {
+  CertProfile profile;
+  profile.key_type = KeyType::kP256;
+  profile.validity = validity;
+  profile.common_name = std::string(common_name);
+  profile.key_usage = "critical,digitalSignature,keyCertSign,cRLSign";
+  profile.basic_constraints_ca = true;
+  return Generate(profile, now);
+}
+
+absl::StatusOr<SelfSignedCert> IssueCert(absl::string_view ca_cert_pem,
+                                         absl::string_view ca_key_pem,
+                                         absl::string_view common_name, absl::Duration validity,
+                                         absl::Time now) {
+  ASSIGN_OR_RETURN(Owned<X509> ca, PemToX509(ca_cert_pem));
+  ASSIGN_OR_RETURN(Owned<EVP_PKEY> ca_key, PemToKey(ca_key_pem));
+  if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("tls certs: the CA key is not the CA certificate's key");
+  }
+  CertProfile profile;
+  profile.key_type = KeyType::kP256;
+  profile.validity = validity;
+  profile.common_name = std::string(common_name);
+  profile.key_usage = "critical,digitalSignature,keyAgreement";
+  profile.issuer_cert = ca.get();
+  profile.issuer_key = ca_key.get();
   return Generate(profile, now);
 }
 

@@ -69,6 +69,26 @@ absl::StatusOr<SelfSignedCert> GenerateSelfSignedCert(KeyType key_type, absl::Du
 // Errors: Internal if OpenSSL fails.
 absl::StatusOr<SelfSignedCert> GenerateVaultPluginCert(absl::Time now);
 
+// A certificate authority for bulwark's cluster port (docs/ha.md): a fresh P-256 key and a
+// self-signed certificate, subject CN=<common_name>, CA:TRUE (critical), keyUsage
+// digitalSignature, keyCertSign, cRLSign, signed ecdsa-with-SHA256. Key and serial from
+// OpenSSL's RNG: production-only adapter code. Thread-safe.
+// Errors: InvalidArgument for a validity that is not positive; Internal if OpenSSL fails.
+absl::StatusOr<SelfSignedCert> GenerateCaCert(absl::string_view common_name,
+                                              absl::Duration validity, absl::Time now);
+
+// A leaf certificate issued by the CA (`ca_cert_pem`, `ca_key_pem`): a fresh P-256 key, subject
+// CN=<common_name> and subjectAltName DNS:<common_name>, issuer the CA's subject,
+// extendedKeyUsage clientAuth and serverAuth (the same certificate serves and dials), no
+// basicConstraints, signed by the CA's key. (The struct's name is historical: the result is not
+// self-signed.) Thread-safe.
+// Errors: InvalidArgument if the CA certificate or key does not parse or do not match;
+// Internal if OpenSSL fails.
+absl::StatusOr<SelfSignedCert> IssueCert(absl::string_view ca_cert_pem,
+                                         absl::string_view ca_key_pem,
+                                         absl::string_view common_name, absl::Duration validity,
+                                         absl::Time now);
+
 // Converts one DER certificate to PEM ("-----BEGIN CERTIFICATE-----\n", 64-column base64,
 // "-----END CERTIFICATE-----\n").
 // Errors: InvalidArgument if `der` is not exactly one DER X.509 certificate (trailing bytes are

@@ -36,6 +36,7 @@
 #include "base/env/posix/posix_random.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
+#include "core/ha/cluster_ca.h"
 #include "core/ha/leadership.h"
 #include "core/lifecycle/builtin_runner.h"
 #include "core/lifecycle/external_runner.h"
@@ -48,6 +49,7 @@
 #include "faultinject/registry.h"
 #include "sdk/dispatcher.h"
 #include "server/api/api.h"
+#include "server/cluster/forwarding.h"
 #include "server/config/config.h"
 #include "server/etcd/etcd_client.h"
 #include "server/etcd/etcd_coordinator.h"
@@ -152,6 +154,8 @@ class Server {
   Server(const ServerFlags& flags, config::ServerConfig config)
       : flags_(flags), config_(std::move(config)), log_(config_.log_level) {}
   ~Server() {
+    cluster_server_.reset();
+    cluster_client_.reset();
     http_.reset();
     api_.reset();
     leadership_.reset();
@@ -196,6 +200,23 @@ class Server {
   }
   void BeginShutdown();
   void StopNode();
+  // The cluster port (docs/ha.md): on with HA, a cluster address (cluster_addr or the listener's
+  // cluster_address) and without disable_clustering.
+  bool ClusteringEnabled() const {
+    return coordinator_ != nullptr && !config_.disable_clustering &&
+           (!config_.cluster_addr.empty() || !config_.listener.cluster_address.empty());
+  }
+  cluster::ForwardingLimits ClusterLimits() const {
+    cluster::ForwardingLimits limits;
+    limits.max_message_bytes = config_.max_request_bytes + (size_t{1} << 20);
+    return limits;
+  }
+  // On becoming active (Leadership's prepare_active): the cluster CA (created if this is the
+  // cluster's first active node), this node's certificate, the listener. Once per process.
+  absl::Status StartClusterPort();
+  // A standby's forward: the client is made at the first forward (the CA must exist by then).
+  void ForwardToActive(const std::string& cluster_addr, const http::Request& request,
+                       api::ApiOptions::ForwardDone done);
   void Log(LogLevel level, std::string message) {
     LogRecord r;
     r.level = level;
@@ -227,6 +248,9 @@ class Server {
   std::unique_ptr<node::Node> node_;
   std::unique_ptr<api::Api> api_;
   std::unique_ptr<http::Server> http_;
+  std::unique_ptr<cluster::ForwardingServer> cluster_server_;
+  std::unique_ptr<cluster::ForwardingClient> cluster_client_;
+  std::string cluster_advertised_;  // "https://<bound address>" when cluster_addr is not set.
   std::thread closer_;
   bool node_stopping_ = false;
   std::string dev_unseal_key_, dev_root_token_;
@@ -347,6 +371,14 @@ absl::Status Server::Start() {
     ha::LeadershipOptions leadership;
     leadership.advertise.api_addr = ApiAddr();
     leadership.advertise.cluster_addr = config_.cluster_addr;
+    leadership.performance_standby = config_.performance_standby;
+    if (ClusteringEnabled()) {
+      leadership.prepare_active = [this] { return StartClusterPort(); };
+      api_options.forward = [this](const std::string& cluster_addr, const http::Request& request,
+                                   api::ApiOptions::ForwardDone done) {
+        ForwardToActive(cluster_addr, request, std::move(done));
+      };
+    }
     leadership_ = std::make_unique<ha::Leadership>(posix_.env(), *node_, *coordinator_,
                                                    *etcd_storage_, log_, std::move(leadership));
     api_options.on_unsealed = [this] { leadership_->OnUnsealed(); };
@@ -384,10 +416,58 @@ absl::Status Server::Start() {
                         absl::StrCat("listener.tcp: ", http.status().message()));
   }
   http_ = *std::move(http);
-  if (leadership_ != nullptr) leadership_->SetAdvertisement({ApiAddr(), config_.cluster_addr});
+  if (leadership_ != nullptr) {
+    leadership_->SetAdvertisement(
+        {ApiAddr(), cluster_advertised_.empty() ? config_.cluster_addr : cluster_advertised_});
+  }
   PrintBanner();
   Log(LogLevel::kInfo, absl::StrCat("listening on ", http_->address()));
   return absl::OkStatus();
+}
+
+absl::Status Server::StartClusterPort() {
+  if (cluster_server_ != nullptr) return absl::OkStatus();
+  const absl::Time now = posix_.clock().WallNow();
+  absl::StatusOr<ha::ClusterCa> ca = ha::EnsureClusterCa(node_->barrier(), now);
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<ha::ClusterTls> tls = ha::IssueClusterTls(*ca, now);
+  if (!tls.ok()) return tls.status();
+  std::string bind = config_.listener.cluster_address;
+  if (bind.empty()) {
+    absl::StatusOr<std::string> from_addr = cluster::ClusterHostPort(config_.cluster_addr);
+    if (!from_addr.ok()) return from_addr.status();
+    bind = *from_addr;
+  }
+  api::Api* api = api_.get();
+  absl::StatusOr<std::unique_ptr<cluster::ForwardingServer>> server =
+      cluster::ForwardingServer::Start(bind, *tls, ClusterLimits(),
+                                       [api](http::Request request, http::Responder respond) {
+                                         api->Handle(std::move(request), std::move(respond));
+                                       });
+  if (!server.ok()) return server.status();
+  cluster_server_ = *std::move(server);
+  if (config_.cluster_addr.empty()) {
+    cluster_advertised_ = absl::StrCat("https://", cluster_server_->address());
+  }
+  leadership_->SetAdvertisement(
+      {ApiAddr(), cluster_advertised_.empty() ? config_.cluster_addr : cluster_advertised_});
+  Log(LogLevel::kInfo, absl::StrCat("cluster port listening on ", cluster_server_->address()));
+  return absl::OkStatus();
+}
+
+void Server::ForwardToActive(const std::string& cluster_addr, const http::Request& request,
+                             api::ApiOptions::ForwardDone done) {
+  if (cluster_client_ == nullptr) {
+    absl::StatusOr<std::optional<ha::ClusterCa>> ca = ha::LoadClusterCa(node_->barrier());
+    if (!ca.ok()) return std::move(done)(ca.status());
+    if (!ca->has_value()) {
+      return std::move(done)(absl::UnavailableError("no cluster CA in storage yet"));
+    }
+    absl::StatusOr<ha::ClusterTls> tls = ha::IssueClusterTls(**ca, posix_.clock().WallNow());
+    if (!tls.ok()) return std::move(done)(tls.status());
+    cluster_client_ = std::make_unique<cluster::ForwardingClient>(*std::move(tls), ClusterLimits());
+  }
+  cluster_client_->Forward(cluster_addr, request, std::move(done));
 }
 
 // Vault's dev mode: one share, unsealed, kv at secret/ (version 1: bulwark's kv has no v2).
@@ -583,6 +663,7 @@ void Server::StopNode() {
     // The transport's Shutdown blocks until its connections are closed, so it runs on its own
     // thread while the loop keeps answering (503) whatever still arrives.
     closer_ = std::thread([this] {
+      if (cluster_server_ != nullptr) cluster_server_->Shutdown(kCloseGrace);
       http_->Shutdown(kCloseGrace);
       posix_.loop().Stop();
     });

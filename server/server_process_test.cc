@@ -364,11 +364,16 @@ bool WaitUntilActive(int port) {
   return false;
 }
 
+// With `cluster_port`, each server's cluster port listens on a free loopback port (the listener's
+// cluster_address 127.0.0.1:0) and the server logs at trace level.
 std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
-                       bool ha_enabled, const std::string& lock_ttl = "5s") {
+                       bool ha_enabled, const std::string& lock_ttl = "5s",
+                       bool cluster_port = false, bool perf_standby = false) {
   const std::string config = dir + "/config.json";
   EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir, "/plugins").c_str()), 0);
-  std::ofstream(config) << json{
+  json listener = {{"address", "127.0.0.1:0"}, {"tls_disable", true}};
+  if (cluster_port) listener["cluster_address"] = "127.0.0.1:0";
+  json c = json{
       {"plugin_directory", dir + "/plugins"},
       {"storage",
        {{"etcd",
@@ -376,8 +381,11 @@ std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess
           {"path", "/bw/"},
           {"ha_enabled", ha_enabled ? "true" : "false"},
           {"lock_ttl", lock_ttl}}}}},
-      {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
-  }.dump();
+      {"listener", {{"tcp", listener}}},
+  };
+  if (cluster_port) c["log_level"] = "trace";
+  if (perf_standby) c["performance_standby"] = true;
+  std::ofstream(config) << c.dump();
   return config;
 }
 
@@ -574,10 +582,12 @@ std::string Children(pid_t pid) {
 // through the first and unseals every one with its key, waits until the first is the active node
 // and the others name it, and mounts kv at d/. Use with ASSERT_NO_FATAL_FAILURE.
 void StartHaServers(const server_testing::EtcdProcess& etcd, const std::string& name, int n,
-                    std::vector<Running>* servers, Initialized* init) {
+                    std::vector<Running>* servers, Initialized* init, bool cluster_port = false,
+                    bool perf_standby = false) {
   const std::string dir = TestTmpDir() + "/" + name;
   ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
-  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s");
+  const std::string config =
+      EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s", cluster_port, perf_standby);
   for (int i = 0; i < n; ++i) {
     servers->push_back(Start({"-config=" + config}));
     ASSERT_NE((*servers)[i].port, 0) << (*servers)[i].process->output();
@@ -684,6 +694,158 @@ TEST(ServerProcessTest, ThreeServersOnEtcdFailOverAndStepDown) {
   EXPECT_EQ(back.Header("Location"), Address(servers[third].port) + "/v1/d/x");
   for (int i : {second, third}) {
     EXPECT_EQ(servers[i].process->Stop(SIGTERM), 0) << servers[i].process->output();
+  }
+}
+
+// Three servers with cluster ports: a standby forwards what it does not answer itself to the
+// active node over the cluster port (mutual TLS from the cluster CA) and returns its answer, so
+// a write through a standby lands on the active node with no redirect; after a SIGKILL of the
+// active, the remaining standby forwards to the new one. Neither node ever logs the client's
+// token, at trace level.
+TEST(ServerProcessTest, StandbysForwardToTheActiveOverTheClusterPort) {
+  server_testing::EtcdProcess etcd("etcd-fwd");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-fwd", 3, &servers, &init,
+                                         /*cluster_port=*/true));
+  const std::string& root = init.root;
+  std::vector<bool> dead(3, false);
+  ASSERT_TRUE(servers[0].process->WaitForLine("cluster port listening on").has_value())
+      << servers[0].process->output();
+  // The active node advertises its cluster port.
+  HttpReply leader = Send(servers[1].port, "GET", "/v1/sys/leader");
+  EXPECT_THAT(leader.Json()["leader_cluster_address"].get<std::string>(),
+              ::testing::StartsWith("https://127.0.0.1:"));
+
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/health").status, 429);  // Answered here.
+    const std::string path = absl::StrCat("/v1/d/fwd-", i);
+    HttpReply write = Send(servers[i].port, "PUT", path, root, R"({"v":"forwarded"})");
+    ASSERT_EQ(write.status, 204) << write.headers << write.body << servers[i].process->output();
+    EXPECT_EQ(write.Header("Location"), "");
+    // It landed on the active node, and a read through the standby is forwarded too.
+    EXPECT_EQ(Send(servers[0].port, "GET", path, root).Json()["data"]["v"], "forwarded");
+    EXPECT_EQ(Send(servers[i].port, "GET", path, root).Json()["data"]["v"], "forwarded");
+    // The active node's errors come back as they are.
+    HttpReply denied = Send(servers[i].port, "GET", path, "not-a-token");
+    EXPECT_EQ(denied.status, 403) << denied.body;
+  }
+
+  // Failover: the standby left learns the new active node and forwards to it.
+  EXPECT_EQ(servers[0].process->Stop(SIGKILL), 128 + SIGKILL);
+  dead[0] = true;
+  const int second = WaitForOneActive(servers, dead);
+  ASSERT_NE(second, -1) << servers[1].process->output() << servers[2].process->output();
+  const int third = 3 - second;
+  ASSERT_TRUE(servers[second].process->WaitForLine("cluster port listening on").has_value());
+  HttpReply after = Send(servers[third].port, "PUT", "/v1/d/after", root, R"({"v":"new"})");
+  ASSERT_EQ(after.status, 204) << after.headers << after.body << servers[third].process->output();
+  EXPECT_EQ(Send(servers[second].port, "GET", "/v1/d/after", root).Json()["data"]["v"], "new");
+  EXPECT_EQ(Send(servers[second].port, "GET", "/v1/d/fwd-1", root).Json()["data"]["v"],
+            "forwarded");
+
+  for (int i : {second, third}) {
+    EXPECT_EQ(servers[i].process->Stop(SIGTERM), 0) << servers[i].process->output();
+  }
+  for (const Running& s : servers) {
+    EXPECT_THAT(s.process->output(), Not(HasSubstr(root)));
+  }
+}
+
+// The value of the series `series` (e.g. `bulwark_ha_requests_total{served="local"}`) in a
+// Prometheus text body; 0 when absent.
+double MetricValue(const std::string& body, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    if (!absl::ConsumePrefix(&line, series) || !absl::ConsumePrefix(&line, " ")) continue;
+    double v = 0;
+    return absl::SimpleAtod(line, &v) ? v : 0;
+  }
+  return 0;
+}
+
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Three servers with performance_standby: the two that are not active report 473 and
+// performance_standby in sys/leader; a read on one is served there (its own
+// bulwark_ha_requests_total{served="local"} grows, "forwarded" does not); a write through it gets
+// the read-only error locally and is re-sent whole to the active node, which lands it (the
+// client sees 204, "forwarded" grows). A mount enabled on the active node reaches the perf
+// standbys through their etcd watch (the test waits for the invalidation's log line) and is then
+// served there locally.
+TEST(ServerProcessTest, PerformanceStandbysServeReadsAndResendWrites) {
+  server_testing::EtcdProcess etcd("etcd-perf");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-perf", 3, &servers, &init,
+                                         /*cluster_port=*/true, /*perf_standby=*/true));
+  const std::string& root = init.root;
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/r", root, R"({"v":"on-active"})").status, 204);
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      return Send(servers[i].port, "GET", "/v1/sys/health").status == 473;
+    })) << servers[i].process->output();
+    HttpReply health = Send(servers[i].port, "GET", "/v1/sys/health");
+    EXPECT_EQ(health.Json()["performance_standby"], true);
+    EXPECT_EQ(health.Json()["standby"], true);
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/sys/health?perfstandbyok=true").status, 200);
+    HttpReply leader = Send(servers[i].port, "GET", "/v1/sys/leader");
+    EXPECT_EQ(leader.Json()["is_self"], false);
+    EXPECT_EQ(leader.Json()["performance_standby"], true);
+    EXPECT_EQ(leader.Json()["leader_address"], Address(servers[0].port));
+  }
+  const std::string kLocal = R"(bulwark_ha_requests_total{served="local"})";
+  const std::string kForwarded = R"(bulwark_ha_requests_total{served="forwarded"})";
+  auto metrics = [&](int i) {
+    return Send(servers[i].port, "GET", "/v1/sys/metrics?format=prometheus", root).body;
+  };
+
+  // A read on the perf standby: served there.
+  const std::string before = metrics(1);
+  HttpReply read = Send(servers[1].port, "GET", "/v1/d/r", root);
+  ASSERT_EQ(read.status, 200) << read.body << servers[1].process->output();
+  EXPECT_EQ(read.Json()["data"]["v"], "on-active");
+  const std::string after_read = metrics(1);
+  // The read and the metrics request itself.
+  EXPECT_EQ(MetricValue(after_read, kLocal), MetricValue(before, kLocal) + 2) << after_read;
+  EXPECT_EQ(MetricValue(after_read, kForwarded), 0) << after_read;
+
+  // A write through it: re-sent to the active node, transparently.
+  HttpReply write = Send(servers[1].port, "PUT", "/v1/d/w", root, R"({"v":"via-perf"})");
+  ASSERT_EQ(write.status, 204) << write.body << servers[1].process->output();
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/w", root).Json()["data"]["v"], "via-perf");
+  EXPECT_EQ(Send(servers[2].port, "GET", "/v1/d/w", root).Json()["data"]["v"], "via-perf");
+  const std::string after_write = metrics(1);
+  EXPECT_EQ(MetricValue(after_write, kForwarded), 1) << after_write;
+
+  // Invalidation: a mount enabled on the active node, then served on the perf standbys.
+  constexpr char kReloaded[] = "invalidation: reloaded the mount table";
+  std::vector<size_t> reloads;
+  for (int i = 1; i < 3; ++i) reloads.push_back(Count(servers[i].process->output(), kReloaded));
+  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/e", root, R"({"type":"kv"})").status,
+            204);
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/e/k", root, R"({"v":"new-mount"})").status, 204);
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      return Count(servers[i].process->output(), kReloaded) > reloads[i - 1];
+    })) << servers[i].process->output();
+    const double local = MetricValue(metrics(i), kLocal);
+    HttpReply fresh = Send(servers[i].port, "GET", "/v1/e/k", root);
+    ASSERT_EQ(fresh.status, 200) << fresh.body;
+    EXPECT_EQ(fresh.Json()["data"]["v"], "new-mount");
+    EXPECT_EQ(MetricValue(metrics(i), kLocal), local + 2);  // Served locally.
+  }
+  // A mount enabled through a perf standby is re-sent as well.
+  ASSERT_EQ(Send(servers[2].port, "POST", "/v1/sys/mounts/f", root, R"({"type":"kv"})").status, 204)
+      << servers[2].process->output();
+  EXPECT_EQ(Send(servers[0].port, "PUT", "/v1/f/k", root, R"({"v":"1"})").status, 204);
+
+  for (Running& s : servers) {
+    EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+    EXPECT_THAT(s.process->output(), Not(HasSubstr(root)));
   }
 }
 

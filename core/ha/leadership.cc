@@ -1,8 +1,12 @@
 #include "core/ha/leadership.h"
 
+#include <algorithm>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/crypto/uuid.h"
 
 namespace bulwark::ha {
@@ -49,11 +53,48 @@ void Leadership::Log(LogLevel level, std::string message, std::string error) {
 void Leadership::OnUnsealed() {
   unsealed_ = true;
   storage_.MakeReadOnly();
-  Contend();
+  if (!options_.performance_standby) return Contend();
+  std::weak_ptr<bool> alive = alive_;
+  BecomePerfStandby([this, alive] {
+    if (!alive.expired()) Contend();
+  });
+}
+
+void Leadership::BecomePerfStandby(absl::AnyInvocable<void()> then) {
+  if (watch_ == nullptr) {
+    // Barrier entries live at physical "logical/<key>": the catalog and the mount table under
+    // "logical/core/".
+    std::weak_ptr<bool> alive = alive_;
+    absl::StatusOr<std::unique_ptr<WatchHandle>> w =
+        coordinator_.Watch("logical/core/", [this, alive](std::vector<WatchEvent> events) {
+          if (!alive.expired()) OnStoreEvents(events);
+        });
+    if (w.ok()) {
+      watch_ = *std::move(w);
+    } else {
+      Log(LogLevel::kWarn, "performance standby: cannot watch the store; no invalidations",
+          w.status().ToString());
+    }
+  }
+  node_.BecomePerfStandby([then = std::move(then)]() mutable { then(); });
+}
+
+void Leadership::OnStoreEvents(const std::vector<WatchEvent>& events) {
+  if (node_.role() != node::Role::kPerfStandby) return;
+  // One invalidation per key in the batch, in store order (a mount table written twice in one
+  // batch is reloaded once).
+  std::vector<std::string> keys;
+  for (const WatchEvent& e : events) {
+    absl::string_view key = e.key;
+    if (!absl::ConsumePrefix(&key, "logical/")) continue;
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.emplace_back(key);
+  }
+  for (const std::string& key : keys) node_.Invalidate(key);
 }
 
 void Leadership::OnSealed() {
   unsealed_ = false;
+  watch_.reset();
   if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
   retry_ = kNoTimer;
   grant_.reset();
@@ -99,6 +140,12 @@ void Leadership::Won(absl::StatusOr<LockGrant> grant) {
   node_.BecomeActive([this, alive, holder](absl::Status s) {
     if (alive.expired() || !grant_.has_value() || grant_->holder_id != holder) return;
     if (!s.ok()) Log(LogLevel::kError, "could not become active", s.ToString());
+    if (options_.prepare_active) {
+      if (absl::Status p = options_.prepare_active(); !p.ok()) {
+        Log(LogLevel::kWarn, "could not set up the cluster port; standbys will redirect",
+            p.ToString());
+      }
+    }
     if (absl::Status p = PublishAdvertisement(node_.barrier(), holder, advertise_); !p.ok()) {
       Log(LogLevel::kWarn, "could not write the leader advertisement", p.ToString());
     }
@@ -138,12 +185,13 @@ void Leadership::StandDown(absl::Duration wait, std::string done_message) {
   if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
   retry_ = kNoTimer;
   std::weak_ptr<bool> alive = alive_;
-  node_.StepDown([this, alive, wait, done_message = std::move(done_message)] {
+  node_.StepDown([this, alive, wait, done_message = std::move(done_message)]() mutable {
     if (alive.expired() || !unsealed_) return;
     Log(LogLevel::kInfo, absl::StrCat(done_message, absl::FormatDuration(wait)));
     retry_ = env_.executor.PostAfter(wait, [this, alive] {
       if (!alive.expired()) Contend();
     });
+    if (options_.performance_standby) BecomePerfStandby([] {});
   });
 }
 
@@ -159,12 +207,17 @@ absl::StatusOr<LeaderView> Leadership::Leader() {
   absl::StatusOr<std::optional<std::string>> holder = coordinator_.Holder();
   if (!holder.ok()) return holder.status();
   if (!holder->has_value() || (*holder)->empty()) return view;
-  absl::StatusOr<std::optional<Advertisement>> ad = ReadAdvertisement(node_.barrier(), **holder);
-  if (!ad.ok()) return ad.status();
-  if (ad->has_value()) {
-    view.leader_address = (*ad)->api_addr;
-    view.leader_cluster_address = (*ad)->cluster_addr;
+  if (**holder != cached_holder_) {
+    ++advertisement_reads_;
+    absl::StatusOr<std::optional<Advertisement>> ad = ReadAdvertisement(node_.barrier(), **holder);
+    if (!ad.ok()) return ad.status();
+    // A holder that has not advertised itself yet is asked again next time.
+    if (!ad->has_value()) return view;
+    cached_holder_ = **holder;
+    cached_ad_ = **ad;
   }
+  view.leader_address = cached_ad_.api_addr;
+  view.leader_cluster_address = cached_ad_.cluster_addr;
   return view;
 }
 

@@ -17,6 +17,7 @@
 #ifndef BULWARK_CORE_HA_LEADERSHIP_H_
 #define BULWARK_CORE_HA_LEADERSHIP_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,16 @@ struct LeadershipOptions {
   absl::Duration retry_after = absl::Seconds(10);
   // Pause before contending again after a step-down by request.
   absl::Duration step_down_wait = kStepDownWait;
+  // Runs on the loop once the node is active and before it advertises itself (the server sets
+  // up its cluster port here: the cluster CA, its certificate, the listener); may change the
+  // advertisement through SetAdvertisement (a cluster port on port 0). An error is logged and
+  // the node advertises itself anyway (standbys then redirect instead of forwarding). Unset in
+  // the simulator.
+  std::function<absl::Status()> prepare_active;
+  // Performance standby (docs/ha.md): while not active the node runs its plugins over read-only
+  // storage (node::Role::kPerfStandby) and watches "logical/core/" in the store, turning each
+  // change into node::Node::Invalidate.
+  bool performance_standby = false;
 };
 
 // What sys/leader reports.
@@ -73,8 +84,13 @@ class Leadership {
 
   // Holds the lock, is active and has advertised itself.
   bool active() const { return serving_; }
-  // The holder and its advertisement (read through the barrier: the node must be unsealed).
+  // The holder and its advertisement (read through the barrier: the node must be unsealed). A
+  // standby asks the coordinator for the holder each time and reads the advertisement again only
+  // when the holder changed (Vault's Leader(): the cached {uuid, addresses} while the lock value
+  // is the same).
   absl::StatusOr<LeaderView> Leader();
+  // How many times Leader() read an advertisement from the barrier (tests).
+  int advertisement_reads() const { return advertisement_reads_; }
 
  private:
   void Contend();
@@ -82,6 +98,9 @@ class Leadership {
   void Lost(absl::Status why);
   // Read-only storage, the node a standby (plugins stopped), a new campaign after `wait`.
   void StandDown(absl::Duration wait, std::string done_message);
+  // A performance standby: the node's plugins up over read-only storage, then `then`.
+  void BecomePerfStandby(absl::AnyInvocable<void()> then);
+  void OnStoreEvents(const std::vector<WatchEvent>& events);
   void Log(LogLevel level, std::string message, std::string error = "");
 
   Env& env_;
@@ -96,6 +115,11 @@ class Leadership {
   bool serving_ = false;
   absl::Time active_since_;
   TimerId retry_ = kNoTimer;
+  // A standby's cached view of the active node, for holder `cached_holder_`.
+  std::string cached_holder_;
+  Advertisement cached_ad_;
+  int advertisement_reads_ = 0;
+  std::unique_ptr<WatchHandle> watch_;  // A performance standby's, while unsealed.
   // Callbacks that run after the Leadership is gone do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

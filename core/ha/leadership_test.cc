@@ -77,32 +77,59 @@ class GrantingCoordinator final : public Coordinator {
   Executor& loop_;
 };
 
-TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
-  sim::SimEnv sim(7);
+// A standby node on the sim Env over in-memory fenced storage.
+struct StandbyNode {
+  sim::SimEnv sim{7};
   MemoryFencedStorage storage;
-  GrantingCoordinator coordinator(sim.loop());
-  lifecycle::BuiltinRunnerFactory runners(sim.loop(), {});
+  lifecycle::BuiltinRunnerFactory runners{sim.loop(), {}};
   metrics::Registry metrics;
   MemoryLogSink log;
-  node::NodeOptions options;
-  options.role = node::Role::kStandby;
-  absl::StatusOr<std::unique_ptr<node::Node>> opened =
-      node::Node::Open(sim.env(), storage, runners, metrics, log, options);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  node::Node& node = **opened;
+  std::unique_ptr<node::Node> node;
+
+  StandbyNode() {
+    node::NodeOptions options;
+    options.role = node::Role::kStandby;
+    absl::StatusOr<std::unique_ptr<node::Node>> opened =
+        node::Node::Open(sim.env(), storage, runners, metrics, log, options);
+    CHECK(opened.ok()) << opened.status();
+    node = *std::move(opened);
+  }
+
+  // sys/init with one share, then the unseal; false when either failed.
+  bool InitAndUnseal() {
+    absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node->Initialize(1, 1);
+    if (!shares.ok()) return false;
+    bool unsealed = false;
+    node->Unseal((*shares)[0].view(),
+                 [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
+    return sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5));
+  }
+};
+
+TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
+  StandbyNode t;
+  sim::SimEnv& sim = t.sim;
+  MemoryFencedStorage& storage = t.storage;
+  MemoryLogSink& log = t.log;
+  node::Node& node = *t.node;
+  GrantingCoordinator coordinator(sim.loop());
   LeadershipOptions lo;
   lo.advertise = {"https://10.0.0.1:8200", "https://10.0.0.1:8201"};
   lo.step_down_wait = absl::Seconds(10);
   lo.retry_after = absl::Seconds(1);  // Not the pause a step-down takes.
+  Leadership* self = nullptr;
+  int prepared = 0;
+  lo.prepare_active = [&] {
+    // The server's cluster port: set up before the advertisement, which it may change.
+    ++prepared;
+    self->SetAdvertisement({"https://10.0.0.1:8200", "https://10.0.0.1:9999"});
+    return absl::OkStatus();
+  };
   Leadership leadership(sim.env(), node, coordinator, storage, log, lo);
+  self = &leadership;
   EXPECT_EQ(kStepDownWait, absl::Seconds(10));  // Vault's manualStepDownSleepPeriod.
 
-  absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node.Initialize(1, 1);
-  ASSERT_TRUE(shares.ok()) << shares.status();
-  bool unsealed = false;
-  node.Unseal((*shares)[0].view(),
-              [&](absl::StatusOr<SealStatus> s) { unsealed = s.ok() && !s->sealed; });
-  ASSERT_TRUE(sim.loop().RunUntil([&] { return unsealed; }, absl::Seconds(5)));
+  ASSERT_TRUE(t.InitAndUnseal());
   leadership.OnUnsealed();
   ASSERT_TRUE(sim.loop().RunUntil([&] { return leadership.active(); }, absl::Seconds(1)));
   EXPECT_EQ(coordinator.campaigns, 1);
@@ -111,6 +138,11 @@ TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
   absl::StatusOr<LeaderView> view = leadership.Leader();
   ASSERT_TRUE(view.ok());
   EXPECT_TRUE(view->is_self);
+  EXPECT_EQ(prepared, 1);
+  absl::StatusOr<std::optional<Advertisement>> ad =
+      ReadAdvertisement(node.barrier(), *coordinator.holder);
+  ASSERT_TRUE(ad.ok() && ad->has_value()) << ad.status();
+  EXPECT_EQ((*ad)->cluster_addr, "https://10.0.0.1:9999");
 
   const absl::Duration stepped_at = sim.clock().MonotonicNow();
   leadership.StepDown();
@@ -133,6 +165,58 @@ TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
   const int resigns = coordinator.resigns;
   leadership.StepDown();
   EXPECT_EQ(coordinator.resigns, resigns);
+}
+
+// Another node holds the lock: campaigns never win.
+class OtherHolderCoordinator final : public Coordinator {
+ public:
+  void Campaign(std::string, WonCallback, LostCallback) override {}
+  absl::Status Resign() override { return absl::OkStatus(); }
+  absl::StatusOr<std::optional<std::string>> Holder() override { return holder; }
+  absl::StatusOr<std::unique_ptr<WatchHandle>> Watch(std::string, EventsCallback) override {
+    return absl::UnimplementedError("no watches here");
+  }
+  std::optional<std::string> holder;
+};
+
+TEST(LeadershipTest, AStandbyReadsTheAdvertisementAgainOnlyWhenTheHolderChanges) {
+  StandbyNode t;
+  sim::SimEnv& sim = t.sim;
+  MemoryFencedStorage& storage = t.storage;
+  node::Node& node = *t.node;
+  OtherHolderCoordinator coordinator;
+  Leadership leadership(sim.env(), node, coordinator, storage, t.log, {});
+  ASSERT_TRUE(t.InitAndUnseal());
+  leadership.OnUnsealed();
+  auto advertise = [&](const std::string& holder, const Advertisement& ad) {
+    storage.Unfence();  // As the other node's writes.
+    ASSERT_TRUE(PublishAdvertisement(node.barrier(), holder, ad).ok());
+    storage.MakeReadOnly();
+  };
+
+  // Nobody holds the lock: no leader, nothing read.
+  absl::StatusOr<LeaderView> none = leadership.Leader();
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->leader_address, "");
+  EXPECT_EQ(leadership.advertisement_reads(), 0);
+  // A holder that has not advertised yet is asked again.
+  coordinator.holder = "a";
+  EXPECT_EQ(leadership.Leader()->leader_address, "");
+  advertise("a", {"https://a:8200", "https://a:8201"});
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<LeaderView> view = leadership.Leader();
+    ASSERT_TRUE(view.ok());
+    EXPECT_FALSE(view->is_self);
+    EXPECT_EQ(view->leader_address, "https://a:8200");
+    EXPECT_EQ(view->leader_cluster_address, "https://a:8201");
+  }
+  EXPECT_EQ(leadership.advertisement_reads(), 2);  // The empty read, then once.
+  // Leadership moves: read once more, then cached again.
+  advertise("b", {"https://b:8200", "https://b:8201"});
+  coordinator.holder = "b";
+  EXPECT_EQ(leadership.Leader()->leader_cluster_address, "https://b:8201");
+  EXPECT_EQ(leadership.Leader()->leader_cluster_address, "https://b:8201");
+  EXPECT_EQ(leadership.advertisement_reads(), 3);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // Node wiring and the order of events around seal, unseal, role changes and shutdown.
 #include "core/node/node.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
@@ -74,7 +76,7 @@ absl::Status Node::CheckServing() const {
       !BW_PLANTED_BUG_IN(env_.failpoints, "bug.node.admit_while_sealed")) {
     return absl::FailedPreconditionError("Vault is sealed");
   }
-  if (role_ != Role::kActive) {
+  if (role_ == Role::kStandby) {
     return absl::FailedPreconditionError("node is a standby; send requests to the active node");
   }
   if (lifecycle_ == nullptr || mounts_ == nullptr) {
@@ -193,7 +195,7 @@ void Node::LoadAndMountAll(absl::AnyInvocable<void()> done) {
         metrics_, log_, options_.lifecycle);
   }
   lifecycle_->Resume();
-  if (role_ != Role::kActive) {
+  if (role_ == Role::kStandby) {
     env_.executor.Post(std::move(done));
     return;
   }
@@ -335,6 +337,18 @@ void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
     env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
     return;
   }
+  if (role_ == Role::kPerfStandby) {
+    // Its plugins ran over read-only storage: stop them, then bring them up as the active's.
+    role_ = Role::kStandby;
+    Log(LogLevel::kInfo, "performance standby becoming active: restarting every plugin");
+    std::weak_ptr<bool> alive = alive_;
+    StopPlugins(lifecycle::TerminationEvent::kStepDown,
+                [this, alive, done = std::move(done)]() mutable {
+                  if (alive.expired()) return;
+                  BecomeActive(std::move(done));
+                });
+    return;
+  }
   role_ = Role::kActive;
   // Sealed, sealing or shut down: plugins come up at the next unseal, not now (starting them
   // during a seal would leave them running after it).
@@ -343,6 +357,67 @@ void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
     return;
   }
   LoadAndMountAll([done = std::move(done)]() mutable { done(absl::OkStatus()); });
+}
+
+void Node::BecomePerfStandby(absl::AnyInvocable<void()> done) {
+  if (role_ != Role::kStandby || barrier_->sealed() || sealing_ || shut_down_) {
+    env_.executor.Post(std::move(done));
+    return;
+  }
+  role_ = Role::kPerfStandby;
+  Log(LogLevel::kInfo, "performance standby: loading mounts and starting plugins");
+  LoadAndMountAll(std::move(done));
+}
+
+void Node::Invalidate(absl::string_view key) {
+  if (role_ != Role::kPerfStandby || catalog_ == nullptr || mounts_ == nullptr ||
+      lifecycle_ == nullptr) {
+    return;
+  }
+  if (key == mount::MountTableOptions{}.storage_key) {
+    const std::vector<mount::MountEntry> before = mounts_->List();
+    if (absl::Status s = mounts_->Reload(); !s.ok()) {
+      Log(LogLevel::kWarn, "invalidation: could not reload the mount table",
+          {{"error", s.ToString()}});
+      return;
+    }
+    const std::vector<mount::MountEntry> after = mounts_->List();
+    auto has = [](const std::vector<mount::MountEntry>& in, const mount::MountEntry& e) {
+      return std::any_of(in.begin(), in.end(), [&](const mount::MountEntry& x) {
+        return x.path == e.path && x.uuid == e.uuid;
+      });
+    };
+    std::weak_ptr<bool> alive = alive_;
+    for (const mount::MountEntry& e : before) {
+      if (has(after, e)) continue;
+      engines_.erase(e.path);
+      if (!IsDatabaseMount(e)) {
+        lifecycle_->Unmount(e.path, lifecycle::TerminationEvent::kUnmount, [](absl::Status) {});
+      }
+    }
+    for (const mount::MountEntry& e : after) {
+      if (has(before, e)) continue;
+      if (IsDatabaseMount(e)) {
+        StartEngine(e);
+        continue;
+      }
+      lifecycle_->Mount(e, [this, alive, path = e.path](absl::Status s) {
+        if (alive.expired() || s.ok()) return;
+        Log(LogLevel::kWarn, "invalidation: mount did not come up",
+            {{"mount", path}, {"error", s.ToString()}});
+      });
+    }
+    Log(LogLevel::kInfo, "invalidation: reloaded the mount table",
+        {{"mounts", absl::StrCat(after.size())}});
+    return;
+  }
+  if (absl::StartsWith(key, options_.catalog.storage_prefix)) {
+    if (absl::Status s = catalog_->Reload(); !s.ok()) {
+      Log(LogLevel::kWarn, "invalidation: could not reload the catalog", {{"error", s.ToString()}});
+      return;
+    }
+    Log(LogLevel::kInfo, "invalidation: reloaded the plugin catalog");
+  }
 }
 
 void Node::Shutdown(absl::AnyInvocable<void()> done) {

@@ -37,8 +37,11 @@
 
 namespace bulwark::node {
 
-// HA role: only the active node runs plugins. Standbys forward (a later issue) or refuse.
-enum class Role { kActive, kStandby };
+// HA role (docs/ha.md): the active node serves everything and runs plugins; a standby serves
+// nothing and runs none (the server forwards or redirects); a performance standby runs its own
+// plugins and serves requests over read-only storage (a write fails with ReadOnlyError, and the
+// server re-sends the request to the active node), with no lease expiry or rollback of its own.
+enum class Role { kActive, kStandby, kPerfStandby };
 
 struct NodeOptions {
   catalog::CatalogOptions catalog;
@@ -97,7 +100,16 @@ class Node {
   // Leaving the active role is a termination event: every plugin stops. Becoming active brings
   // the mounts up again.
   void StepDown(absl::AnyInvocable<void()> done);
+  // From a performance standby, its plugins stop first (an unload), then come up as the
+  // active node's.
   void BecomeActive(absl::AnyInvocable<void(absl::Status)> done);
+  // A standby that is unsealed becomes a performance standby: catalog and mount table loaded
+  // from (read-only) storage, its mounts and plugins up. Does nothing in any other state.
+  void BecomePerfStandby(absl::AnyInvocable<void()> done);
+  // A performance standby saw `key` change in storage (an etcd watch; docs/ha.md,
+  // "Invalidation"): reloads the catalog, the mount table (mounting new mounts, unmounting
+  // removed ones) or forwards InvalidateKey to the plugin that owns a key under logical/<uuid>/.
+  void Invalidate(absl::string_view key);
   Role role() const { return role_; }
   // Graceful shutdown: stops every plugin; the node refuses everything afterwards.
   void Shutdown(absl::AnyInvocable<void()> done);

@@ -17,11 +17,14 @@
 #include "base/json/json_depth.h"
 #include "base/status/quote.h"
 #include "core/catalog/catalog_error.h"
+#include "core/ha/forwarding.h"
 
 namespace bulwark::api {
 namespace {
 
 absl::Status ShuttingDown() { return HttpError(503, "server is shutting down"); }
+
+bool AnsweredInHttpLayer(Route route);
 
 // RFC 3339 in UTC, as Go prints a time.Time in JSON.
 std::string Rfc3339(absl::Time t) {
@@ -94,7 +97,8 @@ Json CatalogEntryJson(const catalog::CatalogEntryView& v) {
 
 struct Api::Call {
   ApiRequest req;
-  http::Request raw;  // Headers and query for the endpoints that read them; body dropped.
+  // Headers and query for the endpoints that read them; the body only when the API may forward.
+  http::Request raw;
   http::Responder respond;
   std::string request_id;
   absl::Duration started;
@@ -104,6 +108,10 @@ struct Api::Call {
   // Audit: the request entry was written, so the response entry is owed. The body and error of
   // the answer being finished, when known before it is serialised.
   bool audited = false;
+  // HA: counted in bulwark_ha_requests_total already (forwarded, redirected), or re-sent to the
+  // active node once after a read-only error on a performance standby.
+  bool ha_counted = false;
+  bool resent = false;
   const Json* audit_body = nullptr;
   std::string audit_error;
 };
@@ -120,7 +128,12 @@ Api::Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log, A
                                  "Time from a request reaching the core to its answer.",
                                  metrics::LatencyBucketsSeconds())),
       in_flight_gauge_(metrics.Gauge("bulwark_api_requests_in_flight",
-                                     "Requests the API has started and not yet answered.")) {}
+                                     "Requests the API has started and not yet answered.")),
+      ha_requests_(metrics.Counter(
+          "bulwark_ha_requests_total",
+          "Requests a node that is not the active one received, by how they were answered: "
+          "served (here), forwarded (to the active node over the cluster port), redirected "
+          "(307).")) {}
 
 Api::~Api() = default;
 
@@ -175,7 +188,7 @@ void Api::Serve(http::Request request, http::Responder respond) {
   ++in_flight_;
   in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
   absl::StatusOr<ApiRequest> decoded = DecodeRequest(request);
-  request.body.clear();
+  if (!options_.forward) request.body.clear();
   c->raw = std::move(request);
   if (!decoded.ok()) return FinishError(c, decoded.status());
   c->req = *std::move(decoded);
@@ -260,6 +273,21 @@ void Api::Dispatch(const CallPtr& c) {
 
 void Api::Finish(const CallPtr& c, http::Response r) {
   if (c->finished) return;
+  if (node_.role() == node::Role::kPerfStandby && !AnsweredInHttpLayer(c->req.route) &&
+      !c->ha_counted) {
+    // A write failed on the read-only storage: the full original request goes to the active
+    // node, transparently to the client (Vault's performance standby).
+    if (r.status >= 400 && options_.forward && options_.leader && !c->resent &&
+        ha::ShouldResendToActive(r.body, c->raw.Header(ha::kForwardedHeader).has_value())) {
+      c->resent = true;
+      absl::StatusOr<LeaderStatus> leader = options_.leader();
+      if (leader.ok() && !leader->is_self && !leader->leader_cluster_address.empty()) {
+        return Forward(c, leader->leader_cluster_address, leader->leader_address);
+      }
+    }
+    ha_requests_->Add({{"served", "local"}}, 1);
+    c->ha_counted = true;
+  }
   if (c->audited && !AuditResponse(c, r)) {
     r = ErrorBody(HttpError(500, "audit: no audit device could record the response"));
   }
@@ -521,7 +549,13 @@ bool Api::StandbyAnswer(const CallPtr& c) {
   if (!options_.leader || AnsweredInHttpLayer(c->req.route)) return false;
   // Sealed or uninitialised: the endpoints' own 503 / 204 answers.
   if (!node_.seal_status().initialized || node_.sealed()) return false;
-  if (node_.role() != node::Role::kStandby) return false;
+  const node::Role role = node_.role();
+  if (role == node::Role::kActive) return false;
+  // A performance standby serves everything locally but step-down (the active node's) and seal.
+  if (role == node::Role::kPerfStandby && c->req.route != Route::kSysStepDown &&
+      c->req.route != Route::kSysSeal) {
+    return false;
+  }
   if (c->req.route == Route::kSysSeal) {
     FinishError(c,
                 HttpError(500, "vault cannot seal when in standby mode; please restart instead"));
@@ -537,8 +571,24 @@ bool Api::StandbyAnswer(const CallPtr& c) {
     FinishError(c, HttpError(500, "local node not active but active cluster node not found"));
     return true;
   }
+  ha::StandbyRequest decide;
+  decide.forwarding_enabled = static_cast<bool>(options_.forward);
+  decide.active_cluster_addr_known = !leader->leader_cluster_address.empty();
+  decide.client_asked_no_forwarding = c->raw.Header(ha::kNoForwardingHeader).has_value();
+  decide.already_forwarded = c->raw.Header(ha::kForwardedHeader).has_value();
+  if (ha::DecideStandby(decide) == ha::StandbyDisposition::kForward) {
+    Forward(c, leader->leader_cluster_address, leader->leader_address);
+  } else {
+    Redirect(c, leader->leader_address);
+  }
+  return true;
+}
+
+void Api::Redirect(const CallPtr& c, absl::string_view leader_address) {
+  ha_requests_->Add({{"served", "redirected"}}, 1);
+  c->ha_counted = true;
   // Vault's respondStandby: the active node's scheme and host, this request's path and query.
-  absl::string_view address = leader->leader_address;
+  absl::string_view address = leader_address;
   std::string scheme = "https";
   if (size_t at = address.find("://"); at != absl::string_view::npos) {
     scheme = std::string(address.substr(0, at));
@@ -555,7 +605,39 @@ bool Api::StandbyAnswer(const CallPtr& c) {
   r.content_type = "";
   r.headers.emplace_back("Location", std::move(location));
   Finish(c, std::move(r));
-  return true;
+}
+
+void Api::Forward(const CallPtr& c, const std::string& cluster_addr,
+                  const std::string& leader_address) {
+  std::weak_ptr<bool> alive = alive_;
+  options_.forward(
+      cluster_addr, c->raw,
+      [this, alive, c, leader_address](absl::StatusOr<http::Response> answer) mutable {
+        env_.executor.Post([this, alive, c, leader_address, answer = std::move(answer)]() mutable {
+          if (alive.expired()) {
+            if (!c->finished) std::move(c->respond)(ErrorBody(ShuttingDown()));
+            return;
+          }
+          if (!answer.ok()) {
+            // The error names the peer, the method and the path; never a header.
+            Log(LogLevel::kWarn, "request forwarding failed; redirecting the client instead",
+                {{"error", std::string(answer.status().message())}});
+            return Redirect(c, leader_address);
+          }
+          ha_requests_->Add({{"served", "forwarded"}}, 1);
+          c->ha_counted = true;
+          // Finish adds this node's own.
+          auto& headers = answer->headers;
+          headers.erase(std::remove_if(headers.begin(), headers.end(),
+                                       [](const auto& h) {
+                                         return absl::EqualsIgnoreCase(h.first, "cache-control") ||
+                                                absl::EqualsIgnoreCase(h.first,
+                                                                       "x-vault-namespace");
+                                       }),
+                        headers.end());
+          Finish(c, *std::move(answer));
+        });
+      });
 }
 
 void Api::Health(const CallPtr& c) {
@@ -563,15 +645,18 @@ void Api::Health(const CallPtr& c) {
   if (!q.ok()) return FinishError(c, q.status());
   const bool initialized = node_.seal_status().initialized;
   const bool sealed = node_.sealed();
-  const bool standby = node_.role() == node::Role::kStandby;
-  const int code = !initialized ? q->uninit_code
-                   : sealed     ? q->sealed_code
-                   : standby    ? (q->standby_ok ? q->active_code : q->standby_code)
-                                : q->active_code;
+  const bool perf_standby = node_.role() == node::Role::kPerfStandby;
+  const bool standby = node_.role() == node::Role::kStandby || perf_standby;
+  // Vault's order: a performance standby is checked before a standby.
+  const int code = !initialized   ? q->uninit_code
+                   : sealed       ? q->sealed_code
+                   : perf_standby ? (q->perf_standby_ok ? q->active_code : q->perf_standby_code)
+                   : standby      ? (q->standby_ok ? q->active_code : q->standby_code)
+                                  : q->active_code;
   Json j = {{"initialized", initialized},
             {"sealed", sealed},
             {"standby", standby},
-            {"performance_standby", false},
+            {"performance_standby", perf_standby},
             {"replication_performance_mode", "disabled"},
             {"replication_dr_mode", "disabled"},
             {"server_time_utc", absl::ToUnixSeconds(env_.clock.WallNow())},
@@ -602,7 +687,7 @@ void Api::Leader(const CallPtr& c) {
                                       : "0001-01-01T00:00:00Z"},
                   {"leader_address", leader.leader_address},
                   {"leader_cluster_address", leader.leader_cluster_address},
-                  {"performance_standby", false},
+                  {"performance_standby", node_.role() == node::Role::kPerfStandby},
                   {"performance_standby_last_remote_wal", 0}});
 }
 

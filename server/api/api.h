@@ -58,6 +58,13 @@ struct ApiOptions {
   // sys/step-down on the active node: runs on the loop after the 204 was sent (Vault's step-down
   // is asynchronous). Unset: the node steps down and becomes active again at once.
   std::function<void()> step_down;
+  // Request forwarding (docs/ha.md, "Forwarding"): sends a whole request to the active node's
+  // cluster port; `done` runs once, on any thread, with its answer or an error. Called on the
+  // loop. Unset (no cluster port, disable_clustering): a standby redirects with 307.
+  using ForwardDone = absl::AnyInvocable<void(absl::StatusOr<http::Response>) &&>;
+  std::function<void(const std::string& cluster_addr, const http::Request& request,
+                     ForwardDone done)>
+      forward;
 };
 
 class Api {
@@ -112,6 +119,12 @@ class Api {
   // On an HA standby: answers a request the standby does not serve (307 to the active node,
   // 500 for sys/seal or when no active node is known) and returns true.
   bool StandbyAnswer(const CallPtr& c);
+  // The standby's 307 to the active node at `leader_address`.
+  void Redirect(const CallPtr& c, absl::string_view leader_address);
+  // Sends the call to the active node over the cluster port and answers with its answer; a 307
+  // when forwarding fails (Vault's fallback).
+  void Forward(const CallPtr& c, const std::string& cluster_addr,
+               const std::string& leader_address);
   void Health(const CallPtr& c);
   void Leader(const CallPtr& c);
   void Mounts(const CallPtr& c);
@@ -157,6 +170,8 @@ class Api {
   metrics::Family* requests_;
   metrics::Family* latency_;
   metrics::Family* in_flight_gauge_;
+  // On HA nodes that are not active: requests served here, forwarded, or redirected.
+  metrics::Family* ha_requests_;
   std::string unseal_nonce_;  // The current unseal attempt's id; "" when none is under way.
   size_t in_flight_ = 0;
   bool shutting_down_ = false;

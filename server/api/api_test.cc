@@ -619,6 +619,84 @@ TEST_F(ApiTest, AnHaStandbyRedirectsToTheActiveNode) {
   EXPECT_EQ(step_downs, 1);
 }
 
+// An HA standby with request forwarding (ApiOptions::forward): every request it does not
+// answer itself goes to the active node's cluster address whole (method, path, query, headers
+// with the token, body) and the active node's answer comes back; the HTTP-layer endpoints stay
+// here; a request already forwarded once, one whose client asked for no forwarding, one while
+// the active node advertised no cluster port, and a failed forward are 307s.
+TEST_F(ApiTest, AnHaStandbyForwardsToTheActiveNode) {
+  LeaderStatus leader;
+  leader.leader_address = "http://10.0.0.9:8200";
+  leader.leader_cluster_address = "https://10.0.0.9:8201";
+  std::vector<std::pair<std::string, http::Request>> sent;
+  absl::Status fail = absl::OkStatus();
+  ApiOptions options;
+  options.leader = [&]() -> absl::StatusOr<LeaderStatus> { return leader; };
+  options.forward = [&](const std::string& cluster_addr, const http::Request& request,
+                        ApiOptions::ForwardDone done) {
+    sent.emplace_back(cluster_addr, request);
+    if (!fail.ok()) return std::move(done)(fail);
+    http::Response answer;
+    answer.status = 200;
+    answer.headers = {{"Cache-Control", "no-store"}, {"X-Active", "yes"}};
+    answer.body = R"({"data":{"from":"active"}})";
+    std::move(done)(std::move(answer));
+  };
+  api_ = std::make_unique<Api>(sim_.env(), *node_, metrics_, log_, options);
+  InitAndUnseal();
+  bool down = false;
+  node_->StepDown([&] { down = true; });
+  sim_.loop().RunUntilIdle();
+  ASSERT_TRUE(down);
+  metrics::Family* ha = metrics_.Counter("bulwark_ha_requests_total", "");
+
+  Reply write = Auth("PUT /v1/secret/a b?x=1", R"({"v":"2"})");
+  EXPECT_EQ(write.status, 200);
+  EXPECT_EQ(write.json["data"]["from"], "active");
+  EXPECT_EQ(write.Header("X-Active"), "yes");
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].first, "https://10.0.0.9:8201");
+  const http::Request& r = sent[0].second;
+  EXPECT_EQ(r.method, "PUT");
+  EXPECT_EQ(r.path, "/v1/secret/a b");
+  EXPECT_EQ(r.body, R"({"v":"2"})");
+  EXPECT_EQ(r.Query("x"), "1");
+  EXPECT_EQ(r.Header("x-vault-token"), root_);
+  EXPECT_EQ(ha->Value({{"served", "forwarded"}}), 1);
+
+  // Answered here, never forwarded.
+  EXPECT_EQ(Do("GET /v1/sys/health").status, 429);
+  EXPECT_EQ(Do("GET /v1/sys/leader").json["is_self"], false);
+  EXPECT_EQ(sent.size(), 1u);
+
+  // Redirected instead.
+  EXPECT_EQ(
+      Do("GET /v1/secret/a", "", {"X-Vault-Token: " + root_, "X-Vault-No-Request-Forwarding: 1"})
+          .status,
+      307);
+  EXPECT_EQ(Do("GET /v1/secret/a", "",
+               {"X-Vault-Token: " + root_, "X-Vault-Internal-No-Request-Forwarding: true"})
+                .status,
+            307);
+  EXPECT_EQ(sent.size(), 1u);
+  leader.leader_cluster_address = "";
+  EXPECT_EQ(Auth("GET /v1/secret/a").status, 307);
+  EXPECT_EQ(sent.size(), 1u);
+  leader.leader_cluster_address = "https://10.0.0.9:8201";
+  fail = absl::UnavailableError("cluster port 10.0.0.9:8201: forwarding GET /v1/secret/a: down");
+  Reply fallback = Auth("GET /v1/secret/a");
+  EXPECT_EQ(fallback.status, 307);
+  EXPECT_EQ(fallback.Header("Location"), "http://10.0.0.9:8200/v1/secret/a");
+  EXPECT_EQ(sent.size(), 2u);
+  EXPECT_EQ(ha->Value({{"served", "forwarded"}}), 1);
+  EXPECT_EQ(ha->Value({{"served", "redirected"}}), 4);
+  // The token never reaches the log.
+  for (const LogRecord& record : log_.records()) {
+    EXPECT_THAT(record.message, Not(HasSubstr(root_)));
+    for (const auto& field : record.fields) EXPECT_THAT(field.second, Not(HasSubstr(root_)));
+  }
+}
+
 TEST_F(ApiTest, PathAndMethodErrors) {
   EXPECT_EQ(Do("GET /v2/sys/init").status, 404);
   EXPECT_EQ(Do("GET /v2/sys/init").json, Errors({}));

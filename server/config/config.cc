@@ -182,8 +182,9 @@ absl::Status ParseStorage(const Json& v, StorageConfig& out) {
 absl::Status ParseTcp(const Json& v, absl::string_view path, ListenerConfig& out,
                       std::optional<size_t>& max_request) {
   if (!v.is_object()) return Error(path, "expected an object");
-  if (absl::Status s = CheckKeys(
-          v, path, {"address", "tls_cert_file", "tls_key_file", "tls_disable", "max_request_size"});
+  if (absl::Status s = CheckKeys(v, path,
+                                 {"address", "cluster_address", "tls_cert_file", "tls_key_file",
+                                  "tls_disable", "max_request_size"});
       !s.ok()) {
     return s;
   }
@@ -201,6 +202,7 @@ absl::Status ParseTcp(const Json& v, absl::string_view path, ListenerConfig& out
       absl::StatusOr<std::string> s = String(*it, key_path);
       if (!s.ok()) return s.status();
       if (it.key() == "address") out.address = *s;
+      if (it.key() == "cluster_address") out.cluster_address = *s;
       if (it.key() == "tls_cert_file") out.tls_cert_file = *s;
       if (it.key() == "tls_key_file") out.tls_key_file = *s;
     }
@@ -210,6 +212,13 @@ absl::Status ParseTcp(const Json& v, absl::string_view path, ListenerConfig& out
   if (colon == std::string::npos || colon == 0 ||
       !absl::SimpleAtoi(out.address.substr(colon + 1), &port) || port < 0 || port > 65535) {
     return Error(Join(path, "address"), "expected host:port, e.g. 127.0.0.1:8200");
+  }
+  if (!out.cluster_address.empty()) {
+    const size_t c = out.cluster_address.rfind(':');
+    if (c == std::string::npos || c == 0 ||
+        !absl::SimpleAtoi(out.cluster_address.substr(c + 1), &port) || port < 0 || port > 65535) {
+      return Error(Join(path, "cluster_address"), "expected host:port, e.g. 127.0.0.1:8201");
+    }
   }
   if (!out.tls_disable && (out.tls_cert_file.empty() || out.tls_key_file.empty())) {
     return Error(Join(path, out.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file"),
@@ -257,7 +266,8 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
           CheckKeys(root, "",
                     {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
                      "disable_mlock", "disable_plugin_automtls", "log_level", "max_request_size",
-                     "ui", "plugin_signature_policy", "plugin_allowed_signers_file"});
+                     "ui", "plugin_signature_policy", "plugin_allowed_signers_file",
+                     "disable_clustering", "performance_standby"});
       !s.ok()) {
     return s;
   }
@@ -296,6 +306,21 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     absl::StatusOr<bool> b = Bool(*it, "disable_mlock");
     if (!b.ok()) return b.status();
     c.disable_mlock = *b;
+  }
+  for (const char* key : {"disable_clustering", "performance_standby"}) {
+    const auto it = root.find(key);
+    if (it == root.end()) continue;
+    absl::StatusOr<bool> b = Bool(*it, key);
+    if (!b.ok()) return b.status();
+    (absl::string_view(key) == "disable_clustering" ? c.disable_clustering
+                                                    : c.performance_standby) = *b;
+  }
+  if (c.performance_standby &&
+      (c.storage.kind != StorageConfig::Kind::kEtcd || !c.storage.etcd.ha_enabled ||
+       c.disable_clustering || (c.cluster_addr.empty() && c.listener.cluster_address.empty()))) {
+    return Error("performance_standby",
+                 "needs storage \"etcd\" with ha_enabled and a cluster port (cluster_addr or "
+                 "listener cluster_address, without disable_clustering)");
   }
   if (const auto it = root.find("disable_plugin_automtls"); it != root.end()) {
     absl::StatusOr<bool> b = Bool(*it, "disable_plugin_automtls");

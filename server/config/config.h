@@ -6,10 +6,13 @@
 //                          "ha_enabled": "true", "lock_ttl": "15s", "request_timeout": "5s"}}
 //     "listener": {"tcp": {"address": "127.0.0.1:8200", "tls_cert_file": "...",
 //                          "tls_key_file": "...", "tls_disable": false,
+//                          "cluster_address": "127.0.0.1:8201",
 //                          "max_request_size": 33554432}},   (or a list holding one listener)
 //     "plugin_directory": "/etc/bulwark/plugins",
 //     "api_addr": "https://bulwark.example:8200", "cluster_addr": "https://...:8201",
 //     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false,
+//     "disable_clustering": false,              (Vault's: no cluster port, no forwarding)
+//     "performance_standby": false,             (bulwark's; see ServerConfig)
 //     "disable_plugin_automtls": false,         (bulwark's; see ServerConfig)
 //     "plugin_signature_policy": "required",    (bulwark's: off, warn, required; docs/security.md)
 //     "plugin_allowed_signers_file": "/etc/bulwark/allowed_signers"
@@ -58,6 +61,9 @@ struct StorageConfig {
 
 struct ListenerConfig {
   std::string address = "127.0.0.1:8200";  // host:port; port 0 picks a free port.
+  // Vault's listener key: where the cluster port listens (host:port; port 0 picks one). "" :
+  // the host:port of cluster_addr. docs/ha.md, "The cluster port".
+  std::string cluster_address;
   std::string tls_cert_file;
   std::string tls_key_file;
   bool tls_disable = false;
@@ -69,6 +75,14 @@ struct ServerConfig {
   std::string plugin_directory;  // "" when external plugins are not allowed.
   std::string api_addr;
   std::string cluster_addr;
+  // Vault's key: no cluster port and no request forwarding on this node (its standbys answer
+  // 307 as before). docs/ha.md, "Forwarding".
+  bool disable_clustering = false;
+  // bulwark's key (Vault Enterprise has the inverse, disable_performance_standby, and its
+  // standbys are performance standbys by default): while not active, this node is a performance
+  // standby: it runs its plugins and serves reads; a write is re-sent to the active node. Needs
+  // HA on etcd and the cluster port. docs/ha.md, "Performance standbys".
+  bool performance_standby = false;
   // Accepted for compatibility; bulwark never mlocks its memory (docs/server.md).
   bool disable_mlock = false;
   // bulwark's own key (Vault decides per plugin version): external plugins run without

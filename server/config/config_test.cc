@@ -31,11 +31,13 @@ TEST(ConfigTest, AFullConfigParses) {
     "storage": {"file": {"path": "/var/lib/bulwark"}},
     "listener": [{"tcp": {"address": "0.0.0.0:8443", "tls_cert_file": "/etc/c.pem",
                           "tls_key_file": "/etc/k.pem", "tls_disable": "false",
+                          "cluster_address": "0.0.0.0:8444",
                           "max_request_size": 1048576}}],
     "plugin_directory": "/etc/bulwark/plugins/",
     "api_addr": "https://bulwark.example:8443",
     "cluster_addr": "https://bulwark.example:8444",
     "disable_mlock": true,
+    "disable_clustering": true,
     "disable_plugin_automtls": true,
     "log_level": "Debug",
     "max_request_size": 2048,
@@ -51,6 +53,8 @@ TEST(ConfigTest, AFullConfigParses) {
   EXPECT_EQ(c->plugin_directory, "/etc/bulwark/plugins");
   EXPECT_EQ(c->api_addr, "https://bulwark.example:8443");
   EXPECT_EQ(c->cluster_addr, "https://bulwark.example:8444");
+  EXPECT_EQ(c->listener.cluster_address, "0.0.0.0:8444");
+  EXPECT_TRUE(c->disable_clustering);
   EXPECT_TRUE(c->disable_mlock);
   EXPECT_TRUE(c->disable_plugin_automtls);
   EXPECT_EQ(c->log_level, LogLevel::kDebug);
@@ -66,6 +70,8 @@ TEST(ConfigTest, DefaultsOfAMinimalConfig) {
   EXPECT_EQ(c->max_request_bytes, kDefaultMaxRequestBytes);
   EXPECT_EQ(c->plugin_directory, "");
   EXPECT_FALSE(c->disable_plugin_automtls);
+  EXPECT_FALSE(c->disable_clustering);
+  EXPECT_EQ(c->listener.cluster_address, "");
   EXPECT_EQ(ParseConfig(With(R"(, "max_request_size": 4096)"))->max_request_bytes, 4096u);
   EXPECT_EQ(ParseConfig(With(R"(, "max_request_size": 0)"))->max_request_bytes,
             kDefaultMaxRequestBytes);
@@ -122,6 +128,20 @@ TEST(ConfigTest, StorageAndListenerRules) {
   EXPECT_THAT(ErrorOf(R"({"storage": {"inmem": {}},
                           "listener": {"tcp": {"address": ":99999", "tls_disable": true}}})"),
               HasSubstr("listener.tcp.address"));
+  EXPECT_THAT(ErrorOf(R"({"storage": {"inmem": {}},
+                          "listener": {"tcp": {"address": "127.0.0.1:0", "tls_disable": true,
+                                               "cluster_address": "8201"}}})"),
+              HasSubstr("listener.tcp.cluster_address: expected host:port"));
+  EXPECT_THAT(ErrorOf(With(R"(, "disable_clustering": "maybe")")), HasSubstr("disable_clustering"));
+  EXPECT_THAT(ErrorOf(With(R"(, "performance_standby": true)")),
+              HasSubstr("performance_standby: needs storage \"etcd\" with ha_enabled"));
+  absl::StatusOr<ServerConfig> perf = ParseConfig(R"({
+    "storage": {"etcd": {"address": "http://127.0.0.1:2379", "ha_enabled": "true"}},
+    "listener": {"tcp": {"address": "127.0.0.1:0", "tls_disable": true,
+                         "cluster_address": "127.0.0.1:0"}},
+    "performance_standby": true})");
+  ASSERT_TRUE(perf.ok()) << perf.status();
+  EXPECT_TRUE(perf->performance_standby);
   EXPECT_EQ(ErrorOf(With(R"(, "plugin_directory": "plugins")")),
             "plugin_directory: must be an absolute path");
   EXPECT_THAT(ErrorOf(With(R"(, "api_addr": "bulwark:8200")")),
