@@ -1,0 +1,39 @@
+#!/bin/bash
+# Runs //benchmarks:plugin_protocol_benchmark --quick and checks what it prints: both placements,
+# every row of the goals table with a value for each pair (the benchmark exits non-zero when a row
+# is empty or a pair ran outside its placement). No timing is judged.
+set -euo pipefail
+bench="$1"
+kv="$2"
+go_host="$3"
+go_plugin="$4"
+out="$TEST_TMPDIR/out.txt"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+"$bench" "$kv" "$go_host" "$go_plugin" --quick >"$out" || { cat "$out"; fail "--quick exited non-zero"; }
+cat "$out"
+for placement in same-cpu split-cpus; do
+  grep -q "^placement $placement:" "$out" || fail "no table for placement $placement"
+done
+for row in "launch -> first call, AutoMTLS, SHA-256 check" "echo 64 B p50" "echo 64 KiB p50" \
+  "storage write 64 B p50" "storage read 64 KiB p50" "calls/s, echo 64 B, 8 callers" \
+  "plugin USS idle" "host CPU per call, 8 callers"; do
+  n=$(grep -c "^| $row" "$out" || true)
+  [ "$n" = 2 ] || fail "row '$row' printed $n times, want once per placement"
+done
+# Every goal row carries a ratio and a verdict.
+if grep -E '^\| (echo|storage|launch|calls|plugin USS)' "$out" | grep -E '\| -  +\|'; then
+  fail "a row without a value"
+fi
+
+# A missing plugin is refused by name before anything runs.
+if "$bench" /nonexistent/kv_plugin "$go_host" "$go_plugin" --quick 2>"$TEST_TMPDIR/err.txt"; then
+  fail "a missing plugin was accepted"
+fi
+grep -q "/nonexistent/kv_plugin: not an executable file" "$TEST_TMPDIR/err.txt" ||
+  fail "the error does not name the missing plugin: $(cat "$TEST_TMPDIR/err.txt")"
+echo PASS
