@@ -11,10 +11,16 @@
 //   bazel run -c opt //benchmarks:plugin_protocol_benchmark [-- --rounds=5 --samples=2000 ...]
 //   ... -- --quick                      one round, few samples: proves every row still prints
 //   ... -- --mounts=1,100,1000          one plugin process serving N mounts: USS and echo p50
+//   ... -- --calls=N --op=echo64        N calls and exit (plugin_callgrind.sh counts them)
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,6 +92,15 @@ struct Options {
   int plugin_cpu = -1;
   // --mounts=1,100,1000: the multiplexing run instead of the comparison.
   std::vector<int> mounts;
+  // --calls=N: launch, set up one mount, make --warmup then N calls of --op, stop (the
+  // callgrind run: benchmarks/plugin_callgrind.sh counts instructions per call from N and 2N).
+  int calls = 0;
+  std::string op = "echo64";
+  // Command prefix the plugin runs under in --calls mode (--plugin_wrapper=/usr/bin/valgrind,
+  // --tool=callgrind,...): the wrapper is exec'd with these arguments and the plugin's path.
+  std::vector<std::string> plugin_wrapper;
+  // --execve_launcher: launch with ExecveLauncher (the host under valgrind).
+  bool execve_launcher = false;
   // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
   // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
@@ -115,6 +130,145 @@ std::string MetricName(absl::string_view op, int payload) {
 constexpr int kPayloads[] = {64, 65536};
 constexpr const char* kOps[] = {"echo", "write", "read"};
 constexpr int kCallers[] = {1, 8};
+
+// --- A launcher valgrind can run ---------------------------------------------------------------
+
+// For counting the host under valgrind only (--execve_launcher): valgrind 3.19 emulates neither
+// pidfd_open nor execveat on a descriptor, which the production launcher uses. This one forks,
+// execs the file by its path, reads the pipes on the loop and learns of the exit with waitpid
+// once both pipes have closed. Not a production launcher: no resource limits, no line cap.
+class ExecveProcess final : public Process {
+ public:
+  ExecveProcess(PosixEventLoop& loop, pid_t pid, int out, int err, ProcessOptions options)
+      : loop_(loop), pid_(pid), options_(std::move(options)) {
+    fds_[0] = out;
+    fds_[1] = err;
+    for (int i = 0; i < 2; ++i) {
+      watches_[i] = loop_.WatchReadable(fds_[i], [this, i] { OnReadable(i); });
+    }
+  }
+  ~ExecveProcess() override {
+    for (int i = 0; i < 2; ++i) CloseStream(i);
+    if (timer_ != kNoTimer) loop_.Cancel(timer_);
+    if (!exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  int64_t pid() const override { return pid_; }
+  bool exited() const override { return exited_; }
+  absl::Status Signal(int signal) override {
+    if (exited_) return absl::FailedPreconditionError("the process has exited");
+    ::kill(pid_, signal);
+    return absl::OkStatus();
+  }
+  absl::Status Kill() override {
+    if (!exited_) ::kill(pid_, SIGKILL);
+    return absl::OkStatus();
+  }
+
+ private:
+  void CloseStream(int i) {
+    if (fds_[i] < 0) return;
+    loop_.Unwatch(watches_[i]);
+    ::close(fds_[i]);
+    fds_[i] = -1;
+  }
+  void OnReadable(int i) {
+    char buffer[16384];
+    for (;;) {
+      const ssize_t n = ::read(fds_[i], buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) break;
+      pending_[i].append(buffer, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = pending_[i].find('\n')) != std::string::npos) {
+        const std::string line = pending_[i].substr(0, nl);
+        pending_[i].erase(0, nl + 1);
+        if (options_.on_line) {
+          options_.on_line(i == 0 ? OutputStream::kStdout : OutputStream::kStderr, line, false);
+        }
+      }
+    }
+    if (!pending_[i].empty() && options_.on_line) {
+      options_.on_line(i == 0 ? OutputStream::kStdout : OutputStream::kStderr, pending_[i], false);
+    }
+    pending_[i].clear();
+    CloseStream(i);
+    if (fds_[0] < 0 && fds_[1] < 0) CheckExit();
+  }
+  void CheckExit() {
+    timer_ = kNoTimer;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) {
+      timer_ = loop_.PostAfter(absl::Milliseconds(5), [this] { CheckExit(); });
+      return;
+    }
+    exited_ = true;
+    ProcessExit exit;
+    exit.signaled = WIFSIGNALED(status);
+    exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    auto on_exit = std::move(options_.on_exit);
+    if (on_exit) on_exit(exit);  // May destroy this handle: nothing after.
+  }
+
+  PosixEventLoop& loop_;
+  const pid_t pid_;
+  ProcessOptions options_;
+  int fds_[2] = {-1, -1};
+  WatchId watches_[2] = {};
+  std::string pending_[2];
+  TimerId timer_ = kNoTimer;
+  bool exited_ = false;
+};
+
+class ExecveLauncher final : public ProcessLauncher {
+ public:
+  explicit ExecveLauncher(PosixEventLoop& loop) : loop_(loop) {}
+  absl::StatusOr<std::unique_ptr<Process>> Spawn(const ExecutableFile& executable,
+                                                 ProcessOptions options) override {
+    RETURN_IF_ERROR(ValidateProcessOptions(options));
+    std::vector<char*> argv, envp;
+    for (std::string& a : options.argv) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : options.env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string path = executable.path();
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0) return absl::InternalError("pipe failed");
+    if (::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
+      ::close(out[0]);
+      ::close(out[1]);
+      return absl::InternalError("pipe failed");
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int null_fd = ::open("/dev/null", O_RDONLY);
+      ::dup2(null_fd, STDIN_FILENO);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(err[1], STDERR_FILENO);
+      ::fcntl(STDOUT_FILENO, F_SETFL, 0);
+      ::fcntl(STDERR_FILENO, F_SETFL, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::execve(path.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    if (pid < 0) {
+      ::close(out[0]);
+      ::close(err[0]);
+      return absl::ResourceExhaustedError("fork failed");
+    }
+    return std::unique_ptr<Process>(
+        new ExecveProcess(loop_, pid, out[0], err[0], std::move(options)));
+  }
+
+ private:
+  PosixEventLoop& loop_;
+};
 
 // --- The bulwark pair ----------------------------------------------------------------------
 
@@ -153,8 +307,16 @@ class BulwarkHost {
     }
     rpc::PluginLaunchOptions o;
     o.plugin_name = "kv";
-    o.executable = exe.get();
     o.argv = {path};
+    if (!g_options.plugin_wrapper.empty()) {
+      ASSIGN_OR_RETURN(exe, posix_.fs().OpenForExec(g_options.plugin_wrapper.front()));
+      o.argv = g_options.plugin_wrapper;
+      o.argv.push_back(path);
+      // A plugin under valgrind starts 20-50 times slower.
+      o.start_timeout = absl::Minutes(5);
+      o.connect_timeout = absl::Minutes(5);
+    }
+    o.executable = exe.get();
     protocol::VaultPluginEnv vault;
     vault.vault_version = "1.16.0";
     o.vault = vault;
@@ -169,10 +331,13 @@ class BulwarkHost {
         pin.emplace(g_options.plugin_cpu);
         RETURN_IF_ERROR(pin->status());
       }
-      client_ = rpc::PluginClient::Start(posix_.env(), transport_, std::move(o),
-                                         [&](absl::Status s) { started = s; });
+      client_ =
+          rpc::PluginClient::Start(g_options.execve_launcher ? execve_env_ : posix_.env(),
+                                   transport_, std::move(o), [&](absl::Status s) { started = s; });
     }
-    if (!posix_.loop().RunUntil([&] { return started.has_value(); }, kLaunchTimeout)) {
+    if (!posix_.loop().RunUntil(
+            [&] { return started.has_value(); },
+            g_options.plugin_wrapper.empty() ? kLaunchTimeout : absl::Minutes(6))) {
       return absl::DeadlineExceededError("launch did not finish");
     }
     return *started;
@@ -212,8 +377,10 @@ class BulwarkHost {
   void Stop() {
     if (client_ == nullptr) return;
     bool stopped = false;
-    client_->Shutdown(absl::Seconds(2), [&] { stopped = true; });
-    posix_.loop().RunUntil([&] { return stopped; }, absl::Seconds(10));
+    // Under a wrapper (valgrind) the plugin needs time to exit and write its counts.
+    const bool wrapped = !g_options.plugin_wrapper.empty();
+    client_->Shutdown(wrapped ? absl::Minutes(2) : absl::Seconds(2), [&] { stopped = true; });
+    posix_.loop().RunUntil([&] { return stopped; }, wrapped ? absl::Minutes(3) : absl::Seconds(10));
     client_.reset();
     mounts_.clear();
   }
@@ -365,6 +532,8 @@ class BulwarkHost {
   };
 
   PosixEnv posix_;
+  ExecveLauncher execve_launcher_{posix_.loop()};
+  Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
   rpc::GrpcPluginTransport transport_{posix_.loop()};
   std::string plugin_dir_;
   std::string runtime_dir_;
@@ -746,6 +915,32 @@ absl::Status RunMounts() {
   return absl::OkStatus();
 }
 
+// --- A fixed number of calls (for instruction counts) -------------------------------------------
+
+absl::Status RunCalls() {
+  ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
+  RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty()));
+  RETURN_IF_ERROR(host->SetupInstance().status());
+  const bool large = absl::EndsWith(g_options.op, "64k");
+  const std::string data = PayloadData(large ? 65536 : 64);
+  const std::string key = large ? "bench/p65536" : "bench/p64";
+  absl::StatusOr<std::vector<double>> us;
+  if (absl::StartsWith(g_options.op, "echo")) {
+    us = host->TimeCalls("update", "echo", data, data.size(), g_options.warmup, g_options.calls);
+  } else if (absl::StartsWith(g_options.op, "write")) {
+    us = host->TimeCalls("update", key, data, 0, g_options.warmup, g_options.calls);
+  } else {
+    RETURN_IF_ERROR(BulwarkHost::CheckReply(
+        host->CallSync("/pb.Backend/HandleRequest", host->RequestBytes("update", key, data)), 0));
+    us = host->TimeCalls("read", key, "", data.size(), g_options.warmup, g_options.calls);
+  }
+  RETURN_IF_ERROR(us.status());
+  printf("%d %s calls, p50 %.0f us\n", g_options.calls, g_options.op.c_str(),
+         measure::SummarizeLatency(*us).p50);
+  host->Stop();
+  return absl::OkStatus();
+}
+
 // --- Flags ---------------------------------------------------------------------------------
 
 // Parses the flags; returns false (with a message) on a bad one.
@@ -773,9 +968,12 @@ bool ParseFlags(int argc, char** argv) {
                !(r = int_flag("samples", &g_options.samples, 1, kSamplesMax)) &&
                !(r = int_flag("warmup", &g_options.warmup, 0, kSamplesMax)) &&
                !(r = int_flag("duration_ms", &g_options.duration_ms, 10, kDurationMsMax)) &&
-               !(r = int_flag("plugin_cpu", &g_options.plugin_cpu, -1, CPU_SETSIZE - 1))) {
+               !(r = int_flag("plugin_cpu", &g_options.plugin_cpu, -1, CPU_SETSIZE - 1)) &&
+               !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax))) {
       if (arg == "--quick") {
         g_options.quick = true;
+      } else if (arg == "--execve_launcher") {
+        g_options.execve_launcher = true;
       } else if (absl::StartsWith(arg, "--plugin_env=")) {
         g_options.plugin_env.emplace_back(arg.substr(strlen("--plugin_env=")));
       } else if (absl::StartsWith(arg, "--arm=")) {
@@ -784,6 +982,16 @@ bool ParseFlags(int argc, char** argv) {
           fprintf(stderr, "--arm must be bulwark\n");
           return false;
         }
+      } else if (absl::StartsWith(arg, "--op=")) {
+        g_options.op = std::string(arg.substr(strlen("--op=")));
+        if (g_options.op != "echo64" && g_options.op != "echo64k" && g_options.op != "write64" &&
+            g_options.op != "write64k" && g_options.op != "read64" && g_options.op != "read64k") {
+          fprintf(stderr, "--op must be echo64, echo64k, write64, write64k, read64 or read64k\n");
+          return false;
+        }
+      } else if (absl::StartsWith(arg, "--plugin_wrapper=")) {
+        g_options.plugin_wrapper =
+            absl::StrSplit(arg.substr(strlen("--plugin_wrapper=")), ',', absl::SkipEmpty());
       } else if (absl::StartsWith(arg, "--placement=")) {
         g_options.placement = std::string(arg.substr(strlen("--placement=")));
         if (g_options.placement != "same-cpu" && g_options.placement != "split-cpus") {
@@ -823,7 +1031,8 @@ bool ParseFlags(int argc, char** argv) {
     fprintf(stderr,
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
-            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V]\n"
+            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
+            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
   }
@@ -859,6 +1068,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     status = out.status();
+  } else if (g_options.calls > 0) {
+    status = RunCalls();
   } else if (!g_options.mounts.empty()) {
     status = RunMounts();
   } else {

@@ -30,6 +30,16 @@ if grep -E '^\| (echo|storage|launch|calls|plugin USS)' "$out" | grep -E '\| -  
   fail "a row without a value"
 fi
 
+# The modes the callgrind script and the multiplexing run use: a fixed number of calls through
+# the launcher valgrind can run, and one plugin process serving two mounts.
+"$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --warmup=1 --op=write64 --execve_launcher \
+  >"$TEST_TMPDIR/calls.txt" || fail "--calls with --execve_launcher failed"
+grep -q "^3 write64 calls, p50" "$TEST_TMPDIR/calls.txt" || fail "no --calls summary"
+"$bench" "$kv" "$go_host" "$go_plugin" --mounts=1,2 --rounds=1 --warmup=1 --samples=4 \
+  >"$TEST_TMPDIR/mounts.txt" || fail "--mounts failed"
+cat "$TEST_TMPDIR/mounts.txt"
+grep -q "^| 2 | [0-9]" "$TEST_TMPDIR/mounts.txt" || fail "no row for 2 mounts"
+
 # A missing plugin is refused by name before anything runs.
 if "$bench" /nonexistent/kv_plugin "$go_host" "$go_plugin" --quick 2>"$TEST_TMPDIR/err.txt"; then
   fail "a missing plugin was accepted"
