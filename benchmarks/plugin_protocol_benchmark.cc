@@ -78,6 +78,8 @@ struct Options {
   std::string kv_plugin;  // The C++ SDK plugin artifact.
   std::string go_host;    // examples/goplugin:host.
   std::string go_plugin;  // examples/goplugin:plugin.
+  // The kv plugin with the SDK's largest instance cap, for --mounts (the default caps at 64).
+  std::string many_mounts_plugin;
   int rounds = 5;
   int launches = 10;
   int warmup = 200;
@@ -858,7 +860,10 @@ absl::Status RunMounts() {
   for (int round = 0; round < g_options.rounds; ++round) {
     for (int n : g_options.mounts) {
       fprintf(stderr, "mounts round %d/%d: %d mount(s) ...\n", round + 1, g_options.rounds, n);
-      ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
+      ASSIGN_OR_RETURN(
+          std::unique_ptr<BulwarkHost> host,
+          BulwarkHost::Create(g_options.many_mounts_plugin.empty() ? g_options.kv_plugin
+                                                                   : g_options.many_mounts_plugin));
       RETURN_IF_ERROR(host->Launch(true));
       const auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < n; ++i) RETURN_IF_ERROR(host->SetupInstance().status());
@@ -982,6 +987,8 @@ bool ParseFlags(int argc, char** argv) {
           fprintf(stderr, "--arm must be bulwark\n");
           return false;
         }
+      } else if (absl::StartsWith(arg, "--many_mounts_plugin=")) {
+        g_options.many_mounts_plugin = std::string(arg.substr(strlen("--many_mounts_plugin=")));
       } else if (absl::StartsWith(arg, "--op=")) {
         g_options.op = std::string(arg.substr(strlen("--op=")));
         if (g_options.op != "echo64" && g_options.op != "echo64k" && g_options.op != "write64" &&
@@ -1045,6 +1052,9 @@ bool ParseFlags(int argc, char** argv) {
   g_options.kv_plugin = absolute(positional[0]);
   g_options.go_host = absolute(positional[1]);
   g_options.go_plugin = absolute(positional[2]);
+  if (!g_options.many_mounts_plugin.empty()) {
+    g_options.many_mounts_plugin = absolute(g_options.many_mounts_plugin);
+  }
   for (const std::string& path : {g_options.kv_plugin, g_options.go_host, g_options.go_plugin}) {
     if (::access(path.c_str(), X_OK) != 0) {
       fprintf(stderr, "%s: not an executable file\n", path.c_str());

@@ -7,6 +7,7 @@ bench="$1"
 kv="$2"
 go_host="$3"
 go_plugin="$4"
+many_mounts="$5"  # --many_mounts_plugin=PATH
 out="$TEST_TMPDIR/out.txt"
 
 fail() {
@@ -31,14 +32,15 @@ if grep -E '^\| (echo|storage|launch|calls|plugin USS)' "$out" | grep -E '\| -  
 fi
 
 # The modes the callgrind script and the multiplexing run use: a fixed number of calls through
-# the launcher valgrind can run, and one plugin process serving two mounts.
+# the launcher valgrind can run, and one plugin process serving 70 mounts.
 "$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --warmup=1 --op=write64 --execve_launcher \
   >"$TEST_TMPDIR/calls.txt" || fail "--calls with --execve_launcher failed"
 grep -q "^3 write64 calls, p50" "$TEST_TMPDIR/calls.txt" || fail "no --calls summary"
-"$bench" "$kv" "$go_host" "$go_plugin" --mounts=1,2 --rounds=1 --warmup=1 --samples=4 \
+"$bench" "$kv" "$go_host" "$go_plugin" "$many_mounts" --mounts=1,70 --rounds=1 --warmup=1 --samples=4 \
   >"$TEST_TMPDIR/mounts.txt" || fail "--mounts failed"
 cat "$TEST_TMPDIR/mounts.txt"
-grep -q "^| 2 | [0-9]" "$TEST_TMPDIR/mounts.txt" || fail "no row for 2 mounts"
+# 70 is past the SDK's default cap of 64 instances: this plugin raises it.
+grep -q "^| 70 | [0-9]" "$TEST_TMPDIR/mounts.txt" || fail "no row for 70 mounts"
 
 # A missing plugin is refused by name before anything runs.
 if "$bench" /nonexistent/kv_plugin "$go_host" "$go_plugin" --quick 2>"$TEST_TMPDIR/err.txt"; then
