@@ -351,7 +351,8 @@ class BulwarkHost {
     const size_t index = mounts_.size();
     Mount& m = mounts_.emplace_back();
     m.options.multiplex_id = absl::StrFormat("bench%05d", index + 1);
-    m.options.timeout = kCallTimeout;
+    // Under valgrind (--plugin_wrapper) a call takes 20-50 times longer.
+    m.options.timeout = g_options.plugin_wrapper.empty() ? kCallTimeout : absl::Minutes(5);
     m.storage = std::make_unique<InMemoryStorage>();
     m.services = std::make_unique<lifecycle::StorageHostServices>(
         *m.storage, absl::StrCat("logical/bench", index, "/"), lifecycle::SystemViewInfo{});
@@ -394,7 +395,8 @@ class BulwarkHost {
     std::optional<absl::StatusOr<std::string>> result;
     client_->connection().Call(method, std::move(request), mounts_.at(mount).options,
                                [&](absl::StatusOr<std::string> r) { result = std::move(r); });
-    if (!posix_.loop().RunUntil([&] { return result.has_value(); }, kCallTimeout * 2)) {
+    if (!posix_.loop().RunUntil([&] { return result.has_value(); },
+                                mounts_.at(mount).options.timeout * 2)) {
       return absl::DeadlineExceededError(absl::StrCat(method, " did not complete"));
     }
     return *std::move(result);
