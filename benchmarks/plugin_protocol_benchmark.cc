@@ -12,6 +12,7 @@
 //   ... -- --quick                      one round, few samples: proves every row still prints
 //   ... -- --mounts=1,100,1000          one plugin process serving N mounts: USS and echo p50
 //   ... -- --calls=N --op=echo64        N calls and exit (plugin_callgrind.sh counts them)
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -855,6 +856,18 @@ absl::Status RunComparison() {
 
 // --- Multiplexing: one plugin process serving N mounts ----------------------------------------
 
+// Entries of a /proc directory (a process's descriptors or threads); -1 if unreadable.
+int64_t CountEntries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  int64_t n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
 absl::Status RunMounts() {
   // per_size[n] = {uss, rss, pss, echo p50, setup ms per mount} per round.
   std::map<int, std::map<std::string, std::vector<double>>> per_size;
@@ -878,6 +891,8 @@ absl::Status RunMounts() {
                                     data.size()));
       }
       ASSIGN_OR_RETURN(measure::ProcessMemory mem, measure::ReadProcessMemory(host->pid()));
+      const int64_t fds = CountEntries(absl::StrCat("/proc/", host->pid(), "/fd"));
+      const int64_t threads = CountEntries(absl::StrCat("/proc/", host->pid(), "/task"));
       ASSIGN_OR_RETURN(std::vector<double> us,
                        host->TimeCalls("update", "echo", data, data.size(), g_options.warmup,
                                        g_options.samples));
@@ -887,6 +902,8 @@ absl::Status RunMounts() {
       s["pss"].push_back(static_cast<double>(mem.pss_kib));
       s["p50"].push_back(measure::SummarizeLatency(us).p50);
       s["setup_ms_per_mount"].push_back(setup_us / 1e3 / n);
+      s["fds"].push_back(static_cast<double>(fds));
+      s["threads"].push_back(static_cast<double>(threads));
       host->Stop();
     }
   }
@@ -898,9 +915,9 @@ absl::Status RunMounts() {
       g_options.rounds, base, base, g_options.samples);
   printf(
       "| mounts | USS KiB | VmRSS KiB | PSS KiB | USS per mount KiB [min-max] | Setup ms per "
-      "mount | echo 64 B p50 us | p50 / %d mount(s) [min-max] |\n",
+      "mount | plugin fds | plugin threads | echo 64 B p50 us | p50 / %d mount(s) [min-max] |\n",
       base);
-  printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   auto& b = per_size[base];
   for (int n : g_options.mounts) {
     auto& s = per_size[n];
@@ -910,10 +927,13 @@ absl::Status RunMounts() {
     }
     const measure::RangeSummary pm = measure::SummarizeRange(per_mount);
     const measure::RangeSummary ratio = measure::SummarizeRatios(s["p50"], b["p50"]);
-    printf("| %d | %s | %s | %s | %s | %s | %s | %s |\n", n, Fmt(measure::Median(s["uss"])).c_str(),
-           Fmt(measure::Median(s["rss"])).c_str(), Fmt(measure::Median(s["pss"])).c_str(),
+    printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
+           Fmt(measure::Median(s["uss"])).c_str(), Fmt(measure::Median(s["rss"])).c_str(),
+           Fmt(measure::Median(s["pss"])).c_str(),
            pm.n == 0 ? "-" : absl::StrFormat("%.1f [%.1f-%.1f]", pm.median, pm.min, pm.max).c_str(),
            Fmt(measure::Median(s["setup_ms_per_mount"])).c_str(),
+           absl::StrFormat("%.0f", measure::Median(s["fds"])).c_str(),
+           absl::StrFormat("%.0f", measure::Median(s["threads"])).c_str(),
            Fmt(measure::Median(s["p50"])).c_str(),
            absl::StrFormat("%.2fx [%.2f-%.2f]", ratio.median, ratio.min, ratio.max).c_str());
   }
