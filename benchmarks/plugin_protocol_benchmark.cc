@@ -1,12 +1,25 @@
-// P1 side by side, in one run on one machine: bulwark's host (PluginClient + GrpcPluginTransport
-// on a PosixEventLoop) driving the C++ SDK kv plugin, and go-plugin v1.0.1's host driving the Go
-// plugin (examples/goplugin's `-bench`, run as a subprocess). Prints Google Benchmark rows for
-// both pairs, then a comparison table (medians over --rounds) against the issue's goals.
+// P1 side by side, measured so that the claim holds: bulwark's host (PluginClient +
+// GrpcPluginTransport on a PosixEventLoop) driving the C++ SDK kv plugin, against go-plugin
+// v1.0.1's host driving the Go plugin (examples/goplugin's `-bench`).
 //
-//   bazel run -c opt //benchmarks:plugin_protocol_benchmark [-- --rounds=3 --samples=2000 ...]
+// Each pair runs as fresh child processes once per round (this binary with --arm=bulwark, and the
+// Go host), the pairs interleaved round by round (AB, BA, AB, ...), in two CPU placements: host
+// and plugin pinned to the same CPU, and to different CPUs (sched_setaffinity on the host between
+// fork and exec, and on the thread that forks the plugin). Per metric the table gives each
+// pair's median over rounds and the median of the per-round ratios with their min-max range.
+//
+//   bazel run -c opt //benchmarks:plugin_protocol_benchmark [-- --rounds=5 --samples=2000 ...]
+//   ... -- --quick                      one round, few samples: proves every row still prints
+//   ... -- --mounts=1,100,1000          one plugin process serving N mounts: USS and echo p50
+//   ... -- --calls=N --op=echo64        N calls and exit (plugin_callgrind.sh counts them)
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +34,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,12 +44,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
 #include "base/status/status_macros.h"
 #include "base/storage/in_memory_storage.h"
-#include "benchmark/benchmark.h"
+#include "benchmarks/measure/placement.h"
+#include "benchmarks/measure/proc_memory.h"
+#include "benchmarks/measure/rounds.h"
+#include "benchmarks/measure/stats.h"
 #include "core/catalog/artifact.h"
 #include "core/lifecycle/host_services.h"
 #include "core/rpc/grpc_transport.h"
@@ -49,33 +65,47 @@ namespace {
 
 // --- Options -------------------------------------------------------------------------------
 
-// Named bounds for the command-line knobs (a typo must not run for an hour).
-constexpr int kRoundsMax = 9;
+// Named bounds for the command-line knobs (a typo must not run for a day).
+constexpr int kRoundsMax = 25;
 constexpr int kLaunchesMax = 100;
 constexpr int kSamplesMax = 100000;
-constexpr int kDurationSecondsMax = 60;
-// How long the plugin sits idle before the "after a few calls, then idle" RSS reading.
-constexpr absl::Duration kIdleSettle = absl::Seconds(1);
-// Calls made before that reading ("a few calls").
-constexpr int kFewCalls = 20;
-// Deadline of one benchmark call and of one launch.
+constexpr int kDurationMsMax = 60000;
+constexpr int kMountsMax = 5000;
+// Deadline of one benchmark call and of one launch (hang guards).
 constexpr absl::Duration kCallTimeout = absl::Seconds(10);
 constexpr absl::Duration kLaunchTimeout = absl::Seconds(30);
-// Largest JSON report accepted from the Go host.
-constexpr size_t kGoReportBytesMax = 1 << 20;
 
 struct Options {
   std::string kv_plugin;  // The C++ SDK plugin artifact.
   std::string go_host;    // examples/goplugin:host.
   std::string go_plugin;  // examples/goplugin:plugin.
-  int rounds = 3;
+  // The kv plugin with the SDK's largest instance cap, for --mounts (the default caps at 64).
+  std::string many_mounts_plugin;
+  int rounds = 5;
   int launches = 10;
   int warmup = 200;
   int samples = 2000;
-  int duration_s = 3;
-  // Extra environment for every plugin bulwark's host launches here (--plugin_env=K=V,
-  // repeatable), for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY;
-  // docs/performance.md records what they changed.
+  int duration_ms = 3000;
+  bool quick = false;
+  // "same-cpu", "split-cpus" or both (empty).
+  std::string placement;
+  // Child mode: "bulwark" runs the bulwark pair once and prints its metrics as JSON.
+  std::string arm;
+  // In the bulwark arm: the CPU the plugin starts on (-1: unpinned).
+  int plugin_cpu = -1;
+  // --mounts=1,100,1000: the multiplexing run instead of the comparison.
+  std::vector<int> mounts;
+  // --calls=N: launch, set up one mount, make --warmup then N calls of --op, stop (the
+  // callgrind run: benchmarks/plugin_callgrind.sh counts instructions per call from N and 2N).
+  int calls = 0;
+  std::string op = "echo64";
+  // Command prefix the plugin runs under in --calls mode (--plugin_wrapper=/usr/bin/valgrind,
+  // --tool=callgrind,...): the wrapper is exec'd with these arguments and the plugin's path.
+  std::vector<std::string> plugin_wrapper;
+  // --execve_launcher: launch with ExecveLauncher (the host under valgrind).
+  bool execve_launcher = false;
+  // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
+  // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
 };
 
@@ -87,112 +117,161 @@ std::string PayloadData(size_t n) {
   return absl::StrCat(R"({"value":")", std::string(n - kEmpty.size(), 'x'), R"("})");
 }
 
-// --- Results -------------------------------------------------------------------------------
-
-constexpr char kBulwark[] = "bulwark";
-constexpr char kGo[] = "go-plugin";
-
-// results[metric][pair] = one value per round.
-std::map<std::string, std::map<std::string, std::vector<double>>> g_results;
-
-void Record(const std::string& pair, const std::string& metric, double value) {
-  g_results[metric][pair].push_back(value);
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-struct Summary {
-  double min_us = 0, p50_us = 0, p99_us = 0, max_us = 0;
-};
-
-// Same percentile rule as the Go host (sorted[ceil(p*n)-1]).
-Summary Summarize(std::vector<double> us) {
-  Summary s;
-  if (us.empty()) return s;
-  std::sort(us.begin(), us.end());
-  auto at = [&](double p) {
-    int64_t i = static_cast<int64_t>(std::ceil(p * static_cast<double>(us.size()))) - 1;
-    return us[static_cast<size_t>(std::max<int64_t>(i, 0))];
-  };
-  s.min_us = us.front();
-  s.p50_us = at(0.5);
-  s.p99_us = at(0.99);
-  s.max_us = us.back();
-  return s;
-}
-
 double MicrosSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
-// One "Key:  N kB" line of a /proc file, in KiB.
-absl::StatusOr<int64_t> ProcKiB(const std::string& file, absl::string_view key) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, key) && line.size() > key.size() && line[key.size()] == ':') {
-      std::istringstream fields(line.substr(key.size() + 1));
-      int64_t kib = 0;
-      if (fields >> kib) return kib;
+// One pair's figures from one round: metric name -> value.
+using Metrics = std::map<std::string, double>;
+
+std::string MetricName(absl::string_view op, int payload) {
+  return absl::StrCat(op,
+                      payload >= 1024 ? absl::StrCat(payload / 1024, "k") : absl::StrCat(payload));
+}
+
+constexpr int kPayloads[] = {64, 65536};
+constexpr const char* kOps[] = {"echo", "write", "read"};
+constexpr int kCallers[] = {1, 8};
+
+// --- A launcher valgrind can run ---------------------------------------------------------------
+
+// For counting the host under valgrind only (--execve_launcher): valgrind 3.19 emulates neither
+// pidfd_open nor execveat on a descriptor, which the production launcher uses. This one forks,
+// execs the file by its path, reads the pipes on the loop and learns of the exit with waitpid
+// once both pipes have closed. Not a production launcher: no resource limits, no line cap.
+class ExecveProcess final : public Process {
+ public:
+  ExecveProcess(PosixEventLoop& loop, pid_t pid, int out, int err, ProcessOptions options)
+      : loop_(loop), pid_(pid), options_(std::move(options)) {
+    fds_[0] = out;
+    fds_[1] = err;
+    for (int i = 0; i < 2; ++i) {
+      watches_[i] = loop_.WatchReadable(fds_[i], [this, i] { OnReadable(i); });
     }
   }
-  return absl::NotFoundError(absl::StrCat("no ", key, " in ", file));
-}
-
-// Where a plugin's resident memory is: private anonymous pages, file pages (its own binary and
-// shared libraries, the latter shared with the host and other plugins), and the proportional
-// set size (shared pages divided among the processes mapping them).
-absl::Status RecordRssComposition(benchmark::State& state, const std::string& pair, int64_t pid) {
-  const std::string status = absl::StrCat("/proc/", pid, "/status");
-  ASSIGN_OR_RETURN(int64_t rss, ProcKiB(status, "VmRSS"));
-  ASSIGN_OR_RETURN(int64_t anon, ProcKiB(status, "RssAnon"));
-  ASSIGN_OR_RETURN(int64_t file, ProcKiB(status, "RssFile"));
-  ASSIGN_OR_RETURN(int64_t pss, ProcKiB(absl::StrCat("/proc/", pid, "/smaps_rollup"), "Pss"));
-  state.counters["rss_KiB"] = static_cast<double>(rss);
-  state.counters["rss_anon_KiB"] = static_cast<double>(anon);
-  state.counters["rss_file_KiB"] = static_cast<double>(file);
-  state.counters["pss_KiB"] = static_cast<double>(pss);
-  Record(pair, "started_rss_kib", static_cast<double>(rss));
-  Record(pair, "started_rss_anon_kib", static_cast<double>(anon));
-  Record(pair, "started_rss_file_kib", static_cast<double>(file));
-  Record(pair, "started_pss_kib", static_cast<double>(pss));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> VmRssKiB(int64_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, "VmRSS:")) {
-      std::istringstream fields(line.substr(6));
-      int64_t kib = 0;
-      if (fields >> kib) return kib;
+  ~ExecveProcess() override {
+    for (int i = 0; i < 2; ++i) CloseStream(i);
+    if (timer_ != kNoTimer) loop_.Cancel(timer_);
+    if (!exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
     }
   }
-  return absl::NotFoundError(absl::StrCat("no VmRSS in /proc/", pid, "/status"));
-}
-
-// CPU time (user + system) of process `pid` so far, in microseconds; 0 if unreadable.
-double ProcessCpuMicros(int64_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(paren + 2));
-  std::string field;
-  double utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stod(field);
-    if (i == 15) stime = std::stod(field);
+  int64_t pid() const override { return pid_; }
+  bool exited() const override { return exited_; }
+  absl::Status Signal(int signal) override {
+    if (exited_) return absl::FailedPreconditionError("the process has exited");
+    ::kill(pid_, signal);
+    return absl::OkStatus();
   }
-  return (utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
+  absl::Status Kill() override {
+    if (!exited_) ::kill(pid_, SIGKILL);
+    return absl::OkStatus();
+  }
+
+ private:
+  void CloseStream(int i) {
+    if (fds_[i] < 0) return;
+    loop_.Unwatch(watches_[i]);
+    ::close(fds_[i]);
+    fds_[i] = -1;
+  }
+  void OnReadable(int i) {
+    char buffer[16384];
+    for (;;) {
+      const ssize_t n = ::read(fds_[i], buffer, sizeof(buffer));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) break;
+      pending_[i].append(buffer, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = pending_[i].find('\n')) != std::string::npos) {
+        const std::string line = pending_[i].substr(0, nl);
+        pending_[i].erase(0, nl + 1);
+        if (options_.on_line) {
+          options_.on_line(i == 0 ? OutputStream::kStdout : OutputStream::kStderr, line, false);
+        }
+      }
+    }
+    if (!pending_[i].empty() && options_.on_line) {
+      options_.on_line(i == 0 ? OutputStream::kStdout : OutputStream::kStderr, pending_[i], false);
+    }
+    pending_[i].clear();
+    CloseStream(i);
+    if (fds_[0] < 0 && fds_[1] < 0) CheckExit();
+  }
+  void CheckExit() {
+    timer_ = kNoTimer;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) {
+      timer_ = loop_.PostAfter(absl::Milliseconds(5), [this] { CheckExit(); });
+      return;
+    }
+    exited_ = true;
+    ProcessExit exit;
+    exit.signaled = WIFSIGNALED(status);
+    exit.code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    exit.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    auto on_exit = std::move(options_.on_exit);
+    if (on_exit) on_exit(exit);  // May destroy this handle: nothing after.
+  }
+
+  PosixEventLoop& loop_;
+  const pid_t pid_;
+  ProcessOptions options_;
+  int fds_[2] = {-1, -1};
+  WatchId watches_[2] = {};
+  std::string pending_[2];
+  TimerId timer_ = kNoTimer;
+  bool exited_ = false;
+};
+
+class ExecveLauncher final : public ProcessLauncher {
+ public:
+  explicit ExecveLauncher(PosixEventLoop& loop) : loop_(loop) {}
+  absl::StatusOr<std::unique_ptr<Process>> Spawn(const ExecutableFile& executable,
+                                                 ProcessOptions options) override {
+    RETURN_IF_ERROR(ValidateProcessOptions(options));
+    std::vector<char*> argv, envp;
+    for (std::string& a : options.argv) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : options.env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const std::string path = executable.path();
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC | O_NONBLOCK) != 0) return absl::InternalError("pipe failed");
+    if (::pipe2(err, O_CLOEXEC | O_NONBLOCK) != 0) {
+      ::close(out[0]);
+      ::close(out[1]);
+      return absl::InternalError("pipe failed");
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      const int null_fd = ::open("/dev/null", O_RDONLY);
+      ::dup2(null_fd, STDIN_FILENO);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(err[1], STDERR_FILENO);
+      ::fcntl(STDOUT_FILENO, F_SETFL, 0);
+      ::fcntl(STDERR_FILENO, F_SETFL, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::execve(path.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    if (pid < 0) {
+      ::close(out[0]);
+      ::close(err[0]);
+      return absl::ResourceExhaustedError("fork failed");
+    }
+    return std::unique_ptr<Process>(
+        new ExecveProcess(loop_, pid, out[0], err[0], std::move(options)));
+  }
+
+ private:
+  PosixEventLoop& loop_;
+};
 
 // --- The bulwark pair ----------------------------------------------------------------------
 
@@ -231,8 +310,16 @@ class BulwarkHost {
     }
     rpc::PluginLaunchOptions o;
     o.plugin_name = "kv";
-    o.executable = exe.get();
     o.argv = {path};
+    if (!g_options.plugin_wrapper.empty()) {
+      ASSIGN_OR_RETURN(exe, posix_.fs().OpenForExec(g_options.plugin_wrapper.front()));
+      o.argv = g_options.plugin_wrapper;
+      o.argv.push_back(path);
+      // A plugin under valgrind starts 20-50 times slower.
+      o.start_timeout = absl::Minutes(5);
+      o.connect_timeout = absl::Minutes(5);
+    }
+    o.executable = exe.get();
     protocol::VaultPluginEnv vault;
     vault.vault_version = "1.16.0";
     o.vault = vault;
@@ -240,60 +327,77 @@ class BulwarkHost {
     o.extra_env = g_options.plugin_env;
     o.runtime_dir = runtime_dir_;
     std::optional<absl::Status> started;
-    client_ = rpc::PluginClient::Start(posix_.env(), transport_, std::move(o),
-                                       [&](absl::Status s) { started = s; });
-    if (!posix_.loop().RunUntil([&] { return started.has_value(); }, kLaunchTimeout)) {
+    {
+      // The fork happens on this thread: with a placement, the plugin starts on its CPU.
+      std::optional<measure::ScopedThreadCpu> pin;
+      if (g_options.plugin_cpu >= 0) {
+        pin.emplace(g_options.plugin_cpu);
+        RETURN_IF_ERROR(pin->status());
+      }
+      client_ =
+          rpc::PluginClient::Start(g_options.execve_launcher ? execve_env_ : posix_.env(),
+                                   transport_, std::move(o), [&](absl::Status s) { started = s; });
+    }
+    if (!posix_.loop().RunUntil(
+            [&] { return started.has_value(); },
+            g_options.plugin_wrapper.empty() ? kLaunchTimeout : absl::Minutes(6))) {
       return absl::DeadlineExceededError("launch did not finish");
     }
     return *started;
   }
 
-  // Offers storage over the broker, then Setup and Initialize for one multiplexed instance.
-  absl::Status SetupInstance() {
-    storage_ = std::make_unique<InMemoryStorage>();
-    services_ = std::make_unique<lifecycle::StorageHostServices>(*storage_, "logical/bench/",
-                                                                 lifecycle::SystemViewInfo{});
-    ASSIGN_OR_RETURN(uint32_t broker_id, client_->connection().OfferHostServices(services_.get()));
+  // Offers storage over the broker, then Setup and Initialize for one more multiplexed
+  // instance (a mount) in the running plugin; returns its index.
+  absl::StatusOr<size_t> SetupInstance() {
+    const size_t index = mounts_.size();
+    Mount& m = mounts_.emplace_back();
+    m.options.multiplex_id = absl::StrFormat("bench%05d", index + 1);
+    // Under valgrind (--plugin_wrapper) a call takes 20-50 times longer.
+    m.options.timeout = g_options.plugin_wrapper.empty() ? kCallTimeout : absl::Minutes(5);
+    m.storage = std::make_unique<InMemoryStorage>();
+    m.services = std::make_unique<lifecycle::StorageHostServices>(
+        *m.storage, absl::StrCat("logical/bench", index, "/"), lifecycle::SystemViewInfo{});
+    ASSIGN_OR_RETURN(uint32_t broker_id, client_->connection().OfferHostServices(m.services.get()));
     pb::SetupArgs setup;
     setup.set_broker_id(broker_id);
-    setup.set_backenduuid("0b1a2c3d-0000-4000-8000-00000000bench");
+    setup.set_backenduuid(absl::StrFormat("0b1a2c3d-0000-4000-8000-%012d", index + 1));
     (*setup.mutable_config())["plugin_name"] = "bench";
     (*setup.mutable_config())["plugin_type"] = "secret";
-    ASSIGN_OR_RETURN(std::string reply, CallSync("/pb.Backend/Setup", setup.SerializeAsString()));
+    ASSIGN_OR_RETURN(std::string reply,
+                     CallSync("/pb.Backend/Setup", setup.SerializeAsString(), index));
     pb::SetupReply setup_reply;
     if (!setup_reply.ParseFromString(reply) || !setup_reply.err().empty()) {
       return absl::InternalError(absl::StrCat("Setup failed: ", setup_reply.err()));
     }
-    return CallSync("/pb.Backend/Initialize", pb::InitializeArgs().SerializeAsString()).status();
+    RETURN_IF_ERROR(
+        CallSync("/pb.Backend/Initialize", pb::InitializeArgs().SerializeAsString(), index)
+            .status());
+    return index;
   }
+
+  size_t mounts() const { return mounts_.size(); }
 
   // Shuts the plugin down the go-plugin way (GRPCController.Shutdown, grace, kill).
   void Stop() {
     if (client_ == nullptr) return;
     bool stopped = false;
-    client_->Shutdown(absl::Seconds(2), [&] { stopped = true; });
-    posix_.loop().RunUntil([&] { return stopped; }, absl::Seconds(10));
+    // Under a wrapper (valgrind) the plugin needs time to exit and write its counts.
+    const bool wrapped = !g_options.plugin_wrapper.empty();
+    client_->Shutdown(wrapped ? absl::Minutes(2) : absl::Seconds(2), [&] { stopped = true; });
+    posix_.loop().RunUntil([&] { return stopped; }, wrapped ? absl::Minutes(3) : absl::Seconds(10));
     client_.reset();
-    services_.reset();
-    storage_.reset();
+    mounts_.clear();
   }
 
   int64_t pid() const { return client_ != nullptr ? client_->pid() : 0; }
 
-  // Launches and sets up an instance unless one is running (a --benchmark_filter may have left
-  // out the benchmark that normally does it).
-  absl::Status EnsureInstance() {
-    if (client_ != nullptr && services_ != nullptr) return absl::OkStatus();
-    Stop();
-    RETURN_IF_ERROR(Launch(true));
-    return SetupInstance();
-  }
-
-  absl::StatusOr<std::string> CallSync(absl::string_view method, std::string request) {
+  absl::StatusOr<std::string> CallSync(absl::string_view method, std::string request,
+                                       size_t mount = 0) {
     std::optional<absl::StatusOr<std::string>> result;
-    client_->connection().Call(method, std::move(request), call_options_,
+    client_->connection().Call(method, std::move(request), mounts_.at(mount).options,
                                [&](absl::StatusOr<std::string> r) { result = std::move(r); });
-    if (!posix_.loop().RunUntil([&] { return result.has_value(); }, kCallTimeout * 2)) {
+    if (!posix_.loop().RunUntil([&] { return result.has_value(); },
+                                mounts_.at(mount).options.timeout * 2)) {
       return absl::DeadlineExceededError(absl::StrCat(method, " did not complete"));
     }
     return *std::move(result);
@@ -325,7 +429,8 @@ class BulwarkHost {
     return absl::OkStatus();
   }
 
-  // Times `samples` sequential calls after `warmup` untimed ones, in microseconds.
+  // Times `samples` sequential calls after `warmup` untimed ones, in microseconds; call i goes
+  // to mount i % mounts() (one mount unless several were set up).
   absl::StatusOr<std::vector<double>> TimeCalls(absl::string_view op, absl::string_view path,
                                                 const std::string& data, size_t min_data,
                                                 int warmup, int samples) {
@@ -334,7 +439,8 @@ class BulwarkHost {
     for (int i = 0; i < warmup + samples; ++i) {
       const auto start = std::chrono::steady_clock::now();
       absl::StatusOr<std::string> bytes =
-          CallSync("/pb.Backend/HandleRequest", RequestBytes(op, path, data));
+          CallSync("/pb.Backend/HandleRequest", RequestBytes(op, path, data),
+                   static_cast<size_t>(i) % mounts_.size());
       const double us = MicrosSince(start);
       RETURN_IF_ERROR(CheckReply(bytes, min_data));
       if (i >= warmup) out.push_back(us);
@@ -358,7 +464,7 @@ class BulwarkHost {
     std::function<void()> issue = [&] {
       ++outstanding;
       client_->connection().Call("/pb.Backend/HandleRequest", RequestBytes("update", "echo", data),
-                                 call_options_, [&](absl::StatusOr<std::string> bytes) {
+                                 mounts_.at(0).options, [&](absl::StatusOr<std::string> bytes) {
                                    --outstanding;
                                    absl::Status s = CheckReply(bytes, data.size());
                                    if (!s.ok()) {
@@ -370,8 +476,8 @@ class BulwarkHost {
                                    if (!stopping) issue();
                                  });
     };
-    const double plugin_cpu0 = ProcessCpuMicros(pid());
-    const double host_cpu0 = ProcessCpuMicros(::getpid());
+    const double plugin_cpu0 = measure::ProcessCpuMicros(pid()).value_or(0);
+    const double host_cpu0 = measure::ProcessCpuMicros(::getpid()).value_or(0);
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < callers; ++i) issue();
     posix_.loop().RunUntil([&] { return stopping; }, duration);
@@ -379,9 +485,9 @@ class BulwarkHost {
     const int64_t counted = done;
     const double seconds = MicrosSince(start) / 1e6;
     ThroughputResult result;
-    result.plugin_cpu_us_per_call = (ProcessCpuMicros(pid()) - plugin_cpu0) /
+    result.plugin_cpu_us_per_call = (measure::ProcessCpuMicros(pid()).value_or(0) - plugin_cpu0) /
                                     static_cast<double>(std::max<int64_t>(counted, 1));
-    result.host_cpu_us_per_call = (ProcessCpuMicros(::getpid()) - host_cpu0) /
+    result.host_cpu_us_per_call = (measure::ProcessCpuMicros(::getpid()).value_or(0) - host_cpu0) /
                                   static_cast<double>(std::max<int64_t>(counted, 1));
     posix_.loop().RunUntil([&] { return outstanding == 0; }, kCallTimeout * 2);
     RETURN_IF_ERROR(error);
@@ -389,18 +495,10 @@ class BulwarkHost {
     return result;
   }
 
-  // Lets the plugin sit idle (the host's loop keeps running, as in production).
-  void Idle(absl::Duration d) {
-    posix_.loop().RunUntil([] { return false; }, d);
-  }
-
  private:
   static constexpr char kArtifactName[] = "kv_plugin";
 
-  BulwarkHost() {
-    call_options_.multiplex_id = "bench00001";
-    call_options_.timeout = kCallTimeout;
-  }
+  BulwarkHost() = default;
 
   // Copies the artifact into a private plugin directory (runfiles are symlinks, which the
   // catalog refuses) and pins its SHA-256, as registering it in the catalog would.
@@ -431,219 +529,112 @@ class BulwarkHost {
     if (!dir.empty()) ::rmdir(dir.c_str());  // PluginClient removed each launch's directory.
   }
 
+  // One multiplexed instance of the plugin: its id and the storage it reaches over the broker.
+  struct Mount {
+    CallOptions options;
+    std::unique_ptr<InMemoryStorage> storage;
+    std::unique_ptr<lifecycle::StorageHostServices> services;
+  };
+
   PosixEnv posix_;
+  ExecveLauncher execve_launcher_{posix_.loop()};
+  Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
   rpc::GrpcPluginTransport transport_{posix_.loop()};
-  CallOptions call_options_;
   std::string plugin_dir_;
   std::string runtime_dir_;
   catalog::ArtifactPolicy policy_;
   std::string sha256_hex_;
   uint64_t next_id_ = 1;
-  std::unique_ptr<InMemoryStorage> storage_;
-  std::unique_ptr<lifecycle::StorageHostServices> services_;
+  std::vector<Mount> mounts_;
   std::unique_ptr<rpc::PluginClient> client_;
 };
 
-// Made by the first bulwark benchmark, kept for the whole run (one event loop, one transport).
-std::unique_ptr<BulwarkHost> g_bulwark;
+// --- The bulwark arm (a child process) ---------------------------------------------------------
 
-absl::Status EnsureBulwarkHost() {
-  if (g_bulwark != nullptr) return absl::OkStatus();
-  ASSIGN_OR_RETURN(g_bulwark, BulwarkHost::Create(g_options.kv_plugin));
-  return absl::OkStatus();
+void RecordMemory(Metrics& m, const std::string& prefix, const measure::ProcessMemory& mem) {
+  m[prefix + "_rss_kib"] = static_cast<double>(mem.vm_rss_kib);
+  m[prefix + "_rss_anon_kib"] = static_cast<double>(mem.rss_anon_kib);
+  m[prefix + "_rss_file_kib"] = static_cast<double>(mem.rss_file_kib);
+  m[prefix + "_pss_kib"] = static_cast<double>(mem.pss_kib);
+  m[prefix + "_uss_kib"] = static_cast<double>(mem.uss_kib());
 }
 
-// Each bulwark benchmark body; an error skips the benchmark with the message.
-using Body = std::function<absl::Status(benchmark::State&)>;
-
-void RunOnce(benchmark::State& state, const Body& body) {
-  for (auto _ : state) {
-    absl::Status s = EnsureBulwarkHost();
-    if (s.ok()) s = body(state);
-    if (!s.ok()) {
-      state.SkipWithError(std::string(s.ToString()).c_str());
-      return;
-    }
-  }
-}
-
-void SetLatency(benchmark::State& state, const std::string& pair, const std::string& metric,
-                const Summary& s) {
-  state.SetIterationTime(s.p50_us / 1e6);
-  state.counters["p50_us"] = s.p50_us;
-  state.counters["p99_us"] = s.p99_us;
-  state.counters["min_us"] = s.min_us;
-  state.counters["max_us"] = s.max_us;
-  Record(pair, metric + "_p50_us", s.p50_us);
-  Record(pair, metric + "_p99_us", s.p99_us);
-}
-
-std::string MetricName(absl::string_view op, int payload) {
-  return absl::StrCat(op,
-                      payload >= 1024 ? absl::StrCat(payload / 1024, "k") : absl::StrCat(payload));
-}
-
-void RegisterBulwark(int round) {
-  const std::string suffix = absl::StrCat("/round:", round);
-  auto reg = [&](const std::string& name, Body body) {
-    benchmark::RegisterBenchmark(absl::StrCat("bulwark/", name, suffix).c_str(),
-                                 [body](benchmark::State& state) { RunOnce(state, body); })
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond);
-  };
-  // Both plugins under the same (bulwark) host, started and idle, no instance set up (go-plugin
-  // v1.0.1 plugins cannot dial the broker back under AutoMTLS): where the memory is.
-  for (const bool go : {false, true}) {
-    reg(go ? "rss_composition_started_idle/go_plugin" : "rss_composition_started_idle/kv_plugin",
-        [go](benchmark::State& state) -> absl::Status {
-          BulwarkHost* host = g_bulwark.get();
-          std::unique_ptr<BulwarkHost> go_host;
-          if (go) {
-            ASSIGN_OR_RETURN(go_host, BulwarkHost::Create(g_options.go_plugin));
-            host = go_host.get();
-          }
-          RETURN_IF_ERROR(host->Launch(true));
-          host->Idle(kIdleSettle);
-          state.SetIterationTime(1e-6);
-          absl::Status s = RecordRssComposition(state, go ? kGo : kBulwark, host->pid());
-          host->Stop();
-          return s;
-        });
-  }
+// The series in the Go host's order: launches, Setup + Initialize and idle memory, latency
+// series, throughput, memory after the load.
+absl::StatusOr<nlohmann::json> RunBulwarkArm() {
+  ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
+  Metrics m;
   for (bool hash : {true, false}) {
-    reg(hash ? "launch_to_first_call" : "launch_to_first_call_no_sha256",
-        [hash](benchmark::State& state) -> absl::Status {
-          std::vector<double> us;
-          for (int i = 0; i < g_options.launches; ++i) {
-            const auto start = std::chrono::steady_clock::now();
-            absl::Status s = g_bulwark->Launch(hash);
-            us.push_back(MicrosSince(start));
-            g_bulwark->Stop();
-            RETURN_IF_ERROR(s);
-          }
-          const Summary sum = Summarize(us);
-          state.SetIterationTime(sum.p50_us / 1e6);
-          state.counters["p50_ms"] = sum.p50_us / 1e3;
-          state.counters["p99_ms"] = sum.p99_us / 1e3;
-          state.counters["min_ms"] = sum.min_us / 1e3;
-          Record(kBulwark, hash ? "launch_ms" : "launch_no_sha256_ms", sum.p50_us / 1e3);
-          return absl::OkStatus();
-        });
-  }
-  reg("idle_rss_after_initialize", [](benchmark::State& state) -> absl::Status {
-    RETURN_IF_ERROR(g_bulwark->Launch(true));
-    RETURN_IF_ERROR(g_bulwark->SetupInstance());
-    ASSIGN_OR_RETURN(int64_t kib, VmRssKiB(g_bulwark->pid()));
-    state.SetIterationTime(1e-6);
-    state.counters["rss_KiB"] = static_cast<double>(kib);
-    Record(kBulwark, "idle_rss_kib", static_cast<double>(kib));
-    // A few calls, then idle: what a mounted but quiet plugin holds.
-    const std::string data = PayloadData(64);
-    for (int i = 0; i < kFewCalls; ++i) {
-      RETURN_IF_ERROR(BulwarkHost::CheckReply(
-          g_bulwark->CallSync("/pb.Backend/HandleRequest",
-                              g_bulwark->RequestBytes("update", "echo", data)),
-          data.size()));
+    std::vector<double> us;
+    for (int i = 0; i < g_options.launches; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      absl::Status s = host->Launch(hash);
+      us.push_back(MicrosSince(start));
+      host->Stop();
+      RETURN_IF_ERROR(s);
     }
-    g_bulwark->Idle(kIdleSettle);
-    ASSIGN_OR_RETURN(int64_t after, VmRssKiB(g_bulwark->pid()));
-    state.counters["rss_after_few_calls_idle_KiB"] = static_cast<double>(after);
-    Record(kBulwark, "idle_rss_after_calls_kib", static_cast<double>(after));
-    return absl::OkStatus();
-  });
-  for (int payload : {64, 65536}) {
-    for (const char* op : {"echo", "write", "read"}) {
-      const std::string op_s = op;
-      reg(absl::StrCat("HandleRequest/", op, "/", payload),
-          [op_s, payload](benchmark::State& state) -> absl::Status {
-            RETURN_IF_ERROR(g_bulwark->EnsureInstance());
-            const std::string data = PayloadData(static_cast<size_t>(payload));
-            const std::string key = absl::StrCat("bench/p", payload);
-            std::vector<double> us;
-            if (op_s == "echo") {
-              ASSIGN_OR_RETURN(us, g_bulwark->TimeCalls("update", "echo", data, data.size(),
-                                                        g_options.warmup, g_options.samples));
-            } else if (op_s == "write") {
-              ASSIGN_OR_RETURN(us, g_bulwark->TimeCalls("update", key, data, 0, g_options.warmup,
-                                                        g_options.samples));
-            } else {
-              RETURN_IF_ERROR(BulwarkHost::CheckReply(
-                  g_bulwark->CallSync("/pb.Backend/HandleRequest",
-                                      g_bulwark->RequestBytes("update", key, data)),
-                  0));
-              ASSIGN_OR_RETURN(us, g_bulwark->TimeCalls("read", key, "", data.size(),
-                                                        g_options.warmup, g_options.samples));
-            }
-            SetLatency(state, kBulwark, MetricName(op_s, payload), Summarize(us));
-            return absl::OkStatus();
-          });
+    m[hash ? "launch_ms" : "launch_no_sha256_ms"] = measure::SummarizeLatency(us).p50 / 1e3;
+  }
+  RETURN_IF_ERROR(host->Launch(true));
+  RETURN_IF_ERROR(host->SetupInstance().status());
+  ASSIGN_OR_RETURN(measure::ProcessMemory idle, measure::ReadProcessMemory(host->pid()));
+  RecordMemory(m, "idle", idle);
+  nlohmann::json out;
+  out["host_cpus"] = measure::CpusAllowed(::getpid()).value_or("");
+  out["plugin_cpus"] = measure::CpusAllowed(static_cast<pid_t>(host->pid())).value_or("");
+  for (int payload : kPayloads) {
+    const std::string data = PayloadData(static_cast<size_t>(payload));
+    const std::string key = absl::StrCat("bench/p", payload);
+    for (const std::string op : kOps) {
+      std::vector<double> us;
+      if (op == "echo") {
+        ASSIGN_OR_RETURN(us, host->TimeCalls("update", "echo", data, data.size(), g_options.warmup,
+                                             g_options.samples));
+      } else if (op == "write") {
+        ASSIGN_OR_RETURN(
+            us, host->TimeCalls("update", key, data, 0, g_options.warmup, g_options.samples));
+      } else {
+        ASSIGN_OR_RETURN(
+            us, host->TimeCalls("read", key, "", data.size(), g_options.warmup, g_options.samples));
+      }
+      const measure::LatencySummary s = measure::SummarizeLatency(us);
+      m[MetricName(op, payload) + "_p50_us"] = s.p50;
+      m[MetricName(op, payload) + "_p99_us"] = s.p99;
     }
   }
-  for (int callers : {1, 8}) {
-    reg(absl::StrCat("throughput/echo/64/callers:", callers),
-        [callers](benchmark::State& state) -> absl::Status {
-          RETURN_IF_ERROR(g_bulwark->EnsureInstance());
-          ASSIGN_OR_RETURN(
-              BulwarkHost::ThroughputResult r,
-              g_bulwark->Throughput(callers, absl::Seconds(g_options.duration_s), PayloadData(64)));
-          const double rate = r.calls_per_s;
-          state.SetIterationTime(1.0 / rate);
-          state.counters["calls_per_s"] = rate;
-          state.counters["plugin_cpu_us_per_call"] = r.plugin_cpu_us_per_call;
-          state.counters["host_cpu_us_per_call"] = r.host_cpu_us_per_call;
-          Record(kBulwark, absl::StrCat("plugin_cpu_us_per_call_", callers),
-                 r.plugin_cpu_us_per_call);
-          Record(kBulwark, absl::StrCat("host_cpu_us_per_call_", callers), r.host_cpu_us_per_call);
-          Record(kBulwark, absl::StrCat("calls_per_s_", callers), rate);
-          return absl::OkStatus();
-        });
+  for (int callers : kCallers) {
+    ASSIGN_OR_RETURN(
+        BulwarkHost::ThroughputResult r,
+        host->Throughput(callers, absl::Milliseconds(g_options.duration_ms), PayloadData(64)));
+    m[absl::StrCat("calls_per_s_", callers)] = r.calls_per_s;
+    m[absl::StrCat("plugin_cpu_us_per_call_", callers)] = r.plugin_cpu_us_per_call;
+    m[absl::StrCat("host_cpu_us_per_call_", callers)] = r.host_cpu_us_per_call;
   }
-  reg("rss_after_load", [](benchmark::State& state) -> absl::Status {
-    RETURN_IF_ERROR(g_bulwark->EnsureInstance());
-    ASSIGN_OR_RETURN(int64_t kib, VmRssKiB(g_bulwark->pid()));
-    state.SetIterationTime(1e-6);
-    state.counters["rss_KiB"] = static_cast<double>(kib);
-    Record(kBulwark, "loaded_rss_kib", static_cast<double>(kib));
-    g_bulwark->Stop();
-    return absl::OkStatus();
-  });
-}
-
-// --- The go-plugin pair --------------------------------------------------------------------
-
-// Runs `command` through /bin/sh and returns its stdout (stderr passes through).
-absl::StatusOr<std::string> RunCommand(const std::string& command) {
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return absl::InternalError("popen failed");
-  std::string out;
-  char buffer[8192];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) {
-    if (out.size() + n > kGoReportBytesMax) {
-      ::pclose(pipe);
-      return absl::ResourceExhaustedError("the Go host printed more than 1 MiB");
-    }
-    out.append(buffer, n);
-  }
-  const int status = ::pclose(pipe);
-  if (status != 0) {
-    return absl::InternalError(
-        absl::StrCat("the Go host failed (wait status ", status, "); its stderr is above"));
-  }
+  ASSIGN_OR_RETURN(measure::ProcessMemory loaded, measure::ReadProcessMemory(host->pid()));
+  m["loaded_rss_kib"] = static_cast<double>(loaded.vm_rss_kib);
+  host->Stop();
+  out["metrics"] = m;
   return out;
 }
 
-// The Go host's -bench report, with sockets in a short private TMPDIR.
-absl::StatusOr<nlohmann::json> RunGoBench(const std::string& extra_flags) {
-  char tmpl[] = "/tmp/bwbgXXXXXX";
+// --- The go-plugin arm (the Go host as a child process) ----------------------------------------
+
+absl::StatusOr<nlohmann::json> RunGoHost(int host_cpu, int plugin_cpu,
+                                         const std::vector<std::string>& extra_flags) {
+  char tmpl[] = "/tmp/bwbgXXXXXX";  // Short: go-plugin's socket paths go under TMPDIR.
   if (::mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
-  const std::string command =
-      absl::StrCat("TMPDIR=", tmpl, " '", g_options.go_host, "' -plugin '", g_options.go_plugin,
-                   "' -bench", " -bench-launches ", g_options.launches, " -bench-warmup ",
-                   g_options.warmup, " -bench-samples ", g_options.samples, " -bench-duration ",
-                   g_options.duration_s, "s ", extra_flags);
-  absl::StatusOr<std::string> out = RunCommand(command);
+  measure::ChildCommand c;
+  c.argv = {g_options.go_host,   "-plugin",
+            g_options.go_plugin, "-bench",
+            "-plugin-cpu",       absl::StrCat(plugin_cpu),
+            "-bench-launches",   absl::StrCat(g_options.launches),
+            "-bench-warmup",     absl::StrCat(g_options.warmup),
+            "-bench-samples",    absl::StrCat(g_options.samples),
+            "-bench-duration",   absl::StrCat(g_options.duration_ms, "ms")};
+  c.argv.insert(c.argv.end(), extra_flags.begin(), extra_flags.end());
+  c.extra_env = {absl::StrCat("TMPDIR=", tmpl)};
+  c.cpu = host_cpu;
+  absl::StatusOr<std::string> out = measure::RunChild(c);
   ::rmdir(tmpl);
   RETURN_IF_ERROR(out.status());
   nlohmann::json report = nlohmann::json::parse(*out, nullptr, /*allow_exceptions=*/false);
@@ -651,230 +642,426 @@ absl::StatusOr<nlohmann::json> RunGoBench(const std::string& extra_flags) {
   return report;
 }
 
-// The current round's Go reports (full; launch-only without the SHA-256 check).
-nlohmann::json g_go_report;
-nlohmann::json g_go_launch_no_sha;
-
-void RegisterGo(int round) {
-  const std::string suffix = absl::StrCat("/round:", round);
-  auto reg = [&](const std::string& name, std::function<absl::Status(benchmark::State&)> body) {
-    benchmark::RegisterBenchmark(absl::StrCat("goplugin/", name, suffix).c_str(),
-                                 [body](benchmark::State& state) {
-                                   for (auto _ : state) {
-                                     absl::Status s = body(state);
-                                     if (!s.ok()) {
-                                       state.SkipWithError(std::string(s.ToString()).c_str());
-                                       return;
-                                     }
-                                   }
-                                 })
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kMicrosecond);
-  };
-  // The subprocess itself: its wall time is the row's time.
-  reg("host_bench_subprocess", [](benchmark::State& state) -> absl::Status {
-    const auto start = std::chrono::steady_clock::now();
-    g_go_report = nullptr;
-    ASSIGN_OR_RETURN(g_go_report, RunGoBench(""));
-    ASSIGN_OR_RETURN(g_go_launch_no_sha,
-                     RunGoBench("-sha256-check=false -bench-samples 1 -bench-warmup 0 "
-                                "-bench-duration 10ms -bench-payloads 64 -bench-callers 1"));
-    state.SetIterationTime(MicrosSince(start) / 1e6);
-    return absl::OkStatus();
-  });
-  auto need = [](const nlohmann::json& j) -> absl::Status {
-    return j.is_object() ? absl::OkStatus()
-                         : absl::FailedPreconditionError("the Go host's bench did not run");
-  };
-  for (bool hash : {true, false}) {
-    reg(hash ? "launch_to_first_call" : "launch_to_first_call_no_sha256",
-        [hash, need](benchmark::State& state) -> absl::Status {
-          const nlohmann::json& report = hash ? g_go_report : g_go_launch_no_sha;
-          RETURN_IF_ERROR(need(report));
-          const nlohmann::json& l = report["launch_to_first_call"];
-          const double p50 = l.value("p50_us", 0.0);
-          state.SetIterationTime(p50 / 1e6);
-          state.counters["p50_ms"] = p50 / 1e3;
-          state.counters["p99_ms"] = l.value("p99_us", 0.0) / 1e3;
-          state.counters["min_ms"] = l.value("min_us", 0.0) / 1e3;
-          Record(kGo, hash ? "launch_ms" : "launch_no_sha256_ms", p50 / 1e3);
-          return absl::OkStatus();
-        });
-  }
-  reg("idle_rss_after_initialize", [need](benchmark::State& state) -> absl::Status {
-    RETURN_IF_ERROR(need(g_go_report));
-    const double kib = g_go_report.value("plugin_idle_rss_kib", 0.0);
-    state.SetIterationTime(1e-6);
-    state.counters["rss_KiB"] = kib;
-    Record(kGo, "idle_rss_kib", kib);
-    return absl::OkStatus();
-  });
-  for (int payload : {64, 65536}) {
-    for (const char* op : {"echo", "write", "read"}) {
-      const std::string op_s = op;
-      reg(absl::StrCat("HandleRequest/", op, "/", payload),
-          [op_s, payload, need](benchmark::State& state) -> absl::Status {
-            RETURN_IF_ERROR(need(g_go_report));
-            for (const nlohmann::json& l : g_go_report["latency"]) {
-              if (l.value("op", "") == op_s && l.value("payload_bytes", 0) == payload) {
-                Summary s;
-                s.min_us = l.value("min_us", 0.0);
-                s.p50_us = l.value("p50_us", 0.0);
-                s.p99_us = l.value("p99_us", 0.0);
-                s.max_us = l.value("max_us", 0.0);
-                SetLatency(state, kGo, MetricName(op_s, payload), s);
-                return absl::OkStatus();
-              }
-            }
-            return absl::NotFoundError("no such series in the Go report");
-          });
+absl::StatusOr<nlohmann::json> RunGoArm(const measure::Placement& p) {
+  ASSIGN_OR_RETURN(nlohmann::json report, RunGoHost(p.host_cpu, p.plugin_cpu, {}));
+  ASSIGN_OR_RETURN(
+      nlohmann::json no_sha,
+      RunGoHost(p.host_cpu, p.plugin_cpu,
+                {"-sha256-check=false", "-bench-samples", "1", "-bench-warmup", "0",
+                 "-bench-duration", "10ms", "-bench-payloads", "64", "-bench-callers", "1"}));
+  Metrics m;
+  m["launch_ms"] = report["launch_to_first_call"].value("p50_us", NAN) / 1e3;
+  m["launch_no_sha256_ms"] = no_sha["launch_to_first_call"].value("p50_us", NAN) / 1e3;
+  const nlohmann::json& mem = report["plugin_idle_memory"];
+  if (mem.is_object()) {
+    for (const char* f : {"rss", "rss_anon", "rss_file", "pss", "uss"}) {
+      const std::string key = absl::StrCat(f == std::string("rss") ? "vm_rss" : f, "_kib");
+      m[absl::StrCat("idle_", f, "_kib")] = mem.value(key, NAN);
     }
   }
-  for (int callers : {1, 8}) {
-    reg(absl::StrCat("throughput/echo/64/callers:", callers),
-        [callers, need](benchmark::State& state) -> absl::Status {
-          RETURN_IF_ERROR(need(g_go_report));
-          for (const nlohmann::json& t : g_go_report["throughput"]) {
-            if (t.value("callers", 0) == callers) {
-              const double rate = t.value("calls_per_sec", 0.0);
-              state.SetIterationTime(1.0 / rate);
-              state.counters["calls_per_s"] = rate;
-              Record(kGo, absl::StrCat("calls_per_s_", callers), rate);
-              return absl::OkStatus();
-            }
-          }
-          return absl::NotFoundError("no such throughput run in the Go report");
-        });
+  for (const nlohmann::json& l : report["latency"]) {
+    const std::string name = MetricName(l.value("op", ""), l.value("payload_bytes", 0));
+    m[name + "_p50_us"] = l.value("p50_us", NAN);
+    m[name + "_p99_us"] = l.value("p99_us", NAN);
   }
-  reg("rss_after_load", [need](benchmark::State& state) -> absl::Status {
-    RETURN_IF_ERROR(need(g_go_report));
-    const double kib = g_go_report.value("plugin_rss_after_load_kib", 0.0);
-    state.SetIterationTime(1e-6);
-    state.counters["rss_KiB"] = kib;
-    Record(kGo, "loaded_rss_kib", kib);
-    return absl::OkStatus();
-  });
+  for (const nlohmann::json& t : report["throughput"]) {
+    m[absl::StrCat("calls_per_s_", t.value("callers", 0))] = t.value("calls_per_sec", NAN);
+  }
+  m["loaded_rss_kib"] = report.value("plugin_rss_after_load_kib", NAN);
+  nlohmann::json out;
+  out["metrics"] = m;
+  out["host_cpus"] = report.value("host_cpus", "");
+  out["plugin_cpus"] = report.value("plugin_cpus", "");
+  return out;
 }
 
-// --- The comparison table ------------------------------------------------------------------
+// --- Rounds and the table ------------------------------------------------------------------
+
+constexpr char kBulwark[] = "bulwark";
+constexpr char kGo[] = "go-plugin";
+
+// results[placement][metric][pair] = one value per round (NaN where a round lacked it).
+using Results =
+    std::map<std::string, std::map<std::string, std::map<std::string, std::vector<double>>>>;
+
+// Runs one arm once in placement `p`, checks that it ran where it was put, returns its metrics.
+absl::StatusOr<Metrics> RunArm(const std::string& pair, const measure::Placement& p,
+                               const std::string& self_exe) {
+  nlohmann::json out;
+  if (pair == kBulwark) {
+    measure::ChildCommand c;
+    c.argv = {self_exe,
+              g_options.kv_plugin,
+              g_options.go_host,
+              g_options.go_plugin,
+              "--arm=bulwark",
+              absl::StrCat("--plugin_cpu=", p.plugin_cpu),
+              absl::StrCat("--launches=", g_options.launches),
+              absl::StrCat("--warmup=", g_options.warmup),
+              absl::StrCat("--samples=", g_options.samples),
+              absl::StrCat("--duration_ms=", g_options.duration_ms)};
+    for (const std::string& e : g_options.plugin_env) c.argv.push_back("--plugin_env=" + e);
+    c.cpu = p.host_cpu;
+    ASSIGN_OR_RETURN(std::string text, measure::RunChild(c));
+    out = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!out.is_object()) return absl::InternalError("the bulwark arm's output is not JSON");
+  } else {
+    ASSIGN_OR_RETURN(out, RunGoArm(p));
+  }
+  const std::string host_cpus = out.value("host_cpus", "");
+  const std::string plugin_cpus = out.value("plugin_cpus", "");
+  if (host_cpus != absl::StrCat(p.host_cpu) || plugin_cpus != absl::StrCat(p.plugin_cpu)) {
+    return absl::InternalError(absl::StrCat(
+        pair, " ran outside placement ", p.name, ": host on CPUs ", host_cpus, ", plugin on CPUs ",
+        plugin_cpus, " (wanted ", p.host_cpu, " and ", p.plugin_cpu, ")"));
+  }
+  Metrics m;
+  for (const auto& [k, v] : out["metrics"].items()) {
+    m[k] = v.is_number() ? v.get<double>() : NAN;
+  }
+  return m;
+}
 
 struct Row {
   const char* metric;
   const char* label;
-  const char* unit;
-  // Goal on bulwark/go-plugin: "<= x" or ">= x"; empty for none.
-  bool has_goal;
+  // Goal on bulwark / go-plugin: "<= goal" (at_most) or ">= goal"; goal 0: none.
   bool at_most;
   double goal;
+  // Only bulwark reports it.
+  bool bulwark_only = false;
 };
 
-void PrintTable() {
-  const std::vector<Row> rows = {
-      {"launch_ms", "launch to first call, AutoMTLS, SHA-256 check", "ms", true, true, 0.25},
-      {"launch_no_sha256_ms", "launch to first call, AutoMTLS, no SHA-256", "ms", false, true, 0},
-      {"echo64_p50_us", "echo 64 B p50", "us", true, true, 0.7},
-      {"echo64_p99_us", "echo 64 B p99", "us", false, true, 0},
-      {"echo64k_p50_us", "echo 64 KiB p50", "us", false, true, 0},
-      {"echo64k_p99_us", "echo 64 KiB p99", "us", false, true, 0},
-      {"write64_p50_us", "write (storage round trip) 64 B p50", "us", false, true, 0},
-      {"write64_p99_us", "write (storage round trip) 64 B p99", "us", false, true, 0},
-      {"write64k_p50_us", "write (storage round trip) 64 KiB p50", "us", false, true, 0},
-      {"write64k_p99_us", "write (storage round trip) 64 KiB p99", "us", false, true, 0},
-      {"read64_p50_us", "read (storage round trip) 64 B p50", "us", false, true, 0},
-      {"read64k_p50_us", "read (storage round trip) 64 KiB p50", "us", false, true, 0},
-      {"calls_per_s_1", "echo 64 B calls/s, 1 caller", "1/s", false, false, 0},
-      {"calls_per_s_8", "echo 64 B calls/s, 8 callers", "1/s", true, false, 1.5},
-      {"idle_rss_kib", "plugin RSS after Setup+Initialize", "KiB", true, true, 0.5},
-      {"idle_rss_after_calls_kib", "plugin RSS after 20 calls + 1 s idle", "KiB", false, true, 0},
-      {"loaded_rss_kib", "plugin RSS after the whole load", "KiB", false, true, 0},
-      {"started_rss_kib", "started+idle, same host: VmRSS", "KiB", false, true, 0},
-      {"started_rss_anon_kib", "started+idle, same host: RssAnon (private)", "KiB", false, true, 0},
-      {"started_rss_file_kib", "started+idle, same host: RssFile", "KiB", false, true, 0},
-      {"started_pss_kib", "started+idle, same host: PSS", "KiB", false, true, 0},
-      {"plugin_cpu_us_per_call_1", "plugin CPU per call, 1 caller (bulwark only)", "us", false,
-       true, 0},
-      {"plugin_cpu_us_per_call_8", "plugin CPU per call, 8 callers (bulwark only)", "us", false,
-       true, 0},
-      {"host_cpu_us_per_call_1", "host CPU per call, 1 caller (bulwark only)", "us", false, true,
-       0},
-      {"host_cpu_us_per_call_8", "host CPU per call, 8 callers (bulwark only)", "us", false, true,
-       0},
+const std::vector<Row>& Rows() {
+  static const auto* rows = new std::vector<Row>{
+      {"launch_ms", "launch -> first call, AutoMTLS, SHA-256 check (ms)", true, 0.25},
+      {"launch_no_sha256_ms", "launch -> first call, AutoMTLS, no SHA-256 (ms)", true, 0},
+      {"echo64_p50_us", "echo 64 B p50 (us)", true, 0.5},
+      {"echo64_p99_us", "echo 64 B p99 (us)", true, 0},
+      {"echo64k_p50_us", "echo 64 KiB p50 (us)", true, 0.7},
+      {"echo64k_p99_us", "echo 64 KiB p99 (us)", true, 0},
+      {"write64_p50_us", "storage write 64 B p50 (us)", true, 0.7},
+      {"read64_p50_us", "storage read 64 B p50 (us)", true, 0.7},
+      {"write64k_p50_us", "storage write 64 KiB p50 (us)", true, 1.0},
+      {"read64k_p50_us", "storage read 64 KiB p50 (us)", true, 1.0},
+      {"write64_p99_us", "storage write 64 B p99 (us)", true, 0},
+      {"read64_p99_us", "storage read 64 B p99 (us)", true, 0},
+      {"calls_per_s_1", "calls/s, echo 64 B, 1 caller", false, 0},
+      {"calls_per_s_8", "calls/s, echo 64 B, 8 callers", false, 1.5},
+      {"idle_uss_kib", "plugin USS idle, after Setup+Initialize (KiB)", true, 0.5},
+      {"idle_rss_kib", "plugin VmRSS idle (KiB)", true, 0},
+      {"idle_pss_kib", "plugin PSS idle (KiB)", true, 0},
+      {"idle_rss_anon_kib", "plugin RssAnon idle (KiB)", true, 0},
+      {"loaded_rss_kib", "plugin VmRSS after the load (KiB)", true, 0},
+      {"plugin_cpu_us_per_call_1", "plugin CPU per call, 1 caller (us)", true, 0, true},
+      {"host_cpu_us_per_call_1", "host CPU per call, 1 caller (us)", true, 0, true},
+      {"plugin_cpu_us_per_call_8", "plugin CPU per call, 8 callers (us)", true, 0, true},
+      {"host_cpu_us_per_call_8", "host CPU per call, 8 callers (us)", true, 0, true},
   };
-  printf("\nP1 plugin protocol: bulwark host <-> C++ kv plugin vs go-plugin host <-> Go plugin\n");
-  printf("medians over %d round(s); ratio = bulwark / go-plugin\n\n", g_options.rounds);
-  printf("| %-50s | %12s | %12s | %7s | %7s | %-7s |\n", "metric", "bulwark", "go-plugin", "ratio",
-         "goal", "met");
-  printf("|%s|%s|%s|%s|%s|%s|\n", std::string(52, '-').c_str(), std::string(14, '-').c_str(),
-         std::string(14, '-').c_str(), std::string(9, '-').c_str(), std::string(9, '-').c_str(),
-         std::string(9, '-').c_str());
-  for (const Row& row : rows) {
-    const auto& pairs = g_results[row.metric];
-    const double b = pairs.count(kBulwark) ? Median(pairs.at(kBulwark)) : NAN;
-    const double g = pairs.count(kGo) ? Median(pairs.at(kGo)) : NAN;
-    const double ratio = b / g;
-    std::string goal = "", met = "";
-    if (row.has_goal) {
-      goal = absl::StrFormat("%s%.2fx", row.at_most ? "<=" : ">=", row.goal);
-      if (std::isnan(ratio)) {
-        met = "n/a";
-      } else {
-        met = (row.at_most ? ratio <= row.goal : ratio >= row.goal) ? "met" : "NOT met";
-      }
-    }
-    const std::string label = absl::StrCat(row.label, " (", row.unit, ")");
-    auto fmt = [](double v) {
-      return std::isnan(v) ? std::string("-") : absl::StrFormat("%.1f", v);
-    };
-    printf("| %-50s | %12s | %12s | %7s | %7s | %-7s |\n", label.c_str(), fmt(b).c_str(),
-           fmt(g).c_str(), std::isnan(ratio) ? "-" : absl::StrFormat("%.2fx", ratio).c_str(),
-           goal.c_str(), met.c_str());
-  }
-  if (g_results.count("calls_per_s_8") == 0 || g_results.count("echo64_p50_us") == 0) {
-    printf("\nsome rows are missing: a benchmark was filtered out or failed (see above)\n");
-  }
-  fflush(stdout);
+  return *rows;
 }
 
-// Takes our own flags out of argv; returns false (with a message) on a bad one.
-bool ParseFlags(int* argc, char** argv) {
+std::string Fmt(double v) {
+  if (!std::isfinite(v)) return "-";
+  return std::fabs(v) >= 100 ? absl::StrFormat("%.0f", v) : absl::StrFormat("%.2f", v);
+}
+
+// "met" / "NOT met" by the median ratio; "(range crosses)" when some round fell on the other
+// side of the goal.
+std::string Verdict(const Row& row, const measure::RangeSummary& r) {
+  if (row.goal == 0) return "";
+  if (r.n == 0) return "n/a";
+  auto ok = [&](double v) { return row.at_most ? v <= row.goal : v >= row.goal; };
+  std::string v = ok(r.median) ? "met" : "NOT met";
+  if (ok(r.min) != ok(r.max)) absl::StrAppend(&v, " (range crosses)");
+  return v;
+}
+
+// Prints the goals table of one placement; returns the number of rows without a value.
+int PrintTable(const std::string& placement,
+               const std::map<std::string, std::map<std::string, std::vector<double>>>& results) {
+  printf(
+      "\nplacement %s: medians over %d round(s); ratio = bulwark / go-plugin per round, "
+      "median [min-max]\n\n",
+      placement.c_str(), g_options.rounds);
+  printf("| %-50s | %9s | %9s | %-22s | %7s | %-22s |\n", "metric", "bulwark", "go-plugin",
+         "ratio median [min-max]", "goal", "met?");
+  printf("| %s | %s | %s | %s | %s | %s |\n", std::string(50, '-').c_str(),
+         std::string(9, '-').c_str(), std::string(9, '-').c_str(), std::string(22, '-').c_str(),
+         std::string(7, '-').c_str(), std::string(22, '-').c_str());
+  int missing = 0;
+  for (const Row& row : Rows()) {
+    std::vector<double> b, g;
+    if (auto it = results.find(row.metric); it != results.end()) {
+      if (auto bi = it->second.find(kBulwark); bi != it->second.end()) b = bi->second;
+      if (auto gi = it->second.find(kGo); gi != it->second.end()) g = gi->second;
+    }
+    const measure::RangeSummary bs = measure::SummarizeRange(b);
+    const measure::RangeSummary gs = measure::SummarizeRange(g);
+    if (bs.n == 0 || (!row.bulwark_only && gs.n == 0)) ++missing;
+    const measure::RangeSummary ratio = measure::SummarizeRatios(b, g);
+    const std::string ratio_text =
+        ratio.n == 0 ? "-"
+                     : absl::StrFormat("%.2fx [%.2f-%.2f]", ratio.median, ratio.min, ratio.max);
+    const std::string goal =
+        row.goal == 0 ? "" : absl::StrFormat("%s%.2fx", row.at_most ? "<=" : ">=", row.goal);
+    printf("| %-50s | %9s | %9s | %-22s | %7s | %-22s |\n", row.label, Fmt(bs.median).c_str(),
+           Fmt(gs.median).c_str(), ratio_text.c_str(), goal.c_str(), Verdict(row, ratio).c_str());
+  }
+  fflush(stdout);
+  return missing;
+}
+
+absl::Status RunComparison() {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return absl::InternalError("cannot read /proc/self/exe");
+  self[n] = '\0';
+  ASSIGN_OR_RETURN(std::vector<measure::Placement> placements, measure::StandardPlacements());
+  if (!g_options.placement.empty()) {
+    placements.erase(
+        std::remove_if(placements.begin(), placements.end(),
+                       [](const measure::Placement& p) { return p.name != g_options.placement; }),
+        placements.end());
+  }
+  Results results;
+  const std::vector<std::string> pairs = {kBulwark, kGo};
+  for (const measure::Placement& p : placements) {
+    for (int round = 0; round < g_options.rounds; ++round) {
+      for (size_t arm : measure::ArmOrder(pairs.size(), round)) {
+        const std::string& pair = pairs[arm];
+        fprintf(stderr, "placement %s, round %d/%d: %s ...\n", p.name.c_str(), round + 1,
+                g_options.rounds, pair.c_str());
+        ASSIGN_OR_RETURN(Metrics m, RunArm(pair, p, self));
+        for (const Row& row : Rows()) {
+          auto it = m.find(row.metric);
+          results[p.name][row.metric][pair].push_back(it != m.end() ? it->second : NAN);
+        }
+      }
+    }
+  }
+  printf(
+      "\nP1 plugin protocol: bulwark host <-> C++ kv plugin vs go-plugin v1.0.1 host <-> Go "
+      "plugin\n%d round(s) per placement, pairs interleaved, fresh processes per round; "
+      "%d launches, %d+%d calls per latency series, %d ms per throughput run\n",
+      g_options.rounds, g_options.launches, g_options.warmup, g_options.samples,
+      g_options.duration_ms);
+  int missing = 0;
+  for (const measure::Placement& p : placements) missing += PrintTable(p.name, results[p.name]);
+  if (missing > 0) {
+    return absl::InternalError(absl::StrCat(missing, " row(s) without a value (see above)"));
+  }
+  return absl::OkStatus();
+}
+
+// --- Multiplexing: one plugin process serving N mounts ----------------------------------------
+
+// Entries of a /proc directory (a process's descriptors or threads); -1 if unreadable.
+int64_t CountEntries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return -1;
+  int64_t n = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+absl::Status RunMounts() {
+  // per_size[n] = {uss, rss, pss, echo p50, setup ms per mount} per round.
+  std::map<int, std::map<std::string, std::vector<double>>> per_size;
+  const std::string data = PayloadData(64);
+  for (int round = 0; round < g_options.rounds; ++round) {
+    for (int n : g_options.mounts) {
+      fprintf(stderr, "mounts round %d/%d: %d mount(s) ...\n", round + 1, g_options.rounds, n);
+      ASSIGN_OR_RETURN(
+          std::unique_ptr<BulwarkHost> host,
+          BulwarkHost::Create(g_options.many_mounts_plugin.empty() ? g_options.kv_plugin
+                                                                   : g_options.many_mounts_plugin));
+      RETURN_IF_ERROR(host->Launch(true));
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) RETURN_IF_ERROR(host->SetupInstance().status());
+      const double setup_us = MicrosSince(start);
+      // One call per mount, so every instance has served a request before memory is read.
+      for (size_t i = 0; i < host->mounts(); ++i) {
+        RETURN_IF_ERROR(
+            BulwarkHost::CheckReply(host->CallSync("/pb.Backend/HandleRequest",
+                                                   host->RequestBytes("update", "echo", data), i),
+                                    data.size()));
+      }
+      ASSIGN_OR_RETURN(measure::ProcessMemory mem, measure::ReadProcessMemory(host->pid()));
+      const int64_t fds = CountEntries(absl::StrCat("/proc/", host->pid(), "/fd"));
+      const int64_t threads = CountEntries(absl::StrCat("/proc/", host->pid(), "/task"));
+      ASSIGN_OR_RETURN(std::vector<double> us,
+                       host->TimeCalls("update", "echo", data, data.size(), g_options.warmup,
+                                       g_options.samples));
+      auto& s = per_size[n];
+      s["uss"].push_back(static_cast<double>(mem.uss_kib()));
+      s["rss"].push_back(static_cast<double>(mem.vm_rss_kib));
+      s["pss"].push_back(static_cast<double>(mem.pss_kib));
+      s["p50"].push_back(measure::SummarizeLatency(us).p50);
+      s["setup_ms_per_mount"].push_back(setup_us / 1e3 / n);
+      s["fds"].push_back(static_cast<double>(fds));
+      s["threads"].push_back(static_cast<double>(threads));
+      host->Stop();
+    }
+  }
+  const int base = g_options.mounts.front();
+  printf(
+      "\nmultiplexing: one kv plugin process serving N mounts (medians over %d round(s); "
+      "per mount = (USS(N) - USS(%d)) / (N - %d) per round; echo p50 over %d calls spread "
+      "over the mounts)\n\n",
+      g_options.rounds, base, base, g_options.samples);
+  printf(
+      "| mounts | USS KiB | VmRSS KiB | PSS KiB | USS per mount KiB [min-max] | Setup ms per "
+      "mount | plugin fds | plugin threads | echo 64 B p50 us | p50 / %d mount(s) [min-max] |\n",
+      base);
+  printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  auto& b = per_size[base];
+  for (int n : g_options.mounts) {
+    auto& s = per_size[n];
+    std::vector<double> per_mount;
+    for (size_t i = 0; i < s["uss"].size() && n != base; ++i) {
+      per_mount.push_back((s["uss"][i] - b["uss"][i]) / (n - base));
+    }
+    const measure::RangeSummary pm = measure::SummarizeRange(per_mount);
+    const measure::RangeSummary ratio = measure::SummarizeRatios(s["p50"], b["p50"]);
+    printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
+           Fmt(measure::Median(s["uss"])).c_str(), Fmt(measure::Median(s["rss"])).c_str(),
+           Fmt(measure::Median(s["pss"])).c_str(),
+           pm.n == 0 ? "-" : absl::StrFormat("%.1f [%.1f-%.1f]", pm.median, pm.min, pm.max).c_str(),
+           Fmt(measure::Median(s["setup_ms_per_mount"])).c_str(),
+           absl::StrFormat("%.0f", measure::Median(s["fds"])).c_str(),
+           absl::StrFormat("%.0f", measure::Median(s["threads"])).c_str(),
+           Fmt(measure::Median(s["p50"])).c_str(),
+           absl::StrFormat("%.2fx [%.2f-%.2f]", ratio.median, ratio.min, ratio.max).c_str());
+  }
+  printf("\ngoal: <= 20 KiB per mount at 1000 mounts, p50 within 10%% of 1 mount\n");
+  fflush(stdout);
+  return absl::OkStatus();
+}
+
+// --- A fixed number of calls (for instruction counts) -------------------------------------------
+
+absl::Status RunCalls() {
+  ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
+  RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty()));
+  RETURN_IF_ERROR(host->SetupInstance().status());
+  const bool large = absl::EndsWith(g_options.op, "64k");
+  const std::string data = PayloadData(large ? 65536 : 64);
+  const std::string key = large ? "bench/p65536" : "bench/p64";
+  absl::StatusOr<std::vector<double>> us;
+  if (absl::StartsWith(g_options.op, "echo")) {
+    us = host->TimeCalls("update", "echo", data, data.size(), g_options.warmup, g_options.calls);
+  } else if (absl::StartsWith(g_options.op, "write")) {
+    us = host->TimeCalls("update", key, data, 0, g_options.warmup, g_options.calls);
+  } else {
+    RETURN_IF_ERROR(BulwarkHost::CheckReply(
+        host->CallSync("/pb.Backend/HandleRequest", host->RequestBytes("update", key, data)), 0));
+    us = host->TimeCalls("read", key, "", data.size(), g_options.warmup, g_options.calls);
+  }
+  RETURN_IF_ERROR(us.status());
+  printf("%d %s calls, p50 %.0f us\n", g_options.calls, g_options.op.c_str(),
+         measure::SummarizeLatency(*us).p50);
+  host->Stop();
+  return absl::OkStatus();
+}
+
+// --- Flags ---------------------------------------------------------------------------------
+
+// Parses the flags; returns false (with a message) on a bad one.
+bool ParseFlags(int argc, char** argv) {
   std::vector<std::string> positional;
-  int out = 1;
-  for (int i = 1; i < *argc; ++i) {
+  bool have_rounds = false;
+  for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
-    auto int_flag = [&](absl::string_view name, int* value, int max) -> std::optional<bool> {
+    auto int_flag = [&](absl::string_view name, int* value, int min,
+                        int max) -> std::optional<bool> {
       const std::string prefix = absl::StrCat("--", name, "=");
       if (!absl::StartsWith(arg, prefix)) return std::nullopt;
       int v = 0;
-      if (!absl::SimpleAtoi(arg.substr(prefix.size()), &v) || v < 1 || v > max) {
-        fprintf(stderr, "%s must be 1..%d\n", prefix.c_str(), max);
+      if (!absl::SimpleAtoi(arg.substr(prefix.size()), &v) || v < min || v > max) {
+        fprintf(stderr, "%s must be %d..%d\n", prefix.c_str(), min, max);
         return false;
       }
       *value = v;
       return true;
     };
     std::optional<bool> r;
-    if (!(r = int_flag("rounds", &g_options.rounds, kRoundsMax)) &&
-        !(r = int_flag("launches", &g_options.launches, kLaunchesMax)) &&
-        !(r = int_flag("samples", &g_options.samples, kSamplesMax)) &&
-        !(r = int_flag("warmup", &g_options.warmup, kSamplesMax)) &&
-        !(r = int_flag("duration_s", &g_options.duration_s, kDurationSecondsMax))) {
-      if (absl::StartsWith(arg, "--plugin_env=")) {
+    if ((r = int_flag("rounds", &g_options.rounds, 1, kRoundsMax))) {
+      have_rounds = true;
+    } else if (!(r = int_flag("launches", &g_options.launches, 1, kLaunchesMax)) &&
+               !(r = int_flag("samples", &g_options.samples, 1, kSamplesMax)) &&
+               !(r = int_flag("warmup", &g_options.warmup, 0, kSamplesMax)) &&
+               !(r = int_flag("duration_ms", &g_options.duration_ms, 10, kDurationMsMax)) &&
+               !(r = int_flag("plugin_cpu", &g_options.plugin_cpu, -1, CPU_SETSIZE - 1)) &&
+               !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax))) {
+      if (arg == "--quick") {
+        g_options.quick = true;
+      } else if (arg == "--execve_launcher") {
+        g_options.execve_launcher = true;
+      } else if (absl::StartsWith(arg, "--plugin_env=")) {
         g_options.plugin_env.emplace_back(arg.substr(strlen("--plugin_env=")));
+      } else if (absl::StartsWith(arg, "--arm=")) {
+        g_options.arm = std::string(arg.substr(strlen("--arm=")));
+        if (g_options.arm != "bulwark") {
+          fprintf(stderr, "--arm must be bulwark\n");
+          return false;
+        }
+      } else if (absl::StartsWith(arg, "--many_mounts_plugin=")) {
+        g_options.many_mounts_plugin = std::string(arg.substr(strlen("--many_mounts_plugin=")));
+      } else if (absl::StartsWith(arg, "--op=")) {
+        g_options.op = std::string(arg.substr(strlen("--op=")));
+        if (g_options.op != "echo64" && g_options.op != "echo64k" && g_options.op != "write64" &&
+            g_options.op != "write64k" && g_options.op != "read64" && g_options.op != "read64k") {
+          fprintf(stderr, "--op must be echo64, echo64k, write64, write64k, read64 or read64k\n");
+          return false;
+        }
+      } else if (absl::StartsWith(arg, "--plugin_wrapper=")) {
+        g_options.plugin_wrapper =
+            absl::StrSplit(arg.substr(strlen("--plugin_wrapper=")), ',', absl::SkipEmpty());
+      } else if (absl::StartsWith(arg, "--placement=")) {
+        g_options.placement = std::string(arg.substr(strlen("--placement=")));
+        if (g_options.placement != "same-cpu" && g_options.placement != "split-cpus") {
+          fprintf(stderr, "--placement must be same-cpu or split-cpus\n");
+          return false;
+        }
+      } else if (absl::StartsWith(arg, "--mounts=")) {
+        for (absl::string_view f : absl::StrSplit(arg.substr(strlen("--mounts=")), ',')) {
+          int n = 0;
+          if (!absl::SimpleAtoi(f, &n) || n < 1 || n > kMountsMax ||
+              (!g_options.mounts.empty() && n <= g_options.mounts.back())) {
+            fprintf(stderr, "--mounts must be increasing counts in 1..%d, e.g. 1,100,1000\n",
+                    kMountsMax);
+            return false;
+          }
+          g_options.mounts.push_back(n);
+        }
       } else if (!absl::StartsWith(arg, "--")) {
         positional.emplace_back(arg);
       } else {
-        argv[out++] = argv[i];  // Google Benchmark's.
+        fprintf(stderr, "unknown flag %s\n", std::string(arg).c_str());
+        return false;
       }
     } else if (!*r) {
       return false;
     }
   }
-  *argc = out;
+  if (g_options.quick) {
+    // Proves every series still runs and prints; the figures mean nothing.
+    if (!have_rounds) g_options.rounds = 1;
+    g_options.launches = 2;
+    g_options.warmup = 5;
+    g_options.samples = 20;
+    g_options.duration_ms = 200;
+  }
   if (positional.size() != 3) {
     fprintf(stderr,
-            "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--rounds=N] "
-            "[--launches=N] [--warmup=N] [--samples=N] [--duration_s=N] [benchmark flags]\n"
+            "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
+            "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
+            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
+            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
   }
@@ -887,6 +1074,15 @@ bool ParseFlags(int* argc, char** argv) {
   g_options.kv_plugin = absolute(positional[0]);
   g_options.go_host = absolute(positional[1]);
   g_options.go_plugin = absolute(positional[2]);
+  if (!g_options.many_mounts_plugin.empty()) {
+    g_options.many_mounts_plugin = absolute(g_options.many_mounts_plugin);
+  }
+  for (const std::string& path : {g_options.kv_plugin, g_options.go_host, g_options.go_plugin}) {
+    if (::access(path.c_str(), X_OK) != 0) {
+      fprintf(stderr, "%s: not an executable file\n", path.c_str());
+      return false;
+    }
+  }
   return true;
 }
 
@@ -895,23 +1091,25 @@ bool ParseFlags(int* argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace bulwark::bench;  // NOLINT: main only.
-  if (!ParseFlags(&argc, argv)) return 2;
-  // Rounds alternate which pair goes first, so a load change on the shared machine does not
-  // always fall on the same side.
-  for (int round = 1; round <= g_options.rounds; ++round) {
-    if (round % 2 == 1) {
-      RegisterBulwark(round);
-      RegisterGo(round);
-    } else {
-      RegisterGo(round);
-      RegisterBulwark(round);
+  if (!ParseFlags(argc, argv)) return 2;
+  absl::Status status;
+  if (g_options.arm == "bulwark") {
+    absl::StatusOr<nlohmann::json> out = RunBulwarkArm();
+    if (out.ok()) {
+      printf("%s\n", out->dump().c_str());
+      return 0;
     }
+    status = out.status();
+  } else if (g_options.calls > 0) {
+    status = RunCalls();
+  } else if (!g_options.mounts.empty()) {
+    status = RunMounts();
+  } else {
+    status = RunComparison();
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  g_bulwark.reset();
-  PrintTable();
+  if (!status.ok()) {
+    fprintf(stderr, "plugin_protocol_benchmark: %s\n", std::string(status.ToString()).c_str());
+    return 1;
+  }
   return 0;
 }

@@ -11,11 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 type benchOptions struct {
@@ -60,12 +60,17 @@ type benchReport struct {
 	// go-plugin's SHA-256 check of the binary (when LaunchIncludesSHA256), exec, handshake,
 	// dial, dispense and one health check (go-plugin's Ping) that returned. Not a pb.Backend
 	// call: multiplexing plugins answer those only after Setup.
-	LaunchToFirstCall    durationStats      `json:"launch_to_first_call"`
-	LaunchIncludesSHA256 bool               `json:"launch_includes_sha256_check"`
-	IdleRSSKiB           int64              `json:"plugin_idle_rss_kib"`
-	LoadedRSSKiB         int64              `json:"plugin_rss_after_load_kib"`
-	Latency              []latencyResult    `json:"latency"`
-	Throughput           []throughputResult `json:"throughput"`
+	LaunchToFirstCall    durationStats `json:"launch_to_first_call"`
+	LaunchIncludesSHA256 bool          `json:"launch_includes_sha256_check"`
+	IdleRSSKiB           int64         `json:"plugin_idle_rss_kib"`
+	// The same moment (after Setup and Initialize): VmRSS, PSS and USS of the plugin.
+	IdleMemory processMemory `json:"plugin_idle_memory"`
+	// Where the processes ran: Cpus_allowed_list of this host and of the benchmarked plugin.
+	HostCPUs     string             `json:"host_cpus"`
+	PluginCPUs   string             `json:"plugin_cpus"`
+	LoadedRSSKiB int64              `json:"plugin_rss_after_load_kib"`
+	Latency      []latencyResult    `json:"latency"`
+	Throughput   []throughputResult `json:"throughput"`
 }
 
 func summarize(samples []time.Duration) durationStats {
@@ -226,6 +231,11 @@ func (sc *scenario) bench(b benchOptions) (*benchReport, error) {
 	if report.IdleRSSKiB, err = s.rssKiB(); err != nil {
 		return nil, err
 	}
+	if report.IdleMemory, err = s.memory(); err != nil {
+		return nil, err
+	}
+	report.HostCPUs = cpusAllowed("self")
+	report.PluginCPUs = cpusAllowed(strconv.Itoa(s.pid))
 
 	ops := []string{"write", "read"}
 	throughputOp := "read"

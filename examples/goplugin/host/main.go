@@ -58,6 +58,7 @@ func run(args []string) int {
 	callers := flags.String("bench-callers", "1,8", "concurrent callers of each throughput run")
 	payloads := flags.String("bench-payloads", "64,65536",
 		"request data sizes in bytes for the latency series (the first is used for throughput); at least 13")
+	pluginCPU := flags.Int("plugin-cpu", -1, "pin the plugin process to this CPU (sched_setaffinity of the launching thread, inherited at fork); -1: not pinned")
 	if err := flags.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -103,6 +104,7 @@ func run(args []string) int {
 			autoMTLS:        *autoMTLS,
 			repairBrokerTLS: *repairBroker,
 			startTimeout:    *startTimeout,
+			pluginCPU:       *pluginCPU,
 			logger: hclog.New(&hclog.LoggerOptions{
 				Name:   "goplugin-host",
 				Level:  hclog.LevelFromString(*logLevel),

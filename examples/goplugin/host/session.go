@@ -40,6 +40,8 @@ type sessionOptions struct {
 	repairBrokerTLS bool
 	startTimeout    time.Duration
 	logger          hclog.Logger
+	// The CPU the plugin process is pinned to (-plugin-cpu); negative: not pinned.
+	pluginCPU int
 }
 
 type session struct {
@@ -102,7 +104,10 @@ func launch(opts sessionOptions) (*session, error) {
 func (s *session) connect(opts sessionOptions) error {
 	// Start runs the plugin and parses its handshake line; with AutoMTLS it has then set
 	// config.TLSConfig, with the plugin's certificate as RootCAs when the line carried one.
-	if _, err := s.client.Start(); err != nil {
+	if err := withThreadOnCPU(opts.pluginCPU, func() error {
+		_, err := s.client.Start()
+		return err
+	}); err != nil {
 		return fmt.Errorf("start plugin: %v", err)
 	}
 	if opts.autoMTLS {
@@ -210,6 +215,62 @@ func (s *session) close() time.Duration {
 		}
 	}
 	return took
+}
+
+// processMemory is where a process's resident memory is (KiB): VmRSS with its anonymous and
+// file parts from /proc/PID/status, PSS and USS (Private_Clean + Private_Dirty) from
+// /proc/PID/smaps_rollup.
+type processMemory struct {
+	VmRSSKiB   int64 `json:"vm_rss_kib"`
+	RssAnonKiB int64 `json:"rss_anon_kib"`
+	RssFileKiB int64 `json:"rss_file_kib"`
+	PssKiB     int64 `json:"pss_kib"`
+	UssKiB     int64 `json:"uss_kib"`
+}
+
+func procFields(path string, keys ...string) (map[string]int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		for _, k := range keys {
+			if fields[0] == k+":" {
+				n, err := strconv.ParseInt(fields[1], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: unreadable %s line", path, k)
+				}
+				out[k] = n
+			}
+		}
+	}
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			return nil, fmt.Errorf("%s: no %s line", path, k)
+		}
+	}
+	return out, nil
+}
+
+// memory reads the plugin process's processMemory.
+func (s *session) memory() (processMemory, error) {
+	st, err := procFields(fmt.Sprintf("/proc/%d/status", s.pid), "VmRSS", "RssAnon", "RssFile")
+	if err != nil {
+		return processMemory{}, err
+	}
+	ro, err := procFields(fmt.Sprintf("/proc/%d/smaps_rollup", s.pid), "Pss", "Private_Clean", "Private_Dirty")
+	if err != nil {
+		return processMemory{}, err
+	}
+	return processMemory{
+		VmRSSKiB: st["VmRSS"], RssAnonKiB: st["RssAnon"], RssFileKiB: st["RssFile"],
+		PssKiB: ro["Pss"], UssKiB: ro["Private_Clean"] + ro["Private_Dirty"],
+	}, nil
 }
 
 // rssKiB reads VmRSS of the plugin process from /proc.

@@ -1,0 +1,51 @@
+#!/bin/bash
+# Runs //benchmarks:plugin_protocol_benchmark --quick and checks what it prints: both placements,
+# every row of the goals table with a value for each pair (the benchmark exits non-zero when a row
+# is empty or a pair ran outside its placement). No timing is judged.
+set -euo pipefail
+bench="$1"
+kv="$2"
+go_host="$3"
+go_plugin="$4"
+many_mounts="$5"  # --many_mounts_plugin=PATH
+out="$TEST_TMPDIR/out.txt"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+"$bench" "$kv" "$go_host" "$go_plugin" --quick >"$out" || { cat "$out"; fail "--quick exited non-zero"; }
+cat "$out"
+for placement in same-cpu split-cpus; do
+  grep -q "^placement $placement:" "$out" || fail "no table for placement $placement"
+done
+for row in "launch -> first call, AutoMTLS, SHA-256 check" "echo 64 B p50" "echo 64 KiB p50" \
+  "storage write 64 B p50" "storage read 64 KiB p50" "calls/s, echo 64 B, 8 callers" \
+  "plugin USS idle" "host CPU per call, 8 callers"; do
+  n=$(grep -c "^| $row" "$out" || true)
+  [ "$n" = 2 ] || fail "row '$row' printed $n times, want once per placement"
+done
+# Every goal row carries a ratio and a verdict.
+if grep -E '^\| (echo|storage|launch|calls|plugin USS)' "$out" | grep -E '\| -  +\|'; then
+  fail "a row without a value"
+fi
+
+# The modes the callgrind script and the multiplexing run use: a fixed number of calls through
+# the launcher valgrind can run, and one plugin process serving 70 mounts.
+"$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --warmup=1 --op=write64 --execve_launcher \
+  >"$TEST_TMPDIR/calls.txt" || fail "--calls with --execve_launcher failed"
+grep -q "^3 write64 calls, p50" "$TEST_TMPDIR/calls.txt" || fail "no --calls summary"
+"$bench" "$kv" "$go_host" "$go_plugin" "$many_mounts" --mounts=1,70 --rounds=1 --warmup=1 --samples=4 \
+  >"$TEST_TMPDIR/mounts.txt" || fail "--mounts failed"
+cat "$TEST_TMPDIR/mounts.txt"
+# 70 is past the SDK's default cap of 64 instances: this plugin raises it.
+grep -q "^| 70 | [0-9]" "$TEST_TMPDIR/mounts.txt" || fail "no row for 70 mounts"
+
+# A missing plugin is refused by name before anything runs.
+if "$bench" /nonexistent/kv_plugin "$go_host" "$go_plugin" --quick 2>"$TEST_TMPDIR/err.txt"; then
+  fail "a missing plugin was accepted"
+fi
+grep -q "/nonexistent/kv_plugin: not an executable file" "$TEST_TMPDIR/err.txt" ||
+  fail "the error does not name the missing plugin: $(cat "$TEST_TMPDIR/err.txt")"
+echo PASS
