@@ -148,6 +148,9 @@ absl::Status SimEtcdStorage::Write(Op op) {
   absl::StatusOr<bool> held = link_.store().Txn(compares, {op});
   if (!held.ok()) return held.status();
   if (!*held) {
+    // The planted bug acknowledges a fenced write that did not land: a deposed active's client
+    // is told its write succeeded, and the write is lost across the failover (durability).
+    if (BW_PLANTED_BUG("bug.sim_etcd.ack_fenced_write")) return absl::OkStatus();
     const ha::LockGrant fenced = fence_;  // The listener may change the mode.
     NotifyFenced(fenced);
     return FencedError(absl::StrCat(operation, " refused: the lock entry created at revision ",
@@ -172,6 +175,8 @@ struct SimEtcdCoordinator::State {
   absl::Duration confirmed_send;  // Node clock: when the last acknowledged renewal was sent.
   TimerId renew_timer = kNoTimer;
   TimerId loss_timer = kNoTimer;
+  absl::Duration renew_due;  // Node clock, while renew_timer is armed.
+  absl::Duration loss_due;   // Node clock, while loss_timer is armed.
   int64_t watch = 0;
   bool checking = false;
 };
@@ -265,10 +270,7 @@ void SimEtcdCoordinator::Start(const std::shared_ptr<State>& c) {
         c->key = absl::StrCat(lock_prefix_, absl::Hex(c->lease));
         c->confirmed_send = sent;
         ArmLoss(c);
-        c->renew_timer =
-            executor_.PostAfter(Real(ha::RenewInterval(options_.lock_ttl)), [this, weak] {
-              if (auto c = weak.lock()) Renew(c);
-            });
+        ArmRenew(c, Real(ha::RenewInterval(options_.lock_ttl)));
         // Hear of deletions of other entries; the renewals re-check too, in case an event
         // was lost on the link.
         auto alive = std::make_shared<bool>(true);
@@ -330,10 +332,7 @@ void SimEtcdCoordinator::Check(const std::shared_ptr<State>& c) {
 void SimEtcdCoordinator::Renew(const std::shared_ptr<State>& c) {
   c->renew_timer = kNoTimer;
   if (campaign_ != c) return;
-  std::weak_ptr<State> weak = c;
-  c->renew_timer = executor_.PostAfter(Real(ha::RenewInterval(options_.lock_ttl)), [this, weak] {
-    if (auto c = weak.lock()) Renew(c);
-  });
+  ArmRenew(c, Real(ha::RenewInterval(options_.lock_ttl)));
   const absl::Duration sent = clock_.MonotonicNow();
   SimEtcd& store = link_.store();
   const int64_t lease = c->lease;
@@ -356,11 +355,36 @@ void SimEtcdCoordinator::Renew(const std::shared_ptr<State>& c) {
       });
 }
 
+void SimEtcdCoordinator::ArmRenew(const std::shared_ptr<State>& c, absl::Duration after) {
+  if (c->renew_timer != kNoTimer) executor_.Cancel(c->renew_timer);
+  c->renew_due = clock_.MonotonicNow() + after;
+  std::weak_ptr<State> weak = c;
+  c->renew_timer = executor_.PostAfter(after, [this, weak] {
+    if (auto c = weak.lock()) Renew(c);
+  });
+}
+
+void SimEtcdCoordinator::Pause(absl::Duration d) {
+  if (!campaign_) return;
+  std::shared_ptr<State> c = campaign_;
+  const absl::Duration now = clock_.MonotonicNow();
+  if (c->renew_timer != kNoTimer) ArmRenew(c, c->renew_due - now + d);
+  if (c->loss_timer != kNoTimer) {
+    c->confirmed_send += d;  // As if its clock had stood still for d.
+    ArmLoss(c);
+  }
+}
+
+void SimEtcdCoordinator::Abandon() {
+  if (campaign_) Drop(campaign_);
+}
+
 void SimEtcdCoordinator::ArmLoss(const std::shared_ptr<State>& c) {
   if (c->loss_timer != kNoTimer) executor_.Cancel(c->loss_timer);
   const absl::Duration deadline = ha::LossDeadline(options_.lock_ttl);
   const absl::Duration left =
       std::max(absl::ZeroDuration(), c->confirmed_send + Real(deadline) - clock_.MonotonicNow());
+  c->loss_due = clock_.MonotonicNow() + left;
   std::weak_ptr<State> weak = c;
   c->loss_timer = executor_.PostAfter(left, [this, weak, deadline] {
     auto c = weak.lock();

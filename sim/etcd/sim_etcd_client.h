@@ -141,6 +141,12 @@ class SimEtcdCoordinator final : public ha::Coordinator {
                                                          EventsCallback on_events) override;
 
   const std::string& lock_prefix() const { return lock_prefix_; }
+  // The node's process died: the campaign ends without a word to the store (its lease runs out
+  // by itself) and without a callback.
+  void Abandon();
+  // The node stops for `d` (SIGSTOP, a long GC pause): none of its HA timers fires during it;
+  // afterwards each fires `d` later than it would have.
+  void Pause(absl::Duration d);
   // Changes the skew of this node's clock from now on.
   void SetClockRate(double rate) { options_.clock_rate = rate; }
   // The lock revision this node holds, 0 when none.
@@ -154,6 +160,7 @@ class SimEtcdCoordinator final : public ha::Coordinator {
   void Check(const std::shared_ptr<State>& c);
   void Renew(const std::shared_ptr<State>& c);
   void ArmLoss(const std::shared_ptr<State>& c);
+  void ArmRenew(const std::shared_ptr<State>& c, absl::Duration after);
   // Ends the campaign with `why`: through `won` before a grant, `lost` after.
   void End(const std::shared_ptr<State>& c, absl::Status why);
   void Drop(const std::shared_ptr<State>& c);
