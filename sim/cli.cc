@@ -182,11 +182,13 @@ absl::StatusOr<Flags> ParseFlags(const std::vector<std::string>& args) {
     } else if (flag == "--nodes") {
       absl::StatusOr<std::string> v = value();
       if (!v.ok()) return v.status();
-      if (*v != "1") {
-        return absl::UnimplementedError(
-            "--nodes: only 1 node is simulated until HA lands (the node model is ready for more; "
-            "shared storage and roles are not)");
+      absl::StatusOr<uint64_t> n = ParseCount(flag, *v);
+      if (!n.ok()) return n.status();
+      if (*n < 1 || *n > static_cast<uint64_t>(kNodesMax)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--nodes must be between 1 and ", kNodesMax, "; got ", *v));
       }
+      flags.sweep.nodes = static_cast<int>(*n);
     } else if (flag == "--list-scenarios") {
       status = no_value();
       flags.list_scenarios = true;
@@ -239,6 +241,8 @@ std::string CliUsage() {
       "  --scenario NAME        ",
       absl::StrJoin(ScenarioNames(), ", "),
       " (default: default)\n"
+      "  --nodes N              N nodes (1..7); more than 1: an HA cluster on a simulated etcd\n"
+      "                         (default: the scenario's, 3 for cluster, 1 for the others)\n"
       "  --schedule TEXT        replay --seed N with exactly these faults (as a report prints)\n"
       "  --check-determinism    run every seed twice; report the first differing trace event\n"
       "  --failpoints SPEC      failpoints in force for the whole run, e.g.\n"

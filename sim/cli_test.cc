@@ -73,7 +73,8 @@ TEST(CliTest, UsageErrorsExitWithTwoAndSayWhy) {
   EXPECT_THAT(Cli({"--failpoints", "a=retrun"}).err, HasSubstr("unknown action \"retrun\""));
   EXPECT_THAT(Cli({"--scenario", "nope", "--seed", "1"}).err,
               HasSubstr("unknown scenario \"nope\""));
-  EXPECT_THAT(Cli({"--nodes", "3"}).err, HasSubstr("only 1 node"));
+  EXPECT_THAT(Cli({"--nodes", "9"}).err, HasSubstr("--nodes must be between 1 and 7"));
+  EXPECT_THAT(Cli({"--nodes", "0"}).err, HasSubstr("--nodes must be between 1 and 7"));
   EXPECT_THAT(Cli({"--sim-time-max", "soon"}).err, HasSubstr("positive duration"));
   EXPECT_THAT(Cli({"--drill", "nothing"}).err, HasSubstr("unknown planted bug"));
   EXPECT_EQ(Cli({"--seed", "1", "--seeds", "1..2"}).code, kExitUsage);

@@ -7,6 +7,7 @@
 #include "base/env/sim/sim_process_launcher.h"
 #include "base/status/check.h"
 #include "sim/actors/actor.h"
+#include "sim/ha/ha_cluster.h"
 #include "sim/invariants/invariant.h"
 #include "sim/network.h"
 #include "sim/world.h"
@@ -87,7 +88,9 @@ void Cluster::AddMachine(int id) {
   hooks.spawning = [this](int node, absl::string_view path, absl::string_view sha256) {
     OnSpawn(node, path, sha256);
   };
+  if (world_.ha) world_.ha->Configure(id, options);
   built.node = std::make_unique<Node>(options, world_.loop, world_.clock, std::move(hooks));
+  if (world_.ha) built.node->AddComponent(world_.ha->MakeComponent(id));
   WriteWorld(built.node->disk());
   machines_.push_back(std::move(built));
   world_.seal_windows.emplace_back();
@@ -187,6 +190,12 @@ void Cluster::Restart(int id) {
   LeaveNode();
   // An armed crash may strike during recovery itself: that is another power loss, not a failure.
   const bool died = !AfterNodeCode(id);
+  if (world_.ha && !died && absl::IsUnavailable(started)) {
+    // An HA node cannot open while the store is out of reach; its supervisor tries again.
+    world_.trace.Add(world_.Now(), id, "restart-retry", "store unreachable");
+    world_.loop.PostAfter(restart_retry_, [this, id] { Restart(id); });
+    return;
+  }
   world_.invariants->OnRestart(id, started, died);
   if (died || !started.ok()) return;
   world_.trace.Add(world_.Now(), id, "restarted", "");

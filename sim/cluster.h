@@ -84,6 +84,7 @@ class Cluster final : public faultinject::Effects {
   void OnSpawn(int node, absl::string_view path, absl::string_view sha256);
 
   World& world_;
+  const absl::Duration restart_retry_ = absl::Seconds(1);
   int active_ = -1;  // The machine whose code is on the stack.
   std::vector<Machine> machines_;
 };

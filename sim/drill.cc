@@ -103,6 +103,27 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.catalog.skip_signature_check=return",
        "tamper",
        {"signed_launch"}},
+      // The HA cluster's (sim/ha, scenario "cluster": 3 nodes on the simulated etcd).
+      {"sim_etcd.unfenced_write",
+       "every write of the active node is conditioned on its lock entry still existing",
+       "bug.sim_etcd.unfenced_write=return",
+       "cluster",
+       {"ha_one_writer"}},
+      {"sim_etcd.ack_fenced_write",
+       "a write refused by the fence is reported as failed, never acknowledged",
+       "bug.sim_etcd.ack_fenced_write=return",
+       "cluster",
+       {"durability", "phantom_read", "liveness"}},
+      {"ha.keep_plugins_after_step_down",
+       "losing the lock or stepping down stops every plugin of the node",
+       "bug.ha.keep_plugins_after_step_down=return",
+       "cluster",
+       {"ha_plugins"}},
+      {"ha.give_up_after_failed_campaign",
+       "a node whose campaign failed contends again after retry_after",
+       "bug.ha.give_up_after_failed_campaign=return",
+       "cluster",
+       {"ha_liveness", "liveness"}},
   };
   return *bugs;
 }

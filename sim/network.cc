@@ -26,12 +26,20 @@ uint64_t Network::Send(int node, Request request, Callback done, SendOptions opt
     auto it = world_.signature_by_sha.find(request.registration.sha256);
     if (it != world_.signature_by_sha.end()) request.registration.signature = it->second;
   }
+  // An HA cluster: a client's request enters at any node (a standby redirects it).
+  if (options.client && world_.scenario.nodes > 1) {
+    node = static_cast<int>(random_.Uniform(static_cast<uint64_t>(world_.cluster->size())));
+  }
   const uint64_t op = next_op_++;
   PendingOp& pending = pending_[op];
   pending.done = std::move(done);
   pending.kind = request.kind;
   pending.node = node;
   pending.client = options.client;
+  if (world_.scenario.nodes > 1) {  // Kept to follow a standby's redirect.
+    pending.request = request;
+    pending.options = options;
+  }
   if (options.client) ++client_ops_in_flight_;
   const uint64_t sent = world_.NextSeq();
   world_.trace.Add(world_.Now(), node, "send",
@@ -87,10 +95,36 @@ void Network::OnNodeDone(uint64_t op, int node, uint64_t epoch, const Request& r
           world_.ScanText("catalog view", response.view->DebugString());
         const absl::Duration delay = Latency() + m.delay_debt;
         m.delay_debt = absl::ZeroDuration();
+        if (response.redirect_to >= 0) {
+          Redirect(op, response.redirect_to, delay);
+          return;
+        }
         world_.loop.PostAfter(delay, [this, op, response = std::move(response)]() mutable {
           Complete(op, std::move(response));
         });
       });
+}
+
+void Network::Redirect(uint64_t op, int to, absl::Duration delay) {
+  auto it = pending_.find(op);
+  if (it == pending_.end()) return;
+  PendingOp& pending = it->second;
+  if (++pending.redirects > kRedirectsMax || to >= world_.cluster->size()) {
+    Response response;
+    response.status = absl::UnavailableError(
+        absl::StrCat("too many redirects (", kRedirectsMax, "): no stable active node"));
+    world_.loop.PostAfter(delay, [this, op, response = std::move(response)]() mutable {
+      Complete(op, std::move(response));
+    });
+    return;
+  }
+  // The client follows the 307: the same request, to the node named, once the answer arrived.
+  pending.node = to;
+  world_.trace.Add(world_.Now(), to, "redirect", absl::StrCat("#", op));
+  const uint64_t epoch = world_.cluster->machine(to).epoch;
+  world_.loop.PostAfter(delay + Latency(),
+                        [this, op, to, epoch, request = pending.request,
+                         options = pending.options] { Deliver(op, to, epoch, request, options); });
 }
 
 void Network::Complete(uint64_t op, Response response) {

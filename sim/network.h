@@ -19,6 +19,9 @@ namespace bulwark::sim {
 
 class World;
 
+// Redirects a request follows before it fails (a cluster whose active keeps moving).
+inline constexpr int kRedirectsMax = 4;
+
 class Network {
  public:
   // `answered` is false when the connection broke (the node died) before an answer came.
@@ -46,11 +49,17 @@ class Network {
     OpKind kind = OpKind::kStatus;
     int node = 0;
     bool client = false;
+    // HA clusters: what a standby's redirect re-sends.
+    int redirects = 0;
+    Request request;
+    SendOptions options;
   };
 
   absl::Duration Latency();
   void Deliver(uint64_t op, int node, uint64_t epoch, const Request& request, SendOptions options);
   void OnNodeDone(uint64_t op, int node, uint64_t epoch, const Request& request, Response response);
+  // A standby redirected `op` to node `to`: send it there.
+  void Redirect(uint64_t op, int to, absl::Duration delay);
   void Complete(uint64_t op, Response response);
   void Abort(uint64_t op, absl::string_view why);
   void LostRequest(uint64_t op);

@@ -269,16 +269,21 @@ void Node::Trace(absl::string_view kind, absl::string_view payload) {
   if (hooks_.trace) hooks_.trace(options_.id, kind, payload);
 }
 
+LogSink& Node::log_sink() { return *log_; }
+
 absl::Status Node::Start() {
   CHECK(!running()) << "node " << options_.id << " started twice";
   fs_.Revive();
-  absl::StatusOr<std::unique_ptr<FileStorage>> storage =
-      FileStorage::Open(fs_, options_.data_dir, env_.failpoints);
-  if (!storage.ok()) {
-    fs_.Kill();
-    return Annotate(storage.status(), "open file storage");
+  if (options_.physical == nullptr) {
+    absl::StatusOr<std::unique_ptr<FileStorage>> storage =
+        FileStorage::Open(fs_, options_.data_dir, env_.failpoints);
+    if (!storage.ok()) {
+      fs_.Kill();
+      return Annotate(storage.status(), "open file storage");
+    }
+    storage_ = *std::move(storage);
   }
-  storage_ = *std::move(storage);
+  Storage& physical = options_.physical != nullptr ? *options_.physical : *storage_;
   metrics_ = std::make_unique<metrics::Registry>();
   lifecycle::ExternalRunnerOptions runner_options;
   runner_options.runtime_dir = options_.run_dir;
@@ -302,8 +307,9 @@ absl::Status Node::Start() {
     core_options.catalog.allowed_signers_file = options_.allowed_signers_file;
   }
   core_options.lifecycle = options_.lifecycle;
+  core_options.role = options_.role;
   absl::StatusOr<std::unique_ptr<node::Node>> core =
-      node::Node::Open(env_, *storage_, *runners_, *metrics_, *log_, core_options);
+      node::Node::Open(env_, physical, *runners_, *metrics_, *log_, core_options);
   if (!core.ok()) {
     Stop();
     return Annotate(core.status(), "open node");

@@ -119,6 +119,8 @@ struct Response {
   bool sealed = true;                             // kStatus, kUnseal.
   bool initialized = false;                       // kStatus.
   std::optional<catalog::CatalogEntryView> view;  // kRegister, kCatalogGet.
+  // An HA standby's redirect (Vault's 307): the node the request should go to; -1: none.
+  int redirect_to = -1;
 };
 
 class Node;
@@ -158,6 +160,11 @@ struct NodeOptions {
   // A plugin author's backend for every data mount's plugin (processes and built-in) in place of
   // the kv example; mount data requests then carry the probe's operation and data.
   std::shared_ptr<const PluginUnderTest> plugin;
+  // An HA cluster (sim/ha): the physical storage under the barrier in place of FileStorage on the
+  // node's disk (the node's view of the simulated etcd; outlives the node), and the role its core
+  // opens in. Null: FileStorage, active (one node).
+  Storage* physical = nullptr;
+  node::Role role = node::Role::kActive;
 };
 
 // How a plugin process was started, as the node's launcher saw it: what the invariants compare
@@ -239,6 +246,8 @@ class Node {
   // How process `pid` (of this node's launcher) was started; null if it was not.
   const LaunchRecord* launched(int64_t pid) const;
   ReseedableRandom& disk_random() { return disk_random_; }
+  // Where the node's core logs (every record reaches NodeHooks::log).
+  LogSink& log_sink();
 
   // The core of the running process; null while stopped.
   node::Node* core() { return core_.get(); }

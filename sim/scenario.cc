@@ -1,6 +1,8 @@
 // The named scenarios and the swarm draw (see scenario.h).
 #include "sim/scenario.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/env/random.h"
@@ -27,6 +29,9 @@ constexpr Named kNamed[] = {
     {"plugins", "plugin processes crash, hang and slow down; step-downs; lazy reloads"},
     {"swap", "artifacts swapped on disk under honest registrations: launch verification alone"},
     {"tamper", "signatures required: artifacts overwritten, signers removed, signatures swapped"},
+    {"cluster",
+     "3 HA nodes on a simulated etcd: partitions, store outages, skew, pauses, kills, "
+     "step-downs"},
 };
 
 double Between(Random& random, double lo, double hi) {
@@ -129,6 +134,20 @@ std::vector<faultinject::BuggifyOptions::Rule> DefaultBuggifyRules() {
   };
 }
 
+absl::StatusOr<Scenario> WithNodes(Scenario s, int nodes) {
+  if (nodes < 1 || nodes > kNodesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nodes must be between 1 and ", kNodesMax, "; got ", nodes));
+  }
+  s.nodes = nodes;
+  if (nodes > 1) {
+    s.faults.step_down_per_min = 0;
+    s.faults.ha_per_min = std::max(s.faults.ha_per_min, 2.0);
+    s.rotate_per_min = 0;
+  }
+  return s;
+}
+
 std::vector<std::string> ScenarioNames() {
   std::vector<std::string> names;
   for (const Named& named : kNamed) names.emplace_back(named.name);
@@ -206,6 +225,12 @@ absl::StatusOr<Scenario> ScenarioFor(absl::string_view name, uint64_t seed) {
     s.swapped_signature_probability = 0.15;
     f.tamper_per_min = 3;
     return s;
+  }
+  if (name == "cluster") {
+    f = FaultMix();
+    f.ha_per_min = 4;
+    f.kill_per_min = 0.5;
+    return WithNodes(s, 3);
   }
   if (name == "swap") {
     f = FaultMix();

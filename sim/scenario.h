@@ -20,6 +20,7 @@ namespace bulwark::sim {
 inline constexpr int kClientsMax = 16;
 inline constexpr int kKeysPerClientMax = 64;
 inline constexpr int kMountsMax = 8;
+inline constexpr int kNodesMax = 7;
 
 struct FaultMix {
   // Timed faults are drawn in [start, workload end - end_margin).
@@ -37,6 +38,9 @@ struct FaultMix {
   double plugin_slow_per_min = 0;
   double step_down_per_min = 0;
   double tamper_per_min = 0;
+  // HA clusters (nodes > 1): ha:<what>:<duration_ms>:<param> faults (schedule.h).
+  double ha_per_min = 0;
+  absl::Duration ha_max = absl::Seconds(40);
   // Share of crashes that tear unsynced data rather than drop it.
   double tear_probability = 0.5;
   // kCrashMidOp strikes at a mutation drawn from [1, midcrash_mutations_max].
@@ -109,6 +113,12 @@ std::string ScenarioDescription(absl::string_view name);
 // The scenario `name` for `seed` (only "swarm" depends on the seed). NotFound naming the known
 // ones for an unknown name.
 absl::StatusOr<Scenario> ScenarioFor(absl::string_view name, uint64_t seed);
+
+// `s` on `nodes` nodes. More than one makes an HA cluster over the simulated etcd (sim/ha): the
+// single-node step-down (a role flip) gives way to the HA faults (ha_per_min, at least 2 per
+// minute), and keyring rotations stop (a new active does not reload a keyring rotated by another
+// node yet: standby invalidation is issue 14 item 3). InvalidArgument outside 1..kNodesMax.
+absl::StatusOr<Scenario> WithNodes(Scenario s, int nodes);
 
 // The buggify rules the named scenarios use: which failpoint sites may fire and how.
 std::vector<faultinject::BuggifyOptions::Rule> DefaultBuggifyRules();

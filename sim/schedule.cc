@@ -45,6 +45,7 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kRotateCredentials, "rotate-credentials", false, 0},
     {FaultKind::kFailpointFire, "fp", false, 0},
     {FaultKind::kTamper, "tamper", false, 3},
+    {FaultKind::kHa, "ha", false, 3},
 };
 
 const KindInfo& InfoOf(FaultKind kind) {
@@ -74,6 +75,9 @@ std::pair<int64_t, int64_t> ArgRange(FaultKind kind, int index) {
     case FaultKind::kTamper:
       if (index == 0) return {0, 1};
       if (index == 1) return {0, kIndexMax};
+      return {0, kDurationMillisMax};
+    case FaultKind::kHa:
+      if (index == 0) return {0, 6};
       return {0, kDurationMillisMax};
     case FaultKind::kPluginCrash:
     case FaultKind::kPluginHang:

@@ -60,6 +60,11 @@ enum class FaultKind {
   // signer's line is removed from the allowed-signers file. Appended: earlier kinds keep their
   // numbers.
   kTamper,
+  // ha:<what>:<duration_ms>:<param>, on an HA cluster (sim/ha, faults/ha.cc): what 0 the node is
+  // cut off from the store, 1 the store is down, 2 the store is slow (param: added latency ms),
+  // 3 the node's clock runs at param/1000 of real time, 4 the active node pauses, 5 the active
+  // steps down (handing the role on), 6 the active is killed (restarts after the duration).
+  kHa,
 };
 
 // The name used in schedules and reports: "crash", "midcrash", ..., "fp".

@@ -10,6 +10,7 @@
 #include "sim/actors/actor.h"
 #include "sim/cluster.h"
 #include "sim/faults/fault.h"
+#include "sim/ha/ha_cluster.h"
 #include "sim/invariants/invariant.h"
 #include "sim/network.h"
 #include "sim/world.h"
@@ -55,6 +56,7 @@ RunResult RunSimulation(const RunConfig& config) {
   world.network = std::make_unique<Network>(world);
   world.faults = std::make_unique<Faults>(world, MakeFaultKinds());
   world.actors = MakeActors(world);
+  if (world.scenario.nodes > 1) world.ha = std::make_unique<HaCluster>(world);
   world.cluster = std::make_unique<Cluster>(world);
 
   faultinject::ScopedInstall install(world.registry);

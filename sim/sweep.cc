@@ -107,6 +107,7 @@ std::string ReplayCommand(const SweepOptions& options, uint64_t seed,
   }
   std::string command =
       absl::StrCat("bazel run //sim -- --seed ", seed, " --scenario ", options.scenario);
+  if (options.nodes > 0) absl::StrAppend(&command, " --nodes ", options.nodes);
   if (!options.failpoints.empty()) {
     absl::StrAppend(&command, " --failpoints ", ShellQuote(options.failpoints));
   }
@@ -139,6 +140,10 @@ absl::StatusOr<SweepReport> RunSweep(const SweepOptions& options) {
   if (absl::StatusOr<Scenario> probe = ScenarioFor(options.scenario, options.first_seed);
       !probe.ok()) {
     return probe.status();
+  } else if (options.nodes > 0) {
+    if (absl::StatusOr<Scenario> sized = WithNodes(*probe, options.nodes); !sized.ok()) {
+      return sized.status();
+    }
   }
 
   SweepReport report;
@@ -150,6 +155,7 @@ absl::StatusOr<SweepReport> RunSweep(const SweepOptions& options) {
   size_t shrunk = 0;
   for (uint64_t seed = options.first_seed;; ++seed) {
     absl::StatusOr<Scenario> scenario = ScenarioFor(options.scenario, seed);
+    if (options.nodes > 0) scenario = WithNodes(*std::move(scenario), options.nodes);
     RunConfig config;
     config.seed = seed;
     config.scenario = *std::move(scenario);

@@ -31,6 +31,7 @@ struct SweepOptions {
   uint64_t last_seed = 100;
   std::optional<std::vector<FaultEvent>> schedule;  // Replay (single seed).
   std::string failpoints;
+  int nodes = 0;  // --nodes: 0 keeps the scenario's own (WithNodes).
   uint64_t steps_max = kDefaultStepsMax;
   absl::Duration sim_time_max = kDefaultSimTimeMax;
   bool check_determinism = false;

@@ -15,6 +15,7 @@
 #include "sim/actors/actor.h"
 #include "sim/cluster.h"
 #include "sim/faults/fault.h"
+#include "sim/ha/ha_cluster.h"
 #include "sim/invariants/invariant.h"
 #include "sim/network.h"
 

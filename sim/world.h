@@ -33,6 +33,7 @@ class Actor;
 class Auditor;
 class Cluster;
 class Faults;
+class HaCluster;
 class Invariants;
 class Network;
 class Operator;
@@ -129,6 +130,8 @@ class World {
   std::vector<std::unique_ptr<Actor>> actors;
   Operator* operator_actor = nullptr;  // Among `actors`: faults ask it to seal.
   Auditor* auditor = nullptr;          // Among `actors`: the end-of-run checks.
+  // An HA cluster (scenario.nodes > 1): the simulated etcd and each node's HA parts (sim/ha).
+  std::unique_ptr<HaCluster> ha;
   std::unique_ptr<Cluster> cluster;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/crypto/uuid.h"
+#include "faultinject/failpoint.h"
 
 namespace bulwark::ha {
 
@@ -103,6 +104,10 @@ void Leadership::OnSealed() {
   if (absl::Status s = coordinator_.Resign(); !s.ok()) {
     Log(LogLevel::kWarn, "could not release the HA lock at seal", s.ToString());
   }
+  // The core leaves the active role too: otherwise the next unseal brings every mount up (and
+  // starts plugins) on a node that does not hold the lock. Found by the simulated cluster
+  // (ha_plugins, `--scenario cluster --seed 12`).
+  node_.StepDown([] {});
 }
 
 void Leadership::Contend() {
@@ -124,6 +129,9 @@ void Leadership::Contend() {
 void Leadership::Won(absl::StatusOr<LockGrant> grant) {
   if (!grant.ok()) {
     Log(LogLevel::kWarn, "HA campaign failed; retrying", grant.status().ToString());
+    // The planted bug gives up after a failed campaign: once every node's campaign failed (the
+    // store was down), nobody leads again, which the simulator's ha_liveness must catch.
+    if (BW_PLANTED_BUG("bug.ha.give_up_after_failed_campaign")) return;
     std::weak_ptr<bool> alive = alive_;
     retry_ = env_.executor.PostAfter(options_.retry_after, [this, alive] {
       if (!alive.expired()) Contend();
@@ -185,14 +193,21 @@ void Leadership::StandDown(absl::Duration wait, std::string done_message) {
   if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
   retry_ = kNoTimer;
   std::weak_ptr<bool> alive = alive_;
-  node_.StepDown([this, alive, wait, done_message = std::move(done_message)]() mutable {
+  auto contend_later = [this, alive, wait, done_message = std::move(done_message)]() mutable {
     if (alive.expired() || !unsealed_) return;
     Log(LogLevel::kInfo, absl::StrCat(done_message, absl::FormatDuration(wait)));
     retry_ = env_.executor.PostAfter(wait, [this, alive] {
       if (!alive.expired()) Contend();
     });
     if (options_.performance_standby) BecomePerfStandby([] {});
-  });
+  };
+  // The planted bug leaves the node's plugins running after it lost the role, which the
+  // simulator's ha_plugins must catch.
+  if (BW_PLANTED_BUG("bug.ha.keep_plugins_after_step_down")) {
+    env_.executor.Post(std::move(contend_later));
+    return;
+  }
+  node_.StepDown(std::move(contend_later));
 }
 
 absl::StatusOr<LeaderView> Leadership::Leader() {

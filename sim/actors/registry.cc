@@ -23,8 +23,11 @@ std::vector<std::unique_ptr<Actor>> MakeActors(World& world) {
   world.operator_actor = op.get();
   actors.push_back(std::move(op));
   // The rule prober checks the core's rules with the kv plugin's data semantics (nested mounts,
-  // the same key through two mounts): not with a plugin under test, which has its own.
-  if (world.config.plugin == nullptr) actors.push_back(std::make_unique<RuleProber>(world));
+  // the same key through two mounts): not with a plugin under test, which has its own. Its
+  // steps assume one node (a seal of node 0 stops everything); not on an HA cluster yet.
+  if (world.config.plugin == nullptr && world.scenario.nodes == 1) {
+    actors.push_back(std::make_unique<RuleProber>(world));
+  }
   auto auditor = std::make_unique<Auditor>(world);
   world.auditor = auditor.get();
   actors.push_back(std::move(auditor));

@@ -17,6 +17,7 @@ std::unique_ptr<Fault> MakePluginSlowFault();
 std::unique_ptr<Fault> MakeStepDownFault();
 std::unique_ptr<Fault> MakeComponentFault(FaultKind kind);
 std::unique_ptr<Fault> MakeTamperFault();
+std::unique_ptr<Fault> MakeHaFault();
 
 std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   std::vector<std::unique_ptr<Fault>> kinds;
@@ -34,6 +35,7 @@ std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   kinds.push_back(MakeComponentFault(FaultKind::kPartition));
   kinds.push_back(MakeComponentFault(FaultKind::kRotateCredentials));
   kinds.push_back(MakeTamperFault());
+  kinds.push_back(MakeHaFault());
   return kinds;
 }
 

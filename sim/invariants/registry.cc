@@ -26,6 +26,7 @@ std::unique_ptr<Invariant> MakeCatalogValidationInvariant();
 std::unique_ptr<Invariant> MakeProbeReadInvariant();
 std::unique_ptr<Invariant> MakePluginCheckInvariant();
 std::unique_ptr<Invariant> MakeSignedLaunchInvariant();
+std::vector<std::unique_ptr<Invariant>> MakeHaInvariants();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -51,6 +52,7 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakeProbeReadInvariant());
   all.push_back(MakePluginCheckInvariant());
   all.push_back(MakeSignedLaunchInvariant());
+  for (std::unique_ptr<Invariant>& ha : MakeHaInvariants()) all.push_back(std::move(ha));
   return all;
 }
 
