@@ -170,7 +170,8 @@ void AppendString(const std::string& text, std::string* out) {
   if (!simdjson::validate_utf8(text.data(), text.size())) {
     // nlohmann's replacement of bad sequences (how many U+FFFD per sequence) is its own:
     // leave such strings to it.
-    out->append(nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out->append(
+        nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
   AppendEscapedUtf8(text, out);

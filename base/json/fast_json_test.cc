@@ -1,9 +1,8 @@
 #include "base/json/fast_json.h"
 
+#include <cstdint>
 #include <limits>
 #include <optional>
-
-#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
@@ -138,8 +137,8 @@ TEST(DumpJsonCompactTest, WritesWhatNlohmannWrites) {
       control_run,
       absl::StrCat(std::string(40, 'a'), "\"", std::string(17, 'b'), "\\", std::string(3, 'c')),
       "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80",
-      every_byte,                       // Not UTF-8: nlohmann's replacement.
-      "ok \xc3 then \xff\xfe bad",      // Truncated and invalid sequences.
+      every_byte,                   // Not UTF-8: nlohmann's replacement.
+      "ok \xc3 then \xff\xfe bad",  // Truncated and invalid sequences.
       nlohmann::json::object(),
       nlohmann::json::array(),
       {{"b", 1}, {"a", {1, "two", nullptr}}, {"c", {{"d", {{"e", 2.5}}}}}},
@@ -167,9 +166,22 @@ nlohmann::json RandomValue(std::mt19937_64& rng, int depth) {
       return static_cast<double>(static_cast<int64_t>(rng() % 2000000) - 1000000) / 1024.0;
     case 4:
     case 5: {
-      static const std::vector<std::string> pieces = {
-          "a", "Z", "0", " ", "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
-          "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", "/"};
+      static const std::vector<std::string> pieces = {"a",
+                                                      "Z",
+                                                      "0",
+                                                      " ",
+                                                      "\"",
+                                                      "\\",
+                                                      "\n",
+                                                      "\x01",
+                                                      "\x1f",
+                                                      "\x7f",
+                                                      "\xc3\xa9",
+                                                      "\xe2\x82\xac",
+                                                      "\xf0\x9f\x98\x80",
+                                                      "\xff",
+                                                      "\xc3",
+                                                      "/"};
       std::string text;
       const size_t length = rng() % 70;
       for (size_t i = 0; i < length; ++i) {
