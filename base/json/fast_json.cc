@@ -134,32 +134,20 @@ void AppendEscapedUtf8(absl::string_view text, std::string* out) {
     out->append(text.data() + done, next - done);
     if (next == text.size()) break;
     const unsigned char c = static_cast<unsigned char>(text[next]);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default: {  // Other control characters: \u00XX, lower-case hex as nlohmann writes it.
-        const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out->append(escape, sizeof(escape));
-      }
+    // The two-character escapes nlohmann writes; other control characters get \u00XX in
+    // lower-case hex, as nlohmann writes them.
+    static constexpr char kShortEscapes[][2] = {{'"', '"'},  {'\\', '\\'}, {'\b', 'b'}, {'\f', 'f'},
+                                                {'\n', 'n'}, {'\r', 'r'},  {'\t', 't'}};
+    const char* letter = nullptr;
+    for (const auto& [raw, escaped] : kShortEscapes) {
+      if (static_cast<unsigned char>(raw) == c) letter = &escaped;
+    }
+    if (letter != nullptr) {
+      out->push_back('\\');
+      out->push_back(*letter);
+    } else {
+      const char escape[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
+      out->append(escape, sizeof(escape));
     }
     done = next + 1;
   }
