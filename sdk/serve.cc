@@ -220,62 +220,6 @@ class ProcessWatcher {
   std::thread thread_;
 };
 
-// --- Dispatch threads --------------------------------------------------------------------------
-
-// A fixed pool running backend calls off gRPC's threads, with a bounded queue.
-class WorkerPool {
- public:
-  WorkerPool(size_t threads, size_t queue_max) : queue_max_(queue_max) {
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
-  }
-  ~WorkerPool() { Stop(); }
-
-  // False when the queue is full or the pool stopped.
-  bool Post(std::function<void()> task) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_ || queue_.size() >= queue_max_) return false;
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-    return true;
-  }
-
-  // Runs what is queued, then joins the threads.
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (std::thread& thread : threads_) {
-      if (thread.joinable()) thread.join();
-    }
-  }
-
- private:
-  void Run() {
-    while (true) {
-      std::function<void()> task;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-
-  const size_t queue_max_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // Guarded by mu_.
-  bool stopping_ = false;                    // Guarded by mu_.
-  std::vector<std::thread> threads_;
-};
-
 // --- Long-lived streams ------------------------------------------------------------------------
 
 // A server stream that stays open until the client or the plugin ends it (broker, stdio). The
@@ -469,101 +413,198 @@ class BrokerService final : public plugin::GRPCBroker::CallbackService {
 };
 
 // Everything not registered above (pb.Backend or dbplugin.v5.Database, PluginMultiplexing,
-// PluginVersion, and unknown methods) goes to the dispatcher, as raw bytes, on the worker pool.
-struct DispatchShared {
-  const internal::DispatchFn* dispatch;
-  WorkerPool* pool;
-  bool multiplexing;
-  size_t queue_max;
-  // Backend calls running on one of gRPC's callback threads instead of the pool (0 or 1).
-  mutable std::atomic<int> inline_calls{0};
-};
-
-class DispatchReactor final : public grpc::ServerGenericBidiReactor {
+// PluginVersion, and unknown methods) goes to the dispatcher, as raw bytes, served with gRPC's
+// completion-queue API: each of `threads` threads waits on the queue, and the one that wakes
+// with a call's request runs the backend and writes the reply itself. (The callback API of gRPC
+// 1.51 handed every call between two polling threads and to its executor for OnDone; a pool
+// behind it added one more wake-up per concurrent call: docs/performance.md, "Transport:
+// completion queues and opaque payloads (issue 16)".) Health, the controller, stdio and the
+// broker stay on gRPC's callback threads, so they answer while backend calls block.
+//
+// At most threads - 1 backend calls run at once, so one thread always takes new calls; a call
+// that finds them all busy waits in a bounded queue (beyond it RESOURCE_EXHAUSTED) that the
+// threads drain as their calls finish.
+class CqDispatcher {
  public:
-  DispatchReactor(grpc::GenericCallbackServerContext* context, const DispatchShared* shared)
-      : method_(context->method()), shared_(shared) {
-    size_t ids = 0;
-    auto range = context->client_metadata().equal_range(kMultiplexIdMetadataKey);
-    for (auto it = range.first; it != range.second; ++it, ++ids) {
-      if (ids == 0) multiplex_id_.assign(it->second.data(), it->second.size());
-    }
-    if (ids > 1 && shared_->multiplexing) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("unexpected number of IDs in metadata: (", ids, ")")));
-      return;
-    }
-    StartRead(&request_);
+  CqDispatcher(const internal::DispatchFn* dispatch, bool multiplexing, size_t threads,
+               size_t queue_max, grpc::AsyncGenericService* service,
+               std::unique_ptr<grpc::ServerCompletionQueue> cq)
+      : dispatch_(dispatch),
+        multiplexing_(multiplexing),
+        threads_max_(threads),
+        queue_max_(queue_max),
+        service_(service),
+        cq_(std::move(cq)) {}
+
+  // After the server started: asks for calls and starts the threads.
+  void Start() {
+    for (size_t i = 0; i < threads_max_; ++i) Accept();
+    for (size_t i = 0; i < threads_max_; ++i) threads_.emplace_back([this] { Run(); });
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
-      return;
+  // After the server's Shutdown returned: drains the queue and joins the threads.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      cq_->Shutdown();  // Under mu_: no Accept can race it.
     }
-    // The first call finds no other backend call on a gRPC thread and runs right here: handing
-    // it to a pool thread costs a cross-CPU wake-up (~40 us on a small VM, the largest part of a
-    // 64 B round trip). Only one at a time, so gRPC always keeps a callback thread (it runs at
-    // least two) for health, shutdown and the broker while a backend call blocks; the rest go to
-    // the pool as before. (docs/performance.md, "Plugin protocol (P1)".)
-    int idle = 0;
-    if (shared_->inline_calls.compare_exchange_strong(idle, 1)) {
-      std::atomic<int>& inline_calls = shared_->inline_calls;
-      Run();  // May delete this.
-      inline_calls.store(0);
-      return;
-    }
-    if (!shared_->pool->Post([this] { Run(); })) {
-      Finish(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrCat("the plugin is busy: ", shared_->queue_max, " calls are already waiting")));
-    }
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) static_cast<Call*>(tag)->Proceed(ok);  // No threads: none left.
   }
-
-  void OnDone() override { delete this; }
 
  private:
+  class Call {
+   public:
+    explicit Call(CqDispatcher* owner) : owner_(owner), stream_(&context_) {}
+
+    void Request() {
+      owner_->service_->RequestCall(&context_, &stream_, owner_->cq_.get(), owner_->cq_.get(),
+                                    this);
+    }
+
+    // One completion of this call's latest operation.
+    void Proceed(bool ok) {
+      switch (state_) {
+        case State::kAccepting:
+          if (!ok) {  // The server is shutting down.
+            delete this;
+            return;
+          }
+          owner_->Accept();
+          Start();
+          return;
+        case State::kReading:
+          if (!ok) {
+            Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the call carried no request"));
+            return;
+          }
+          owner_->Admit(this);
+          return;
+        case State::kFinishing:
+          delete this;
+          return;
+      }
+    }
+
+    // Runs the backend and writes the reply. The call may be deleted (on another thread)
+    // before this returns.
+    void Serve() {
+      absl::StatusOr<std::string> reply = absl::InternalError("unreadable request");
+      std::vector<grpc::Slice> slices;
+      if (request_.Dump(&slices).ok()) {
+        std::string request;
+        request.reserve(request_.Length());
+        for (const grpc::Slice& s : slices) {
+          request.append(reinterpret_cast<const char*>(s.begin()), s.size());
+        }
+        request_.Clear();
+        try {
+          reply = (*owner_->dispatch_)(context_.method(), request, multiplex_id_);
+        } catch (...) {
+          reply = absl::InternalError("the plugin failed while handling the call");
+        }
+      }
+      if (!reply.ok()) {
+        Finish(ToGrpcStatus(reply.status()));
+        return;
+      }
+      grpc::Slice slice(std::move(*reply));
+      response_ = grpc::ByteBuffer(&slice, 1);
+      state_ = State::kFinishing;
+      stream_.WriteAndFinish(response_, grpc::WriteOptions(), grpc::Status::OK, this);
+    }
+
+    void Finish(const grpc::Status& status) {
+      state_ = State::kFinishing;
+      stream_.Finish(status, this);
+    }
+
+   private:
+    enum class State { kAccepting, kReading, kFinishing };
+
+    void Start() {
+      size_t ids = 0;
+      auto range = context_.client_metadata().equal_range(kMultiplexIdMetadataKey);
+      for (auto it = range.first; it != range.second; ++it, ++ids) {
+        if (ids == 0) multiplex_id_.assign(it->second.data(), it->second.size());
+      }
+      if (ids > 1 && owner_->multiplexing_) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            absl::StrCat("unexpected number of IDs in metadata: (", ids, ")")));
+        return;
+      }
+      state_ = State::kReading;
+      stream_.Read(&request_, this);
+    }
+
+    CqDispatcher* const owner_;
+    grpc::GenericServerContext context_;
+    grpc::GenericServerAsyncReaderWriter stream_;
+    State state_ = State::kAccepting;
+    std::string multiplex_id_;
+    grpc::ByteBuffer request_;
+    grpc::ByteBuffer response_;
+  };
+
+  // Keeps a request for a new call outstanding (one per accepted call).
+  void Accept() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    (new Call(this))->Request();
+  }
+
+  // A call whose request has arrived: served on this thread if a backend slot is free, else
+  // queued for the next thread that finishes one.
+  void Admit(Call* call) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (running_ + 1 >= threads_max_) {
+        if (queue_.size() >= queue_max_) {
+          call->Finish(grpc::Status(
+              grpc::StatusCode::RESOURCE_EXHAUSTED,
+              absl::StrCat("the plugin is busy: ", queue_max_, " calls are already waiting")));
+          return;
+        }
+        queue_.push_back(call);
+        return;
+      }
+      ++running_;
+    }
+    while (call != nullptr) {
+      call->Serve();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) {
+        --running_;
+        call = nullptr;
+      } else {
+        call = queue_.front();
+        queue_.pop_front();
+      }
+    }
+  }
+
   void Run() {
-    absl::StatusOr<std::string> reply = absl::InternalError("unreadable request");
-    std::vector<grpc::Slice> slices;
-    if (request_.Dump(&slices).ok()) {
-      std::string request;
-      request.reserve(request_.Length());
-      for (const grpc::Slice& s : slices) {
-        request.append(reinterpret_cast<const char*>(s.begin()), s.size());
-      }
-      try {
-        reply = (*shared_->dispatch)(method_, request, multiplex_id_);
-      } catch (...) {
-        reply = absl::InternalError("the plugin failed while handling the call");
-      }
-    }
-    if (!reply.ok()) {
-      Finish(ToGrpcStatus(reply.status()));  // May delete this.
-      return;
-    }
-    grpc::Slice slice(*reply);
-    response_ = grpc::ByteBuffer(&slice, 1);
-    StartWriteAndFinish(&response_, grpc::WriteOptions(), grpc::Status::OK);  // May delete this.
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) static_cast<Call*>(tag)->Proceed(ok);
   }
 
-  const std::string method_;
-  const DispatchShared* const shared_;
-  std::string multiplex_id_;
-  grpc::ByteBuffer request_;
-  grpc::ByteBuffer response_;
-};
-
-class DispatchService final : public grpc::CallbackGenericService {
- public:
-  explicit DispatchService(const DispatchShared* shared) : shared_(shared) {}
-  grpc::ServerGenericBidiReactor* CreateReactor(
-      grpc::GenericCallbackServerContext* context) override {
-    return new DispatchReactor(context, shared_);
-  }
-
- private:
-  const DispatchShared* const shared_;
+  const internal::DispatchFn* const dispatch_;
+  const bool multiplexing_;
+  const size_t threads_max_;  // >= 2.
+  const size_t queue_max_;
+  grpc::AsyncGenericService* const service_;
+  const std::unique_ptr<grpc::ServerCompletionQueue> cq_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  bool stopped_ = false;     // Guarded by mu_.
+  size_t running_ = 0;       // Backend calls being served. Guarded by mu_.
+  std::deque<Call*> queue_;  // Calls waiting for a slot. Guarded by mu_.
 };
 
 // --- Listener ----------------------------------------------------------------------------------
@@ -831,15 +872,12 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   absl::StatusOr<internal::DispatchTarget> target =
       make_dispatch(internal::DispatchSetup{*serve_env, broker, &log});
   if (!target.ok()) return Fail(&log, "plugin setup", target.status());
-  WorkerPool pool(options.dispatch_threads, options.dispatch_queue_max);
   StreamRegistry streams;
-  const DispatchShared shared{&target->dispatch, &pool, target->multiplexing,
-                              options.dispatch_queue_max};
   HealthService health;
   BrokerService broker_service(&broker, &streams);
   ControllerService controller(&stop);
   StdioService stdio(&streams);
-  DispatchService dispatch(&shared);
+  grpc::AsyncGenericService dispatch_service;
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
@@ -853,20 +891,26 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   builder.RegisterService(&controller);
   // Planted bug: without the stdio service, StreamStdio falls to the dispatcher (UNIMPLEMENTED).
   if (!BW_PLANTED_BUG("bug.sdk.serve.no_stdio")) builder.RegisterService(&stdio);
-  builder.RegisterCallbackGenericService(&dispatch);
+  builder.RegisterAsyncGenericService(&dispatch_service);
+  // One thread more than dispatch_threads: that one always takes new calls.
+  CqDispatcher dispatcher(&target->dispatch, target->multiplexing, options.dispatch_threads + 1,
+                          options.dispatch_queue_max, &dispatch_service,
+                          builder.AddCompletionQueue());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (handshake.network == "tcp" && selected_port <= 0)) {
-    pool.Stop();
+    if (server != nullptr) server->Shutdown(std::chrono::system_clock::now());
+    dispatcher.Stop();
     return Fail(&log, "listener",
                 absl::UnavailableError(absl::StrCat("cannot listen on ", listen_target)));
   }
+  dispatcher.Start();
   if (handshake.network == "tcp") {
     handshake.address = absl::StrCat("127.0.0.1:", selected_port);
   } else if (serve_env->socket_group.has_value()) {
     if (absl::Status group = ApplySocketGroup(socket_file.path, *serve_env->socket_group);
         !group.ok()) {
       server->Shutdown(std::chrono::system_clock::now());
-      pool.Stop();
+      dispatcher.Stop();
       return Fail(&log, "listener", group);
     }
   }
@@ -912,7 +956,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   shutdown_cv.notify_all();
   canceller.join();
   broker.Close();
-  pool.Stop();
+  dispatcher.Stop();
   server.reset();
   target->dispatch = nullptr;  // Backends (and their host connections) or databases go here.
   watcher.Stop();

@@ -33,9 +33,10 @@
 //      the plugin's stdout/stderr stay the real descriptors, which go-plugin hosts read
 //      directly), and pb.Backend, pluginutil.multiplexing.PluginMultiplexing and
 //      logical.PluginVersion through a BackendDispatcher (multiplex id from the "multiplex_id"
-//      call metadata). One backend call at a time runs on the gRPC callback thread that
-//      received it; calls arriving meanwhile go to a pool of dispatch threads, so backend code
-//      never blocks more than one of gRPC's (at least two) callback threads.
+//      call metadata). Backend calls are served with gRPC's completion-queue API: the thread
+//      that wakes with a call's request runs the backend and writes the reply; backend code
+//      never runs on gRPC's callback threads, which keep serving health, the controller and
+//      the broker while backend calls block.
 //   7. Prints exactly one handshake line to stdout and flushes:
 //      "1|5|unix|/tmp/plugin123|grpc|<base64 DER or empty>" plus "|false" when the host set
 //      PLUGIN_MULTIPLEX_GRPC (broker multiplexing is not supported; a host that requires it
@@ -83,9 +84,9 @@ struct ServeOptions {
   std::string magic_cookie_key = std::string(kVaultBackendCookieKey);
   std::string magic_cookie_value = std::string(kVaultBackendCookieValue);
 
-  // Threads that run backend code while another call runs on a gRPC thread, and how many calls
-  // may wait for one (beyond it a call fails with RESOURCE_EXHAUSTED). Setup can hold a thread
-  // for up to broker_dial_timeout.
+  // Backend calls that may run at once (each on the thread that received it), and how many
+  // calls may wait for one to finish (beyond it a call fails with RESOURCE_EXHAUSTED). Setup
+  // can hold a thread for up to broker_dial_timeout.
   size_t dispatch_threads = 8;
   size_t dispatch_queue_max = 1024;
   // How long Setup waits for the host's broker announcement and connection (go-plugin: 5 s).
