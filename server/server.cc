@@ -31,6 +31,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
+#include "base/env/posix/posix_cgroups.h"
 #include "base/env/posix/posix_env.h"
 #include "base/env/posix/posix_process_sampler.h"
 #include "base/env/posix/posix_random.h"
@@ -217,6 +218,7 @@ class Server {
   // A standby's forward: the client is made at the first forward (the CA must exist by then).
   void ForwardToActive(const std::string& cluster_addr, const http::Request& request,
                        api::ApiOptions::ForwardDone done);
+  void SetUpPluginLimits();
   void Log(LogLevel level, std::string message) {
     LogRecord r;
     r.level = level;
@@ -228,6 +230,9 @@ class Server {
 
   const ServerFlags& flags_;
   const config::ServerConfig config_;
+  // Plugin cgroups (null: the rlimit fallback). Declared before posix_ so that it outlives the
+  // launcher and every plugin process.
+  std::unique_ptr<CgroupManager> cgroups_;
   PosixEnv posix_;
   StderrLogSink log_;
   metrics::Registry metrics_;
@@ -256,6 +261,34 @@ class Server {
   std::string dev_unseal_key_, dev_root_token_;
   DevPluginReport dev_plugins_;
 };
+
+// Catalog entries' memory, pids and CPU limits: a cgroup per plugin process where the machine
+// allows (docs/security.md, "Limits"), else rlimits. Says which, in the log and in sys/metrics.
+void Server::SetUpPluginLimits() {
+  absl::StatusOr<std::unique_ptr<CgroupManager>> cgroups = CgroupManager::Open(CgroupOptions());
+  if (cgroups.ok()) {
+    cgroups_ = *std::move(cgroups);
+    posix_.launcher().UseCgroups(cgroups_.get());
+    Log(LogLevel::kInfo, absl::StrCat("plugin limits: ", cgroups_->Describe()));
+    if (cgroups_->swept() > 0) {
+      Log(LogLevel::kInfo, absl::StrCat("plugin limits: removed the cgroups of ", cgroups_->swept(),
+                                        " host(s) that ended without cleaning up"));
+    }
+    for (const std::string& problem : cgroups_->sweep_problems()) {
+      Log(LogLevel::kWarn, absl::StrCat("plugin limits: a stale cgroup remains: ", problem));
+    }
+  } else {
+    Log(LogLevel::kInfo, absl::StrCat("plugin limits: rlimit (memory_bytes as RLIMIT_AS, pids as "
+                                      "RLIMIT_NPROC, cpu_weight not enforced): no usable cgroup "
+                                      "hierarchy: ",
+                                      cgroups.status().message()));
+  }
+  metrics_
+      .Gauge("bulwark_plugin_limits_mechanism",
+             "How catalog entries' memory, pids and CPU limits are enforced: 1 for the mechanism "
+             "in force (cgroup_v2, cgroup_v1 or rlimit).")
+      ->Set({{"mechanism", posix_.launcher().LimitsMechanism()}}, 1);
+}
 
 absl::Status Server::OpenStorage() {
   if (config_.storage.kind == config::StorageConfig::Kind::kInmem) {
@@ -341,6 +374,7 @@ absl::Status Server::Start() {
       }
     }
   }
+  SetUpPluginLimits();
   external_ =
       std::make_unique<lifecycle::ExternalRunnerFactory>(posix_.env(), *transport_, runner_options);
   lifecycle::BuiltinBackend kv;

@@ -58,7 +58,8 @@ absl::string_view OutputStreamName(OutputStream stream) {
 std::string ProcessExit::ToString() const {
   if (!signaled) return absl::StrCat("exit code ", code);
   const char* name = sigabbrev_np(signal);
-  return absl::StrCat("killed by signal ", signal, name ? absl::StrCat(" (SIG", name, ")") : "");
+  return absl::StrCat("killed by signal ", signal, name ? absl::StrCat(" (SIG", name, ")") : "",
+                      limit.empty() ? "" : absl::StrCat(" at its ", limit, " limit"));
 }
 
 absl::Status ValidateProcessOptions(const ProcessOptions& options) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -23,12 +24,22 @@ absl::string_view OutputStreamName(OutputStream stream);
 
 // How a process ended.
 struct ProcessExit {
+  ProcessExit() = default;
+  ProcessExit(bool signaled_in, int code_in, int signal_in, std::string limit_in = "")
+      : signaled(signaled_in), code(code_in), signal(signal_in), limit(std::move(limit_in)) {}
+
   bool signaled = false;  // Killed by `signal` rather than exiting with `code`.
   int code = 0;
   int signal = 0;
 
+  // Non-empty when the kernel killed it at a limit of its resource group (GroupLimits):
+  // "memory" for an OOM kill in its cgroup. Launchers without groups never set it.
+  std::string limit;
+
   bool success() const { return !signaled && code == 0; }
-  std::string ToString() const;  // "exit code 3" or "killed by signal 9 (SIGKILL)".
+  // "exit code 3", "killed by signal 9 (SIGKILL)", or with `limit` "killed by signal 9 (SIGKILL)
+  // at its memory limit".
+  std::string ToString() const;
 };
 
 // Limits applied to the child before it executes (setrlimit in production). Unset means
@@ -38,6 +49,16 @@ struct ResourceLimits {
   std::optional<uint64_t> cpu_seconds;          // RLIMIT_CPU
   std::optional<uint64_t> open_files;           // RLIMIT_NOFILE
   std::optional<uint64_t> processes;            // RLIMIT_NPROC
+};
+
+// Limits on the process and everything it starts, as one group (a cgroup of its own in
+// production). A launcher that cannot enforce them as a group folds memory_bytes into
+// RLIMIT_AS and pids into RLIMIT_NPROC (see ProcessLauncher::LimitsMechanism).
+struct GroupLimits {
+  std::optional<uint64_t>
+      memory_bytes;                    // Memory charged to the group; the kernel OOM-kills past it.
+  std::optional<uint64_t> pids;        // Processes and threads in the group.
+  std::optional<uint64_t> cpu_weight;  // Relative CPU share, cgroup v2's scale 1..10000.
 };
 
 // Default and largest accepted output line length. A line longer than the cap is delivered
@@ -56,6 +77,11 @@ struct ProcessOptions {
   std::vector<std::string> env;
   size_t line_bytes_max = kLineBytesDefault;
   ResourceLimits limits;
+  // Non-empty: the process gets a resource group of its own whose name starts with this label
+  // (letters, digits, '-', '_' and '.' kept; anything else becomes '_'), limited by
+  // `group_limits`. Empty: no group; `group_limits` must then be unset.
+  std::string group_label;
+  GroupLimits group_limits;
 
   // Called on the executor for every complete output line (without its '\n'), in the order the
   // child wrote them per stream. A final line without '\n' is delivered when the stream ends.
@@ -98,6 +124,10 @@ class ProcessLauncher {
   //   kResourceExhausted   process or descriptor limits reached
   virtual absl::StatusOr<std::unique_ptr<Process>> Spawn(const ExecutableFile& executable,
                                                          ProcessOptions options) = 0;
+
+  // How GroupLimits are enforced: "cgroup v2", "cgroup v1" or "rlimit" (the fallback; also
+  // launchers that enforce nothing, like the simulator's, which ignores limits).
+  virtual std::string LimitsMechanism() const { return "rlimit"; }
 };
 
 // Checks the parts of `options` every launcher validates the same way.

@@ -21,6 +21,7 @@ constexpr CatalogError kAllErrors[] = {
     CatalogError::kInvalidArgs,
     CatalogError::kInvalidEnv,
     CatalogError::kInvalidSha256,
+    CatalogError::kInvalidLimits,
     CatalogError::kInvalidOptions,
     CatalogError::kBuiltinNameRequiresVersion,
     CatalogError::kCatalogFull,
@@ -69,6 +70,8 @@ absl::string_view CatalogErrorReason(CatalogError error) {
       return "catalog.invalid_env";
     case CatalogError::kInvalidSha256:
       return "catalog.invalid_sha256";
+    case CatalogError::kInvalidLimits:
+      return "catalog.invalid_limits";
     case CatalogError::kInvalidOptions:
       return "catalog.invalid_options";
     case CatalogError::kBuiltinNameRequiresVersion:

@@ -25,6 +25,7 @@ enum class CatalogError {
   kInvalidArgs,             // catalog.invalid_args
   kInvalidEnv,              // catalog.invalid_env
   kInvalidSha256,           // catalog.invalid_sha256: not 64 hex characters.
+  kInvalidLimits,           // catalog.invalid_limits: a limit out of its range.
   kInvalidOptions,          // catalog.invalid_options: bad CatalogOptions at Open.
   // Catalog state.
   kBuiltinNameRequiresVersion,  // catalog.builtin_name_requires_version (kAlreadyExists)

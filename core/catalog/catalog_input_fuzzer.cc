@@ -1,9 +1,11 @@
 // libFuzzer target for the catalog's input handling: fuzz bytes become a registration (type, name,
-// version, command, sha256, args, env) or a stored record, and go through validation, the
-// artifact check and storage against an InMemoryStorage and a SimFileSystem plugin directory.
+// version, command, sha256, args, env, limits, signature under a signature policy and an
+// allowed-signers file) or a stored record, and go through validation, the artifact check, the
+// signature check and storage against an InMemoryStorage and a SimFileSystem plugin directory.
 // Invariants (a violation aborts): every refusal carries a catalog reason that prefixes its
-// message; no message contains an env value; what is accepted reads back identically, survives a
-// reload, and every stored record decodes and validates.
+// message; no message contains an env value or the signing key; what is accepted reads back
+// identically (limits and signature included), survives a reload, and every stored record
+// decodes and validates; under "required" nothing is accepted or launched without a signer.
 //
 // Built two ways: by tools/fuzz with clang -fsanitize=fuzzer (sources: this file and the
 // //core/catalog library with its deps), and as //core/catalog:catalog_input_fuzzer_test, where
@@ -20,8 +22,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "base/crypto/sha256.h"
+#include "base/crypto/sshsig_testing.h"
 #include "base/env/file_system.h"
 #include "base/env/random.h"
+#include "base/env/sim/sim_event_loop.h"
 #include "base/env/sim/sim_file_system.h"
 #include "base/status/check.h"
 #include "base/storage/in_memory_storage.h"
@@ -41,6 +45,9 @@ namespace {
 
 // Inserted into every env value, so a leak is recognisable whatever the fuzzer put there.
 constexpr absl::string_view kMarker = "zq9ENVVALUEzq9";
+// The signing key's private seed (32 bytes) and where the allowed-signers file lives.
+constexpr absl::string_view kSigningSeed = "catalog-fuzzer-signing-seed-32by";
+constexpr absl::string_view kSignersPath = "/etc/allowed_signers";
 
 enum Op : uint8_t {
   kRegister = 0,
@@ -64,6 +71,7 @@ struct World {
   SeededRandom random{7};
   sim::SimFileSystem fs{random};
   InMemoryStorage storage;
+  sim::SimClock clock;
 
   World() {
     CHECK_OK(fs.CreateDir("/plugins", 0755));
@@ -76,6 +84,7 @@ struct World {
     CHECK_OK(fs.CreateDir("/outside", 0755));
     CHECK_OK(fs.WriteFileDurably("/outside/evil", "alpha bytes", 0755));
     CHECK_OK(fs.CreateSymlink("/outside/evil", "/plugins/escape"));
+    CHECK_OK(fs.CreateDir("/etc", 0755));
   }
 };
 
@@ -85,7 +94,10 @@ struct Input {
   bool correct_sha = false;
   bool check_permissions = false;
   bool builtins = false;
-  std::string raw;  // For the decode ops: the name field.
+  bool sign = false;  // Replace the signature with a genuine one of the artifact.
+  SignaturePolicy policy = SignaturePolicy::kOff;
+  std::string signers;  // The allowed-signers file; "" puts the signing key's line there.
+  std::string raw;      // For the decode ops: the name field.
 };
 
 Input Parse(const uint8_t* data, size_t size) {
@@ -109,6 +121,24 @@ Input Parse(const uint8_t* data, size_t size) {
     entry.insert(eq == std::string::npos ? 0 : eq + 1, kMarker.data(), kMarker.size());
     input.request.env.push_back(std::move(entry));
   }
+  // Signatures: flags bit 5 signs the artifact, bits 6-7 pick the policy.
+  input.sign = (flags >> 5) & 1;
+  constexpr SignaturePolicy kPolicies[] = {SignaturePolicy::kOff, SignaturePolicy::kWarn,
+                                           SignaturePolicy::kRequired};
+  input.policy = kPolicies[(flags >> 6) % 3];
+  input.request.signature = reader.Field();
+  input.signers = reader.Field();
+  // Limits: a mask byte, then 8 big-endian bytes per limit set.
+  const uint8_t mask = reader.Byte();
+  std::optional<uint64_t>* slots[] = {&input.request.limits.memory_bytes,
+                                      &input.request.limits.pids, &input.request.limits.cpu_weight,
+                                      &input.request.limits.open_files};
+  for (int i = 0; i < 4; ++i) {
+    if (((mask >> i) & 1) == 0) continue;
+    uint64_t v = 0;
+    for (int b = 0; b < 8; ++b) v = v << 8 | reader.Byte();
+    *slots[i] = v;
+  }
   return input;
 }
 
@@ -129,9 +159,13 @@ bool MarkerOutsideEnv(const RegisterRequest& r) {
   return false;
 }
 
-// Every error has a reason that prefixes its message, and shows no env value.
+// Every error has a reason that prefixes its message, and shows no env value or key material.
 void CheckError(const absl::Status& status, const RegisterRequest& request) {
   if (status.ok()) return;
+  static const std::string* key_line =
+      new std::string(crypto::testing::Ed25519PublicKeyLine(kSigningSeed));
+  CHECK(!absl::StrContains(status.message(), key_line->substr(key_line->find(' ') + 1)))
+      << "key material in a message: " << status;
   const std::optional<CatalogError> error = CatalogErrorOf(status);
   CHECK(error.has_value()) << "an error without a catalog reason: " << status;
   CHECK(absl::StartsWith(status.message(), CatalogErrorReason(*error))) << status;
@@ -157,6 +191,12 @@ void CheckStorage(World& world, Catalog& catalog, const CatalogOptions& options)
   for (PluginType type : kAllPluginTypes) {
     CHECK((*reopened)->List(type) == catalog.List(type)) << "reload changed the catalog";
   }
+}
+
+std::string ArtifactBytes(World& world, absl::string_view command) {
+  if (command.empty() || command.front() == '/') return "";
+  absl::StatusOr<std::string> contents = world.fs.ReadFile(JoinPath("/plugins", command), 1 << 20);
+  return contents.ok() ? *contents : "";
 }
 
 std::string ShaOfCommand(World& world, absl::string_view command) {
@@ -214,6 +254,20 @@ void RunOne(const uint8_t* data, size_t size) {
                         {PluginType::kAuth, "alpha", "v0.1.0+builtin"}};
   }
   if (input.correct_sha) input.request.sha256 = ShaOfCommand(world, input.request.command);
+  options.signature_policy = input.policy;
+  options.allowed_signers_file = std::string(kSignersPath);
+  options.clock = &world.clock;
+  CHECK_OK(world.fs.WriteFileDurably(
+      std::string(kSignersPath),
+      input.signers.empty()
+          ? absl::StrCat("ops@example.com namespaces=\"bulwark-plugin\" ",
+                         crypto::testing::Ed25519PublicKeyLine(kSigningSeed), "\n")
+          : input.signers,
+      0644));
+  if (input.sign) {
+    input.request.signature = crypto::testing::SignSshsigEd25519(
+        kSigningSeed, "bulwark-plugin", ArtifactBytes(world, input.request.command));
+  }
   std::unique_ptr<Catalog> catalog =
       std::move(Catalog::Open(world.storage, world.fs, options)).value();
   const RegisterRequest& r = input.request;
@@ -232,6 +286,17 @@ void RunOne(const uint8_t* data, size_t size) {
       absl::StatusOr<LaunchSpec> spec = catalog->GetForLaunch(r.type, r.name, r.version);
       CHECK_OK(spec);
       CHECK(spec->entry.env == r.env);
+      CHECK(spec->entry.limits == r.limits) << "limits changed on the way through";
+      if (!spec->entry.builtin) {
+        // Kept as given (off keeps it unverified); a signer only when verified.
+        CHECK(spec->entry.signature == r.signature);
+        if (input.policy == SignaturePolicy::kOff) CHECK(spec->entry.signer_principal.empty());
+        if (input.policy == SignaturePolicy::kRequired) {
+          CHECK(!spec->entry.signer_principal.empty() &&
+                absl::StartsWith(spec->entry.signer_fingerprint, "SHA256:"))
+              << "accepted and launched without a verified signer under required";
+        }
+      }
     } else if (!validated.ok()) {
       CHECK(CatalogErrorOf(validated.status()) == CatalogErrorOf(view.status()))
           << validated.status() << " vs " << view.status();
@@ -292,7 +357,45 @@ std::vector<std::string> SeedInputs() {
             R"("sha256":"ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=","builtin":false})"},
            {}, {}),
       make(3, 0, {R"({"name":"x","type":"auth","version":"v1.0.0"})"}, {}, {}),
+      // A stored record with limits and a signature (the fields signatures and limits added).
+      make(2, 0,
+           {R"({"name":"x","type":"secret","version":"v1.0.0","command":"x","args":[],)"
+            R"("env":[],"sha256":"ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=","builtin":false,)"
+            R"("limits":{"memory_bytes":67108864,"pids":32},"signature":"-----BEGIN SSH )"
+            R"(SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n","signer_principal":"ops",)"
+            R"("signer_fingerprint":"SHA256:x"})"},
+           {}, {}),
   };
+  // Signatures and limits: flags bit 5 signs the artifact with the key of the default
+  // allowed-signers file, bits 6-7 pick the policy; then the signature and allowed-signers
+  // fields, a limits mask and 8 bytes per limit.
+  constexpr uint8_t kSign = 1 << 5, kWarn = 1 << 6, kRequired = 2 << 6;
+  auto extra = [](std::string signature, std::string signers, uint8_t mask,
+                  std::vector<uint64_t> values) {
+    std::string out;
+    AppendField(&out, signature);
+    AppendField(&out, signers);
+    out.push_back(static_cast<char>(mask));
+    for (uint64_t v : values) {
+      for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+    }
+    return out;
+  };
+  const std::string signed_alpha =
+      make(1, kCorrectSha | kSign | kRequired, {"p", "1.0.0", "alpha", ""}, {}, {});
+  seeds.push_back(signed_alpha + extra("", "", 0, {}));
+  seeds.push_back(make(0, kCorrectSha | kRequired, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("", "", 0, {}));
+  seeds.push_back(make(0, kCorrectSha | kSign | kWarn, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("", "bob ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n", 0, {}));
+  seeds.push_back(make(0, kCorrectSha, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("-----BEGIN SSH SIGNATURE-----\nnot base64\n", "", 0, {}));
+  seeds.push_back(make(1, kCorrectSha | kSign | kRequired, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("", "ops valid-before=\"20200101Z\" x\n", 0, {}));
+  seeds.push_back(make(5, kCorrectSha, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("", "", 0xf, {64u << 20, 32, 50, 256}));
+  seeds.push_back(make(0, kCorrectSha, {"p", "1.0.0", "alpha", ""}, {}, {}) +
+                  extra("", "", 0x5, {1, 0}));
   return seeds;
 }
 

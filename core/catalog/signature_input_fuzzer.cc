@@ -2,7 +2,10 @@
 // (`ssh-keygen -Y sign`), its decoded blob, an allowed-signers file, and the three together with a
 // message through full verification. Invariants (a violation aborts): every refusal carries a
 // SignatureRefusal that prefixes its message; no refusal names a key of the allowed-signers file
-// by its base64; whatever verifies stops verifying when one byte of the message changes.
+// by its base64; whatever verifies stops verifying when one byte of the message changes; and
+// (kVerifyAt, at a fuzzed time and namespace) the allowed-signers line that admitted a signature
+// holds its key, its principals, a namespaces= pattern list that matches the namespace, and a
+// valid-after/valid-before window around the time.
 //
 // Built two ways, as catalog_input_fuzzer.cc is: by tools/fuzz (`tools/fuzz signature`), and as
 // //core/catalog:signature_input_fuzzer_test over the seeds below and seeded mutations of them.
@@ -36,8 +39,12 @@ enum Op : uint8_t {
   kParseBlob = 1,
   kParseSigners = 2,
   kVerify = 3,
-  kOpCount = 4,
+  kVerifyAt = 4,
+  kOpCount = 5,
 };
+
+// Namespaces kVerifyAt checks against (the catalog only ever asks for the first).
+constexpr absl::string_view kNamespaces[] = {kNamespace, "git", "bulwark-other", "file"};
 
 using fuzz::Reader;
 
@@ -52,6 +59,26 @@ void CheckRefusal(const absl::Status& status, const AllowedSigners* signers) {
     CHECK(!absl::StrContains(status.message(), absl::Base64Escape(s.public_key)))
         << "a refusal shows key material: " << status;
   }
+}
+
+// The line that admitted the signature: it holds the signing key, and its options admit
+// `name_space` and `now`.
+void CheckAdmittingLine(const AllowedSigners& signers, const VerifiedSigner& v,
+                        const SshSignature& sig, absl::string_view name_space, absl::Time now) {
+  const AllowedSigner* line = nullptr;
+  for (const AllowedSigner& s : signers.signers) {
+    if (s.line_number == v.line_number) line = &s;
+  }
+  CHECK(line != nullptr) << "verified by line " << v.line_number << ", which does not exist";
+  CHECK(line->public_key == sig.public_key) << "line " << v.line_number << " holds another key";
+  CHECK(line->principals == v.principals);
+  CHECK(!line->namespaces.has_value() || SshPatternListMatches(name_space, *line->namespaces))
+      << "line " << v.line_number << " admitted namespace " << name_space << " outside "
+      << *line->namespaces;
+  CHECK(!line->valid_after.has_value() || now >= *line->valid_after)
+      << "line " << v.line_number << " admitted a time before its valid-after";
+  CHECK(!line->valid_before.has_value() || now <= *line->valid_before)
+      << "line " << v.line_number << " admitted a time after its valid-before";
 }
 
 void RunOne(const uint8_t* data, size_t size) {
@@ -73,17 +100,29 @@ void RunOne(const uint8_t* data, size_t size) {
   }
   const std::string sig_text = in.Field();
   std::string message = in.Field();
+  absl::Time now = absl::FromCivil(absl::CivilDay(2026, 6, 1), absl::UTCTimeZone());
+  absl::string_view name_space = kNamespace;
+  if (op == kVerifyAt) {
+    // Any second from 1970 to about 2106, and one of the namespaces.
+    uint32_t seconds = 0;
+    for (int i = 0; i < 4; ++i) seconds = seconds << 8 | in.Byte();
+    now = absl::FromUnixSeconds(seconds);
+    name_space = kNamespaces[in.Byte() % (sizeof(kNamespaces) / sizeof(kNamespaces[0]))];
+  }
   absl::StatusOr<AllowedSigners> signers = ParseAllowedSigners(a);
   CheckRefusal(signers.status(), nullptr);
   absl::StatusOr<SshSignature> sig = ParseArmoredSshSignature(sig_text);
   CheckRefusal(sig.status(), nullptr);
   if (!signers.ok() || !sig.ok()) return;
-  const absl::Time now = absl::FromCivil(absl::CivilDay(2026, 6, 1), absl::UTCTimeZone());
   absl::StatusOr<VerifiedSigner> v = VerifySshSignature(
-      *signers, *sig, kNamespace, SshMessageHasher::Hash(sig->hash_algorithm, message), now);
+      *signers, *sig, name_space, SshMessageHasher::Hash(sig->hash_algorithm, message), now);
   CheckRefusal(v.status(), &*signers);
   if (!v.ok()) return;
   CHECK(absl::StartsWith(v->fingerprint, "SHA256:"));
+  CHECK(sig->signature_namespace == name_space)
+      << "verified for namespace " << name_space << " a signature made for "
+      << sig->signature_namespace;
+  CheckAdmittingLine(*signers, *v, *sig, name_space, now);
   message.push_back('\0');
   message[0] ^= 1;
   absl::StatusOr<VerifiedSigner> tampered = VerifySshSignature(
@@ -159,6 +198,22 @@ std::vector<std::string> SeedInputs() {
     seeds.push_back(Make(crypto::kParseArmored, {sig}));
   }
   seeds.push_back(Make(crypto::kParseSigners, {signers}));
+  // kVerifyAt: the time (4 bytes, big-endian Unix seconds) and namespace index follow the
+  // fields. carol's RSA line is valid 2025-01-01 to 2030-01-01 12:00; bob's ECDSA line admits
+  // only bulwark-* namespaces.
+  auto at = [](std::string seed, uint32_t seconds, uint8_t name_space) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      seed.push_back(static_cast<char>(seconds >> shift));
+    seed.push_back(static_cast<char>(name_space));
+    return seed;
+  };
+  for (uint32_t seconds : {1700000000u, 1780000000u, 1893499200u, 1893499201u, 4000000000u}) {
+    seeds.push_back(at(Make(crypto::kVerifyAt, {signers, kRsaSignature, kMessage}), seconds, 0));
+  }
+  for (uint8_t name_space = 0; name_space < 4; ++name_space) {
+    seeds.push_back(
+        at(Make(crypto::kVerifyAt, {signers, kEcdsaSignature, kMessage}), 1780000000u, name_space));
+  }
   seeds.push_back(Make(crypto::kVerify, {absl::StrCat("x ", kEd25519Key), kEcdsaSignature, "m"}));
   std::string blob;
   CHECK(absl::Base64Unescape(

@@ -394,7 +394,12 @@ absl::StatusOr<RegisterRequest> ValidateRegisterRequest(const RegisterRequest& r
   RETURN_IF_ERROR(ValidateEnv(request.env));
   out.env = request.env;
   ASSIGN_OR_RETURN(out.sha256, NormalizeSha256(request.sha256));
-  RETURN_IF_ERROR(ValidateLimits(request.limits));  // Issue 17: per-entry limits.
+  // Issue 17: per-entry limits. Found by catalog_input_fuzzer once it fuzzed limits: the range
+  // error had no catalog reason.
+  if (absl::Status limits = ValidateLimits(request.limits); !limits.ok()) {
+    return CatalogStatus(absl::StatusCode::kInvalidArgument, CatalogError::kInvalidLimits,
+                         limits.message());
+  }
   out.limits = request.limits;
   out.signature = request.signature;  // Parsed and checked by the catalog (signature.h).
   return out;

@@ -21,19 +21,40 @@ class ExternalRunner final : public PluginRunner {
   int64_t pid() const override { return client_->pid(); }
 
   void SetExitHandler(absl::AnyInvocable<void(std::string reason)> handler) override {
-    client_->SetExitHandler([handler = std::move(handler)](const ProcessExit& exit) mutable {
+    client_->SetExitHandler([this, handler = std::move(handler)](const ProcessExit& exit) mutable {
+      ReportLimitKill();
       handler(exit.ToString());
     });
   }
 
+  void SetLimitKillHandler(absl::AnyInvocable<void(std::string limit)> handler) override {
+    limit_handler_ = std::move(handler);
+  }
+
   void Stop(absl::Duration grace, absl::AnyInvocable<void()> done) override {
     client_->SetExitHandler(nullptr);  // A requested stop is not a crash.
-    client_->Shutdown(grace, std::move(done));
+    // The process may have been lost to a limit before the stop (a request saw the connection
+    // drop first): once it is reaped, its exit says so.
+    client_->Shutdown(grace, [this, done = std::move(done)]() mutable {
+      ReportLimitKill();
+      done();
+    });
   }
 
  private:
+  void ReportLimitKill() {
+    const std::optional<ProcessExit>& exit = client_->exit_status();
+    if (limit_reported_ || limit_handler_ == nullptr || !exit.has_value() || exit->limit.empty()) {
+      return;
+    }
+    limit_reported_ = true;
+    limit_handler_(exit->limit);
+  }
+
   std::unique_ptr<rpc::PluginClient> client_;
   catalog::LaunchSpec spec_;  // Keeps the verified artifact open as long as the process runs.
+  absl::AnyInvocable<void(std::string limit)> limit_handler_;
+  bool limit_reported_ = false;
 };
 
 }  // namespace
@@ -95,6 +116,11 @@ void ExternalRunnerFactory::Start(
   o.start_timeout = limits.start_timeout;
   o.connect_timeout = options_.connect_timeout;
   o.limits = limits.process;
+  // Every plugin process gets a group of its own, named after its catalog entry.
+  o.group_label = spec.entry.name;
+  o.group_limits.memory_bytes = limits.entry.memory_bytes;
+  o.group_limits.pids = limits.entry.pids;
+  o.group_limits.cpu_weight = limits.entry.cpu_weight;
   o.runtime_dir = options_.runtime_dir;
   o.log_sink = options_.log_sink;
 

@@ -88,13 +88,13 @@ absl::string_view TerminationEventName(TerminationEvent event) {
 }
 
 void ApplyEntryLimits(const catalog::PluginLimits& entry, RunnerLimits& limits) {
-  // The stricter of the mount's rlimit and the entry's limit wins.
-  auto tighten = [](std::optional<uint64_t>& slot, const std::optional<uint64_t>& v) {
-    if (v.has_value() && (!slot.has_value() || *v < *slot)) slot = v;
-  };
-  tighten(limits.process.address_space_bytes, entry.memory_bytes);
-  tighten(limits.process.processes, entry.pids);
-  tighten(limits.process.open_files, entry.open_files);
+  // Open files are per process: the stricter of the mount's rlimit and the entry's wins. Memory,
+  // pids and CPU weight go to the runner as the process's group limits (a cgroup, or rlimits
+  // where the launcher has no cgroups).
+  if (entry.open_files.has_value() &&
+      (!limits.process.open_files.has_value() || *entry.open_files < *limits.process.open_files)) {
+    limits.process.open_files = entry.open_files;
+  }
   limits.entry = entry;
 }
 
@@ -511,6 +511,13 @@ void LifecycleManager::OnRunnerStarted(uint64_t id,
     if (alive.expired()) return;
     LoseProcess(id, absl::StrCat("exited: ", reason), /*count_as_failure=*/true);
   });
+  p.runner->SetLimitKillHandler(
+      [this, alive, entry = PluginId{p.plugin_name, p.plugin_version}](std::string limit) {
+        if (alive.expired()) return;
+        Log(LogLevel::kWarn, "plugin process killed at a limit",
+            {{"plugin", entry.plugin}, {"version", entry.version}, {"limit", limit}});
+        plugin_metrics_.KilledAtLimit(entry, limit);
+      });
   UpdateProcessGauge();
   if (options_.multiplexing_opt_out.count(p.plugin_name) > 0) {
     OnMultiplexingKnown(id, false);

@@ -273,9 +273,10 @@ class LifecycleManager {
   PluginMetrics plugin_metrics_;
 };
 
-// Folds a catalog entry's limits into a runner's: the rlimit fallback takes the stricter value
-// (memory_bytes as RLIMIT_AS, pids as RLIMIT_NPROC, open_files as RLIMIT_NOFILE), and the
-// entry's limits ride along in `limits.entry` for a runner that can enforce them by cgroup.
+// Folds a catalog entry's limits into a runner's: open_files as RLIMIT_NOFILE (the stricter of
+// the mount's and the entry's); the entry's limits ride along in `limits.entry`, which the
+// external runner hands the launcher as the process's group limits (memory, pids, CPU weight:
+// a cgroup, or the launcher's rlimit fallback).
 void ApplyEntryLimits(const catalog::PluginLimits& entry, RunnerLimits& limits);
 
 // The runner-config digest: equal exactly when two catalog entries may share a process.

@@ -23,6 +23,9 @@ PluginMetrics::PluginMetrics(metrics::Registry& r)
                        "SIGXCPU, or a kill its runner reports as at a limit).")),
       restarts_(r.Counter("bulwark_plugin_restarts_total",
                           "Requests retried on a restarted plugin (lazy reloads).")),
+      limit_kills_(r.Counter("bulwark_plugin_limit_kills_total",
+                             "Plugin processes the kernel killed at a limit of their cgroup, by "
+                             "catalog entry and limit (memory).")),
       requests_(r.Counter("bulwark_plugin_requests_total",
                           "Requests to a plugin, by mount and outcome.")),
       duration_(r.Histogram("bulwark_plugin_request_duration_seconds",
@@ -62,6 +65,12 @@ void PluginMetrics::Exited(const PluginId& id, absl::string_view mount, absl::st
 
 void PluginMetrics::Restarted(const PluginId& id, absl::string_view mount) {
   restarts_->Add(Mount(id, mount), 1);
+}
+
+void PluginMetrics::KilledAtLimit(const PluginId& id, absl::string_view limit) {
+  metrics::Labels l = Entry(id);
+  l.emplace_back("limit", std::string(limit));
+  limit_kills_->Add(l, 1);
 }
 
 void PluginMetrics::Ready(const PluginId& id, absl::string_view mount, double seconds) {

@@ -12,6 +12,9 @@
 //                                                               lost unasked) or "limit" (SIGXCPU
 //                                                               from RLIMIT_CPU, or an exit its
 //                                                               runner reports as at a limit)
+//   bulwark_plugin_limit_kills_total{plugin,version,limit}      counter: processes the kernel
+//                                                               killed at a limit of their
+//                                                               cgroup (limit "memory")
 //   bulwark_plugin_restarts_total{plugin,version,mount}         counter (lazy reloads)
 //   bulwark_plugin_requests_total{plugin,version,mount,code}    counter
 //   bulwark_plugin_request_duration_seconds{plugin,version,mount}   histogram
@@ -49,6 +52,8 @@ class PluginMetrics {
   // `reason` is the exit description ("killed by signal 9 (SIGKILL)", "connection lost: ...").
   void Exited(const PluginId& id, absl::string_view mount, absl::string_view reason);
   void Restarted(const PluginId& id, absl::string_view mount);
+  // The kernel killed a process of the entry at `limit` ("memory").
+  void KilledAtLimit(const PluginId& id, absl::string_view limit);
   void Ready(const PluginId& id, absl::string_view mount, double seconds);
   void RequestStarted(const PluginId& id, absl::string_view mount);
   void RequestFinished(const PluginId& id, absl::string_view mount, absl::string_view code,
@@ -70,6 +75,7 @@ class PluginMetrics {
   metrics::Family* starts_;
   metrics::Family* exits_;
   metrics::Family* restarts_;
+  metrics::Family* limit_kills_;
   metrics::Family* requests_;
   metrics::Family* duration_;
   metrics::Family* in_flight_;

@@ -22,8 +22,9 @@ struct RunnerLimits {
   ResourceLimits process;  // setrlimit in the child before exec.
   absl::Duration start_timeout = absl::Minutes(1);
   bool mlock = false;  // VAULT_PLUGIN_MLOCK_ENABLED for the plugin.
-  // The catalog entry's limits as registered (also folded into `process` as rlimits by
-  // ApplyEntryLimits); a runner with cgroups enforces these (memory, pids, CPU weight).
+  // The catalog entry's limits as registered (open_files also folded into `process` by
+  // ApplyEntryLimits); the external runner passes memory, pids and CPU weight to the launcher
+  // as group limits (ProcessOptions::group_limits).
   catalog::PluginLimits entry;
 };
 
@@ -40,6 +41,14 @@ class PluginRunner {
   // killed by a limit), with a description such as "killed by signal 9 (SIGKILL)". Not called
   // after Stop() was requested.
   virtual void SetExitHandler(absl::AnyInvocable<void(std::string reason)> handler) = 0;
+
+  // Called once on the executor when the process ended killed by the kernel at a limit of its
+  // group ("memory": an OOM kill in its cgroup) — whether or not Stop() was requested, because
+  // a request that lost its connection stops the process before its exit is known. Runners
+  // without processes never call it.
+  virtual void SetLimitKillHandler(absl::AnyInvocable<void(std::string limit)> handler) {
+    (void)handler;
+  }
 
   // Stops it: GRPCController.Shutdown, up to `grace` for the process to exit, then SIGKILL and
   // reap. `done` runs on the executor once nothing of it remains (no process, no socket file).

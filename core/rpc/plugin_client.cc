@@ -225,6 +225,8 @@ absl::Status PluginClient::Launch() {
   process_options.env = std::move(*child_env);
   process_options.line_bytes_max = options_.line_bytes_max;
   process_options.limits = options_.limits;
+  process_options.group_label = options_.group_label;
+  process_options.group_limits = options_.group_limits;
   // The Process is owned by this client and runs no callback once destroyed, so `this` is safe.
   process_options.on_line = [this](OutputStream stream, absl::string_view line, bool truncated) {
     OnLine(stream, line, truncated);

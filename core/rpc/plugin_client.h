@@ -100,6 +100,9 @@ struct PluginLaunchOptions {
   absl::Duration connect_timeout = kDefaultConnectTimeout;
   size_t line_bytes_max = kLineBytesDefault;  // Output line cap, 1..kLineBytesMax.
   ResourceLimits limits;
+  // The process's resource group (ProcessOptions::group_label, group_limits).
+  std::string group_label;
+  GroupLimits group_limits;
 
   // An existing absolute directory, private to the host, under which each launch makes its own
   // directory "plugin-<12 hex digits>" (mode 0700). Must be short enough for unix socket paths:

@@ -542,6 +542,26 @@ TEST_F(CliTest, PluginRegisterSendsTheSignatureFileAndRefusesAMissingOne) {
   EXPECT_THAT(r.err, HasSubstr("cannot read the signature file /nonexistent/kv.sig"));
 }
 
+TEST_F(CliTest, PluginRegisterSendsLimitsUnderTheApiFieldNames) {
+  server_.Enqueue(204, "");
+  Result r = Cli({"plugin", "register", "-sha256=ab", "-memory-bytes=67108864", "-pids=32",
+                  "-cpu-weight=50", "-open-files=256", "secret", "kv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Body(server_.requests().back())["limits"],
+            json::parse(R"({"memory_bytes":67108864,"pids":32,"cpu_weight":50,"open_files":256})"));
+  // Only the limits given are sent; none, no "limits" at all.
+  server_.Enqueue(204, "");
+  EXPECT_EQ(Cli({"plugin", "register", "-sha256=ab", "-pids=8", "secret", "kv"}).code, 0);
+  EXPECT_EQ(Body(server_.requests().back())["limits"], json::parse(R"({"pids":8})"));
+  server_.Enqueue(204, "");
+  EXPECT_EQ(Cli({"plugin", "register", "-sha256=ab", "secret", "kv"}).code, 0);
+  EXPECT_FALSE(Body(server_.requests().back()).contains("limits"));
+  // Not a number: refused before anything is sent.
+  r = Cli({"plugin", "register", "-sha256=ab", "-memory-bytes=64MiB", "secret", "kv"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("-memory-bytes must be a whole number, got \"64MiB\""));
+}
+
 TEST_F(CliTest, PluginListInfoDeregisterReload) {
   server_.Enqueue(200, R"({"data":{"secret":["kv","my-kv"],"auth":["token"],"detailed":[
       {"type":"auth","name":"token","version":"v0.1.0+builtin","builtin":true},

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/cli/command.h"
@@ -38,8 +39,17 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
                  "Usage: bulwark plugin register [options] TYPE NAME\n\n"
                  "  Adds a plugin artifact from the server's plugin directory to the catalog.\n"
                  "  TYPE is auth, database or secret; -sha256 is required. -signature gives\n"
-                 "  the artifact's OpenSSH signature (ssh-keygen -Y sign -n bulwark-plugin).");
+                 "  the artifact's OpenSSH signature (ssh-keygen -Y sign -n bulwark-plugin).\n"
+                 "  -memory-bytes, -pids, -cpu-weight and -open-files set the entry's resource\n"
+                 "  limits (the catalog API's limits.memory_bytes, pids, cpu_weight, open_files).");
   std::string sha256, command, version, signature_file;
+  // The catalog API's "limits" fields (docs/security.md, "Limits"), by their flag names.
+  const std::vector<std::pair<std::string, std::string>> kLimitFlags = {
+      {"memory-bytes", "memory_bytes"},
+      {"pids", "pids"},
+      {"cpu-weight", "cpu_weight"},
+      {"open-files", "open_files"}};
+  std::vector<std::string> limit_values(kLimitFlags.size());
   std::vector<std::string> plugin_args, env;
   inv.flags().String("sha256", &sha256, "SHA-256 of the plugin artifact, in hex. Required.");
   inv.flags().String("command", &command,
@@ -52,6 +62,13 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
   inv.flags().String("signature", &signature_file,
                      "File holding the artifact's signature, as ssh-keygen -Y sign -n "
                      "bulwark-plugin wrote it (ARTIFACT.sig).");
+  inv.flags().String("memory-bytes", &limit_values[0],
+                     "Memory limit of each plugin process, in bytes (at least 1048576).");
+  inv.flags().String("pids", &limit_values[1],
+                     "Processes and threads each plugin process may have.");
+  inv.flags().String("cpu-weight", &limit_values[2],
+                     "Relative CPU share, 1 to 10000 (100 is the default weight).");
+  inv.flags().String("open-files", &limit_values[3], "File descriptors per plugin process.");
   if (auto code = inv.Parse(args)) return *code;
   if (auto code = inv.CheckArgCount(2, 2)) return *code;
   const std::string& type = inv.args()[0];
@@ -66,6 +83,17 @@ int RunPluginRegister(const Io& io, const std::vector<std::string>& args) {
                {"sha256", sha256}};
   if (!env.empty()) body["env"] = env;
   if (!version.empty()) body["version"] = version;
+  json limits = json::object();
+  for (size_t i = 0; i < kLimitFlags.size(); ++i) {
+    if (limit_values[i].empty()) continue;
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(limit_values[i], &value)) {
+      return inv.LocalError(absl::StrCat("-", kLimitFlags[i].first,
+                                         " must be a whole number, got \"", limit_values[i], "\""));
+    }
+    limits[kLimitFlags[i].second] = value;  // Ranges are the server's to check.
+  }
+  if (!limits.empty()) body["limits"] = limits;
   if (!signature_file.empty()) {
     std::ifstream in(signature_file, std::ios::binary);
     if (!in.is_open()) {

@@ -64,7 +64,8 @@ class UniqueFd {
 enum ChildStep : int32_t {
   kStepPdeathsig = 1,
   kStepDup,
-  kStepRlimit,  // + index into ChildPlan::limits
+  kStepRlimit,       // + index into ChildPlan::limits
+  kStepCgroup = 50,  // + index into ChildPlan::cgroup_fds
   kStepCloseRange = 100,
   kStepExec,
 };
@@ -92,6 +93,8 @@ struct ChildPlan {
   char* const* envp;
   ChildLimit limits[4];
   int limit_count = 0;
+  int cgroup_fds[4];  // cgroup.procs of the process's cgroup, one per hierarchy.
+  int cgroup_fd_count = 0;
 };
 
 [[noreturn]] void ChildFail(const ChildPlan& plan, int32_t step, int err) {
@@ -122,6 +125,12 @@ struct ChildPlan {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ChildFail(plan, kStepPdeathsig, errno);
   // The parent may have died before prctl took effect; then nobody would kill us.
   if (getppid() != plan.parent_pid) _exit(127);
+
+  // Into its cgroup before it executes (and before dup2 may reuse the descriptors' numbers): "0" is
+  // the writing process itself.
+  for (int i = 0; i < plan.cgroup_fd_count; ++i) {
+    if (write(plan.cgroup_fds[i], "0", 1) != 1) ChildFail(plan, kStepCgroup + i, errno);
+  }
 
   // All sources are >= 3 (the parent made sure), so these never clobber each other, and dup2
   // leaves 0, 1 and 2 without close-on-exec.
@@ -196,6 +205,10 @@ absl::Status ChildError(const ChildReport& report, const ChildPlan& plan, const 
         return absl::InternalError(absl::StrCat("spawn ", path, ": exec: ", text));
     }
   }
+  if (report.step >= kStepCgroup && report.step < kStepCgroup + plan.cgroup_fd_count) {
+    return absl::InternalError(
+        absl::StrCat("spawn ", path, ": joining its cgroup (cgroup.procs) before exec: ", text));
+  }
   if (report.step >= kStepRlimit && report.step < kStepRlimit + plan.limit_count) {
     const ChildLimit& limit = plan.limits[report.step - kStepRlimit];
     std::string message = absl::StrCat("spawn ", path, ": setrlimit(", limit.name, ", ",
@@ -233,6 +246,14 @@ absl::Status SetNonBlocking(int fd, const std::string& path) {
     return SetupError("fcntl(O_NONBLOCK)", errno, path);
   }
   return absl::OkStatus();
+}
+
+// The stricter of two optional limits.
+std::optional<uint64_t> Stricter(const std::optional<uint64_t>& a,
+                                 const std::optional<uint64_t>& b) {
+  if (!a.has_value()) return b;
+  if (!b.has_value()) return a;
+  return std::min(*a, *b);
 }
 
 void AddLimit(ChildPlan& plan, int resource, const char* name,
@@ -277,6 +298,15 @@ PosixProcess::PosixProcess(PosixEventLoop& loop, pid_t pid, int pidfd, int stdou
   pidfd_watch_ = loop_.WatchReadable(pidfd_, [this] { OnExitReadable(); });
 }
 
+void PosixProcess::AttachCgroup(CgroupManager* manager, std::unique_ptr<PosixCgroup> cgroup) {
+  cgroups_ = manager;
+  cgroup_ = std::move(cgroup);
+}
+
+void PosixProcess::ReleaseCgroup() {
+  if (cgroups_ != nullptr && cgroup_ != nullptr) cgroups_->Remove(std::move(cgroup_));
+}
+
 PosixProcess::~PosixProcess() {
   shared_->alive = false;
   if (!exited_) {
@@ -289,6 +319,7 @@ PosixProcess::~PosixProcess() {
     }
   }
   CloseAll();
+  ReleaseCgroup();
 }
 
 void PosixProcess::WatchStream(Stream& stream) {
@@ -363,6 +394,10 @@ void PosixProcess::OnExitReadable() {
     // status is lost. Report it as a failure rather than pretending success.
     exit.code = -1;
   }
+  // The kernel's OOM killer sends SIGKILL; the cgroup's count says it was the limit.
+  if (cgroup_ != nullptr && exit.signaled && exit.signal == SIGKILL)
+    exit.limit = cgroup_->LimitHit();
+  ReleaseCgroup();
   exited_ = true;
   loop_.Unwatch(pidfd_watch_);
   pidfd_watch_ = kNoWatch;
@@ -415,6 +450,10 @@ absl::Status PosixProcess::Kill() {
 
 PosixProcessLauncher::PosixProcessLauncher(PosixEventLoop& loop) : loop_(loop) {}
 
+std::string PosixProcessLauncher::LimitsMechanism() const {
+  return cgroups_ != nullptr ? cgroups_->mechanism() : "rlimit";
+}
+
 absl::StatusOr<std::unique_ptr<Process>> PosixProcessLauncher::Spawn(
     const ExecutableFile& executable, ProcessOptions options) {
   RETURN_IF_ERROR(ValidateProcessOptions(options));
@@ -463,10 +502,28 @@ absl::StatusOr<std::unique_ptr<Process>> PosixProcessLauncher::Spawn(
   plan.report_fd = report_write.get();
   plan.argv = argv.data();
   plan.envp = envp.data();
-  AddLimit(plan, RLIMIT_AS, "RLIMIT_AS", options.limits.address_space_bytes);
-  AddLimit(plan, RLIMIT_CPU, "RLIMIT_CPU", options.limits.cpu_seconds);
-  AddLimit(plan, RLIMIT_NOFILE, "RLIMIT_NOFILE", options.limits.open_files);
-  AddLimit(plan, RLIMIT_NPROC, "RLIMIT_NPROC", options.limits.processes);
+  ResourceLimits rlimits = options.limits;
+  std::unique_ptr<PosixCgroup> cgroup;
+  if (!options.group_label.empty() && cgroups_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<PosixCgroup>> made =
+        cgroups_->Create(options.group_label, options.group_limits);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(),
+                          absl::StrCat("spawn ", path, ": ", made.status().message()));
+    }
+    cgroup = *std::move(made);
+    CHECK(cgroup->procs_fds().size() <= std::size(plan.cgroup_fds));
+    for (int fd : cgroup->procs_fds()) plan.cgroup_fds[plan.cgroup_fd_count++] = fd;
+  } else {
+    // The fallback: the group's limits as the process's own rlimits.
+    rlimits.address_space_bytes =
+        Stricter(rlimits.address_space_bytes, options.group_limits.memory_bytes);
+    rlimits.processes = Stricter(rlimits.processes, options.group_limits.pids);
+  }
+  AddLimit(plan, RLIMIT_AS, "RLIMIT_AS", rlimits.address_space_bytes);
+  AddLimit(plan, RLIMIT_CPU, "RLIMIT_CPU", rlimits.cpu_seconds);
+  AddLimit(plan, RLIMIT_NOFILE, "RLIMIT_NOFILE", rlimits.open_files);
+  AddLimit(plan, RLIMIT_NPROC, "RLIMIT_NPROC", rlimits.processes);
 
   // Block every signal across fork so that no handler of ours runs in the child before it
   // has reset the dispositions.
@@ -494,8 +551,10 @@ absl::StatusOr<std::unique_ptr<Process>> PosixProcessLauncher::Spawn(
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
+  if (cgroup != nullptr) cgroup->CloseProcsFds();
   if (got > 0) {
     ReapPid(pid);
+    if (cgroup != nullptr) cgroups_->Remove(std::move(cgroup));
     if (got < sizeof(report)) {
       return absl::InternalError(
           absl::StrCat("spawn ", path, ": the child failed before exec with a garbled report"));
@@ -508,10 +567,13 @@ absl::StatusOr<std::unique_ptr<Process>> PosixProcessLauncher::Spawn(
     const int err = errno;
     kill(pid, SIGKILL);
     ReapPid(pid);
+    if (cgroup != nullptr) cgroups_->Remove(std::move(cgroup));
     return SetupError("pidfd_open", err, path);
   }
-  return std::make_unique<PosixProcess>(loop_, pid, pidfd, out_read.release(), err_read.release(),
-                                        std::move(options));
+  auto process = std::make_unique<PosixProcess>(loop_, pid, pidfd, out_read.release(),
+                                                err_read.release(), std::move(options));
+  if (cgroup != nullptr) process->AttachCgroup(cgroups_, std::move(cgroup));
+  return process;
 }
 
 }  // namespace bulwark

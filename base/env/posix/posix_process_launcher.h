@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/env/line_splitter.h"
+#include "base/env/posix/posix_cgroups.h"
 #include "base/env/posix/posix_event_loop.h"
 #include "base/env/process_launcher.h"
 
@@ -52,6 +53,10 @@ class PosixProcess final : public Process {
   // Signal(SIGKILL), but OK after exit.
   absl::Status Kill() override;
 
+  // Gives the handle the process's cgroup: at exit it reads whether the kernel killed the
+  // process at its memory limit (ProcessExit::limit), then hands it to `manager` for removal.
+  void AttachCgroup(CgroupManager* manager, std::unique_ptr<PosixCgroup> cgroup);
+
  private:
   // Callbacks live apart from the handle so that a callback destroying the handle does not
   // destroy itself mid-call, and so the dispatch code can see that the handle is gone.
@@ -80,6 +85,7 @@ class PosixProcess final : public Process {
   bool CloseStream(Stream& stream);
   void OnExitReadable();
   void CloseAll();
+  void ReleaseCgroup();
 
   PosixEventLoop& loop_;
   const pid_t pid_;
@@ -89,6 +95,8 @@ class PosixProcess final : public Process {
   Stream err_;
   bool exited_ = false;
   std::shared_ptr<Shared> shared_;
+  CgroupManager* cgroups_ = nullptr;
+  std::unique_ptr<PosixCgroup> cgroup_;
 };
 
 // Starts processes for one PosixEventLoop; every callback runs on that loop's thread, and Spawn
@@ -110,11 +118,26 @@ class PosixProcessLauncher final : public ProcessLauncher {
   //   kPermissionDenied    no execute permission (EACCES, EPERM), or raising a hard limit
   //   kResourceExhausted   fork, pipe, pidfd or exec hit a process, memory or descriptor limit
   //   kInternal            anything else, naming the failed step
+  //
+  // With cgroups (UseCgroups) a process whose options carry a group_label gets a cgroup of its
+  // own, limited by group_limits, which the child joins before it executes; it is removed when
+  // the process ends. Without, group_limits fall back to rlimits (memory_bytes as RLIMIT_AS,
+  // pids as RLIMIT_NPROC, each the stricter with options.limits; cpu_weight is not enforced).
+  // Cgroup errors: kInvalidArgument a limit the kernel refuses, kInternal the rest, naming the
+  // cgroup file.
   absl::StatusOr<std::unique_ptr<Process>> Spawn(const ExecutableFile& executable,
                                                  ProcessOptions options) override;
 
+  // "cgroup_v2", "cgroup_v1" or "rlimit".
+  std::string LimitsMechanism() const override;
+
+  // Enforce group limits through `cgroups` (not owned; must outlive the launcher and every
+  // Process). nullptr: the rlimit fallback. Set before the first Spawn.
+  void UseCgroups(CgroupManager* cgroups) { cgroups_ = cgroups; }
+
  private:
   PosixEventLoop& loop_;
+  CgroupManager* cgroups_ = nullptr;
 };
 
 }  // namespace bulwark
