@@ -27,6 +27,7 @@ constexpr Named kNamed[] = {
     {"plugins", "plugin processes crash, hang and slow down; step-downs; lazy reloads"},
     {"swap", "artifacts swapped on disk under honest registrations: launch verification alone"},
     {"tamper", "signatures required: artifacts overwritten, signers removed, signatures swapped"},
+    {"rotation", "root rotations crashing the machine at every step, a light workload beside"},
 };
 
 double Between(Random& random, double lo, double hi) {
@@ -52,6 +53,7 @@ Scenario Default() {
   f.plugin_hang_per_min = 0.2;
   f.plugin_slow_per_min = 0.3;
   f.step_down_per_min = 0.2;
+  f.rotate_credentials_per_min = 1;
   f.buggify = true;
   f.buggify_activation = 0.25;
   f.buggify_fire = 0.03;
@@ -113,6 +115,7 @@ Scenario Swarm(uint64_t seed) {
     }
     f.buggify_rules.push_back(rule);
   }
+  f.rotate_credentials_per_min = rate(2);  // Drawn last: the draws above keep their values.
   return s;
 }
 
@@ -205,6 +208,19 @@ absl::StatusOr<Scenario> ScenarioFor(absl::string_view name, uint64_t seed) {
     s.wrong_sha_probability = 0;
     s.swapped_signature_probability = 0.15;
     f.tamper_per_min = 3;
+    return s;
+  }
+  if (name == "rotation") {
+    // The rollback sweep (docs/performance.md): every rotate-credentials fault is a crash at a
+    // drawn step of a rotation; a short, light workload so that many seeds run.
+    f = FaultMix();
+    f.rotate_credentials_per_min = 6;
+    f.rotate_crash_share = 1;
+    s.workload = absl::Seconds(60);
+    s.clients = 1;
+    s.catalog_ops_per_min = 0;
+    s.operator_seal_per_min = 0;
+    s.rotate_per_min = 0;
     return s;
   }
   if (name == "swap") {

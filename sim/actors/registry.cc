@@ -9,6 +9,7 @@
 #include "sim/actors/data_client.h"
 #include "sim/actors/operator.h"
 #include "sim/actors/rule_prober.h"
+#include "sim/database/db_operator.h"
 #include "sim/world.h"
 
 namespace bulwark::sim {
@@ -25,6 +26,12 @@ std::vector<std::unique_ptr<Actor>> MakeActors(World& world) {
   // The rule prober checks the core's rules with the kv plugin's data semantics (nested mounts,
   // the same key through two mounts): not with a plugin under test, which has its own.
   if (world.config.plugin == nullptr) actors.push_back(std::make_unique<RuleProber>(world));
+  // The database engine's workload (issue 15), also with the kv plugin's semantics only.
+  if (world.config.plugin == nullptr && world.scenario.database) {
+    auto db = std::make_unique<DbOperator>(world);
+    world.db_operator = db.get();
+    actors.push_back(std::move(db));
+  }
   auto auditor = std::make_unique<Auditor>(world);
   world.auditor = auditor.get();
   actors.push_back(std::move(auditor));
