@@ -124,6 +124,28 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.ha.give_up_after_failed_campaign=return",
        "cluster",
        {"ha_liveness", "liveness"}},
+      // The database workload (sim/database): rotations that stop half way, leases, instances.
+      {"database.rotate_without_wal",
+       "a root rotation writes its WAL before UpdateUser, so a rotation that stops half way is "
+       "rolled back and the stored root credential logs in again",
+       "bug.database.rotate_without_wal=return",
+       "default",
+       {"root_recoverable"}},
+      {"lease.drop_failed_revocation",
+       "a revocation that fails (the database or its plugin is down) is retried, never dropped",
+       "bug.lease.drop_failed_revocation=return",
+       "default",
+       {"no_leaked_users"}},
+      {"lease.expire_early",
+       "a lease ends at its TTL, not before: issued credentials work until then",
+       "bug.lease.expire_early=return",
+       "default",
+       {"issued_credentials"}},
+      {"database.keep_instance_on_rotation",
+       "rotate-root always closes the plugin instance it used (a termination event)",
+       "bug.database.keep_instance_on_rotation=return",
+       "default",
+       {"instance_closed"}},
   };
   return *bugs;
 }

@@ -146,6 +146,10 @@ absl::string_view OpKindName(OpKind kind) {
       return "disable-mount";
     case OpKind::kReload:
       return "reload";
+    case OpKind::kLogical:
+      return "logical";
+    case OpKind::kRevokeLease:
+      return "revoke-lease";
   }
   return "?";
 }
@@ -597,6 +601,26 @@ void Node::Execute(const Request& request, Done done) {
       return;
     case OpKind::kReload:
       core_->ReloadPlugins(request.name, {}, [done = std::move(done)](absl::Status s) mutable {
+        done(FromStatus(std::move(s)));
+      });
+      return;
+    case OpKind::kLogical:
+      core_->Handle(request.key, request.operation, request.data_json,
+                    [done = std::move(done)](absl::StatusOr<lifecycle::Reply> reply) mutable {
+                      Response response = FromStatus(reply.status());
+                      if (reply.ok() && reply->has_value()) {
+                        response.value = (*reply)->data();
+                        if ((*reply)->has_secret()) {
+                          response.lease_id = (*reply)->secret().lease_id();
+                          response.lease_ttl =
+                              absl::Nanoseconds((*reply)->secret().lease_options().ttl());
+                        }
+                      }
+                      done(std::move(response));
+                    });
+      return;
+    case OpKind::kRevokeLease:
+      core_->RevokeLease(request.key, [done = std::move(done)](absl::Status s) mutable {
         done(FromStatus(std::move(s)));
       });
       return;

@@ -84,6 +84,11 @@ enum class OpKind {
   kEnableMount,  // Mount `mount_path` on catalog entry `name` (starts its plugin).
   kDisableMount,
   kReload,  // Restart every process of plugin `name`.
+  // A logical request as the HTTP layer hands it on: `key` the path ("db/creds/r0"),
+  // `operation` ("read", "update", ...), `data_json` the body; answers the reply's data JSON in
+  // `value` and its lease in `lease_id` / `lease_ttl`. (The database engine's workload.)
+  kLogical,
+  kRevokeLease,  // sys/leases/revoke of lease `key`.
 };
 
 absl::string_view OpKindName(OpKind kind);
@@ -121,6 +126,8 @@ struct Response {
   std::optional<catalog::CatalogEntryView> view;  // kRegister, kCatalogGet.
   // An HA standby's redirect (Vault's 307): the node the request should go to; -1: none.
   int redirect_to = -1;
+  std::string lease_id;                           // kLogical: the secret's lease, if any.
+  absl::Duration lease_ttl;
 };
 
 class Node;

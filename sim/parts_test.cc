@@ -45,8 +45,7 @@ TEST(FaultRegistryTest, ARateOfZeroDrawsNothingAndTheDefaultMixDrawsEveryBuiltKi
   ASSERT_TRUE(scenario.ok());
   for (const std::unique_ptr<Fault>& fault : MakeFaultKinds()) {
     EXPECT_EQ(fault->RatePerMin(none), 0) << FaultKindName(fault->kind());
-    const bool hook =
-        fault->kind() == FaultKind::kPartition || fault->kind() == FaultKind::kRotateCredentials;
+    const bool hook = fault->kind() == FaultKind::kPartition;
     // Tampering with signatures needs the "required" policy: its own scenario draws it.
     const bool tamper = fault->kind() == FaultKind::kTamper;
     EXPECT_EQ(fault->RatePerMin(scenario->faults) > 0, !hook && !tamper)

@@ -32,6 +32,7 @@ constexpr Named kNamed[] = {
     {"cluster",
      "3 HA nodes on a simulated etcd: partitions, store outages, skew, pauses, kills, "
      "step-downs"},
+    {"rotation", "root rotations crashing the machine at every step, a light workload beside"},
 };
 
 double Between(Random& random, double lo, double hi) {
@@ -57,6 +58,7 @@ Scenario Default() {
   f.plugin_hang_per_min = 0.2;
   f.plugin_slow_per_min = 0.3;
   f.step_down_per_min = 0.2;
+  f.rotate_credentials_per_min = 1;
   f.buggify = true;
   f.buggify_activation = 0.25;
   f.buggify_fire = 0.03;
@@ -118,6 +120,7 @@ Scenario Swarm(uint64_t seed) {
     }
     f.buggify_rules.push_back(rule);
   }
+  f.rotate_credentials_per_min = rate(2);  // Drawn last: the draws above keep their values.
   return s;
 }
 
@@ -230,7 +233,22 @@ absl::StatusOr<Scenario> ScenarioFor(absl::string_view name, uint64_t seed) {
     f = FaultMix();
     f.ha_per_min = 4;
     f.kill_per_min = 0.5;
+    // The database workload talks to node 0 and runs rollback there: single-node only for now.
+    s.database = false;
     return WithNodes(s, 3);
+  }
+  if (name == "rotation") {
+    // The rollback sweep (docs/performance.md): every rotate-credentials fault is a crash at a
+    // drawn step of a rotation; a short, light workload so that many seeds run.
+    f = FaultMix();
+    f.rotate_credentials_per_min = 6;
+    f.rotate_crash_share = 1;
+    s.workload = absl::Seconds(60);
+    s.clients = 1;
+    s.catalog_ops_per_min = 0;
+    s.operator_seal_per_min = 0;
+    s.rotate_per_min = 0;
+    return s;
   }
   if (name == "swap") {
     f = FaultMix();

@@ -41,6 +41,12 @@ struct FaultMix {
   // HA clusters (nodes > 1): ha:<what>:<duration_ms>:<param> faults (schedule.h).
   double ha_per_min = 0;
   absl::Duration ha_max = absl::Seconds(40);
+  // rotate-credentials: a root rotation with a crash, a plugin death, a lost UpdateUser reply or
+  // the database unreachable (sim/faults/rotate_credentials.cc).
+  double rotate_credentials_per_min = 0;
+  // The share of rotate-credentials faults that crash the machine mid-rotation.
+  double rotate_crash_share = 0.4;
+  absl::Duration db_cut_max = absl::Seconds(40);
   // Share of crashes that tear unsynced data rather than drop it.
   double tear_probability = 0.5;
   // kCrashMidOp strikes at a mutation drawn from [1, midcrash_mutations_max].
@@ -103,6 +109,9 @@ struct Scenario {
   // After faults stop, the node must serve a write and a read within this bound.
   absl::Duration liveness_bound = absl::Seconds(60);
   FaultMix faults;
+  // The database engine's workload (sim/database): a simulated database, its plugin, the
+  // database operator actor and its invariants.
+  bool database = true;
 };
 
 // The named scenarios, in the order `--list-scenarios` prints them.

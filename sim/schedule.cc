@@ -42,7 +42,7 @@ constexpr KindInfo kKinds[] = {
     {FaultKind::kPluginSlow, "plugin-slow", false, 3},
     {FaultKind::kStepDown, "step-down", false, 1},
     {FaultKind::kPartition, "partition", false, 1},
-    {FaultKind::kRotateCredentials, "rotate-credentials", false, 0},
+    {FaultKind::kRotateCredentials, "rotate-credentials", false, 3},
     {FaultKind::kFailpointFire, "fp", false, 0},
     {FaultKind::kTamper, "tamper", false, 3},
     {FaultKind::kHa, "ha", false, 3},
@@ -84,6 +84,10 @@ std::pair<int64_t, int64_t> ArgRange(FaultKind kind, int index) {
       return {0, kIndexMax};
     case FaultKind::kPluginSlow:
       if (index == 0) return {0, kIndexMax};
+      return {0, kDurationMillisMax};
+    case FaultKind::kRotateCredentials:
+      if (index == 0) return {0, 3};  // How: crash, plugin death, lost reply, unreachable.
+      if (index == 1) return {0, 4};  // The rotation step (sim/faults/rotate_credentials.cc).
       return {0, kDurationMillisMax};
     default:
       return {0, kDurationMillisMax};

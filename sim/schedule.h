@@ -20,9 +20,15 @@
 //                                             delayed for a while (plugin 0 kv, 1 kv-solo)
 //   step-down:<duration_ms>                   the node leaves the active role (every plugin
 //                                             stops), and takes it back after the duration
-//   partition:<duration_ms>, rotate-credentials
-//                                             hooks for components not built yet: a run applies
-//                                             them only if a node component handles them
+//   rotate-credentials:<how>:<step>:<ms>      a root rotation of the database workload with, at
+//                                             rotation step <step> (0 WAL write, 1 before
+//                                             UpdateUser, 2 its reply, 3 config write, 4 WAL
+//                                             delete), how 0: the machine crashes (restart after
+//                                             ms), 1: the database plugin's processes die, 2: the
+//                                             UpdateUser reply is lost (applied, reported failed),
+//                                             3: the database is unreachable for ms
+//   partition:<duration_ms>                   a hook for a component not built yet: a run applies
+//                                             it only if a node component handles it
 #ifndef BULWARK_SIM_SCHEDULE_H_
 #define BULWARK_SIM_SCHEDULE_H_
 

@@ -17,7 +17,7 @@ TEST(ScheduleTest, RoundTripsEveryKind) {
       "1000:crash:drop:2500,1500@2:midcrash:tear:3:800,2000:kill:100,3000:seal:5000,"
       "4000:jump:-3600000,5000:swap:1:20000,6000:plugin-crash:0,7000:plugin-hang:3,"
       "8000:plugin-slow:1:250:3000,9000:step-down:1500,10000:partition:4000,11000:rotate-"
-      "credentials,"
+      "credentials:2:1:0,"
       "fp:storage.file.put.before_sync#7=return(unavailable),fp:catalog.launch.verify#1=crash";
   absl::StatusOr<std::vector<FaultEvent>> events = ParseSchedule(text);
   ASSERT_TRUE(events.ok()) << events.status();

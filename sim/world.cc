@@ -93,11 +93,13 @@ World::World(const RunConfig& run_config)
   bad_handshake_sha = crypto::HexEncode(
       crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kBadHandshakePlugin)));
   genuine_sha.insert(bad_handshake_sha);
+  genuine_sha.insert(crypto::HexEncode(
+      crypto::Sha256::Hash(SimProcessLauncher::ExecutableContents(kDatabasePlugin))));
   if (scenario.signatures_required) {
     // The release key: a fixed seed, so every run signs alike.
     const std::string seed = "bulwark-sim-release-key-seed-32b";
     for (absl::string_view program :
-         {kArtifacts[0], kArtifacts[1], kCrashingPlugin, kBadHandshakePlugin}) {
+         {kArtifacts[0], kArtifacts[1], kCrashingPlugin, kBadHandshakePlugin, kDatabasePlugin}) {
       const std::string contents = SimProcessLauncher::ExecutableContents(program);
       signature_by_sha[crypto::HexEncode(crypto::Sha256::Hash(contents))] =
           crypto::testing::SignSshsigEd25519(seed, catalog::kPluginSignatureNamespace, contents);

@@ -19,6 +19,7 @@
 #include "base/env/random.h"
 #include "base/env/sim/sim_event_loop.h"
 #include "faultinject/registry.h"
+#include "sim/database/sim_database.h"
 #include "sim/model.h"
 #include "sim/node.h"
 #include "sim/plugin_under_test.h"
@@ -32,6 +33,7 @@ namespace bulwark::sim {
 class Actor;
 class Auditor;
 class Cluster;
+class DbOperator;
 class Faults;
 class HaCluster;
 class Invariants;
@@ -83,6 +85,9 @@ class World {
   const RunConfig config;
   const Scenario scenario;
   SimClock clock;
+  // The database server of the database workload: a machine of its own, built before the loop
+  // so that it outlives every task and plugin process that reaches it.
+  SimDatabase database{clock};
   SimEventLoop loop{clock};
   Trace trace;
   SeededRandom root_random;
@@ -119,6 +124,8 @@ class World {
   bool ready = false;  // Setup done: the workload runs.
   bool quiet = false;  // Faults stopped.
   bool done = false;   // The run is over.
+  // Actors whose after-quiet checks are still running: the auditor's final checks wait for them.
+  int end_holds = 0;
 
   RunResult result;
 
@@ -132,6 +139,7 @@ class World {
   Auditor* auditor = nullptr;          // Among `actors`: the end-of-run checks.
   // An HA cluster (scenario.nodes > 1): the simulated etcd and each node's HA parts (sim/ha).
   std::unique_ptr<HaCluster> ha;
+  DbOperator* db_operator = nullptr;   // Among `actors` when the database workload is on.
   std::unique_ptr<Cluster> cluster;
 };
 

@@ -1051,6 +1051,12 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
         waiters = std::move(it->second.after_rotation);
         connections_.erase(it);
       }
+      // A planted bug for the simulator's drill: the rotation's instance is uncached but never
+      // closed, so it keeps its database session (and the process it lives in).
+      if (BW_PLANTED_BUG_IN(env_.failpoints, "bug.database.keep_instance_on_rotation")) {
+        for (auto& w : waiters) w();
+        return (*shared_done)(std::move(r));
+      }
       CloseInstance(
           k, TerminationEvent::kRootRotation,
           [this, alive, waiters = std::move(waiters), shared_done, r = std::move(r)]() mutable {

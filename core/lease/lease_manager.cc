@@ -155,6 +155,8 @@ absl::Status LeaseManager::Persist(const LeaseEntry& e) {
 
 void LeaseManager::Schedule(Held& h, absl::Duration delay) {
   if (h.timer != 0) env_.executor.Cancel(h.timer);
+  // A planted bug for the simulator's drill: leases end at half their time.
+  if (BW_PLANTED_BUG_IN(env_.failpoints, "bug.lease.expire_early")) delay /= 2;
   std::weak_ptr<bool> alive = alive_;
   h.timer = env_.executor.PostAfter(delay, [this, alive, id = h.entry.lease_id, e = epoch_]() {
     if (alive.expired() || e != epoch_) return;
@@ -309,6 +311,16 @@ void LeaseManager::FinishRevoke(const std::string& lease_id, uint64_t epoch, abs
     leases_.erase(it);
     Log(LogLevel::kInfo, "lease revoked", {{"lease_id", lease_id}});
     for (auto& w : waiters) w(absl::OkStatus());
+    return;
+  }
+  // A planted bug for the simulator's drill: a failed revocation is dropped instead of retried,
+  // so its user stays in the database for good.
+  if (BW_PLANTED_BUG_IN(env_.failpoints, "bug.lease.drop_failed_revocation")) {
+    (void)storage_.Delete(absl::StrCat(options_.storage_prefix, lease_id));
+    std::vector<absl::AnyInvocable<void(absl::Status)>> waiters = std::move(h.waiters);
+    if (h.timer != 0) env_.executor.Cancel(h.timer);
+    leases_.erase(it);
+    for (auto& w : waiters) w(Annotate(status, "failed to revoke lease"));
     return;
   }
   ++h.entry.revoke_attempts;

@@ -119,7 +119,9 @@ void Auditor::ReadBack(const std::string& key, std::function<std::string(const R
 }
 
 void Auditor::MaybeFinish() {
-  if (!live_ || finishing_ || world_.network->client_ops_in_flight() > 0) return;
+  if (!live_ || finishing_ || world_.network->client_ops_in_flight() > 0 || world_.end_holds > 0) {
+    return;
+  }
   finishing_ = true;
   BuildFinalChecks();
   world_.loop.Post([this] { RunFinalCheck(0); });

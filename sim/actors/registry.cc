@@ -9,6 +9,7 @@
 #include "sim/actors/data_client.h"
 #include "sim/actors/operator.h"
 #include "sim/actors/rule_prober.h"
+#include "sim/database/db_operator.h"
 #include "sim/world.h"
 
 namespace bulwark::sim {
@@ -27,6 +28,13 @@ std::vector<std::unique_ptr<Actor>> MakeActors(World& world) {
   // steps assume one node (a seal of node 0 stops everything); not on an HA cluster yet.
   if (world.config.plugin == nullptr && world.scenario.nodes == 1) {
     actors.push_back(std::make_unique<RuleProber>(world));
+  }
+  // The database engine's workload (issue 15), also with the kv plugin's semantics only. Its
+  // operator talks to node 0, where rollback runs: one node only, not on an HA cluster yet.
+  if (world.config.plugin == nullptr && world.scenario.database && world.scenario.nodes == 1) {
+    auto db = std::make_unique<DbOperator>(world);
+    world.db_operator = db.get();
+    actors.push_back(std::move(db));
   }
   auto auditor = std::make_unique<Auditor>(world);
   world.auditor = auditor.get();

@@ -34,6 +34,9 @@ class Fault {
   // Faults stop: undo what lasts on `node`; then, once every kind has done that, what lasts
   // across the cluster.
   virtual void OnQuietNode(World& /*world*/, int /*node*/) {}
+  // A failpoint fired (inside node code: world.cluster->active() is the node), for kinds that
+  // act at a failpoint they armed.
+  virtual void OnFire(World& /*world*/, const faultinject::FireEvent& /*event*/) {}
   virtual void OnQuiet(World& /*world*/) {}
 };
 

@@ -140,6 +140,7 @@ void Faults::OnFire(const faultinject::FireEvent& event) {
   fire.action = event.action;
   world_.trace.Add(world_.Now(), world_.cluster->active(), "fp-fire", fire.ToString());
   if (!world_.config.schedule.has_value() && event.buggify) fires_.push_back(std::move(fire));
+  for (const std::unique_ptr<Fault>& fault : kinds_) fault->OnFire(world_, event);
 }
 
 std::vector<FaultEvent> Faults::Recorded() const {

@@ -18,6 +18,7 @@ std::unique_ptr<Fault> MakeStepDownFault();
 std::unique_ptr<Fault> MakeComponentFault(FaultKind kind);
 std::unique_ptr<Fault> MakeTamperFault();
 std::unique_ptr<Fault> MakeHaFault();
+std::unique_ptr<Fault> MakeRotateCredentialsFault();
 
 std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   std::vector<std::unique_ptr<Fault>> kinds;
@@ -31,9 +32,9 @@ std::vector<std::unique_ptr<Fault>> MakeFaultKinds() {
   kinds.push_back(MakePluginHangFault());
   kinds.push_back(MakePluginSlowFault());
   kinds.push_back(MakeStepDownFault());
-  // Hooks for pieces not built yet: applied only when a node component handles them.
+  // A hook for a piece not built yet: applied only when a node component handles it.
   kinds.push_back(MakeComponentFault(FaultKind::kPartition));
-  kinds.push_back(MakeComponentFault(FaultKind::kRotateCredentials));
+  kinds.push_back(MakeRotateCredentialsFault());  // The database workload (sim/database).
   kinds.push_back(MakeTamperFault());
   kinds.push_back(MakeHaFault());
   return kinds;

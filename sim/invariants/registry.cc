@@ -27,6 +27,10 @@ std::unique_ptr<Invariant> MakeProbeReadInvariant();
 std::unique_ptr<Invariant> MakePluginCheckInvariant();
 std::unique_ptr<Invariant> MakeSignedLaunchInvariant();
 std::vector<std::unique_ptr<Invariant>> MakeHaInvariants();
+std::unique_ptr<Invariant> MakeRootRecoverableInvariant();
+std::unique_ptr<Invariant> MakeNoLeakedUsersInvariant();
+std::unique_ptr<Invariant> MakeIssuedCredentialsInvariant();
+std::unique_ptr<Invariant> MakeInstanceClosedInvariant();
 
 std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   std::vector<std::unique_ptr<Invariant>> all;
@@ -53,6 +57,11 @@ std::vector<std::unique_ptr<Invariant>> MakeInvariants() {
   all.push_back(MakePluginCheckInvariant());
   all.push_back(MakeSignedLaunchInvariant());
   for (std::unique_ptr<Invariant>& ha : MakeHaInvariants()) all.push_back(std::move(ha));
+  // The database workload (sim/database), checked by the database operator.
+  all.push_back(MakeRootRecoverableInvariant());
+  all.push_back(MakeNoLeakedUsersInvariant());
+  all.push_back(MakeIssuedCredentialsInvariant());
+  all.push_back(MakeInstanceClosedInvariant());
   return all;
 }
 

@@ -12,6 +12,7 @@
 #include "proto/health/health.pb.h"
 #include "protocol/handshake.h"
 #include "protocol/wire_names.h"
+#include "sdk/database_dispatcher.h"
 #include "sdk/serve_config.h"
 
 namespace bulwark::sim {
@@ -52,6 +53,16 @@ struct SimPluginNetwork::Server {
   std::vector<std::weak_ptr<ConnState>> connections;
   lifecycle::LocalBroker broker;  // Before the dispatcher, which holds its dialer.
   std::unique_ptr<sdk::BackendDispatcher> dispatcher;
+  std::unique_ptr<sdk::DatabaseDispatcher> database;  // A database plugin: instead of the above.
+
+  absl::StatusOr<std::string> Dispatch(const std::string& method, const std::string& request,
+                                       const std::string& multiplex_id) {
+    if (database != nullptr) return database->Dispatch(method, request, multiplex_id);
+    return dispatcher->Dispatch(method, request, multiplex_id);
+  }
+  void CleanupAll() {
+    if (dispatcher != nullptr) dispatcher->CleanupAll();
+  }
 };
 
 // One simulated plugin process.
@@ -81,15 +92,23 @@ class SimPluginProgram final : public SimProgram {
 
   void Start(SimProcessContext& ctx) override {
     sdk::EnvLookup env = [&ctx](absl::string_view name) { return ctx.GetEnv(name); };
-    absl::Status cookie =
-        sdk::CheckMagicCookie(env, sdk::kVaultBackendCookieKey, sdk::kVaultBackendCookieValue);
+    const bool database = static_cast<bool>(spec_.database);
+    absl::Status cookie = database ? sdk::CheckMagicCookie(env, sdk::kVaultDatabaseCookieKey,
+                                                           sdk::kVaultDatabaseCookieValue)
+                                   : sdk::CheckMagicCookie(env, sdk::kVaultBackendCookieKey,
+                                                           sdk::kVaultBackendCookieValue);
     if (!cookie.ok()) {
       ctx.Write(OutputStream::kStderr, cookie.message());
       ctx.Exit(1);
       return;
     }
-    absl::StatusOr<sdk::ServeEnv> serve =
-        sdk::ReadServeEnv(env, {sdk::kVaultBackendProtocolVersion});
+    std::vector<int> versions = {sdk::kVaultBackendProtocolVersion};
+    if (database) {
+      // Version 6 means multiplexed (Vault's ServeMultiplex): offered only when multiplexing.
+      versions = {sdk::kVaultDatabaseProtocolVersion};
+      if (spec_.multiplexing) versions.push_back(sdk::kVaultDatabaseMultiplexedProtocolVersion);
+    }
+    absl::StatusOr<sdk::ServeEnv> serve = sdk::ReadServeEnv(env, versions);
     if (!serve.ok()) {
       ctx.Write(OutputStream::kStderr, absl::StrCat(serve.status().message(), "\n"));
       ctx.Exit(1);
@@ -115,8 +134,16 @@ class SimPluginProgram final : public SimProgram {
     options.multiplexing = spec_.multiplexing;
     options.plugin_version = spec_.plugin_version;
     options.metadata_mode = serve->metadata_mode;
-    server->dispatcher =
-        std::make_unique<sdk::BackendDispatcher>(spec_.factory, server->broker.dialer(), options);
+    if (database) {
+      sdk::DatabaseDispatcherOptions db_options;
+      db_options.multiplexing =
+          spec_.multiplexing && serve->app_version == sdk::kVaultDatabaseMultiplexedProtocolVersion;
+      db_options.plugin_version = spec_.plugin_version;
+      server->database = std::make_unique<sdk::DatabaseDispatcher>(spec_.database(ctx), db_options);
+    } else {
+      server->dispatcher =
+          std::make_unique<sdk::BackendDispatcher>(spec_.factory, server->broker.dialer(), options);
+    }
     net_.servers_[server->address] = server;
     server_ = server;
 
@@ -199,7 +226,7 @@ class SimPluginConnection final : public PluginConnection {
                            if (s == nullptr || s->ctx == nullptr) return;
                            // A clean exit: instances cleaned up, socket file removed, as go-plugin
                            // does.
-                           s->dispatcher->CleanupAll();
+                           s->CleanupAll();
                            (void)net->fs_.Remove(s->address);
                            s->ctx->Exit(0);
                          });
@@ -209,7 +236,7 @@ class SimPluginConnection final : public PluginConnection {
                        r.set_status(grpc::health::v1::HealthCheckResponse::SERVING);
                        reply = r.SerializeAsString();
                      } else {
-                       reply = s->dispatcher->Dispatch(method, request, mid);
+                       reply = s->Dispatch(method, request, mid);
                      }
                      net->executor_.PostAfter(net->Latency(s->plugin),
                                               [net, weak, id, reply = std::move(reply)]() mutable {

@@ -25,12 +25,17 @@
 #include "base/env/sim/sim_file_system.h"
 #include "base/env/sim/sim_process_launcher.h"
 #include "sdk/backend.h"
+#include "sdk/database.h"
 #include "sdk/dispatcher.h"
 
 namespace bulwark::sim {
 
 struct SimPluginSpec {
   sdk::BackendFactory factory;
+  // Set: a database plugin (dbplugin v5, VAULT_DATABASE_PLUGIN cookie, protocol 6 when
+  // multiplexing, else 5) served by the SDK's DatabaseDispatcher over the factory this makes for
+  // each process (from the process's context: its own random stream); `factory` is then unused.
+  std::function<sdk::DatabaseFactory(SimProcessContext&)> database;
   bool multiplexing = true;
   std::string plugin_version;
   // Ignore GRPCController/Shutdown (the host must kill it after the grace period).

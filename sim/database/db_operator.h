@@ -1,0 +1,109 @@
+// The database operator: the actor of the database engine's workload (issue 15). It puts the
+// simulated database plugin on every node (program and artifact), makes the database's root
+// user, and once the node is set up registers the plugin, mounts the `database` engine at "db/",
+// configures connection "c0" to the simulated database and a role "r0" with a short TTL. Then,
+// until faults stop, it asks for credentials, revokes some of them, and rotates the root
+// credential; the rotate-credentials fault asks it for a rotation too (RotateNow). It checks
+// the database invariants itself, on what the simulated database shows:
+//   issued_credentials  every credential it was given logs in until its lease ends or it is
+//                       revoked (checked at once and again at three quarters of its TTL), and a
+//                       revocation the node acknowledged has removed the user;
+//   root_recoverable    after faults stop and the rollback manager has had two passes, the
+//                       root credential the engine stored logs in (a reset, which initializes a
+//                       new instance with verify_connection, succeeds), and a rotation works;
+//   instance_closed     after a rotate-root (a termination event) its instance's session is
+//                       gone from the database, after a reset exactly one session is open;
+//   no_leaked_users     every user it was issued is gone from the database within its TTL plus
+//                       kLeakBound after its lease ended (by the simulated and the node's clock).
+#ifndef BULWARK_SIM_DATABASE_DB_OPERATOR_H_
+#define BULWARK_SIM_DATABASE_DB_OPERATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "base/env/random.h"
+#include "sim/actors/actor.h"
+#include "sim/network.h"
+#include "sim/node.h"
+
+namespace bulwark::sim {
+
+// The revocation backoff's cap (core/lease: 10 min) plus a minute: a lease that ended is
+// revoked (its user dropped) within this long once the database and the plugin work.
+inline constexpr absl::Duration kLeakBound = absl::Minutes(11);
+// After faults stop: the final rotation checks wait for two rollback passes (a WAL is rolled
+// back at the first pass after it is a minute old), the leak check for every lease's end plus
+// kLeakBound.
+inline constexpr absl::Duration kRollbackWait = absl::Minutes(3);
+inline constexpr absl::Duration kLeakCheckWait = absl::Minutes(14);
+// Where the engine is mounted, the connection and the role.
+inline constexpr char kDbMount[] = "db";
+inline constexpr char kDbConnection[] = "c0";
+inline constexpr char kDbRole[] = "r0";
+inline constexpr char kDbRootUser[] = "vaultadmin";
+
+class World;
+
+class DbOperator final : public Actor {
+ public:
+  explicit DbOperator(World& world);
+  absl::string_view name() const override { return "db-operator"; }
+
+  void Start() override;
+  void OnReady() override;
+  void OnQuiet() override;
+
+  // The rotate-credentials fault: send a rotate-root now. False until the setup is done.
+  bool RotateNow();
+  bool ready() const { return ready_; }
+
+ private:
+  struct Cred {
+    std::string user;
+    std::string password;  // A secret.
+    std::string lease_id;
+    absl::Duration sent;
+    absl::Duration answered;
+    absl::Time wall_sent;  // The node's wall clock at the send and at the answer.
+    absl::Time wall_answered;
+    absl::Duration ttl;
+    bool jumped = false;  // The node's wall clock jumped between the send and the answer.
+    bool revoke_sent = false;
+  };
+
+  void Send(Request request, Network::Callback done, bool client = false);
+  Request Logical(const std::string& path, const std::string& operation, std::string data_json);
+  void Setup(int step);
+  void CredsLoop();
+  void RevokeLoop();
+  void RotateLoop();
+  void Creds(std::function<void(bool ok)> then);
+  void Rotate(std::function<void(const Response&, bool)> then);
+  // Whether the lease of `cred` may have ended by now (either clock).
+  bool MayHaveEnded(const Cred& cred) const;
+  void CheckWorks(size_t index, absl::string_view when);
+  // The end checks after faults stop (see the file comment).
+  void FinalRotationChecks(int attempt);
+  void CheckRootChangersClosed(absl::string_view after);
+  void LeakCheck();
+  void Release();
+  absl::Time NodeWallNow() const;
+
+  World& world_;
+  SeededRandom random_;
+  std::string artifact_sha_;
+  std::string root_password_;  // The root password the operator configured (a secret).
+  absl::Duration ttl_;
+  bool ready_ = false;
+  bool setting_up_ = false;
+  bool holding_end_ = false;
+  std::vector<Cred> creds_;
+};
+
+}  // namespace bulwark::sim
+
+#endif  // BULWARK_SIM_DATABASE_DB_OPERATOR_H_
