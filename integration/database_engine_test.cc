@@ -576,6 +576,26 @@ TEST_F(DatabaseEngineTest, RollbackWaitsWhileTheDatabaseIsDown) {
   EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
 }
 
+// A wall clock set back after a half-done rotation makes its WAL look young for as long as the
+// clock was set back (Vault's rule alone would wait two hours here); the engine also counts how
+// long it has known the entry on its monotonic clock, so one minute later the rollback runs.
+TEST_F(DatabaseEngineTest, RollbackRunsAfterTheWallClockIsSetBack) {
+  Configure();
+  {
+    faultinject::ScopedFailpoint fp(registry_, "database.rotate_root.store_config",
+                                    "return(unavailable)");
+    ASSERT_FALSE(Do("update", "rotate-root/db1").ok());
+  }
+  sim_.clock().JumpWall(-absl::Hours(2));
+  ASSERT_TRUE(RollbackPass().ok());
+  EXPECT_EQ(Wals(), 1u);  // Young by both clocks: left alone.
+  RunFor(absl::Minutes(1));
+  ASSERT_TRUE(RollbackPass().ok());
+  EXPECT_EQ(Wals(), 0u);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()))
+      << "storage and database disagree after the clock was set back";
+}
+
 // The planted bug rotates without writing the WAL: after a failed config write nothing can put
 // the database back, and the agreement check above catches it.
 TEST_F(DatabaseEngineTest, PlantedBugRotateWithoutWalIsCaught) {

@@ -126,7 +126,7 @@ struct Response {
   std::optional<catalog::CatalogEntryView> view;  // kRegister, kCatalogGet.
   // An HA standby's redirect (Vault's 307): the node the request should go to; -1: none.
   int redirect_to = -1;
-  std::string lease_id;                           // kLogical: the secret's lease, if any.
+  std::string lease_id;  // kLogical: the secret's lease, if any.
   absl::Duration lease_ttl;
 };
 

@@ -139,7 +139,7 @@ class World {
   Auditor* auditor = nullptr;          // Among `actors`: the end-of-run checks.
   // An HA cluster (scenario.nodes > 1): the simulated etcd and each node's HA parts (sim/ha).
   std::unique_ptr<HaCluster> ha;
-  DbOperator* db_operator = nullptr;   // Among `actors` when the database workload is on.
+  DbOperator* db_operator = nullptr;  // Among `actors` when the database workload is on.
   std::unique_ptr<Cluster> cluster;
 };
 

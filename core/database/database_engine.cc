@@ -1175,7 +1175,12 @@ void DatabaseEngine::RollbackNext(std::vector<std::string> keys, size_t i, bool 
     if (!raw->has_value()) continue;
     Json wal = Json::parse(**raw, nullptr, false);
     const int64_t created = wal.is_object() ? wal.value("created_at", int64_t{0}) : 0;
-    if (!immediate && absl::FromUnixSeconds(created) > min_created) continue;  // Too young.
+    const absl::Duration now = env_.clock.MonotonicNow();
+    const absl::Duration known_for = now - wal_first_seen_.try_emplace(keys[i], now).first->second;
+    if (!immediate && absl::FromUnixSeconds(created) > min_created &&
+        known_for < options_.rollback_min_age) {
+      continue;  // Too young by both clocks.
+    }
     break;
   }
   if (i == keys.size()) return done(first);
@@ -1185,6 +1190,7 @@ void DatabaseEngine::RollbackNext(std::vector<std::string> keys, size_t i, bool 
                                         first, done = std::move(done)](absl::Status s) mutable {
     if (alive.expired()) return;
     if (s.ok()) s = storage_.Delete(key);
+    if (s.ok()) wal_first_seen_.erase(key);
     if (!s.ok()) {
       Log(LogLevel::kWarn, "WAL rollback failed; retried at the next pass",
           {{"wal", key}, {"error", s.ToString()}});

@@ -76,7 +76,10 @@ class DatabaseEngine final : public lease::LeaseBackend {
   // One rollback pass over "wal/" (the rollback manager's RollbackOperation): every entry older
   // than rollback_min_age (every entry with `immediate`) is rolled back per Vault's rules and
   // deleted when that succeeds; the first error is returned and failed entries stay. A pass
-  // asked for while one runs reports OK at once.
+  // asked for while one runs reports OK at once. "Older" is by the entry's wall-clock
+  // created_at, as in Vault, or by how long this engine has known the entry on its monotonic
+  // clock, whichever is more: a wall clock set back (or a node whose clock is behind) cannot
+  // hold a half-done rotation's WAL "too young" for longer than rollback_min_age.
   void Rollback(bool immediate, absl::AnyInvocable<void(absl::Status)> done);
 
   // Closes every connection (Vault's Cleanup), each as termination event `why`.
@@ -157,6 +160,8 @@ class DatabaseEngine final : public lease::LeaseBackend {
   std::map<std::string, Connection> connections_;               // By config name.
   std::map<std::string, std::vector<KeyCallback>> connecting_;  // By config name.
   bool rolling_back_ = false;
+  // When a rollback pass first saw each WAL entry (monotonic clock), by storage key.
+  std::map<std::string, absl::Duration> wal_first_seen_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

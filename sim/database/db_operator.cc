@@ -205,7 +205,8 @@ void DbOperator::Creds(std::function<void(bool ok)> then) {
            cred.ttl = response.lease_ttl;
            // A wall-clock jump between the send and the answer: the lease's end by the node's
            // clock is not known, so only the simulated clock judges it.
-           cred.jumped = world_.cluster->machine(0).node->clock().skew() != skew;
+           cred.skew_answered = world_.cluster->machine(0).node->clock().skew();
+           cred.jumped = cred.skew_answered != skew;
            creds_.push_back(std::move(cred));
            const size_t index = creds_.size() - 1;
            CheckWorks(index, "when issued");
@@ -230,6 +231,10 @@ void DbOperator::Rotate(std::function<void(const Response&, bool)> then) {
 
 bool DbOperator::MayHaveEnded(const Cred& cred) const {
   if (world_.Now() >= cred.sent + cred.ttl) return true;
+  // A jump after the answer moves the lease's end by the node's clock: a forward jump and then a
+  // seal, a restart or a step-down restores the lease by its wall-clock expire time (as Vault
+  // does) and may end it early, whatever the clock reads by the time of this check.
+  if (world_.cluster->machine(0).node->clock().skew() != cred.skew_answered) return true;
   return cred.jumped || NodeWallNow() >= cred.wall_sent + cred.ttl;
 }
 
@@ -318,6 +323,10 @@ void DbOperator::LeakCheck() {
   const absl::Time wall_now = NodeWallNow();
   for (const Cred& cred : creds_) {
     if (cred.user.empty()) continue;
+    // A jump after the answer moves the lease's end by the node's clock (a restore reschedules it
+    // from the wall-clock expire time, as Vault's does): such a lease has no end this check can
+    // name, so it is not judged.
+    if (world_.cluster->machine(0).node->clock().skew() != cred.skew_answered) continue;
     const bool ended = world_.Now() >= cred.answered + cred.ttl + kLeakBound &&
                        (cred.jumped || wall_now >= cred.wall_answered + cred.ttl + kLeakBound);
     if (!ended) continue;

@@ -71,7 +71,8 @@ class DbOperator final : public Actor {
     absl::Time wall_sent;  // The node's wall clock at the send and at the answer.
     absl::Time wall_answered;
     absl::Duration ttl;
-    bool jumped = false;  // The node's wall clock jumped between the send and the answer.
+    bool jumped = false;           // The node's wall clock jumped between the send and the answer.
+    absl::Duration skew_answered;  // The node's wall-clock skew when the answer came.
     bool revoke_sent = false;
   };
 
