@@ -48,10 +48,15 @@ TEST(FaultRegistryTest, ARateOfZeroDrawsNothingAndTheDefaultMixDrawsEveryBuiltKi
     const bool hook = fault->kind() == FaultKind::kPartition;
     // Tampering with signatures needs the "required" policy: its own scenario draws it.
     const bool tamper = fault->kind() == FaultKind::kTamper;
-    EXPECT_EQ(fault->RatePerMin(scenario->faults) > 0, !hook && !tamper)
+    // HA faults need a cluster: the "cluster" scenario draws them.
+    const bool ha = fault->kind() == FaultKind::kHa;
+    EXPECT_EQ(fault->RatePerMin(scenario->faults) > 0, !hook && !tamper && !ha)
         << FaultKindName(fault->kind());
     if (tamper) {
       EXPECT_GT(fault->RatePerMin(ScenarioFor("tamper", 1)->faults), 0);
+    }
+    if (ha) {
+      EXPECT_GT(fault->RatePerMin(ScenarioFor("cluster", 1)->faults), 0);
     }
   }
 }
@@ -120,8 +125,9 @@ TEST(ActorRegistryTest, OneClientPerScenarioClientThenTheAdminOperatorProberAndA
   std::vector<std::string> names;
   for (const std::unique_ptr<Actor>& actor : world.actors) names.emplace_back(actor->name());
   EXPECT_THAT(names, ElementsAre("data-client", "data-client", "catalog-admin", "operator",
-                                 "rule-prober", "auditor"));
+                                 "rule-prober", "db-operator", "auditor"));
   EXPECT_NE(world.operator_actor, nullptr);
+  EXPECT_NE(world.db_operator, nullptr);
   EXPECT_NE(world.auditor, nullptr);
 }
 
