@@ -584,6 +584,15 @@ json Machine() {
   return machine;
 }
 
+// The plugin's path as a record keeps it: a Bazel output is named by its path under bin/, so a
+// record names no directory of the machine that made it.
+std::string RecordedPath(const std::string& path) {
+  const size_t out = path.find("/bazel-out/");
+  if (out == std::string::npos) return path;
+  const size_t bin = path.find("/bin/", out);
+  return bin == std::string::npos ? path : path.substr(bin + 5);
+}
+
 json RecordOf(const Side& side, const Plan& plan, const json& build, const json& machine,
               const std::string& started, const std::string& interleaved_with) {
   json metrics = json::array();
@@ -596,7 +605,7 @@ json RecordOf(const Side& side, const Plan& plan, const json& build, const json&
       {"format", kRecordFormat},
       {"label", side.label},
       {"plugin",
-       {{"path", side.config.plugin_path},
+       {{"path", RecordedPath(side.config.plugin_path)},
         {"sha256", side.config.plugin_sha256},
         {"args", side.config.plugin_args}}},
       {"manifest",
