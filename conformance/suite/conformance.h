@@ -31,7 +31,7 @@ namespace bulwark::conformance {
 
 // The suite's semantic version. The major version is the Vault plugin app-protocol version it
 // certifies (5); the minor grows when tests are added, the patch when tests are fixed.
-inline constexpr char kSuiteVersion[] = "5.1.0";
+inline constexpr char kSuiteVersion[] = "5.2.0";
 inline constexpr int kCertifiedProtocolVersion = 5;
 
 enum class Level { kMust, kShould };

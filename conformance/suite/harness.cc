@@ -238,8 +238,8 @@ absl::StatusOr<std::unique_ptr<PluginUnderTest>> PluginUnderTest::Launch(
   env.insert(env.end(), options.extra_env.begin(), options.extra_env.end());
   env = protocol::DedupEnvLastWins(env);  // As Go's exec does: later entries win.
 
-  absl::StatusOr<std::unique_ptr<PluginProcess>> process =
-      PluginProcess::Start(config.plugin_path, env, options.via_intermediate, config.plugin_args);
+  absl::StatusOr<std::unique_ptr<PluginProcess>> process = PluginProcess::Start(
+      config.plugin_path, env, options.via_intermediate, config.plugin_args, options.executable_fd);
   if (!process.ok()) {
     return absl::Status(process.status().code(), absl::StrCat("starting ", config.plugin_path, ": ",
                                                               process.status().message()));

@@ -47,6 +47,10 @@ struct LaunchOptions {
   // Use this existing directory as PLUGIN_UNIX_SOCKET_DIR (and TMPDIR) instead of a fresh one;
   // the harness does not remove it. For relaunch tests that reuse a killed plugin's directory.
   std::optional<std::string> socket_dir;
+  // Execute this open descriptor (execveat with AT_EMPTY_PATH, >= 3, still the caller's) instead
+  // of the plugin's path, which stays argv[0]: how bulwark runs a catalog entry's sealed memfd
+  // copy. For the signed-launch check.
+  int executable_fd = -1;
 };
 
 // A host-side client identity (certificate + key, PEM). Launch uses a fresh P-256 one.

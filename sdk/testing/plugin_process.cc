@@ -21,13 +21,18 @@
 namespace bulwark::sdk::testing {
 namespace {
 
-// Runs in a forked child: wires the descriptors and executes, or exits 127.
-[[noreturn]] void ExecPlugin(int devnull, int out, int err, const char* path, char* const argv[],
-                             char* const envp[]) {
+// Runs in a forked child: wires the descriptors and executes `exec_fd` (when >= 0) or `path`,
+// or exits 127.
+[[noreturn]] void ExecPlugin(int devnull, int out, int err, int exec_fd, const char* path,
+                             char* const argv[], char* const envp[]) {
   ::dup2(devnull, STDIN_FILENO);
   ::dup2(out, STDOUT_FILENO);
   ::dup2(err, STDERR_FILENO);
-  ::execve(path, argv, envp);
+  if (exec_fd >= 0) {
+    ::syscall(SYS_execveat, exec_fd, "", argv, envp, AT_EMPTY_PATH);
+  } else {
+    ::execve(path, argv, envp);
+  }
   ::_exit(127);
 }
 
@@ -76,7 +81,12 @@ std::vector<std::string> ShortTempDir::Entries() const {
 
 absl::StatusOr<std::unique_ptr<PluginProcess>> PluginProcess::Start(
     const std::string& binary, const std::vector<std::string>& env, bool via_intermediate,
-    const std::vector<std::string>& args) {
+    const std::vector<std::string>& args, int exec_fd) {
+  // dup2 onto 0..2 would replace a descriptor there before the exec.
+  if (exec_fd >= 0 && exec_fd <= STDERR_FILENO) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exec_fd ", exec_fd, " is a standard stream; pass a descriptor >= 3"));
+  }
   int out[2], err[2], pid_pipe[2] = {-1, -1}, control[2] = {-1, -1};
   if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
       (via_intermediate &&
@@ -105,11 +115,12 @@ absl::StatusOr<std::unique_ptr<PluginProcess>> PluginProcess::Start(
   if (child < 0) return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   if (child == 0) {
     if (!via_intermediate)
-      ExecPlugin(devnull, out[1], err[1], path.c_str(), argv.data(), envp.data());
+      ExecPlugin(devnull, out[1], err[1], exec_fd, path.c_str(), argv.data(), envp.data());
     // The intermediate: start the plugin, report its pid, wait to be released.
     ::close(control[1]);
     const pid_t plugin = ::fork();
-    if (plugin == 0) ExecPlugin(devnull, out[1], err[1], path.c_str(), argv.data(), envp.data());
+    if (plugin == 0)
+      ExecPlugin(devnull, out[1], err[1], exec_fd, path.c_str(), argv.data(), envp.data());
     // Only the plugin may hold the write ends, so the test sees EOF when the plugin exits.
     ::close(out[1]);
     ::close(err[1]);

@@ -51,9 +51,12 @@ class PluginProcess {
   // (see ReleaseIntermediate), for parent-death tests; the test process must then be a child
   // subreaper (prctl PR_SET_CHILD_SUBREAPER) to reap the plugin.
   // `args` are argv[1..] (argv[0] is `binary`).
+  // With `exec_fd` (>= 3), the child executes that open descriptor (execveat with AT_EMPTY_PATH,
+  // as bulwark's launcher does with its sealed memfd copy) instead of the file at `binary`, which
+  // is then only argv[0]. The descriptor stays the caller's.
   static absl::StatusOr<std::unique_ptr<PluginProcess>> Start(
       const std::string& binary, const std::vector<std::string>& env, bool via_intermediate = false,
-      const std::vector<std::string>& args = {});
+      const std::vector<std::string>& args = {}, int exec_fd = -1);
   // Kills (SIGKILL) and reaps the plugin if it is still running.
   ~PluginProcess();
 

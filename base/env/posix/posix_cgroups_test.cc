@@ -6,10 +6,14 @@
 // missing.
 #include "base/env/posix/posix_cgroups.h"
 
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -84,7 +88,11 @@ class CgroupLaunchTest : public ::testing::Test {
     options.parent = kParent;
     absl::StatusOr<std::unique_ptr<CgroupManager>> m = CgroupManager::Open(options);
     if (!m.ok()) GTEST_SKIP() << "no writable cgroup hierarchy: " << m.status().message();
-    cgroups_ = *std::move(m);
+    Use(*std::move(m));
+  }
+
+  void Use(std::unique_ptr<CgroupManager> cgroups) {
+    cgroups_ = std::move(cgroups);
     posix_.launcher().UseCgroups(cgroups_.get());
   }
 
@@ -118,6 +126,41 @@ class CgroupLaunchTest : public ::testing::Test {
     return absl::StrCat(getenv("TEST_SRCDIR"), "/bulwark/base/env/posix/cgroup_hog");
   }
 
+  // Spawns a shell in a cgroup with limits; it must run in its cgroup with those limits, and the
+  // cgroup must be gone when its exit is collected.
+  void ExpectPlacedWithLimitsAndRemoved() {
+    std::vector<std::string> leaves;
+    for (const std::string& dir : cgroups_->instance_dirs()) leaves.push_back(dir + "/probe-0");
+    std::string script = "cat /proc/self/cgroup";
+    if (cgroups_->version() == CgroupVersion::kV1) {
+      script += absl::StrCat("; cat ", leaves[0], "/memory.limit_in_bytes ", leaves[1],
+                             "/pids.max ", leaves[2], "/cpu.shares");
+    } else {
+      script += absl::StrCat("; cat ", leaves[0], "/memory.max ", leaves[0], "/pids.max ",
+                             leaves[0], "/cpu.weight");
+    }
+    GroupLimits limits;
+    limits.memory_bytes = uint64_t{48} << 20;
+    limits.pids = 12;
+    limits.cpu_weight = 50;
+    Spawn({"/bin/sh", "-c", script}, limits);
+    ASSERT_TRUE(WaitExit());
+    EXPECT_TRUE(exit_->success()) << exit_->ToString();
+    const std::string text = absl::StrJoin(out_, "\n");
+    const std::string where = absl::StrCat("/", kParent, "/", cgroups_->instance(), "/probe-0");
+    if (cgroups_->version() == CgroupVersion::kV1) {
+      EXPECT_TRUE(absl::StrContains(text, absl::StrCat(":memory:", where))) << text;
+      EXPECT_TRUE(absl::StrContains(text, absl::StrCat(":pids:", where))) << text;
+      EXPECT_TRUE(absl::StrContains(text, absl::StrCat("\n50331648\n12\n512"))) << text;
+    } else {
+      EXPECT_TRUE(absl::StrContains(text, absl::StrCat("0::", where))) << text;
+      EXPECT_TRUE(absl::StrContains(text, absl::StrCat("\n50331648\n12\n50"))) << text;
+    }
+    EXPECT_EQ(exit_->limit, "");
+    // Removed when the exit was collected.
+    for (const std::string& leaf : leaves) EXPECT_FALSE(IsDir(leaf)) << leaf;
+  }
+
   PosixEnv posix_;
   std::unique_ptr<CgroupManager> cgroups_;
   std::unique_ptr<Process> process_;
@@ -126,36 +169,7 @@ class CgroupLaunchTest : public ::testing::Test {
 };
 
 TEST_F(CgroupLaunchTest, ChildRunsInItsCgroupWithItsLimitsAndTheCgroupGoesAtExit) {
-  std::vector<std::string> leaves;
-  for (const std::string& dir : cgroups_->instance_dirs()) leaves.push_back(dir + "/probe-0");
-  std::string script = "cat /proc/self/cgroup";
-  if (cgroups_->version() == CgroupVersion::kV1) {
-    script += absl::StrCat("; cat ", leaves[0], "/memory.limit_in_bytes ", leaves[1], "/pids.max ",
-                           leaves[2], "/cpu.shares");
-  } else {
-    script += absl::StrCat("; cat ", leaves[0], "/memory.max ", leaves[0], "/pids.max ", leaves[0],
-                           "/cpu.weight");
-  }
-  GroupLimits limits;
-  limits.memory_bytes = uint64_t{48} << 20;
-  limits.pids = 12;
-  limits.cpu_weight = 50;
-  Spawn({"/bin/sh", "-c", script}, limits);
-  ASSERT_TRUE(WaitExit());
-  EXPECT_TRUE(exit_->success()) << exit_->ToString();
-  const std::string text = absl::StrJoin(out_, "\n");
-  const std::string where = absl::StrCat("/", kParent, "/", cgroups_->instance(), "/probe-0");
-  if (cgroups_->version() == CgroupVersion::kV1) {
-    EXPECT_TRUE(absl::StrContains(text, absl::StrCat(":memory:", where))) << text;
-    EXPECT_TRUE(absl::StrContains(text, absl::StrCat(":pids:", where))) << text;
-    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("\n50331648\n12\n512"))) << text;
-  } else {
-    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("0::", where))) << text;
-    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("\n50331648\n12\n50"))) << text;
-  }
-  EXPECT_EQ(exit_->limit, "");
-  // Removed when the exit was collected.
-  for (const std::string& leaf : leaves) EXPECT_FALSE(IsDir(leaf)) << leaf;
+  ExpectPlacedWithLimitsAndRemoved();
 }
 
 TEST_F(CgroupLaunchTest, OomKillIsReportedAsAKillAtTheMemoryLimit) {
@@ -250,6 +264,66 @@ TEST(CgroupFallbackTest, WithoutCgroupsGroupLimitsBecomeRlimits) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0], "524288");  // KiB: the group's 512 MiB, stricter than the process's 1 GiB.
   EXPECT_TRUE(absl::StrContains(out[1], " 4000 ")) << out[1];
+}
+
+// cgroup v2 for real, whatever the machine's own layout: the test mounts a cgroup2 hierarchy in
+// its own directory (in a private mount namespace when it can make one) and hands the manager a
+// mountinfo naming only that mount, so the v2 path (subtree_control, memory.max, pids.max,
+// cpu.weight, 0::<path>) runs. Root may always mount cgroup2, but there is one cgroup2 hierarchy
+// per machine: its memory, pids and cpu controllers are usable only when no v1 hierarchy holds
+// them. Where they are held (this project's CI machine mounts v1 memory, pids and cpu), or the
+// mount is not allowed, the test skips saying which.
+class CgroupV2MountTest : public CgroupLaunchTest {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "mounting cgroup2 needs root (euid " << geteuid() << ")";
+    const char* tmp = getenv("TEST_TMPDIR");
+    ASSERT_NE(tmp, nullptr);
+    mount_point_ = absl::StrCat(tmp, "/cgroup2");
+    ASSERT_TRUE(mkdir(mount_point_.c_str(), 0755) == 0 || errno == EEXIST);
+    // A private mount namespace keeps the mount from the rest of the machine and takes it away
+    // with the process; without one the mount is detached in TearDown.
+    if (unshare(CLONE_NEWNS) == 0) {
+      (void)mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+    }
+    if (mount("cgroup2", mount_point_.c_str(), "cgroup2", 0, nullptr) != 0) {
+      const int err = errno;
+      GTEST_SKIP() << "cannot mount cgroup2 at " << mount_point_ << ": " << strerror(err);
+    }
+    mounted_ = true;
+    const std::string mountinfo = absl::StrCat(tmp, "/cgroup2_mountinfo");
+    std::ofstream(mountinfo) << "99 1 0:99 / " << mount_point_
+                             << " rw,relatime - cgroup2 cgroup2 rw\n";
+    CgroupOptions options;
+    options.parent = kParent;
+    options.mountinfo_path = mountinfo;
+    absl::StatusOr<std::unique_ptr<CgroupManager>> m = CgroupManager::Open(options);
+    if (!m.ok()) {
+      std::ifstream in(mount_point_ + "/cgroup.controllers");
+      std::stringstream controllers;
+      controllers << in.rdbuf();
+      std::string have = controllers.str();
+      if (!have.empty() && have.back() == '\n') have.pop_back();
+      GTEST_SKIP() << "cgroup2 mounted at " << mount_point_ << ", but its memory, pids and cpu "
+                   << "controllers are not available (cgroup.controllers: \"" << have
+                   << "\"; a controller serves one hierarchy, and a v1 hierarchy holds them): "
+                   << m.status().message();
+    }
+    ASSERT_EQ((*m)->version(), CgroupVersion::kV2);
+    Use(*std::move(m));
+  }
+
+  void TearDown() override {
+    CgroupLaunchTest::TearDown();
+    if (mounted_) umount2(mount_point_.c_str(), MNT_DETACH);
+  }
+
+  std::string mount_point_;
+  bool mounted_ = false;
+};
+
+TEST_F(CgroupV2MountTest, ChildRunsInItsV2CgroupWithItsLimitsAndTheCgroupGoesAtExit) {
+  ExpectPlacedWithLimitsAndRemoved();
 }
 
 }  // namespace
