@@ -52,6 +52,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
+#include "benchmarks/measure/proc_memory.h"
 #include "base/status/status_macros.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
@@ -89,32 +90,18 @@ struct Plan {
   bool quick = false;
 };
 
-// Memory of a process in KiB: USS (private clean + private dirty pages), PSS and VmRSS
-// (/proc/PID/smaps_rollup and /proc/PID/status). benchmarks/measure (issue 16) reads the same
-// fields under the same names; fold this into it when both are merged.
+// The memory figures a record keeps for a process, in KiB: USS (private clean + private dirty
+// pages of /proc/PID/smaps_rollup), PSS and VmRSS, as benchmarks/measure reads them.
 struct ProcessMemory {
-  uint64_t uss_kib = 0;
-  uint64_t pss_kib = 0;
-  uint64_t rss_kib = 0;
+  int64_t uss_kib = 0;
+  int64_t pss_kib = 0;
+  int64_t rss_kib = 0;
 };
 
 absl::StatusOr<ProcessMemory> ReadProcessMemory(pid_t pid) {
-  std::ifstream rollup(absl::StrCat("/proc/", pid, "/smaps_rollup"));
-  if (!rollup)
-    return absl::UnavailableError(absl::StrCat("cannot read /proc/", pid, "/smaps_rollup"));
-  ProcessMemory m;
-  std::string line;
-  while (std::getline(rollup, line)) {
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    uint64_t kib = 0;
-    if (f.size() < 2 || !absl::SimpleAtoi(f[1], &kib)) continue;
-    if (f[0] == "Pss:") m.pss_kib = kib;
-    if (f[0] == "Private_Clean:" || f[0] == "Private_Dirty:") m.uss_kib += kib;
-  }
-  absl::StatusOr<uint64_t> rss = ResidentKib(pid);
-  if (!rss.ok()) return rss.status();
-  m.rss_kib = *rss;
-  return m;
+  absl::StatusOr<measure::ProcessMemory> m = measure::ReadProcessMemory(pid);
+  if (!m.ok()) return m.status();
+  return ProcessMemory{m->uss_kib(), m->pss_kib, m->vm_rss_kib};
 }
 
 // One metric: its observations per round (report.py summarises them).
