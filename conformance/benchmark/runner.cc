@@ -21,7 +21,6 @@
 // few calls at 64 B, mounts 1 and 10 (a CI smoke run, not a measurement). Progress goes to stderr.
 // Exit status 0, 1 when a plugin failed under measurement, 2 for bad usage.
 #include <signal.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,8 +51,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
-#include "benchmarks/measure/proc_memory.h"
 #include "base/status/status_macros.h"
+#include "benchmarks/measure/proc_memory.h"
+#include "benchmarks/measure/record.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
 #include "conformance/suite/manifest.h"
@@ -550,27 +550,6 @@ class Runner {
   int last_mux_count_ = 0;  // The largest mount count measured in this round's Mux.
 };
 
-json Machine() {
-  json machine = json::object();
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (absl::StartsWith(line, "model name")) {
-      machine["cpu_model"] =
-          std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
-      break;
-    }
-  }
-  machine["cores"] = std::thread::hardware_concurrency();
-  double load[3] = {0, 0, 0};
-  std::ifstream loadavg("/proc/loadavg");
-  loadavg >> load[0] >> load[1] >> load[2];
-  machine["load_average"] = {load[0], load[1], load[2]};
-  struct utsname u;
-  if (uname(&u) == 0) machine["kernel"] = absl::StrCat(u.sysname, " ", u.release);
-  return machine;
-}
-
 // The plugin's path as a record keeps it: a Bazel output is named by its path under bin/, so a
 // record names no directory of the machine that made it.
 std::string RecordedPath(const std::string& path) {
@@ -742,7 +721,7 @@ int Main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  const json machine = Machine();
+  const json machine = measure::MachineDescription();
   const std::string started =
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   Progress(absl::StrCat(
