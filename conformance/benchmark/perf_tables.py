@@ -66,23 +66,34 @@ def _side(identity):
             f"{build.get('compilation_mode', 'unknown')})")
 
 
-def _fmt(value, unit):
-    if value is None:
-        return "-"
-    if unit in ("us", "ms"):
-        return f"{value:,.1f} {unit}"
-    return f"{value:,.0f} {unit}"
+_fmt = benchlib.format_value
+
+
+def _took(identity):
+    return f", took {identity['elapsed_s']:.0f} s" if "elapsed_s" in identity else ""
+
+
+def _interval_text(comparison):
+    rows = comparison["rows"]
+    if any(r.get("interval") == "rounds" for r in rows):
+        tails = comparison.get("tail_rows", 0)
+        return (f"{comparison['confidence']:.0%} interval from the spread between rounds (Welch t "
+                f"on logarithms), the {tails} decidable tail rows judged as one family at "
+                f"{comparison['confidence']:.0%}")
+    return f"{comparison['confidence']:.0%} bootstrap interval"
 
 
 def comparison_table(comparison):
     cand, base = comparison["candidate"], comparison["baseline"]
+    together = cand.get("interleaved_with") == base.get("label")
     lines = [
         f"Candidate {_side(cand)} against baseline {_side(base)}; "
         f"{cand.get('run_mode', '?')} run, {cand.get('rounds', '?')} rounds, started "
-        f"{cand.get('started', '?')} on {_machine(cand.get('machine'))}; baseline started "
-        f"{base.get('started', '?')}. Ratio = candidate / baseline, "
-        f"{comparison['confidence']:.0%} bootstrap interval; a verdict needs the interval "
-        f"{comparison['min_effect']:.0%} beyond 1.",
+        f"{cand.get('started', '?')} on {_machine(cand.get('machine'))}{_took(cand)}; "
+        + ("rounds interleaved with the baseline's in the same run" if together else
+           f"baseline run started {base.get('started', '?')}{_took(base)}")
+        + f". Ratio = candidate / baseline, {_interval_text(comparison)}; a verdict needs the "
+        f"interval {comparison['min_effect']:.0%} beyond 1.",
         "",
     ]
     rows = [[r["metric"], r["statistic"], _fmt(r["candidate"], r["unit"]),
@@ -102,7 +113,7 @@ def record_table(record):
     lines = [
         f"Plugin {_side(record)}; {record.get('run_mode', '?')} run, "
         f"{record.get('rounds', '?')} rounds, started {record.get('started', '?')} on "
-        f"{_machine(record.get('machine'))}. Latencies: all rounds' calls pooled.",
+        f"{_machine(record.get('machine'))}{_took(record)}. Latencies: all rounds' calls pooled.",
         "",
     ]
     rows = []
