@@ -28,7 +28,7 @@ def bw_cc_test(name, size = "small", deps = [], data = [], main = True, **kwargs
         **kwargs
     )
 
-def bw_cc_benchmark(name, deps = [], tags = [], args = [], **kwargs):
+def bw_cc_benchmark(name, deps = [], tags = [], **kwargs):
     """A Google Benchmark binary. Manual: run with `bazel run -c opt //benchmarks:<name>`.
 
     Its main (//benchmarks/measure:benchmark_record_main) also takes --record=FILE: the results
@@ -38,7 +38,6 @@ def bw_cc_benchmark(name, deps = [], tags = [], args = [], **kwargs):
         name = name,
         testonly = True,
         deps = deps + [Label("//benchmarks/measure:benchmark_record_main")],
-        args = ["--bench_target=//%s:%s" % (native.package_name(), name)] + args,
         tags = tags + ["manual", "benchmark"],
         **kwargs
     )

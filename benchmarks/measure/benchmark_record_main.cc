@@ -1,7 +1,9 @@
 // main() of bulwark's Google Benchmark binaries (bazel/defs.bzl bw_cc_benchmark): Google
 // Benchmark's own flags and output, plus --record=FILE, which writes the results as a table
-// record (record.h) for docs/performance.md. The binary's Bazel target comes in as
-// --bench_target=//pkg:name (the macro passes it), so the record names the command to re-run.
+// record (record.h) for docs/performance.md. The record names the command that re-runs it: the
+// binary's Bazel target, from where it lies under bazel-out/.../bin/.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -73,6 +75,21 @@ class RecordingReporter : public benchmark::ConsoleReporter {
   std::vector<std::string> errors_;
 };
 
+// "//pkg:name" of this binary when it is a Bazel output (/proc/self/exe under .../bin/), else "".
+std::string BazelTarget() {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return "";
+  const std::string path(exe, static_cast<size_t>(n));
+  const size_t out = path.find("/bazel-out/");
+  const size_t bin = out == std::string::npos ? out : path.find("/bin/", out);
+  if (bin == std::string::npos) return "";
+  const std::string rel = path.substr(bin + 5);
+  const size_t slash = rel.rfind('/');
+  if (slash == std::string::npos) return absl::StrCat("//:", rel);
+  return absl::StrCat("//", rel.substr(0, slash), ":", rel.substr(slash + 1));
+}
+
 int Main(int argc, char** argv) {
   std::string record_path, target;
   std::vector<std::string> passed;  // Google Benchmark flags, for the record's command.
@@ -86,8 +103,6 @@ int Main(int argc, char** argv) {
       if (!record_path.empty() && record_path[0] != '/' && user_dir != nullptr) {
         record_path = absl::StrCat(user_dir, "/", record_path);
       }
-    } else if (absl::StartsWith(arg, "--bench_target=")) {
-      target = arg.substr(15);
     } else {
       args.push_back(argv[i]);
       passed.push_back(arg);
@@ -102,6 +117,7 @@ int Main(int argc, char** argv) {
   if (record_path.empty()) return 0;
   std::string name = argv[0];
   name = name.substr(name.rfind('/') + 1);
+  target = BazelTarget();
   TableRecord record;
   record.benchmark = name;
   record.command = target.empty() ? name : absl::StrCat("bazel run -c opt ", target);
