@@ -29,11 +29,15 @@ def bw_cc_test(name, size = "small", deps = [], data = [], main = True, **kwargs
     )
 
 def bw_cc_benchmark(name, deps = [], tags = [], **kwargs):
-    """A Google Benchmark binary. Manual: run with `bazel run -c opt //benchmarks:<name>`."""
+    """A Google Benchmark binary. Manual: run with `bazel run -c opt //benchmarks:<name>`.
+
+    Its main (//benchmarks/measure:benchmark_record_main) also takes --record=FILE: the results
+    as a table record for docs/performance.md (conformance/benchmark/perf_tables.py).
+    """
     cc_binary(
         name = name,
         testonly = True,
-        deps = deps + [Label("//third_party:benchmark_main")],
+        deps = deps + [Label("//benchmarks/measure:benchmark_record_main")],
         tags = tags + ["manual", "benchmark"],
         **kwargs
     )

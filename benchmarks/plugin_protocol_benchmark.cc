@@ -44,6 +44,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -52,6 +53,7 @@
 #include "base/storage/in_memory_storage.h"
 #include "benchmarks/measure/placement.h"
 #include "benchmarks/measure/proc_memory.h"
+#include "benchmarks/measure/record.h"
 #include "benchmarks/measure/rounds.h"
 #include "benchmarks/measure/stats.h"
 #include "core/catalog/artifact.h"
@@ -107,9 +109,15 @@ struct Options {
   // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
   // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
+  // --record=FILE: the comparison's tables as a table record (measure/record.h) for
+  // docs/performance.md.
+  std::string record;
+  std::vector<std::string> flags;  // The flags given, for the record's command.
 };
 
 Options g_options;
+// The comparison's rows, kept for --record.
+measure::TableRecord g_record;
 
 // The request data of the Go host's -bench: a JSON document of exactly n bytes.
 std::string PayloadData(size_t n) {
@@ -807,6 +815,8 @@ int PrintTable(const std::string& placement,
         row.goal == 0 ? "" : absl::StrFormat("%s%.2fx", row.at_most ? "<=" : ">=", row.goal);
     printf("| %-50s | %9s | %9s | %-22s | %7s | %-22s |\n", row.label, Fmt(bs.median).c_str(),
            Fmt(gs.median).c_str(), ratio_text.c_str(), goal.c_str(), Verdict(row, ratio).c_str());
+    g_record.rows.push_back({row.label, placement, Fmt(bs.median), Fmt(gs.median), ratio_text, goal,
+                             Verdict(row, ratio)});
   }
   fflush(stdout);
   return missing;
@@ -847,7 +857,25 @@ absl::Status RunComparison() {
       g_options.rounds, g_options.launches, g_options.warmup, g_options.samples,
       g_options.duration_ms);
   int missing = 0;
+  g_record.rows.clear();
   for (const measure::Placement& p : placements) missing += PrintTable(p.name, results[p.name]);
+  if (!g_options.record.empty()) {
+    g_record.benchmark = "plugin_protocol_benchmark";
+    g_record.command = "bazel run -c opt //benchmarks:plugin_protocol_benchmark";
+    if (!g_options.flags.empty()) {
+      absl::StrAppend(&g_record.command, " -- ", absl::StrJoin(g_options.flags, " "));
+    }
+    g_record.columns = {"metric", "placement", "bulwark", "go-plugin", "ratio median [min-max]",
+                        "goal",   "met?"};
+    g_record.notes = {absl::StrFormat(
+        "%d round(s) per placement, pairs interleaved, fresh processes per round; %d launches, "
+        "%d+%d calls per latency series, %d ms per throughput run. Times in ms (launch) and us "
+        "(latency), memory in KiB, CPU per call in us.",
+        g_options.rounds, g_options.launches, g_options.warmup, g_options.samples,
+        g_options.duration_ms)};
+    RETURN_IF_ERROR(measure::WriteTableRecord(g_options.record, g_record));
+    fprintf(stderr, "record written to %s\n", g_options.record.c_str());
+  }
   if (missing > 0) {
     return absl::InternalError(absl::StrCat(missing, " row(s) without a value (see above)"));
   }
@@ -976,6 +1004,10 @@ bool ParseFlags(int argc, char** argv) {
   bool have_rounds = false;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, "--") && !absl::StartsWith(arg, "--record=") &&
+        !absl::StartsWith(arg, "--many_mounts_plugin=")) {
+      g_options.flags.emplace_back(arg);
+    }
     auto int_flag = [&](absl::string_view name, int* value, int min,
                         int max) -> std::optional<bool> {
       const std::string prefix = absl::StrCat("--", name, "=");
@@ -1021,6 +1053,14 @@ bool ParseFlags(int argc, char** argv) {
       } else if (absl::StartsWith(arg, "--plugin_wrapper=")) {
         g_options.plugin_wrapper =
             absl::StrSplit(arg.substr(strlen("--plugin_wrapper=")), ',', absl::SkipEmpty());
+      } else if (absl::StartsWith(arg, "--record=")) {
+        g_options.record = std::string(arg.substr(strlen("--record=")));
+        // Under `bazel run` a relative path means the directory bazel was started from.
+        const char* user_dir = std::getenv("BUILD_WORKING_DIRECTORY");
+        if (!g_options.record.empty() && g_options.record[0] != '/' && user_dir != nullptr) {
+          g_options.record = absl::StrCat(user_dir, "/", g_options.record);
+        }
+        continue;
       } else if (absl::StartsWith(arg, "--placement=")) {
         g_options.placement = std::string(arg.substr(strlen("--placement=")));
         if (g_options.placement != "same-cpu" && g_options.placement != "split-cpus") {
@@ -1061,7 +1101,7 @@ bool ParseFlags(int argc, char** argv) {
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
             "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
-            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]]\n"
+            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]] [--record=FILE]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
   }

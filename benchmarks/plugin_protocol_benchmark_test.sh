@@ -15,8 +15,14 @@ fail() {
   exit 1
 }
 
-"$bench" "$kv" "$go_host" "$go_plugin" --quick >"$out" || { cat "$out"; fail "--quick exited non-zero"; }
+"$bench" "$kv" "$go_host" "$go_plugin" --quick --record="$TEST_TMPDIR/record.json" >"$out" ||
+  { cat "$out"; fail "--quick exited non-zero"; }
 cat "$out"
+# --record: the same rows as a table record for docs/performance.md (one per metric and placement).
+grep -q '"format": "bulwark-benchmark-table/1"' "$TEST_TMPDIR/record.json" || fail "no table record"
+grep -q '"command": "bazel run -c opt //benchmarks:plugin_protocol_benchmark -- --quick"' \
+  "$TEST_TMPDIR/record.json" || fail "the record does not name its command"
+[ "$(grep -c '"split-cpus",$' "$TEST_TMPDIR/record.json")" -gt 5 ] || fail "no split-cpus rows in the record"
 for placement in same-cpu split-cpus; do
   grep -q "^placement $placement:" "$out" || fail "no table for placement $placement"
 done

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -10,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmarks/measure/placement.h"
 #include "benchmarks/measure/proc_memory.h"
+#include "benchmarks/measure/record.h"
 #include "benchmarks/measure/rounds.h"
 #include "benchmarks/measure/stats.h"
 #include "gmock/gmock.h"
@@ -46,6 +49,35 @@ TEST(StatsTest, RatiosArePerRoundAndSkipMissingRounds) {
   EXPECT_EQ(r.min, 2);
   EXPECT_EQ(r.max, 3);
   EXPECT_TRUE(std::isnan(SummarizeRatios({}, {}).median));
+}
+
+TEST(RecordTest, SignificantDigitsWithThousandsSeparators) {
+  EXPECT_EQ(Significant(354.2), "354");
+  EXPECT_EQ(Significant(1.5512), "1.55");
+  EXPECT_EQ(Significant(0.27), "0.270");
+  EXPECT_EQ(Significant(2470123.0), "2,470,123");
+  EXPECT_EQ(Significant(-1234.0), "-1,234");
+  EXPECT_EQ(Significant(0), "0");
+}
+
+TEST(RecordTest, ATableRecordNamesItsCommandMachineAndBuild) {
+  TableRecord record;
+  record.benchmark = "x_benchmark";
+  record.command = "bazel run -c opt //benchmarks:x_benchmark";
+  record.columns = {"benchmark", "wall time"};
+  record.rows = {{"BM_A", "1 ms"}};
+  const std::string path = absl::StrCat(::testing::TempDir(), "/record.json");
+  ASSERT_TRUE(WriteTableRecord(path, record).ok());
+  std::ifstream in(path);
+  const nlohmann::json j = nlohmann::json::parse(
+      std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  EXPECT_EQ(j["format"], kTableRecordFormat);
+  EXPECT_EQ(j["command"], record.command);
+  EXPECT_EQ(j["rows"][0][1], "1 ms");
+  EXPECT_EQ(j["machine"]["load_average"].size(), 3u);
+  EXPECT_TRUE(j["build"].contains("compilation_mode"));
+  EXPECT_TRUE(absl::EndsWith(j["started"].get<std::string>(), "Z"));
+  EXPECT_FALSE(WriteTableRecord("/nonexistent-dir/record.json", record).ok());
 }
 
 TEST(RoundsTest, ArmsTakeTurnsGoingFirst) {

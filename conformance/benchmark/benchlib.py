@@ -3,15 +3,21 @@
 A record (format bulwark-benchmark-record/1) holds, per metric, the raw observations of every
 round (a round is one fresh plugin process): latency samples in microseconds, or one value per
 round for throughput, memory and start-up. `summarize` adds each metric's summary;
-`compare` gives, per metric and statistic, the ratio candidate/baseline with a bootstrap
-confidence interval and a verdict.
+`compare` gives, per metric and statistic, the ratio candidate/baseline with a confidence
+interval and a verdict.
 
-The bootstrap is hierarchical: it resamples rounds, then observations within each chosen round,
-so the interval carries the process-to-process spread and not only the spread within one
-process. A verdict other than "no significant change" needs the whole interval beyond a minimum
-effect (default 3%): noise that moves a median by a percent never flips a verdict, and a metric
-measured in fewer than MIN_ROUNDS rounds per side is never called for single-valued metrics,
-nor a tail quantile estimated from fewer than ten observations beyond it (min_samples).
+The unit of replication is the round: calls within one process share its placement, heap and
+the machine's load of that minute, so they are not independent of each other, and the rounds
+are few. With at least MIN_ROUNDS rounds on each side, the interval comes from the statistic
+computed round by round (each round's p50, p99, p99.9, or its one value): a Welch t interval on
+the logarithms, so it carries the whole round-to-round spread (a round whose tail caught a stall
+counts once, not a thousand times) with the small-sample t quantile, not a normal or bootstrap
+one, which with five rounds would be too narrow. It is centred on the logarithm of the pooled
+ratio, the ratio the row shows. With fewer rounds (quick runs) a latency statistic falls back to
+a hierarchical bootstrap (rounds, then calls within each round), and a single-valued metric gets
+no verdict. A verdict other than "no significant change" needs the whole interval beyond a
+minimum effect (default 3%), and a tail quantile estimated from fewer than ten observations
+beyond it (min_samples) gets none. Tail quantiles are judged as a family (compare).
 """
 import math
 
@@ -28,6 +34,8 @@ KINDS = {
     "memory": {"better": "lower", "stats": ["median"]},
 }
 QUANTILES = {"p50": 0.5, "p99": 0.99, "p99.9": 0.999}
+# Tail quantiles: judged as one family (see compare).
+TAILS = ("p99", "p99.9")
 DEFAULT_MIN_EFFECT = 0.03
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
@@ -49,6 +57,50 @@ def quantile(values, q):
         return float("nan")
     rank = max(1, math.ceil(q * values.size))
     return float(values[rank - 1])
+
+
+def _t_cdf_upper_area(t, df):
+    """The area of Student's t density with df degrees of freedom between 0 and t >= 0."""
+    x = np.linspace(0.0, t, 4001)
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    y = c * (1 + x * x / df) ** (-(df + 1) / 2)
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2)
+
+
+_T_QUANTILES = {}
+
+
+def t_quantile(p, df):
+    """The p quantile (p > 0.5) of Student's t with df (> 0, possibly fractional) degrees of
+    freedom, by bisection on its CDF (no scipy on Debian's base python)."""
+    key = (round(p, 6), round(df, 3))
+    if key not in _T_QUANTILES:
+        lo, hi = 0.0, 1000.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if 0.5 + _t_cdf_upper_area(mid, df) < p:
+                lo = mid
+            else:
+                hi = mid
+        _T_QUANTILES[key] = (lo + hi) / 2
+    return _T_QUANTILES[key]
+
+
+def round_interval(center, cand_values, base_values, confidence):
+    """The interval of a ratio whose logarithm is `center`, from per-round values of a statistic
+    on each side: Welch's t on the logarithms (the round-to-round variances of both sides, the
+    Welch-Satterthwaite degrees of freedom). None when a value is not positive."""
+    c = np.log(np.asarray(cand_values, dtype=float))
+    b = np.log(np.asarray(base_values, dtype=float))
+    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(b))):
+        return None
+    vc, vb = np.var(c, ddof=1) / c.size, np.var(b, ddof=1) / b.size
+    se = math.sqrt(vc + vb)
+    if se == 0:
+        return math.exp(center), math.exp(center)
+    df = (vc + vb) ** 2 / (vc ** 2 / (c.size - 1) + vb ** 2 / (b.size - 1))
+    half = t_quantile(1 - (1 - confidence) / 2, df) * se
+    return math.exp(center - half), math.exp(center + half)
 
 
 def metric_key(metric):
@@ -150,13 +202,18 @@ def is_regression(verdict):
 def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAULT_CONFIDENCE,
             resamples=DEFAULT_RESAMPLES, seed=1):
     """Per metric present in both records and per statistic of its kind: the ratio
-    candidate/baseline, its bootstrap interval and the verdict. Deterministic for a seed."""
+    candidate/baseline, its interval and the verdict. Deterministic for a seed.
+
+    Central statistics (p50, a median) get intervals at `confidence`. Tail quantiles (p99,
+    p99.9) are where a loaded machine's stalls land, and a comparison holds many of them, so
+    they are judged as one family: each tail row's interval is at 1 - (1 - confidence) / k, k
+    being the number of tail rows that can get a verdict (Bonferroni), so that the chance of any
+    tail verdict being wrong is at most 1 - confidence, as for a single central row."""
     check_record(candidate, "the candidate record")
     check_record(baseline, "the baseline record")
     rng = np.random.default_rng(seed)
     base_by_name = {metric_key(m): m for m in baseline.get("metrics", [])}
-    rows = []
-    alpha = (1 - confidence) / 2
+    pending = []  # (row, how to compute its interval)
     for m in candidate.get("metrics", []):
         b = base_by_name.get(metric_key(m))
         if b is None or b["kind"] != m["kind"]:
@@ -167,40 +224,64 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
         if not cand_rounds or not base_rounds:
             continue
         single = all(len(r) == 1 for r in cand_rounds + base_rounds)
+        by_rounds = min(len(cand_rounds), len(base_rounds)) >= MIN_ROUNDS
         cand_pooled = [v for r in cand_rounds for v in r]
         base_pooled = [v for r in base_rounds for v in r]
-        cand_boot = bootstrap(cand_rounds, stats, rng, resamples)
-        base_boot = bootstrap(base_rounds, stats, rng, resamples)
+        boot = None
+        if not by_rounds:
+            boot = (bootstrap(cand_rounds, stats, rng, resamples),
+                    bootstrap(base_rounds, stats, rng, resamples))
         for j, stat in enumerate(stats):
             c, bv = _statistic(cand_pooled, stat), _statistic(base_pooled, stat)
             row = {"metric": m["name"], "kind": m["kind"], "unit": m.get("unit", ""),
                    "statistic": stat, "candidate": c, "baseline": bv}
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = cand_boot[j] / base_boot[j]
-            ratios = ratios[np.isfinite(ratios)]
-            if bv <= 0 or not np.isfinite(c / bv) or ratios.size == 0:
-                row.update({"ratio": None, "low": None, "high": None, "verdict": NO_CHANGE,
-                            "note": "baseline is zero: no ratio"})
+            decidable = True
+            if single and not by_rounds:
+                decidable = False
+                row["note"] = (f"one value per round and fewer than {MIN_ROUNDS} rounds on a "
+                               "side: too few to decide")
+            elif stat in QUANTILES and min(len(cand_pooled), len(base_pooled)) < \
+                    min_samples(stat):
+                decidable = False
+                row["note"] = (f"fewer than {min_samples(stat)} calls on a side: too few to "
+                               f"decide a {stat}")
+            if by_rounds:
+                how = ("rounds", [_statistic(r, stat) for r in cand_rounds],
+                       [_statistic(r, stat) for r in base_rounds])
             else:
-                low = float(np.quantile(ratios, alpha))
-                high = float(np.quantile(ratios, 1 - alpha))
-                row.update({"ratio": c / bv, "low": low, "high": high,
-                            "verdict": verdict_of(m["kind"], low, high, min_effect)})
-                if single and min(len(cand_rounds), len(base_rounds)) < MIN_ROUNDS:
-                    row["verdict"] = NO_CHANGE
-                    row["note"] = (f"one value per round and fewer than {MIN_ROUNDS} rounds on a "
-                                   "side: too few to decide")
-                elif stat in QUANTILES and min(len(cand_pooled), len(base_pooled)) < \
-                        min_samples(stat):
-                    row["verdict"] = NO_CHANGE
-                    row["note"] = (f"fewer than {min_samples(stat)} calls on a side: too few to "
-                                   f"decide a {stat}")
-            rows.append(row)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratios = boot[0][j] / boot[1][j]
+                how = ("bootstrap", ratios[np.isfinite(ratios)], None)
+            pending.append((row, how, decidable))
+    tails = sum(1 for row, _, decidable in pending if decidable and row["statistic"] in TAILS)
+    rows = []
+    for row, (method, a, b), decidable in pending:
+        level = confidence
+        if row["statistic"] in TAILS and tails > 1:
+            level = 1 - (1 - confidence) / tails
+        c, bv = row["candidate"], row["baseline"]
+        interval = None
+        if bv > 0 and c > 0 and np.isfinite(c / bv):
+            if method == "rounds":
+                interval = round_interval(math.log(c / bv), a, b, level)
+            elif a.size:
+                alpha = (1 - level) / 2
+                interval = (float(np.quantile(a, alpha)), float(np.quantile(a, 1 - alpha)))
+        if interval is None:
+            row.update({"ratio": None, "low": None, "high": None, "verdict": NO_CHANGE,
+                        "note": "a value is zero: no ratio"})
+        else:
+            row.update({"ratio": c / bv, "low": interval[0], "high": interval[1],
+                        "interval": method, "confidence": level,
+                        "verdict": verdict_of(row["kind"], interval[0], interval[1], min_effect)
+                        if decidable else NO_CHANGE})
+        rows.append(row)
     return {
         "format": COMPARISON_FORMAT,
         "candidate": _identity(candidate),
         "baseline": _identity(baseline),
         "confidence": confidence,
+        "tail_rows": tails,
         "min_effect": min_effect,
         "resamples": resamples,
         "rows": rows,
@@ -209,7 +290,8 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
 
 def _identity(record):
     return {key: record.get(key) for key in
-            ("label", "plugin", "build", "machine", "run_mode", "rounds", "started")
+            ("label", "plugin", "build", "machine", "run_mode", "rounds", "plan", "started",
+             "elapsed_s", "interleaved_with")
             if key in record}
 
 
@@ -226,6 +308,15 @@ def regressions(comparison, fail_pct):
         if nearer > limit:
             out.append(row)
     return out
+
+
+def format_value(value, unit):
+    """A figure with its unit as the reports print it: one decimal for times, none otherwise."""
+    if value is None:
+        return "-"
+    if unit in ("us", "ms"):
+        return f"{value:,.1f} {unit}"
+    return f"{value:,.0f} {unit}"
 
 
 def format_ratio(row):

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""The verdict logic on synthetic samples: identical records, a 5% shift, heavy-tailed noise,
-and records re-drawn from the same distribution (two runs of the same binary)."""
+"""The verdict logic on synthetic samples: identical records, a 5% shift (central and, with
+enough calls, tail statistics), heavy-tailed noise, rounds with different shares of stalls, and
+records re-drawn from the same distribution (two runs of the same binary)."""
 import os
 import sys
 import unittest
@@ -42,6 +43,23 @@ def synthetic(seed, shift=1.0, heavy=False, rounds=5, samples=1000, round_noise=
             {"name": "idle uss", "kind": "memory", "unit": "KiB", "rounds": mem},
         ],
     })
+
+
+def stalled(seed, rounds=5, samples=1000, metrics=8):
+    """Latency metrics whose rounds meet different shares of stalls, as on a loaded machine."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(metrics):
+        lat = []
+        for _ in range(rounds):
+            base = rng.lognormal(np.log(100), 0.2, samples) * (1 + rng.normal(0, 0.01))
+            stalls = rng.choice(samples, size=min(samples, rng.poisson(samples * 0.01 *
+                                                                       rng.uniform(0, 3))),
+                                replace=False)
+            base[stalls] *= rng.uniform(5, 40, size=stalls.size)
+            lat.append(list(base))
+        out.append({"name": f"series {k}", "kind": "latency", "unit": "us", "rounds": lat})
+    return benchlib.summarize({"format": benchlib.RECORD_FORMAT, "metrics": out})
 
 
 def verdicts(comparison):
@@ -113,6 +131,43 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(v[("probe_read 64B x1", "p99.9")], benchlib.NO_CHANGE)
         row = [r for r in cmp["rows"] if r["statistic"] == "p99.9"][0]
         self.assertIn("fewer than 10000 calls on a side", row["note"])
+
+    def test_redrawn_runs_with_stalls_in_some_rounds_are_no_change(self):
+        # A loaded machine: each round's process meets a different share of stalls (0-3% of its
+        # calls 5-40x slower), so a round's p99 is either the distribution's or a stall's.
+        # Intervals from the rounds' spread, tails judged as a family: no verdict flips.
+        for seed in range(1, 6):
+            cmp = compare(stalled(seed), stalled(seed + 100))
+            for row in cmp["rows"]:
+                self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
+                self.assertEqual(row["interval"], "rounds")
+
+    def test_a_five_percent_tail_shift_is_detected_with_enough_calls(self):
+        # The rounds' spread of a p99 is wider than of a p50: 10 rounds of 5000 calls.
+        v = verdicts(compare(synthetic(7, shift=1.05, rounds=10, samples=5000),
+                             synthetic(8, rounds=10, samples=5000)))
+        self.assertEqual(v[("probe_read 64B x1", "p50")], benchlib.SLOWER)
+        self.assertEqual(v[("probe_read 64B x1", "p99")], benchlib.SLOWER)
+        # And the same amount of data drawn again without a shift is no change.
+        v = verdicts(compare(synthetic(9, rounds=10, samples=5000),
+                             synthetic(8, rounds=10, samples=5000)))
+        self.assertEqual(set(v.values()), {benchlib.NO_CHANGE})
+
+    def test_tail_rows_are_judged_as_a_family(self):
+        cmp = compare(stalled(1), stalled(2))
+        tails = [r for r in cmp["rows"] if r["statistic"] == "p99"]
+        self.assertEqual(cmp["tail_rows"], len(tails))  # p99.9 rows have too few calls.
+        for r in tails:
+            self.assertAlmostEqual(r["confidence"], 1 - 0.05 / len(tails))
+        for r in cmp["rows"]:
+            if r["statistic"] == "p50":
+                self.assertEqual(r["confidence"], 0.95)
+
+    def test_t_quantiles(self):
+        self.assertAlmostEqual(benchlib.t_quantile(0.975, 1), 12.706, places=2)
+        self.assertAlmostEqual(benchlib.t_quantile(0.975, 4), 2.776, places=2)
+        self.assertAlmostEqual(benchlib.t_quantile(0.975, 1000), 1.962, places=2)
+        self.assertAlmostEqual(benchlib.t_quantile(0.995, 8), 3.355, places=2)
 
     def test_the_verdict_is_deterministic_for_a_seed(self):
         a = compare(synthetic(2, shift=1.02), synthetic(1))

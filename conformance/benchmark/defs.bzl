@@ -15,9 +15,10 @@ In a plugin author's workspace (bulwark available as @bulwark), next to plugin_c
 (bulwark's conformance harness: launch, AutoMTLS, broker, host storage), and writes
 benchmark-my_plugin_benchmark/ (record.json, report.md, PNG plots) in the directory it was run
 from. Flags after `--`: --workloads=startup,memory,probe,storage,mux,database, --quick,
---rounds=N, --calls=N, --out=DIR, --baseline=RECORD.json, --fail-on-regression=PCT,
---min-effect=PCT, --no-plots. The macro also declares `<name>_quick_test` (quick mode: one
-round, few calls, one size) that checks the record, the report and the plots are produced.
+--rounds=N, --calls=N (at most, per series), --min_calls=N, --median_ci=PCT, --out=DIR,
+--baseline=RECORD.json, --fail-on-regression=PCT, --min-effect=PCT, --no-plots. The macro also
+declares `<name>_quick_test` (quick mode: one round, few calls, one size) that checks the
+record, the report and the plots are produced.
 See docs/benchmarking.md.
 """
 

@@ -49,12 +49,7 @@ def metrics_of(record, workload, kind=None):
             if m.get("workload") == workload and (kind is None or m["kind"] == kind)]
 
 
-def fmt(value, unit):
-    if value is None:
-        return "-"
-    if unit in ("us", "ms"):
-        return f"{value:,.1f} {unit}"
-    return f"{value:,.0f} {unit}"
+fmt = benchlib.format_value
 
 
 # --- Plots ---------------------------------------------------------------------------------

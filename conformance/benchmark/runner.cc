@@ -8,7 +8,8 @@
 //   runner --plugin=PATH --manifest=FILE --out=RAW.json [--plugin_arg=ARG]...
 //          [--baseline_plugin=PATH --baseline_manifest=FILE --baseline_out=RAW.json
 //           [--baseline_arg=ARG]...] [--workloads=startup,memory,probe,storage,mux,database]
-//          [--quick] [--rounds=N] [--calls=N] [--compilation_mode=M] [--target_cpu=C]
+//          [--quick] [--rounds=N] [--calls=N] [--min_calls=N] [--median_ci=PCT]
+//          [--compilation_mode=M] [--target_cpu=C]
 //
 // Backend plugins: launch to first call; idle and loaded memory (USS, PSS, VmRSS); per size
 // (64 B, 4 KiB, 64 KiB) and caller count (1, 8, 32) the latency of every call and calls/s of a
@@ -18,10 +19,11 @@
 // DeleteUser latency against the database the manifest configures. Sizes are reached by
 // lengthening the first string field of the probe's write_data (or, without one, adding a
 // "bench_padding" field); a probe that refuses it is an error that names it. --quick: one round of
-// few calls at 64 B, mounts 1 and 10 (a CI smoke run, not a measurement). Progress goes to stderr.
+// few calls at 64 B, mounts 1 and 10 (a CI smoke run, not a measurement). A series takes at
+// least --min_calls (300) calls, then more until its median's 95% interval is within --median_ci
+// (6%, relative width) or it reaches --calls (2000). Progress goes to stderr.
 // Exit status 0, 1 when a plugin failed under measurement, 2 for bad usage.
 #include <signal.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -53,6 +56,8 @@
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
 #include "base/status/status_macros.h"
+#include "benchmarks/measure/proc_memory.h"
+#include "benchmarks/measure/record.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
 #include "conformance/suite/manifest.h"
@@ -77,8 +82,14 @@ const std::vector<std::string>& AllWorkloads() {
 // The plan of a run: how many rounds and calls, which sizes, callers and mount counts.
 struct Plan {
   int rounds = 5;
-  int launches = 3;         // Start-up samples per round.
-  int calls = 2000;         // Calls per (size, callers) series per round, split among callers.
+  int launches = 3;  // Start-up samples per round.
+  // Calls per (size, callers) series per round, split among callers: at least min_calls, then
+  // more until the 95% interval of the round's median is within median_ci of it (relative
+  // width, both sides together), at most `calls`. The verdicts rest on the spread between
+  // rounds (benchlib.py), so a round's median needs no more precision than that spread.
+  int calls = 2000;
+  int min_calls = 300;
+  double median_ci = 0.06;
   int warmup = 20;          // Untimed calls before each series.
   int mux_reads = 300;      // Timed reads at each mount count.
   int db_iterations = 100;  // NewUser/UpdateUser/DeleteUser triples per round.
@@ -89,32 +100,18 @@ struct Plan {
   bool quick = false;
 };
 
-// Memory of a process in KiB: USS (private clean + private dirty pages), PSS and VmRSS
-// (/proc/PID/smaps_rollup and /proc/PID/status). benchmarks/measure (issue 16) reads the same
-// fields under the same names; fold this into it when both are merged.
+// The memory figures a record keeps for a process, in KiB: USS (private clean + private dirty
+// pages of /proc/PID/smaps_rollup), PSS and VmRSS, as benchmarks/measure reads them.
 struct ProcessMemory {
-  uint64_t uss_kib = 0;
-  uint64_t pss_kib = 0;
-  uint64_t rss_kib = 0;
+  int64_t uss_kib = 0;
+  int64_t pss_kib = 0;
+  int64_t rss_kib = 0;
 };
 
 absl::StatusOr<ProcessMemory> ReadProcessMemory(pid_t pid) {
-  std::ifstream rollup(absl::StrCat("/proc/", pid, "/smaps_rollup"));
-  if (!rollup)
-    return absl::UnavailableError(absl::StrCat("cannot read /proc/", pid, "/smaps_rollup"));
-  ProcessMemory m;
-  std::string line;
-  while (std::getline(rollup, line)) {
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    uint64_t kib = 0;
-    if (f.size() < 2 || !absl::SimpleAtoi(f[1], &kib)) continue;
-    if (f[0] == "Pss:") m.pss_kib = kib;
-    if (f[0] == "Private_Clean:" || f[0] == "Private_Dirty:") m.uss_kib += kib;
-  }
-  absl::StatusOr<uint64_t> rss = ResidentKib(pid);
-  if (!rss.ok()) return rss.status();
-  m.rss_kib = *rss;
-  return m;
+  absl::StatusOr<measure::ProcessMemory> m = measure::ReadProcessMemory(pid);
+  if (!m.ok()) return m.status();
+  return ProcessMemory{m->uss_kib(), m->pss_kib, m->vm_rss_kib};
 }
 
 // One metric: its observations per round (report.py summarises them).
@@ -156,6 +153,19 @@ double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[(v.size() - 1) / 2];
+}
+
+// The relative width of a distribution-free 95% interval of the median of `v`: the order
+// statistics n/2 -+ 1.96 sqrt(n)/2, their distance over the median.
+double MedianIntervalWidth(std::vector<double> v) {
+  if (v.size() < 2) return INFINITY;
+  std::sort(v.begin(), v.end());
+  const double n = static_cast<double>(v.size());
+  const double half = 1.96 * std::sqrt(n) / 2;
+  const size_t lo = static_cast<size_t>(std::max(0.0, std::floor(n / 2 - half)));
+  const size_t hi = std::min(v.size() - 1, static_cast<size_t>(std::ceil(n / 2 + half)));
+  const double median = v[(v.size() - 1) / 2];
+  return median > 0 ? (v[hi] - v[lo]) / median : INFINITY;
 }
 
 // The probe's write_data made `size` bytes long (as JSON): its first string field lengthened
@@ -293,34 +303,50 @@ class Runner {
                           " KiB, VmRSS ", m->rss_kib, " KiB"));
   }
 
-  // `callers` threads share `plan_.calls` calls of `op` with `data`; every latency and the
-  // calls/s of the whole series.
+  // `callers` threads make calls of `op` with `data` until the series has enough (Plan:
+  // min_calls, median_ci, calls): the callers keep calling while a check every min_calls / 2
+  // calls decides whether to stop, so the load stays constant and calls/s is not diluted by
+  // ramps. Every latency and the calls/s of the whole series.
   absl::Status Series(Side& side, int round, Mounted& r, const std::string& workload,
                       const std::string& op, const std::string& data, size_t size, int callers,
                       const std::string& where) {
     for (int i = 0; i < plan_.warmup; ++i) RETURN_IF_ERROR(Call(*r.plugin, r.mux, op, data));
-    const int per_caller = std::max(1, plan_.calls / callers);
-    std::vector<std::vector<double>> us(callers);
+    std::mutex mu;
+    std::vector<double> all;  // Guarded by mu.
+    all.reserve(plan_.calls);
+    size_t next_check = static_cast<size_t>(std::min(plan_.min_calls, plan_.calls));
+    const size_t step = static_cast<size_t>(std::max(1, plan_.min_calls / 2));
+    double width = INFINITY;  // Guarded by mu: the median's relative interval at the last check.
+    std::atomic<int> started{0};
+    std::atomic<bool> enough{false};
     std::vector<absl::Status> errors(callers);
     const absl::Time start = absl::Now();
     std::vector<std::thread> threads;
     for (int c = 0; c < callers; ++c) {
       threads.emplace_back([&, c] {
-        us[c].reserve(per_caller);
-        for (int i = 0; i < per_caller; ++i) {
+        while (!enough.load() && started.fetch_add(1) < plan_.calls) {
           const absl::Time t = absl::Now();
           absl::Status s = Call(*r.plugin, r.mux, op, data);
           if (!s.ok()) {
             errors[c] = s;
+            enough = true;
             return;
           }
-          us[c].push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+          const double us = absl::ToDoubleMicroseconds(absl::Now() - t);
+          std::lock_guard<std::mutex> lock(mu);
+          all.push_back(us);
+          if (all.size() >= next_check) {
+            next_check = all.size() + step;
+            width = MedianIntervalWidth(all);
+            if (width <= plan_.median_ci) enough = true;
+          }
         }
       });
     }
     for (std::thread& t : threads) t.join();
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     for (const absl::Status& s : errors) RETURN_IF_ERROR(s);
+    width = MedianIntervalWidth(all);
     const std::string base = absl::StrCat(workload, "/", SizeText(size), "/", callers, " caller",
                                           callers == 1 ? "" : "s");
     const json attrs = {{"workload", workload}, {"size_bytes", size}, {"callers", callers}};
@@ -328,13 +354,13 @@ class Runner {
     lat.update({{"name", base}, {"kind", "latency"}, {"unit", "us"}});
     tput.update({{"name", base + "/calls/s"}, {"kind", "throughput"}, {"unit", "calls/s"}});
     std::vector<double>& samples = side.Series(lat, round);
-    for (const auto& v : us) samples.insert(samples.end(), v.begin(), v.end());
-    const double rate = static_cast<double>(per_caller) * callers / seconds;
+    samples.insert(samples.end(), all.begin(), all.end());
+    const double rate = static_cast<double>(all.size()) / seconds;
     side.Series(tput, round).push_back(rate);
-    std::vector<double> sorted(samples.end() - static_cast<long>(per_caller) * callers,
-                               samples.end());
-    Progress(absl::StrCat(where, ": ", base, ": p50 ", static_cast<int64_t>(Median(sorted)),
-                          " us, ", static_cast<int64_t>(rate), " calls/s"));
+    Progress(absl::StrCat(where, ": ", base, ": p50 ", static_cast<int64_t>(Median(all)), " us, ",
+                          static_cast<int64_t>(rate), " calls/s (", all.size(),
+                          " calls, median interval ",
+                          static_cast<int>(std::round(width * 1000)) / 10.0, "%)"));
     return absl::OkStatus();
   }
 
@@ -356,9 +382,17 @@ class Runner {
       if (s.ok()) s = Call(*r->plugin, r->mux, "read", "");
       Fail(*side, arm.where, s);
       if (!s.ok()) continue;
-      if (Wants("memory")) Memory(*side, round, r->plugin->pid(), "idle", arm.where);
       arm.mounted = std::move(*r);
       arms.push_back(std::move(arm));
+    }
+    // Idle memory once every process of the round is up, so that each is measured alike: two
+    // processes of one binary share their file pages, and one measured before the other started
+    // would count them as private (USS).
+    if (Wants("memory")) {
+      for (Arm& arm : arms) {
+        Use(*arm.side);
+        Memory(*arm.side, round, arm.mounted->plugin->pid(), "idle", arm.where);
+      }
     }
     int series = 0;
     // Runs `body` on every arm still alive, the first arm alternating from call to call.
@@ -563,27 +597,6 @@ class Runner {
   int last_mux_count_ = 0;  // The largest mount count measured in this round's Mux.
 };
 
-json Machine() {
-  json machine = json::object();
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (absl::StartsWith(line, "model name")) {
-      machine["cpu_model"] =
-          std::string(absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)));
-      break;
-    }
-  }
-  machine["cores"] = std::thread::hardware_concurrency();
-  double load[3] = {0, 0, 0};
-  std::ifstream loadavg("/proc/loadavg");
-  loadavg >> load[0] >> load[1] >> load[2];
-  machine["load_average"] = {load[0], load[1], load[2]};
-  struct utsname u;
-  if (uname(&u) == 0) machine["kernel"] = absl::StrCat(u.sysname, " ", u.release);
-  return machine;
-}
-
 // The plugin's path as a record keeps it: a Bazel output is named by its path under bin/, so a
 // record names no directory of the machine that made it.
 std::string RecordedPath(const std::string& path) {
@@ -594,7 +607,7 @@ std::string RecordedPath(const std::string& path) {
 }
 
 json RecordOf(const Side& side, const Plan& plan, const json& build, const json& machine,
-              const std::string& started, const std::string& interleaved_with) {
+              const std::string& started, double elapsed_s, const std::string& interleaved_with) {
   json metrics = json::array();
   for (const std::string& name : side.order) {
     json m = side.metrics.at(name).attrs;
@@ -613,8 +626,15 @@ json RecordOf(const Side& side, const Plan& plan, const json& build, const json&
       {"build", build},
       {"machine", machine},
       {"started", started},
+      {"elapsed_s", std::round(elapsed_s)},
       {"run_mode", plan.quick ? "quick" : "full"},
       {"rounds", plan.rounds},
+      {"plan",
+       {{"calls_max", plan.calls},
+        {"calls_min", plan.min_calls},
+        {"median_ci", plan.median_ci},
+        {"launches", plan.launches},
+        {"warmup", plan.warmup}}},
       {"workloads", std::vector<std::string>(plan.workloads.begin(), plan.workloads.end())},
       {"notes", side.notes},
       {"metrics", metrics},
@@ -629,7 +649,8 @@ int Usage(absl::string_view error) {
             << "usage: runner --plugin=PATH --manifest=FILE --out=RAW.json [--plugin_arg=ARG]...\n"
                "       [--baseline_plugin=PATH [--baseline_manifest=FILE] --baseline_out=RAW.json\n"
                "        [--baseline_arg=ARG]...] [--workloads=W,...] [--quick] [--rounds=N]\n"
-               "       [--calls=N] [--compilation_mode=M] [--target_cpu=C]\n"
+               "       [--calls=N] [--min_calls=N] [--median_ci=PCT] [--compilation_mode=M]\n"
+               "       [--target_cpu=C]\n"
                "  workloads: "
             << absl::StrJoin(AllWorkloads(), ",") << "\n";
   return 2;
@@ -663,7 +684,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> plugin_args, base_args;
   json build = {{"compilation_mode", "unknown"}, {"target_cpu", "unknown"}};
   Plan plan;
-  std::optional<int> rounds, calls;
+  std::optional<int> rounds, calls, min_calls;
   std::string workloads;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
@@ -700,6 +721,18 @@ int Main(int argc, char** argv) {
         return Usage("--calls: expected 1..1000000");
       }
       calls = n;
+    } else if (absl::ConsumePrefix(&arg, "--min_calls=")) {
+      int n = 0;
+      if (!absl::SimpleAtoi(arg, &n) || n < 1 || n > 1000000) {
+        return Usage("--min_calls: expected 1..1000000");
+      }
+      min_calls = n;
+    } else if (absl::ConsumePrefix(&arg, "--median_ci=")) {
+      double pct = 0;
+      if (!absl::SimpleAtod(arg, &pct) || !(pct >= 0 && pct <= 100)) {
+        return Usage("--median_ci: expected a percentage, 0..100");
+      }
+      plan.median_ci = pct / 100;
     } else if (absl::ConsumePrefix(&arg, "--compilation_mode=")) {
       build["compilation_mode"] = std::string(arg);
     } else if (absl::ConsumePrefix(&arg, "--target_cpu=")) {
@@ -717,6 +750,7 @@ int Main(int argc, char** argv) {
     plan.rounds = 1;
     plan.launches = 1;
     plan.calls = 64;
+    plan.min_calls = 64;
     plan.warmup = 5;
     plan.mux_reads = 50;
     plan.db_iterations = 10;
@@ -725,6 +759,7 @@ int Main(int argc, char** argv) {
   }
   if (rounds) plan.rounds = *rounds;
   if (calls) plan.calls = *calls;
+  if (min_calls) plan.min_calls = *min_calls;
   if (workloads.empty()) {
     plan.workloads.insert(AllWorkloads().begin(), AllWorkloads().end());
   } else {
@@ -755,7 +790,7 @@ int Main(int argc, char** argv) {
   }
   signal(SIGPIPE, SIG_IGN);
 
-  const json machine = Machine();
+  const json machine = measure::MachineDescription();
   const std::string started =
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
   Progress(absl::StrCat(
@@ -779,6 +814,7 @@ int Main(int argc, char** argv) {
   for (size_t k = 0; k < sides.size(); ++k) {
     SetConfig(sides[k].config);
     const json record = RecordOf(sides[k], plan, build, machine, started,
+                                 absl::ToDoubleSeconds(absl::Now() - begin),
                                  sides.size() > 1 ? sides[1 - k].label : "");
     std::ofstream(sides[k].out_path) << record.dump() << "\n";
     if (!sides[k].failure.empty()) status = 1;
