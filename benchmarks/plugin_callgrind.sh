@@ -19,6 +19,7 @@ go_plugin="$4"
 shift 4
 calls=100
 ops="echo64,echo64k,write64"
+keep_dir=""
 for arg in "$@"; do
   case "$arg" in
     --calls=*) calls="${arg#--calls=}" ;;
@@ -27,8 +28,10 @@ for arg in "$@"; do
     --many_mounts_plugin=*) kv="${arg#--many_mounts_plugin=}" ;;
     # Another build of the kv plugin (for before/after counts of plugin-side changes).
     --plugin=*) kv="${arg#--plugin=}" ;;
+    # Keep the marked dumps (OP/host.out.1, OP/plugin.out.1) for callgrind_annotate.
+    --keep_dir=*) keep_dir="${arg#--keep_dir=}" ;;
     *)
-      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH]" >&2
+      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH] [--keep_dir=DIR]" >&2
       exit 2
       ;;
   esac
@@ -84,4 +87,8 @@ for op in "${op_list[@]}"; do
   host=$((h / calls))
   plugin=$((p / calls))
   printf '| %s | %d | %d | %d | %d |\n' "$op" "$calls" "$host" "$plugin" "$((host + plugin))"
+  if [ -n "$keep_dir" ]; then
+    mkdir -p "$keep_dir/$op"
+    cp "$work/$op/host.out.1" "$work/$op/plugin.out.1" "$keep_dir/$op/"
+  fi
 done

@@ -1127,6 +1127,7 @@ bool ParseFlags(int argc, char** argv) {
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
             "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
+            "[--loop_spin_us=N] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...] [--callgrind_marks]]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
