@@ -47,6 +47,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
 #include "base/status/status_macros.h"
@@ -1159,6 +1160,8 @@ bool ParseFlags(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace bulwark::bench;  // NOLINT: main only.
   if (!ParseFlags(argc, argv)) return 2;
+  // As `bulwark server` does (server/server.cc ServerMain): abseil's deadlock graph off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::Status status;
   if (g_options.arm == "bulwark") {
     absl::StatusOr<nlohmann::json> out = RunBulwarkArm();
