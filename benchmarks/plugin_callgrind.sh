@@ -1,14 +1,16 @@
 #!/bin/bash
 # Instructions per call, host and plugin, counted by callgrind: a CPU-cost figure that does not
-# move with the machine's load (docs/performance.md, "Measurement, memory and start-up").
+# move with the machine's load (docs/performance.md, "Measurement, memory and start-up", and
+# "Host-side hand-offs").
 #
 #   bazel run -c opt //benchmarks:plugin_callgrind [-- --calls=100 --ops=echo64,echo64k,write64]
 #
-# For each operation the benchmark binary runs twice under `valgrind --tool=callgrind`, making N
-# and then 2N calls after the same warm-up, with the kv plugin it launches also under callgrind
-# (--plugin_wrapper). Everything but the calls (start-up, TLS, Setup, shutdown) is the same in
-# both runs, so (Ir(2N) - Ir(N)) / N is the instructions per call of each process. Output: one
-# table row per operation.
+# For each operation the benchmark binary runs once under `valgrind --tool=callgrind`, with the kv
+# plugin it launches also under callgrind (--plugin_wrapper). After the warm-up calls the host
+# zeroes both processes' counters and after the N timed calls dumps them (--callgrind_marks: it
+# runs `vgdb --pid=PID zero|dump` on each), so each dump holds the N calls and nothing else:
+# start-up, Setup and shutdown are not in it, and background work counts only while the calls
+# run. Instructions per call = dump total / N. Output: one table row per operation.
 set -euo pipefail
 bench="$1"
 kv="$2"
@@ -17,20 +19,26 @@ go_plugin="$4"
 shift 4
 calls=100
 ops="echo64,echo64k,write64"
+keep_dir=""
 for arg in "$@"; do
   case "$arg" in
     --calls=*) calls="${arg#--calls=}" ;;
     --ops=*) ops="${arg#--ops=}" ;;
     # The kv plugin with a broker dial deadline that survives two processes under callgrind.
     --many_mounts_plugin=*) kv="${arg#--many_mounts_plugin=}" ;;
+    # Another build of the kv plugin (for before/after counts of plugin-side changes).
+    --plugin=*) kv="${arg#--plugin=}" ;;
+    # Keep the marked dumps (OP/host.out.1, OP/plugin.out.1) for callgrind_annotate.
+    --keep_dir=*) keep_dir="${arg#--keep_dir=}" ;;
     *)
-      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b]" >&2
+      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH] [--keep_dir=DIR]" >&2
       exit 2
       ;;
   esac
 done
 [[ "$calls" =~ ^[1-9][0-9]*$ ]] || { echo "--calls must be a positive integer" >&2; exit 2; }
 command -v valgrind >/dev/null || { echo "valgrind is not installed (tools/setup)" >&2; exit 2; }
+[ -x /usr/bin/vgdb ] || { echo "/usr/bin/vgdb is missing (Debian package valgrind)" >&2; exit 2; }
 # The ELF binary, not Debian's /usr/bin/valgrind shell wrapper: a plugin is exec'd from an open
 # descriptor, which a script cannot be.
 valgrind_bin=/usr/bin/valgrind.bin
@@ -47,25 +55,25 @@ instructions() {
   echo "$n"
 }
 
-# Runs N calls of op $1 with N = $2; writes "HOST_IR PLUGIN_IR" to $work/$1-$2/counts. The host
-# launches the plugin with --execve_launcher (valgrind 3.19 emulates neither pidfd_open nor
-# execveat on a descriptor, which the production launcher uses); the plugin runs under its own
-# callgrind through --plugin_wrapper.
+# Runs N marked calls of op $1; writes "HOST_IR PLUGIN_IR" (the marked dumps, *.out.1) to
+# $work/$1/counts. The host launches the plugin with --execve_launcher (valgrind 3.19 emulates
+# neither pidfd_open nor execveat on a descriptor, which the production launcher uses).
 count() {
-  local op="$1" n="$2" dir="$work/$1-$2" attempt
+  local op="$1" dir="$work/$1" attempt
   # Under callgrind everything runs 20-50 times slower; on a loaded machine a plugin's dial back
   # to the host's broker can miss its deadline. A failed run is retried (its counts are not used).
   for attempt in 1 2 3; do
     rm -rf "$dir"
     mkdir -p "$dir"
-    if valgrind --tool=callgrind -q --callgrind-out-file="$dir/host.out" \
-      "$bench" "$kv" "$go_host" "$go_plugin" --calls="$n" --op="$op" --warmup=20 --execve_launcher \
-      --plugin_wrapper="$valgrind_bin,--tool=callgrind,-q,--callgrind-out-file=$dir/plugin.out" \
-      >"$dir/stdout"; then
-      echo "$(instructions "$dir/host.out") $(instructions "$dir/plugin.out")" >"$dir/counts"
+    if valgrind --tool=callgrind -q --vgdb-prefix="$dir/vgdb" --callgrind-out-file="$dir/host.out" \
+      "$bench" "$kv" "$go_host" "$go_plugin" --calls="$calls" --op="$op" --warmup=20 \
+      --execve_launcher --callgrind_marks \
+      --plugin_wrapper="$valgrind_bin,--tool=callgrind,-q,--vgdb-prefix=$dir/vgdb,--callgrind-out-file=$dir/plugin.out" \
+      >"$dir/stdout" && [ -f "$dir/host.out.1" ] && [ -f "$dir/plugin.out.1" ]; then
+      echo "$(instructions "$dir/host.out.1") $(instructions "$dir/plugin.out.1")" >"$dir/counts"
       return 0
     fi
-    echo "the run of $n $op calls failed (attempt $attempt of 3)" >&2
+    echo "the run of $calls $op calls failed (attempt $attempt of 3)" >&2
   done
   exit 1
 }
@@ -74,11 +82,13 @@ printf '| operation | calls N | host Ir per call | plugin Ir per call | host + p
 printf '| --- | --- | --- | --- | --- |\n'
 IFS=',' read -r -a op_list <<<"$ops"
 for op in "${op_list[@]}"; do
-  count "$op" "$calls"
-  count "$op" "$((2 * calls))"
-  read -r h1 p1 <"$work/$op-$calls/counts"
-  read -r h2 p2 <"$work/$op-$((2 * calls))/counts"
-  host=$(((h2 - h1) / calls))
-  plugin=$(((p2 - p1) / calls))
+  count "$op"
+  read -r h p <"$work/$op/counts"
+  host=$((h / calls))
+  plugin=$((p / calls))
   printf '| %s | %d | %d | %d | %d |\n' "$op" "$calls" "$host" "$plugin" "$((host + plugin))"
+  if [ -n "$keep_dir" ]; then
+    mkdir -p "$keep_dir/$op"
+    cp "$work/$op/host.out.1" "$work/$op/plugin.out.1" "$keep_dir/$op/"
+  fi
 done

@@ -12,6 +12,7 @@
 //   ... -- --quick                      one round, few samples: proves every row still prints
 //   ... -- --mounts=1,100,1000          one plugin process serving N mounts: USS and echo p50
 //   ... -- --calls=N --op=echo64        N calls and exit (plugin_callgrind.sh counts them)
+//   ... -- --calls=N ... --callgrind_marks   and mark the N calls for callgrind (both processes)
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
 #include "base/status/status_macros.h"
@@ -73,6 +75,7 @@ constexpr int kLaunchesMax = 100;
 constexpr int kSamplesMax = 100000;
 constexpr int kDurationMsMax = 60000;
 constexpr int kMountsMax = 5000;
+constexpr int kLoopSpinUsMax = 10000;
 // Deadline of one benchmark call and of one launch (hang guards).
 constexpr absl::Duration kCallTimeout = absl::Seconds(10);
 constexpr absl::Duration kLaunchTimeout = absl::Seconds(30);
@@ -98,7 +101,7 @@ struct Options {
   // --mounts=1,100,1000: the multiplexing run instead of the comparison.
   std::vector<int> mounts;
   // --calls=N: launch, set up one mount, make --warmup then N calls of --op, stop (the
-  // callgrind run: benchmarks/plugin_callgrind.sh counts instructions per call from N and 2N).
+  // callgrind run: benchmarks/plugin_callgrind.sh counts instructions per call).
   int calls = 0;
   std::string op = "echo64";
   // Command prefix the plugin runs under in --calls mode (--plugin_wrapper=/usr/bin/valgrind,
@@ -106,6 +109,13 @@ struct Options {
   std::vector<std::string> plugin_wrapper;
   // --execve_launcher: launch with ExecveLauncher (the host under valgrind).
   bool execve_launcher = false;
+  // --callgrind_marks: in --calls mode, zero callgrind's counters of both processes after the
+  // warm-up and dump them after the N calls (`vgdb --pid=PID zero|dump`; the plugin wrapper
+  // must pass --vgdb-prefix=, and the host's valgrind the same), so the dumps hold the N calls.
+  bool callgrind_marks = false;
+  // --loop_spin_us=N: the host's event loop spins up to N microseconds before parking
+  // (PosixEventLoop::SetSpinBeforePark), in the bulwark arm and in --calls mode.
+  int loop_spin_us = 0;
   // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
   // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
@@ -399,6 +409,8 @@ class BulwarkHost {
 
   int64_t pid() const { return client_ != nullptr ? client_->pid() : 0; }
 
+  PosixEventLoop& loop() { return posix_.loop(); }
+
   absl::StatusOr<std::string> CallSync(absl::string_view method, std::string request,
                                        size_t mount = 0) {
     std::optional<absl::StatusOr<std::string>> result;
@@ -511,6 +523,7 @@ class BulwarkHost {
   // Copies the artifact into a private plugin directory (runfiles are symlinks, which the
   // catalog refuses) and pins its SHA-256, as registering it in the catalog would.
   absl::Status Init(const std::string& plugin_path) {
+    posix_.loop().SetSpinBeforePark(absl::Microseconds(g_options.loop_spin_us));
     char plugin_tmpl[] = "/tmp/bwbpXXXXXX";
     char runtime_tmpl[] = "/tmp/bwbrXXXXXX";
     if (::mkdtemp(plugin_tmpl) == nullptr || ::mkdtemp(runtime_tmpl) == nullptr) {
@@ -709,6 +722,7 @@ absl::StatusOr<Metrics> RunArm(const std::string& pair, const measure::Placement
               absl::StrCat("--samples=", g_options.samples),
               absl::StrCat("--duration_ms=", g_options.duration_ms)};
     for (const std::string& e : g_options.plugin_env) c.argv.push_back("--plugin_env=" + e);
+    c.argv.push_back(absl::StrCat("--loop_spin_us=", g_options.loop_spin_us));
     c.cpu = p.host_cpu;
     ASSIGN_OR_RETURN(std::string text, measure::RunChild(c));
     out = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -972,6 +986,22 @@ absl::Status RunMounts() {
 
 // --- A fixed number of calls (for instruction counts) -------------------------------------------
 
+// Zeroes (`command` "zero") or dumps ("dump") the callgrind counters of process `pid`, every
+// thread of it, and waits until callgrind has done it (vgdb interrupts a process blocked in a
+// system call through ptrace, so this works while the process idles; callgrind's client
+// requests would zero and dump only the calling thread). Both processes' valgrind must name
+// their vgdb pipes with the --vgdb-prefix= the plugin wrapper gives (the plugin's environment
+// has no TMPDIR, this process's may have one).
+absl::Status CallgrindCommand(int64_t pid, const char* command) {
+  measure::ChildCommand vgdb;
+  vgdb.argv = {"/usr/bin/vgdb", absl::StrCat("--pid=", pid), command};
+  for (const std::string& arg : g_options.plugin_wrapper) {
+    if (absl::StartsWith(arg, "--vgdb-prefix=")) vgdb.argv.insert(vgdb.argv.begin() + 1, arg);
+  }
+  vgdb.hang_guard = absl::Minutes(2);
+  return measure::RunChild(vgdb).status();
+}
+
 absl::Status RunCalls() {
   ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
   RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty()));
@@ -979,19 +1009,53 @@ absl::Status RunCalls() {
   const bool large = absl::EndsWith(g_options.op, "64k");
   const std::string data = PayloadData(large ? 65536 : 64);
   const std::string key = large ? "bench/p65536" : "bench/p64";
-  absl::StatusOr<std::vector<double>> us;
-  if (absl::StartsWith(g_options.op, "echo")) {
-    us = host->TimeCalls("update", "echo", data, data.size(), g_options.warmup, g_options.calls);
-  } else if (absl::StartsWith(g_options.op, "write")) {
-    us = host->TimeCalls("update", key, data, 0, g_options.warmup, g_options.calls);
-  } else {
+  auto run = [&](int warmup, int calls) -> absl::StatusOr<std::vector<double>> {
+    if (absl::StartsWith(g_options.op, "echo")) {
+      return host->TimeCalls("update", "echo", data, data.size(), warmup, calls);
+    }
+    if (absl::StartsWith(g_options.op, "write")) {
+      return host->TimeCalls("update", key, data, 0, warmup, calls);
+    }
+    return host->TimeCalls("read", key, "", data.size(), warmup, calls);
+  };
+  if (absl::StartsWith(g_options.op, "read")) {
     RETURN_IF_ERROR(BulwarkHost::CheckReply(
         host->CallSync("/pb.Backend/HandleRequest", host->RequestBytes("update", key, data)), 0));
-    us = host->TimeCalls("read", key, "", data.size(), g_options.warmup, g_options.calls);
+  }
+  RETURN_IF_ERROR(run(g_options.warmup, 0).status());
+  const PosixEventLoop::HandOffStats before = host->loop().hand_off_stats();
+  ASSIGN_OR_RETURN(const double host_cpu_before, measure::ProcessCpuMicros(getpid()));
+  ASSIGN_OR_RETURN(const double plugin_cpu_before,
+                   measure::ProcessCpuMicros(static_cast<pid_t>(host->pid())));
+  absl::StatusOr<std::vector<double>> us;
+  if (g_options.callgrind_marks) {
+    // Zeroed plugin first, host last, dumped in the reverse order: neither count holds the
+    // other's vgdb round trip.
+    RETURN_IF_ERROR(CallgrindCommand(host->pid(), "zero"));
+    RETURN_IF_ERROR(CallgrindCommand(getpid(), "zero"));
+    us = run(0, g_options.calls);
+    RETURN_IF_ERROR(CallgrindCommand(getpid(), "dump"));
+    RETURN_IF_ERROR(CallgrindCommand(host->pid(), "dump"));
+  } else {
+    us = run(0, g_options.calls);
   }
   RETURN_IF_ERROR(us.status());
-  printf("%d %s calls, p50 %.0f us\n", g_options.calls, g_options.op.c_str(),
-         measure::SummarizeLatency(*us).p50);
+  ASSIGN_OR_RETURN(const double host_cpu_after, measure::ProcessCpuMicros(getpid()));
+  ASSIGN_OR_RETURN(const double plugin_cpu_after,
+                   measure::ProcessCpuMicros(static_cast<pid_t>(host->pid())));
+  const PosixEventLoop::HandOffStats after = host->loop().hand_off_stats();
+  const double n = g_options.calls;
+  printf("%d %s calls, p50 %.0f us, CPU per call host %.1f us plugin %.1f us\n", g_options.calls,
+         g_options.op.c_str(), measure::SummarizeLatency(*us).p50,
+         (host_cpu_after - host_cpu_before) / n, (plugin_cpu_after - plugin_cpu_before) / n);
+  printf(
+      "host loop per call: parks %.2f, eventfd wake-ups %.2f, posts that found it awake %.2f, "
+      "spins %.2f (caught a post %.2f)\n",
+      static_cast<double>(after.parks - before.parks) / n,
+      static_cast<double>(after.wakeups - before.wakeups) / n,
+      static_cast<double>(after.posts_unparked - before.posts_unparked) / n,
+      static_cast<double>(after.spins - before.spins) / n,
+      static_cast<double>(after.spins_caught - before.spins_caught) / n);
   host->Stop();
   return absl::OkStatus();
 }
@@ -1028,11 +1092,14 @@ bool ParseFlags(int argc, char** argv) {
                !(r = int_flag("warmup", &g_options.warmup, 0, kSamplesMax)) &&
                !(r = int_flag("duration_ms", &g_options.duration_ms, 10, kDurationMsMax)) &&
                !(r = int_flag("plugin_cpu", &g_options.plugin_cpu, -1, CPU_SETSIZE - 1)) &&
-               !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax))) {
+               !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax)) &&
+               !(r = int_flag("loop_spin_us", &g_options.loop_spin_us, 0, kLoopSpinUsMax))) {
       if (arg == "--quick") {
         g_options.quick = true;
       } else if (arg == "--execve_launcher") {
         g_options.execve_launcher = true;
+      } else if (arg == "--callgrind_marks") {
+        g_options.callgrind_marks = true;
       } else if (absl::StartsWith(arg, "--plugin_env=")) {
         g_options.plugin_env.emplace_back(arg.substr(strlen("--plugin_env=")));
       } else if (absl::StartsWith(arg, "--arm=")) {
@@ -1101,7 +1168,9 @@ bool ParseFlags(int argc, char** argv) {
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
             "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
-            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]] [--record=FILE]\n"
+            "[--loop_spin_us=N] "
+            "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...] [--callgrind_marks]] "
+            "[--record=FILE]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
   }
@@ -1132,6 +1201,8 @@ bool ParseFlags(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace bulwark::bench;  // NOLINT: main only.
   if (!ParseFlags(argc, argv)) return 2;
+  // As `bulwark server` does (server/server.cc ServerMain): abseil's deadlock graph off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::Status status;
   if (g_options.arm == "bulwark") {
     absl::StatusOr<nlohmann::json> out = RunBulwarkArm();

@@ -42,6 +42,20 @@ fi
 "$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --warmup=1 --op=write64 --execve_launcher \
   >"$TEST_TMPDIR/calls.txt" || fail "--calls with --execve_launcher failed"
 grep -q "^3 write64 calls, p50" "$TEST_TMPDIR/calls.txt" || fail "no --calls summary"
+# A write reaches the host's loop twice from gRPC's threads (the plugin's brokered storage call,
+# then the reply): each post either found the loop awake or woke it.
+awk '/^host loop per call:/ { gsub(",", ""); for (i = 1; i <= NF; ++i) {
+       if ($i == "wake-ups") w = $(i + 1); if ($i == "awake") a = $(i + 1) }
+     found = 1 }
+     END { exit !(found && w + a >= 1.99) }' "$TEST_TMPDIR/calls.txt" ||
+  fail "hand-off counts missing or short: $(cat "$TEST_TMPDIR/calls.txt")"
+# The spin before park runs (its figures are for the benchmark, not judged here).
+"$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --warmup=1 --op=echo64 --loop_spin_us=50 \
+  >"$TEST_TMPDIR/spin.txt" || fail "--loop_spin_us failed"
+grep -q "^host loop per call: .* spins [0-9.]*" "$TEST_TMPDIR/spin.txt" || fail "no spin counts"
+if "$bench" "$kv" "$go_host" "$go_plugin" --calls=3 --loop_spin_us=-1 2>"$TEST_TMPDIR/err.txt"; then
+  fail "a negative spin was accepted"
+fi
 "$bench" "$kv" "$go_host" "$go_plugin" "$many_mounts" --mounts=1,70 --rounds=1 --warmup=1 --samples=4 \
   >"$TEST_TMPDIR/mounts.txt" || fail "--mounts failed"
 cat "$TEST_TMPDIR/mounts.txt"

@@ -29,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
 #include "base/env/posix/posix_cgroups.h"
@@ -775,6 +776,10 @@ int ServerMain(const std::vector<std::string>& args) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+  // Debian builds abseil without NDEBUG, so every absl::Mutex lock (gRPC takes many per plugin
+  // call) also updates a process-wide deadlock graph: ~5% of a plugin call's host instructions
+  // (docs/performance.md, "Host-side hand-offs"). A debugging aid, off as in the SDK's plugins.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::StatusOr<config::ServerConfig> config = LoadConfig(*flags);
   if (!config.ok()) return Fail(config.status().message());
   // Failpoints for crash tests of real processes (docs/simulation.md): only when

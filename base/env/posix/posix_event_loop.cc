@@ -28,6 +28,13 @@ int TimeoutMs(absl::Duration wait) {
   return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
 }
 
+// Tells the CPU this is a spin-wait (less power, no memory-order mis-speculation on exit).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 }  // namespace
 
 PosixEventLoop::PosixEventLoop(Clock& clock)
@@ -92,13 +99,35 @@ void PosixEventLoop::Post(Task task) {
   std::lock_guard<std::mutex> lock(inbox_mu_);
   ReserveSlot();
   inbox_.push_back(std::move(task));
+  inbox_posted_.store(true, std::memory_order_release);
+  if (!parked_) {
+    // The loop will look at the inbox before it next blocks (Iterate checks under inbox_mu_).
+    ++posts_unparked_;
+    return;
+  }
   if (!wakeup_pending_) {
     wakeup_pending_ = true;
+    ++wakeups_;
     const uint64_t one = 1;
     // Cannot fail short of a counter overflow (2^64 - 2 unread wakeups); EINTR is retried.
     while (write(wakeup_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
     }
   }
+}
+
+void PosixEventLoop::SetSpinBeforePark(absl::Duration spin) {
+  spin_before_park_ = std::max(spin, absl::ZeroDuration());
+}
+
+PosixEventLoop::HandOffStats PosixEventLoop::hand_off_stats() const {
+  HandOffStats stats;
+  stats.parks = parks_;
+  stats.spins = spins_;
+  stats.spins_caught = spins_caught_;
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  stats.wakeups = wakeups_;
+  stats.posts_unparked = posts_unparked_;
+  return stats;
 }
 
 TimerId PosixEventLoop::PostAfter(absl::Duration delay, Task task) {
@@ -152,9 +181,10 @@ void PosixEventLoop::DrainInbox() {
   std::vector<Task> inbox;
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
+    parked_ = false;
     if (inbox_.empty()) return;
     inbox.swap(inbox_);
-    wakeup_pending_ = false;
+    inbox_posted_.store(false, std::memory_order_relaxed);
   }
   const absl::Duration now = clock_.MonotonicNow();
   for (Task& task : inbox) Enqueue(now, next_seq_++, std::move(task));
@@ -168,8 +198,38 @@ size_t PosixEventLoop::Iterate(absl::Duration max_wait, absl::FunctionRef<bool()
   if (!queue_.empty()) {
     wait = std::min(wait, queue_.begin()->first.first - clock_.MonotonicNow());
   }
+  if (wait > absl::ZeroDuration() && spin_before_park_ > absl::ZeroDuration()) {
+    // Spin (bounded by the wait) for a cross-thread post before parking.
+    ++spins_;
+    const absl::Duration until = clock_.MonotonicNow() + std::min(spin_before_park_, wait);
+    uint32_t polls = 0;
+    while (!inbox_posted_.load(std::memory_order_acquire)) {
+      if ((++polls & 63) == 0 && clock_.MonotonicNow() >= until) break;
+      CpuRelax();
+    }
+    if (inbox_posted_.load(std::memory_order_acquire)) {
+      ++spins_caught_;
+      wait = absl::ZeroDuration();
+    }
+  }
+  if (wait > absl::ZeroDuration()) {
+    // Park: from here on a cross-thread Post wakes the loop through the eventfd. A post that got
+    // in before is in the inbox: then do not block.
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (!inbox_.empty()) {
+      wait = absl::ZeroDuration();
+    } else {
+      parked_ = true;
+      wakeup_pending_ = false;
+      ++parks_;
+    }
+  }
   struct epoll_event events[kEventsPerWaitMax];
   int n = epoll_wait(epoll_fd_, events, kEventsPerWaitMax, TimeoutMs(wait));
+  if (wait > absl::ZeroDuration()) {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    parked_ = false;
+  }
   if (n < 0) {
     CHECK(errno == EINTR) << "epoll_wait: " << strerror(errno);
     n = 0;

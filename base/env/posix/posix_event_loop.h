@@ -33,9 +33,11 @@ inline constexpr size_t kEventLoopWatchesMax = 1 << 16;
 // Thread-safety beyond the Executor contract:
 //   * Post is thread-safe. Called on the loop thread it inserts directly (so the Executor
 //     ordering contract holds exactly). Called on another thread (gRPC completion threads, for
-//     example) it appends to a mutex-protected inbox and wakes the loop through an eventfd; the
-//     loop moves the inbox into the ordered queue at its next iteration with deadline = now and
-//     fresh sequence numbers, in the order the posts were made.
+//     example) it appends to a mutex-protected inbox; the loop moves the inbox into the ordered
+//     queue at its next iteration with deadline = now and fresh sequence numbers, in the order
+//     the posts were made. The poster wakes the loop through an eventfd only if the loop is
+//     parked (blocked, or about to block, in epoll_wait): a loop that is running tasks, or
+//     spinning before it parks (SetSpinBeforePark), picks the post up without a wake-up.
 //   * Stop is thread-safe.
 // Descriptor callbacks run directly on the loop thread when epoll reports the descriptor, not
 // through the task queue; tasks and descriptor callbacks interleave in no promised order.
@@ -91,6 +93,24 @@ class PosixEventLoop final : public Executor {
   // Tasks queued plus cross-thread posts not yet moved into the queue. Any thread.
   uint64_t pending_tasks() const { return pending_.load(std::memory_order_relaxed); }
 
+  // Before parking in epoll_wait with a non-zero timeout, spin for up to `spin` (bounded by the
+  // timeout) watching for a cross-thread Post; one that arrives is run without the eventfd
+  // write, the epoll wake-up and the read. Descriptor events are not looked at while spinning,
+  // so they wait up to `spin` longer. The spin costs CPU whether or not a post comes: on a
+  // machine with few CPUs it takes CPU from the threads it waits for (docs/performance.md,
+  // "Host-side hand-offs"). Zero (the default) never spins. Loop thread only.
+  void SetSpinBeforePark(absl::Duration spin);
+
+  // Counters of how cross-thread posts reached the loop, since construction. Loop thread only.
+  struct HandOffStats {
+    uint64_t parks = 0;           // epoll_waits entered parked (a post would have to wake them).
+    uint64_t wakeups = 0;         // Eventfd wake-ups written by Post (Stop's not counted).
+    uint64_t posts_unparked = 0;  // Cross-thread posts that found the loop not parked.
+    uint64_t spins = 0;           // Spins started before parking.
+    uint64_t spins_caught = 0;    // Spins that ended with a post (no park).
+  };
+  HandOffStats hand_off_stats() const;
+
  private:
   struct Watch {
     int fd;
@@ -124,9 +144,20 @@ class PosixEventLoop final : public Executor {
   // std::mutex rather than absl::Mutex: Debian's prebuilt abseil is not built for
   // ThreadSanitizer, so TSAN cannot see absl::Mutex's ordering and reports false races, while
   // it intercepts the pthread calls under std::mutex.
-  std::mutex inbox_mu_;
+  mutable std::mutex inbox_mu_;
   std::vector<Task> inbox_;      // Guarded by inbox_mu_.
   bool wakeup_pending_ = false;  // Guarded by inbox_mu_.
+  bool parked_ = false;          // Guarded by inbox_mu_.
+  uint64_t wakeups_ = 0;         // Guarded by inbox_mu_.
+  uint64_t posts_unparked_ = 0;  // Guarded by inbox_mu_.
+  // Set by Post (under inbox_mu_), cleared by DrainInbox: what a spinning loop watches.
+  std::atomic<bool> inbox_posted_{false};
+
+  // Loop-thread state of the spin and the park.
+  absl::Duration spin_before_park_ = absl::ZeroDuration();
+  uint64_t parks_ = 0;
+  uint64_t spins_ = 0;
+  uint64_t spins_caught_ = 0;
 };
 
 }  // namespace bulwark

@@ -37,6 +37,67 @@ TEST_F(PosixEventLoopTest, PostFromAnotherThreadWakesTheLoop) {
   poster.join();
 }
 
+TEST_F(PosixEventLoopTest, PostWhileTheLoopRunsATaskNeedsNoWakeup) {
+  bool ran = false;
+  loop_.Post([&] {
+    // The loop is running this task, not parked: the post must not write the eventfd.
+    std::thread poster([&] { loop_.Post([&] { ran = true; }); });
+    poster.join();
+  });
+  EXPECT_TRUE(loop_.RunUntil([&] { return ran; }, kLimit));
+  const PosixEventLoop::HandOffStats stats = loop_.hand_off_stats();
+  EXPECT_EQ(stats.posts_unparked, 1u);
+  EXPECT_EQ(stats.wakeups, 0u);
+  EXPECT_EQ(stats.parks, 0u);
+}
+
+TEST_F(PosixEventLoopTest, EveryCrossThreadPostFindsTheLoopUnparkedOrWakesIt) {
+  constexpr int kPosts = 200;
+  int ran = 0;
+  std::thread poster;
+  loop_.Post([&] {
+    poster = std::thread([&] {
+      for (int i = 0; i < kPosts; ++i) loop_.Post([&] { ++ran; });
+    });
+  });
+  EXPECT_TRUE(loop_.RunUntil([&] { return ran == kPosts; }, kLimit));
+  poster.join();
+  const PosixEventLoop::HandOffStats stats = loop_.hand_off_stats();
+  // At most one wake-up per park, and none for a post that found the loop awake.
+  EXPECT_LE(stats.wakeups, stats.parks);
+  EXPECT_LE(stats.wakeups + stats.posts_unparked, static_cast<uint64_t>(kPosts));
+  EXPECT_GE(stats.wakeups + stats.posts_unparked, 1u);
+  EXPECT_EQ(stats.spins, 0u);
+}
+
+TEST_F(PosixEventLoopTest, SpinBeforeParkTakesAPostWithoutParking) {
+  // The spin is bounded only by a hang guard, so the loop never parks before the post arrives,
+  // however slowly the poster thread gets scheduled.
+  constexpr absl::Duration kHangGuard = absl::Minutes(2);
+  loop_.SetSpinBeforePark(kHangGuard);
+  bool ran = false;
+  std::thread poster;
+  loop_.Post([&] { poster = std::thread([&] { loop_.Post([&] { ran = true; }); }); });
+  EXPECT_TRUE(loop_.RunUntil([&] { return ran; }, kHangGuard));
+  poster.join();
+  const PosixEventLoop::HandOffStats stats = loop_.hand_off_stats();
+  EXPECT_EQ(stats.parks, 0u);
+  EXPECT_EQ(stats.wakeups, 0u);
+  EXPECT_EQ(stats.posts_unparked, 1u);
+  EXPECT_LE(stats.spins_caught, stats.spins);
+}
+
+TEST_F(PosixEventLoopTest, SpinEndsAfterItsBudgetAndTheLoopParks) {
+  loop_.SetSpinBeforePark(absl::Microseconds(50));
+  bool fired = false;
+  loop_.PostAfter(absl::Milliseconds(5), [&] { fired = true; });
+  EXPECT_TRUE(loop_.RunUntil([&] { return fired; }, kLimit));
+  const PosixEventLoop::HandOffStats stats = loop_.hand_off_stats();
+  EXPECT_GE(stats.spins, 1u);
+  EXPECT_EQ(stats.spins_caught, 0u);
+  EXPECT_GE(stats.parks, 1u);  // Nothing was posted: the loop slept until the timer.
+}
+
 TEST_F(PosixEventLoopTest, PostsFromManyThreadsAllRunInPerThreadOrder) {
   constexpr int kThreads = 4;
   constexpr int kPostsPerThread = 500;
