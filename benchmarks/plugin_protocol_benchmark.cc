@@ -107,6 +107,10 @@ struct Options {
   // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
   // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
+  // --smaps_dir=DIR (with --mounts): at each size, the plugin's /proc/PID/smaps and the targets
+  // of its descriptors are copied to DIR/mounts-N-round-R.{smaps,fds} when its memory is read,
+  // to see where the memory per mount goes.
+  std::string smaps_dir;
 };
 
 Options g_options;
@@ -868,6 +872,29 @@ int64_t CountEntries(const std::string& dir) {
   return n;
 }
 
+// For --smaps_dir: copies the plugin's smaps and lists where each of its descriptors points.
+absl::Status SaveProcessMaps(int64_t pid, const std::string& prefix) {
+  {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/smaps"), std::ios::binary);
+    std::ofstream out(absl::StrCat(prefix, ".smaps"), std::ios::binary);
+    out << in.rdbuf();
+    if (!in || !out) return absl::UnavailableError(absl::StrCat("cannot save ", prefix, ".smaps"));
+  }
+  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
+  std::ofstream fds(absl::StrCat(prefix, ".fds"));
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr) return absl::UnavailableError(absl::StrCat("cannot list ", fd_dir));
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[512];
+    const ssize_t n =
+        ::readlink(absl::StrCat(fd_dir, "/", e->d_name).c_str(), target, sizeof(target) - 1);
+    fds << e->d_name << " " << std::string(target, n > 0 ? static_cast<size_t>(n) : 0) << "\n";
+  }
+  ::closedir(d);
+  return absl::OkStatus();
+}
+
 absl::Status RunMounts() {
   // per_size[n] = {uss, rss, pss, echo p50, setup ms per mount} per round.
   std::map<int, std::map<std::string, std::vector<double>>> per_size;
@@ -893,6 +920,10 @@ absl::Status RunMounts() {
       ASSIGN_OR_RETURN(measure::ProcessMemory mem, measure::ReadProcessMemory(host->pid()));
       const int64_t fds = CountEntries(absl::StrCat("/proc/", host->pid(), "/fd"));
       const int64_t threads = CountEntries(absl::StrCat("/proc/", host->pid(), "/task"));
+      if (!g_options.smaps_dir.empty()) {
+        RETURN_IF_ERROR(SaveProcessMaps(
+            host->pid(), absl::StrCat(g_options.smaps_dir, "/mounts-", n, "-round-", round + 1)));
+      }
       ASSIGN_OR_RETURN(std::vector<double> us,
                        host->TimeCalls("update", "echo", data, data.size(), g_options.warmup,
                                        g_options.samples));
@@ -1009,6 +1040,8 @@ bool ParseFlags(int argc, char** argv) {
           fprintf(stderr, "--arm must be bulwark\n");
           return false;
         }
+      } else if (absl::StartsWith(arg, "--smaps_dir=")) {
+        g_options.smaps_dir = std::string(arg.substr(strlen("--smaps_dir=")));
       } else if (absl::StartsWith(arg, "--many_mounts_plugin=")) {
         g_options.many_mounts_plugin = std::string(arg.substr(strlen("--many_mounts_plugin=")));
       } else if (absl::StartsWith(arg, "--op=")) {
@@ -1060,7 +1093,8 @@ bool ParseFlags(int argc, char** argv) {
     fprintf(stderr,
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
-            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
+            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000 [--smaps_dir=DIR]] "
+            "[--plugin_env=K=V] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
