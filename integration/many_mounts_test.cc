@@ -1,0 +1,165 @@
+// 1000 mounts of one multiplexed plugin on one process, on real processes and the whole host
+// path (node, catalog, mount table, lifecycle, gRPC transport, the C++ SDK kv plugin with its
+// default options): every mount is set up, writes a value of its own and reads it back, and the
+// plugin reaches the host's storage for all of them over one shared connection. Storage is in
+// memory: this is about the plugin connection, not the disk. No timing is judged; the waits are
+// hang guards.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "base/crypto/sha256.h"
+#include "base/env/posix/posix_env.h"
+#include "base/log/log.h"
+#include "base/status/check.h"
+#include "base/storage/in_memory_storage.h"
+#include "core/lifecycle/external_runner.h"
+#include "core/node/node.h"
+#include "core/rpc/grpc_transport.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bulwark::lifecycle {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kMounts = 1000;
+
+std::string Runfile(absl::string_view rel) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/bulwark/", rel);
+}
+
+// Open descriptors of process `pid`.
+int CountDescriptors(int64_t pid) {
+  DIR* dir = opendir(absl::StrCat("/proc/", pid, "/fd").c_str());
+  if (dir == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(dir);
+  return n;
+}
+
+class ManyMountsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/bwmmXXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    for (const char* d : {"/plugins", "/run"}) ASSERT_EQ(mkdir((root_ + d).c_str(), 0700), 0);
+    ASSERT_EQ(chmod((root_ + "/plugins").c_str(), 0755), 0);
+    const std::string kv = root_ + "/plugins/kv";
+    {
+      std::ifstream in(Runfile("examples/kv/kv_plugin"), std::ios::binary);
+      std::ofstream out(kv, std::ios::binary);
+      out << in.rdbuf();
+      ASSERT_TRUE(in.good() && out.good()) << "cannot copy the kv plugin";
+    }
+    ASSERT_EQ(chmod(kv.c_str(), 0755), 0);
+    ExternalRunnerOptions ro;
+    ro.runtime_dir = root_ + "/run";
+    ro.log_sink = &log_;
+    runners_ = std::make_unique<ExternalRunnerFactory>(posix_.env(), transport_, ro);
+    node::NodeOptions options;
+    options.catalog.plugin_directory = root_ + "/plugins";
+    node_ = *node::Node::Open(posix_.env(), storage_, *runners_, metrics_, log_, options);
+    std::vector<crypto::SecureBuffer> shares = *node_->Initialize(1, 1);
+    std::optional<absl::StatusOr<SealStatus>> st;
+    node_->Unseal(shares[0].view(), [&](absl::StatusOr<SealStatus> s) { st = s; });
+    ASSERT_TRUE(Wait([&] { return st.has_value(); }));
+    ASSERT_TRUE(st->ok()) << st->status();
+
+    std::ifstream in(kv, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    catalog::RegisterRequest r;
+    r.type = catalog::PluginType::kSecret;
+    r.name = "kv";
+    r.command = "kv";
+    r.sha256 = crypto::HexEncode(crypto::Sha256::Hash(bytes));
+    absl::StatusOr<catalog::CatalogEntryView> v = node_->RegisterPlugin(r);
+    ASSERT_TRUE(v.ok()) << v.status();
+  }
+
+  void TearDown() override {
+    bool done = false;
+    node_->Shutdown([&] { done = true; });
+    EXPECT_TRUE(Wait([&] { return done; }));
+    EXPECT_EQ(node_->lifecycle()->process_count(), 0u);
+    node_.reset();
+    std::system(absl::StrCat("rm -rf ", root_).c_str());
+  }
+
+  bool Wait(absl::FunctionRef<bool()> cond, absl::Duration limit = absl::Minutes(2)) {
+    return posix_.loop().RunUntil(cond, limit);
+  }
+
+  absl::Status Enable(const std::string& path) {
+    mount::EnableRequest r;
+    r.path = path;
+    r.plugin_name = "kv";
+    std::optional<absl::StatusOr<mount::MountEntry>> got;
+    node_->EnableMount(r, [&](absl::StatusOr<mount::MountEntry> e) { got = e; });
+    CHECK(Wait([&] { return got.has_value(); }));
+    return got->status();
+  }
+
+  absl::StatusOr<Reply> Do(const std::string& path, const std::string& op, std::string data = "") {
+    std::optional<absl::StatusOr<Reply>> got;
+    node_->Handle(path, op, std::move(data), [&](absl::StatusOr<Reply> r) { got = r; });
+    CHECK(Wait([&] { return got.has_value(); }));
+    return *got;
+  }
+
+  PosixEnv posix_;
+  rpc::GrpcPluginTransport transport_{posix_.loop()};
+  MemoryLogSink log_;
+  metrics::Registry metrics_;
+  InMemoryStorage storage_;
+  std::string root_;
+  std::unique_ptr<ExternalRunnerFactory> runners_;
+  std::unique_ptr<node::Node> node_;
+};
+
+TEST_F(ManyMountsTest, ThousandMountsOnOneProcessEachKeepTheirOwnData) {
+  for (int i = 0; i < kMounts; ++i) {
+    absl::Status enabled = Enable(absl::StrCat("m", i));
+    ASSERT_TRUE(enabled.ok()) << "mount " << i << ": " << enabled;
+  }
+  std::vector<ProcessInfo> processes = node_->lifecycle()->Processes();
+  ASSERT_EQ(processes.size(), 1u) << "one multiplexed process serves every mount";
+  EXPECT_EQ(processes[0].mounts.size(), static_cast<size_t>(kMounts));
+  // Every mount writes through its own instance to its own storage over the broker...
+  for (int i = 0; i < kMounts; ++i) {
+    absl::StatusOr<Reply> w = Do(absl::StrCat("m", i, "/k"), "update",
+                                 absl::StrCat(R"({"v":"value-of-mount-)", i, R"("})"));
+    ASSERT_TRUE(w.ok()) << "write to mount " << i << ": " << w.status();
+  }
+  // ...and reads back its own value, not another mount's (the host routes by broker id).
+  for (int i = 0; i < kMounts; ++i) {
+    absl::StatusOr<Reply> r = Do(absl::StrCat("m", i, "/k"), "read");
+    ASSERT_TRUE(r.ok() && r->has_value()) << "read from mount " << i << ": " << r.status();
+    EXPECT_THAT((*r)->data(), HasSubstr(absl::StrCat("\"value-of-mount-", i, "\"")));
+  }
+  // One connection back to the host for all of them: a plugin with a brokered connection per
+  // mount would hold more than kMounts descriptors.
+  const int descriptors = CountDescriptors(processes[0].pid);
+  EXPECT_GT(descriptors, 0);
+  EXPECT_LT(descriptors, 100) << "the plugin holds a descriptor per mount";
+  EXPECT_EQ(node_->lifecycle()->Processes()[0].pid, processes[0].pid) << "the plugin restarted";
+}
+
+}  // namespace
+}  // namespace bulwark::lifecycle
