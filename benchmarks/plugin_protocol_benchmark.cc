@@ -79,7 +79,8 @@ struct Options {
   std::string kv_plugin;  // The C++ SDK plugin artifact.
   std::string go_host;    // examples/goplugin:host.
   std::string go_plugin;  // examples/goplugin:plugin.
-  // The kv plugin with the SDK's largest instance cap, for --mounts (the default caps at 64).
+  // The kv plugin with the SDK's largest instance cap and a long broker dial deadline, for
+  // --mounts.
   std::string many_mounts_plugin;
   int rounds = 5;
   int launches = 10;
@@ -111,6 +112,10 @@ struct Options {
   // of its descriptors are copied to DIR/mounts-N-round-R.{smaps,fds} when its memory is read,
   // to see where the memory per mount goes.
   std::string smaps_dir;
+  // --dedicated_host_connections: the host does not share one broker connection among a
+  // plugin's mounts (go-plugin's way: a server and a plugin connection per mount), for the
+  // before/after of docs/performance.md, "Multiplexed mounts".
+  bool dedicated_host_connections = false;
 };
 
 Options g_options;
@@ -529,6 +534,15 @@ class BulwarkHost {
     return absl::OkStatus();
   }
 
+  static rpc::GrpcTransportOptions TransportOptions() {
+    rpc::GrpcTransportOptions options;
+    if (g_options.dedicated_host_connections) {
+      options.share_host_services = false;
+      options.max_dedicated_host_servers = options.max_offered_host_services;
+    }
+    return options;
+  }
+
   static void RemoveDir(const std::string& dir) {
     if (!dir.empty()) ::rmdir(dir.c_str());  // PluginClient removed each launch's directory.
   }
@@ -543,7 +557,7 @@ class BulwarkHost {
   PosixEnv posix_;
   ExecveLauncher execve_launcher_{posix_.loop()};
   Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
-  rpc::GrpcPluginTransport transport_{posix_.loop()};
+  rpc::GrpcPluginTransport transport_{posix_.loop(), TransportOptions()};
   std::string plugin_dir_;
   std::string runtime_dir_;
   catalog::ArtifactPolicy policy_;
@@ -1030,6 +1044,8 @@ bool ParseFlags(int argc, char** argv) {
                !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax))) {
       if (arg == "--quick") {
         g_options.quick = true;
+      } else if (arg == "--dedicated_host_connections") {
+        g_options.dedicated_host_connections = true;
       } else if (arg == "--execve_launcher") {
         g_options.execve_launcher = true;
       } else if (absl::StartsWith(arg, "--plugin_env=")) {
@@ -1093,7 +1109,8 @@ bool ParseFlags(int argc, char** argv) {
     fprintf(stderr,
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
-            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000 [--smaps_dir=DIR]] "
+            "[--placement=same-cpu|split-cpus] "
+            "[--mounts=1,100,1000 [--smaps_dir=DIR] [--dedicated_host_connections]] "
             "[--plugin_env=K=V] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...]]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
