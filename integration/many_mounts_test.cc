@@ -28,6 +28,7 @@
 #include "core/rpc/grpc_transport.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/node_process_fixture.h"
 
 namespace bulwark::lifecycle {
 namespace {
@@ -53,9 +54,10 @@ int CountDescriptors(int64_t pid) {
   return n;
 }
 
-class ManyMountsTest : public ::testing::Test {
+class ManyMountsTest : public NodeProcessTest {
  protected:
   void SetUp() override {
+    wait_limit_ = absl::Minutes(2);
     char tmpl[] = "/tmp/bwmmXXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = tmpl;
@@ -93,49 +95,12 @@ class ManyMountsTest : public ::testing::Test {
     ASSERT_TRUE(v.ok()) << v.status();
   }
 
-  void TearDown() override {
-    bool done = false;
-    node_->Shutdown([&] { done = true; });
-    EXPECT_TRUE(Wait([&] { return done; }));
-    EXPECT_EQ(node_->lifecycle()->process_count(), 0u);
-    node_.reset();
-    std::system(absl::StrCat("rm -rf ", root_).c_str());
-  }
-
-  bool Wait(absl::FunctionRef<bool()> cond, absl::Duration limit = absl::Minutes(2)) {
-    return posix_.loop().RunUntil(cond, limit);
-  }
-
-  absl::Status Enable(const std::string& path) {
-    mount::EnableRequest r;
-    r.path = path;
-    r.plugin_name = "kv";
-    std::optional<absl::StatusOr<mount::MountEntry>> got;
-    node_->EnableMount(r, [&](absl::StatusOr<mount::MountEntry> e) { got = e; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return got->status();
-  }
-
-  absl::StatusOr<Reply> Do(const std::string& path, const std::string& op, std::string data = "") {
-    std::optional<absl::StatusOr<Reply>> got;
-    node_->Handle(path, op, std::move(data), [&](absl::StatusOr<Reply> r) { got = r; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return *got;
-  }
-
-  PosixEnv posix_;
-  rpc::GrpcPluginTransport transport_{posix_.loop()};
-  MemoryLogSink log_;
-  metrics::Registry metrics_;
   InMemoryStorage storage_;
-  std::string root_;
-  std::unique_ptr<ExternalRunnerFactory> runners_;
-  std::unique_ptr<node::Node> node_;
 };
 
 TEST_F(ManyMountsTest, ThousandMountsOnOneProcessEachKeepTheirOwnData) {
   for (int i = 0; i < kMounts; ++i) {
-    absl::Status enabled = Enable(absl::StrCat("m", i));
+    absl::Status enabled = Enable(absl::StrCat("m", i), "kv");
     ASSERT_TRUE(enabled.ok()) << "mount " << i << ": " << enabled;
   }
   std::vector<ProcessInfo> processes = node_->lifecycle()->Processes();

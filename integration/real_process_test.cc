@@ -25,6 +25,7 @@
 #include "core/storage/file_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/node_process_fixture.h"
 #include "proto/vault/multiplexing.pb.h"
 
 namespace bulwark::lifecycle {
@@ -52,7 +53,7 @@ void CopyExecutable(const std::string& from, const std::string& to) {
 
 bool ProcessGone(int64_t pid) { return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
 
-class RealProcessTest : public ::testing::Test {
+class RealProcessTest : public NodeProcessTest {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/bwlcXXXXXX";
@@ -90,19 +91,6 @@ class RealProcessTest : public ::testing::Test {
     ASSERT_TRUE(st->ok());
   }
 
-  void TearDown() override {
-    bool done = false;
-    node_->Shutdown([&] { done = true; });
-    EXPECT_TRUE(Wait([&] { return done; }));
-    EXPECT_EQ(node_->lifecycle()->process_count(), 0u);
-    node_.reset();
-    std::system(absl::StrCat("rm -rf ", root_).c_str());
-  }
-
-  bool Wait(absl::FunctionRef<bool()> cond, absl::Duration limit = absl::Seconds(30)) {
-    return posix_.loop().RunUntil(cond, limit);
-  }
-
   std::string Sha(const std::string& file) {
     std::ifstream in(file, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -119,23 +107,6 @@ class RealProcessTest : public ::testing::Test {
     ASSERT_TRUE(v.ok()) << v.status();
   }
 
-  absl::Status Enable(const std::string& path, const std::string& plugin) {
-    mount::EnableRequest r;
-    r.path = path;
-    r.plugin_name = plugin;
-    std::optional<absl::StatusOr<mount::MountEntry>> got;
-    node_->EnableMount(r, [&](absl::StatusOr<mount::MountEntry> e) { got = e; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return got->status();
-  }
-
-  absl::StatusOr<Reply> Do(const std::string& path, const std::string& op, std::string data = "") {
-    std::optional<absl::StatusOr<Reply>> got;
-    node_->Handle(path, op, std::move(data), [&](absl::StatusOr<Reply> r) { got = r; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return *got;
-  }
-
   bool Logged(absl::string_view text) {
     for (const LogRecord& r : log_.records()) {
       if (absl::StrContains(FormatLogRecord(r), text)) return true;
@@ -149,14 +120,7 @@ class RealProcessTest : public ::testing::Test {
     return pids;
   }
 
-  PosixEnv posix_;
-  rpc::GrpcPluginTransport transport_{posix_.loop()};
-  MemoryLogSink log_;
-  metrics::Registry metrics_;
-  std::string root_;
   std::unique_ptr<FileStorage> storage_;
-  std::unique_ptr<ExternalRunnerFactory> runners_;
-  std::unique_ptr<node::Node> node_;
 };
 
 TEST_F(RealProcessTest, MultiplexedMountsShareAProcessThatIsLazilyReloadedAfterSigkill) {
