@@ -71,12 +71,7 @@ class ManyMountsTest : public NodeProcessTest {
       ASSERT_TRUE(in.good() && out.good()) << "cannot copy the kv plugin";
     }
     ASSERT_EQ(chmod(kv.c_str(), 0755), 0);
-    ExternalRunnerOptions ro;
-    ro.runtime_dir = root_ + "/run";
-    ro.log_sink = &log_;
-    runners_ = std::make_unique<ExternalRunnerFactory>(posix_.env(), transport_, ro);
-    node::NodeOptions options;
-    options.catalog.plugin_directory = root_ + "/plugins";
+    node::NodeOptions options = MakeRunners();
     node_ = *node::Node::Open(posix_.env(), storage_, *runners_, metrics_, log_, options);
     std::vector<crypto::SecureBuffer> shares = *node_->Initialize(1, 1);
     std::optional<absl::StatusOr<SealStatus>> st;

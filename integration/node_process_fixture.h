@@ -39,6 +39,18 @@ class NodeProcessTest : public ::testing::Test {
     return posix_.loop().RunUntil(cond, limit == absl::ZeroDuration() ? wait_limit_ : limit);
   }
 
+  // Makes runners_ (runtime directory root_/run, logging to log_) and returns node options whose
+  // plugin directory is root_/plugins.
+  node::NodeOptions MakeRunners() {
+    ExternalRunnerOptions ro;
+    ro.runtime_dir = root_ + "/run";
+    ro.log_sink = &log_;
+    runners_ = std::make_unique<ExternalRunnerFactory>(posix_.env(), transport_, ro);
+    node::NodeOptions options;
+    options.catalog.plugin_directory = root_ + "/plugins";
+    return options;
+  }
+
   absl::Status Enable(const std::string& path, const std::string& plugin) {
     mount::EnableRequest r;
     r.path = path;

@@ -68,12 +68,7 @@ class RealProcessTest : public NodeProcessTest {
                    root_ + "/plugins/misbehaving");
     CopyExecutable(Runfile("examples/goplugin/plugin"), root_ + "/plugins/gokv");
     storage_ = *FileStorage::Open(posix_.fs(), root_ + "/data");
-    ExternalRunnerOptions ro;
-    ro.runtime_dir = root_ + "/run";
-    ro.log_sink = &log_;
-    runners_ = std::make_unique<ExternalRunnerFactory>(posix_.env(), transport_, ro);
-    node::NodeOptions options;
-    options.catalog.plugin_directory = root_ + "/plugins";
+    node::NodeOptions options = MakeRunners();
     options.lifecycle.request_timeout = absl::Seconds(2);
     options.lifecycle.shutdown_grace = absl::Seconds(1);
     options.lifecycle.control_timeout = absl::Seconds(5);
