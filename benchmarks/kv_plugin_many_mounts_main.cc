@@ -1,7 +1,7 @@
 // The kv plugin with the SDK's largest instance cap (sdk::kInstancesMax instead of the default
-// 64), for the multiplexing run of plugin_protocol_benchmark (--mounts=1,100,1000), and a broker
-// dial deadline long enough for a plugin and a host that both run under callgrind on a busy
-// machine (plugin_callgrind.sh). Otherwise the same as //examples/kv:kv_plugin.
+// 4096), for the multiplexing run of plugin_protocol_benchmark (--mounts=1,100,1000), and a
+// broker dial deadline long enough for a plugin and a host that both run under callgrind or
+// massif on a busy machine (plugin_callgrind.sh). Otherwise the same as //examples/kv:kv_plugin.
 #include <utility>
 
 #include "absl/time/time.h"

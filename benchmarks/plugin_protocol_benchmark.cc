@@ -84,7 +84,8 @@ struct Options {
   std::string kv_plugin;  // The C++ SDK plugin artifact.
   std::string go_host;    // examples/goplugin:host.
   std::string go_plugin;  // examples/goplugin:plugin.
-  // The kv plugin with the SDK's largest instance cap, for --mounts (the default caps at 64).
+  // The kv plugin with the SDK's largest instance cap and a long broker dial deadline, for
+  // --mounts.
   std::string many_mounts_plugin;
   int rounds = 5;
   int launches = 10;
@@ -123,6 +124,14 @@ struct Options {
   // docs/performance.md.
   std::string record;
   std::vector<std::string> flags;  // The flags given, for the record's command.
+  // --smaps_dir=DIR (with --mounts): at each size, the plugin's /proc/PID/smaps and the targets
+  // of its descriptors are copied to DIR/mounts-N-round-R.{smaps,fds} when its memory is read,
+  // to see where the memory per mount goes.
+  std::string smaps_dir;
+  // --dedicated_host_connections: the host does not share one broker connection among a
+  // plugin's mounts (go-plugin's way: a server and a plugin connection per mount), for the
+  // before/after of docs/performance.md, "Multiplexed mounts".
+  bool dedicated_host_connections = false;
 };
 
 Options g_options;
@@ -546,6 +555,15 @@ class BulwarkHost {
     return absl::OkStatus();
   }
 
+  static rpc::GrpcTransportOptions TransportOptions() {
+    rpc::GrpcTransportOptions options;
+    if (g_options.dedicated_host_connections) {
+      options.share_host_services = false;
+      options.max_dedicated_host_servers = options.max_offered_host_services;
+    }
+    return options;
+  }
+
   static void RemoveDir(const std::string& dir) {
     if (!dir.empty()) ::rmdir(dir.c_str());  // PluginClient removed each launch's directory.
   }
@@ -560,7 +578,7 @@ class BulwarkHost {
   PosixEnv posix_;
   ExecveLauncher execve_launcher_{posix_.loop()};
   Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
-  rpc::GrpcPluginTransport transport_{posix_.loop()};
+  rpc::GrpcPluginTransport transport_{posix_.loop(), TransportOptions()};
   std::string plugin_dir_;
   std::string runtime_dir_;
   catalog::ArtifactPolicy policy_;
@@ -910,6 +928,29 @@ int64_t CountEntries(const std::string& dir) {
   return n;
 }
 
+// For --smaps_dir: copies the plugin's smaps and lists where each of its descriptors points.
+absl::Status SaveProcessMaps(int64_t pid, const std::string& prefix) {
+  {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/smaps"), std::ios::binary);
+    std::ofstream out(absl::StrCat(prefix, ".smaps"), std::ios::binary);
+    out << in.rdbuf();
+    if (!in || !out) return absl::UnavailableError(absl::StrCat("cannot save ", prefix, ".smaps"));
+  }
+  const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
+  std::ofstream fds(absl::StrCat(prefix, ".fds"));
+  DIR* d = ::opendir(fd_dir.c_str());
+  if (d == nullptr) return absl::UnavailableError(absl::StrCat("cannot list ", fd_dir));
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[512];
+    const ssize_t n =
+        ::readlink(absl::StrCat(fd_dir, "/", e->d_name).c_str(), target, sizeof(target) - 1);
+    fds << e->d_name << " " << std::string(target, n > 0 ? static_cast<size_t>(n) : 0) << "\n";
+  }
+  ::closedir(d);
+  return absl::OkStatus();
+}
+
 absl::Status RunMounts() {
   // per_size[n] = {uss, rss, pss, echo p50, setup ms per mount} per round.
   std::map<int, std::map<std::string, std::vector<double>>> per_size;
@@ -935,6 +976,10 @@ absl::Status RunMounts() {
       ASSIGN_OR_RETURN(measure::ProcessMemory mem, measure::ReadProcessMemory(host->pid()));
       const int64_t fds = CountEntries(absl::StrCat("/proc/", host->pid(), "/fd"));
       const int64_t threads = CountEntries(absl::StrCat("/proc/", host->pid(), "/task"));
+      if (!g_options.smaps_dir.empty()) {
+        RETURN_IF_ERROR(SaveProcessMaps(
+            host->pid(), absl::StrCat(g_options.smaps_dir, "/mounts-", n, "-round-", round + 1)));
+      }
       ASSIGN_OR_RETURN(std::vector<double> us,
                        host->TimeCalls("update", "echo", data, data.size(), g_options.warmup,
                                        g_options.samples));
@@ -1096,6 +1141,8 @@ bool ParseFlags(int argc, char** argv) {
                !(r = int_flag("loop_spin_us", &g_options.loop_spin_us, 0, kLoopSpinUsMax))) {
       if (arg == "--quick") {
         g_options.quick = true;
+      } else if (arg == "--dedicated_host_connections") {
+        g_options.dedicated_host_connections = true;
       } else if (arg == "--execve_launcher") {
         g_options.execve_launcher = true;
       } else if (arg == "--callgrind_marks") {
@@ -1108,6 +1155,8 @@ bool ParseFlags(int argc, char** argv) {
           fprintf(stderr, "--arm must be bulwark\n");
           return false;
         }
+      } else if (absl::StartsWith(arg, "--smaps_dir=")) {
+        g_options.smaps_dir = std::string(arg.substr(strlen("--smaps_dir=")));
       } else if (absl::StartsWith(arg, "--many_mounts_plugin=")) {
         g_options.many_mounts_plugin = std::string(arg.substr(strlen("--many_mounts_plugin=")));
       } else if (absl::StartsWith(arg, "--op=")) {
@@ -1167,8 +1216,9 @@ bool ParseFlags(int argc, char** argv) {
     fprintf(stderr,
             "usage: plugin_protocol_benchmark KV_PLUGIN GO_HOST GO_PLUGIN [--quick] [--rounds=N] "
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
-            "[--placement=same-cpu|split-cpus] [--mounts=1,100,1000] [--plugin_env=K=V] "
-            "[--loop_spin_us=N] "
+            "[--placement=same-cpu|split-cpus] "
+            "[--mounts=1,100,1000 [--smaps_dir=DIR] [--dedicated_host_connections]] "
+            "[--plugin_env=K=V] [--loop_spin_us=N] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...] [--callgrind_marks]] "
             "[--record=FILE]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");

@@ -25,6 +25,7 @@
 #include "core/storage/file_storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "integration/node_process_fixture.h"
 #include "proto/vault/multiplexing.pb.h"
 
 namespace bulwark::lifecycle {
@@ -52,7 +53,7 @@ void CopyExecutable(const std::string& from, const std::string& to) {
 
 bool ProcessGone(int64_t pid) { return kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
 
-class RealProcessTest : public ::testing::Test {
+class RealProcessTest : public NodeProcessTest {
  protected:
   void SetUp() override {
     char tmpl[] = "/tmp/bwlcXXXXXX";
@@ -67,12 +68,7 @@ class RealProcessTest : public ::testing::Test {
                    root_ + "/plugins/misbehaving");
     CopyExecutable(Runfile("examples/goplugin/plugin"), root_ + "/plugins/gokv");
     storage_ = *FileStorage::Open(posix_.fs(), root_ + "/data");
-    ExternalRunnerOptions ro;
-    ro.runtime_dir = root_ + "/run";
-    ro.log_sink = &log_;
-    runners_ = std::make_unique<ExternalRunnerFactory>(posix_.env(), transport_, ro);
-    node::NodeOptions options;
-    options.catalog.plugin_directory = root_ + "/plugins";
+    node::NodeOptions options = MakeRunners();
     options.lifecycle.request_timeout = absl::Seconds(2);
     options.lifecycle.shutdown_grace = absl::Seconds(1);
     options.lifecycle.control_timeout = absl::Seconds(5);
@@ -88,19 +84,6 @@ class RealProcessTest : public ::testing::Test {
     node_->Unseal(shares[0].view(), [&](absl::StatusOr<SealStatus> s) { st = s; });
     ASSERT_TRUE(Wait([&] { return st.has_value(); }));
     ASSERT_TRUE(st->ok());
-  }
-
-  void TearDown() override {
-    bool done = false;
-    node_->Shutdown([&] { done = true; });
-    EXPECT_TRUE(Wait([&] { return done; }));
-    EXPECT_EQ(node_->lifecycle()->process_count(), 0u);
-    node_.reset();
-    std::system(absl::StrCat("rm -rf ", root_).c_str());
-  }
-
-  bool Wait(absl::FunctionRef<bool()> cond, absl::Duration limit = absl::Seconds(30)) {
-    return posix_.loop().RunUntil(cond, limit);
   }
 
   std::string Sha(const std::string& file) {
@@ -119,23 +102,6 @@ class RealProcessTest : public ::testing::Test {
     ASSERT_TRUE(v.ok()) << v.status();
   }
 
-  absl::Status Enable(const std::string& path, const std::string& plugin) {
-    mount::EnableRequest r;
-    r.path = path;
-    r.plugin_name = plugin;
-    std::optional<absl::StatusOr<mount::MountEntry>> got;
-    node_->EnableMount(r, [&](absl::StatusOr<mount::MountEntry> e) { got = e; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return got->status();
-  }
-
-  absl::StatusOr<Reply> Do(const std::string& path, const std::string& op, std::string data = "") {
-    std::optional<absl::StatusOr<Reply>> got;
-    node_->Handle(path, op, std::move(data), [&](absl::StatusOr<Reply> r) { got = r; });
-    CHECK(Wait([&] { return got.has_value(); }));
-    return *got;
-  }
-
   bool Logged(absl::string_view text) {
     for (const LogRecord& r : log_.records()) {
       if (absl::StrContains(FormatLogRecord(r), text)) return true;
@@ -149,14 +115,7 @@ class RealProcessTest : public ::testing::Test {
     return pids;
   }
 
-  PosixEnv posix_;
-  rpc::GrpcPluginTransport transport_{posix_.loop()};
-  MemoryLogSink log_;
-  metrics::Registry metrics_;
-  std::string root_;
   std::unique_ptr<FileStorage> storage_;
-  std::unique_ptr<ExternalRunnerFactory> runners_;
-  std::unique_ptr<node::Node> node_;
 };
 
 TEST_F(RealProcessTest, MultiplexedMountsShareAProcessThatIsLazilyReloadedAfterSigkill) {

@@ -70,6 +70,21 @@ inline constexpr absl::string_view kVaultDatabaseCookieValue =
 inline constexpr int kVaultDatabaseProtocolVersion = 5;
 inline constexpr int kVaultDatabaseMultiplexedProtocolVersion = 6;
 
+// bulwark's shared host-service connection: one brokered connection for all of a multiplexed
+// plugin's instances instead of one per instance (docs/decisions/shared-host-services.md). Both
+// sides opt in, so a go-plugin or Vault peer never sees anything but go-plugin's protocol:
+//  - the plugin (bulwark's SDK) adds kSharedBrokerMetadataKey = kSharedBrokerVersion to the
+//    initial metadata of its grpc.health.v1.Health/Check answers (go-plugin hosts ignore it);
+//  - a host that saw it may announce a broker id with ConnInfo.network = kSharedBrokerNetwork
+//    and the unix socket of one server for all of that plugin's offers (it sends this only to a
+//    plugin that declared it, so a go-plugin plugin is never asked to dial it);
+//  - the plugin then sends every pb.Storage / pb.SystemView call for that broker id over one
+//    connection to that socket, with the id in kBrokerIdMetadataKey (decimal).
+inline constexpr absl::string_view kSharedBrokerMetadataKey = "bulwark-shared-broker";
+inline constexpr absl::string_view kSharedBrokerVersion = "1";
+inline constexpr absl::string_view kSharedBrokerNetwork = "bulwark-shared-unix";
+inline constexpr absl::string_view kBrokerIdMetadataKey = "bulwark-broker-id";
+
 }  // namespace bulwark::protocol
 
 #endif  // BULWARK_PROTOCOL_WIRE_NAMES_H_

@@ -34,9 +34,12 @@ using protocol::kSpecialPathsMethod;
 using protocol::kTypeMethod;
 using protocol::kVersionMethod;
 
-// Default and largest instance count (mounts served by one multiplexed process).
-inline constexpr size_t kInstancesDefaultMax = 64;
-inline constexpr size_t kInstancesMax = 4096;
+// Default and largest instance count (mounts served by one multiplexed process). An instance
+// costs ~1 KiB of the plugin's memory plus the backend's own state when the host shares one
+// connection for all of them, ~130 KiB and a descriptor when it does not (Vault):
+// docs/performance.md, "Multiplexed mounts".
+inline constexpr size_t kInstancesDefaultMax = 4096;
+inline constexpr size_t kInstancesMax = 65536;
 // Longest multiplex id accepted (Vault sends 10 base62 characters).
 inline constexpr size_t kMultiplexIdBytesMax = 256;
 

@@ -9,29 +9,38 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <iterator>
 #include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "protocol/handshake.h"
+#include "protocol/wire_names.h"
 #include "sdk/backend.h"
 
 namespace bulwark::sdk::internal {
 
-// One brokered connection: a channel to the host's services for one plugin instance.
+// One instance's way to the host's services: its own brokered channel, or (shared host
+// connection) the channel it shares with the other instances plus its broker id for the host's
+// routing.
 class GrpcHostConnection final : public protocol::HostConnection {
  public:
+  // `broker_id_tag` empty: a dedicated channel, calls carry no broker id.
   GrpcHostConnection(std::shared_ptr<grpc::Channel> channel, std::string address,
-                     absl::Duration call_timeout)
+                     absl::Duration call_timeout, std::string broker_id_tag)
       : channel_(std::move(channel)),
         stub_(channel_),
         address_(std::move(address)),
-        call_timeout_(call_timeout) {}
+        call_timeout_(call_timeout),
+        broker_id_tag_(std::move(broker_id_tag)) {}
 
   absl::StatusOr<std::string> Call(absl::string_view method, absl::string_view request) override {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + call_timeout_));
+    if (!broker_id_tag_.empty()) {
+      context.AddMetadata(std::string(protocol::kBrokerIdMetadataKey), broker_id_tag_);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) {
@@ -71,6 +80,8 @@ class GrpcHostConnection final : public protocol::HostConnection {
     return reply;
   }
 
+  const grpc::Channel* channel() const { return channel_.get(); }
+
   // Fails calls from now on and cancels those in flight.
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -83,6 +94,7 @@ class GrpcHostConnection final : public protocol::HostConnection {
   grpc::GenericStub stub_;
   const std::string address_;
   const absl::Duration call_timeout_;
+  const std::string broker_id_tag_;
   std::mutex mu_;
   bool closed_ = false;                    // Guarded by mu_.
   std::set<grpc::ClientContext*> active_;  // Guarded by mu_. Alive while listed.
@@ -143,8 +155,9 @@ absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint3
     pending_order_.erase(std::find(pending_order_.begin(), pending_order_.end(), broker_id));
   }
 
+  const bool shared = info.network() == protocol::kSharedBrokerNetwork;
   std::string target;
-  if (info.network() == "unix") {
+  if (info.network() == "unix" || shared) {
     target = absl::StrCat("unix:", info.address());
   } else if (info.network() == "tcp") {
     target = info.address();
@@ -153,31 +166,46 @@ absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint3
                                                    protocol::QuoteForError(info.network()),
                                                    " for broker id ", broker_id));
   }
-  grpc::ChannelArguments args;
-  // Every instance gets its own connection, as in go-plugin, so closing one leaves the others.
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetMaxReceiveMessageSize(kGrpcMessageBytesMax);
-  args.SetMaxSendMessageSize(kGrpcMessageBytesMax);
+  std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (tls_.has_value()) {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = tls_->host_cert_pem;
-    options.pem_private_key = tls_->key_pem;
-    options.pem_cert_chain = tls_->cert_pem;
-    credentials = grpc::SslCredentials(options);
-    args.SetSslTargetNameOverride(tls_->server_name);
-  } else {
-    credentials = grpc::InsecureChannelCredentials();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shared) {
+      auto it = shared_channels_.find(target);
+      if (it != shared_channels_.end()) channel = it->second.lock();
+    }
+    if (credentials_ == nullptr) {
+      if (tls_.has_value()) {
+        grpc::SslCredentialsOptions options;
+        options.pem_root_certs = tls_->host_cert_pem;
+        options.pem_private_key = tls_->key_pem;
+        options.pem_cert_chain = tls_->cert_pem;
+        credentials_ = grpc::SslCredentials(options);
+      } else {
+        credentials_ = grpc::InsecureChannelCredentials();
+      }
+    }
+    credentials = credentials_;
   }
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(target, credentials, args);
-  if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot connect to the host's services for broker id ", broker_id, " at ", target,
-        tls_.has_value() ? " (mutual TLS: the host must present the PLUGIN_CLIENT_CERT or "
-                           "shared certificate)"
-                         : " (plaintext)"));
+  if (channel == nullptr) {
+    grpc::ChannelArguments args;
+    // Every dedicated channel gets its own connection, as in go-plugin, so closing one leaves
+    // the others.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetMaxReceiveMessageSize(kGrpcMessageBytesMax);
+    args.SetMaxSendMessageSize(kGrpcMessageBytesMax);
+    if (tls_.has_value()) args.SetSslTargetNameOverride(tls_->server_name);
+    channel = grpc::CreateCustomChannel(target, credentials, args);
+    if (!channel->WaitForConnected(absl::ToChronoTime(deadline))) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot connect to the host's services for broker id ", broker_id, " at ", target,
+          tls_.has_value() ? " (mutual TLS: the host must present the PLUGIN_CLIENT_CERT or "
+                             "shared certificate)"
+                           : " (plaintext)"));
+    }
   }
-  auto connection = std::make_shared<GrpcHostConnection>(std::move(channel), target, call_timeout_);
+  auto connection = std::make_shared<GrpcHostConnection>(
+      channel, target, call_timeout_, shared ? absl::StrCat(broker_id) : std::string());
   bool closed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -187,9 +215,25 @@ absl::StatusOr<std::shared_ptr<protocol::HostConnection>> GrpcBroker::Dial(uint3
                        [](const std::weak_ptr<GrpcHostConnection>& c) { return c.expired(); }),
         connections_.end());
     connections_.push_back(connection);
+    if (shared) {
+      for (auto it = shared_channels_.begin(); it != shared_channels_.end();) {
+        it = it->second.expired() ? shared_channels_.erase(it) : std::next(it);
+      }
+      // A concurrent first dial may have made one too; the later one is kept for new dials.
+      shared_channels_[target] = channel;
+    }
   }
   if (closed) connection->Close();
   return std::shared_ptr<protocol::HostConnection>(std::move(connection));
+}
+
+size_t GrpcBroker::channel_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<const grpc::Channel*> channels;
+  for (const std::weak_ptr<GrpcHostConnection>& weak : connections_) {
+    if (std::shared_ptr<GrpcHostConnection> c = weak.lock()) channels.insert(c->channel());
+  }
+  return channels.size();
 }
 
 void GrpcBroker::Close() {

@@ -9,6 +9,15 @@
 // which is why plugin-to-host broker dials failed under AutoMTLS before #193 (go-plugin#109).
 // This dialer does what #193 does: it trusts exactly PLUGIN_CLIENT_CERT, checks the name
 // "localhost", and presents the plugin's own certificate, so it works with both kinds of host.
+//
+// Shared host connection (protocol/wire_names.h, kSharedBrokerNetwork). go-plugin gives every
+// broker id its own listener, so each instance dials its own connection: with TLS ~130 KiB of
+// the plugin's memory and one descriptor per mount (docs/performance.md, "Multiplexed mounts").
+// A host that announces an id with ConnInfo.network = kSharedBrokerNetwork serves all of this
+// plugin's ids on one socket: the dialer then keeps one channel per such address, shared by every
+// instance dialed to it, and names the broker id in each call's metadata (kBrokerIdMetadataKey).
+// A host sends that network only after the plugin declared it (ServeOptions::
+// shared_host_connection); go-plugin and Vault hosts never do, and get go-plugin's behaviour.
 #ifndef BULWARK_SDK_GRPC_BROKER_H_
 #define BULWARK_SDK_GRPC_BROKER_H_
 
@@ -29,6 +38,11 @@
 #include "proto/goplugin/grpc_broker.pb.h"
 #include "protocol/host_connection.h"
 
+namespace grpc {
+class Channel;
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace bulwark::sdk::internal {
 
 // Largest gRPC message either direction. Vault's own limit is MaxInt32; its HTTP layer caps
@@ -36,8 +50,10 @@ namespace bulwark::sdk::internal {
 inline constexpr int kGrpcMessageBytesMax = 64 * 1024 * 1024;
 
 // Most ConnInfo announcements kept unclaimed; the oldest is dropped beyond this (go-plugin drops
-// unclaimed ones after 5 s).
-inline constexpr size_t kPendingConnInfoMax = 256;
+// unclaimed ones after 5 s). A host that sets up every mount of a multiplexed plugin at once
+// (unseal) announces one per mount before the plugin dials any, so this is well above the
+// default instance cap.
+inline constexpr size_t kPendingConnInfoMax = 16384;
 
 // The plugin's AutoMTLS identity and the host certificate it trusts.
 struct BrokerTls {
@@ -65,9 +81,12 @@ class GrpcBroker final : public protocol::HostDialer {
   void OnConnInfo(const plugin::ConnInfo& info);
 
   // Waits up to the dial timeout for the ConnInfo of `broker_id`, consumes it, and connects
-  // (waiting for the connection to be ready, within the same timeout). Errors as in
-  // HostDialer::Dial.
+  // (waiting for the connection to be ready, within the same timeout), or reuses the shared
+  // channel to a kSharedBrokerNetwork address. Errors as in HostDialer::Dial.
   absl::StatusOr<std::shared_ptr<protocol::HostConnection>> Dial(uint32_t broker_id) override;
+
+  // Channels open to the host (dedicated ones plus shared ones), for tests. Any thread.
+  size_t channel_count();
 
   // Fails waiting and future dials with kUnavailable and cancels host calls in flight on every
   // connection dialed. Idempotent.
@@ -85,6 +104,11 @@ class GrpcBroker final : public protocol::HostDialer {
   std::deque<uint32_t> pending_order_;                          // Guarded by mu_. Arrival order.
   bool closed_ = false;                                         // Guarded by mu_.
   std::vector<std::weak_ptr<GrpcHostConnection>> connections_;  // Guarded by mu_.
+  // Made on the first dial and reused: each SslCredentials object would parse the certificates
+  // and key again.
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // Guarded by mu_.
+  // Shared channels by target, alive while an instance's connection holds them.
+  std::map<std::string, std::weak_ptr<grpc::Channel>> shared_channels_;  // Guarded by mu_.
 };
 
 }  // namespace bulwark::sdk::internal

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +49,7 @@
 #include "proto/health/health.grpc.pb.h"
 #include "protocol/handshake.h"
 #include "protocol/tls_certs.h"
+#include "protocol/wire_names.h"
 #include "sdk/database_dispatcher.h"
 #include "sdk/grpc_broker.h"
 #include "sdk/hclog_sink.h"
@@ -271,10 +273,19 @@ const grpc::Status& ShuttingDown() {
 
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
+  // `shared_host_connection`: declare bulwark's shared host connection in the answer's initial
+  // metadata (protocol/wire_names.h); go-plugin hosts ignore it.
+  explicit HealthService(bool shared_host_connection)
+      : shared_host_connection_(shared_host_connection) {}
+
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
                                   const grpc::health::v1::HealthCheckRequest* request,
                                   grpc::health::v1::HealthCheckResponse* response) override {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (shared_host_connection_) {
+      context->AddInitialMetadata(std::string(protocol::kSharedBrokerMetadataKey),
+                                  std::string(protocol::kSharedBrokerVersion));
+    }
     if (request->service().empty() || request->service() == kHealthServiceName) {
       response->set_status(BW_PLANTED_BUG("bug.sdk.serve.health_not_serving")
                                ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
@@ -285,6 +296,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
     }
     return reactor;
   }
+
+ private:
+  const bool shared_host_connection_;
 };
 
 class ControllerService final : public plugin::GRPCController::CallbackService {
@@ -748,6 +762,18 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
     return Fail(&log, "options", valid);
   }
+  // A multiplexed plugin under a host without the shared host connection (Vault) holds one
+  // descriptor per mount; the usual soft limit of 1024 would end it near 1000 mounts. Go
+  // programs raise their soft limit to the hard one at start (Go 1.19), so Go plugins have that
+  // headroom: do the same.
+  if (struct rlimit files{};
+      ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &files) != 0) {
+      Log(&log, LogLevel::kWarn, "cannot raise the open-file limit to its hard limit",
+          {{"error", strerror(errno)}});
+    }
+  }
   // go-plugin plugins ignore interrupts; the host decides. (The failpoint is a planted bug.)
   ::signal(SIGINT, BW_PLANTED_BUG("bug.sdk.serve.default_sigint") ? SIG_DFL : SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);  // A closed host pipe is an error return, not a death.
@@ -873,7 +899,7 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
       make_dispatch(internal::DispatchSetup{*serve_env, broker, &log});
   if (!target.ok()) return Fail(&log, "plugin setup", target.status());
   StreamRegistry streams;
-  HealthService health;
+  HealthService health(options.shared_host_connection);
   BrokerService broker_service(&broker, &streams);
   ControllerService controller(&stop);
   StdioService stdio(&streams);

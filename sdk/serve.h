@@ -16,7 +16,8 @@
 //      version; none: error, returns 1), PLUGIN_CLIENT_CERT (AutoMTLS), socket directory,
 //      VAULT_PLUGIN_MLOCK_ENABLED=true (mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT); failure
 //      returns 1), VAULT_PLUGIN_METADATA_MODE.
-//   3. Ignores SIGINT and SIGPIPE; exits when the parent dies (PR_SET_PDEATHSIG plus a getppid
+//   3. Raises its soft open-file limit to the hard one (as Go does), ignores SIGINT and SIGPIPE;
+//   exits when the parent dies (PR_SET_PDEATHSIG plus a getppid
 //      check, since the death signal also fires when only the forking thread ends); treats
 //      SIGTERM as a request to shut down.
 //   4. Listens on a unix socket "plugin<random>" in PLUGIN_UNIX_SOCKET_DIR, else $TMPDIR, else
@@ -36,7 +37,8 @@
 //      call metadata). Backend calls are served with gRPC's completion-queue API: the thread
 //      that wakes with a call's request runs the backend and writes the reply; backend code
 //      never runs on gRPC's callback threads, which keep serving health, the controller and
-//      the broker while backend calls block.
+//      the broker while backend calls block. Health answers carry bulwark's shared-host-
+//      connection declaration (ServeOptions::shared_host_connection), which go-plugin ignores.
 //   7. Prints exactly one handshake line to stdout and flushes:
 //      "1|5|unix|/tmp/plugin123|grpc|<base64 DER or empty>" plus "|false" when the host set
 //      PLUGIN_MULTIPLEX_GRPC (broker multiplexing is not supported; a host that requires it
@@ -78,7 +80,14 @@ struct ServeOptions {
   std::string plugin_version;
   // Serve one instance per multiplex id (Vault's ServeMultiplex) or a single one (Serve).
   bool multiplexing = true;
+  // At most this many instances (mounts) at once, 1..kInstancesMax; Setup beyond it fails with
+  // RESOURCE_EXHAUSTED naming the limit.
   size_t max_instances = kInstancesDefaultMax;
+  // Declare bulwark's shared host connection (protocol/wire_names.h) in health answers: a
+  // bulwark host then serves every instance's storage over one connection instead of one per
+  // instance (~1 KiB per mount instead of ~130 KiB; docs/performance.md, "Multiplexed mounts").
+  // go-plugin and Vault hosts ignore it. Off: one brokered connection per instance always.
+  bool shared_host_connection = true;
   // The app-protocol versions this plugin speaks; Vault backends use 5.
   std::vector<int> protocol_versions = {kVaultBackendProtocolVersion};
   std::string magic_cookie_key = std::string(kVaultBackendCookieKey);

@@ -34,6 +34,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -53,6 +54,7 @@
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
 #include "protocol/tls_certs.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::rpc {
 namespace {
@@ -221,6 +223,8 @@ struct ConnConfig {
   // The name the plugin's certificate must carry: "localhost" under AutoMTLS, the shared
   // certificate's CN under Vault's legacy plugin TLS.
   std::string server_name = "localhost";
+  // The plugin declared bulwark's shared host connection in its health answer.
+  bool shared_host_services = false;
 };
 
 absl::StatusOr<std::string> TargetFor(const PluginEndpoint& endpoint) {
@@ -397,6 +401,14 @@ absl::Status ConnectStatus(const grpc::Status& status, const HealthCheckResponse
           AbslCode(status.error_code()),
           absl::StrCat("health check of the plugin at ", config.target, " failed: ", cause));
   }
+}
+
+// Whether a plugin's health answer declares bulwark's shared host connection.
+bool DeclaresSharedHostServices(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
+  auto it = metadata.find(grpc::string_ref(protocol::kSharedBrokerMetadataKey.data(),
+                                           protocol::kSharedBrokerMetadataKey.size()));
+  return it != metadata.end() &&
+         absl::string_view(it->second.data(), it->second.size()) == protocol::kSharedBrokerVersion;
 }
 
 absl::Status CallStatus(absl::string_view method, const grpc::Status& status,
@@ -659,7 +671,8 @@ void ResumeGuard::Release() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host services: one gRPC server per offer, on a unix socket in a private directory.
+// Host services: a gRPC server per offer, or one per connection for all its offers when the
+// plugin declared bulwark's shared host connection; each on a unix socket in a private directory.
 
 class HostCallReactor;
 
@@ -811,12 +824,54 @@ class HostCallReactor final : public grpc::ServerGenericBidiReactor {
   grpc::ByteBuffer response_;
 };
 
-class HostOffer final : public grpc::CallbackGenericService {
+// Withdraws an offer: refuses new calls, answers the waiting ones with UNAVAILABLE, and never
+// calls its HostServices again. Idempotent. Executor thread.
+void CloseOffer(OfferShared& offer) {
+  std::vector<std::shared_ptr<HostCallSlot>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(offer.mu);
+    offer.closed = true;
+    for (auto& [id, slot] : offer.calls) waiting.push_back(slot);
+  }
+  offer.services = nullptr;
+  for (const std::shared_ptr<HostCallSlot>& slot : waiting) {
+    if (!slot->claimed.exchange(true)) {
+      slot->reactor->Finish(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "host services were withdrawn"));
+    }
+  }
+}
+
+// A call on the shared server that names no offer it can reach: answered at once, never read.
+class RefusedHostCall final : public grpc::ServerGenericBidiReactor {
  public:
-  static absl::StatusOr<std::unique_ptr<HostOffer>> Start(HostServices* services,
-                                                          const ConnConfig& config,
-                                                          const GrpcTransportOptions& options,
-                                                          std::shared_ptr<Lifeline> lifeline) {
+  RefusedHostCall(std::shared_ptr<Lifeline> lifeline, const grpc::Status& status)
+      : lifeline_(std::move(lifeline)) {
+    lifeline_->BeginOp();
+    Finish(status);
+  }
+  void OnDone() override {
+    std::shared_ptr<Lifeline> lifeline = std::move(lifeline_);
+    delete this;
+    lifeline->EndOp();
+  }
+
+ private:
+  std::shared_ptr<Lifeline> lifeline_;
+};
+
+// One gRPC server for host services, on a unix socket in a private directory. Dedicated (go-
+// plugin's way): every call goes to the one offer it was started for. Shared (the plugin
+// declared bulwark's shared host connection, protocol/wire_names.h): every offer of the
+// connection is routed here (Route), and each call goes to the offer its kBrokerIdMetadataKey
+// metadata names, so the plugin needs one connection for all its mounts.
+class HostServer final : public grpc::CallbackGenericService {
+ public:
+  // `dedicated` null: a shared server.
+  static absl::StatusOr<std::unique_ptr<HostServer>> Start(std::shared_ptr<OfferShared> dedicated,
+                                                           const ConnConfig& config,
+                                                           const GrpcTransportOptions& options,
+                                                           std::shared_ptr<Lifeline> lifeline) {
     std::string parent = options.socket_dir_parent;
     if (parent.empty()) {
       const char* tmpdir = getenv("TMPDIR");
@@ -837,8 +892,9 @@ class HostOffer final : public grpc::CallbackGenericService {
                           absl::StrCat("cannot create a broker socket directory under ",
                                        Truncated(parent, 200), ": ", strerror(error)));
     }
-    auto offer = std::unique_ptr<HostOffer>(new HostOffer(
-        std::make_shared<OfferShared>(std::move(lifeline), services, options), buffer.data()));
+    const bool shared = dedicated == nullptr;
+    auto server = std::unique_ptr<HostServer>(
+        new HostServer(std::move(lifeline), std::move(dedicated), buffer.data()));
 
     std::shared_ptr<grpc::ServerCredentials> credentials;
     if (config.tls) {
@@ -854,40 +910,52 @@ class HostOffer final : public grpc::CallbackGenericService {
       credentials = grpc::InsecureServerCredentials();
     }
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(absl::StrCat("unix:", offer->socket_), credentials);
-    builder.RegisterCallbackGenericService(offer.get());
+    builder.AddListeningPort(absl::StrCat("unix:", server->socket_), credentials);
+    builder.RegisterCallbackGenericService(server.get());
     builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
     builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-    offer->server_ = builder.BuildAndStart();
-    if (offer->server_ == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("gRPC could not serve host services on ", offer->socket_));
+    if (shared) {
+      // All mounts' calls share a connection: bound its concurrent calls as one offer's.
+      builder.AddChannelArgument(
+          GRPC_ARG_MAX_CONCURRENT_STREAMS,
+          static_cast<int>(std::min<size_t>(options.max_host_calls_in_flight,
+                                            static_cast<size_t>(std::numeric_limits<int>::max()))));
     }
-    return offer;
+    server->server_ = builder.BuildAndStart();
+    if (server->server_ == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("gRPC could not serve host services on ", server->socket_));
+    }
+    return server;
   }
 
-  ~HostOffer() override { Stop(); }
+  ~HostServer() override { Stop(); }
 
   const std::string& socket_path() const { return socket_; }
 
-  // Refuses new calls, answers the waiting ones with UNAVAILABLE, shuts the server down and
-  // removes the socket and its directory. After it returns, HostServices is never called again.
-  // Executor thread. Blocks only while gRPC tears the server down: every call has been finished
-  // before Shutdown, so none is left for it to wait on.
+  // Shared server: calls naming `id` go to `offer` from now on. Executor thread.
+  void Route(uint32_t id, std::shared_ptr<OfferShared> offer) {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    routes_[id] = std::move(offer);
+  }
+  // Shared server: calls naming `id` are refused from now on. Executor thread.
+  void Unroute(uint32_t id) {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    routes_.erase(id);
+  }
+
+  // Withdraws every offer this server reaches, shuts the server down and removes the socket
+  // and its directory. After it returns, no HostServices is called through it again. Executor
+  // thread. Blocks only while gRPC tears the server down: every call has been finished before
+  // Shutdown, so none is left for it to wait on.
   void Stop() {
-    std::vector<std::shared_ptr<HostCallSlot>> waiting;
+    std::map<uint32_t, std::shared_ptr<OfferShared>> routes;
     {
-      std::lock_guard<std::mutex> lock(shared_->mu);
-      shared_->closed = true;
-      for (auto& [id, slot] : shared_->calls) waiting.push_back(slot);
+      std::lock_guard<std::mutex> lock(routes_mu_);
+      routes.swap(routes_);
     }
-    shared_->services = nullptr;
-    for (const std::shared_ptr<HostCallSlot>& slot : waiting) {
-      if (!slot->claimed.exchange(true)) {
-        slot->reactor->Finish(
-            grpc::Status(grpc::StatusCode::UNAVAILABLE, "host services were withdrawn"));
-      }
-    }
+    for (auto& [id, offer] : routes) CloseOffer(*offer);
+    if (dedicated_ != nullptr) CloseOffer(*dedicated_);
     if (server_ != nullptr) {
       server_->Shutdown(std::chrono::system_clock::now());
       server_.reset();
@@ -901,19 +969,60 @@ class HostOffer final : public grpc::CallbackGenericService {
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override {
-    auto* reactor = new HostCallReactor(shared_, context->method(), context->deadline());
+    std::shared_ptr<OfferShared> offer = dedicated_;
+    if (offer == nullptr) {
+      absl::StatusOr<std::shared_ptr<OfferShared>> routed = RouteFor(*context);
+      if (!routed.ok()) return new RefusedHostCall(lifeline_, ToGrpc(routed.status()));
+      offer = *std::move(routed);
+    }
+    auto* reactor = new HostCallReactor(std::move(offer), context->method(), context->deadline());
     reactor->Begin();
     return reactor;
   }
 
  private:
-  HostOffer(std::shared_ptr<OfferShared> shared, std::string dir)
-      : shared_(std::move(shared)), dir_(std::move(dir)), socket_(absl::StrCat(dir_, "/s")) {}
+  HostServer(std::shared_ptr<Lifeline> lifeline, std::shared_ptr<OfferShared> dedicated,
+             std::string dir)
+      : lifeline_(std::move(lifeline)),
+        dedicated_(std::move(dedicated)),
+        dir_(std::move(dir)),
+        socket_(absl::StrCat(dir_, "/s")) {}
 
-  const std::shared_ptr<OfferShared> shared_;
+  // The offer a call on the shared server names. gRPC thread.
+  absl::StatusOr<std::shared_ptr<OfferShared>> RouteFor(
+      const grpc::GenericCallbackServerContext& context) {
+    const grpc::string_ref key(protocol::kBrokerIdMetadataKey.data(),
+                               protocol::kBrokerIdMetadataKey.size());
+    auto range = context.client_metadata().equal_range(key);
+    const auto count = std::distance(range.first, range.second);
+    if (count != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a call on the shared host-service connection must name exactly one broker id in \"",
+          protocol::kBrokerIdMetadataKey, "\" metadata; this one names ", count));
+    }
+    const absl::string_view text(range.first->second.data(), range.first->second.size());
+    uint32_t id = 0;
+    if (!absl::SimpleAtoi(text, &id)) {
+      return absl::InvalidArgumentError(absl::StrCat("\"", protocol::kBrokerIdMetadataKey,
+                                                     "\" is not a broker id: \"",
+                                                     Truncated(text, 32), "\""));
+    }
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    auto it = routes_.find(id);
+    if (it == routes_.end()) {
+      return absl::NotFoundError(absl::StrCat("no host services are offered under broker id ", id,
+                                              " on this connection (never offered, or withdrawn)"));
+    }
+    return it->second;
+  }
+
+  const std::shared_ptr<Lifeline> lifeline_;
+  const std::shared_ptr<OfferShared> dedicated_;  // Null for the shared server.
   const std::string dir_;
   std::string socket_;  // Cleared once removed.
   std::unique_ptr<grpc::Server> server_;
+  std::mutex routes_mu_;
+  std::map<uint32_t, std::shared_ptr<OfferShared>> routes_;  // Guarded by routes_mu_.
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1019,29 +1128,51 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
           absl::StrCat("more than ", options_.max_offered_host_services,
                        " host-service offers open on this plugin connection"));
     }
+    const bool shared = config_.shared_host_services && options_.share_host_services;
+    if (!shared && dedicated_servers_ >= options_.max_dedicated_host_servers) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "more than ", options_.max_dedicated_host_servers,
+          " host-service servers open on this plugin connection (a plugin that does not declare "
+          "bulwark's shared host connection needs one per mount)"));
+    }
     if (last_broker_id_ >= options_.max_broker_ids) {
       return absl::ResourceExhaustedError(absl::StrCat("this plugin connection has used all ",
                                                        options_.max_broker_ids, " broker ids"));
     }
     const uint32_t id = ++last_broker_id_;
-    ASSIGN_OR_RETURN(std::unique_ptr<HostOffer> offer,
-                     HostOffer::Start(services, config_, options_, lifeline_));
+    Offered offered{std::make_shared<OfferShared>(lifeline_, services, options_), nullptr};
     plugin::ConnInfo info;
     info.set_service_id(id);
-    info.set_network("unix");
-    info.set_address(offer->socket_path());
+    if (shared) {
+      if (shared_server_ == nullptr) {
+        ASSIGN_OR_RETURN(shared_server_, HostServer::Start(nullptr, config_, options_, lifeline_));
+      }
+      shared_server_->Route(id, offered.offer);
+      info.set_network(std::string(protocol::kSharedBrokerNetwork));
+      info.set_address(shared_server_->socket_path());
+    } else {
+      ASSIGN_OR_RETURN(offered.server,
+                       HostServer::Start(offered.offer, config_, options_, lifeline_));
+      info.set_network("unix");
+      info.set_address(offered.server->socket_path());
+    }
     absl::Status sent = broker_->Send(std::move(info));
-    if (!sent.ok()) return Annotate(sent, absl::StrCat("offering broker id ", id));
-    offers_.emplace(id, std::move(offer));
+    if (!sent.ok()) {
+      Unoffer(id, offered);
+      return Annotate(sent, absl::StrCat("offering broker id ", id));
+    }
+    if (offered.server != nullptr) ++dedicated_servers_;
+    offers_.emplace(id, std::move(offered));
     return id;
   }
 
   void Withdraw(uint32_t broker_id) {
     auto it = offers_.find(broker_id);
     if (it == offers_.end()) return;
-    std::unique_ptr<HostOffer> offer = std::move(it->second);
+    Offered offered = std::move(it->second);
     offers_.erase(it);
-    offer->Stop();
+    if (offered.server != nullptr) --dedicated_servers_;
+    Unoffer(broker_id, offered);
   }
 
   void SetStdioHandler(absl::AnyInvocable<void(int, absl::string_view)> handler) {
@@ -1066,10 +1197,15 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
       call->context.TryCancel();
     }
     // Offers first: their servers must stop before the broker stream that announced them.
-    std::map<uint32_t, std::unique_ptr<HostOffer>> offers;
+    std::map<uint32_t, Offered> offers;
     offers.swap(offers_);
-    for (auto& [id, offer] : offers) offer->Stop();
+    for (auto& [id, offered] : offers) Unoffer(id, offered);
     offers.clear();
+    dedicated_servers_ = 0;
+    if (shared_server_ != nullptr) {
+      shared_server_->Stop();
+      shared_server_.reset();
+    }
     if (broker_ != nullptr) broker_->Cancel();
     if (stdio_ != nullptr) stdio_->Cancel();
     // The streams stay referenced until this state is destroyed: their reactors release
@@ -1120,6 +1256,19 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
   bool IsClosed() {
     std::lock_guard<std::mutex> lock(mu_);
     return closed_;
+  }
+
+  // One offer: its state, and its own server unless it is routed through the shared one.
+  struct Offered {
+    std::shared_ptr<OfferShared> offer;
+    std::unique_ptr<HostServer> server;
+  };
+
+  // Withdraws `offered` (id `id`) from whichever server reaches it. Executor thread.
+  void Unoffer(uint32_t id, Offered& offered) {
+    if (shared_server_ != nullptr) shared_server_->Unroute(id);
+    CloseOffer(*offered.offer);
+    if (offered.server != nullptr) offered.server->Stop();
   }
 
   // gRPC thread.
@@ -1180,7 +1329,9 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
   std::shared_ptr<BrokerStream> broker_;
   std::shared_ptr<StdioStream> stdio_;
   uint32_t last_broker_id_ = 0;
-  std::map<uint32_t, std::unique_ptr<HostOffer>> offers_;
+  std::map<uint32_t, Offered> offers_;
+  size_t dedicated_servers_ = 0;               // Offers with their own server.
+  std::unique_ptr<HostServer> shared_server_;  // Made on the first shared offer.
   std::shared_ptr<StdioHandler> stdio_handler_;
 };
 
@@ -1346,6 +1497,10 @@ void GrpcPluginTransport::Connect(const PluginEndpoint& endpoint, const ClientId
       [impl, pending, id](grpc::Status status) mutable {
         absl::Status result =
             ConnectStatus(status, pending->response, pending->config, pending->timeout);
+        if (result.ok()) {
+          pending->config.shared_host_services =
+              DeclaresSharedHostServices(pending->context.GetServerInitialMetadata());
+        }
         {
           std::lock_guard<std::mutex> lock(impl->mu);
           impl->connects.erase(id);

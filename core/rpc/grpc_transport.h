@@ -21,9 +21,18 @@ namespace bulwark::rpc {
 struct GrpcTransportOptions {
   // Unary calls one connection may have in flight; Call past it fails with kResourceExhausted.
   size_t max_outstanding_calls = 1024;
-  // Host-service offers one connection may have open at once (each is one gRPC server on its own
-  // unix socket); OfferHostServices past it fails with kResourceExhausted.
-  size_t max_offered_host_services = 256;
+  // Host-service offers (one per mount) one connection may have open at once;
+  // OfferHostServices past it fails with kResourceExhausted.
+  size_t max_offered_host_services = 4096;
+  // Of those, how many may each have a gRPC server on its own unix socket, as every offer to a
+  // plugin that does not declare bulwark's shared host connection has (go-plugin's way: Go and
+  // Vault SDK plugins; a connection and ~130 KiB in the plugin per mount); OfferHostServices past
+  // it fails with kResourceExhausted.
+  size_t max_dedicated_host_servers = 256;
+  // Serve every offer to a plugin that declared bulwark's shared host connection (in its health
+  // answer, protocol/wire_names.h) on one server per connection, routed by the broker id in each
+  // call's metadata. false: one server per offer for every plugin.
+  bool share_host_services = true;
   // Broker ids one connection may ever allocate (go-plugin ids are a uint32 counter from 1 that
   // is never reused); OfferHostServices past it fails with kResourceExhausted.
   uint32_t max_broker_ids = 1u << 20;
@@ -31,7 +40,8 @@ struct GrpcTransportOptions {
   // transport makes. Vault's own plugin clients allow MaxInt32; 16 MiB bounds our memory.
   size_t max_message_bytes = size_t{16} << 20;
   // Host-service calls one offer may have waiting for or running on the executor; more are
-  // refused with RESOURCE_EXHAUSTED.
+  // refused with RESOURCE_EXHAUSTED. Also the concurrent calls (HTTP/2 streams) on each
+  // connection to a shared server; the plugin queues calls beyond it.
   size_t max_host_calls_in_flight = 256;
   // ConnInfo messages queued for the broker stream while an earlier one is being written.
   size_t max_broker_messages_queued = 1024;
@@ -71,7 +81,12 @@ struct GrpcTransportOptions {
 // OfferHostServices serves pb.Storage/* and pb.SystemView/* (anything else is UNIMPLEMENTED)
 // on a fresh unix socket, with the same TLS as the connection: the host's identity as server
 // certificate, the plugin's certificate as the only trusted client CA, client certificate
-// required (go-plugin >= #193 semantics). Each call is posted to the executor and answered from
+// required (go-plugin >= #193 semantics). When the plugin declared bulwark's shared host
+// connection (and share_host_services), every offer of the connection is served on one socket
+// instead, announced with ConnInfo.network = protocol::kSharedBrokerNetwork, and each call goes
+// to the offer named by its protocol::kBrokerIdMetadataKey metadata; a call naming none, several,
+// or one not offered (or withdrawn) is refused (INVALID_ARGUMENT, NOT_FOUND) and never reaches
+// any HostServices. Each call is posted to the executor and answered from
 // HostServices::Handle there; a call whose deadline passes or that the plugin cancels before
 // the executor reaches it is answered by gRPC and never reaches Handle (no gRPC thread ever
 // waits for the executor). The caller should pass the broker id to the plugin (pb.SetupArgs)

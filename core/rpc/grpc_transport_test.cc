@@ -47,6 +47,7 @@
 #include "proto/health/health.grpc.pb.h"
 #include "proto/vault/backend.grpc.pb.h"
 #include "protocol/tls_certs.h"
+#include "protocol/wire_names.h"
 
 namespace bulwark::rpc {
 namespace {
@@ -147,6 +148,8 @@ struct FakePluginConfig {
   // is then the only client trusted: set trusted_client_cert_pem to it too) and verify its CN
   // when dialing the broker.
   std::optional<protocol::SelfSignedCert> shared_cert;
+  // Declare bulwark's shared host connection in the health answer, as the C++ SDK does.
+  bool shared_host_services = false;
 };
 
 class FakePlugin {
@@ -156,6 +159,7 @@ class FakePlugin {
     if (config_.tls) cert_ = NewCert(config_.key_type);
     if (config_.shared_cert.has_value()) cert_ = *config_.shared_cert;
     health_.status = config_.health;
+    health_.declare_shared = config_.shared_host_services;
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> credentials;
     if (config_.tls) {
@@ -220,7 +224,8 @@ class FakePlugin {
   // Dials a brokered host service the way a go-plugin (>= #193) plugin does under AutoMTLS:
   // presenting its own certificate, trusting exactly the host's, server name "localhost".
   std::shared_ptr<grpc::Channel> DialBroker(const plugin::ConnInfo& info) const {
-    EXPECT_EQ(info.network(), "unix");
+    EXPECT_TRUE(info.network() == "unix" || info.network() == protocol::kSharedBrokerNetwork)
+        << info.network();
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -284,15 +289,20 @@ class FakePlugin {
 
   class HealthService final : public Health::Service {
    public:
-    grpc::Status Check(grpc::ServerContext*, const HealthCheckRequest* request,
+    grpc::Status Check(grpc::ServerContext* context, const HealthCheckRequest* request,
                        HealthCheckResponse* response) override {
       if (request->service() != "plugin" && !request->service().empty()) {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service");
       }
       response->set_status(status);
+      if (declare_shared) {
+        context->AddInitialMetadata(std::string(protocol::kSharedBrokerMetadataKey),
+                                    std::string(protocol::kSharedBrokerVersion));
+      }
       return grpc::Status::OK;
     }
     HealthCheckResponse::ServingStatus status = HealthCheckResponse::SERVING;
+    bool declare_shared = false;
   };
 
   // Never answers; finishes only when cancelled (deadline, Close, server shutdown).
@@ -1105,6 +1115,155 @@ TEST_F(GrpcTransportTest, OfferLimitsWithdrawAndBrokerIds) {
       << "max_broker_ids is a lifetime budget";
   (*connection)->Close();
   EXPECT_THAT(broker_dir_.Entries(), IsEmpty());
+}
+
+// A plugin that declares bulwark's shared host connection gets every offer on one socket, and
+// each call reaches the services of the broker id it names; calls naming none, a malformed one,
+// one never offered or one withdrawn are refused and reach no services.
+TEST_F(GrpcTransportTest, SharedHostConnectionRoutesEachCallByItsBrokerId) {
+  std::vector<plugin::ConnInfo> announced;
+  std::mutex announced_mu;
+  FakePluginConfig config = TlsConfig();
+  config.shared_host_services = true;
+  FakePlugin plugin(config, PluginSocket(), loop_);
+  plugin.OnConnInfo([&](const plugin::ConnInfo& info) {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    announced.push_back(info);
+  });
+  absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(plugin.endpoint());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  FakeHostServices a(std::this_thread::get_id());
+  FakeHostServices b(std::this_thread::get_id());
+  absl::StatusOr<uint32_t> id_a = (*connection)->OfferHostServices(&a);
+  absl::StatusOr<uint32_t> id_b = (*connection)->OfferHostServices(&b);
+  ASSERT_TRUE(id_a.ok() && id_b.ok()) << id_a.status() << " " << id_b.status();
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    return announced.size() == 2;
+  }));
+  plugin::ConnInfo info;
+  {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    EXPECT_EQ(announced[0].network(), protocol::kSharedBrokerNetwork);
+    EXPECT_EQ(announced[1].network(), protocol::kSharedBrokerNetwork);
+    EXPECT_EQ(announced[0].address(), announced[1].address()) << "one socket for both offers";
+    info = announced[0];
+  }
+  EXPECT_THAT(broker_dir_.Entries(), ::testing::SizeIs(1));
+
+  // The plugin's side runs on its own thread; the loop must keep running to answer.
+  std::shared_ptr<grpc::Channel> channel = plugin.DialBroker(info);
+  auto get = [&](std::vector<std::string> ids, const std::string& key) {
+    std::optional<std::pair<grpc::Status, std::string>> result;
+    std::thread caller([&] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      for (const std::string& id : ids) {
+        context.AddMetadata(std::string(protocol::kBrokerIdMetadataKey), id);
+      }
+      pb::StorageGetArgs args;
+      args.set_key(key);
+      pb::StorageGetReply reply;
+      grpc::Status status = pb::Storage::NewStub(channel)->Get(&context, args, &reply);
+      loop_.Post(
+          [&result, status, value = reply.entry().value()] { result.emplace(status, value); });
+    });
+    EXPECT_TRUE(WaitFor([&] { return result.has_value(); }));
+    caller.join();
+    return result.value_or(std::make_pair(grpc::Status::CANCELLED, std::string()));
+  };
+  auto [status_a, value_a] = get({absl::StrCat(*id_a)}, "ka");
+  EXPECT_TRUE(status_a.ok()) << status_a.error_message();
+  EXPECT_EQ(value_a, "value-of-ka");
+  auto [status_b, value_b] = get({absl::StrCat(*id_b)}, "kb");
+  EXPECT_TRUE(status_b.ok()) << status_b.error_message();
+  EXPECT_THAT(a.keys, ElementsAre("ka"));
+  EXPECT_THAT(b.keys, ElementsAre("kb"));
+
+  EXPECT_EQ(get({}, "none").first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(get({"1", "2"}, "two").first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::Status malformed = get({"one"}, "malformed").first;
+  EXPECT_EQ(malformed.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(malformed.error_message(), HasSubstr("not a broker id"));
+  grpc::Status unknown = get({"77"}, "unknown").first;
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(unknown.error_message(), HasSubstr("broker id 77"));
+
+  (*connection)->WithdrawHostServices(*id_a);
+  EXPECT_EQ(get({absl::StrCat(*id_a)}, "gone").first.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(get({absl::StrCat(*id_b)}, "kb2").first.ok()) << "the other offer keeps serving";
+  EXPECT_THAT(a.keys, ElementsAre("ka"));
+  EXPECT_THAT(b.keys, ElementsAre("kb", "kb2"));
+  EXPECT_THAT(broker_dir_.Entries(), ::testing::SizeIs(1));
+  (*connection)->Close();
+  EXPECT_THAT(broker_dir_.Entries(), IsEmpty());
+}
+
+// The bounds: offers per connection hold for shared offers too; servers of their own (a plugin
+// that does not share, or a transport told not to) are bounded separately, with an error that
+// says why; share_host_services = false gives every plugin go-plugin's one server per offer.
+TEST_F(GrpcTransportTest, OfferAndDedicatedServerLimits) {
+  GrpcTransportOptions options;
+  options.max_offered_host_services = 4;
+  options.max_dedicated_host_servers = 2;
+  MakeTransport(options);
+  FakeHostServices services(std::this_thread::get_id());
+  {
+    FakePluginConfig config = TlsConfig();
+    config.shared_host_services = true;
+    FakePlugin sharing(config, PluginSocket(), loop_);
+    absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(sharing.endpoint());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    for (int i = 0; i < 4; ++i) {
+      absl::StatusOr<uint32_t> id = (*connection)->OfferHostServices(&services);
+      EXPECT_TRUE(id.ok()) << "shared offer " << i << ": " << id.status();
+    }
+    absl::StatusOr<uint32_t> fifth = (*connection)->OfferHostServices(&services);
+    EXPECT_EQ(fifth.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(std::string(fifth.status().message()),
+                HasSubstr("more than 4 host-service offers"));
+    EXPECT_THAT(broker_dir_.Entries(), ::testing::SizeIs(1));
+    (*connection)->Close();
+  }
+  {
+    FakePlugin dedicated(TlsConfig(), PluginSocket(), loop_);
+    absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(dedicated.endpoint());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    absl::StatusOr<uint32_t> first = (*connection)->OfferHostServices(&services);
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE((*connection)->OfferHostServices(&services).ok());
+    absl::StatusOr<uint32_t> third = (*connection)->OfferHostServices(&services);
+    EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(std::string(third.status().message()),
+                HasSubstr("more than 2 host-service servers"));
+    EXPECT_THAT(broker_dir_.Entries(), ::testing::SizeIs(2));
+    (*connection)->WithdrawHostServices(*first);
+    EXPECT_TRUE((*connection)->OfferHostServices(&services).ok()) << "a withdrawn server is freed";
+    (*connection)->Close();
+  }
+  options.share_host_services = false;
+  MakeTransport(options);
+  std::vector<plugin::ConnInfo> announced;
+  std::mutex announced_mu;
+  FakePluginConfig config = TlsConfig();
+  config.shared_host_services = true;
+  FakePlugin sharing(config, PluginSocket(), loop_);
+  sharing.OnConnInfo([&](const plugin::ConnInfo& info) {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    announced.push_back(info);
+  });
+  absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(sharing.endpoint());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE((*connection)->OfferHostServices(&services).ok());
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    return announced.size() == 1;
+  }));
+  {
+    std::lock_guard<std::mutex> lock(announced_mu);
+    EXPECT_EQ(announced[0].network(), "unix");
+  }
+  (*connection)->Close();
 }
 
 // A host-service call whose deadline passes while the loop is busy is answered by gRPC without
