@@ -323,6 +323,9 @@ absl::Status Server::OpenStorage() {
       ha.post = [this](absl::AnyInvocable<void()> task) { posix_.loop().Post(std::move(task)); };
       coordinator_ = std::make_unique<etcd::EtcdCoordinator>(*etcd_client_, std::move(ha));
       etcd_storage_->EnableReadCache(coordinator_->lease_window());
+      if (config_.performance_standby && config_.performance_standby_cached_reads) {
+        etcd_storage_->EnableWatchedReads(coordinator_->watch_health());
+      }
     }
     return absl::OkStatus();
   }
@@ -407,6 +410,9 @@ absl::Status Server::Start() {
     leadership.advertise.api_addr = ApiAddr();
     leadership.advertise.cluster_addr = config_.cluster_addr;
     leadership.performance_standby = config_.performance_standby;
+    leadership.drain_requests = [this](absl::AnyInvocable<void()> then) {
+      api_->WhenDrained(ha::kStepDownDrainLimit, std::move(then));
+    };
     if (ClusteringEnabled()) {
       leadership.prepare_active = [this] { return StartClusterPort(); };
       api_options.forward = [this](const std::string& cluster_addr, const http::Request& request,
@@ -474,11 +480,19 @@ absl::Status Server::StartClusterPort() {
     bind = *from_addr;
   }
   api::Api* api = api_.get();
+  etcd::EtcdStorage* storage = etcd_storage_;
   absl::StatusOr<std::unique_ptr<cluster::ForwardingServer>> server =
-      cluster::ForwardingServer::Start(bind, *tls, ClusterLimits(),
-                                       [api](http::Request request, http::Responder respond) {
-                                         api->Handle(std::move(request), std::move(respond));
-                                       });
+      cluster::ForwardingServer::Start(
+          bind, *tls, ClusterLimits(),
+          [api, storage](http::Request request, http::Responder respond) {
+            api->Handle(std::move(request),
+                        [storage, respond = std::move(respond)](http::Response r) mutable {
+                          // Every write this answer depends on is at or below it.
+                          r.headers.emplace_back(cluster::kStoreRevisionHeader,
+                                                 absl::StrCat(storage->last_write_revision()));
+                          std::move(respond)(std::move(r));
+                        });
+          });
   if (!server.ok()) return server.status();
   cluster_server_ = *std::move(server);
   if (config_.cluster_addr.empty()) {
@@ -502,7 +516,24 @@ void Server::ForwardToActive(const std::string& cluster_addr, const http::Reques
     if (!tls.ok()) return std::move(done)(tls.status());
     cluster_client_ = std::make_unique<cluster::ForwardingClient>(*std::move(tls), ClusterLimits());
   }
-  cluster_client_->Forward(cluster_addr, request, std::move(done));
+  etcd::EtcdStorage* storage = etcd_storage_;
+  cluster_client_->Forward(
+      cluster_addr, request,
+      [storage, done = std::move(done)](absl::StatusOr<http::Response> answer) mutable {
+        if (answer.ok()) {
+          auto& headers = answer->headers;
+          for (auto it = headers.begin(); it != headers.end();) {
+            if (!absl::EqualsIgnoreCase(it->first, cluster::kStoreRevisionHeader)) {
+              ++it;
+              continue;
+            }
+            int64_t revision = 0;
+            if (absl::SimpleAtoi(it->second, &revision)) storage->AwaitRevision(revision);
+            it = headers.erase(it);
+          }
+        }
+        std::move(done)(std::move(answer));
+      });
 }
 
 // Vault's dev mode: one share, unsealed, kv at secret/ (version 1: bulwark's kv has no v2).

@@ -368,7 +368,8 @@ bool WaitUntilActive(int port) {
 // cluster_address 127.0.0.1:0) and the server logs at trace level.
 std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess& etcd,
                        bool ha_enabled, const std::string& lock_ttl = "5s",
-                       bool cluster_port = false, bool perf_standby = false) {
+                       bool cluster_port = false, bool perf_standby = false,
+                       bool disable_clustering = false) {
   const std::string config = dir + "/config.json";
   EXPECT_EQ(system(absl::StrCat("mkdir -p ", dir, "/plugins").c_str()), 0);
   json listener = {{"address", "127.0.0.1:0"}, {"tls_disable", true}};
@@ -385,6 +386,7 @@ std::string EtcdConfig(const std::string& dir, const server_testing::EtcdProcess
   };
   if (cluster_port) c["log_level"] = "trace";
   if (perf_standby) c["performance_standby"] = true;
+  if (disable_clustering) c["disable_clustering"] = true;
   std::ofstream(config) << c.dump();
   return config;
 }
@@ -846,6 +848,122 @@ TEST(ServerProcessTest, PerformanceStandbysServeReadsAndResendWrites) {
   for (Running& s : servers) {
     EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
     EXPECT_THAT(s.process->output(), Not(HasSubstr(root)));
+  }
+}
+
+// Invalidation on performance standbys: a barrier key rotated on the active node (sys/rotate)
+// reaches both perf standbys through their etcd watch (the keyring is read again, logged), so an
+// entry sealed under the new term reads there; a rotation through a perf standby is re-sent.
+// A kv value read on a perf standby (then answered from its watched read cache) and changed on
+// the active node: the perf standby sends InvalidateKey to the kv plugin that owns it (debug
+// log) and its next read shows the new value.
+TEST(ServerProcessTest, PerformanceStandbysReloadTheKeyringAndInvalidateTheirPlugins) {
+  server_testing::EtcdProcess etcd("etcd-inval");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(etcd, "etcd-inval", 3, &servers, &init,
+                                         /*cluster_port=*/true, /*perf_standby=*/true));
+  const std::string& root = init.root;
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      return Send(servers[i].port, "GET", "/v1/sys/health").status == 473;
+    })) << servers[i].process->output();
+  }
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"1"})").status, 204);
+  // Seen by the perf standby (from etcd or memory) before it changes.
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      return Send(servers[i].port, "GET", "/v1/d/x", root).status == 200;
+    })) << servers[i].process->output();
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/d/x", root).Json()["data"]["v"], "1");
+  }
+
+  // The keyring.
+  constexpr char kKeyring[] = "invalidation: reloaded the keyring";
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/sys/rotate", root).status, 204)
+      << servers[0].process->output();
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/after-rotate", root, R"({"v":"term 2"})").status,
+            204);
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return Count(servers[i].process->output(), kKeyring) >= 1; }))
+        << servers[i].process->output();
+    HttpReply read = Send(servers[i].port, "GET", "/v1/d/after-rotate", root);
+    ASSERT_EQ(read.status, 200) << read.body << servers[i].process->output();
+    EXPECT_EQ(read.Json()["data"]["v"], "term 2");
+  }
+  // Through a perf standby: the keyring write fails read-only there and is re-sent.
+  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/sys/rotate", root).status, 204)
+      << servers[1].process->output();
+  ASSERT_TRUE(servers[0].process->WaitForLine("rotated the barrier key").has_value());
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return Count(servers[i].process->output(), kKeyring) >= 2; }))
+        << servers[i].process->output();
+  }
+
+  // InvalidateKey to the plugin that owns the key, and a fresh read after it.
+  constexpr char kInvalidated[] = "InvalidateKey sent to the plugin";
+  std::vector<size_t> sent;
+  for (int i = 1; i < 3; ++i) sent.push_back(Count(servers[i].process->output(), kInvalidated));
+  ASSERT_EQ(Send(servers[0].port, "PUT", "/v1/d/x", root, R"({"v":"2"})").status, 204);
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      return Count(servers[i].process->output(), kInvalidated) > sent[i - 1];
+    })) << servers[i].process->output();
+    EXPECT_EQ(Send(servers[i].port, "GET", "/v1/d/x", root).Json()["data"]["v"], "2");
+  }
+
+  for (Running& s : servers) {
+    EXPECT_THAT(s.process->output(), Not(HasSubstr("plugin InvalidateKey failed")));
+    EXPECT_THAT(s.process->output(), Not(HasSubstr("could not reload the keyring")));
+    EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+    EXPECT_THAT(s.process->output(), Not(HasSubstr(root)));
+  }
+}
+
+// disable_clustering (Vault's key) on servers that have a cluster address: no cluster port is
+// opened, the active node advertises none, and a standby answers 307 with the active node's
+// api_addr and the request's path and query instead of forwarding; the write lands when the
+// redirect is followed.
+TEST(ServerProcessTest, WithDisableClusteringAStandbyRedirectsToTheActiveNode) {
+  server_testing::EtcdProcess etcd("etcd-noclu");
+  const std::string dir = TestTmpDir() + "/etcd-noclu";
+  ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
+  const std::string config = EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s", /*cluster_port=*/true,
+                                        /*perf_standby=*/false, /*disable_clustering=*/true);
+  std::vector<Running> servers;
+  servers.push_back(Start({"-config=" + config}));
+  ASSERT_NE(servers[0].port, 0) << servers[0].process->output();
+  const Initialized init = InitAndUnseal(servers[0].port);
+  ASSERT_FALSE(init.root.empty());
+  ASSERT_TRUE(WaitUntilActive(servers[0].port)) << servers[0].process->output();
+  servers.push_back(Start({"-config=" + config}));
+  ASSERT_NE(servers[1].port, 0) << servers[1].process->output();
+  ASSERT_EQ(Send(servers[1].port, "PUT", "/v1/sys/unseal", "", init.unseal).Json()["sealed"],
+            false);
+  ASSERT_EQ(WaitForOneActive(servers, {false, false}), 0);
+  ASSERT_EQ(Send(servers[0].port, "POST", "/v1/sys/mounts/d", init.root, R"({"type":"kv"})").status,
+            204);
+
+  HttpReply leader = Send(servers[1].port, "GET", "/v1/sys/leader");
+  EXPECT_EQ(leader.Json()["leader_address"], Address(servers[0].port));
+  EXPECT_EQ(leader.Json()["leader_cluster_address"], "");
+  EXPECT_EQ(Send(servers[1].port, "GET", "/v1/sys/health").status, 429);
+  HttpReply write = Send(servers[1].port, "PUT", "/v1/d/x?a=b", init.root, R"({"v":"1"})");
+  ASSERT_EQ(write.status, 307) << write.headers << write.body;
+  EXPECT_EQ(write.Header("Location"), Address(servers[0].port) + "/v1/d/x?a=b");
+  ASSERT_EQ(
+      Send(LocationPort(write.Header("Location")), "PUT", "/v1/d/x", init.root, R"({"v":"1"})")
+          .status,
+      204);
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/x", init.root).Json()["data"]["v"], "1");
+  HttpReply read = Send(servers[1].port, "GET", "/v1/d/x", init.root);
+  EXPECT_EQ(read.status, 307);
+
+  for (Running& s : servers) {
+    EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+    EXPECT_THAT(s.process->output(), Not(HasSubstr("cluster port listening on")));
+    EXPECT_THAT(s.process->output(), Not(HasSubstr("forwarding failed")));
+    EXPECT_THAT(s.process->output(), Not(HasSubstr(init.root)));
   }
 }
 

@@ -7,23 +7,16 @@
 //
 //   bazel run -c opt //benchmarks/ha:etcd_write_benchmark [-- --writes=1000 --rounds=5
 //                                                             --value_bytes=100]
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -46,48 +39,21 @@ using ha_bench::Stats;
 using ha_bench::Summarize;
 using ha_bench::Time;
 
-void Die(const std::string& what) {
-  std::fprintf(stderr, "etcd_write_benchmark: %s\n", what.c_str());
-  std::exit(1);
-}
+constexpr char kName[] = "etcd_write_benchmark";
+
+void Die(const std::string& what) { ha_bench::Die(kName, what); }
 
 int Main(int argc, char** argv) {
-  const ha_bench::Args args = ha_bench::ParseArgs(argc, argv, "etcd_write_benchmark", {});
-  const std::string& bulwark = args.bulwark;
+  const ha_bench::Args args = ha_bench::ParseArgs(argc, argv, kName, {});
   const std::string& dir = args.dir;
   const int writes = args.writes, rounds = args.rounds, value_bytes = args.value_bytes;
   int status = 0;
   {
     server_testing::EtcdProcess etcd("bench");
-    const std::string config = dir + "/config.json";
-    std::ofstream(config) << json{
-        {"storage",
-         {{"etcd", {{"address", etcd.client_url()}, {"path", "/bench/"}, {"ha_enabled", true}}}}},
-        {"listener", {{"tcp", {{"address", "127.0.0.1:0"}, {"tls_disable", true}}}}},
-        {"log_level", "warn"},
-    }.dump();
-    server_testing::ServerProcess server({bulwark, "server", "-config=" + config},
-                                         {"PATH=/usr/bin:/bin", "TMPDIR=" + dir});
-    std::optional<std::string> line = server.WaitForLine("Api Address: http://");
-    if (!line || !server.WaitForLine("server started")) Die("server did not start");
-    int port = 0;
-    (void)absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &port);
-
-    Connection http(port);
-    std::string body;
-    if (http.Do("PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})", &body) !=
-        200) {
-      Die("init: " + body);
-    }
-    const json init = json::parse(body);
-    const std::string root = init["root_token"].get<std::string>();
-    http.Do("PUT", "/v1/sys/unseal", "", json{{"key", init["keys"][0].get<std::string>()}}.dump());
-    for (int i = 0;; ++i) {
-      http.Do("GET", "/v1/sys/leader", "", "", &body);
-      if (json::parse(body, nullptr, false).value("is_self", false)) break;
-      if (i > 600) Die("the server never became active");
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    ha_bench::Server server = ha_bench::StartServer(
+        args, kName, "server", ha_bench::EtcdServerConfig(etcd.client_url(), false));
+    Connection http(server.port);
+    const std::string root = ha_bench::InitAndActivate(http, kName).root;
     if (http.Do("POST", "/v1/sys/mounts/d", root, R"({"type":"kv"})") != 204) Die("mount kv");
 
     const std::string kv_body = json{{"v", std::string(value_bytes, 'x')}}.dump();
@@ -184,7 +150,7 @@ int Main(int argc, char** argv) {
     const double ratio = ratios[ratios.size() / 2];
     std::printf("median over rounds: kv write / etcd put = %.2fx (goal <= 1.30x): %s\n", ratio,
                 ratio <= 1.3 ? "met" : "NOT met");
-    status = server.Stop(SIGTERM) == 0 ? 0 : 1;
+    status = server.process->Stop(SIGTERM) == 0 ? 0 : 1;
   }
   std::filesystem::remove_all(dir);
   return status;

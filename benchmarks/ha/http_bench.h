@@ -1,5 +1,6 @@
 // What the HA benchmarks share (benchmarks/ha): an HTTP/1.1 client on one kept-alive loopback
-// connection, a timer over a workload and its median and mean.
+// connection, a timer over a workload and its median and mean, the command line, and starting,
+// initialising and unsealing `bulwark server`s on one etcd.
 #ifndef BULWARK_BENCHMARKS_HA_HTTP_BENCH_H_
 #define BULWARK_BENCHMARKS_HA_HTTP_BENCH_H_
 
@@ -15,7 +16,12 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -23,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/testing/process.h"
 
 namespace bulwark::ha_bench {
 
@@ -148,6 +155,83 @@ inline Args ParseArgs(int argc, char** argv, const char* name, Args defaults) {
   args.dir = dir_template;
   setenv("TEST_TMPDIR", args.dir.c_str(), 1);
   return args;
+}
+
+[[noreturn]] inline void Die(const char* benchmark, const std::string& what) {
+  std::fprintf(stderr, "%s: %s\n", benchmark, what.c_str());
+  std::exit(1);
+}
+
+// A server configuration on storage "etcd" at `etcd_url` (path /bench/, ha_enabled), a plain
+// HTTP listener on a free loopback port, warn logs; with `cluster`, a cluster port on a free one.
+inline nlohmann::json EtcdServerConfig(const std::string& etcd_url, bool cluster) {
+  nlohmann::json tcp = {{"address", "127.0.0.1:0"}, {"tls_disable", true}};
+  if (cluster) tcp["cluster_address"] = "127.0.0.1:0";
+  return {
+      {"storage", {{"etcd", {{"address", etcd_url}, {"path", "/bench/"}, {"ha_enabled", true}}}}},
+      {"listener", {{"tcp", tcp}}},
+      {"log_level", "warn"},
+  };
+}
+
+// One `bulwark server` of a benchmark, started with `config` (written to <dir>/<name>.json),
+// and the port of its API once it has started.
+struct Server {
+  std::unique_ptr<server_testing::ServerProcess> process;
+  int port = 0;
+};
+
+inline Server StartServer(const Args& args, const char* benchmark, const std::string& name,
+                          const nlohmann::json& config) {
+  const std::string path = absl::StrCat(args.dir, "/", name, ".json");
+  std::ofstream(path) << config.dump();
+  Server s;
+  s.process = std::make_unique<server_testing::ServerProcess>(
+      std::vector<std::string>{args.bulwark, "server", "-config=" + path},
+      std::vector<std::string>{"PATH=/usr/bin:/bin", "TMPDIR=" + args.dir});
+  std::optional<std::string> line = s.process->WaitForLine("Api Address: http://");
+  if (!line || !s.process->WaitForLine("server started")) Die(benchmark, name + " did not start");
+  (void)absl::SimpleAtoi(line->substr(line->rfind(':') + 1), &s.port);
+  return s;
+}
+
+// The root token and the body of an unseal request.
+struct Keys {
+  std::string root;
+  std::string unseal;
+};
+
+// Polls `path` (every 50 ms, for at most 30 s) until `done(status, body)`.
+template <typename Done>
+void WaitFor(Connection& c, const char* benchmark, const std::string& path, const char* what,
+             Done done) {
+  std::string body;
+  for (int i = 0;; ++i) {
+    const int status = c.Do("GET", path, "", "", &body);
+    if (done(status, body)) return;
+    if (i > 600) Die(benchmark, what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Initialises the cluster through `c` (one key share), unseals that server and waits until it
+// is the active node.
+inline Keys InitAndActivate(Connection& c, const char* benchmark) {
+  std::string body;
+  if (c.Do("PUT", "/v1/sys/init", "", R"({"secret_shares":1,"secret_threshold":1})", &body) !=
+      200) {
+    Die(benchmark, "init: " + body);
+  }
+  const nlohmann::json init = nlohmann::json::parse(body);
+  Keys keys;
+  keys.root = init["root_token"].get<std::string>();
+  keys.unseal = nlohmann::json{{"key", init["keys"][0].get<std::string>()}}.dump();
+  c.Do("PUT", "/v1/sys/unseal", "", keys.unseal);
+  WaitFor(c, benchmark, "/v1/sys/leader", "the first server never became active",
+          [](int, const std::string& b) {
+            return nlohmann::json::parse(b, nullptr, false).value("is_self", false);
+          });
+  return keys;
 }
 
 }  // namespace bulwark::ha_bench

@@ -377,6 +377,11 @@ absl::Status Barrier::LoadKeyring() {
   return absl::OkStatus();
 }
 
+absl::Status Barrier::ReloadKeyring() {
+  RETURN_IF_ERROR(CheckUnsealed());
+  return LoadKeyring();
+}
+
 void Barrier::Seal() {
   // Planted bug for the simulator's drill (never configured in production): the barrier reports
   // itself sealed but keeps its data keys and goes on serving, as a seal that forgot to take
@@ -446,6 +451,7 @@ absl::StatusOr<std::optional<std::string>> Barrier::Get(absl::string_view key) {
   }
   const uint32_t term = GetBe32(bytes.data() + 1);
   auto it = terms_.find(term);
+  if (it == terms_.end() && term > active_term_ && ReloadKeyring().ok()) it = terms_.find(term);
   if (it == terms_.end()) {
     return EntryLoss(
         key, absl::StrCat("names key term ", term, ", which the keyring does not hold (damaged?)"));

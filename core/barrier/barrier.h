@@ -146,6 +146,12 @@ class Barrier final : public Storage {
   // Errors: kResourceExhausted if the keyring holds kBarrierKeyringTermsMax terms already.
   absl::StatusOr<uint32_t> Rotate();
 
+  // Reads the keyring again (another node rotated it: a performance standby's invalidation,
+  // docs/ha.md). Get does the same by itself, once, when it meets an entry sealed under a term
+  // newer than the active one. Errors: kFailedPrecondition while sealed; LoadKeyring's (the
+  // keyring held so far is kept).
+  absl::Status ReloadKeyring();
+
   bool initialized() const { return initialized_; }
   bool sealed() const { return sealed_; }
   SealStatus seal_status() const;

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "base/storage/storage.h"
 #include "core/ha/coordinator.h"
@@ -33,6 +34,17 @@ class FencedStorage : public Storage {
   void SetFencedListener(std::function<void(const LockGrant&)> listener) {
     fenced_listener_ = std::move(listener);
   }
+
+  // Watched reads (docs/ha.md, "Reads on a performance standby"): a performance standby's
+  // Leadership watches every key of the store from its unseal to its seal. It calls
+  // BeginWatchedReads once that watch is established, Changed with every batch the watch
+  // delivers (in store order, before the node invalidates anything, so reloads read the new
+  // values), and EndWatchedReads when the watch ends. While read-only and watched, a storage may
+  // answer Get from memory, dropping each key the watch reports changed. The defaults do nothing
+  // (every read goes to the store).
+  virtual void BeginWatchedReads() {}
+  virtual void Changed(const std::vector<WatchEvent>& events) { (void)events; }
+  virtual void EndWatchedReads() {}
 
  protected:
   void NotifyFenced(const LockGrant& grant) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/crypto/uuid.h"
+#include "core/barrier/barrier.h"
 #include "faultinject/failpoint.h"
 
 namespace bulwark::ha {
@@ -63,15 +64,16 @@ void Leadership::OnUnsealed() {
 
 void Leadership::BecomePerfStandby(absl::AnyInvocable<void()> then) {
   if (watch_ == nullptr) {
-    // Barrier entries live at physical "logical/<key>": the catalog and the mount table under
-    // "logical/core/".
+    // Every key: the storage's watched reads need them all; barrier entries (physical
+    // "logical/<key>") become invalidations.
     std::weak_ptr<bool> alive = alive_;
     absl::StatusOr<std::unique_ptr<WatchHandle>> w =
-        coordinator_.Watch("logical/core/", [this, alive](std::vector<WatchEvent> events) {
+        coordinator_.Watch("", [this, alive](std::vector<WatchEvent> events) {
           if (!alive.expired()) OnStoreEvents(events);
         });
     if (w.ok()) {
       watch_ = *std::move(w);
+      storage_.BeginWatchedReads();
     } else {
       Log(LogLevel::kWarn, "performance standby: cannot watch the store; no invalidations",
           w.status().ToString());
@@ -81,12 +83,19 @@ void Leadership::BecomePerfStandby(absl::AnyInvocable<void()> then) {
 }
 
 void Leadership::OnStoreEvents(const std::vector<WatchEvent>& events) {
+  // First the storage, so that what the node reloads below is read fresh.
+  storage_.Changed(events);
   if (node_.role() != node::Role::kPerfStandby) return;
   // One invalidation per key in the batch, in store order (a mount table written twice in one
   // batch is reloaded once).
   std::vector<std::string> keys;
   for (const WatchEvent& e : events) {
     absl::string_view key = e.key;
+    if (key == kBarrierKeyringPath) {
+      // Before the entries sealed under the new term (store order): the rotation wrote it first.
+      node_.ReloadKeyring();
+      continue;
+    }
     if (!absl::ConsumePrefix(&key, "logical/")) continue;
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.emplace_back(key);
   }
@@ -95,6 +104,7 @@ void Leadership::OnStoreEvents(const std::vector<WatchEvent>& events) {
 
 void Leadership::OnSealed() {
   unsealed_ = false;
+  if (watch_ != nullptr) storage_.EndWatchedReads();
   watch_.reset();
   if (retry_ != kNoTimer) env_.executor.Cancel(retry_);
   retry_ = kNoTimer;
@@ -172,6 +182,24 @@ void Leadership::StepDown() {
     Log(LogLevel::kInfo, "step-down requested, but this node does not hold the HA lock");
     return;
   }
+  if (draining_) return;
+  if (options_.drain_requests) {
+    Log(LogLevel::kInfo, "stepping down by request: waiting for requests in flight");
+    draining_ = true;
+    std::weak_ptr<bool> alive = alive_;
+    options_.drain_requests([this, alive, holder = grant_->holder_id] {
+      if (alive.expired()) return;
+      draining_ = false;
+      // The lock may have been lost meanwhile (then the node has stood down already).
+      if (!grant_.has_value() || grant_->holder_id != holder) return;
+      FinishStepDown();
+    });
+    return;
+  }
+  FinishStepDown();
+}
+
+void Leadership::FinishStepDown() {
   Log(LogLevel::kInfo, "stepping down by request: releasing the HA lock");
   // Standbys must not find a stale address; the entry is ours while the lock is (a fenced write).
   if (serving_) {

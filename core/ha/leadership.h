@@ -49,10 +49,19 @@ struct LeadershipOptions {
   // the simulator.
   std::function<absl::Status()> prepare_active;
   // Performance standby (docs/ha.md): while not active the node runs its plugins over read-only
-  // storage (node::Role::kPerfStandby) and watches "logical/core/" in the store, turning each
-  // change into node::Node::Invalidate.
+  // storage (node::Role::kPerfStandby) and watches every key of the store, handing each batch to
+  // the storage (FencedStorage::Changed: its watched reads) and turning each changed barrier
+  // entry into node::Node::Invalidate.
   bool performance_standby = false;
+  // Runs `then` on the loop once the requests in flight when it is called have been answered, or
+  // after a bound (the server: api::Api::WhenDrained with kStepDownDrainLimit). A step-down by
+  // request waits for it while still holding the lock, before it releases the lock and stops the
+  // plugins (Vault lets in-flight requests finish before its teardown). Unset: at once.
+  std::function<void(absl::AnyInvocable<void()> then)> drain_requests;
 };
+
+// How long a step-down by request waits for the requests in flight (server.ha step-down).
+inline constexpr absl::Duration kStepDownDrainLimit = absl::Seconds(90);
 
 // What sys/leader reports.
 struct LeaderView {
@@ -98,6 +107,8 @@ class Leadership {
   void Lost(absl::Status why);
   // Read-only storage, the node a standby (plugins stopped), a new campaign after `wait`.
   void StandDown(absl::Duration wait, std::string done_message);
+  // The step-down once the requests in flight are answered.
+  void FinishStepDown();
   // A performance standby: the node's plugins up over read-only storage, then `then`.
   void BecomePerfStandby(absl::AnyInvocable<void()> then);
   void OnStoreEvents(const std::vector<WatchEvent>& events);
@@ -113,6 +124,7 @@ class Leadership {
   bool unsealed_ = false;
   std::optional<LockGrant> grant_;
   bool serving_ = false;
+  bool draining_ = false;  // A step-down waits for requests in flight.
   absl::Time active_since_;
   TimerId retry_ = kNoTimer;
   // A standby's cached view of the active node, for holder `cached_holder_`.

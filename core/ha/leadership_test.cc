@@ -167,6 +167,38 @@ TEST(LeadershipTest, StepDownReleasesTheLockAndContendsAgainOnlyAfterItsWait) {
   EXPECT_EQ(coordinator.resigns, resigns);
 }
 
+TEST(LeadershipTest, AStepDownWaitsForTheRequestsInFlightBeforeReleasingTheLock) {
+  StandbyNode t;
+  GrantingCoordinator coordinator(t.sim.loop());
+  LeadershipOptions lo;
+  lo.advertise = {"https://10.0.0.1:8200", ""};
+  absl::AnyInvocable<void()> drained;
+  int drains = 0;
+  lo.drain_requests = [&](absl::AnyInvocable<void()> then) {
+    ++drains;
+    drained = std::move(then);
+  };
+  Leadership leadership(t.sim.env(), *t.node, coordinator, t.storage, t.log, lo);
+  ASSERT_TRUE(t.InitAndUnseal());
+  leadership.OnUnsealed();
+  ASSERT_TRUE(t.sim.loop().RunUntil([&] { return leadership.active(); }, absl::Seconds(1)));
+  leadership.StepDown();
+  leadership.StepDown();  // A second request while waiting changes nothing.
+  EXPECT_EQ(drains, 1);
+  t.sim.loop().RunUntilIdle();
+  // Still active, holding the lock, writes allowed: the requests in flight can finish.
+  EXPECT_EQ(coordinator.resigns, 0);
+  EXPECT_TRUE(leadership.active());
+  EXPECT_FALSE(t.storage.read_only());
+  EXPECT_EQ(t.node->role(), node::Role::kActive);
+  ASSERT_TRUE(drained != nullptr);
+  drained();
+  EXPECT_EQ(coordinator.resigns, 1);
+  EXPECT_FALSE(leadership.active());
+  EXPECT_TRUE(t.storage.read_only());
+  EXPECT_EQ(t.node->role(), node::Role::kStandby);
+}
+
 // Another node holds the lock: campaigns never win.
 class OtherHolderCoordinator final : public Coordinator {
  public:

@@ -879,6 +879,25 @@ void LifecycleManager::CleanupInstance(const std::string& path, absl::AnyInvocab
                          });
 }
 
+void LifecycleManager::InvalidateKey(absl::string_view mount_path, absl::string_view key) {
+  auto it = mounts_.find(mount_path);
+  if (it == mounts_.end() || !it->second->ready ||
+      it->second->entry.type == catalog::PluginType::kDatabase) {
+    return;
+  }
+  const MountState& m = *it->second;
+  pb::InvalidateKeyArgs args;
+  args.set_key(std::string(key));
+  Log(LogLevel::kDebug, "InvalidateKey sent to the plugin", {{"mount", m.entry.path}});
+  ControlCall<pb::Empty>(m.process_id, protocol::kInvalidateKeyMethod, args.SerializeAsString(),
+                         m.multiplex_id, [this, path = m.entry.path](absl::StatusOr<pb::Empty> r) {
+                           if (!r.ok()) {
+                             Log(LogLevel::kWarn, "plugin InvalidateKey failed",
+                                 {{"mount", path}, {"error", r.status().ToString()}});
+                           }
+                         });
+}
+
 // ---- Termination events --------------------------------------------------------------------
 
 void LifecycleManager::Unmount(absl::string_view mount_path, TerminationEvent why,

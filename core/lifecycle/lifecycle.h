@@ -163,6 +163,11 @@ class LifecycleManager {
   void TerminateAll(TerminationEvent why, absl::AnyInvocable<void()> done);
   void Resume();
 
+  // pb.Backend/InvalidateKey to the mount's instance: `key` (relative to the mount's storage)
+  // changed behind its back (a performance standby's invalidation, docs/ha.md). Only to an
+  // instance that is set up (one not running holds nothing to invalidate); a failure is logged.
+  void InvalidateKey(absl::string_view mount_path, absl::string_view key);
+
   // The database engine's hooks: Cleanup the mount's instance and restart its plugin process at
   // the next use (Vault closes the connection's plugin instance on these events).
   void TerminateInstance(absl::string_view mount_path, TerminationEvent why, StatusCallback done);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 
@@ -417,12 +418,40 @@ void Node::Invalidate(absl::string_view key) {
       return;
     }
     Log(LogLevel::kInfo, "invalidation: reloaded the plugin catalog");
+    return;
   }
+  // A mount's own data, "logical/<uuid>/<key>": InvalidateKey to the plugin that owns it, with
+  // the key as the plugin sees it (Vault's invalidation of a backend's storage view).
+  absl::string_view rest = key;
+  if (!absl::ConsumePrefix(&rest, "logical/")) return;
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return;
+  const absl::string_view uuid = rest.substr(0, slash);
+  for (const mount::MountEntry& e : mounts_->List()) {
+    if (e.uuid != uuid) continue;
+    if (!IsDatabaseMount(e)) lifecycle_->InvalidateKey(e.path, rest.substr(slash + 1));
+    return;
+  }
+}
+
+void Node::ReloadKeyring() {
+  if (role_ != Role::kPerfStandby || barrier_->sealed()) return;
+  if (absl::Status s = barrier_->ReloadKeyring(); !s.ok()) {
+    Log(LogLevel::kWarn, "invalidation: could not reload the keyring", {{"error", s.ToString()}});
+    return;
+  }
+  Log(LogLevel::kInfo, "invalidation: reloaded the keyring",
+      {{"term", absl::StrCat(barrier_->active_term())}});
 }
 
 void Node::Shutdown(absl::AnyInvocable<void()> done) {
   shut_down_ = true;
   StopPlugins(lifecycle::TerminationEvent::kShutdown, std::move(done));
+}
+
+absl::StatusOr<uint32_t> Node::RotateBarrierKey() {
+  RETURN_IF_ERROR(CheckServing());
+  return barrier_->Rotate();
 }
 
 absl::StatusOr<catalog::CatalogEntryView> Node::RegisterPlugin(const catalog::RegisterRequest& r) {

@@ -110,11 +110,17 @@ class Node {
   // "Invalidation"): reloads the catalog, the mount table (mounting new mounts, unmounting
   // removed ones) or forwards InvalidateKey to the plugin that owns a key under logical/<uuid>/.
   void Invalidate(absl::string_view key);
+  // A performance standby saw the keyring change (another node rotated the barrier key): reads
+  // it again. Logs "invalidation: reloaded the keyring".
+  void ReloadKeyring();
   Role role() const { return role_; }
   // Graceful shutdown: stops every plugin; the node refuses everything afterwards.
   void Shutdown(absl::AnyInvocable<void()> done);
 
   // ---- sys/ operations (require unsealed and active) ----------------------------------------
+  // sys/rotate: a new barrier key term (Barrier::Rotate). On a performance standby the keyring
+  // write fails with the read-only error.
+  absl::StatusOr<uint32_t> RotateBarrierKey();
   absl::StatusOr<catalog::CatalogEntryView> RegisterPlugin(const catalog::RegisterRequest& r);
   absl::Status DeregisterPlugin(catalog::PluginType type, absl::string_view name,
                                 absl::string_view version);

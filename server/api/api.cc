@@ -101,6 +101,7 @@ struct Api::Call {
   http::Request raw;
   http::Responder respond;
   std::string request_id;
+  uint64_t sequence = 0;
   absl::Duration started;
   bool finished = false;
   // The token lookup, done at most once per call.
@@ -180,11 +181,47 @@ void Api::BeginShutdown(absl::AnyInvocable<void()> drained) {
   drained_ = std::move(drained);
 }
 
+void Api::WhenDrained(absl::Duration limit, absl::AnyInvocable<void()> then) {
+  auto once = std::make_shared<absl::AnyInvocable<void()>>(std::move(then));
+  drain_waiters_.push_back({next_sequence_, once});
+  std::weak_ptr<bool> alive = alive_;
+  env_.executor.PostAfter(limit, [this, alive, once] {
+    if (alive.expired() || *once == nullptr) return;
+    Log(LogLevel::kWarn, "requests still in flight after the step-down wait; going on",
+        {{"in_flight", absl::StrCat(in_flight_)}});
+    absl::AnyInvocable<void()> run = std::move(*once);
+    *once = nullptr;
+    run();
+  });
+  RunDrainWaiters();
+}
+
+void Api::RunDrainWaiters() {
+  std::vector<std::shared_ptr<absl::AnyInvocable<void()>>> ready;
+  for (auto it = drain_waiters_.begin(); it != drain_waiters_.end();) {
+    if (*it->then == nullptr) {
+      it = drain_waiters_.erase(it);
+    } else if (open_.empty() || *open_.begin() >= it->before) {
+      ready.push_back(it->then);
+      it = drain_waiters_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& once : ready) {
+    absl::AnyInvocable<void()> run = std::move(*once);
+    *once = nullptr;
+    run();
+  }
+}
+
 void Api::Serve(http::Request request, http::Responder respond) {
   auto c = std::make_shared<Call>();
   c->respond = std::move(respond);
   c->started = env_.clock.MonotonicNow();
   c->request_id = NewUuid();
+  c->sequence = next_sequence_++;
+  open_.insert(c->sequence);
   ++in_flight_;
   in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
   absl::StatusOr<ApiRequest> decoded = DecodeRequest(request);
@@ -214,6 +251,8 @@ void Api::Dispatch(const CallPtr& c) {
       return Leader(c);
     case Route::kSysStepDown:
       return StepDown(c);
+    case Route::kSysRotate:
+      return Rotate(c);
     case Route::kSysMounts:
       return Mounts(c);
     case Route::kSysMount:
@@ -305,6 +344,8 @@ void Api::Finish(const CallPtr& c, http::Response r) {
   std::move(c->respond)(std::move(r));
   --in_flight_;
   in_flight_gauge_->Set({}, static_cast<double>(in_flight_));
+  open_.erase(c->sequence);
+  if (!drain_waiters_.empty()) RunDrainWaiters();
   if (shutting_down_ && in_flight_ == 0 && drained_) {
     absl::AnyInvocable<void()> drained = std::move(drained_);
     drained_ = nullptr;
@@ -483,6 +524,17 @@ void Api::Seal(const CallPtr& c) {
     if (options_.on_sealed) options_.on_sealed();
     FinishEmpty(c, 204);
   }));
+}
+
+// Vault's sys/rotate: a new barrier key term seals every later write (root token only here:
+// bulwark has no policies). On a performance standby the keyring write fails read-only and the
+// request is re-sent to the active node.
+void Api::Rotate(const CallPtr& c) {
+  if (!Authorize(c)) return;
+  absl::StatusOr<uint32_t> term = node_.RotateBarrierKey();
+  if (!term.ok()) return FinishError(c, term.status());
+  Log(LogLevel::kInfo, "rotated the barrier key", {{"term", absl::StrCat(*term)}});
+  FinishEmpty(c, 204);
 }
 
 void Api::StepDown(const CallPtr& c) {

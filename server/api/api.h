@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -90,6 +91,11 @@ class Api {
   // Requests handed to the node and not yet answered. Loop thread.
   size_t in_flight() const { return in_flight_; }
 
+  // Runs `then` on the loop once every request in flight now has been answered (requests that
+  // arrive later do not delay it), or once `limit` has passed, whichever is first; at once when
+  // none is in flight. A step-down by request waits on it (docs/ha.md). Loop thread.
+  void WhenDrained(absl::Duration limit, absl::AnyInvocable<void()> then);
+
  private:
   struct Call;
   using CallPtr = std::shared_ptr<Call>;
@@ -116,6 +122,7 @@ class Api {
   void Unseal(const CallPtr& c);
   void Seal(const CallPtr& c);
   void StepDown(const CallPtr& c);
+  void Rotate(const CallPtr& c);
   // On an HA standby: answers a request the standby does not serve (307 to the active node,
   // 500 for sys/seal or when no active node is known) and returns true.
   bool StandbyAnswer(const CallPtr& c);
@@ -174,6 +181,15 @@ class Api {
   metrics::Family* ha_requests_;
   std::string unseal_nonce_;  // The current unseal attempt's id; "" when none is under way.
   size_t in_flight_ = 0;
+  // The sequence numbers of the requests in flight, and the WhenDrained waiters.
+  uint64_t next_sequence_ = 0;
+  std::set<uint64_t> open_;
+  struct DrainWaiter {
+    uint64_t before = 0;  // Waits for every request numbered below it.
+    std::shared_ptr<absl::AnyInvocable<void()>> then;
+  };
+  std::vector<DrainWaiter> drain_waiters_;
+  void RunDrainWaiters();
   bool shutting_down_ = false;
   absl::AnyInvocable<void()> drained_;
   const std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

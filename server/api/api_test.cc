@@ -740,6 +740,36 @@ TEST_F(ApiTest, ShutdownDrainsInFlightRequestsAndRefusesNewOnes) {
   EXPECT_TRUE(drained);
 }
 
+TEST_F(ApiTest, WhenDrainedWaitsForTheRequestsInFlightOnly) {
+  InitAndUnseal();
+  MountKv();
+  bool idle = false;
+  api_->WhenDrained(absl::Seconds(90), [&] { idle = true; });
+  EXPECT_TRUE(idle);  // Nothing in flight: at once.
+  std::optional<http::Response> write;
+  http::Request w;
+  w.method = "PUT";
+  w.path = "/v1/secret/inflight";
+  w.headers = {{"x-vault-token", root_}};
+  w.body = R"({"a":"b"})";
+  api_->Handle(w, [&](http::Response resp) { write = std::move(resp); });
+  ASSERT_TRUE(sim_.loop().Step());  // The write reaches the node.
+  ASSERT_EQ(api_->in_flight(), 1u);
+  bool drained = false;
+  api_->WhenDrained(absl::Seconds(90), [&] { drained = true; });
+  EXPECT_FALSE(drained);
+  // A request that arrives later does not hold it up.
+  std::optional<http::Response> later;
+  http::Request l = w;
+  l.path = "/v1/secret/later";
+  api_->Handle(l, [&](http::Response resp) { later = std::move(resp); });
+  ASSERT_TRUE(sim_.loop().RunUntil([&] { return write.has_value(); }, absl::Seconds(5)));
+  EXPECT_EQ(write->status, 204);
+  EXPECT_TRUE(drained);
+  sim_.loop().RunUntilIdle();
+  EXPECT_TRUE(later.has_value());
+}
+
 TEST_F(ApiTest, AnswersArrivingAfterTheApiIsGoneAre503) {
   InitAndUnseal();
   MountKv();

@@ -193,6 +193,7 @@ void MatchRoute(absl::string_view rel, ApiRequest& r) {
       {"sys/health", Route::kSysHealth},
       {"sys/leader", Route::kSysLeader},
       {"sys/step-down", Route::kSysStepDown},
+      {"sys/rotate", Route::kSysRotate},
       {"sys/mounts", Route::kSysMounts},
       {"sys/plugins/catalog", Route::kSysCatalog},
       {"sys/plugins/reload/backend", Route::kSysPluginsReload},
@@ -298,6 +299,7 @@ bool Allowed(Route route, Operation op) {
     case Route::kSysUnseal:
     case Route::kSysSeal:
     case Route::kSysStepDown:
+    case Route::kSysRotate:
     case Route::kSysPluginsReload:
     case Route::kSysWrappingUnwrap:
     case Route::kSysLeasesRenew:
@@ -366,6 +368,8 @@ absl::string_view RouteName(Route route) {
       return "sys/leader";
     case Route::kSysStepDown:
       return "sys/step-down";
+    case Route::kSysRotate:
+      return "sys/rotate";
     case Route::kSysMounts:
       return "sys/mounts";
     case Route::kSysMount:

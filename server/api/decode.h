@@ -40,6 +40,7 @@ enum class Route {
   kSysHealth,
   kSysLeader,
   kSysStepDown,
+  kSysRotate,         // sys/rotate: a new barrier key term
   kSysMounts,         // sys/mounts
   kSysMount,          // sys/mounts/<path>
   kSysMountTune,      // sys/mounts/<path>/tune

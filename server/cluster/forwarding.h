@@ -33,6 +33,12 @@ struct ForwardingLimits {
   absl::Duration deadline = absl::Seconds(60);  // Of each forwarded call (client side).
 };
 
+// The active node's answer to a forwarded request carries its storage's latest write revision
+// in this header; the standby that forwarded it strips it and reads from memory again only once
+// its watch delivered that revision (docs/ha.md, "Reads on a performance standby"), so a client
+// reads its own writes there. Never shown to clients.
+inline constexpr char kStoreRevisionHeader[] = "X-Bulwark-Internal-Store-Revision";
+
 // "https://host:port" or "host:port" -> "host:port"; InvalidArgument without a port.
 absl::StatusOr<std::string> ClusterHostPort(absl::string_view cluster_addr);
 

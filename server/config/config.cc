@@ -262,12 +262,12 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     return Error("config", absl::StrCat("not valid JSON (HCL is not read: write JSON): ", what));
   }
   if (!root.is_object()) return Error("config", "expected a JSON object");
-  if (absl::Status s =
-          CheckKeys(root, "",
-                    {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr",
-                     "disable_mlock", "disable_plugin_automtls", "log_level", "max_request_size",
-                     "ui", "plugin_signature_policy", "plugin_allowed_signers_file",
-                     "disable_clustering", "performance_standby"});
+  if (absl::Status s = CheckKeys(
+          root, "",
+          {"storage", "listener", "plugin_directory", "api_addr", "cluster_addr", "disable_mlock",
+           "disable_plugin_automtls", "log_level", "max_request_size", "ui",
+           "plugin_signature_policy", "plugin_allowed_signers_file", "disable_clustering",
+           "performance_standby", "performance_standby_cached_reads"});
       !s.ok()) {
     return s;
   }
@@ -307,13 +307,16 @@ absl::StatusOr<ServerConfig> ParseConfig(absl::string_view text) {
     if (!b.ok()) return b.status();
     c.disable_mlock = *b;
   }
-  for (const char* key : {"disable_clustering", "performance_standby"}) {
+  for (const char* key :
+       {"disable_clustering", "performance_standby", "performance_standby_cached_reads"}) {
     const auto it = root.find(key);
     if (it == root.end()) continue;
     absl::StatusOr<bool> b = Bool(*it, key);
     if (!b.ok()) return b.status();
-    (absl::string_view(key) == "disable_clustering" ? c.disable_clustering
-                                                    : c.performance_standby) = *b;
+    const absl::string_view k = key;
+    (k == "disable_clustering"    ? c.disable_clustering
+     : k == "performance_standby" ? c.performance_standby
+                                  : c.performance_standby_cached_reads) = *b;
   }
   if (c.performance_standby &&
       (c.storage.kind != StorageConfig::Kind::kEtcd || !c.storage.etcd.ha_enabled ||

@@ -13,6 +13,7 @@
 //     "disable_mlock": true, "log_level": "info", "max_request_size": 33554432, "ui": false,
 //     "disable_clustering": false,              (Vault's: no cluster port, no forwarding)
 //     "performance_standby": false,             (bulwark's; see ServerConfig)
+//     "performance_standby_cached_reads": true, (bulwark's; see ServerConfig)
 //     "disable_plugin_automtls": false,         (bulwark's; see ServerConfig)
 //     "plugin_signature_policy": "required",    (bulwark's: off, warn, required; docs/security.md)
 //     "plugin_allowed_signers_file": "/etc/bulwark/allowed_signers"
@@ -83,6 +84,9 @@ struct ServerConfig {
   // standby: it runs its plugins and serves reads; a write is re-sent to the active node. Needs
   // HA on etcd and the cluster port. docs/ha.md, "Performance standbys".
   bool performance_standby = false;
+  // bulwark's key: a performance standby answers storage reads from memory, kept fresh by its
+  // etcd watch (docs/ha.md, "Reads on a performance standby"); false reads etcd every time.
+  bool performance_standby_cached_reads = true;
   // Accepted for compatibility; bulwark never mlocks its memory (docs/server.md).
   bool disable_mlock = false;
   // bulwark's own key (Vault decides per plugin version): external plugins run without

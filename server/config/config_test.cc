@@ -142,6 +142,9 @@ TEST(ConfigTest, StorageAndListenerRules) {
     "performance_standby": true})");
   ASSERT_TRUE(perf.ok()) << perf.status();
   EXPECT_TRUE(perf->performance_standby);
+  EXPECT_TRUE(perf->performance_standby_cached_reads);
+  EXPECT_THAT(ErrorOf(With(R"(, "performance_standby_cached_reads": "often")")),
+              HasSubstr("performance_standby_cached_reads"));
   EXPECT_EQ(ErrorOf(With(R"(, "plugin_directory": "plugins")")),
             "plugin_directory: must be an absolute path");
   EXPECT_THAT(ErrorOf(With(R"(, "api_addr": "bulwark:8200")")),

@@ -59,6 +59,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
+  // A connection that dies silently fails its calls, watches included, within keepalive time +
+  // timeout (a perf standby's watched reads stop at the break; docs/ha.md). etcd refuses pings
+  // more often than every 5 s (--grpc-keepalive-min-time); the watch streams keep a call open.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(kKeepaliveTime)));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(kKeepaliveTimeout)));
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   std::string endpoint(address);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);

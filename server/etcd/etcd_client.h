@@ -30,6 +30,11 @@ struct ClientOptions {
   absl::Duration request_timeout = absl::Seconds(5);
 };
 
+// gRPC keepalive on the channel to etcd: a ping every kKeepaliveTime; the connection is dropped
+// when one is not answered within kKeepaliveTimeout.
+inline constexpr absl::Duration kKeepaliveTime = absl::Seconds(10);
+inline constexpr absl::Duration kKeepaliveTimeout = absl::Seconds(5);
+
 // The exclusive end of the range of keys that start with `prefix` (etcd's "prefix + 1"); "\0"
 // (every key) for an empty prefix or one made only of 0xff bytes.
 std::string PrefixEnd(absl::string_view prefix);

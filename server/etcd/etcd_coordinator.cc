@@ -299,8 +299,9 @@ class EtcdWatch final : public ha::WatchHandle {
   EtcdWatch(Client& client, std::string path, etcdserverpb::WatchCreateRequest request,
             std::unique_ptr<WatchStream> first,
             std::function<void(absl::AnyInvocable<void()>)> post,
-            ha::Coordinator::EventsCallback on_events)
-      : state_(std::make_shared<State>()) {
+            ha::Coordinator::EventsCallback on_events, std::shared_ptr<WatchHealth> health)
+      : state_(std::make_shared<State>()), health_(std::move(health)) {
+    health_->Opened();
     state_->on_events = std::move(on_events);
     thread_ = std::thread([this, &client, path = std::move(path), request = std::move(request),
                            first = std::move(first), post = std::move(post)]() mutable {
@@ -353,6 +354,8 @@ class EtcdWatch final : public ha::WatchHandle {
         state_->current = nullptr;
         if (state_->stopping) return;
       }
+      // Until the new stream is open, changes reach this node late.
+      health_->Broke();
       stream.reset();
       request.set_start_revision(next_revision);
       while (stream == nullptr) {
@@ -360,6 +363,7 @@ class EtcdWatch final : public ha::WatchHandle {
             client.Watch(request, kWatchStreamLifetime);
         if (reopened.ok()) {
           stream = *std::move(reopened);
+          health_->Opened();
           break;
         }
         std::unique_lock<std::mutex> lock(state_->mu);
@@ -371,6 +375,7 @@ class EtcdWatch final : public ha::WatchHandle {
   }
 
   std::shared_ptr<State> state_;
+  const std::shared_ptr<WatchHealth> health_;
   std::thread thread_;
 };
 
@@ -384,8 +389,9 @@ absl::StatusOr<std::unique_ptr<ha::WatchHandle>> EtcdCoordinator::Watch(std::str
   request.set_range_end(PrefixEnd(request.key()));
   absl::StatusOr<std::unique_ptr<WatchStream>> first = client_.Watch(request, kWatchStreamLifetime);
   if (!first.ok()) return first.status();
-  return std::unique_ptr<ha::WatchHandle>(new EtcdWatch(
-      client_, path, std::move(request), *std::move(first), options_.post, std::move(on_events)));
+  return std::unique_ptr<ha::WatchHandle>(new EtcdWatch(client_, path, std::move(request),
+                                                        *std::move(first), options_.post,
+                                                        std::move(on_events), watch_health_));
 }
 
 }  // namespace bulwark::etcd

@@ -24,6 +24,7 @@
 #include "core/ha/coordinator.h"
 #include "server/etcd/etcd_client.h"
 #include "server/etcd/lease_window.h"
+#include "server/etcd/watch_health.h"
 
 namespace bulwark::etcd {
 
@@ -51,6 +52,8 @@ class EtcdCoordinator final : public ha::Coordinator {
   const std::string& lock_prefix() const { return lock_prefix_; }
   // Open while this node holds the lock and its lease is confirmed alive (see LeaseWindow).
   std::shared_ptr<const LeaseWindow> lease_window() const { return window_; }
+  // Live while every Watch's stream is open; its epoch changes at every break (WatchHealth).
+  std::shared_ptr<const WatchHealth> watch_health() const { return watch_health_; }
 
  private:
   struct Campaign;
@@ -64,6 +67,7 @@ class EtcdCoordinator final : public ha::Coordinator {
   std::shared_ptr<struct Campaign> campaign_;  // Loop thread only.
   std::thread thread_;                         // Loop thread only.
   const std::shared_ptr<LeaseWindow> window_ = std::make_shared<LeaseWindow>();
+  const std::shared_ptr<WatchHealth> watch_health_ = std::make_shared<WatchHealth>();
 };
 
 }  // namespace bulwark::etcd

@@ -2,6 +2,8 @@
 // loss when the lease is revoked, watches, read-only standbys, and fenced writes of a deposed
 // active node that never land. Every wait is for an event (a callback, a key appearing); the
 // timeouts are hang guards only.
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/storage/storage_errors.h"
@@ -206,6 +208,94 @@ TEST_F(EtcdHaTest, WatchReportsChangesUnderThePrefixUntilTheHandleIsDropped) {
   a.loop.poster()([&] { marker = true; });
   ASSERT_TRUE(a.loop.RunUntil([&] { return marker; }));
   EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST_F(EtcdHaTest, APerformanceStandbyReadsFromMemoryOnlyWhatItsWatchKeepsFresh) {
+  const std::string path = NewPath();
+  Node writer(*etcd_, path);  // Unfenced: writes freely, like an active node.
+  Node perf(*etcd_, path);
+  auto health = std::make_shared<WatchHealth>();
+  health->Opened();
+  perf.storage->EnableWatchedReads(health);
+  perf.storage->MakeReadOnly();
+  int64_t delivered = 0;
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      perf.coordinator->Watch("", [&](std::vector<ha::WatchEvent> events) {
+        perf.storage->Changed(events);
+        for (const ha::WatchEvent& e : events) delivered = std::max(delivered, e.revision);
+      });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  auto deliver_up_to = [&](int64_t revision) {
+    return perf.loop.RunUntil([&] { return delivered >= revision; });
+  };
+  auto read = [&](const std::string& key) { return perf.storage->Get(key).value(); };
+  // Before BeginWatchedReads every read goes to etcd.
+  ASSERT_TRUE(writer.storage->Put("k", "v1").ok());
+  EXPECT_THAT(read("k"), Optional(std::string("v1")));
+  EXPECT_THAT(read("k"), Optional(std::string("v1")));
+  EXPECT_EQ(perf.storage->cached_reads(), 0);
+
+  perf.storage->BeginWatchedReads();
+  EXPECT_THAT(read("k"), Optional(std::string("v1")));  // From etcd, remembered.
+  EXPECT_THAT(read("k"), Optional(std::string("v1")));  // From memory.
+  EXPECT_THAT(read("absent"), std::nullopt);
+  EXPECT_THAT(read("absent"), std::nullopt);
+  EXPECT_EQ(perf.storage->cached_reads(), 2);
+
+  // What lags: a change the watch has not delivered yet is not seen from memory...
+  ASSERT_TRUE(writer.storage->Put("k", "v2").ok());
+  EXPECT_THAT(read("k"), Optional(std::string("v1")));
+  EXPECT_EQ(perf.storage->cached_reads(), 3);
+  // ...and is once it has: the key is dropped and read from etcd again.
+  ASSERT_TRUE(deliver_up_to(writer.storage->last_write_revision()));
+  EXPECT_THAT(read("k"), Optional(std::string("v2")));
+  EXPECT_EQ(perf.storage->cached_reads(), 3);
+
+  // A write this node re-sent to the active node: its revision is awaited, so the client reads
+  // it at once (from etcd), and from memory again once the watch has delivered it.
+  ASSERT_TRUE(writer.storage->Put("k", "v3").ok());
+  ASSERT_TRUE(writer.storage->Put("absent", "now here").ok());
+  perf.storage->AwaitRevision(writer.storage->last_write_revision());
+  EXPECT_THAT(read("k"), Optional(std::string("v3")));
+  EXPECT_THAT(read("absent"), Optional(std::string("now here")));
+  EXPECT_EQ(perf.storage->cached_reads(), 3);
+  ASSERT_TRUE(deliver_up_to(writer.storage->last_write_revision()));
+  EXPECT_THAT(read("k"), Optional(std::string("v3")));
+  EXPECT_THAT(read("k"), Optional(std::string("v3")));
+  EXPECT_EQ(perf.storage->cached_reads(), 4);
+
+  // A broken watch: nothing from memory while it is down, and what was remembered before the
+  // break is forgotten (its events may arrive late).
+  health->Broke();
+  ASSERT_TRUE(writer.storage->Put("k", "v4").ok());
+  EXPECT_THAT(read("k"), Optional(std::string("v4")));
+  health->Opened();
+  ASSERT_TRUE(writer.storage->Put("k", "v5").ok());  // Not delivered yet, but not remembered.
+  EXPECT_THAT(read("k"), Optional(std::string("v5")));
+  EXPECT_EQ(perf.storage->cached_reads(), 4);
+  EXPECT_THAT(read("k"), Optional(std::string("v5")));
+  EXPECT_EQ(perf.storage->cached_reads(), 5);
+
+  // Only read-only storage reads from memory this way; a mode change forgets everything.
+  perf.storage->Unfence();
+  ASSERT_TRUE(writer.storage->Put("k", "v6").ok());
+  EXPECT_THAT(read("k"), Optional(std::string("v6")));
+  perf.storage->MakeReadOnly();
+  perf.storage->EndWatchedReads();
+  EXPECT_THAT(read("k"), Optional(std::string("v6")));
+  EXPECT_THAT(read("k"), Optional(std::string("v6")));
+  EXPECT_EQ(perf.storage->cached_reads(), 5);
+}
+
+TEST_F(EtcdHaTest, TheCoordinatorsWatchHealthIsLiveWhileItsWatchStreamIsOpen) {
+  const std::string path = NewPath();
+  Node a(*etcd_, path);
+  EXPECT_FALSE(a.coordinator->watch_health()->Live());
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      a.coordinator->Watch("", [](std::vector<ha::WatchEvent>) {});
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_TRUE(a.coordinator->watch_health()->Live());
+  EXPECT_EQ(a.coordinator->watch_health()->epoch(), 0u);
 }
 
 }  // namespace

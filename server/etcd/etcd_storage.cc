@@ -1,5 +1,6 @@
 #include "server/etcd/etcd_storage.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -29,7 +30,10 @@ absl::StatusOr<std::optional<std::string>> EtcdStorage::Get(absl::string_view ke
   if (absl::Status s = ValidateStorageKey(key); !s.ok()) return s;
   const bool cache = CacheUsable();
   if (cache) {
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      ++cached_reads_;
+      return it->second;
+    }
   }
   etcdserverpb::RangeRequest range;
   range.set_key(absl::StrCat(path_, key));
@@ -39,6 +43,50 @@ absl::StatusOr<std::optional<std::string>> EtcdStorage::Get(absl::string_view ke
   if (r->kvs_size() > 0) value = std::move(*r->mutable_kvs(0)->mutable_value());
   if (cache) Remember(key, value);
   return value;
+}
+
+bool EtcdStorage::CacheUsable() {
+  if (mode_ == Mode::kFenced) return window_ && window_->Open();
+  if (mode_ != Mode::kReadOnly || !watched_ || health_ == nullptr) return false;
+  // A break of the watch may have delayed events: what was remembered before it may be stale.
+  const uint64_t epoch = health_->epoch();
+  if (epoch != cache_epoch_) {
+    Forget();
+    cache_epoch_ = epoch;
+  }
+  return health_->Live() && health_->epoch() == epoch &&
+         watched_revision_ >= awaited_revision_.load();
+}
+
+void EtcdStorage::BeginWatchedReads() {
+  Forget();
+  watched_ = true;
+  if (health_ != nullptr) cache_epoch_ = health_->epoch();
+}
+
+void EtcdStorage::EndWatchedReads() {
+  Forget();
+  watched_ = false;
+}
+
+void EtcdStorage::Changed(const std::vector<ha::WatchEvent>& events) {
+  for (const ha::WatchEvent& e : events) {
+    watched_revision_ = std::max(watched_revision_, e.revision);
+    // The active node's own cache is kept by fencing, not by the watch.
+    if (mode_ == Mode::kReadOnly) Drop(e.key);
+  }
+}
+
+void EtcdStorage::AwaitRevision(int64_t revision) {
+  int64_t seen = awaited_revision_.load();
+  while (seen < revision && !awaited_revision_.compare_exchange_weak(seen, revision)) {
+  }
+}
+
+void EtcdStorage::NoteRevision(int64_t revision) {
+  int64_t seen = last_write_revision_.load();
+  while (seen < revision && !last_write_revision_.compare_exchange_weak(seen, revision)) {
+  }
 }
 
 void EtcdStorage::Drop(absl::string_view key) {
@@ -93,8 +141,15 @@ absl::Status EtcdStorage::WriteThrough(absl::string_view operation, etcdserverpb
   // The planted bug writes unconditionally even when fenced: a deposed active's writes land
   // (what Vault's etcd backend does), which the one-writer tests must catch.
   if (mode_ == Mode::kUnfenced || BW_PLANTED_BUG("bug.etcd.unfenced_write")) {
-    if (op.has_request_put()) return client_.Put(op.request_put()).status();
-    return client_.DeleteRange(op.request_delete_range()).status();
+    if (op.has_request_put()) {
+      absl::StatusOr<etcdserverpb::PutResponse> r = client_.Put(op.request_put());
+      if (r.ok()) NoteRevision(r->header().revision());
+      return r.status();
+    }
+    absl::StatusOr<etcdserverpb::DeleteRangeResponse> r =
+        client_.DeleteRange(op.request_delete_range());
+    if (r.ok()) NoteRevision(r->header().revision());
+    return r.status();
   }
   // Fenced: CREATE_REVISION(lock entry) == won revision, else nothing is applied. A missing
   // entry compares as revision 0, which no grant has.
@@ -113,6 +168,7 @@ absl::Status EtcdStorage::WriteThrough(absl::string_view operation, etcdserverpb
     return FencedError(absl::StrCat(operation, " refused: the lock entry created at revision ",
                                     fence.revision, " is gone"));
   }
+  NoteRevision(r->header().revision());
   return absl::OkStatus();
 }
 
