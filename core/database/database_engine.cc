@@ -1003,7 +1003,14 @@ void DatabaseEngine::Cleanup(TerminationEvent why, absl::AnyInvocable<void()> do
   std::vector<std::string> names;
   for (const auto& [name, c] : connections_) names.push_back(name);
   auto left = std::make_shared<size_t>(names.size() + 1);
-  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  std::weak_ptr<bool> alive = alive_;
+  // Then the plugin processes the lifecycle kept idle after earlier closes stop too: the
+  // engine is going away (unmount), so nothing of it keeps a process up.
+  auto shared_done =
+      std::make_shared<absl::AnyInvocable<void()>>([this, alive, done = std::move(done)]() mutable {
+        if (alive.expired()) return done();
+        lifecycle_.StopIdleDatabaseProcesses(std::move(done));
+      });
   auto one = [left, shared_done]() {
     if (--*left == 0) (*shared_done)();
   };
