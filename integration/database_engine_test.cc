@@ -9,6 +9,7 @@
 #include "core/database/database_engine.h"
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -487,22 +488,22 @@ TEST_F(DatabaseEngineTest, RotateRootClosesTheInstanceButTheNextOneReusesItsProc
 
 TEST_F(DatabaseEngineTest, UnmountAndSealStopAnIdleProcessAtOnce) {
   Configure();
-  ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
-  ASSERT_EQ(lifecycle_->idle_process_count(), 1u);
-  bool cleaned = false;
-  engine_->Cleanup(TerminationEvent::kUnmount, [&] { cleaned = true; });
-  sim_.loop().RunUntil([&] { return cleaned; }, absl::Minutes(1));
-  ASSERT_TRUE(cleaned);
-  EXPECT_EQ(lifecycle_->process_count(), 0u);
-  ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
-  EXPECT_EQ(world_.starts, 2);
-  ASSERT_EQ(lifecycle_->idle_process_count(), 1u);
-  bool sealed = false;
-  lifecycle_->TerminateAll(TerminationEvent::kSeal, [&] { sealed = true; });
-  sim_.loop().RunUntil([&] { return sealed; }, absl::Minutes(1));
-  ASSERT_TRUE(sealed);
-  EXPECT_EQ(lifecycle_->process_count(), 0u);
-  EXPECT_EQ(lifecycle_->idle_process_count(), 0u);
+  // Unmount (the engine's Cleanup), then a seal: each stops the idle process at once.
+  const std::vector<std::function<void(std::function<void()>)>> stops = {
+      [&](std::function<void()> done) { engine_->Cleanup(TerminationEvent::kUnmount, done); },
+      [&](std::function<void()> done) { lifecycle_->TerminateAll(TerminationEvent::kSeal, done); },
+  };
+  for (size_t i = 0; i < stops.size(); ++i) {
+    ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+    EXPECT_EQ(world_.starts, static_cast<int>(i) + 1);
+    ASSERT_EQ(lifecycle_->idle_process_count(), 1u);
+    bool stopped = false;
+    stops[i]([&] { stopped = true; });
+    sim_.loop().RunUntil([&] { return stopped; }, absl::Minutes(1));
+    ASSERT_TRUE(stopped);
+    EXPECT_EQ(lifecycle_->process_count(), 0u);
+    EXPECT_EQ(lifecycle_->idle_process_count(), 0u);
+  }
 }
 
 TEST_F(DatabaseEngineTest, NoIdleGraceForAProcessThatDoesNotMultiplex) {

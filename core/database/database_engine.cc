@@ -536,7 +536,12 @@ void DatabaseEngine::WriteConfig(const std::string& name, const std::string& dat
           if (warnings.empty()) return done(lifecycle::Reply());
           done(DataReply(nullptr, std::move(warnings)));
         };
-        if (old.empty()) return store();
+        // A planted bug for the simulator's drill: the replaced instance is uncached but never
+        // closed, so it keeps its database session.
+        if (old.empty() ||
+            BW_PLANTED_BUG_IN(env_.failpoints, "bug.database.keep_instance_on_config_write")) {
+          return store();
+        }
         CloseInstance(old, TerminationEvent::kConnectionChange, std::move(store));
       });
 }
