@@ -999,7 +999,11 @@ void DatabaseEngine::CloseIfShutdown(const std::string& name, const std::string&
     return;
   }
   if (auto it = connections_.find(name); it != connections_.end() && it->second.key == key) {
+    // Requests waiting for a rotation on this connection go on (found by the simulator: a
+    // rotation whose plugin hung left a creds request waiting forever).
+    std::vector<absl::AnyInvocable<void()>> waiters = std::move(it->second.after_rotation);
     connections_.erase(it);
+    for (auto& w : waiters) env_.executor.Post(std::move(w));
   }
   CloseInstance(key, TerminationEvent::kPluginShutdown, [] {});
 }
