@@ -9,6 +9,7 @@
 #include "core/database/database_engine.h"
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -67,8 +68,8 @@ class DatabaseEngineTest : public ::testing::Test {
   // A node process coming up on the same storage and database.
   void StartNode() {
     lifecycle_ = std::make_unique<lifecycle::LifecycleManager>(
-        env_, *catalog_, runners_, [](const mount::MountEntry&) { return nullptr; }, metrics_,
-        log_);
+        env_, *catalog_, runners_, [](const mount::MountEntry&) { return nullptr; }, metrics_, log_,
+        lifecycle_options_);
     leases_ = std::make_unique<lease::LeaseManager>(
         env_, storage_,
         [this](absl::string_view mount) -> lease::LeaseBackend* {
@@ -167,6 +168,7 @@ class DatabaseEngineTest : public ::testing::Test {
   metrics::Registry metrics_;
   MemoryLogSink log_;
   std::unique_ptr<catalog::Catalog> catalog_;
+  lifecycle::LifecycleOptions lifecycle_options_;
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
   std::unique_ptr<lease::LeaseManager> leases_;
   std::unique_ptr<DatabaseEngine> engine_;
@@ -248,7 +250,10 @@ TEST_F(DatabaseEngineTest, ConfigDeleteClearsTheConnection) {
   EXPECT_EQ(LastTerminated(TerminationEvent::kConnectionChange), cached);
   EXPECT_EQ(engine_->CachedInstance("db1"), "");
   EXPECT_FALSE(Do("read", "config/db1")->has_value());
-  EXPECT_EQ(lifecycle_->process_count(), 0u);  // Its process stopped with its last instance.
+  // Its process outlives its last instance by the idle grace period only.
+  EXPECT_EQ(lifecycle_->idle_process_count(), 1u);
+  RunFor(lifecycle_options_.database_idle_grace);
+  EXPECT_EQ(lifecycle_->process_count(), 0u);
 }
 
 TEST_F(DatabaseEngineTest, ResetClosesAndReconnects) {
@@ -450,6 +455,66 @@ TEST_F(DatabaseEngineTest, RotateRootChangesBothAndClosesTheInstance) {
   ASSERT_TRUE(Do("update", "config/nouser", body).ok());
   EXPECT_TRUE(absl::StrContains(Do("update", "rotate-root/nouser").status().message(),
                                 "unable to rotate root credentials: no username in configuration"));
+}
+
+TEST_F(DatabaseEngineTest, RotateRootClosesTheInstanceButTheNextOneReusesItsProcess) {
+  Configure();
+  ASSERT_EQ(world_.starts, 1);
+  const std::string cached = engine_->CachedInstance("db1");
+  const int closes = world_.closes;
+  ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+  // Vault's close: a termination record and the plugin's Close call...
+  EXPECT_EQ(LastTerminated(TerminationEvent::kRootRotation), cached);
+  EXPECT_FALSE(lifecycle_->HasDatabaseInstance(cached));
+  EXPECT_EQ(world_.closes, closes + 1);
+  // ...but the process stays up, idle, and the next instance reuses it.
+  EXPECT_EQ(lifecycle_->process_count(), 1u);
+  EXPECT_EQ(lifecycle_->idle_process_count(), 1u);
+  ASSERT_TRUE(Do("read", "creds/ro").ok());
+  EXPECT_EQ(world_.starts, 1);
+  EXPECT_EQ(lifecycle_->idle_process_count(), 0u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+  EXPECT_EQ(world_.starts, 1);
+  EXPECT_EQ(world_.closes, closes + 4);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
+  // Nothing takes it within the grace period: it stops, and the next request starts one.
+  RunFor(lifecycle_options_.database_idle_grace - absl::Seconds(1));
+  EXPECT_EQ(lifecycle_->idle_process_count(), 1u);
+  RunFor(absl::Seconds(1));
+  EXPECT_EQ(lifecycle_->process_count(), 0u);
+  ASSERT_TRUE(Do("read", "creds/ro").ok());
+  EXPECT_EQ(world_.starts, 2);
+}
+
+TEST_F(DatabaseEngineTest, UnmountAndSealStopAnIdleProcessAtOnce) {
+  Configure();
+  // Unmount (the engine's Cleanup), then a seal: each stops the idle process at once.
+  const std::vector<std::function<void(std::function<void()>)>> stops = {
+      [&](std::function<void()> done) { engine_->Cleanup(TerminationEvent::kUnmount, done); },
+      [&](std::function<void()> done) { lifecycle_->TerminateAll(TerminationEvent::kSeal, done); },
+  };
+  for (size_t i = 0; i < stops.size(); ++i) {
+    ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+    EXPECT_EQ(world_.starts, static_cast<int>(i) + 1);
+    ASSERT_EQ(lifecycle_->idle_process_count(), 1u);
+    bool stopped = false;
+    stops[i]([&] { stopped = true; });
+    sim_.loop().RunUntil([&] { return stopped; }, absl::Minutes(1));
+    ASSERT_TRUE(stopped);
+    EXPECT_EQ(lifecycle_->process_count(), 0u);
+    EXPECT_EQ(lifecycle_->idle_process_count(), 0u);
+  }
+}
+
+TEST_F(DatabaseEngineTest, NoIdleGraceForAProcessThatDoesNotMultiplex) {
+  CrashNode();
+  lifecycle_options_.multiplexing_opt_out = {kPlugin};
+  StartNode();
+  Configure();
+  ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+  EXPECT_EQ(lifecycle_->process_count(), 0u);
+  ASSERT_TRUE(Do("read", "creds/ro").ok());
+  EXPECT_EQ(world_.starts, 2);
 }
 
 TEST_F(DatabaseEngineTest, CredsWaitForARotationInProgress) {

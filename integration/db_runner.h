@@ -50,6 +50,7 @@ inline bool UserExists(FileSystem& fs, Random& random, absl::string_view user) {
 struct DbWorld {
   bool down = false;
   int starts = 0;
+  int closes = 0;  // dbplugin Close calls (an instance closed).
 };
 
 // A plugin process: the SDK's DatabaseDispatcher over UserDb, called on the loop.
@@ -82,6 +83,7 @@ class DbRunner final : public lifecycle::PluginRunner, public PluginConnection {
                         request = std::move(request), mid = options.multiplex_id,
                         done = std::move(done)]() mutable {
       if (*dead) return done(absl::UnavailableError("connection closed"));
+      if (m == protocol::kDatabaseCloseMethod) ++world->closes;
       const bool reaches_db =
           m == protocol::kDatabaseInitializeMethod || m == protocol::kDatabaseNewUserMethod ||
           m == protocol::kDatabaseUpdateUserMethod || m == protocol::kDatabaseDeleteUserMethod;

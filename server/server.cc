@@ -62,6 +62,8 @@ namespace bulwark::server {
 namespace {
 
 constexpr char kVaultApiVersion[] = "1.16.0";
+// Overrides LifecycleOptions::database_idle_grace (a duration; "0s": stop at once, as Vault).
+constexpr char kDatabaseIdleGraceVariable[] = "BULWARK_DATABASE_IDLE_GRACE";
 constexpr absl::Duration kStartStepLimit = absl::Seconds(60);  // A hang guard for dev setup.
 
 constexpr char kUsage[] =
@@ -398,6 +400,17 @@ absl::Status Server::Start() {
   // With HA the node starts as a standby and becomes active when it wins the lock.
   if (coordinator_ != nullptr) options.role = node::Role::kStandby;
   options.lifecycle.sampler = &sampler_;
+  // How long a multiplexed database plugin process outlives the last instance the database
+  // engine closed (docs/database.md, "Termination events"); "0s" is Vault's behaviour.
+  if (const char* grace = std::getenv(kDatabaseIdleGraceVariable); grace != nullptr && *grace) {
+    absl::Duration d;
+    if (!absl::ParseDuration(grace, &d) || d < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          kDatabaseIdleGraceVariable, " must be a duration such as \"30s\" or \"0s\", not \"",
+          absl::string_view(grace).substr(0, 40), "\""));
+    }
+    options.lifecycle.database_idle_grace = d;
+  }
   absl::StatusOr<std::unique_ptr<node::Node>> node =
       node::Node::Open(posix_.env(), *storage_, *runners_, metrics_, log_, options);
   if (!node.ok()) return node.status();

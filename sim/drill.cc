@@ -146,6 +146,11 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.database.keep_instance_on_rotation=return",
        "default",
        {"instance_closed"}},
+      {"database.keep_instance_on_config_write",
+       "a config write closes the instance it replaces (a termination event)",
+       "bug.database.keep_instance_on_config_write=return",
+       "default",
+       {"instance_closed"}},
   };
   return *bugs;
 }

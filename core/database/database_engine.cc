@@ -536,7 +536,12 @@ void DatabaseEngine::WriteConfig(const std::string& name, const std::string& dat
           if (warnings.empty()) return done(lifecycle::Reply());
           done(DataReply(nullptr, std::move(warnings)));
         };
-        if (old.empty()) return store();
+        // A planted bug for the simulator's drill: the replaced instance is uncached but never
+        // closed, so it keeps its database session.
+        if (old.empty() ||
+            BW_PLANTED_BUG_IN(env_.failpoints, "bug.database.keep_instance_on_config_write")) {
+          return store();
+        }
         CloseInstance(old, TerminationEvent::kConnectionChange, std::move(store));
       });
 }
@@ -994,7 +999,11 @@ void DatabaseEngine::CloseIfShutdown(const std::string& name, const std::string&
     return;
   }
   if (auto it = connections_.find(name); it != connections_.end() && it->second.key == key) {
+    // Requests waiting for a rotation on this connection go on (found by the simulator: a
+    // rotation whose plugin hung left a creds request waiting forever).
+    std::vector<absl::AnyInvocable<void()>> waiters = std::move(it->second.after_rotation);
     connections_.erase(it);
+    for (auto& w : waiters) env_.executor.Post(std::move(w));
   }
   CloseInstance(key, TerminationEvent::kPluginShutdown, [] {});
 }
@@ -1003,7 +1012,14 @@ void DatabaseEngine::Cleanup(TerminationEvent why, absl::AnyInvocable<void()> do
   std::vector<std::string> names;
   for (const auto& [name, c] : connections_) names.push_back(name);
   auto left = std::make_shared<size_t>(names.size() + 1);
-  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  std::weak_ptr<bool> alive = alive_;
+  // Then the plugin processes the lifecycle kept idle after earlier closes stop too: the
+  // engine is going away (unmount), so nothing of it keeps a process up.
+  auto shared_done =
+      std::make_shared<absl::AnyInvocable<void()>>([this, alive, done = std::move(done)]() mutable {
+        if (alive.expired()) return done();
+        lifecycle_.StopIdleDatabaseProcesses(std::move(done));
+      });
   auto one = [left, shared_done]() {
     if (--*left == 0) (*shared_done)();
   };

@@ -82,7 +82,8 @@ class DatabaseEngine final : public lease::LeaseBackend {
   // hold a half-done rotation's WAL "too young" for longer than rollback_min_age.
   void Rollback(bool immediate, absl::AnyInvocable<void(absl::Status)> done);
 
-  // Closes every connection (Vault's Cleanup), each as termination event `why`.
+  // Closes every connection (Vault's Cleanup), each as termination event `why`, then stops the
+  // database plugin processes the lifecycle manager kept idle (LifecycleManager::KeepIdle).
   void Cleanup(lifecycle::TerminationEvent why, absl::AnyInvocable<void()> done);
 
   // lease::LeaseBackend: DeleteUser and UpdateUser(expiration) for leased credentials.

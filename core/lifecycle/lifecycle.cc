@@ -46,6 +46,8 @@ struct LifecycleManager::Process {
   absl::AnyInvocable<void(absl::StatusOr<uint64_t>)> claimer;
   std::vector<absl::AnyInvocable<void()>> start_waiters;
   std::vector<absl::AnyInvocable<void()>> stop_waiters;
+  // Set while the process is kept idle (KeepIdle): the timer that stops it.
+  TimerId idle_timer = kNoTimer;
 };
 
 struct LifecycleManager::MountState {
@@ -415,6 +417,7 @@ void LifecycleManager::AcquireProcess(const std::string& path,
   for (auto& [id, p] : processes_) {
     if (p->runner_key != key) continue;
     if (p->phase == Process::Phase::kRunning && p->multiplexed) {
+      EndIdle(*p);  // Taken: no longer stopped at the end of its idle period.
       env_.executor.Post([done = std::move(done), id = id]() mutable { done(id); });
       return;
     }
@@ -821,6 +824,7 @@ void LifecycleManager::StopProcess(uint64_t id, absl::AnyInvocable<void()> done)
     return;
   }
   Process& p = *it->second;
+  EndIdle(p);
   if (done) p.stop_waiters.push_back(std::move(done));
   if (p.phase == Process::Phase::kStopping) return;
   const bool still_starting = p.runner == nullptr;
@@ -931,6 +935,7 @@ void LifecycleManager::ReleaseInstance(const std::string& path, TerminationEvent
     }
     DetachMount(m);
     TerminationRecord record{why, path, m.entry.plugin_name};
+    const catalog::PluginType type = m.entry.type;
     if (forget) mounts_.erase(it);
     m_terminations_->Add({{"event", std::string(TerminationEventName(why))}}, 1);
     if (terminations_.size() >= kTerminationHistoryMax) terminations_.pop_front();
@@ -938,12 +943,71 @@ void LifecycleManager::ReleaseInstance(const std::string& path, TerminationEvent
     Log(LogLevel::kInfo, forget ? "mount unloaded" : "plugin instance terminated",
         {{"mount", path}, {"event", std::string(TerminationEventName(why))}});
     auto pit = processes_.find(pid);
-    if (pit != processes_.end() && pit->second->mounts.empty()) {
+    if (pit != processes_.end() && pit->second->mounts.empty() && !KeepIdle(pid, type, why)) {
       StopProcess(pid, [done = std::move(done)]() mutable { done(absl::OkStatus()); });
       return;
     }
     done(absl::OkStatus());
   });
+}
+
+bool LifecycleManager::KeepIdle(uint64_t id, catalog::PluginType type, TerminationEvent why) {
+  // Only the database engine's own events: seal, step-down, shutdown and unmount stop it.
+  if (type != catalog::PluginType::kDatabase || !accepting_ ||
+      options_.database_idle_grace <= absl::ZeroDuration() ||
+      (why != TerminationEvent::kConnectionChange && why != TerminationEvent::kRootRotation &&
+       why != TerminationEvent::kWalRollback)) {
+    return false;
+  }
+  auto it = processes_.find(id);
+  if (it == processes_.end()) return false;
+  Process& p = *it->second;
+  // A process of its own per instance (not multiplexed) is never handed to another instance.
+  if (p.phase != Process::Phase::kRunning || !p.multiplexed || !p.mounts.empty()) return false;
+  EndIdle(p);
+  std::weak_ptr<bool> alive = alive_;
+  p.idle_timer = env_.executor.PostAfter(options_.database_idle_grace, [this, alive, id]() {
+    if (alive.expired()) return;
+    auto it = processes_.find(id);
+    if (it == processes_.end()) return;
+    it->second->idle_timer = kNoTimer;
+    if (!it->second->mounts.empty()) return;
+    Log(LogLevel::kInfo, "idle database plugin process stopped",
+        {{"plugin", it->second->plugin_name},
+         {"idle", absl::FormatDuration(options_.database_idle_grace)}});
+    StopProcess(id, nullptr);
+  });
+  Log(LogLevel::kInfo, "database plugin process kept idle for its next instance",
+      {{"plugin", p.plugin_name},
+       {"event", std::string(TerminationEventName(why))},
+       {"for", absl::FormatDuration(options_.database_idle_grace)}});
+  return true;
+}
+
+void LifecycleManager::EndIdle(Process& p) {
+  if (p.idle_timer == kNoTimer) return;
+  env_.executor.Cancel(p.idle_timer);
+  p.idle_timer = kNoTimer;
+}
+
+void LifecycleManager::StopIdleDatabaseProcesses(absl::AnyInvocable<void()> done) {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, p] : processes_) {
+    if (p->idle_timer != kNoTimer) ids.push_back(id);
+  }
+  auto left = std::make_shared<size_t>(ids.size() + 1);
+  auto shared_done = std::make_shared<absl::AnyInvocable<void()>>(std::move(done));
+  auto one_stopped = [left, shared_done]() {
+    if (--*left == 0) (*shared_done)();
+  };
+  for (uint64_t id : ids) StopProcess(id, one_stopped);
+  env_.executor.Post(one_stopped);  // Never inline from this call.
+}
+
+size_t LifecycleManager::idle_process_count() const {
+  size_t n = 0;
+  for (const auto& [id, p] : processes_) n += p->idle_timer != kNoTimer ? 1 : 0;
+  return n;
 }
 
 void LifecycleManager::TerminateAll(TerminationEvent why, absl::AnyInvocable<void()> done) {

@@ -18,6 +18,10 @@
 //   - Termination events (seal, step-down, shutdown, unmount, and the database engine's hooks)
 //     run the instance's Cleanup, then stop a process no mount uses any more: Shutdown RPC,
 //     grace period, kill, reap.
+//   - Beyond Vault: when the database engine closes the last instance of a multiplexed process
+//     at one of its own events (connection change, root rotation, WAL rollback), the process
+//     stays up, idle, for database_idle_grace, and the next instance of that runner config
+//     reuses it instead of relaunching. Seal, step-down, shutdown and unmount stop it at once.
 //   - A request that outlives its deadline stops the plugin (it is hung or overloaded); the
 //     next request restarts it.
 #ifndef BULWARK_CORE_LIFECYCLE_LIFECYCLE_H_
@@ -78,6 +82,10 @@ inline constexpr size_t kTerminationHistoryMax = 4096;
 
 struct LifecycleOptions {
   absl::Duration shutdown_grace = absl::Seconds(2);
+  // How long a multiplexed database plugin process whose last instance the database engine
+  // closed (kConnectionChange, kRootRotation, kWalRollback) stays up for the next instance.
+  // Zero: stop it at once, as Vault does.
+  absl::Duration database_idle_grace = absl::Seconds(30);
   absl::Duration request_timeout = absl::Seconds(30);
   // Deadline for Setup, Initialize, Cleanup and MultiplexingSupport calls.
   absl::Duration control_timeout = absl::Seconds(10);
@@ -192,6 +200,11 @@ class LifecycleManager {
   // idempotent, as Vault's dbPluginInstance.Close).
   void CloseDatabaseInstance(const std::string& key, TerminationEvent why, StatusCallback done);
   bool HasDatabaseInstance(absl::string_view key) const { return IsMounted(key); }
+  // Stops every database plugin process kept idle after its last instance closed (the
+  // database engine's Cleanup on unmount); `done` once they are gone.
+  void StopIdleDatabaseProcesses(absl::AnyInvocable<void()> done);
+  // Processes kept idle for database_idle_grace (tests, invariants).
+  size_t idle_process_count() const;
 
   // The termination events carried out so far (at most kTerminationHistoryMax, oldest first).
   const std::deque<TerminationRecord>& terminations() const { return terminations_; }
@@ -228,6 +241,11 @@ class LifecycleManager {
   // Marks the process gone for its mounts; stops it if still alive. `reason` for logs.
   void LoseProcess(uint64_t id, const std::string& reason, bool count_as_failure);
   void StopProcess(uint64_t id, absl::AnyInvocable<void()> done);
+  // Keeps process `id` (no instance left) up for database_idle_grace, then stops it unless an
+  // instance took it meanwhile. False when the process does not qualify: stop it.
+  bool KeepIdle(uint64_t id, catalog::PluginType type, TerminationEvent why);
+  // Ends the idle period of `p` (an instance takes it, or it stops).
+  void EndIdle(Process& p);
   void DetachMount(MountState& m);
   void CleanupInstance(const std::string& path, absl::AnyInvocable<void()> done);
   // Cleanup, detach and stop the process if unused; with `forget` the mount is removed too

@@ -10,6 +10,11 @@
 //   PUT /v1/database/rotate-root/pg  (WAL put, UpdateUser, config write, WAL delete, and the
 //                                     connection closed, so the next call reconnects)
 //
+// rotate-root runs on two servers side by side: one as shipped (the plugin process outlives the
+// closed instance by the lifecycle's idle grace period, so the next instance reuses it) and one
+// started with BULWARK_DATABASE_IDLE_GRACE=0s (Vault's behaviour: the process stops with its
+// last instance and the next rotation relaunches it), each with its own root role.
+//
 //   bazel run -c opt //server/e2e:postgres_benchmark -- [--rounds=N]
 //
 // Prints p50/p90/p99 per operation and the engine/libpq ratios of the p50s (the goal: <= 1.5),
@@ -69,9 +74,53 @@ void Expect(const cli::Client& client, const cli::ApiRequest& request) {
   if (reply->status >= 300) Die(absl::StrCat(request.path, ": ", reply->status, " ", reply->body));
 }
 
-// Statics, so that Die (std::exit) still stops the bulwark server, then PostgreSQL.
+// Statics, so that Die (std::exit) still stops the bulwark servers, then PostgreSQL.
 std::unique_ptr<PostgresServer> g_pg;
 RunningServer g_server;
+RunningServer g_vault_server;  // BULWARK_DATABASE_IDLE_GRACE=0s.
+constexpr char kVaultRootUser[] = "bench_vault_root";
+constexpr char kVaultRootPassword[] = "bench-Vault-root-0";
+
+// Starts a dev server under `dir` with the plugin registered, `database/` mounted, connection
+// "pg" (logging in as `user`) and role "role"; returns its client.
+cli::Client StartConfigured(RunningServer& server, const std::string& dir, PostgresServer& pg,
+                            const std::string& user, const std::string& password,
+                            const std::vector<std::string>& env) {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/plugins");
+  server = StartServer(
+      {"-dev", absl::StrCat("-dev-root-token-id=", kRootToken), "-dev-listen-address=127.0.0.1:0",
+       "-dev-plugin-dir=" + dir + "/plugins", "-log-level=warn"},
+      env);
+  if (server.address.empty()) Die(server.process->output());
+  const std::string sha256 =
+      InstallPlugin("bulwark/examples/postgres/postgres_plugin", dir + "/plugins", kPlugin);
+  cli::ClientOptions options;
+  options.address = server.address;
+  options.token = kRootToken;
+  absl::StatusOr<cli::Client> client = cli::Client::Create(options);
+  if (!client.ok()) Die(client.status().ToString());
+  Expect(*client, {"PUT",
+                   absl::StrCat("sys/plugins/catalog/database/", kPlugin),
+                   {},
+                   nlohmann::json{{"sha256", sha256}, {"command", kPlugin}}});
+  Expect(*client, {"POST", "sys/mounts/database", {}, nlohmann::json{{"type", "database"}}});
+  Expect(*client, {"PUT",
+                   "database/config/pg",
+                   {},
+                   nlohmann::json{{"plugin_name", kPlugin},
+                                  {"connection_url", pg.TemplatedUrl()},
+                                  {"username", user},
+                                  {"password", password},
+                                  {"allowed_roles", "role"}}});
+  Expect(*client,
+         {"PUT",
+          "database/roles/role",
+          {},
+          nlohmann::json{
+              {"db_name", "pg"}, {"creation_statements", kCreation}, {"default_ttl", "1h"}}});
+  return *std::move(client);
+}
 
 int Main(int argc, char** argv) {
   const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
@@ -92,40 +141,15 @@ int Main(int argc, char** argv) {
   PostgresServer& pg = *g_pg;
   BareConnection bare(pg);
 
-  const std::string dir = TestTmpDir() + "/postgres_benchmark";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir + "/plugins");
-  g_server = StartServer({"-dev", absl::StrCat("-dev-root-token-id=", kRootToken),
-                          "-dev-listen-address=127.0.0.1:0", "-dev-plugin-dir=" + dir + "/plugins",
-                          "-log-level=warn"});
-  RunningServer& server = g_server;
-  if (server.address.empty()) Die(server.process->output());
-  const std::string sha256 =
-      InstallPlugin("bulwark/examples/postgres/postgres_plugin", dir + "/plugins", kPlugin);
-  cli::ClientOptions options;
-  options.address = server.address;
-  options.token = kRootToken;
-  absl::StatusOr<cli::Client> client = cli::Client::Create(options);
-  if (!client.ok()) Die(client.status().ToString());
-  Expect(*client, {"PUT",
-                   absl::StrCat("sys/plugins/catalog/database/", kPlugin),
-                   {},
-                   nlohmann::json{{"sha256", sha256}, {"command", kPlugin}}});
-  Expect(*client, {"POST", "sys/mounts/database", {}, nlohmann::json{{"type", "database"}}});
-  Expect(*client, {"PUT",
-                   "database/config/pg",
-                   {},
-                   nlohmann::json{{"plugin_name", kPlugin},
-                                  {"connection_url", pg.TemplatedUrl()},
-                                  {"username", pg.superuser()},
-                                  {"password", pg.superuser_password()},
-                                  {"allowed_roles", "role"}}});
-  Expect(*client,
-         {"PUT",
-          "database/roles/role",
-          {},
-          nlohmann::json{
-              {"db_name", "pg"}, {"creation_statements", kCreation}, {"default_ttl", "1h"}}});
+  bare.Exec(absl::StrCat("CREATE ROLE \"", kVaultRootUser, "\" WITH LOGIN SUPERUSER PASSWORD '",
+                         kVaultRootPassword, "'"));
+  std::optional<cli::Client> client;
+  client.emplace(StartConfigured(g_server, TestTmpDir() + "/postgres_benchmark", pg, pg.superuser(),
+                                 pg.superuser_password(), {}));
+  std::optional<cli::Client> vault_client;
+  vault_client.emplace(StartConfigured(g_vault_server, TestTmpDir() + "/postgres_benchmark_vault",
+                                       pg, kVaultRootUser, kVaultRootPassword,
+                                       {"BULWARK_DATABASE_IDLE_GRACE=0s"}));
   const cli::ApiRequest creds = {"GET", "database/creds/role", {}, std::nullopt};
   const cli::ApiRequest rotate = {"PUT", "database/rotate-root/pg", {}, std::nullopt};
   const cli::ApiRequest reset = {"PUT", "database/reset/pg", {}, std::nullopt};
@@ -154,9 +178,11 @@ int Main(int argc, char** argv) {
     const double bare_us = TimeUs(
         [&] { bare.Exec(absl::StrCat("ALTER ROLE \"bare-root\" WITH PASSWORD 'pw-C-", id, "'")); });
     const double http_us = TimeUs([&] { Expect(*client, rotate); });
+    const double vault_us = TimeUs([&] { Expect(*vault_client, rotate); });
     if (round < 0) continue;
     us["libpq ALTER ROLE"].push_back(bare_us);
     us["HTTP rotate-root"].push_back(http_us);
+    us["rotate-root, grace 0s"].push_back(vault_us);
   }
   // The breakdown of rotate-root: reset/pg opens the connection (a new plugin instance, its
   // Initialize logging in), after which rotate-root finds it open.
@@ -167,14 +193,16 @@ int Main(int argc, char** argv) {
     us["HTTP reset/pg"].push_back(reset_us);
     us["rotate (conn open)"].push_back(open_us);
   }
-  server.process->Stop(SIGTERM);
+  g_server.process->Stop(SIGTERM);
+  g_vault_server.process->Stop(SIGTERM);
   std::printf("rounds: %d per pair (after %d warm-up rounds), interleaved\n", rounds,
               kWarmupRounds);
   PrintReport(us,
               {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
-               "HTTP rotate-root", "HTTP reset/pg", "rotate (conn open)"},
+               "HTTP rotate-root", "rotate-root, grace 0s", "HTTP reset/pg", "rotate (conn open)"},
               {{"creds/role / CREATE ROLE", "HTTP creds/role", "libpq CREATE ROLE"},
-               {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"}});
+               {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"},
+               {"rotate-root grace 0s / ALTER ROLE", "rotate-root, grace 0s", "libpq ALTER ROLE"}});
   return 0;
 }
 

@@ -22,6 +22,7 @@ constexpr int kFinalAttemptsMax = 12;
 constexpr double kCredsPerMin = 8;
 constexpr double kRevokesPerMin = 2;
 constexpr double kRotationsPerMin = 1;
+constexpr double kConnectionChangesPerMin = 2;
 // The role's TTL is drawn per run from this range (seconds).
 constexpr int64_t kTtlMinSeconds = 20;
 constexpr int64_t kTtlMaxSeconds = 60;
@@ -52,6 +53,8 @@ void DbOperator::Start() {
   }
   root_password_ = world_.NewSecret(random_);
   db.PutUser(kDbRootUser, root_password_, /*dynamic=*/false);
+  side_password_ = world_.NewSecret(random_);
+  db.PutUser(kDbSideUser, side_password_, /*dynamic=*/false);
 }
 
 void DbOperator::OnReady() { Setup(0); }
@@ -121,6 +124,8 @@ void DbOperator::Setup(int step) {
       world_.loop.PostAfter(NextGap(random_, kCredsPerMin), [this] { CredsLoop(); });
       world_.loop.PostAfter(NextGap(random_, kRevokesPerMin), [this] { RevokeLoop(); });
       world_.loop.PostAfter(NextGap(random_, kRotationsPerMin), [this] { RotateLoop(); });
+      world_.loop.PostAfter(NextGap(random_, kConnectionChangesPerMin),
+                            [this] { ConnectionLoop(); });
       return;
   }
   Send(std::move(request), [this, step](const Response& response, bool answered) {
@@ -147,6 +152,80 @@ void DbOperator::RotateLoop() {
   if (world_.quiet || world_.done) return;
   Rotate(nullptr);
   world_.loop.PostAfter(NextGap(random_, kRotationsPerMin), [this] { RotateLoop(); });
+}
+
+void DbOperator::ConnectionLoop() {
+  if (world_.quiet || world_.done) return;
+  // One at a time: c1 has no other traffic, so the sessions it had when an event was sent are
+  // exactly the instances that event must close.
+  ConnectionChange(-1, [this] {
+    world_.loop.PostAfter(NextGap(random_, kConnectionChangesPerMin), [this] { ConnectionLoop(); });
+  });
+}
+
+void DbOperator::ConnectionChange(int op, std::function<void()> then) {
+  enum Op { kWrite, kReset, kDelete, kReload, kOps };
+  const std::string connection = kDbSideConnection;
+  // While c1 is (believed) absent, write it: a create. Otherwise any event.
+  if (op < 0) op = side_configured_ ? static_cast<int>(random_.Uniform(kOps)) : kWrite;
+  Request request;
+  const char* what = "";
+  switch (op) {
+    case kWrite:
+      what = "a config write";
+      // A connection detail that changes with each write: every write is a real update.
+      request = Logical(absl::StrCat("config/", connection), "update",
+                        nlohmann::json{{"plugin_name", std::string(kDatabasePlugin)},
+                                       {"connection_url", connection},
+                                       {"username", kDbSideUser},
+                                       {"password", side_password_},
+                                       {"allowed_roles", ""},
+                                       {"write", ++side_writes_}}
+                            .dump());
+      break;
+    case kReset:
+      what = "a reset";
+      request = Logical(absl::StrCat("reset/", connection), "update", "{}");
+      break;
+    case kDelete:
+      what = "a config delete";
+      request = Logical(absl::StrCat("config/", connection), "delete", "");
+      break;
+    default:
+      what = "a reload of the plugin";
+      request = Logical(absl::StrCat("reload/", kDatabasePlugin), "update", "{}");
+      break;
+  }
+  const std::set<uint64_t> before = world_.database.SessionIdsOf(connection);
+  Send(std::move(request),
+       [this, op, what, connection, before, then](const Response& response, bool answered) {
+         if (answered && response.status.ok()) {
+           if (op == kWrite) side_configured_ = true;
+           if (op == kDelete) side_configured_ = false;
+           CheckSessionsClosed(connection, before, what);
+           if (op == kDelete && world_.database.SessionsOf(connection) > 0) {
+             world_.Violate("instance_closed", absl::StrCat("after a config delete of connection ",
+                                                            connection, " answered, it still has ",
+                                                            world_.database.SessionsOf(connection),
+                                                            " open database session(s)"));
+           }
+         }
+         if (then) then();
+       });
+}
+
+void DbOperator::CheckSessionsClosed(const std::string& connection,
+                                     const std::set<uint64_t>& before, absl::string_view after) {
+  world_.Count("instance_closed");
+  for (uint64_t session : before) {
+    if (!world_.database.SessionOpen(session)) continue;
+    world_.Violate(
+        "instance_closed",
+        absl::StrCat("after ", after, " of connection ", connection, " answered, session ", session,
+                     " it had when the request was sent is still open: the instance "
+                     "it replaced was not closed"));
+    return;
+  }
 }
 
 bool DbOperator::RotateNow() {
@@ -312,11 +391,20 @@ void DbOperator::FinalRotationChecks(int attempt) {
           world_.Violate("root_recoverable",
                          "no credentials could be issued after the final rotation");
         }
+        FinalConnectionChecks(0);
         const absl::Duration left = kLeakCheckWait - kRollbackWait;
         world_.loop.PostAfter(left, [this] { LeakCheck(); });
       });
     });
   });
+}
+
+void DbOperator::FinalConnectionChecks(size_t step) {
+  // Write (a create or an update), write (an update: it replaces a cached instance), reset,
+  // reload, delete: every connection-change event at least once per run, with no faults.
+  static constexpr int kSequence[] = {0, 0, 1, 3, 2};
+  if (world_.done || step >= sizeof(kSequence) / sizeof(kSequence[0])) return;
+  ConnectionChange(kSequence[step], [this, step] { FinalConnectionChecks(step + 1); });
 }
 
 void DbOperator::LeakCheck() {

@@ -149,6 +149,14 @@ size_t SimDatabase::SessionsOf(absl::string_view connection) const {
   return n;
 }
 
+std::set<uint64_t> SimDatabase::SessionIdsOf(absl::string_view connection) const {
+  std::set<uint64_t> ids;
+  for (const auto& [id, name] : sessions_) {
+    if (name == connection) ids.insert(id);
+  }
+  return ids;
+}
+
 void SimDatabase::CutFor(absl::Duration duration) {
   const absl::Duration until = clock_.MonotonicNow() + duration;
   if (until > cut_until_) cut_until_ = until;

@@ -56,6 +56,7 @@ class SimDatabase {
   const std::map<std::string, User>& users() const { return users_; }
   // Open sessions, by the connection (config) name their plugin instance was initialized for.
   size_t SessionsOf(absl::string_view connection) const;
+  std::set<uint64_t> SessionIdsOf(absl::string_view connection) const;
   size_t sessions() const { return sessions_.size(); }
   bool SessionOpen(uint64_t session) const { return sessions_.count(session) > 0; }
   // Sessions that changed the password of a user who is not dynamic (the root user), still open:

@@ -93,6 +93,11 @@ class Invariant {
 std::vector<std::unique_ptr<Invariant>> MakeInvariants();
 
 // The registered invariants and, per hook, those that subscribed.
+// A rule its owner checks itself (the auditor, the run loop, the network, an actor), through
+// World::Count and World::Violate: registered with its name and rule so that reports, shrinking
+// and the drill know it, and subscribed to no hook.
+std::unique_ptr<Invariant> MakeNamedInvariant(absl::string_view name, absl::string_view rule);
+
 class Invariants {
  public:
   Invariants(World& world, std::vector<std::unique_ptr<Invariant>> all);

@@ -44,18 +44,21 @@ class NamedInvariant final : public Invariant {
 
 }  // namespace
 
+std::unique_ptr<Invariant> MakeNamedInvariant(absl::string_view name, absl::string_view rule) {
+  return std::make_unique<NamedInvariant>(name, rule);
+}
+
 std::unique_ptr<Invariant> MakeRecoveryInvariant() { return std::make_unique<RecoveryInvariant>(); }
 std::unique_ptr<Invariant> MakeReloadInvariant() {
-  return std::make_unique<NamedInvariant>(
+  return MakeNamedInvariant(
       "reload", "once faults stop, a request whose plugin crashes under it still succeeds");
 }
 std::unique_ptr<Invariant> MakeLivenessInvariant() {
-  return std::make_unique<NamedInvariant>(
+  return MakeNamedInvariant(
       "liveness", "once faults stop, the node serves within the bound; every request is answered");
 }
 std::unique_ptr<Invariant> MakeCapsInvariant() {
-  return std::make_unique<NamedInvariant>("caps",
-                                          "the run ends within its step and simulated-time caps");
+  return MakeNamedInvariant("caps", "the run ends within its step and simulated-time caps");
 }
 
 }  // namespace bulwark::sim
