@@ -118,12 +118,26 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "losing the lock or stepping down stops every plugin of the node",
        "bug.ha.keep_plugins_after_step_down=return",
        "cluster",
-       {"ha_plugins"}},
+       // The node also stays active in its core (serving its in-memory catalog, which no longer
+       // follows the store): durability may see that first.
+       {"ha_plugins", "durability"}},
       {"ha.give_up_after_failed_campaign",
        "a node whose campaign failed contends again after retry_after",
        "bug.ha.give_up_after_failed_campaign=return",
        "cluster",
        {"ha_liveness", "liveness"}},
+      // Forwarding and performance standbys on the cluster (sim/ha).
+      {"sim_ha.redirect_after_forward",
+       "a standby that forwarded a request answers with the active node's answer and never also "
+       "sends the client there (which would apply it again)",
+       "bug.sim_ha.redirect_after_forward=return",
+       "cluster",
+       {"ha_forwarded_once"}},
+      {"sim_etcd.stale_standby_reads",
+       "a performance standby reads every value from the store, never from an older copy",
+       "bug.sim_etcd.stale_standby_reads=return",
+       "cluster",
+       {"ha_fresh_reads", "durability"}},
       // The database workload (sim/database): rotations that stop half way, leases, instances.
       {"database.rotate_without_wal",
        "a root rotation writes its WAL before UpdateUser, so a rotation that stops half way is "

@@ -31,6 +31,7 @@ uint64_t Network::Send(int node, Request request, Callback done, SendOptions opt
     node = static_cast<int>(random_.Uniform(static_cast<uint64_t>(world_.cluster->size())));
   }
   const uint64_t op = next_op_++;
+  request.op = op;
   PendingOp& pending = pending_[op];
   pending.done = std::move(done);
   pending.kind = request.kind;

@@ -206,6 +206,9 @@ void NodeComponent::OnUnsealed(Node&) {}
 void NodeComponent::OnSealing(Node&) {}
 void NodeComponent::OnStop(Node&) {}
 std::optional<Response> NodeComponent::Handle(Node&, const Request&) { return std::nullopt; }
+bool NodeComponent::HandleLater(Node&, const Request&, absl::AnyInvocable<void(Response)>&) {
+  return false;
+}
 bool NodeComponent::HandlesFault(FaultKind) const { return false; }
 absl::Status NodeComponent::ApplyFault(Node&, const FaultEvent& event) {
   return absl::UnimplementedError(
@@ -508,7 +511,13 @@ void Node::Execute(const Request& request, Done done) {
       done(*std::move(handled));
       return;
     }
+    if (component->HandleLater(*this, request, done)) return;
   }
+  Serve(request, std::move(done));
+}
+
+void Node::Serve(const Request& request, Done done) {
+  CHECK(running()) << "Serve on stopped node " << options_.id;
   switch (request.kind) {
     case OpKind::kInit: {
       absl::StatusOr<std::vector<crypto::SecureBuffer>> shares =

@@ -114,6 +114,11 @@ struct Request {
   std::string name;                                         // Catalog entry / plugin name.
   std::string version;
   std::string mount_path;  // kEnableMount, kDisableMount.
+  // HA clusters: the network's number for the sender's request (it stays the same through
+  // redirects and forwarding: "forwarded at most once" counts it), and whether a node forwarded
+  // it here (Vault's X-Vault-Internal-No-Request-Forwarding: it is never forwarded again).
+  uint64_t op = 0;
+  bool forwarded = false;
 };
 
 struct Response {
@@ -128,6 +133,9 @@ struct Response {
   int redirect_to = -1;
   std::string lease_id;  // kLogical: the secret's lease, if any.
   absl::Duration lease_ttl;
+  // HA clusters: a performance standby answered it from its own plugins and storage view (what
+  // ha_fresh_reads judges).
+  bool perf_standby_local = false;
 };
 
 class Node;
@@ -147,6 +155,10 @@ class NodeComponent {
   virtual void OnStop(Node& node);
   // Requests this component serves; nullopt: not this component's.
   virtual std::optional<Response> Handle(Node& node, const Request& request);
+  // Requests this component answers later (an HA standby forwarding to the active node): it
+  // takes `done` and returns true; false leaves `done` untouched. Asked after Handle.
+  virtual bool HandleLater(Node& node, const Request& request,
+                           absl::AnyInvocable<void(Response)>& done);
   // Fault kinds this component can inject, and injecting one.
   virtual bool HandlesFault(FaultKind kind) const;
   virtual absl::Status ApplyFault(Node& node, const FaultEvent& event);
@@ -237,6 +249,9 @@ class Node {
   // Serves one request. `done` runs once, inline or from a later task of this node — or never,
   // if the process dies first. REQUIRES: running().
   void Execute(const Request& request, Done done);
+  // Execute without asking the components: the node's own answer (a performance standby serving
+  // a request locally). REQUIRES: running().
+  void Serve(const Request& request, Done done);
 
   // REQUIRES: fewer than kNodeComponentsMax components.
   void AddComponent(std::unique_ptr<NodeComponent> component);

@@ -121,18 +121,29 @@ Barrier::~Barrier() { Seal(); }
 absl::StatusOr<std::unique_ptr<Barrier>> Barrier::Open(Storage& physical, Random& random,
                                                        FailpointSource* failpoints) {
   std::unique_ptr<Barrier> barrier(new Barrier(physical, random, failpoints));
-  ASSIGN_OR_RETURN(std::optional<std::string> record, physical.Get(kBarrierRootKeyPath));
-  if (record.has_value()) {
-    ASSIGN_OR_RETURN(RootKeyConfig config, ParseRootKeyHeader(*record));
-    barrier->initialized_ = true;
-    barrier->shares_ = config.shares;
-    barrier->threshold_ = config.threshold;
-    barrier->root_key_record_ = *std::move(record);
-  }
+  RETURN_IF_ERROR(barrier->RefreshInitialized());
   return barrier;
 }
 
+absl::Status Barrier::RefreshInitialized() const {
+  if (initialized_) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::optional<std::string> record, physical_.Get(kBarrierRootKeyPath));
+  if (!record.has_value()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(RootKeyConfig config, ParseRootKeyHeader(*record));
+  initialized_ = true;
+  shares_ = config.shares;
+  threshold_ = config.threshold;
+  root_key_record_ = *std::move(record);
+  return absl::OkStatus();
+}
+
+bool Barrier::initialized() const {
+  (void)RefreshInitialized();  // Unreadable: not known to be initialized yet.
+  return initialized_;
+}
+
 SealStatus Barrier::seal_status() const {
+  (void)RefreshInitialized();  // Unreadable: reported as not initialized yet.
   SealStatus status;
   status.initialized = initialized_;
   status.sealed = sealed_;
@@ -178,6 +189,8 @@ absl::StatusOr<std::string> Barrier::SealKeyring(
 }
 
 absl::StatusOr<std::vector<crypto::SecureBuffer>> Barrier::Initialize(int shares, int threshold) {
+  // Another node sharing the storage may have initialized it: never write over its root key.
+  RETURN_IF_ERROR(RefreshInitialized());
   if (initialized_) {
     return absl::AlreadyExistsError(
         "barrier is already initialized: unseal it with its existing unseal key shares");
@@ -254,6 +267,7 @@ void Barrier::DiscardShares() {
 }
 
 absl::StatusOr<SealStatus> Barrier::Unseal(absl::string_view share) {
+  RETURN_IF_ERROR(RefreshInitialized());
   if (!initialized_) {
     return absl::FailedPreconditionError(
         "barrier is not initialized: initialize it before unsealing");

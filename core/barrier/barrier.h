@@ -91,8 +91,10 @@ struct SealStatus {
 class Barrier final : public Storage {
  public:
   // Reads the root-key record (only its plaintext header) to learn whether the barrier is
-  // initialized and its share configuration. Pass the Env's random (env.random): it must be a
-  // CSPRNG in production. The barrier is sealed.
+  // initialized and its share configuration. Until it is initialized, every seal_status(),
+  // initialized(), Initialize and Unseal reads the record again: a storage shared by the nodes
+  // of an HA cluster may be initialized through another node after this one opened. Pass the Env's
+  // random (env.random): it must be a CSPRNG in production. The barrier is sealed.
   //
   // Errors: kDataLoss if the root-key record's header is malformed; physical Storage errors.
   // `failpoints` is the node's (Env::failpoints): where the barrier's failpoint sites look.
@@ -152,7 +154,7 @@ class Barrier final : public Storage {
   // keyring held so far is kept).
   absl::Status ReloadKeyring();
 
-  bool initialized() const { return initialized_; }
+  bool initialized() const;
   bool sealed() const { return sealed_; }
   SealStatus seal_status() const;
   // The term that seals new entries; 0 while sealed.
@@ -180,6 +182,8 @@ class Barrier final : public Storage {
   Barrier(Storage& physical, Random& random, FailpointSource* failpoints);
 
   absl::Status CheckUnsealed() const;
+  // While not initialized: reads the root-key record again (see Open). Errors as Open's.
+  absl::Status RefreshInitialized() const;
   // Writes a fresh random nonce for one entry to `out` (kAesGcmNonceBytes).
   void NextEntryNonce(uint8_t* out);
   void DiscardShares();
@@ -191,13 +195,14 @@ class Barrier final : public Storage {
   Random& random_;
   FailpointSource* failpoints_;
 
-  bool initialized_ = false;
+  // What the root-key record says; filled in lazily by RefreshInitialized until initialized.
+  mutable bool initialized_ = false;
   bool sealed_ = true;
   // Set only by the planted bug "bug.barrier.serve_while_sealed" (see Seal).
   bool serving_while_sealed_ = false;
-  int shares_ = 0;
-  int threshold_ = 0;
-  std::string root_key_record_;  // The physical root-key record (ciphertext; not secret).
+  mutable int shares_ = 0;
+  mutable int threshold_ = 0;
+  mutable std::string root_key_record_;  // The physical root-key record (ciphertext; not secret).
 
   std::vector<crypto::SecureBuffer> collected_shares_;
   crypto::SecureBuffer root_key_;  // kAesGcmKeyBytes; all zero while sealed.

@@ -114,6 +114,39 @@ TEST_F(BarrierTest, InitializeReturnsSharesOnceAndLeavesTheBarrierSealed) {
   EXPECT_EQ(barrier_->Initialize(1, 1).status().code(), absl::StatusCode::kAlreadyExists);
 }
 
+// The nodes of an HA cluster share one storage: a node opened before another one initialized it
+// learns of the initialization at its next status, unseal or init, without a restart (found by
+// the simulated cluster, whose operator used to restart such nodes).
+TEST_F(BarrierTest, ABarrierOpenedBeforeAnotherInitializedTheStorageSeesIt) {
+  std::unique_ptr<Barrier> early = Reopen();
+  ASSERT_FALSE(early->initialized());
+  std::vector<std::string> shares = Initialize(3, 2);
+  ASSERT_EQ(shares.size(), 3u);
+
+  EXPECT_TRUE(early->initialized());
+  SealStatus status = early->seal_status();
+  EXPECT_TRUE(status.initialized);
+  EXPECT_EQ(status.shares, 3);
+  EXPECT_EQ(status.threshold, 2);
+  // It never initializes over the other node's root key.
+  const size_t records = physical_.size();
+  EXPECT_EQ(early->Initialize(1, 1).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(physical_.size(), records);
+}
+
+TEST_F(BarrierTest, ABarrierOpenedBeforeInitUnsealsWithTheSharesMadeElsewhere) {
+  std::unique_ptr<Barrier> early = Reopen();
+  std::vector<std::string> shares = Initialize(3, 2);
+  ASSERT_TRUE(early->Unseal(shares[0]).ok());
+  absl::StatusOr<SealStatus> status = early->Unseal(shares[1]);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_FALSE(status->sealed);
+  ASSERT_TRUE(early->Put("k", "v").ok());
+  absl::StatusOr<std::optional<std::string>> got = early->Get("k");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, std::optional<std::string>("v"));
+}
+
 TEST_F(BarrierTest, UnsealReportsProgressAndIgnoresARepeatedShare) {
   std::vector<std::string> shares = Initialize(5, 3);
   SealStatus status = *barrier_->Unseal(shares[4]);

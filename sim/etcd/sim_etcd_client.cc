@@ -89,10 +89,20 @@ SimEtcdStorage::SimEtcdStorage(Link& link, absl::string_view path)
 
 absl::StatusOr<std::optional<std::string>> SimEtcdStorage::Get(absl::string_view key) {
   if (absl::Status s = ValidateStorageKey(key); !s.ok()) return s;
+  // The planted bug answers a read-only node's reads from its own copy of what it read before,
+  // never refreshed: a performance standby then serves values an acknowledged write replaced,
+  // which ha_fresh_reads must catch.
+  const bool stale = mode_ == Mode::kReadOnly && BW_PLANTED_BUG("bug.sim_etcd.stale_standby_reads");
+  if (stale) {
+    auto it = standby_copy_.find(key);
+    if (it != standby_copy_.end()) return it->second;
+  }
   if (absl::Status s = link_.Check("Get"); !s.ok()) return s;
   std::optional<KeyValue> kv = link_.store().Get(absl::StrCat(path_, key));
-  if (!kv.has_value()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(kv->value));
+  std::optional<std::string> value;
+  if (kv.has_value()) value = std::move(kv->value);
+  if (stale) standby_copy_[std::string(key)] = value;
+  return value;
 }
 
 absl::StatusOr<std::vector<std::string>> SimEtcdStorage::List(absl::string_view prefix) {
@@ -145,12 +155,14 @@ absl::Status SimEtcdStorage::Write(Op op) {
   if (fence) {
     compares.push_back(Compare{fence_.lock_key, Compare::Target::kCreateRevision, fence_.revision});
   }
+  // The planted bug acknowledges a fenced write that did not land: a deposed active's client
+  // is told its write succeeded, and the write is lost across the failover (durability).
+  // Evaluated for every fenced write, so the drill sees the site in runs where none is refused.
+  const bool ack_refused = fence && BW_PLANTED_BUG("bug.sim_etcd.ack_fenced_write");
   absl::StatusOr<bool> held = link_.store().Txn(compares, {op});
   if (!held.ok()) return held.status();
   if (!*held) {
-    // The planted bug acknowledges a fenced write that did not land: a deposed active's client
-    // is told its write succeeded, and the write is lost across the failover (durability).
-    if (BW_PLANTED_BUG("bug.sim_etcd.ack_fenced_write")) return absl::OkStatus();
+    if (ack_refused) return absl::OkStatus();
     const ha::LockGrant fenced = fence_;  // The listener may change the mode.
     NotifyFenced(fenced);
     return FencedError(absl::StrCat(operation, " refused: the lock entry created at revision ",

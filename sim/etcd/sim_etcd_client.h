@@ -117,6 +117,8 @@ class SimEtcdStorage final : public ha::FencedStorage {
   Mode mode_ = Mode::kUnfenced;
   ha::LockGrant fence_;
   std::function<void(const LandedWrite&)> landed_;
+  // Only under the planted bug bug.sim_etcd.stale_standby_reads: what it read while read-only.
+  std::map<std::string, std::optional<std::string>, std::less<>> standby_copy_;
 };
 
 struct SimCoordinatorOptions {

@@ -1,7 +1,9 @@
 // ha:<what>:<duration_ms>:<param> — faults of an HA cluster (sim/ha): the store link of one node
 // cut (0), the store down (1) or slow (2), a node's clock skewed (3), the active node paused (4),
-// stepped down by request so another node takes the role (5), or killed (6). Lasting effects end
-// after the duration, and all of them when faults stop. Skipped on a single node.
+// stepped down by request so another node takes the role (5), or killed (6); the node<->node link
+// between the node and another one cut (7; param picks the other), or the node isolated from
+// every other node and from the store (8). Lasting effects end after the duration, and all of
+// them when faults stop. Skipped on a single node.
 #include "sim/cluster.h"
 #include "sim/faults/fault.h"
 #include "sim/ha/ha_cluster.h"
@@ -18,8 +20,10 @@ enum What : int64_t {
   kPauseActive = 4,
   kStepDownActive = 5,
   kKillActive = 6,
+  kCutNodeLink = 7,
+  kIsolateNode = 8,
 };
-constexpr int64_t kWhatCount = 7;
+constexpr int64_t kWhatCount = 9;
 
 class HaFault final : public Fault {
  public:
@@ -32,6 +36,7 @@ class HaFault final : public Fault {
       event.c = Ms(DrawMillis(random, absl::Milliseconds(50), absl::Seconds(6)));
     // Clocks from half to one and a half times real speed.
     if (event.a == kClockSkew) event.c = static_cast<int64_t>(random.UniformInRange(500, 1500));
+    if (event.a == kCutNodeLink) event.c = static_cast<int64_t>(random.Uniform(kNodesMax));
   }
 
   bool Apply(World& world, const FaultEvent& event) override {
@@ -82,6 +87,24 @@ class HaFault final : public Fault {
         if (active < 0 || !world.cluster->machine(active).up()) return false;
         world.cluster->ProcessKill(active, std::min(d, absl::Seconds(10)));
         return true;
+      case kCutNodeLink: {
+        const int n = world.cluster->size();
+        const int other = (node + 1 + static_cast<int>(event.c % (n - 1))) % n;
+        if (!ha.NodeLinkUp(node, other) || ha.isolated(node) || ha.isolated(other)) return false;
+        ha.SetNodeLink(node, other, false);
+        world.trace.Add(world.Now(), node, "ha-node-link-cut", absl::StrCat(other));
+        Later(world, d, [&world, node, other] {
+          world.ha->SetNodeLink(node, other, true);
+          world.trace.Add(world.Now(), node, "ha-node-link-mended", absl::StrCat(other));
+        });
+        return true;
+      }
+      case kIsolateNode:
+        if (ha.isolated(node) || !ha.link(node).up()) return false;
+        ha.SetIsolated(node, true);
+        world.trace.Add(world.Now(), node, "ha-node-isolated", "");
+        Later(world, d, [&world, node] { Unisolate(world, node); });
+        return true;
       default:
         return false;
     }
@@ -90,7 +113,11 @@ class HaFault final : public Fault {
   void OnQuiet(World& world) override {
     if (!world.ha) return;
     for (int node = 0; node < world.cluster->size(); ++node) {
+      Unisolate(world, node);
       Mend(world, node);
+      for (int other = node + 1; other < world.cluster->size(); ++other) {
+        world.ha->SetNodeLink(node, other, true);
+      }
       world.ha->SetClockRate(node, 1.0);
     }
     StoreUp(world);
@@ -104,9 +131,14 @@ class HaFault final : public Fault {
     });
   }
   static void Mend(World& world, int node) {
-    if (world.ha->link(node).up()) return;
+    if (world.ha->link(node).up() || world.ha->isolated(node)) return;
     world.ha->link(node).SetUp(true);
     world.trace.Add(world.Now(), node, "ha-mended", "");
+  }
+  static void Unisolate(World& world, int node) {
+    if (!world.ha->isolated(node)) return;
+    world.ha->SetIsolated(node, false);
+    world.trace.Add(world.Now(), node, "ha-node-rejoined", "");
   }
   static void StoreUp(World& world) {
     if (world.ha->store().available()) return;

@@ -1,24 +1,39 @@
 // The simulator as an HA cluster (issue 14): N nodes (scenario.nodes > 1) share one simulated
 // etcd (sim/etcd) as the storage under their barriers and as their HA coordinator. Each node runs
 // the real core/ha Leadership on its own SimEtcdCoordinator and SimEtcdStorage, reached over its
-// own link, with its own executor and clock (which faults may skew or pause). Standbys answer
-// every request but seal, unseal, status and init with a redirect to the active node (Vault's
-// 307, Response::redirect_to), which the network follows; forwarding over a cluster port and
-// performance standbys are not simulated (see docs/simulation.md).
+// own link, with its own executor and clock (which faults may skew or pause).
+//
+// Roles and requests (core/ha/forwarding.h decides, as the server's API layer does):
+//   active               serves everything.
+//   standby              serves init, unseal, seal and status itself; forwards every other request
+//                        to the active node over the simulated cluster port (a node<->node link,
+//                        kForwardLatency each way), marked as forwarded so it is never forwarded
+//                        again; redirects (Vault's 307, Response::redirect_to) when the request
+//                        was forwarded already or the forward certainly never arrived (link cut or
+//                        active down at the send); answers "outcome unknown" when the forward's
+//                        answer did not come back within kForwardTimeout.
+//   performance standby  (odd node ids, LeadershipOptions::performance_standby) serves kv and raw
+//                        requests with its own plugins over read-only storage; a request that got
+//                        the read-only error is re-sent to the active once (ShouldResendToActive);
+//                        everything else goes to the active as on a standby.
 //
 // The HA invariants are checked here, on what the store and the nodes do:
-//   ha_one_writer  no write lands from a node that does not hold the lock it was fenced on
-//   ha_plugins     no plugin process runs on a node that is not the active one, once it has had
-//                  kPluginStopBound to stop them (none on a standby; none left after a
-//                  step-down or a lost lock)
-//   ha_liveness    once faults stop, a node is active and serving within scenario.liveness_bound
-// The rest of the cluster's rules are the single-node ones, now judged across nodes: durability
-// (no acknowledged write is lost across a failover) and fresh reads (a read through any node
-// reflects every write acknowledged before it began: it is redirected to the active, which reads
-// the store) are the durability and phantom_read invariants over the shared history.
+//   ha_one_writer       no write lands from a node that does not hold the lock it was fenced on
+//   ha_plugins          no plugin process runs on a node that is neither the active one nor a
+//                       performance standby, once it has had kPluginStopBound to stop them (none on
+//                       a standby; none left after a step-down or a lost lock)
+//   ha_liveness         once faults stop, a node is active and serving within the liveness bound
+//   ha_forwarded_once   the active node applies a client request at most once, whatever the
+//                       forwarding, re-sends and redirects did (counted per network request)
+//   ha_fresh_reads      (judged by the durability check, invariants/durability.cc) a read a
+//                       performance standby served itself reflects every write acknowledged
+//                       before the read was sent
+// The rest of the cluster's rules are the single-node ones, judged across nodes: durability (no
+// acknowledged write is lost across a failover) and phantom_read over the shared history.
 #ifndef BULWARK_SIM_HA_HA_CLUSTER_H_
 #define BULWARK_SIM_HA_HA_CLUSTER_H_
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,6 +52,14 @@ inline constexpr absl::Duration kHaLockTtl = absl::Seconds(15);
 inline constexpr absl::Duration kPluginStopBound = absl::Seconds(30);
 // How often the plugin rule is checked.
 inline constexpr absl::Duration kHaCheckInterval = absl::Seconds(1);
+// The cluster port: a forwarded request's one-way latency range, and how long a standby waits
+// for the active node's answer before it answers "outcome unknown".
+inline constexpr absl::Duration kForwardLatencyMin = absl::Milliseconds(1);
+inline constexpr absl::Duration kForwardLatencyMax = absl::Milliseconds(5);
+inline constexpr absl::Duration kForwardTimeout = absl::Seconds(5);
+
+// Whether node `id` of a cluster runs as a performance standby while not active.
+inline bool IsPerfStandbyNode(int id) { return id % 2 == 1; }
 
 class HaComponent;
 
@@ -54,6 +77,22 @@ class HaCluster {
   // The node that holds the lock and serves as the active, or -1.
   int Active() const;
   HaComponent* component(int id) const;
+
+  // The cluster port. Sends `request` from node `from` to node `to`; `reply` runs on the world's
+  // loop with the answer (delivered), or with delivered == false when the request certainly
+  // never reached a live node (the link was cut or `to` was down at the send: a refusal comes
+  // back). When the request or its answer is lost in flight (a link cut meanwhile, `to` died),
+  // `reply` never runs: the sender's own timeout speaks.
+  using ForwardReply = std::function<void(bool delivered, Response response)>;
+  void Forward(int from, int to, Request request, ForwardReply reply);
+  // Node<->node partitions: the link between `a` and `b` cut or mended; a node isolated from
+  // every other node and from the store, or not.
+  void SetNodeLink(int a, int b, bool up);
+  void SetIsolated(int id, bool isolated);
+  bool NodeLinkUp(int a, int b) const;
+  bool isolated(int id) const { return isolated_.at(static_cast<size_t>(id)); }
+  // The active node `id` starts applying a client's request (ha_forwarded_once).
+  void Applying(int id, const Request& request);
 
   // Faults.
   void StepDown(int id);
@@ -74,6 +113,12 @@ class HaCluster {
   std::vector<HaComponent*> components_;
   std::vector<absl::Duration> not_active_since_;
   std::vector<double> clock_rates_;
+  // Node<->node links: cut_[a * n + b] (symmetric), and isolated nodes.
+  std::vector<bool> cut_;
+  std::vector<bool> isolated_;
+  SeededRandom port_random_;
+  // How many times an active node started applying each network request, by request number.
+  std::vector<uint8_t> applied_;
 };
 
 }  // namespace bulwark::sim

@@ -4,6 +4,10 @@
 //   ha_plugins     no plugin runs on a node that is not the active one once it has had
 //                  kPluginStopBound to stop them (none on a standby, none left after a step-down)
 //   ha_liveness    once faults stop, a node is active and serving within the liveness bound
+//   ha_forwarded_once  the active applies a client's request at most once, whatever the
+//                  forwarding, re-sends and redirects did
+//   ha_fresh_reads a read a performance standby served itself reflects every write acknowledged
+//                  before it was sent (judged with durability, invariants/durability.cc)
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +39,12 @@ std::vector<std::unique_ptr<Invariant>> MakeHaInvariants() {
       "ha_plugins", "no plugin runs on a standby, none is left after a step-down or a lost lock"));
   all.push_back(std::make_unique<HaRule>(
       "ha_liveness", "once faults stop, a node is active and serving within the liveness bound"));
+  all.push_back(std::make_unique<HaRule>(
+      "ha_forwarded_once",
+      "the active node applies a client's request at most once (forwarding, re-sends, redirects)"));
+  all.push_back(std::make_unique<HaRule>(
+      "ha_fresh_reads",
+      "a read a performance standby serves reflects every write acknowledged before it was sent"));
   return all;
 }
 
