@@ -134,4 +134,18 @@ TEST(CliTest, DrillReportsEachBug) {
 }
 
 }  // namespace
+// Schedules the sweeps once failed on, replayed as regressions (each failed before its fix).
+TEST(CliTest, FoundSchedulesPass) {
+  // Artifact swaps on two nodes overlapping: the node whose swap ended first stayed swapped
+  // (the swap count was per artifact, not per node's disk), so the active could never launch.
+  Outcome swaps = Cli({"--seed", "94", "--scenario", "default", "--nodes", "3", "--schedule",
+                       "24155:swap:0:6641,25770@1:swap:0:6719,94575:ha:1:39142:0"});
+  EXPECT_EQ(swaps.code, kExitPassed) << swaps.out << swaps.err;
+  // A perf standby lost the lock while stopping its plugins to become active; the stop's
+  // completion then made it active without the lock (Node::BecomeActive was not overtaken).
+  Outcome overtaken =
+      Cli({"--seed", "46", "--scenario", "cluster", "--schedule", "22272@2:ha:2:7993:3359"});
+  EXPECT_EQ(overtaken.code, kExitPassed) << overtaken.out << overtaken.err;
+}
+
 }  // namespace bulwark::sim

@@ -324,6 +324,7 @@ void Node::Seal(absl::AnyInvocable<void()> done) {
 }
 
 void Node::StepDown(absl::AnyInvocable<void()> done) {
+  ++role_change_;  // Also overtakes a BecomeActive still stopping a perf standby's plugins.
   if (role_ == Role::kStandby) {
     env_.executor.Post(std::move(done));
     return;
@@ -343,11 +344,18 @@ void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
     role_ = Role::kStandby;
     Log(LogLevel::kInfo, "performance standby becoming active: restarting every plugin");
     std::weak_ptr<bool> alive = alive_;
-    StopPlugins(lifecycle::TerminationEvent::kStepDown,
-                [this, alive, done = std::move(done)]() mutable {
-                  if (alive.expired()) return;
-                  BecomeActive(std::move(done));
-                });
+    const uint64_t change = ++role_change_;
+    StopPlugins(lifecycle::TerminationEvent::kStepDown, [this, alive, change,
+                                                         done = std::move(done)]() mutable {
+      if (alive.expired()) return;
+      // A step-down or another role change came while the plugins stopped (the lock
+      // was lost): becoming active now would run plugins without the lock.
+      if (change != role_change_) {
+        done(absl::AbortedError("becoming active was overtaken by a later role change"));
+        return;
+      }
+      BecomeActive(std::move(done));
+    });
     return;
   }
   role_ = Role::kActive;
@@ -365,6 +373,7 @@ void Node::BecomePerfStandby(absl::AnyInvocable<void()> done) {
     env_.executor.Post(std::move(done));
     return;
   }
+  ++role_change_;
   role_ = Role::kPerfStandby;
   Log(LogLevel::kInfo, "performance standby: loading mounts and starting plugins");
   LoadAndMountAll(std::move(done));

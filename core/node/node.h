@@ -216,6 +216,8 @@ class Node {
   std::map<std::string, Engine, std::less<>> engines_;  // By mount path.
   std::unique_ptr<audit::AuditBroker> audit_;
   Role role_;
+  // Counts role changes, so that a transition finishing asynchronously can tell it was overtaken.
+  uint64_t role_change_ = 0;
   bool sealing_ = false;
   bool shut_down_ = false;
   uint64_t request_seq_ = 0;

@@ -1,7 +1,8 @@
 // swap:<artifact>:<duration_ms> — a plugin executable is replaced on disk by another working
-// plugin (not the one the catalog pinned), then restored. Overlapping swaps of one artifact
-// restore it when the last one ends.
-#include <vector>
+// plugin (not the one the catalog pinned), then restored. Every node of a cluster has its own
+// disk: overlapping swaps of one artifact on one node restore it when the last of them ends.
+#include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/env/sim/sim_process_launcher.h"
@@ -24,26 +25,26 @@ class ArtifactSwapFault final : public Fault {
   bool Apply(World& world, const FaultEvent& event) override {
     const int node = event.node;
     const int artifact = static_cast<int>(event.a % kArtifactCount);
-    if (depth_[artifact]++ == 0) {
+    if (depth_[{node, artifact}]++ == 0) {
       CHECK_OK(world.cluster->machine(node).node->disk().WriteFileDurably(
           absl::StrCat("/bulwark/plugins/", kArtifacts[artifact]),
           SimProcessLauncher::ExecutableContents(kSwappedPlugin), 0755));
     }
     const uint64_t generation = generation_;
     world.loop.PostAfter(absl::Milliseconds(event.b), [this, &world, node, artifact, generation] {
-      if (generation != generation_ || depth_[artifact] == 0) return;
-      if (--depth_[artifact] == 0) Restore(world, node, artifact);
+      auto it = depth_.find({node, artifact});
+      if (generation != generation_ || it == depth_.end()) return;
+      if (--it->second == 0) {
+        depth_.erase(it);
+        Restore(world, node, artifact);
+      }
     });
     return true;
   }
   void OnQuiet(World& world) override {
     ++generation_;
-    for (int i = 0; i < kArtifactCount; ++i) {
-      if (depth_[i] > 0) {
-        depth_[i] = 0;
-        Restore(world, 0, i);
-      }
-    }
+    for (const auto& [key, depth] : depth_) Restore(world, key.first, key.second);
+    depth_.clear();
   }
 
  private:
@@ -54,7 +55,8 @@ class ArtifactSwapFault final : public Fault {
     world.trace.Add(world.Now(), node, "artifact-restored", kArtifacts[artifact]);
   }
 
-  std::vector<int> depth_ = std::vector<int>(kArtifactCount, 0);
+  // Swaps in force per (node, artifact); an entry is erased when its last swap ends.
+  std::map<std::pair<int, int>, int> depth_;
   uint64_t generation_ = 0;
 };
 
