@@ -641,6 +641,31 @@ TEST_F(DatabaseEngineTest, RollbackWaitsWhileTheDatabaseIsDown) {
   EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
 }
 
+// Found by the simulator (seed 109, swarm): a seal in the middle of a rollback pass destroyed the
+// engine and dropped the pass's callbacks, so the pass never answered. The node's rollback
+// manager, which runs one pass at a time, then never started another, and the WAL of a rotation
+// whose UpdateUser had reached the database was never rolled back: the stored root password no
+// longer logged in. The engine answers a pass it cannot finish when it goes away.
+TEST_F(DatabaseEngineTest, RollbackPassInFlightAnswersWhenTheEngineGoesAway) {
+  Configure();
+  faultinject::ScopedFailpoint fp(registry_, "database.rotate_root.store_config",
+                                  "return(unavailable)");
+  ASSERT_FALSE(Do("update", "rotate-root/db1").ok());
+  ASSERT_EQ(Wals(), 1u);
+  ASSERT_FALSE(DbAccepts(kRootUser, StoredRootPassword()));  // The database has the new one.
+  std::optional<absl::Status> result;
+  engine_->Rollback(/*immediate=*/true, [&](absl::Status s) { result = s; });
+  ASSERT_FALSE(result.has_value());  // The pass runs on the loop: it is in flight now.
+  CrashNode();                       // The engine goes away with the pass in flight (as at a seal).
+  ASSERT_TRUE(result.has_value()) << "the rollback pass never answered";
+  EXPECT_EQ(result->code(), absl::StatusCode::kAborted) << *result;
+  EXPECT_EQ(Wals(), 1u);  // Still there for the next engine's pass.
+  StartNode();
+  EXPECT_TRUE(RollbackPass(/*immediate=*/true).ok());
+  EXPECT_EQ(Wals(), 0u);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
+}
+
 // A wall clock set back after a half-done rotation makes its WAL look young for as long as the
 // clock was set back (Vault's rule alone would wait two hours here); the engine also counts how
 // long it has known the entry on its monotonic clock, so one minute later the rollback runs.

@@ -306,7 +306,14 @@ DatabaseEngine::DatabaseEngine(Env& env, Storage& storage, mount::MountEntry mou
       log_(log),
       options_(options) {}
 
-DatabaseEngine::~DatabaseEngine() { *alive_ = false; }
+DatabaseEngine::~DatabaseEngine() {
+  *alive_ = false;
+  if (rollback_done_) {
+    env_.executor.Post([done = std::move(rollback_done_)]() mutable {
+      done(absl::AbortedError("the database engine stopped during the rollback pass"));
+    });
+  }
+}
 
 void DatabaseEngine::Log(LogLevel level, std::string message,
                          std::vector<std::pair<std::string, std::string>> fields) {
@@ -1166,17 +1173,18 @@ void DatabaseEngine::Rollback(bool immediate, absl::AnyInvocable<void(absl::Stat
     return;
   }
   rolling_back_ = true;
+  rollback_done_ = std::move(done);
   std::weak_ptr<bool> alive = alive_;
-  env_.executor.Post(
-      [this, alive, keys = std::move(*keys), immediate, done = std::move(done)]() mutable {
-        if (alive.expired()) return;
-        RollbackNext(std::move(keys), 0, immediate, absl::OkStatus(),
-                     [this, alive, done = std::move(done)](absl::Status s) mutable {
-                       if (alive.expired()) return;
-                       rolling_back_ = false;
-                       done(s);
-                     });
-      });
+  env_.executor.Post([this, alive, keys = std::move(*keys), immediate]() mutable {
+    if (alive.expired()) return;
+    RollbackNext(std::move(keys), 0, immediate, absl::OkStatus(), [this, alive](absl::Status s) {
+      if (alive.expired()) return;
+      rolling_back_ = false;
+      absl::AnyInvocable<void(absl::Status)> done = std::move(rollback_done_);
+      rollback_done_ = nullptr;
+      if (done) done(s);
+    });
+  });
 }
 
 void DatabaseEngine::RollbackNext(std::vector<std::string> keys, size_t i, bool immediate,

@@ -161,6 +161,12 @@ class DatabaseEngine final : public lease::LeaseBackend {
   std::map<std::string, Connection> connections_;               // By config name.
   std::map<std::string, std::vector<KeyCallback>> connecting_;  // By config name.
   bool rolling_back_ = false;
+  // The caller of the pass in flight (Rollback). It is answered when the pass ends, or by the
+  // destructor when the engine goes away first (a seal or step-down in the middle of a pass
+  // drops the pass's callbacks): a pass that never answers would stop the node's rollback
+  // manager from ever starting another, and a half-done rotation's WAL would never be rolled
+  // back.
+  absl::AnyInvocable<void(absl::Status)> rollback_done_;
   // When a rollback pass first saw each WAL entry (monotonic clock), by storage key.
   std::map<std::string, absl::Duration> wal_first_seen_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
