@@ -1227,6 +1227,15 @@ absl::Status RunLaunchSteps() {
         const double host_cpu_end = RunMillis(::getpid());
         host->Stop();
         RETURN_IF_ERROR(s);
+        for (const auto& [mark, what] : {std::pair{&sink.started, "plugin process started"},
+                                         std::pair{&sink.handshake, "plugin handshake received"},
+                                         std::pair{&sink.connected, "plugin connected"}}) {
+          if (mark->at == std::chrono::steady_clock::time_point()) {
+            return absl::InternalError(
+                absl::StrCat("--launch_steps: PluginClient logged no \"", what,
+                             "\" record during a launch; the step marks need its debug records"));
+          }
+        }
         const double t[] = {MillisBetween(start, host->opened_at()),
                             MillisBetween(host->opened_at(), sink.started.at),
                             MillisBetween(sink.started.at, sink.handshake.at),
