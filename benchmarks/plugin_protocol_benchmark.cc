@@ -113,7 +113,7 @@ struct Options {
   bool execve_launcher = false;
   // --launch_steps: the start-up breakdown instead of the comparison: per round, --launches
   // launches of bulwark's pair timed step by step, then go-plugin's launches, in each placement
-  // (docs/performance.md, "Start-up cut (issue 16 items 5 and 6)").
+  // (docs/performance.md, "Start-up cut and idle private memory").
   bool launch_steps = false;
   // --callgrind_marks: in --calls mode, zero callgrind's counters of both processes after the
   // warm-up and dump them after the N calls (`vgdb --pid=PID zero|dump`; the plugin wrapper

@@ -3,7 +3,7 @@
 // libcurl is loaded with dlopen when a plugin first unwraps, not linked: it and the ~27 libraries
 // it needs (GnuTLS, Kerberos, LDAP, libssh2, nghttp2, ...) would otherwise be loaded and
 // relocated at every plugin start, although only Vault's legacy TLS bootstrap (no AutoMTLS)
-// uses it (docs/performance.md, "Start-up cut (issue 16 items 5 and 6)").
+// uses it (docs/performance.md, "Start-up cut and idle private memory").
 #include "sdk/unwrap.h"
 
 #include <curl/curl.h>
