@@ -51,6 +51,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
+#include "base/log/log.h"
 #include "base/status/status_macros.h"
 #include "base/storage/in_memory_storage.h"
 #include "benchmarks/measure/placement.h"
@@ -110,6 +111,10 @@ struct Options {
   std::vector<std::string> plugin_wrapper;
   // --execve_launcher: launch with ExecveLauncher (the host under valgrind).
   bool execve_launcher = false;
+  // --launch_steps: the start-up breakdown instead of the comparison: per round, --launches
+  // launches of bulwark's pair timed step by step, then go-plugin's launches, in each placement
+  // (docs/performance.md, "Start-up cut and idle private memory").
+  bool launch_steps = false;
   // --callgrind_marks: in --calls mode, zero callgrind's counters of both processes after the
   // warm-up and dump them after the N calls (`vgdb --pid=PID zero|dump`; the plugin wrapper
   // must pass --vgdb-prefix=, and the host's valgrind the same), so the dumps hold the N calls.
@@ -335,7 +340,9 @@ class BulwarkHost {
     } else {
       ASSIGN_OR_RETURN(exe, posix_.fs().OpenForExec(path));
     }
+    opened_at_ = std::chrono::steady_clock::now();
     rpc::PluginLaunchOptions o;
+    o.log_sink = log_sink_;
     o.plugin_name = "kv";
     o.argv = {path};
     if (!g_options.plugin_wrapper.empty()) {
@@ -403,6 +410,19 @@ class BulwarkHost {
   }
 
   size_t mounts() const { return mounts_.size(); }
+
+  // For --launch_steps: the sink given to every launch's PluginClient (its debug records mark
+  // the steps), and when the last Launch had its artifact open (and hashed).
+  void set_log_sink(LogSink* sink) { log_sink_ = sink; }
+  std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
+
+  // One AutoMTLS client identity (key and self-signed certificate), as PluginClient makes at
+  // every launch: its cost alone.
+  absl::StatusOr<double> TimeClientIdentity() {
+    const auto start = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(transport_.NewClientIdentity().status());
+    return MicrosSince(start);
+  }
 
   // Shuts the plugin down the go-plugin way (GRPCController.Shutdown, grace, kill).
   void Stop() {
@@ -585,6 +605,8 @@ class BulwarkHost {
   std::string sha256_hex_;
   uint64_t next_id_ = 1;
   std::vector<Mount> mounts_;
+  LogSink* log_sink_ = nullptr;
+  std::chrono::steady_clock::time_point opened_at_;
   std::unique_ptr<rpc::PluginClient> client_;
 };
 
@@ -1105,6 +1127,176 @@ absl::Status RunCalls() {
   return absl::OkStatus();
 }
 
+// --- The start-up breakdown (--launch_steps) ---------------------------------------------------
+
+// CPU time that process `pid`'s live threads have run, in ms, from the scheduler's nanosecond
+// counters (/proc/PID/task/TID/schedstat, first field): unlike wall time it does not stretch
+// when other work holds the CPU, and unlike utime/stime it is not counted in 4 ms ticks.
+double RunMillis(pid_t pid) {
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* tasks = ::opendir(dir.c_str());
+  if (tasks == nullptr) return NAN;
+  double ns = 0;
+  while (const dirent* entry = ::readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream in(absl::StrCat(dir, "/", entry->d_name, "/schedstat"));
+    double on_cpu = 0;
+    if (in >> on_cpu) ns += on_cpu;
+  }
+  ::closedir(tasks);
+  return ns / 1e6;
+}
+
+// Marks the steps of one launch from PluginClient's debug records, by the time they arrive,
+// with the CPU time host and plugin had used by then.
+class LaunchStepSink final : public LogSink {
+ public:
+  struct Mark {
+    std::chrono::steady_clock::time_point at;
+    double host_cpu_ms = NAN;
+    double plugin_cpu_ms = NAN;
+  };
+  explicit LaunchStepSink(std::function<int64_t()> plugin_pid) : plugin_pid_(plugin_pid) {}
+  void Write(const LogRecord& record) override {
+    Mark* mark = record.message == "plugin process started"      ? &started
+                 : record.message == "plugin handshake received" ? &handshake
+                 : record.message == "plugin connected"          ? &connected
+                                                                 : nullptr;
+    if (mark == nullptr) return;
+    mark->at = std::chrono::steady_clock::now();
+    mark->host_cpu_ms = RunMillis(::getpid());
+    const int64_t pid = plugin_pid_();
+    if (pid > 0) mark->plugin_cpu_ms = RunMillis(static_cast<pid_t>(pid));
+  }
+  Mark started, handshake, connected;
+
+ private:
+  std::function<int64_t()> plugin_pid_;
+};
+
+double MillisBetween(std::chrono::steady_clock::time_point from,
+                     std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// Per placement and round: --launches launches of bulwark's pair, each timed step by step (the
+// artifact's open and SHA-256; certificate, environment and fork/exec; exec to the handshake
+// line, the plugin's whole start; connect, mutual TLS and the health check; the done callback),
+// and the AutoMTLS certificate alone; then the Go host's --launches launches (SHA-256 check on)
+// in the same round. Prints the p50 of each step over all rounds with its share, and the
+// launch ratio per round.
+absl::Status RunLaunchSteps() {
+  ASSIGN_OR_RETURN(std::vector<measure::Placement> placements, measure::StandardPlacements());
+  ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
+  BulwarkHost* h = host.get();
+  LaunchStepSink sink([h] { return h->pid(); });
+  host->set_log_sink(&sink);
+  const std::vector<std::string> go_flags = {"-bench-samples",  "1",    "-bench-warmup",   "0",
+                                             "-bench-duration", "10ms", "-bench-payloads", "64",
+                                             "-bench-callers",  "1"};
+  constexpr const char* kSteps[] = {
+      "open + SHA-256 of the artifact",
+      "AutoMTLS cert + env + fork/exec (to Spawn's return)",
+      "exec -> handshake line read (the plugin's start)",
+      "connect + mutual TLS + health check",
+      "start callback",
+      "whole launch -> first call",
+  };
+  constexpr const char* kCpuFigures[] = {
+      "host: open + SHA-256 + cert + env + fork/exec",
+      "host: whole launch",
+      "plugin: exec -> handshake line",
+      "plugin: connect + mutual TLS + health check",
+      "host: connect + mutual TLS + health check",
+  };
+  for (const measure::Placement& p : placements) {
+    if (!g_options.placement.empty() && p.name != g_options.placement) continue;
+    RETURN_IF_ERROR(measure::PinProcess(::getpid(), p.host_cpu));
+    g_options.plugin_cpu = p.plugin_cpu;
+    std::vector<std::vector<double>> steps(std::size(kSteps));
+    std::vector<std::vector<double>> cpu(std::size(kCpuFigures));
+    std::vector<double> cert_us, ratios, bulwark_p50s, go_p50s;
+    for (int round = 0; round < g_options.rounds; ++round) {
+      std::vector<double> whole;
+      for (int i = 0; i < g_options.launches; ++i) {
+        sink.started = sink.handshake = sink.connected = LaunchStepSink::Mark();
+        const double host_cpu_start = RunMillis(::getpid());
+        const auto start = std::chrono::steady_clock::now();
+        absl::Status s = host->Launch(true);
+        const auto end = std::chrono::steady_clock::now();
+        const double host_cpu_end = RunMillis(::getpid());
+        host->Stop();
+        RETURN_IF_ERROR(s);
+        for (const auto& [mark, what] : {std::pair{&sink.started, "plugin process started"},
+                                         std::pair{&sink.handshake, "plugin handshake received"},
+                                         std::pair{&sink.connected, "plugin connected"}}) {
+          if (mark->at == std::chrono::steady_clock::time_point()) {
+            return absl::InternalError(
+                absl::StrCat("--launch_steps: PluginClient logged no \"", what,
+                             "\" record during a launch; the step marks need its debug records"));
+          }
+        }
+        const double t[] = {MillisBetween(start, host->opened_at()),
+                            MillisBetween(host->opened_at(), sink.started.at),
+                            MillisBetween(sink.started.at, sink.handshake.at),
+                            MillisBetween(sink.handshake.at, sink.connected.at),
+                            MillisBetween(sink.connected.at, end),
+                            MillisBetween(start, end)};
+        for (size_t k = 0; k < std::size(kSteps); ++k) steps[k].push_back(t[k]);
+        // CPU: the host's up to Spawn's return and over the whole launch; the plugin's to its
+        // handshake line and during connect + TLS + health check.
+        cpu[0].push_back(sink.started.host_cpu_ms - host_cpu_start);
+        cpu[1].push_back(host_cpu_end - host_cpu_start);
+        cpu[2].push_back(sink.handshake.plugin_cpu_ms);
+        cpu[3].push_back(sink.connected.plugin_cpu_ms - sink.handshake.plugin_cpu_ms);
+        cpu[4].push_back(sink.connected.host_cpu_ms - sink.handshake.host_cpu_ms);
+        whole.push_back(t[std::size(kSteps) - 1]);
+        ASSIGN_OR_RETURN(double cert, host->TimeClientIdentity());
+        cert_us.push_back(cert);
+      }
+      ASSIGN_OR_RETURN(nlohmann::json go, RunGoHost(p.host_cpu, p.plugin_cpu, go_flags));
+      const double go_ms = go["launch_to_first_call"].value("p50_us", NAN) / 1e3;
+      const double bulwark_ms = measure::SummarizeLatency(whole).p50;
+      bulwark_p50s.push_back(bulwark_ms);
+      go_p50s.push_back(go_ms);
+      ratios.push_back(bulwark_ms / go_ms);
+    }
+    const double total = measure::SummarizeLatency(steps.back()).p50;
+    printf("\n%s (host CPU %d, plugin CPU %d), %d rounds x %d launches:\n", p.name.c_str(),
+           p.host_cpu, p.plugin_cpu, g_options.rounds, g_options.launches);
+    printf(
+        "| step | p50 ms | min ms | max ms | share of the launch p50 |\n| --- | --- | --- | --- | "
+        "--- |\n");
+    for (size_t k = 0; k < std::size(kSteps); ++k) {
+      const measure::LatencySummary s = measure::SummarizeLatency(steps[k]);
+      printf("| %s | %.2f | %.2f | %.2f | %.0f%% |\n", kSteps[k], s.p50, s.min, s.max,
+             100 * s.p50 / total);
+    }
+    const measure::LatencySummary cert = measure::SummarizeLatency(cert_us);
+    printf("| (of the 2nd step) AutoMTLS certificate alone | %.2f | %.2f | %.2f | %.0f%% |\n",
+           cert.p50 / 1e3, cert.min / 1e3, cert.max / 1e3, 100 * cert.p50 / 1e3 / total);
+    printf(
+        "\nCPU time (scheduler run time of all threads, ms):\n| figure | p50 | min | max |\n"
+        "| --- | --- | --- | --- |\n");
+    for (size_t k = 0; k < std::size(kCpuFigures); ++k) {
+      const measure::LatencySummary c = measure::SummarizeLatency(cpu[k]);
+      printf("| %s | %.2f | %.2f | %.2f |\n", kCpuFigures[k], c.p50, c.min, c.max);
+    }
+    const measure::RangeSummary ratio = measure::SummarizeRange(ratios);
+    printf("launch p50 per round: bulwark %s ms, go-plugin %s ms; ratio median %.2fx [%.2f-%.2f]\n",
+           absl::StrJoin(
+               bulwark_p50s, " ",
+               [](std::string* out, double v) { absl::StrAppend(out, absl::StrFormat("%.1f", v)); })
+               .c_str(),
+           absl::StrJoin(
+               go_p50s, " ",
+               [](std::string* out, double v) { absl::StrAppend(out, absl::StrFormat("%.1f", v)); })
+               .c_str(),
+           ratio.median, ratio.min, ratio.max);
+  }
+  return absl::OkStatus();
+}
+
 // --- Flags ---------------------------------------------------------------------------------
 
 // Parses the flags; returns false (with a message) on a bad one.
@@ -1145,6 +1337,8 @@ bool ParseFlags(int argc, char** argv) {
         g_options.dedicated_host_connections = true;
       } else if (arg == "--execve_launcher") {
         g_options.execve_launcher = true;
+      } else if (arg == "--launch_steps") {
+        g_options.launch_steps = true;
       } else if (arg == "--callgrind_marks") {
         g_options.callgrind_marks = true;
       } else if (absl::StartsWith(arg, "--plugin_env=")) {
@@ -1220,6 +1414,7 @@ bool ParseFlags(int argc, char** argv) {
             "[--mounts=1,100,1000 [--smaps_dir=DIR] [--dedicated_host_connections]] "
             "[--plugin_env=K=V] [--loop_spin_us=N] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...] [--callgrind_marks]] "
+            "[--launch_steps] "
             "[--record=FILE]\n"
             "(bazel run -c opt //benchmarks:plugin_protocol_benchmark passes the paths)\n");
     return false;
@@ -1261,6 +1456,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     status = out.status();
+  } else if (g_options.launch_steps) {
+    status = RunLaunchSteps();
   } else if (g_options.calls > 0) {
     status = RunCalls();
   } else if (!g_options.mounts.empty()) {

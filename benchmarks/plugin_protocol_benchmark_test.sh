@@ -62,6 +62,19 @@ cat "$TEST_TMPDIR/mounts.txt"
 # 70 is past the SDK's default cap of 64 instances: this plugin raises it.
 grep -q "^| 70 | [0-9]" "$TEST_TMPDIR/mounts.txt" || fail "no row for 70 mounts"
 
+# The start-up breakdown: every step's row in both placements, with the CPU figures and the
+# per-round ratio to go-plugin's launches (the run fails when a step mark is missing).
+"$bench" "$kv" "$go_host" "$go_plugin" --launch_steps --quick >"$TEST_TMPDIR/steps.txt" ||
+  { cat "$TEST_TMPDIR/steps.txt"; fail "--launch_steps failed"; }
+cat "$TEST_TMPDIR/steps.txt"
+for row in "open + SHA-256 of the artifact" "exec -> handshake line read" \
+  "connect + mutual TLS + health check" "whole launch -> first call" "plugin: exec -> handshake line"; do
+  n=$(grep -c "^| $row.* | [0-9.]* |" "$TEST_TMPDIR/steps.txt" || true)
+  [ "$n" = 2 ] || fail "--launch_steps row '$row' printed $n times, want once per placement"
+done
+[ "$(grep -c '^launch p50 per round: .* ratio median [0-9.]*x' "$TEST_TMPDIR/steps.txt")" = 2 ] ||
+  fail "--launch_steps printed no ratio to go-plugin per placement"
+
 # A missing plugin is refused by name before anything runs.
 if "$bench" /nonexistent/kv_plugin "$go_host" "$go_plugin" --quick 2>"$TEST_TMPDIR/err.txt"; then
   fail "a missing plugin was accepted"
