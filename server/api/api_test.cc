@@ -135,6 +135,17 @@ class ApiTest : public ::testing::Test {
 
   static Json Errors(std::vector<std::string> messages) { return Json{{"errors", messages}}; }
 
+  // Hands the API a kv write as the root token without running the loop; the answer lands in
+  // `*out` once the loop has run it. For tests that hold a request in flight.
+  void PostKvWrite(absl::string_view path, std::optional<http::Response>* out) {
+    http::Request w;
+    w.method = "PUT";
+    w.path = std::string(path);
+    w.headers = {{"x-vault-token", root_}};
+    w.body = R"({"a":"b"})";
+    api_->Handle(std::move(w), [out](http::Response resp) { *out = std::move(resp); });
+  }
+
   sim::SimEnv sim_;
   InMemoryStorage physical_;
   std::unique_ptr<lifecycle::BuiltinRunnerFactory> builtins_;
@@ -720,12 +731,7 @@ TEST_F(ApiTest, ShutdownDrainsInFlightRequestsAndRefusesNewOnes) {
   api_->Handle(r, [&](http::Response resp) { late = std::move(resp); });
   // One in flight: a write the loop has started but not finished.
   std::optional<http::Response> write;
-  http::Request w;
-  w.method = "PUT";
-  w.path = "/v1/secret/inflight";
-  w.headers = {{"x-vault-token", root_}};
-  w.body = R"({"a":"b"})";
-  api_->Handle(w, [&](http::Response resp) { write = std::move(resp); });
+  PostKvWrite("/v1/secret/inflight", &write);
   ASSERT_TRUE(sim_.loop().Step());  // Runs the first posted request: seal-status, answered.
   ASSERT_TRUE(late.has_value());
   ASSERT_TRUE(sim_.loop().Step());  // The write reaches the node.
@@ -747,12 +753,7 @@ TEST_F(ApiTest, WhenDrainedWaitsForTheRequestsInFlightOnly) {
   api_->WhenDrained(absl::Seconds(90), [&] { idle = true; });
   EXPECT_TRUE(idle);  // Nothing in flight: at once.
   std::optional<http::Response> write;
-  http::Request w;
-  w.method = "PUT";
-  w.path = "/v1/secret/inflight";
-  w.headers = {{"x-vault-token", root_}};
-  w.body = R"({"a":"b"})";
-  api_->Handle(w, [&](http::Response resp) { write = std::move(resp); });
+  PostKvWrite("/v1/secret/inflight", &write);
   ASSERT_TRUE(sim_.loop().Step());  // The write reaches the node.
   ASSERT_EQ(api_->in_flight(), 1u);
   bool drained = false;
@@ -760,9 +761,7 @@ TEST_F(ApiTest, WhenDrainedWaitsForTheRequestsInFlightOnly) {
   EXPECT_FALSE(drained);
   // A request that arrives later does not hold it up.
   std::optional<http::Response> later;
-  http::Request l = w;
-  l.path = "/v1/secret/later";
-  api_->Handle(l, [&](http::Response resp) { later = std::move(resp); });
+  PostKvWrite("/v1/secret/later", &later);
   ASSERT_TRUE(sim_.loop().RunUntil([&] { return write.has_value(); }, absl::Seconds(5)));
   EXPECT_EQ(write->status, 204);
   EXPECT_TRUE(drained);
@@ -774,12 +773,7 @@ TEST_F(ApiTest, AnswersArrivingAfterTheApiIsGoneAre503) {
   InitAndUnseal();
   MountKv();
   std::optional<http::Response> write;
-  http::Request w;
-  w.method = "PUT";
-  w.path = "/v1/secret/x";
-  w.headers = {{"x-vault-token", root_}};
-  w.body = R"({"a":"b"})";
-  api_->Handle(w, [&](http::Response resp) { write = std::move(resp); });
+  PostKvWrite("/v1/secret/x", &write);
   ASSERT_TRUE(sim_.loop().Step());
   ASSERT_FALSE(write.has_value());
   api_.reset();

@@ -308,6 +308,16 @@ std::unique_ptr<TestClient> ConnectOrDie(int port, SSL_CTX* tls = nullptr) {
   return client.ok() ? *std::move(client) : nullptr;
 }
 
+// A server started with `options` and one plain client connected to it; `client` is null when
+// either failed (the failure is already reported).
+std::pair<std::unique_ptr<Server>, std::unique_ptr<TestClient>> StartAndConnect(
+    ServerOptions options, Handler handler) {
+  std::unique_ptr<Server> server = StartOrDie(std::move(options), std::move(handler));
+  if (server == nullptr) return {};
+  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  return {std::move(server), std::move(client)};
+}
+
 RawResponse RoundTrip(TestClient& client, absl::string_view request) {
   EXPECT_TRUE(client.Send(request));
   absl::StatusOr<RawResponse> response = client.ReadResponse();
@@ -400,9 +410,7 @@ TEST(ServerTest, NoContentHasNoBodyAndHeadHasOnlyTheLength) {
 
 TEST(ServerTest, KeepAliveServesSeveralRequestsInOrder) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   for (int i = 0; i < 3; ++i) {
     const RawResponse response = RoundTrip(*client, Get(absl::StrCat("/v1/seq/", i)));
@@ -449,9 +457,7 @@ TEST(ServerTest, SeveralIoThreadsServeConcurrentClients) {
 
 TEST(ServerTest, ConnectionCloseIsHonoured) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   const RawResponse response =
       RoundTrip(*client, "GET /a HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
@@ -462,9 +468,7 @@ TEST(ServerTest, ConnectionCloseIsHonoured) {
 
 TEST(ServerTest, ListMethodAndQueryAreDecoded) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   const RawResponse response = RoundTrip(
       *client, "LIST /v1/secret/a%20b/?list=true&x=%2Fy&z=a+b&flag HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -480,9 +484,7 @@ TEST(ServerTest, ListMethodAndQueryAreDecoded) {
 
 TEST(ServerTest, ChunkedBodyIsDelivered) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   const RawResponse response =
       RoundTrip(*client,
@@ -495,9 +497,7 @@ TEST(ServerTest, ChunkedBodyIsDelivered) {
 
 TEST(ServerTest, ExpectContinueGetsAnInterimAnswer) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Send(
       "PUT /v1/kv/x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"));
@@ -512,9 +512,7 @@ TEST(ServerTest, ExpectContinueGetsAnInterimAnswer) {
 
 TEST(ServerTest, BadTargetsAre400NamingTheProblemAndTheConnectionGoesOn) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"/v1/secret/%zz", "bad percent-encoding at byte 11"},
@@ -561,9 +559,7 @@ TEST(ServerTest, MalformedRequestIs400AndCloses) {
 
 TEST(ServerTest, LowerCaseMethodIs405) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   const RawResponse response = RoundTrip(*client, "get /v1/sys/health HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(response.status, 405);
@@ -576,9 +572,7 @@ TEST(ServerTest, BodyLimitIsExactForContentLength) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
   options.max_request_bytes = 32;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(RoundTrip(*client, Post("/v1/at-limit", std::string(32, 'a'))).status, 200);
 
@@ -630,9 +624,7 @@ TEST(ServerTest, HeaderLimitIsExact) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
   options.max_header_bytes = 1024;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize(1024)).status, 200);
   const RawResponse over = RoundTrip(*client, HeaderBlockOfSize(1025));
@@ -649,9 +641,7 @@ TEST(ServerTest, OneHugeFieldFillsTheLargestHeaderLimit) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
   options.max_header_bytes = 64 << 10;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize(64 << 10)).status, 200);
   EXPECT_EQ(RoundTrip(*client, HeaderBlockOfSize((64 << 10) + 1)).status, 431);
@@ -668,9 +658,7 @@ TEST(ServerTest, HeaderThatNeverEndsIs431) {
   Recorder recorder;
   ServerOptions options = LocalOptions();
   options.max_header_bytes = 1024;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Send("GET / HTTP/1.1\r\nX-Long: " + std::string(4000, 'l')));
   absl::StatusOr<RawResponse> response = client->ReadResponse();
@@ -698,9 +686,7 @@ TEST(ServerTest, SilentConnectionIsClosedAtReadHeaderTimeout) {
   ServerOptions options = LocalOptions();
   options.read_header_timeout = absl::Milliseconds(200);
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(client->WaitForEof());
 }
@@ -712,9 +698,7 @@ TEST(ServerTest, TricklingHeaderDoesNotExtendTheDeadline) {
   ServerOptions options = LocalOptions();
   options.read_header_timeout = absl::Milliseconds(200);
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Send("GET / HTTP/1.1\r\nX-Slow: "));
   const SteadyClock::time_point start = SteadyClock::now();
@@ -749,9 +733,7 @@ TEST(ServerTest, IdleKeepAliveConnectionIsClosedAtIdleTimeout) {
   ServerOptions options = LocalOptions();
   options.idle_timeout = absl::Milliseconds(200);
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(options, recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(options, recorder.handler());
   ASSERT_NE(client, nullptr);
   const SteadyClock::time_point start = SteadyClock::now();
   EXPECT_EQ(RoundTrip(*client, Get("/v1/a")).status, 200);
@@ -974,9 +956,7 @@ TEST(ServerTest, ShutdownWaitsForTheRequestInFlightThenCloses) {
 
 TEST(ServerTest, ShutdownGraceEndsAndALateResponderDoesNothing) {
   Holder holder;
-  std::unique_ptr<Server> server = StartOrDie(LocalOptions(), holder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(LocalOptions(), holder.handler());
   ASSERT_NE(client, nullptr);
   EXPECT_TRUE(client->Send(Get("/v1/never")));
   ASSERT_TRUE(holder.WaitFor(1));
@@ -1107,9 +1087,7 @@ TEST_F(TlsTest, Tls11ClientIsRefused) {
 
 TEST_F(TlsTest, PlainHttpToATlsListenerIsClosed) {
   Recorder recorder;
-  std::unique_ptr<Server> server = StartOrDie(TlsOptions(), recorder.handler());
-  ASSERT_NE(server, nullptr);
-  std::unique_ptr<TestClient> client = ConnectOrDie(server->port());
+  auto [server, client] = StartAndConnect(TlsOptions(), recorder.handler());
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->Send(Get("/v1/x")));
   EXPECT_TRUE(client->WaitForEof());
