@@ -17,7 +17,8 @@ ratio, the ratio the row shows. With fewer rounds (quick runs) a latency statist
 a hierarchical bootstrap (rounds, then calls within each round), and a single-valued metric gets
 no verdict. A verdict other than "no significant change" needs the whole interval beyond a
 minimum effect (default 3%), and a tail quantile estimated from fewer than ten observations
-beyond it (min_samples) gets none. Tail quantiles are judged as a family (compare).
+beyond it (min_samples) gets none. All the rows of a comparison are judged as one family
+(compare), so that "no significant change on every metric" is wrong with at most 5% chance.
 """
 import math
 
@@ -204,11 +205,16 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
     """Per metric present in both records and per statistic of its kind: the ratio
     candidate/baseline, its interval and the verdict. Deterministic for a seed.
 
-    Central statistics (p50, a median) get intervals at `confidence`. Tail quantiles (p99,
-    p99.9) are where a loaded machine's stalls land, and a comparison holds many of them, so
-    they are judged as one family: each tail row's interval is at 1 - (1 - confidence) / k, k
-    being the number of tail rows that can get a verdict (Bonferroni), so that the chance of any
-    tail verdict being wrong is at most 1 - confidence, as for a single central row."""
+    Every row that can get a verdict belongs to one family: each row's interval is at
+    1 - (1 - confidence) / k, k being the number of rows that can get a verdict (Bonferroni), so
+    that the chance of any verdict of the comparison being wrong is at most 1 - confidence. A
+    comparison of a full run holds ~90 rows; at `confidence` each, two runs of one binary would
+    flag two or three of them by chance alone, and "no metric changed" is a claim about all of
+    them at once. (Until 2026-12-07 only the tail rows, p99 and p99.9, formed the family.)
+
+    Each row also gets `detectable`: the smallest ratio (above 1, or its inverse below) whose
+    interval, with this row's spread, would lie wholly beyond the minimum effect: the change the
+    row could have detected."""
     check_record(candidate, "the candidate record")
     check_record(baseline, "the baseline record")
     rng = np.random.default_rng(seed)
@@ -254,11 +260,12 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
                 how = ("bootstrap", ratios[np.isfinite(ratios)], None)
             pending.append((row, how, decidable))
     tails = sum(1 for row, _, decidable in pending if decidable and row["statistic"] in TAILS)
+    family = sum(1 for _, _, decidable in pending if decidable)
     rows = []
     for row, (method, a, b), decidable in pending:
         level = confidence
-        if row["statistic"] in TAILS and tails > 1:
-            level = 1 - (1 - confidence) / tails
+        if family > 1:
+            level = 1 - (1 - confidence) / family
         c, bv = row["candidate"], row["baseline"]
         interval = None
         if bv > 0 and c > 0 and np.isfinite(c / bv):
@@ -271,8 +278,10 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
             row.update({"ratio": None, "low": None, "high": None, "verdict": NO_CHANGE,
                         "note": "a value is zero: no ratio"})
         else:
+            half = (math.log(interval[1]) - math.log(interval[0])) / 2
             row.update({"ratio": c / bv, "low": interval[0], "high": interval[1],
                         "interval": method, "confidence": level,
+                        "detectable": (1 + min_effect) * math.exp(half),
                         "verdict": verdict_of(row["kind"], interval[0], interval[1], min_effect)
                         if decidable else NO_CHANGE})
         rows.append(row)
@@ -282,6 +291,7 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
         "baseline": _identity(baseline),
         "confidence": confidence,
         "tail_rows": tails,
+        "family_rows": family,
         "min_effect": min_effect,
         "resamples": resamples,
         "rows": rows,
@@ -323,3 +333,11 @@ def format_ratio(row):
     if row["ratio"] is None:
         return "-"
     return f"{row['ratio']:.3f}x [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def format_detectable(row):
+    """The smallest change a row could have detected, as a ratio either way ("±12%" style is
+    ambiguous for ratios): "1.12x" means 1.12x slower or 1/1.12 faster."""
+    if row.get("detectable") is None:
+        return "-"
+    return f"{row['detectable']:.2f}x"
