@@ -488,7 +488,7 @@ if [ -n "$record" ]; then
   [ -n "$table_record" ] || { echo "--record needs table_record.py (the BUILD passes it)" >&2; exit 2; }
   printf '%s\n' "$summary" | /usr/bin/python3 "$table_record" --out="$record" \
     --benchmark=server_http_benchmark --build="$build_mode" --notes-from-text \
-    --command="bazel run -c opt //benchmarks/server:server_http_benchmark -- --rounds=$rounds --duration=$duration --warmup=$warmup --connections=$connections --workloads=$workloads_csv" \
+    --command="bazel run -c $([ "$build_mode" = fastbuild ] && echo fastbuild || echo opt) //benchmarks/server:server_http_benchmark -- --rounds=$rounds --duration=$duration --warmup=$warmup --connections=$connections --workloads=$workloads_csv$([ "$quick" = 1 ] && echo ' --quick')" \
     --note="median [min-max] over $rounds round(s), each workload in a fresh server process; wrk $connections connections, $wrk_threads threads" ||
     exit 2
 fi
