@@ -19,10 +19,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import table_record  # noqa: E402
+
 FIELDS = ("scenario", "first_seed", "last_seed", "runs", "sim_time_seconds", "wall_seconds",
           "cpu_seconds", "sim_to_wall_ratio", "seeds_per_cpu_hour")
 
@@ -53,12 +54,6 @@ COLUMNS = ["scenario", "seeds", "simulated in wall time", "simulated / wall", "s
            "double runs, same trace", "failed seeds", "median shrunk schedule (events)"]
 
 
-def table_markdown(reports):
-    lines = ["| " + " | ".join(COLUMNS) + " |", "| " + " | ".join("---" for _ in COLUMNS) + " |"]
-    lines += ["| " + " | ".join(row(r)) + " |" for r in reports]
-    return "\n".join(lines) + "\n"
-
-
 def main(argv):
     parser = argparse.ArgumentParser(prog="sim_record.py")
     parser.add_argument("--out", required=True)
@@ -81,10 +76,9 @@ def main(argv):
                   file=sys.stderr)
             return 2
         reports.append(report)
-    tool = [sys.executable, os.path.join(HERE, "table_record.py"), f"--out={args.out}",
-            "--benchmark=sim", f"--command={args.command}", f"--build={args.build}"]
-    tool += [f"--note={n}" for n in args.note]
-    return subprocess.run(tool, input=table_markdown(reports), text=True).returncode
+    table_record.write(args.out, "sim", args.command, args.build, COLUMNS,
+                       [row(r) for r in reports], args.note)
+    return 0
 
 
 if __name__ == "__main__":

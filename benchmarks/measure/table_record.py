@@ -106,18 +106,24 @@ def main(argv):
     except ValueError as e:
         print(f"table_record: {e}", file=sys.stderr)
         return 2
+    write(args.out, args.benchmark, args.command, args.build, columns, rows,
+          args.note + (other if args.notes_from_text else []))
+    return 0
+
+
+def write(out, benchmark, command, build, columns, rows, notes):
+    """Writes the record to `out` (replaced whole: a temporary file renamed over it)."""
     record = {
         "format": FORMAT,
-        "benchmark": args.benchmark,
-        "command": args.command,
+        "benchmark": benchmark,
+        "command": command,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
-        "build": {"compilation_mode": args.build, "optimised": args.build == "opt"},
+        "build": {"compilation_mode": build, "optimised": build == "opt"},
         "columns": columns,
         "rows": rows,
-        "notes": args.note + (other if args.notes_from_text else []),
+        "notes": notes,
     }
-    out = args.out
     if not os.path.isabs(out) and os.environ.get("BUILD_WORKING_DIRECTORY"):
         out = os.path.join(os.environ["BUILD_WORKING_DIRECTORY"], out)
     directory = os.path.dirname(os.path.abspath(out))
@@ -127,7 +133,6 @@ def main(argv):
         f.write("\n")
     os.replace(tmp, out)
     print(f"table_record: wrote {out}", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":
