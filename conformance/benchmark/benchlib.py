@@ -10,7 +10,9 @@ The unit of replication is the round: calls within one process share its placeme
 the machine's load of that minute, so they are not independent of each other, and the rounds
 are few. With at least MIN_ROUNDS rounds on each side, the interval comes from the statistic
 computed round by round (each round's p50, p99, p99.9, or its one value): a Welch t interval on
-the logarithms, so it carries the whole round-to-round spread (a round whose tail caught a stall
+the logarithms (or, when both sides ran in the same invocation with their rounds interleaved, a
+paired t interval on the per-round log ratios, in which the load both sides of a round met
+cancels), so it carries the whole round-to-round spread (a round whose tail caught a stall
 counts once, not a thousand times) with the small-sample t quantile, not a normal or bootstrap
 one, which with five rounds would be too narrow. It is centred on the logarithm of the pooled
 ratio, the ratio the row shows. With fewer rounds (quick runs) a latency statistic falls back to
@@ -101,6 +103,22 @@ def round_interval(center, cand_values, base_values, confidence):
         return math.exp(center), math.exp(center)
     df = (vc + vb) ** 2 / (vc ** 2 / (c.size - 1) + vb ** 2 / (b.size - 1))
     half = t_quantile(1 - (1 - confidence) / 2, df) * se
+    return math.exp(center - half), math.exp(center + half)
+
+
+def paired_interval(center, cand_values, base_values, confidence):
+    """The interval of a ratio whose logarithm is `center`, from per-round values of a statistic
+    measured in the same rounds on both sides (an interleaved run: both processes side by side in
+    each round): Student's t on the per-round differences of the logarithms, n - 1 degrees of
+    freedom. What the two sides of a round share (that minute's load) cancels in the difference.
+    None when a value is not positive."""
+    d = np.log(np.asarray(cand_values, dtype=float)) - np.log(np.asarray(base_values, dtype=float))
+    if not np.all(np.isfinite(d)) or d.size < 2:
+        return None
+    se = float(np.std(d, ddof=1)) / math.sqrt(d.size)
+    if se == 0:
+        return math.exp(center), math.exp(center)
+    half = t_quantile(1 - (1 - confidence) / 2, d.size - 1) * se
     return math.exp(center - half), math.exp(center + half)
 
 
@@ -219,6 +237,11 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
     check_record(baseline, "the baseline record")
     rng = np.random.default_rng(seed)
     base_by_name = {metric_key(m): m for m in baseline.get("metrics", [])}
+    # Measured in the same invocation, rounds interleaved: round k of one side ran beside round k
+    # of the other, so the rounds pair up.
+    interleaved = (candidate.get("interleaved_with") is not None
+                   and candidate.get("interleaved_with") == baseline.get("label")
+                   and baseline.get("interleaved_with") == candidate.get("label"))
     pending = []  # (row, how to compute its interval)
     for m in candidate.get("metrics", []):
         b = base_by_name.get(metric_key(m))
@@ -251,8 +274,11 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
                 decidable = False
                 row["note"] = (f"fewer than {min_samples(stat)} calls on a side: too few to "
                                f"decide a {stat}")
+            paired = (interleaved and by_rounds and len(m["rounds"]) == len(b["rounds"])
+                      and all(m["rounds"]) and all(b["rounds"]))
             if by_rounds:
-                how = ("rounds", [_statistic(r, stat) for r in cand_rounds],
+                how = ("paired" if paired else "rounds",
+                       [_statistic(r, stat) for r in cand_rounds],
                        [_statistic(r, stat) for r in base_rounds])
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -271,6 +297,8 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
         if bv > 0 and c > 0 and np.isfinite(c / bv):
             if method == "rounds":
                 interval = round_interval(math.log(c / bv), a, b, level)
+            elif method == "paired":
+                interval = paired_interval(math.log(c / bv), a, b, level)
             elif a.size:
                 alpha = (1 - level) / 2
                 interval = (float(np.quantile(a, alpha)), float(np.quantile(a, 1 - alpha)))

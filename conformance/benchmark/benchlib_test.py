@@ -193,6 +193,36 @@ class VerdictTest(unittest.TestCase):
             for row in cmp["rows"]:
                 self.assertEqual(row["verdict"], benchlib.NO_CHANGE, (seed, row))
 
+    def test_interleaved_rounds_are_paired(self):
+        # Both sides in the same invocation: each round's load (a factor of 0.7-1.6 shared by the
+        # two processes of the round) moves both alike. Unpaired, a 10% shift is lost in it;
+        # paired, the load cancels and the shift is found, and no shift is no change.
+        def pair(seed, shift):
+            rng = np.random.default_rng(seed)
+            cand, base = [], []
+            for _ in range(5):
+                load = rng.uniform(0.7, 1.6)
+                cand.append(list(rng.lognormal(np.log(100), 0.2, 1000) * load * shift
+                                 * (1 + rng.normal(0, 0.01))))
+                base.append(list(rng.lognormal(np.log(100), 0.2, 1000) * load
+                                 * (1 + rng.normal(0, 0.01))))
+            rec = lambda rounds, label, other: benchlib.summarize({
+                "format": benchlib.RECORD_FORMAT, "label": label, "interleaved_with": other,
+                "metrics": [{"name": "m", "kind": "latency", "unit": "us", "rounds": rounds}]})
+            return rec(cand, "a", "b"), rec(base, "b", "a")
+        cand, base = pair(3, 1.10)
+        row = [r for r in compare(cand, base)["rows"] if r["statistic"] == "p50"][0]
+        self.assertEqual(row["interval"], "paired")
+        self.assertEqual(row["verdict"], benchlib.SLOWER, row)
+        del cand["interleaved_with"]  # The same samples as two separate runs: unpaired.
+        row = [r for r in compare(cand, base)["rows"] if r["statistic"] == "p50"][0]
+        self.assertEqual(row["interval"], "rounds")
+        self.assertEqual(row["verdict"], benchlib.NO_CHANGE, row)
+        for seed in range(4, 9):
+            cand, base = pair(seed, 1.0)
+            for r in compare(cand, base)["rows"]:
+                self.assertEqual(r["verdict"], benchlib.NO_CHANGE, (seed, r))
+
     def test_t_quantiles(self):
         self.assertAlmostEqual(benchlib.t_quantile(0.975, 1), 12.706, places=2)
         self.assertAlmostEqual(benchlib.t_quantile(0.975, 4), 2.776, places=2)

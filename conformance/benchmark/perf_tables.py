@@ -75,9 +75,11 @@ def _took(identity):
 
 def _interval_text(comparison):
     rows = comparison["rows"]
-    if any(r.get("interval") == "rounds" for r in rows) and "family_rows" in comparison:
-        return (f"{comparison['confidence']:.0%} interval from the spread between rounds (Welch t "
-                f"on logarithms), all {comparison['family_rows']} decidable rows judged as one "
+    if any(r.get("interval") in ("rounds", "paired") for r in rows) and "family_rows" in comparison:
+        how = ("paired t on the rounds' log ratios" if any(r.get("interval") == "paired"
+                                                           for r in rows)
+               else "Welch t on logarithms")
+        return (f"{comparison['confidence']:.0%} interval from the spread between rounds ({how}), all {comparison['family_rows']} decidable rows judged as one "
                 f"family at {comparison['confidence']:.0%} (Bonferroni); \"detectable\" is the "
                 "smallest change each row's spread could have shown")
     if any(r.get("interval") == "rounds" for r in rows):

@@ -178,7 +178,7 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
         f"- machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, load "
         f"average {machine.get('load_average', '?')} at the start",
         f"- run: {record.get('run_mode', '?')}, {record.get('rounds', '?')} round(s) "
-        f"(a fresh plugin process each), started {record.get('started', '?')}",
+        f"(fresh plugin and runner processes each), started {record.get('started', '?')}",
     ]
     if record.get("failure"):
         lines.append(f"- FAILED: the plugin failed under measurement, which stopped: "
@@ -207,7 +207,8 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
                   "",
                   f"Ratio = candidate / baseline. Its interval comes from the spread between "
                   "rounds (each round a fresh plugin and host process; Welch t on the logarithms "
-                  "of each round's statistic), or with fewer than "
+                  "of each round's statistic, or for a baseline measured in the same run a "
+                  "paired t on the rounds' log ratios), or with fewer than "
                   f"{benchlib.MIN_ROUNDS} rounds from a bootstrap (rounds, then calls). All "
                   f"{comparison.get('family_rows', 0)} rows that can get a verdict are one family: "
                   f"each interval is at 1 - {1 - comparison['confidence']:.2f}/"
