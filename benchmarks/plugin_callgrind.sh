@@ -4,6 +4,7 @@
 # "Host-side hand-offs").
 #
 #   bazel run -c opt //benchmarks:plugin_callgrind [-- --calls=100 --ops=echo64,echo64k,write64]
+#       [--record=FILE]   (the table also as a record for docs/performance.md)
 #
 # For each operation the benchmark binary runs once under `valgrind --tool=callgrind`, with the kv
 # plugin it launches also under callgrind (--plugin_wrapper). After the warm-up calls the host
@@ -20,6 +21,8 @@ shift 4
 calls=100
 ops="echo64,echo64k,write64"
 keep_dir=""
+record=""
+table_record=""
 for arg in "$@"; do
   case "$arg" in
     --calls=*) calls="${arg#--calls=}" ;;
@@ -30,6 +33,9 @@ for arg in "$@"; do
     --plugin=*) kv="${arg#--plugin=}" ;;
     # Keep the marked dumps (OP/host.out.1, OP/plugin.out.1) for callgrind_annotate.
     --keep_dir=*) keep_dir="${arg#--keep_dir=}" ;;
+    # Also write the table as a record (bulwark-benchmark-table/1) for docs/performance.md.
+    --record=*) record="${arg#--record=}" ;;
+    --table_record=*) table_record="${arg#--table_record=}" ;;  # The BUILD passes it.
     *)
       echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH] [--keep_dir=DIR]" >&2
       exit 2
@@ -78,17 +84,25 @@ count() {
   exit 1
 }
 
-printf '| operation | calls N | host Ir per call | plugin Ir per call | host + plugin |\n'
-printf '| --- | --- | --- | --- | --- |\n'
+table="$work/table.md"
+printf '| operation | calls N | host Ir per call | plugin Ir per call | host + plugin |\n' | tee "$table"
+printf '| --- | --- | --- | --- | --- |\n' | tee -a "$table"
 IFS=',' read -r -a op_list <<<"$ops"
 for op in "${op_list[@]}"; do
   count "$op"
   read -r h p <"$work/$op/counts"
   host=$((h / calls))
   plugin=$((p / calls))
-  printf '| %s | %d | %d | %d | %d |\n' "$op" "$calls" "$host" "$plugin" "$((host + plugin))"
+  printf '| %s | %d | %d | %d | %d |\n' "$op" "$calls" "$host" "$plugin" "$((host + plugin))" |
+    tee -a "$table"
   if [ -n "$keep_dir" ]; then
     mkdir -p "$keep_dir/$op"
     cp "$work/$op/host.out.1" "$work/$op/plugin.out.1" "$keep_dir/$op/"
   fi
 done
+if [ -n "$record" ]; then
+  /usr/bin/python3 "$table_record" --out="$record" --benchmark=plugin_callgrind --build=opt \
+    --command="bazel run -c opt //benchmarks:plugin_callgrind -- --calls=$calls --ops=$ops" \
+    --note="instructions (callgrind Ir) per call: marked dumps of the N timed calls, host and plugin each under callgrind" \
+    <"$table"
+fi

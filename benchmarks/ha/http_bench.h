@@ -27,8 +27,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "benchmarks/measure/record.h"
 #include "server/testing/process.h"
 
 namespace bulwark::ha_bench {
@@ -131,11 +133,13 @@ struct Args {
   int rounds = 5;
   int value_bytes = 100;
   std::string dir;
+  std::string record;  // --record=FILE: also write the table as a record (WriteRecord).
 };
 
 inline Args ParseArgs(int argc, char** argv, const char* name, Args defaults) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s <bulwark binary> [--writes=N] [--rounds=R]\n", name);
+    std::fprintf(stderr, "usage: %s <bulwark binary> [--writes=N] [--rounds=R] [--record=FILE]\n",
+                 name);
     std::exit(1);
   }
   Args args = defaults;
@@ -146,6 +150,12 @@ inline Args ParseArgs(int argc, char** argv, const char* name, Args defaults) {
     if (absl::ConsumePrefix(&a, "--writes=")) (void)absl::SimpleAtoi(a, &args.writes);
     if (absl::ConsumePrefix(&a, "--rounds=")) (void)absl::SimpleAtoi(a, &args.rounds);
     if (absl::ConsumePrefix(&a, "--value_bytes=")) (void)absl::SimpleAtoi(a, &args.value_bytes);
+    if (absl::ConsumePrefix(&a, "--record=")) {
+      // Relative to where `bazel run` was started.
+      const char* wd = std::getenv("BUILD_WORKING_DIRECTORY");
+      args.record =
+          a.empty() || a[0] == '/' || wd == nullptr ? std::string(a) : absl::StrCat(wd, "/", a);
+    }
   }
   char dir_template[] = "/tmp/bw-ha-bench-XXXXXX";
   if (mkdtemp(dir_template) == nullptr) {
@@ -155,6 +165,32 @@ inline Args ParseArgs(int argc, char** argv, const char* name, Args defaults) {
   args.dir = dir_template;
   setenv("TEST_TMPDIR", args.dir.c_str(), 1);
   return args;
+}
+
+// With --record=FILE: the per-round rows a benchmark printed (round, workload, median and mean in
+// microseconds) and its summary lines as notes, as a table record (benchmarks/measure/record.h)
+// for docs/performance.md. Returns false (after saying why) when the file cannot be written.
+inline bool WriteRecord(const Args& args, const char* benchmark,
+                        const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<std::string>& notes) {
+  if (args.record.empty()) return true;
+  measure::TableRecord record;
+  record.benchmark = benchmark;
+  record.command = absl::StrCat("bazel run -c opt //benchmarks/ha:", benchmark,
+                                " -- --writes=", args.writes, " --rounds=", args.rounds);
+  record.columns = {"round", "workload", "median µs", "mean µs"};
+  record.rows = rows;
+  record.notes = notes;
+  const absl::Status written = measure::WriteTableRecord(args.record, record);
+  if (!written.ok()) std::fprintf(stderr, "%s: %s\n", benchmark, written.ToString().c_str());
+  return written.ok();
+}
+
+// A row of WriteRecord's table.
+inline std::vector<std::string> RecordRow(int round, const std::string& workload, double median_us,
+                                          double mean_us) {
+  return {absl::StrCat(round), workload, absl::StrFormat("%.1f", median_us),
+          absl::StrFormat("%.1f", mean_us)};
 }
 
 [[noreturn]] inline void Die(const char* benchmark, const std::string& what) {

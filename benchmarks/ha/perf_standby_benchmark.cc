@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "benchmarks/ha/http_bench.h"
 #include "server/testing/etcd.h"
 #include "server/testing/process.h"
@@ -103,6 +104,7 @@ int Main(int argc, char** argv) {
     std::printf("writes per workload per round: %d; kv body %zu bytes\n", writes, kv_body.size());
     std::printf("%-6s %-44s %12s %12s\n", "round", "workload", "median_us", "mean_us");
     std::vector<double> after, before;
+    std::vector<std::vector<std::string>> recorded;  // --record
     for (int r = 1; r <= rounds; ++r) {
       const Stats rtt = Summarize(Time(writes, round_trip));
       const Stats aw = Summarize(Time(writes, active_write));
@@ -111,8 +113,9 @@ int Main(int argc, char** argv) {
       const Stats ar = Summarize(Time(writes, active_read));
       const Stats wr = Summarize(Time(writes, watched_read));
       const Stats ur = Summarize(Time(writes, uncached_read));
-      auto row = [r](const char* what, const Stats& s) {
+      auto row = [r, &recorded](const char* what, const Stats& s) {
         std::printf("%-6d %-44s %12.1f %12.1f\n", r, what, s.median_us, s.mean_us);
+        recorded.push_back(ha_bench::RecordRow(r, what, s.median_us, s.mean_us));
       };
       row("loopback round trip (sys/health)", rtt);
       row("kv write on the active", aw);
@@ -132,9 +135,14 @@ int Main(int argc, char** argv) {
     std::printf(
         "median over rounds: %.2fx with watched reads (goal <= 1.50x): %s; %.2fx uncached\n", ratio,
         ratio <= 1.5 ? "met" : "NOT met", Median(before));
+    const bool recorded_ok = ha_bench::WriteRecord(
+        args, "perf_standby_benchmark", recorded,
+        {absl::StrFormat("median over rounds: perf-standby write / (active write + round trip) = "
+                         "%.2fx with watched reads (goal <= 1.50x); %.2fx uncached",
+                         ratio, Median(before))});
     status = uncached_server.process->Stop(SIGTERM) == 0 &&
                      watched_server.process->Stop(SIGTERM) == 0 &&
-                     active_server.process->Stop(SIGTERM) == 0
+                     active_server.process->Stop(SIGTERM) == 0 && recorded_ok
                  ? 0
                  : 1;
   }

@@ -30,6 +30,10 @@
 #   --workloads=a,b     a subset of nginx,kv-read,kv-write,plugin-read,kv-write-audit
 #   --quick             one round, 1 s warm-up, 1 s run: proves every workload answers (the
 #                       sh_test); all answers are counted one by one, no figure is judged
+#   --record=FILE       also write the summary table, with the ratio and goal lines as notes, as
+#                       a table record (bulwark-benchmark-table/1) for docs/performance.md
+#                       (conformance/benchmark/perf_tables.py); relative to where bazel run
+#                       was started
 #
 # Exit status: 0 when every workload answered every request with 2xx (no socket errors or
 # timeouts either) and made at least one request; 1 otherwise, or when a server cannot start.
@@ -38,12 +42,18 @@ set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
-[ $# -ge 3 ] || { echo "usage: $0 BULWARK KV_PLUGIN WRK_LUA [OPTIONS]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 BULWARK KV_PLUGIN WRK_LUA [TABLE_RECORD_PY] [OPTIONS]" >&2; exit 2; }
 # Runfiles-relative paths become absolute before anything changes directory.
 bulwark=$(readlink -f "$1")
 kv_plugin=$(readlink -f "$2")
 lua_script=$(readlink -f "$3")
 shift 3
+table_record=""
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
+  table_record=$(readlink -f "$1")
+  shift
+fi
+record=""
 
 rounds=3
 duration=10
@@ -76,6 +86,7 @@ while [ $# -gt 0 ]; do
     --nginx-workers) nginx_workers="$value" ;;
     --workloads) workloads_csv="$value" ;;
     --quick) quick=1 ;;
+    --record) record="$value" ;;
     --help | -h) usage; exit 0 ;;
     *) echo "unknown option: $name (see --help)" >&2; exit 2 ;;
   esac
@@ -386,7 +397,7 @@ echo "  load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 # few seconds apart) and summarised the same way.
 echo
 echo "summary: median [min-max] over $rounds round(s)"
-awk -v quick="$quick" '
+summary=$(awk -v quick="$quick" '
   function kv(s, name,   i, n, parts, p) {
     n = split(s, parts, " ")
     for (i = 1; i <= n; i++) { split(parts[i], p, "="); if (p[1] == name) return p[2] + 0 }
@@ -471,7 +482,16 @@ awk -v quick="$quick" '
       }
     }
   }
-' "$results"
+' "$results")
+printf '%s\n' "$summary"
+if [ -n "$record" ]; then
+  [ -n "$table_record" ] || { echo "--record needs table_record.py (the BUILD passes it)" >&2; exit 2; }
+  printf '%s\n' "$summary" | /usr/bin/python3 "$table_record" --out="$record" \
+    --benchmark=server_http_benchmark --build="$build_mode" --notes-from-text \
+    --command="bazel run -c $([ "$build_mode" = fastbuild ] && echo fastbuild || echo opt) //benchmarks/server:server_http_benchmark -- --rounds=$rounds --duration=$duration --warmup=$warmup --connections=$connections --workloads=$workloads_csv$([ "$quick" = 1 ] && echo ' --quick')" \
+    --note="median [min-max] over $rounds round(s), each workload in a fresh server process; wrk $connections connections, $wrk_threads threads" ||
+    exit 2
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "FAIL: $failures run(s) had answers other than 2xx, socket errors or no requests"

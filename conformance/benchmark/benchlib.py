@@ -10,14 +10,17 @@ The unit of replication is the round: calls within one process share its placeme
 the machine's load of that minute, so they are not independent of each other, and the rounds
 are few. With at least MIN_ROUNDS rounds on each side, the interval comes from the statistic
 computed round by round (each round's p50, p99, p99.9, or its one value): a Welch t interval on
-the logarithms, so it carries the whole round-to-round spread (a round whose tail caught a stall
+the logarithms (or, when both sides ran in the same invocation with their rounds interleaved, a
+paired t interval on the per-round log ratios, in which the load both sides of a round met
+cancels), so it carries the whole round-to-round spread (a round whose tail caught a stall
 counts once, not a thousand times) with the small-sample t quantile, not a normal or bootstrap
 one, which with five rounds would be too narrow. It is centred on the logarithm of the pooled
 ratio, the ratio the row shows. With fewer rounds (quick runs) a latency statistic falls back to
 a hierarchical bootstrap (rounds, then calls within each round), and a single-valued metric gets
 no verdict. A verdict other than "no significant change" needs the whole interval beyond a
 minimum effect (default 3%), and a tail quantile estimated from fewer than ten observations
-beyond it (min_samples) gets none. Tail quantiles are judged as a family (compare).
+beyond it (min_samples) gets none. All the rows of a comparison are judged as one family
+(compare), so that "no significant change on every metric" is wrong with at most 5% chance.
 """
 import math
 
@@ -100,6 +103,22 @@ def round_interval(center, cand_values, base_values, confidence):
         return math.exp(center), math.exp(center)
     df = (vc + vb) ** 2 / (vc ** 2 / (c.size - 1) + vb ** 2 / (b.size - 1))
     half = t_quantile(1 - (1 - confidence) / 2, df) * se
+    return math.exp(center - half), math.exp(center + half)
+
+
+def paired_interval(center, cand_values, base_values, confidence):
+    """The interval of a ratio whose logarithm is `center`, from per-round values of a statistic
+    measured in the same rounds on both sides (an interleaved run: both processes side by side in
+    each round): Student's t on the per-round differences of the logarithms, n - 1 degrees of
+    freedom. What the two sides of a round share (that minute's load) cancels in the difference.
+    None when a value is not positive."""
+    d = np.log(np.asarray(cand_values, dtype=float)) - np.log(np.asarray(base_values, dtype=float))
+    if not np.all(np.isfinite(d)) or d.size < 2:
+        return None
+    se = float(np.std(d, ddof=1)) / math.sqrt(d.size)
+    if se == 0:
+        return math.exp(center), math.exp(center)
+    half = t_quantile(1 - (1 - confidence) / 2, d.size - 1) * se
     return math.exp(center - half), math.exp(center + half)
 
 
@@ -204,15 +223,25 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
     """Per metric present in both records and per statistic of its kind: the ratio
     candidate/baseline, its interval and the verdict. Deterministic for a seed.
 
-    Central statistics (p50, a median) get intervals at `confidence`. Tail quantiles (p99,
-    p99.9) are where a loaded machine's stalls land, and a comparison holds many of them, so
-    they are judged as one family: each tail row's interval is at 1 - (1 - confidence) / k, k
-    being the number of tail rows that can get a verdict (Bonferroni), so that the chance of any
-    tail verdict being wrong is at most 1 - confidence, as for a single central row."""
+    Every row that can get a verdict belongs to one family: each row's interval is at
+    1 - (1 - confidence) / k, k being the number of rows that can get a verdict (Bonferroni), so
+    that the chance of any verdict of the comparison being wrong is at most 1 - confidence. A
+    comparison of a full run holds ~90 rows; at `confidence` each, two runs of one binary would
+    flag two or three of them by chance alone, and "no metric changed" is a claim about all of
+    them at once. (Until 2026-12-07 only the tail rows, p99 and p99.9, formed the family.)
+
+    Each row also gets `detectable`: the smallest ratio (above 1, or its inverse below) whose
+    interval, with this row's spread, would lie wholly beyond the minimum effect: the change the
+    row could have detected."""
     check_record(candidate, "the candidate record")
     check_record(baseline, "the baseline record")
     rng = np.random.default_rng(seed)
     base_by_name = {metric_key(m): m for m in baseline.get("metrics", [])}
+    # Measured in the same invocation, rounds interleaved: round k of one side ran beside round k
+    # of the other, so the rounds pair up.
+    interleaved = (candidate.get("interleaved_with") is not None
+                   and candidate.get("interleaved_with") == baseline.get("label")
+                   and baseline.get("interleaved_with") == candidate.get("label"))
     pending = []  # (row, how to compute its interval)
     for m in candidate.get("metrics", []):
         b = base_by_name.get(metric_key(m))
@@ -245,8 +274,11 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
                 decidable = False
                 row["note"] = (f"fewer than {min_samples(stat)} calls on a side: too few to "
                                f"decide a {stat}")
+            paired = (interleaved and by_rounds and len(m["rounds"]) == len(b["rounds"])
+                      and all(m["rounds"]) and all(b["rounds"]))
             if by_rounds:
-                how = ("rounds", [_statistic(r, stat) for r in cand_rounds],
+                how = ("paired" if paired else "rounds",
+                       [_statistic(r, stat) for r in cand_rounds],
                        [_statistic(r, stat) for r in base_rounds])
             else:
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -254,16 +286,19 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
                 how = ("bootstrap", ratios[np.isfinite(ratios)], None)
             pending.append((row, how, decidable))
     tails = sum(1 for row, _, decidable in pending if decidable and row["statistic"] in TAILS)
+    family = sum(1 for _, _, decidable in pending if decidable)
     rows = []
     for row, (method, a, b), decidable in pending:
         level = confidence
-        if row["statistic"] in TAILS and tails > 1:
-            level = 1 - (1 - confidence) / tails
+        if family > 1:
+            level = 1 - (1 - confidence) / family
         c, bv = row["candidate"], row["baseline"]
         interval = None
         if bv > 0 and c > 0 and np.isfinite(c / bv):
             if method == "rounds":
                 interval = round_interval(math.log(c / bv), a, b, level)
+            elif method == "paired":
+                interval = paired_interval(math.log(c / bv), a, b, level)
             elif a.size:
                 alpha = (1 - level) / 2
                 interval = (float(np.quantile(a, alpha)), float(np.quantile(a, 1 - alpha)))
@@ -271,8 +306,10 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
             row.update({"ratio": None, "low": None, "high": None, "verdict": NO_CHANGE,
                         "note": "a value is zero: no ratio"})
         else:
+            half = (math.log(interval[1]) - math.log(interval[0])) / 2
             row.update({"ratio": c / bv, "low": interval[0], "high": interval[1],
                         "interval": method, "confidence": level,
+                        "detectable": (1 + min_effect) * math.exp(half),
                         "verdict": verdict_of(row["kind"], interval[0], interval[1], min_effect)
                         if decidable else NO_CHANGE})
         rows.append(row)
@@ -282,6 +319,7 @@ def compare(candidate, baseline, min_effect=DEFAULT_MIN_EFFECT, confidence=DEFAU
         "baseline": _identity(baseline),
         "confidence": confidence,
         "tail_rows": tails,
+        "family_rows": family,
         "min_effect": min_effect,
         "resamples": resamples,
         "rows": rows,
@@ -323,3 +361,11 @@ def format_ratio(row):
     if row["ratio"] is None:
         return "-"
     return f"{row['ratio']:.3f}x [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def format_detectable(row):
+    """The smallest change a row could have detected, as a ratio either way ("±12%" style is
+    ambiguous for ratios): "1.12x" means 1.12x slower or 1/1.12 faster."""
+    if row.get("detectable") is None:
+        return "-"
+    return f"{row['detectable']:.2f}x"

@@ -57,7 +57,7 @@ def plugin_benchmark(
       plugin_args: arguments for every launch of the plugin.
       baseline_args: arguments for every launch of the baseline plugin.
       workloads: measure only these (startup, memory, probe, storage, mux, database).
-      rounds: rounds (a fresh plugin process each; default 5).
+      rounds: rounds (fresh plugin and runner processes each; default 5).
       fail_on_regression: a percentage: exit non-zero when a metric is slower (or larger) than
         the baseline by more than this, at the 95% confidence level.
       wrapper: label of an executable the runner runs under (`wrapper ARGS... runner FLAGS...`),

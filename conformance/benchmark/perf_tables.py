@@ -75,6 +75,13 @@ def _took(identity):
 
 def _interval_text(comparison):
     rows = comparison["rows"]
+    if any(r.get("interval") in ("rounds", "paired") for r in rows) and "family_rows" in comparison:
+        how = ("paired t on the rounds' log ratios" if any(r.get("interval") == "paired"
+                                                           for r in rows)
+               else "Welch t on logarithms")
+        return (f"{comparison['confidence']:.0%} interval from the spread between rounds ({how}), all {comparison['family_rows']} decidable rows judged as one "
+                f"family at {comparison['confidence']:.0%} (Bonferroni); \"detectable\" is the "
+                "smallest change each row's spread could have shown")
     if any(r.get("interval") == "rounds" for r in rows):
         tails = comparison.get("tail_rows", 0)
         return (f"{comparison['confidence']:.0%} interval from the spread between rounds (Welch t "
@@ -96,11 +103,13 @@ def comparison_table(comparison):
         f"interval {comparison['min_effect']:.0%} beyond 1.",
         "",
     ]
+    detectable = any("detectable" in r for r in comparison["rows"])
     rows = [[r["metric"], r["statistic"], _fmt(r["candidate"], r["unit"]),
-             _fmt(r["baseline"], r["unit"]), benchlib.format_ratio(r), r["verdict"]]
+             _fmt(r["baseline"], r["unit"]), benchlib.format_ratio(r)]
+            + ([benchlib.format_detectable(r)] if detectable else []) + [r["verdict"]]
             for r in comparison["rows"]]
-    lines += _rows(["metric", "statistic", "candidate", "baseline", "ratio [interval]",
-                    "verdict"], rows)
+    lines += _rows(["metric", "statistic", "candidate", "baseline", "ratio [interval]"]
+                   + (["detectable"] if detectable else []) + ["verdict"], rows)
     counts = {}
     for r in comparison["rows"]:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1

@@ -178,7 +178,7 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
         f"- machine: {machine.get('cpu_model', '?')}, {machine.get('cores', '?')} cores, load "
         f"average {machine.get('load_average', '?')} at the start",
         f"- run: {record.get('run_mode', '?')}, {record.get('rounds', '?')} round(s) "
-        f"(a fresh plugin process each), started {record.get('started', '?')}",
+        f"(fresh plugin and runner processes each), started {record.get('started', '?')}",
     ]
     if record.get("failure"):
         lines.append(f"- FAILED: the plugin failed under measurement, which stopped: "
@@ -205,16 +205,27 @@ def markdown(record, baseline, comparison, figures, fail_rows, fail_pct):
                   + (", measured in the same run, rounds interleaved" if
                      baseline.get("interleaved_with") else ", a stored record") + ").",
                   "",
-                  f"Ratio = candidate / baseline with its {comparison['confidence']:.0%} bootstrap "
-                  "interval (rounds, then calls within a round, resampled). A verdict needs the "
-                  f"whole interval more than {comparison['min_effect']:.0%} away from 1.", "",
-                  "| metric | statistic | candidate | baseline | ratio [interval] | verdict |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  f"Ratio = candidate / baseline. Its interval comes from the spread between "
+                  "rounds (each round a fresh plugin and host process; Welch t on the logarithms "
+                  "of each round's statistic, or for a baseline measured in the same run a "
+                  "paired t on the rounds' log ratios), or with fewer than "
+                  f"{benchlib.MIN_ROUNDS} rounds from a bootstrap (rounds, then calls). All "
+                  f"{comparison.get('family_rows', 0)} rows that can get a verdict are one family: "
+                  f"each interval is at 1 - {1 - comparison['confidence']:.2f}/"
+                  f"{max(1, comparison.get('family_rows', 0))}, so the chance that any verdict "
+                  f"is wrong is at most {1 - comparison['confidence']:.0%}. A verdict needs the "
+                  f"whole interval more than {comparison['min_effect']:.0%} away from 1. "
+                  "\"Detectable\" is the smallest change (either way) the row's spread could have "
+                  "shown.", "",
+                  "| metric | statistic | candidate | baseline | ratio [interval] | detectable | "
+                  "verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for row in comparison["rows"]:
             verdict = row["verdict"] + (f" ({row['note']})" if row.get("note") else "")
             lines.append(f"| {row['metric']} | {row['statistic']} | "
                          f"{fmt(row['candidate'], row['unit'])} | {fmt(row['baseline'], row['unit'])} "
-                         f"| {benchlib.format_ratio(row)} | {verdict} |")
+                         f"| {benchlib.format_ratio(row)} | {benchlib.format_detectable(row)} "
+                         f"| {verdict} |")
         counts = {}
         for row in comparison["rows"]:
             counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1

@@ -9,8 +9,11 @@
 //          [--baseline_plugin=PATH --baseline_manifest=FILE --baseline_out=RAW.json
 //           [--baseline_arg=ARG]...] [--workloads=startup,memory,probe,storage,mux,database]
 //          [--quick] [--rounds=N] [--calls=N] [--min_calls=N] [--median_ci=PCT]
-//          [--compilation_mode=M] [--target_cpu=C]
+//          [--compilation_mode=M] [--target_cpu=C] [--one_process]
 //
+// Each round runs in a fresh runner process (this binary again with --only_round=K, writing a
+// record of that round that the first process merges), so the host side is as fresh per round as
+// the plugin; --one_process keeps every round in this process.
 // Backend plugins: launch to first call; idle and loaded memory (USS, PSS, VmRSS); per size
 // (64 B, 4 KiB, 64 KiB) and caller count (1, 8, 32) the latency of every call and calls/s of a
 // read of the manifest's probe path (probe) and of a write to it (storage: the plugin stores
@@ -24,6 +27,7 @@
 // (6%, relative width) or it reaches --calls (2000). Progress goes to stderr.
 // Exit status 0, 1 when a plugin failed under measurement, 2 for bad usage.
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +62,7 @@
 #include "base/status/status_macros.h"
 #include "benchmarks/measure/proc_memory.h"
 #include "benchmarks/measure/record.h"
+#include "conformance/benchmark/bulwark_host.h"
 #include "conformance/suite/conformance.h"
 #include "conformance/suite/harness.h"
 #include "conformance/suite/manifest.h"
@@ -201,7 +206,9 @@ absl::StatusOr<Mounted> Ready() {
   return r;
 }
 
-absl::Status Call(PluginUnderTest& plugin, const std::string& mux, const std::string& op,
+// `op` of the probe path on the harness's host (PluginUnderTest) or bulwark's (BulwarkHost).
+template <typename Host>
+absl::Status Call(Host& plugin, const std::string& mux, const std::string& op,
                   const std::string& data) {
   auto reply = plugin.HandleRequest(mux, op, ProbePath(), data);
   if (!reply.ok()) return reply.status();
@@ -460,21 +467,28 @@ class Runner {
       }
       return absl::OkStatus();
     }
-    absl::StatusOr<Mounted> r = Ready();
-    if (!r.ok()) return r.status();
+    // bulwark's host (core/rpc), not the harness's: a bulwark SDK plugin then shares one host
+    // connection among its mounts (docs/decisions/0006), as it does under a bulwark node.
+    const Manifest& manifest = Config().manifest;
+    absl::StatusOr<std::unique_ptr<BulwarkHost>> host = BulwarkHost::Start(
+        {Config().plugin_path, Config().plugin_args, manifest.env, manifest.protocol_versions,
+         manifest.cookie_key(), manifest.cookie_value(), Config().rpc_timeout});
+    if (!host.ok()) return host.status();
+    BulwarkHost& r = **host;
     last_mux_count_ = 0;
-    std::vector<std::string> muxes = {r->mux};
+    std::vector<std::string> muxes = {MuxId(0)};
+    RETURN_IF_ERROR(r.Mount(muxes[0]));
+    RETURN_IF_ERROR(Call(r, muxes[0], "create", ProbeJson()));
     for (int target : plan_.mounts) {
       absl::Status refused = absl::OkStatus();
       while (refused.ok() && static_cast<int>(muxes.size()) < target) {
         const std::string mux = MuxId(static_cast<uint32_t>(muxes.size()));
-        absl::StatusOr<uint32_t> id = MountBackend(*r->plugin, mux);
-        refused = id.status();
-        if (refused.ok()) refused = Call(*r->plugin, mux, "create", ProbeJson());
+        refused = r.Mount(mux);
+        if (refused.ok()) refused = Call(r, mux, "create", ProbeJson());
         if (refused.ok()) muxes.push_back(mux);
       }
       if (refused.ok()) {
-        RETURN_IF_ERROR(MuxAt(side, round, *r, muxes, where));
+        RETURN_IF_ERROR(MuxAt(side, round, r, muxes, where));
         continue;
       }
       // A plugin may cap its instances (bulwark's SDK serves 64 per process): a finding about
@@ -489,7 +503,7 @@ class Runner {
       Progress(absl::StrCat(where, ": mux: mount ", muxes.size() + 1, " of ", target,
                             " refused; measuring at ", muxes.size(), " and stopping"));
       if (static_cast<int>(muxes.size()) > last_mux_count_) {
-        RETURN_IF_ERROR(MuxAt(side, round, *r, muxes, where));
+        RETURN_IF_ERROR(MuxAt(side, round, r, muxes, where));
       }
       break;
     }
@@ -497,7 +511,7 @@ class Runner {
   }
 
   // Reads spread over `muxes`, and the process's memory, at this mount count.
-  absl::Status MuxAt(Side& side, int round, Mounted& r, const std::vector<std::string>& muxes,
+  absl::Status MuxAt(Side& side, int round, BulwarkHost& r, const std::vector<std::string>& muxes,
                      const std::string& where) {
     const int count = static_cast<int>(muxes.size());
     last_mux_count_ = count;
@@ -511,11 +525,16 @@ class Runner {
     for (int i = 0; i < plan_.mux_reads + plan_.warmup; ++i) {
       const std::string& mux = muxes[static_cast<size_t>(i) % muxes.size()];
       const absl::Time t = absl::Now();
-      RETURN_IF_ERROR(Call(*r.plugin, mux, "read", ""));
+      RETURN_IF_ERROR(Call(r, mux, "read", ""));
       if (i >= plan_.warmup) us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
     }
-    absl::StatusOr<ProcessMemory> m = ReadProcessMemory(r.plugin->pid());
+    absl::StatusOr<ProcessMemory> m = ReadProcessMemory(r.pid());
     if (!m.ok()) return m.status();
+    if (round == 0 && count == plan_.mounts.back()) {
+      side.notes.push_back(
+          absl::StrCat("mux: measured on bulwark's host (core/rpc); the plugin had ",
+                       r.PluginDescriptors(), " open descriptors at ", count, " mounts"));
+    }
     for (auto [kind, kib] : {std::pair{"uss", m->uss_kib}, std::pair{"pss", m->pss_kib},
                              std::pair{"rss", m->rss_kib}}) {
       side.Series({{"name", absl::StrCat(base, "/", absl::AsciiStrToUpper(kind))},
@@ -644,13 +663,86 @@ json RecordOf(const Side& side, const Plan& plan, const json& build, const json&
   return record;
 }
 
+// Adds round `round` of a round process's record (RunRoundsInProcesses) to `side`: that round's
+// observations of every metric, the notes not yet kept, and its failure.
+void MergeRound(Side& side, const json& record, int round) {
+  for (const json& m : record.at("metrics")) {
+    const json& rounds = m.at("rounds");
+    if (rounds.size() <= static_cast<size_t>(round)) continue;
+    json attrs = m;
+    attrs.erase("rounds");
+    std::vector<double>& series = side.Series(attrs, round);
+    for (const json& v : rounds[round]) series.push_back(v.get<double>());
+  }
+  for (const json& note : record.value("notes", json::array())) {
+    if (std::find(side.notes.begin(), side.notes.end(), note.get<std::string>()) ==
+        side.notes.end()) {
+      side.notes.push_back(note.get<std::string>());
+    }
+  }
+  if (record.contains("failure") && side.failure.empty()) {
+    side.failure = record["failure"].get<std::string>();
+  }
+}
+
+// Runs each round in a fresh runner process (this binary again, with --only_round=K), so that
+// the host's own state is per round like the plugin's: the host serves the plugin's storage
+// calls and drives up to 32 callers, and its heap, its allocator arenas and its threads' CPUs
+// would otherwise be shared by every round of a run while differing between runs (an effect no
+// interval from the rounds of one run could cover). A side that failed is skipped in later
+// rounds (--skip_side).
+void RunRoundsInProcesses(std::vector<Side>& sides, int rounds,
+                          const std::vector<std::string>& passed) {
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::string> args = {"/proc/self/exe"};
+    args.insert(args.end(), passed.begin(), passed.end());
+    args.push_back(absl::StrCat("--only_round=", round));
+    std::vector<std::string> outs;
+    for (size_t k = 0; k < sides.size(); ++k) {
+      outs.push_back(absl::StrCat(sides[k].out_path, ".round", round));
+      args.push_back(absl::StrCat(k == 0 ? "--out=" : "--baseline_out=", outs.back()));
+      if (!sides[k].failure.empty()) args.push_back(absl::StrCat("--skip_side=", k));
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::cout.flush();
+    std::cerr.flush();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      execv("/proc/self/exe", argv.data());
+      _exit(127);
+    }
+    int wstatus = 0;
+    const bool waited = pid > 0 && waitpid(pid, &wstatus, 0) == pid;
+    const std::string how =
+        !waited                ? "could not be started"
+        : WIFEXITED(wstatus)   ? absl::StrCat("exited with status ", WEXITSTATUS(wstatus))
+        : WIFSIGNALED(wstatus) ? absl::StrCat("was killed by signal ", WTERMSIG(wstatus))
+                               : "ended";
+    for (size_t k = 0; k < sides.size(); ++k) {
+      std::string text;
+      json record;
+      if (ReadWholeFile(outs[k], &text)) record = json::parse(text, nullptr, false);
+      ::unlink(outs[k].c_str());
+      if (record.is_object() && record.contains("metrics")) {
+        MergeRound(sides[k], record, round);
+      } else if (sides[k].failure.empty()) {
+        sides[k].failure = absl::StrCat("round ", round + 1, ": the round's runner process ", how,
+                                        " without a record");
+        Progress(absl::StrCat("FAILED: ", sides[k].failure));
+      }
+    }
+  }
+}
+
 int Usage(absl::string_view error) {
   std::cerr << "runner: " << error << "\n"
             << "usage: runner --plugin=PATH --manifest=FILE --out=RAW.json [--plugin_arg=ARG]...\n"
                "       [--baseline_plugin=PATH [--baseline_manifest=FILE] --baseline_out=RAW.json\n"
                "        [--baseline_arg=ARG]...] [--workloads=W,...] [--quick] [--rounds=N]\n"
                "       [--calls=N] [--min_calls=N] [--median_ci=PCT] [--compilation_mode=M]\n"
-               "       [--target_cpu=C]\n"
+               "       [--target_cpu=C] [--one_process]\n"
                "  workloads: "
             << absl::StrJoin(AllWorkloads(), ",") << "\n";
   return 2;
@@ -686,8 +778,16 @@ int Main(int argc, char** argv) {
   Plan plan;
   std::optional<int> rounds, calls, min_calls;
   std::string workloads;
+  int only_round = -1;       // A round process: measure this round only (RunRoundsInProcesses).
+  std::set<int> skip_sides;  // A round process: sides that failed in an earlier round.
+  bool one_process = false;
+  std::vector<std::string> passed;  // The arguments a round process gets again.
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
+    if (!absl::StartsWith(arg, "--out=") && !absl::StartsWith(arg, "--baseline_out=") &&
+        !absl::StartsWith(arg, "--only_round=") && !absl::StartsWith(arg, "--skip_side=")) {
+      passed.emplace_back(arg);
+    }
     std::string* target = nullptr;
     if (absl::ConsumePrefix(&arg, "--plugin="))
       target = &plugin;
@@ -711,6 +811,17 @@ int Main(int argc, char** argv) {
       base_args.emplace_back(arg);
     } else if (arg == "--quick") {
       plan.quick = true;
+    } else if (arg == "--one_process") {
+      one_process = true;
+    } else if (absl::ConsumePrefix(&arg, "--only_round=")) {
+      if (!absl::SimpleAtoi(arg, &only_round) || only_round < 0) {
+        return Usage("--only_round: expected a round index");
+      }
+    } else if (absl::ConsumePrefix(&arg, "--skip_side=")) {
+      int k = 0;
+      if (!absl::SimpleAtoi(arg, &k) || k < 0 || k > 1)
+        return Usage("--skip_side: expected 0 or 1");
+      skip_sides.insert(k);
     } else if (absl::ConsumePrefix(&arg, "--rounds=")) {
       int n = 0;
       if (!absl::SimpleAtoi(arg, &n) || n < 1 || n > 100) return Usage("--rounds: expected 1..100");
@@ -793,22 +904,31 @@ int Main(int argc, char** argv) {
   const json machine = measure::MachineDescription();
   const std::string started =
       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
-  Progress(absl::StrCat(
-      "measuring ", sides[0].label,
-      sides.size() > 1 ? absl::StrCat(" against ", sides[1].label, ", rounds interleaved") : "",
-      ": ", plan.rounds, " round(s), workloads ", absl::StrJoin(plan.workloads, ","),
-      plan.quick ? " (quick)" : "", "; build ", build["compilation_mode"].get<std::string>(),
-      "; load average ", machine["load_average"].dump()));
+  if (only_round < 0)
+    Progress(absl::StrCat(
+        "measuring ", sides[0].label,
+        sides.size() > 1 ? absl::StrCat(" against ", sides[1].label, ", rounds interleaved") : "",
+        ": ", plan.rounds, " round(s), workloads ", absl::StrJoin(plan.workloads, ","),
+        plan.quick ? " (quick)" : "", "; build ", build["compilation_mode"].get<std::string>(),
+        "; load average ", machine["load_average"].dump()));
   const absl::Time begin = absl::Now();
-  Runner runner(plan);
-  for (int round = 0; round < plan.rounds; ++round) {
-    // ABBA: each plugin goes first in every other round (and, within a round, in every other
-    // series), so a drift in the machine's load weighs on both alike.
-    std::vector<Side*> order;
-    for (size_t k = 0; k < sides.size(); ++k) {
-      order.push_back(&sides[round % 2 == 0 ? k : sides.size() - 1 - k]);
+  if (only_round < 0 && !one_process && plan.rounds > 1) {
+    RunRoundsInProcesses(sides, plan.rounds, passed);
+  } else {
+    for (int k : skip_sides) {
+      if (static_cast<size_t>(k) < sides.size()) sides[k].failure = "failed in an earlier round";
     }
-    runner.Round(order, round);
+    Runner runner(plan);
+    for (int round = 0; round < plan.rounds; ++round) {
+      if (only_round >= 0 && round != only_round) continue;
+      // ABBA: each plugin goes first in every other round (and, within a round, in every other
+      // series), so a drift in the machine's load weighs on both alike.
+      std::vector<Side*> order;
+      for (size_t k = 0; k < sides.size(); ++k) {
+        order.push_back(&sides[round % 2 == 0 ? k : sides.size() - 1 - k]);
+      }
+      runner.Round(order, round);
+    }
   }
   int status = 0;
   for (size_t k = 0; k < sides.size(); ++k) {
@@ -819,9 +939,10 @@ int Main(int argc, char** argv) {
     std::ofstream(sides[k].out_path) << record.dump() << "\n";
     if (!sides[k].failure.empty()) status = 1;
   }
-  Progress(absl::StrCat("done in ",
-                        static_cast<int64_t>(absl::ToDoubleSeconds(absl::Now() - begin)), " s",
-                        status ? " with a failure (in the record)" : ""));
+  if (only_round < 0)
+    Progress(absl::StrCat("done in ",
+                          static_cast<int64_t>(absl::ToDoubleSeconds(absl::Now() - begin)), " s",
+                          status ? " with a failure (in the record)" : ""));
   return status;
 }
 
