@@ -822,6 +822,19 @@ TEST(ServerProcessTest, PerformanceStandbysServeReadsAndResendWrites) {
   EXPECT_EQ(Send(servers[2].port, "GET", "/v1/d/w", root).Json()["data"]["v"], "via-perf");
   const std::string after_write = metrics(1);
   EXPECT_EQ(MetricValue(after_write, kForwarded), 1) << after_write;
+  const std::string kResends = "bulwark_ha_readonly_resends_total";
+  EXPECT_EQ(MetricValue(after_write, kResends), 1) << after_write;
+  // The next write of that kind (an update on mount d/) skips the doomed local attempt: it is
+  // forwarded at once, exactly once, and lands; reads are still served here.
+  HttpReply again = Send(servers[1].port, "PUT", "/v1/d/w2", root, R"({"v":"direct"})");
+  ASSERT_EQ(again.status, 204) << again.body << servers[1].process->output();
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/w2", root).Json()["data"]["v"], "direct");
+  const std::string after_direct = metrics(1);
+  EXPECT_EQ(MetricValue(after_direct, kForwarded), 2) << after_direct;
+  EXPECT_EQ(MetricValue(after_direct, kResends), 1) << after_direct;
+  const double local_before_read = MetricValue(after_direct, kLocal);
+  ASSERT_EQ(Send(servers[1].port, "GET", "/v1/d/r", root).status, 200);
+  EXPECT_EQ(MetricValue(metrics(1), kLocal), local_before_read + 2);
 
   // Invalidation: a mount enabled on the active node, then served on the perf standbys.
   constexpr char kReloaded[] = "invalidation: reloaded the mount table";
