@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/ha/forwarding.h"
+#include "faultinject/failpoint.h"
 #include "proto/cluster/forwarding.grpc.pb.h"
 
 namespace bulwark::cluster {
@@ -111,6 +112,14 @@ struct ForwardingServer::Impl final : public RequestForwarding::CallbackService 
     handler(std::move(r), [this, reactor, response](http::Response answer) {
       ToProto(std::move(answer), *response);
       in_flight.fetch_sub(1);
+      // Testing (BULWARK_FAILPOINTS): the answer is lost after the request was applied, as when
+      // the stream breaks late; the sender must report an unknown outcome, not redirect.
+      if (faultinject::Action lost = BW_FAILPOINT("cluster.forward.lose_answer");
+          lost.kind == faultinject::ActionKind::kReturn) {
+        reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(lost.code),
+                                     "failpoint cluster.forward.lose_answer"));
+        return;
+      }
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
