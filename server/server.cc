@@ -39,6 +39,7 @@
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/ha/cluster_ca.h"
+#include "core/ha/forwarding.h"
 #include "core/ha/leadership.h"
 #include "core/lifecycle/builtin_runner.h"
 #include "core/lifecycle/external_runner.h"
@@ -323,6 +324,7 @@ absl::Status Server::OpenStorage() {
       ha.path = c.path;
       ha.lock_ttl = c.lock_ttl;
       ha.post = [this](absl::AnyInvocable<void()> task) { posix_.loop().Post(std::move(task)); };
+      ha.cache_holder = true;
       coordinator_ = std::make_unique<etcd::EtcdCoordinator>(*etcd_client_, std::move(ha));
       etcd_storage_->EnableReadCache(coordinator_->lease_window());
       if (config_.performance_standby && config_.performance_standby_cached_reads) {
@@ -432,6 +434,8 @@ absl::Status Server::Start() {
                                    api::ApiOptions::ForwardDone done) {
         ForwardToActive(cluster_addr, request, std::move(done));
       };
+      // The holder the forward went to may be gone: ask etcd again next time.
+      api_options.forward_failed = [this] { coordinator_->InvalidateHolder(); };
     }
     leadership_ = std::make_unique<ha::Leadership>(posix_.env(), *node_, *coordinator_,
                                                    *etcd_storage_, log_, std::move(leadership));
@@ -521,12 +525,12 @@ void Server::ForwardToActive(const std::string& cluster_addr, const http::Reques
                              api::ApiOptions::ForwardDone done) {
   if (cluster_client_ == nullptr) {
     absl::StatusOr<std::optional<ha::ClusterCa>> ca = ha::LoadClusterCa(node_->barrier());
-    if (!ca.ok()) return std::move(done)(ca.status());
+    if (!ca.ok()) return std::move(done)(ha::NotSent(ca.status()));
     if (!ca->has_value()) {
-      return std::move(done)(absl::UnavailableError("no cluster CA in storage yet"));
+      return std::move(done)(ha::NotSent(absl::UnavailableError("no cluster CA in storage yet")));
     }
     absl::StatusOr<ha::ClusterTls> tls = ha::IssueClusterTls(**ca, posix_.clock().WallNow());
-    if (!tls.ok()) return std::move(done)(tls.status());
+    if (!tls.ok()) return std::move(done)(ha::NotSent(tls.status()));
     cluster_client_ = std::make_unique<cluster::ForwardingClient>(*std::move(tls), ClusterLimits());
   }
   etcd::EtcdStorage* storage = etcd_storage_;

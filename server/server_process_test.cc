@@ -141,11 +141,14 @@ std::vector<std::string> ChildEnv() {
 }
 
 // Starts `bulwark server <args>` and waits for its address and its ready line.
-Running Start(const std::vector<std::string>& args) {
+Running Start(const std::vector<std::string>& args,
+              const std::vector<std::string>& env_extra = {}) {
   std::vector<std::string> argv = {Runfile("bulwark/server/bulwark"), "server"};
   argv.insert(argv.end(), args.begin(), args.end());
   Running r;
-  r.process = std::make_unique<ServerProcess>(argv, ChildEnv());
+  std::vector<std::string> env = ChildEnv();
+  env.insert(env.end(), env_extra.begin(), env_extra.end());
+  r.process = std::make_unique<ServerProcess>(argv, env);
   std::optional<std::string> line = r.process->WaitForLine(kAddressLine);
   if (!line.has_value() || !r.process->WaitForLine(kReadyLine).has_value()) return r;
   absl::string_view address = absl::StripAsciiWhitespace(
@@ -585,13 +588,14 @@ std::string Children(pid_t pid) {
 // and the others name it, and mounts kv at d/. Use with ASSERT_NO_FATAL_FAILURE.
 void StartHaServers(const server_testing::EtcdProcess& etcd, const std::string& name, int n,
                     std::vector<Running>* servers, Initialized* init, bool cluster_port = false,
-                    bool perf_standby = false) {
+                    bool perf_standby = false, const std::vector<std::string>& first_env = {}) {
   const std::string dir = TestTmpDir() + "/" + name;
   ASSERT_EQ(system(absl::StrCat("rm -rf ", dir, " && mkdir -p ", dir).c_str()), 0);
   const std::string config =
       EtcdConfig(dir, etcd, /*ha_enabled=*/true, "3s", cluster_port, perf_standby);
   for (int i = 0; i < n; ++i) {
-    servers->push_back(Start({"-config=" + config}));
+    servers->push_back(
+        Start({"-config=" + config}, i == 0 ? first_env : std::vector<std::string>{}));
     ASSERT_NE((*servers)[i].port, 0) << (*servers)[i].process->output();
     if (i == 0) {
       *init = InitAndUnseal((*servers)[0].port);
@@ -754,6 +758,35 @@ TEST(ServerProcessTest, StandbysForwardToTheActiveOverTheClusterPort) {
   }
 }
 
+// A forwarded write whose answer is lost after the active node applied it (the active runs with
+// the failpoint cluster.forward.lose_answer, which fails the cluster-port call after its handler
+// answered: a stream that breaks late): the standby answers 504 "outcome unknown", never a 307
+// that would make the client send the write again, and the write did land on the active node.
+// Deterministic: the failpoint fires on the event itself, no clock is raced.
+TEST(ServerProcessTest, AForwardWhoseAnswerIsLostIsOutcomeUnknownNotARedirect) {
+  server_testing::EtcdProcess etcd("etcd-lost");
+  std::vector<Running> servers;
+  Initialized init;
+  ASSERT_NO_FATAL_FAILURE(StartHaServers(
+      etcd, "etcd-lost", 2, &servers, &init, /*cluster_port=*/true, /*perf_standby=*/false,
+      {"BULWARK_FAILPOINTS=cluster.forward.lose_answer=return(unavailable)"}));
+  const std::string& root = init.root;
+  ASSERT_TRUE(servers[0].process->WaitForLine("cluster port listening on").has_value())
+      << servers[0].process->output();
+  HttpReply write = Send(servers[1].port, "PUT", "/v1/d/once", root, R"({"v":"applied"})");
+  EXPECT_EQ(write.status, 504) << write.headers << write.body << servers[1].process->output();
+  EXPECT_THAT(write.body, HasSubstr("forwarded request outcome unknown; the active node may have "
+                                    "applied it"));
+  EXPECT_EQ(write.Header("Location"), "");
+  // It was applied: a client that had been redirected would have written it twice.
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/once", root).Json()["data"]["v"], "applied");
+  EXPECT_THAT(servers[1].process->output(), HasSubstr("forwarded request outcome unknown"));
+  for (Running& s : servers) {
+    EXPECT_EQ(s.process->Stop(SIGTERM), 0) << s.process->output();
+    EXPECT_THAT(s.process->output(), Not(HasSubstr(root)));
+  }
+}
+
 // The value of the series `series` (e.g. `bulwark_ha_requests_total{served="local"}`) in a
 // Prometheus text body; 0 when absent.
 double MetricValue(const std::string& body, const std::string& series) {
@@ -822,6 +855,19 @@ TEST(ServerProcessTest, PerformanceStandbysServeReadsAndResendWrites) {
   EXPECT_EQ(Send(servers[2].port, "GET", "/v1/d/w", root).Json()["data"]["v"], "via-perf");
   const std::string after_write = metrics(1);
   EXPECT_EQ(MetricValue(after_write, kForwarded), 1) << after_write;
+  const std::string kResends = "bulwark_ha_readonly_resends_total";
+  EXPECT_EQ(MetricValue(after_write, kResends), 1) << after_write;
+  // The next write of that kind (an update on mount d/) skips the doomed local attempt: it is
+  // forwarded at once, exactly once, and lands; reads are still served here.
+  HttpReply again = Send(servers[1].port, "PUT", "/v1/d/w2", root, R"({"v":"direct"})");
+  ASSERT_EQ(again.status, 204) << again.body << servers[1].process->output();
+  EXPECT_EQ(Send(servers[0].port, "GET", "/v1/d/w2", root).Json()["data"]["v"], "direct");
+  const std::string after_direct = metrics(1);
+  EXPECT_EQ(MetricValue(after_direct, kForwarded), 2) << after_direct;
+  EXPECT_EQ(MetricValue(after_direct, kResends), 1) << after_direct;
+  const double local_before_read = MetricValue(after_direct, kLocal);
+  ASSERT_EQ(Send(servers[1].port, "GET", "/v1/d/r", root).status, 200);
+  EXPECT_EQ(MetricValue(metrics(1), kLocal), local_before_read + 2);
 
   // Invalidation: a mount enabled on the active node, then served on the perf standbys.
   constexpr char kReloaded[] = "invalidation: reloaded the mount table";

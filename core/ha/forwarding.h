@@ -5,6 +5,7 @@
 #define BULWARK_CORE_HA_FORWARDING_H_
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "base/storage/storage_errors.h"
@@ -55,6 +56,27 @@ inline bool ShouldResendToActive(const absl::Status& status, bool already_forwar
 inline bool ShouldResendToActive(absl::string_view error_text, bool already_forwarded) {
   return !already_forwarded && absl::StrContains(error_text, kReadOnlyErrorText);
 }
+
+// A forwarding failure either provably never reached the active node (no connection to it could
+// be made, a local bound refused it before anything was sent, no active node is known) or has an
+// unknown outcome (the request was sent: the deadline passed or the stream broke before the
+// answer came, and the active node may have applied it). The sender marks the first kind with
+// NotSent; everything else is of unknown outcome. Only a request that was not sent may be
+// answered with a redirect (the client then sends it again); one of unknown outcome is answered
+// with an error that says so (Api::Forward: 504), so that a write is never applied twice behind
+// the client's back.
+inline constexpr char kNotSentPayload[] = "bulwark.dev/ha/forward-not-sent";
+inline absl::Status NotSent(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kNotSentPayload, absl::Cord("1"));
+  return status;
+}
+inline bool ProvablyNotSent(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kNotSentPayload).has_value();
+}
+
+// The error text of a forwarded request whose outcome is unknown.
+inline constexpr char kOutcomeUnknownText[] =
+    "forwarded request outcome unknown; the active node may have applied it";
 
 }  // namespace bulwark::ha
 

@@ -134,7 +134,12 @@ Api::Api(Env& env, node::Node& node, metrics::Registry& metrics, LogSink& log, A
           "bulwark_ha_requests_total",
           "Requests a node that is not the active one received, by how they were answered: "
           "served (here), forwarded (to the active node over the cluster port), redirected "
-          "(307).")) {}
+          "(307), outcome_unknown (forwarded, no answer: 504).")),
+      readonly_resends_(metrics.Counter(
+          "bulwark_ha_readonly_resends_total",
+          "Requests a performance standby attempted locally, got the read-only error for, and "
+          "re-sent to the active node (a write of a kind already known to be refused here is "
+          "forwarded at once instead).")) {}
 
 Api::~Api() = default;
 
@@ -319,6 +324,11 @@ void Api::Finish(const CallPtr& c, http::Response r) {
     if (r.status >= 400 && options_.forward && options_.leader && !c->resent &&
         ha::ShouldResendToActive(r.body, c->raw.Header(ha::kForwardedHeader).has_value())) {
       c->resent = true;
+      readonly_resends_->Add({}, 1);
+      if (std::string key = KnownWriteKey(*c); !key.empty()) {
+        if (known_writes_.size() >= kKnownWritesMax) known_writes_.clear();
+        known_writes_.insert(std::move(key));
+      }
       absl::StatusOr<LeaderStatus> leader = options_.leader();
       if (leader.ok() && !leader->is_self && !leader->leader_cluster_address.empty()) {
         return Forward(c, leader->leader_cluster_address, leader->leader_address);
@@ -603,10 +613,21 @@ bool Api::StandbyAnswer(const CallPtr& c) {
   if (!node_.seal_status().initialized || node_.sealed()) return false;
   const node::Role role = node_.role();
   if (role == node::Role::kActive) return false;
-  // A performance standby serves everything locally but step-down (the active node's) and seal.
+  // A performance standby serves everything locally but step-down (the active node's) and seal,
+  // and a write of a kind whose local attempt got the read-only error before: that one goes to
+  // the active node at once (it would only be refused here, then re-sent), exactly once.
   if (role == node::Role::kPerfStandby && c->req.route != Route::kSysStepDown &&
       c->req.route != Route::kSysSeal) {
-    return false;
+    if (!options_.forward || c->resent || c->raw.Header(ha::kForwardedHeader).has_value()) {
+      return false;
+    }
+    const std::string key = KnownWriteKey(*c);
+    if (key.empty() || known_writes_.count(key) == 0) return false;
+    absl::StatusOr<LeaderStatus> leader = options_.leader();
+    if (!leader.ok() || leader->is_self || leader->leader_cluster_address.empty()) return false;
+    c->resent = true;
+    Forward(c, leader->leader_cluster_address, leader->leader_address);
+    return true;
   }
   if (c->req.route == Route::kSysSeal) {
     FinishError(c,
@@ -634,6 +655,19 @@ bool Api::StandbyAnswer(const CallPtr& c) {
     Redirect(c, leader->leader_address);
   }
   return true;
+}
+
+std::string Api::KnownWriteKey(const Call& c) const {
+  const Operation op = c.req.operation;
+  if (c.req.route != Route::kLogical ||
+      (op != Operation::kUpdate && op != Operation::kPatch && op != Operation::kDelete)) {
+    return "";
+  }
+  const mount::MountTable* mounts = node_.mounts();
+  if (mounts == nullptr) return "";
+  std::optional<mount::Route> route = mounts->Match(c.req.path);
+  if (!route.has_value() || route->entry == nullptr) return "";
+  return absl::StrCat(route->entry->uuid, " ", OperationName(op));
 }
 
 void Api::Redirect(const CallPtr& c, absl::string_view leader_address) {
@@ -672,9 +706,20 @@ void Api::Forward(const CallPtr& c, const std::string& cluster_addr,
           }
           if (!answer.ok()) {
             // The error names the peer, the method and the path; never a header.
-            Log(LogLevel::kWarn, "request forwarding failed; redirecting the client instead",
+            if (ha::ProvablyNotSent(answer.status())) {
+              Log(LogLevel::kWarn, "request forwarding failed; redirecting the client instead",
+                  {{"error", std::string(answer.status().message())}});
+              if (options_.forward_failed) options_.forward_failed();
+              return Redirect(c, leader_address);
+            }
+            // Sent, and no answer: the active node may have applied it. A redirect would make
+            // the client send it again; say so instead (Vault redirects here).
+            Log(LogLevel::kWarn, "forwarded request outcome unknown",
                 {{"error", std::string(answer.status().message())}});
-            return Redirect(c, leader_address);
+            if (options_.forward_failed) options_.forward_failed();
+            ha_requests_->Add({{"served", "outcome_unknown"}}, 1);
+            c->ha_counted = true;
+            return FinishError(c, HttpError(504, ha::kOutcomeUnknownText));
           }
           ha_requests_->Add({{"served", "forwarded"}}, 1);
           c->ha_counted = true;

@@ -61,11 +61,16 @@ struct ApiOptions {
   std::function<void()> step_down;
   // Request forwarding (docs/ha.md, "Forwarding"): sends a whole request to the active node's
   // cluster port; `done` runs once, on any thread, with its answer or an error. Called on the
-  // loop. Unset (no cluster port, disable_clustering): a standby redirects with 307.
+  // loop. Unset (no cluster port, disable_clustering): a standby redirects with 307. An error
+  // marked ha::NotSent (core/ha/forwarding.h: the request provably never reached the active
+  // node) is answered with a 307; any other error with a 504 saying the outcome is unknown.
   using ForwardDone = absl::AnyInvocable<void(absl::StatusOr<http::Response>) &&>;
   std::function<void(const std::string& cluster_addr, const http::Request& request,
                      ForwardDone done)>
       forward;
+  // Runs on the loop after a forward failed (either kind): the server drops its cached view of
+  // the active node, so that the next request asks the store again.
+  std::function<void()> forward_failed;
 };
 
 class Api {
@@ -129,7 +134,8 @@ class Api {
   // The standby's 307 to the active node at `leader_address`.
   void Redirect(const CallPtr& c, absl::string_view leader_address);
   // Sends the call to the active node over the cluster port and answers with its answer; a 307
-  // when forwarding fails (Vault's fallback).
+  // when forwarding failed before the request was sent (Vault's fallback), a 504 when it was
+  // sent and no answer came (the outcome is unknown: the client must not blindly re-send).
   void Forward(const CallPtr& c, const std::string& cluster_addr,
                const std::string& leader_address);
   void Health(const CallPtr& c);
@@ -179,6 +185,15 @@ class Api {
   metrics::Family* in_flight_gauge_;
   // On HA nodes that are not active: requests served here, forwarded, or redirected.
   metrics::Family* ha_requests_;
+  metrics::Family* readonly_resends_;
+  // A performance standby's writes known to be refused locally (docs/ha.md, "Performance
+  // standbys"): "<mount uuid> <operation>" for each logical write whose local attempt got the
+  // read-only error; the next such write is forwarded at once, without the doomed local attempt.
+  // Loop thread; cleared when it reaches kKnownWritesMax entries.
+  std::set<std::string, std::less<>> known_writes_;
+  static constexpr size_t kKnownWritesMax = 4096;
+  // The key of known_writes_ for the call, or "" when it is not a logical write on a mount.
+  std::string KnownWriteKey(const Call& c) const;
   std::string unseal_nonce_;  // The current unseal attempt's id; "" when none is under way.
   size_t in_flight_ = 0;
   // The sequence numbers of the requests in flight, and the WhenDrained waiters.

@@ -23,6 +23,7 @@
 #include "base/log/log.h"
 #include "base/status/check.h"
 #include "base/storage/in_memory_storage.h"
+#include "core/ha/forwarding.h"
 #include "core/lifecycle/builtin_runner.h"
 #include "examples/kv/kv_backend.h"
 #include "gmock/gmock.h"
@@ -634,7 +635,8 @@ TEST_F(ApiTest, AnHaStandbyRedirectsToTheActiveNode) {
 // answer itself goes to the active node's cluster address whole (method, path, query, headers
 // with the token, body) and the active node's answer comes back; the HTTP-layer endpoints stay
 // here; a request already forwarded once, one whose client asked for no forwarding, one while
-// the active node advertised no cluster port, and a failed forward are 307s.
+// the active node advertised no cluster port, and a forward that was never sent are 307s; a
+// forward sent without an answer is a 504 "outcome unknown".
 TEST_F(ApiTest, AnHaStandbyForwardsToTheActiveNode) {
   LeaderStatus leader;
   leader.leader_address = "http://10.0.0.9:8200";
@@ -653,6 +655,8 @@ TEST_F(ApiTest, AnHaStandbyForwardsToTheActiveNode) {
     answer.body = R"({"data":{"from":"active"}})";
     std::move(done)(std::move(answer));
   };
+  int forward_failures = 0;
+  options.forward_failed = [&] { ++forward_failures; };
   api_ = std::make_unique<Api>(sim_.env(), *node_, metrics_, log_, options);
   InitAndUnseal();
   bool down = false;
@@ -694,13 +698,35 @@ TEST_F(ApiTest, AnHaStandbyForwardsToTheActiveNode) {
   EXPECT_EQ(Auth("GET /v1/secret/a").status, 307);
   EXPECT_EQ(sent.size(), 1u);
   leader.leader_cluster_address = "https://10.0.0.9:8201";
-  fail = absl::UnavailableError("cluster port 10.0.0.9:8201: forwarding GET /v1/secret/a: down");
+  // A forward that provably never reached the active node (no connection): the client is
+  // redirected and sends it again itself.
+  fail = ha::NotSent(absl::UnavailableError(
+      "cluster port 10.0.0.9:8201: forwarding GET /v1/secret/a: cannot connect"));
   Reply fallback = Auth("GET /v1/secret/a");
   EXPECT_EQ(fallback.status, 307);
   EXPECT_EQ(fallback.Header("Location"), "http://10.0.0.9:8200/v1/secret/a");
   EXPECT_EQ(sent.size(), 2u);
   EXPECT_EQ(ha->Value({{"served", "forwarded"}}), 1);
   EXPECT_EQ(ha->Value({{"served", "redirected"}}), 4);
+  EXPECT_EQ(forward_failures, 1);
+  // A forward that was sent and got no answer (the deadline passed, the stream broke): the active
+  // node may have applied it, so no redirect (the client would apply it twice) but a 504 that
+  // says so.
+  for (absl::Status unknown :
+       {absl::DeadlineExceededError("cluster port 10.0.0.9:8201: forwarding PUT /v1/secret/a: "
+                                    "Deadline Exceeded"),
+        absl::UnavailableError("cluster port 10.0.0.9:8201: forwarding PUT /v1/secret/a: "
+                               "Socket closed")}) {
+    fail = unknown;
+    Reply outcome = Auth("PUT /v1/secret/a", R"({"v":"3"})");
+    EXPECT_EQ(outcome.status, 504) << unknown;
+    EXPECT_EQ(outcome.json, Errors({ha::kOutcomeUnknownText})) << unknown;
+    EXPECT_EQ(outcome.Header("Location"), "");
+  }
+  EXPECT_EQ(sent.size(), 4u);
+  EXPECT_EQ(ha->Value({{"served", "redirected"}}), 4);
+  EXPECT_EQ(ha->Value({{"served", "outcome_unknown"}}), 2);
+  EXPECT_EQ(forward_failures, 3);
   // The token never reaches the log.
   for (const LogRecord& record : log_.records()) {
     EXPECT_THAT(record.message, Not(HasSubstr(root_)));

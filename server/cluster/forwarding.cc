@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/ha/forwarding.h"
+#include "faultinject/failpoint.h"
 #include "proto/cluster/forwarding.grpc.pb.h"
 
 namespace bulwark::cluster {
@@ -111,6 +112,14 @@ struct ForwardingServer::Impl final : public RequestForwarding::CallbackService 
     handler(std::move(r), [this, reactor, response](http::Response answer) {
       ToProto(std::move(answer), *response);
       in_flight.fetch_sub(1);
+      // Testing (BULWARK_FAILPOINTS): the answer is lost after the request was applied, as when
+      // the stream breaks late; the sender must report an unknown outcome, not redirect.
+      if (faultinject::Action lost = BW_FAILPOINT("cluster.forward.lose_answer");
+          lost.kind == faultinject::ActionKind::kReturn) {
+        reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(lost.code),
+                                     "failpoint cluster.forward.lose_answer"));
+        return;
+      }
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
@@ -160,6 +169,7 @@ ForwardingServer::~ForwardingServer() { Shutdown(absl::ZeroDuration()); }
 
 struct ForwardingClient::Impl {
   std::string endpoint;
+  std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<RequestForwarding::Stub> stub;
 };
 
@@ -169,23 +179,90 @@ ForwardingClient::ForwardingClient(ha::ClusterTls tls, ForwardingLimits limits)
 ForwardingClient::~ForwardingClient() {
   // Calls hold no pointer to the client but the counter below; wait for them (each has a
   // deadline) so that none completes into a torn-down server.
-  const absl::Time give_up = absl::Now() + limits_.deadline;
+  const absl::Time give_up = absl::Now() + limits_.connect_timeout + limits_.deadline;
   while (in_flight_.load() > 0 && absl::Now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
 
+namespace {
+
+struct CallState {
+  grpc::ClientContext context;
+  Request request;
+  Response response;
+  ForwardingClient::Done done;
+  std::shared_ptr<ForwardingClient::Impl> impl;  // The channel lives while the call does.
+  std::string what;                              // "METHOD path" for errors; never headers.
+  std::atomic<int>* in_flight = nullptr;
+  absl::Duration deadline;
+};
+
+void Complete(std::unique_ptr<CallState> call, absl::StatusOr<http::Response> result) {
+  ForwardingClient::Done done = std::move(call->done);
+  std::atomic<int>* in_flight = call->in_flight;
+  call.reset();
+  in_flight->fetch_sub(1);
+  std::move(done)(std::move(result));
+}
+
+// Sends the call on a connection that is up. From here on the request may reach the active node:
+// every failure is of unknown outcome (never ha::NotSent), whatever its gRPC code (even a
+// RESOURCE_EXHAUSTED may be the answer's size, after the active node applied the request).
+void StartCall(std::unique_ptr<CallState> owned) {
+  CallState* call = owned.release();
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             absl::ToChronoNanoseconds(call->deadline));
+  call->impl->stub->async()->ForwardRequest(
+      &call->context, &call->request, &call->response, [call](grpc::Status status) {
+        std::unique_ptr<CallState> owned(call);
+        if (status.ok()) {
+          http::Response answer = FromProto(std::move(owned->response));
+          return Complete(std::move(owned), std::move(answer));
+        }
+        absl::Status error(
+            static_cast<absl::StatusCode>(status.error_code()),
+            absl::StrCat("cluster port ", owned->impl->endpoint, ": forwarding ", owned->what, ": ",
+                         status.error_message(), " (", ha::kOutcomeUnknownText, ")"));
+        Complete(std::move(owned), std::move(error));
+      });
+}
+
+// Waits (on a thread of its own: the caller is the event loop) until the channel is connected,
+// then sends; a channel that fails to connect, or is not connected within `connect_timeout`,
+// fails the call before anything was sent.
+void ConnectThenStart(std::unique_ptr<CallState> call, absl::Duration connect_timeout) {
+  std::thread([call = std::move(call), connect_timeout]() mutable {
+    grpc::Channel& channel = *call->impl->channel;
+    const auto give_up =
+        std::chrono::system_clock::now() + absl::ToChronoNanoseconds(connect_timeout);
+    for (grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);;) {
+      if (state == GRPC_CHANNEL_READY) return StartCall(std::move(call));
+      const bool failed = state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN;
+      if (failed || !channel.WaitForStateChange(state, give_up)) {
+        absl::Status error = absl::UnavailableError(absl::StrCat(
+            "cluster port ", call->impl->endpoint, ": forwarding ", call->what, ": ",
+            failed ? "cannot connect" : "not connected in time", " (the request was not sent)"));
+        return Complete(std::move(call), ha::NotSent(std::move(error)));
+      }
+      state = channel.GetState(/*try_to_connect=*/true);
+    }
+  }).detach();
+}
+
+}  // namespace
+
 void ForwardingClient::Forward(absl::string_view cluster_addr, const http::Request& request,
                                Done done) {
   absl::StatusOr<std::string> endpoint = ClusterHostPort(cluster_addr);
   if (!endpoint.ok()) {
-    std::move(done)(endpoint.status());
+    std::move(done)(ha::NotSent(endpoint.status()));
     return;
   }
   if (in_flight_.fetch_add(1) >= limits_.max_in_flight) {
     in_flight_.fetch_sub(1);
-    std::move(done)(absl::ResourceExhaustedError(absl::StrCat(
-        "cluster port: more than ", limits_.max_in_flight, " forwarded requests in flight")));
+    std::move(done)(ha::NotSent(absl::ResourceExhaustedError(absl::StrCat(
+        "cluster port: more than ", limits_.max_in_flight, " forwarded requests in flight"))));
     return;
   }
   std::shared_ptr<Impl> impl;
@@ -202,43 +279,26 @@ void ForwardingClient::Forward(absl::string_view cluster_addr, const http::Reque
       args.SetMaxSendMessageSize(ClampToInt(limits_.max_message_bytes));
       auto fresh = std::make_shared<Impl>();
       fresh->endpoint = *endpoint;
-      fresh->stub = RequestForwarding::NewStub(
-          grpc::CreateCustomChannel(*endpoint, grpc::SslCredentials(ssl), args));
+      fresh->channel = grpc::CreateCustomChannel(*endpoint, grpc::SslCredentials(ssl), args);
+      fresh->stub = RequestForwarding::NewStub(fresh->channel);
       impl_ = std::move(fresh);
       channel_address_ = *endpoint;
     }
     impl = impl_;
   }
-  struct CallState {
-    grpc::ClientContext context;
-    Request request;
-    Response response;
-    Done done;
-    std::shared_ptr<Impl> impl;  // The channel lives while the call does.
-    std::string what;            // "METHOD path" for errors; never headers.
-  };
-  auto* call = new CallState();
-  call->context.set_deadline(std::chrono::system_clock::now() +
-                             absl::ToChronoNanoseconds(limits_.deadline));
+  auto call = std::make_unique<CallState>();
   ToProto(request, call->request);
   call->done = std::move(done);
-  call->impl = impl;
+  call->impl = std::move(impl);
   call->what = absl::StrCat(request.method, " ", request.path);
-  std::atomic<int>* in_flight = &in_flight_;
-  impl->stub->async()->ForwardRequest(
-      &call->context, &call->request, &call->response, [call, in_flight](grpc::Status status) {
-        std::unique_ptr<CallState> owned(call);
-        absl::StatusOr<http::Response> result =
-            status.ok()
-                ? absl::StatusOr<http::Response>(FromProto(std::move(owned->response)))
-                : absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                               absl::StrCat("cluster port ", owned->impl->endpoint, ": forwarding ",
-                                            owned->what, ": ", status.error_message()));
-        Done done = std::move(owned->done);
-        owned.reset();
-        in_flight->fetch_sub(1);
-        std::move(done)(std::move(result));
-      });
+  call->in_flight = &in_flight_;
+  call->deadline = limits_.deadline;
+  // A connected channel sends at once (the common case: no thread); otherwise the connection is
+  // made first, so that a node that cannot be reached is known not to have got the request.
+  if (call->impl->channel->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) {
+    return StartCall(std::move(call));
+  }
+  ConnectThenStart(std::move(call), limits_.connect_timeout);
 }
 
 }  // namespace bulwark::cluster

@@ -31,6 +31,9 @@ struct ForwardingLimits {
   size_t max_message_bytes = (size_t{32} << 20) + (size_t{1} << 20);
   int max_in_flight = 64;
   absl::Duration deadline = absl::Seconds(60);  // Of each forwarded call (client side).
+  // How long the client waits for a connection to the active node before it gives up on a call
+  // without having sent it (client side).
+  absl::Duration connect_timeout = absl::Seconds(10);
 };
 
 // The active node's answer to a forwarded request carries its storage's latest write revision
@@ -80,9 +83,14 @@ class ForwardingClient {
   ForwardingClient(ha::ClusterTls tls, ForwardingLimits limits);
   ~ForwardingClient();
 
-  // Sends `request` to the node at `cluster_addr`; `done` runs once, on a gRPC thread, with the
-  // active node's answer, or with an error (kUnavailable: the node cannot be reached or refused
-  // the TLS handshake; kDeadlineExceeded; kResourceExhausted: too many calls in flight).
+  // Sends `request` to the node at `cluster_addr`; `done` runs once, on a gRPC thread (or
+  // inside the call, for an error found before anything is sent), with the active node's answer
+  // or an error. A request is sent only over a connection that is up (the client connects
+  // first); errors marked ha::NotSent were never sent (kUnavailable: the node cannot be reached
+  // or refused the TLS handshake; kResourceExhausted: too many calls in flight;
+  // kInvalidArgument: a bad address); every other error (the gRPC call's status:
+  // kDeadlineExceeded, kUnavailable when the stream broke, ...) has an unknown outcome, and its
+  // text says so.
   void Forward(absl::string_view cluster_addr, const http::Request& request, Done done);
 
   int in_flight() const { return in_flight_.load(); }

@@ -18,6 +18,7 @@ namespace {
 
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 
 constexpr absl::Duration kHangGuard = absl::Seconds(60);
@@ -200,9 +201,42 @@ TEST(ForwardingTest, NoNodeListeningIsUnavailable) {
   ASSERT_TRUE(gone.ok());
   const std::string addr = (*gone)->address();
   gone->reset();
-  EXPECT_EQ(ForwardAndWait(client, addr, AWrite()).status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(ForwardAndWait(client, "no-port", AWrite()).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  absl::Status refused = ForwardAndWait(client, addr, AWrite()).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+  // Nothing was sent: the API may redirect the client.
+  EXPECT_TRUE(ha::ProvablyNotSent(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("not sent"));
+  absl::Status bad = ForwardAndWait(client, "no-port", AWrite()).status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ha::ProvablyNotSent(bad));
+}
+
+// The active node stalls (its handler holds the request and does not answer): the call's deadline
+// passes after the request was sent, so its outcome is unknown, never "not sent" (the API then
+// answers 504 instead of redirecting the client to send it again). The test does not race the
+// deadline: the result is "unknown" whether the deadline passed before or after the handler got
+// the request.
+TEST(ForwardingTest, ADeadlineAfterSendingIsOfUnknownOutcome) {
+  const ha::ClusterCa ca = NewCa();
+  std::mutex mu;
+  std::vector<http::Responder> held;
+  absl::StatusOr<std::unique_ptr<ForwardingServer>> server = ForwardingServer::Start(
+      "127.0.0.1:0", TlsFrom(ca), {}, [&](http::Request, http::Responder respond) {
+        std::lock_guard<std::mutex> lock(mu);
+        held.push_back(std::move(respond));
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  ForwardingLimits limits;
+  limits.deadline = absl::Milliseconds(200);
+  ForwardingClient client(TlsFrom(ca), limits);
+  absl::Status stalled = ForwardAndWait(client, (*server)->address(), AWrite()).status();
+  EXPECT_EQ(stalled.code(), absl::StatusCode::kDeadlineExceeded) << stalled;
+  EXPECT_FALSE(ha::ProvablyNotSent(stalled));
+  EXPECT_THAT(stalled.message(), HasSubstr(ha::kOutcomeUnknownText));
+  EXPECT_THAT(stalled.message(), Not(HasSubstr("hvs.secret-token")));
+  // Let the held call finish so that the server can shut down.
+  std::lock_guard<std::mutex> lock(mu);
+  for (http::Responder& respond : held) std::move(respond)(http::Response{});
 }
 
 TEST(ForwardingTest, ClusterHostPort) {

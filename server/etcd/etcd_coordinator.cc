@@ -268,6 +268,21 @@ void EtcdCoordinator::Run(std::shared_ptr<struct Campaign> c) {
 }
 
 absl::StatusOr<std::optional<std::string>> EtcdCoordinator::Holder() {
+  WatchHealth& health = *holder_health_;
+  if (holder_.has_value() && health.Live() && health.epoch() == holder_epoch_) return *holder_;
+  holder_.reset();
+  if (holder_watch_ == nullptr && options_.cache_holder && options_.post) {
+    // Opened before the read below, so that no change after the read goes unseen. Any event on
+    // a lock entry (a contender's put, a holder's delete) drops the cache. Its own health: a
+    // break of the performance standby's watch must not look mended when this one opens.
+    absl::StatusOr<std::unique_ptr<ha::WatchHandle>> w = OpenWatch(
+        std::string(kLockPrefix), [this](std::vector<ha::WatchEvent>) { holder_.reset(); },
+        holder_health_);
+    if (w.ok()) holder_watch_ = *std::move(w);
+  }
+  const uint64_t epoch = health.epoch();
+  const bool live = health.Live();
+  ++holder_reads_;
   etcdserverpb::RangeRequest range;
   range.set_key(lock_prefix_);
   range.set_range_end(PrefixEnd(lock_prefix_));
@@ -276,8 +291,13 @@ absl::StatusOr<std::optional<std::string>> EtcdCoordinator::Holder() {
   range.set_limit(1);
   absl::StatusOr<etcdserverpb::RangeResponse> r = client_.Range(range);
   if (!r.ok()) return r.status();
-  if (r->kvs_size() == 0) return std::optional<std::string>();
-  return std::optional<std::string>(r->kvs(0).value());
+  std::optional<std::string> holder;
+  if (r->kvs_size() > 0) holder = r->kvs(0).value();
+  if (holder_watch_ != nullptr && live && health.epoch() == epoch) {
+    holder_ = holder;
+    holder_epoch_ = epoch;
+  }
+  return holder;
 }
 
 namespace {
@@ -383,6 +403,11 @@ class EtcdWatch final : public ha::WatchHandle {
 
 absl::StatusOr<std::unique_ptr<ha::WatchHandle>> EtcdCoordinator::Watch(std::string prefix,
                                                                         EventsCallback on_events) {
+  return OpenWatch(std::move(prefix), std::move(on_events), watch_health_);
+}
+
+absl::StatusOr<std::unique_ptr<ha::WatchHandle>> EtcdCoordinator::OpenWatch(
+    std::string prefix, EventsCallback on_events, std::shared_ptr<WatchHealth> health) {
   const std::string path = NormalizePath(options_.path);
   etcdserverpb::WatchCreateRequest request;
   request.set_key(absl::StrCat(path, prefix));
@@ -391,7 +416,7 @@ absl::StatusOr<std::unique_ptr<ha::WatchHandle>> EtcdCoordinator::Watch(std::str
   if (!first.ok()) return first.status();
   return std::unique_ptr<ha::WatchHandle>(new EtcdWatch(client_, path, std::move(request),
                                                         *std::move(first), options_.post,
-                                                        std::move(on_events), watch_health_));
+                                                        std::move(on_events), std::move(health)));
 }
 
 }  // namespace bulwark::etcd

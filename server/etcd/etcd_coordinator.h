@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -33,6 +34,9 @@ struct CoordinatorOptions {
   absl::Duration lock_ttl = absl::Seconds(15);
   // Runs a task on the node's event loop; called from the coordinator's threads.
   std::function<void(absl::AnyInvocable<void()>)> post;
+  // Holder() answers from a cache kept by a watch on the lock entries (the server's standbys
+  // forward on every request); off: every Holder() reads etcd.
+  bool cache_holder = false;
 };
 
 class EtcdCoordinator final : public ha::Coordinator {
@@ -44,7 +48,16 @@ class EtcdCoordinator final : public ha::Coordinator {
 
   void Campaign(std::string holder_id, WonCallback won, LostCallback lost) override;
   absl::Status Resign() override;
+  // With cache_holder (docs/ha.md, "Forwarding"): the first call opens a watch on the lock entries
+  // and reads the holder from etcd; later calls answer from memory until the watch reports a change
+  // to a lock entry, the watch breaks (WatchHealth's epoch), or InvalidateHolder is called. The
+  // view may lag etcd by the watch's delivery delay: a forward to a node that no longer holds the
+  // lock is redirected or refused by that node, and the caller invalidates.
   absl::StatusOr<std::optional<std::string>> Holder() override;
+  // Drops the cached holder (a forward to it failed). Loop thread.
+  void InvalidateHolder() { holder_.reset(); }
+  // Holder() calls answered by etcd (tests, benchmarks). Loop thread.
+  int64_t holder_reads() const { return holder_reads_; }
   absl::StatusOr<std::unique_ptr<ha::WatchHandle>> Watch(std::string prefix,
                                                          EventsCallback on_events) override;
 
@@ -58,6 +71,9 @@ class EtcdCoordinator final : public ha::Coordinator {
  private:
   struct Campaign;
   void Run(std::shared_ptr<struct Campaign> campaign);
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> OpenWatch(std::string prefix,
+                                                             EventsCallback on_events,
+                                                             std::shared_ptr<WatchHealth> health);
   // Posts `task` to the loop unless the campaign was resigned by the time it runs.
   void PostFor(const std::shared_ptr<struct Campaign>& c, absl::AnyInvocable<void()> task);
 
@@ -68,6 +84,13 @@ class EtcdCoordinator final : public ha::Coordinator {
   std::thread thread_;                         // Loop thread only.
   const std::shared_ptr<LeaseWindow> window_ = std::make_shared<LeaseWindow>();
   const std::shared_ptr<WatchHealth> watch_health_ = std::make_shared<WatchHealth>();
+  // The holder cache (loop thread): valid while `holder_watch_` delivers (`holder_health_`) and
+  // its epoch is `holder_epoch_`.
+  const std::shared_ptr<WatchHealth> holder_health_ = std::make_shared<WatchHealth>();
+  std::unique_ptr<ha::WatchHandle> holder_watch_;
+  std::optional<std::optional<std::string>> holder_;
+  uint64_t holder_epoch_ = 0;
+  int64_t holder_reads_ = 0;
 };
 
 }  // namespace bulwark::etcd

@@ -88,6 +88,36 @@ TEST_F(EtcdHaTest, AWaitingContenderWinsOnlyWhenTheHolderResigns) {
   EXPECT_FALSE(a.lost.has_value());  // Resigning is not losing.
 }
 
+// With cache_holder (the server's standbys): Holder() reads etcd once, then answers from memory
+// until the watch on the lock entries reports a change (the test runs the node's loop until the
+// event has been delivered, then sees the new holder), or the caller invalidates it.
+TEST_F(EtcdHaTest, ACachedHolderIsReadOnceAndDroppedByTheLockWatch) {
+  const std::string path = NewPath();
+  Node a(*etcd_, path), b(*etcd_, path, /*cache_holder=*/true);
+  a.Campaign("uuid-a");
+  ASSERT_TRUE(a.WaitWon());
+  ASSERT_TRUE(a.won->ok()) << a.won->status();
+  EXPECT_THAT(b.coordinator->Holder().value(), Optional(std::string("uuid-a")));
+  EXPECT_THAT(b.coordinator->Holder().value(), Optional(std::string("uuid-a")));
+  EXPECT_EQ(b.coordinator->holder_reads(), 1);
+  b.coordinator->InvalidateHolder();  // A forward failed.
+  EXPECT_THAT(b.coordinator->Holder().value(), Optional(std::string("uuid-a")));
+  EXPECT_EQ(b.coordinator->holder_reads(), 2);
+  // A resigns: its lock entry goes; B's watch delivers the delete, the cache is dropped, and the
+  // next Holder() reads etcd again.
+  ASSERT_TRUE(a.coordinator->Resign().ok());
+  ASSERT_TRUE(b.loop.RunUntil([&] {
+    absl::StatusOr<std::optional<std::string>> holder = b.coordinator->Holder();
+    return holder.ok() && !holder->has_value();
+  }));
+  EXPECT_EQ(b.coordinator->holder_reads(), 3);
+  // Without cache_holder every call reads etcd (A's coordinator).
+  const int64_t before = a.coordinator->holder_reads();
+  (void)a.coordinator->Holder();
+  (void)a.coordinator->Holder();
+  EXPECT_EQ(a.coordinator->holder_reads(), before + 2);
+}
+
 // A wins and writes; its lease is revoked (as if it expired); B takes over; A learns it lost the
 // lock, and its writes are refused with the fenced error and do not land.
 TEST_F(EtcdHaTest, ADeposedActivesWritesAreFencedAndDoNotLand) {

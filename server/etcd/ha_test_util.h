@@ -62,7 +62,8 @@ class TaskQueue {
 
 // One HA node: its client, loop, coordinator and storage on `path`.
 struct Node {
-  Node(const server_testing::EtcdProcess& etcd, const std::string& path) {
+  Node(const server_testing::EtcdProcess& etcd, const std::string& path,
+       bool cache_holder = false) {
     ClientOptions options;
     options.address = etcd.client_url();
     client = *Client::Connect(options);
@@ -70,6 +71,7 @@ struct Node {
     coordinator_options.path = path;
     coordinator_options.lock_ttl = absl::Seconds(6);
     coordinator_options.post = loop.poster();
+    coordinator_options.cache_holder = cache_holder;
     coordinator = std::make_unique<EtcdCoordinator>(*client, coordinator_options);
     storage = std::make_unique<EtcdStorage>(*client, path);
     storage->EnableReadCache(coordinator->lease_window());
