@@ -564,7 +564,9 @@ class BulwarkHost {
   rpc::GrpcTransportOptions TransportOptions() {
     rpc::GrpcTransportOptions options;
     if (g_options.loop_cq != 0) {
-      loop_queue_ = std::make_unique<rpc::GrpcLoopQueue>(posix_.loop());
+      loop_queue_ = std::make_unique<rpc::GrpcLoopQueue>();
+      attached_queue_ =
+          std::make_unique<ScopedLoopParker<rpc::GrpcLoopQueue>>(posix_.loop(), *loop_queue_);
       options.loop_queue = loop_queue_.get();
     }
     if (g_options.dedicated_host_connections) {
@@ -589,6 +591,7 @@ class BulwarkHost {
   ExecveLauncher execve_launcher_{posix_.loop()};
   Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
   std::unique_ptr<rpc::GrpcLoopQueue> loop_queue_;  // Made by TransportOptions (--loop_cq=1).
+  std::unique_ptr<ScopedLoopParker<rpc::GrpcLoopQueue>> attached_queue_;
   rpc::GrpcPluginTransport transport_{posix_.loop(), TransportOptions()};
   std::string plugin_dir_;
   std::string runtime_dir_;

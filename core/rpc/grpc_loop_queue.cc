@@ -41,19 +41,16 @@ class GrpcLoopQueue::WakeTag final : public LoopQueueTag {
   GrpcLoopQueue& queue_;
 };
 
-GrpcLoopQueue::GrpcLoopQueue(PosixEventLoop& loop)
-    : loop_(loop),
-      cq_(std::make_unique<grpc::CompletionQueue>()),
+GrpcLoopQueue::GrpcLoopQueue()
+    : cq_(std::make_unique<grpc::CompletionQueue>()),
       wake_tag_(std::make_unique<WakeTag>(*this)),
       alarm_(std::make_unique<grpc::Alarm>()) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   CHECK(stop_fd_ >= 0) << "eventfd: " << strerror(errno);
   watcher_ = std::thread([this] { WatchDescriptors(); });
-  loop_.SetParker(this);
 }
 
 GrpcLoopQueue::~GrpcLoopQueue() {
-  loop_.SetParker(nullptr);
   {
     std::lock_guard<std::mutex> lock(watch_mu_);
     watch_stop_ = true;

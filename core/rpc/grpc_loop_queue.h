@@ -4,6 +4,7 @@
 #ifndef BULWARK_CORE_RPC_GRPC_LOOP_QUEUE_H_
 #define BULWARK_CORE_RPC_GRPC_LOOP_QUEUE_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -11,7 +12,6 @@
 #include <thread>
 
 #include "absl/time/time.h"
-#include "base/env/posix/posix_event_loop.h"
 
 namespace grpc {
 class Alarm;
@@ -30,8 +30,9 @@ class LoopQueueTag {
   ~LoopQueueTag() = default;
 };
 
-// Attached to one PosixEventLoop for its whole life (constructed and destroyed on the loop
-// thread; the loop must outlive it):
+// A LoopParker (base/env/posix/posix_event_loop.h) for one PosixEventLoop, attached by the
+// composition root with ScopedLoopParker (declared after the queue, so it detaches first); made,
+// used and destroyed on the loop thread. While attached:
 //   * the loop parks in cq().AsyncNext(deadline = its next timer) instead of epoll_wait, and
 //     drains ready completions (AsyncNext with a past deadline) at the start of each iteration;
 //     every tag's Run happens there, on the loop thread;
@@ -43,10 +44,10 @@ class LoopQueueTag {
 // Whoever puts tags on cq() must have them all delivered before the queue is destroyed
 // (GrpcPluginTransport drains its own calls in its destructor); the destructor shuts cq() down
 // and drops what is still queued without running it.
-class GrpcLoopQueue final : public LoopParker {
+class GrpcLoopQueue final {
  public:
-  explicit GrpcLoopQueue(PosixEventLoop& loop);
-  ~GrpcLoopQueue() override;
+  GrpcLoopQueue();
+  ~GrpcLoopQueue();
 
   GrpcLoopQueue(const GrpcLoopQueue&) = delete;
   GrpcLoopQueue& operator=(const GrpcLoopQueue&) = delete;
@@ -54,10 +55,10 @@ class GrpcLoopQueue final : public LoopParker {
   // The queue to start calls on; tags must be LoopQueueTag*. Loop thread.
   grpc::CompletionQueue* cq() { return cq_.get(); }
 
-  // LoopParker.
-  size_t Poll() override;
-  size_t Park(int epoll_fd, absl::Duration timeout) override;
-  void Wake() override;
+  // LoopParker's methods (see there). Wake: any thread.
+  size_t Poll();
+  size_t Park(int epoll_fd, absl::Duration timeout);
+  void Wake();
 
   // Runs completions for up to `limit` (without the loop's tasks): for an owner that must see
   // its own calls delivered while the loop is not running (a destructor). Loop thread.
@@ -69,7 +70,6 @@ class GrpcLoopQueue final : public LoopParker {
   size_t Next(std::chrono::system_clock::time_point deadline, bool* got);
   void WatchDescriptors();
 
-  PosixEventLoop& loop_;
   std::unique_ptr<grpc::CompletionQueue> cq_;
   std::unique_ptr<WakeTag> wake_tag_;
 

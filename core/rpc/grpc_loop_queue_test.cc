@@ -22,11 +22,15 @@ constexpr absl::Duration kWait = absl::Seconds(30);
 
 class GrpcLoopQueueTest : public ::testing::Test {
  protected:
-  GrpcLoopQueueTest() : loop_(clock_), queue_(std::make_unique<GrpcLoopQueue>(loop_)) {}
+  GrpcLoopQueueTest()
+      : loop_(clock_),
+        queue_(std::make_unique<GrpcLoopQueue>()),
+        attached_(std::make_unique<ScopedLoopParker<GrpcLoopQueue>>(loop_, *queue_)) {}
 
   PosixClock clock_;
   PosixEventLoop loop_;
   std::unique_ptr<GrpcLoopQueue> queue_;
+  std::unique_ptr<ScopedLoopParker<GrpcLoopQueue>> attached_;  // Detached before queue_ goes.
 };
 
 // A ping-pong: each round a thread posts once the loop has answered the previous round, so the
@@ -89,6 +93,7 @@ TEST_F(GrpcLoopQueueTest, StopFromAnotherThreadEndsRun) {
 }
 
 TEST_F(GrpcLoopQueueTest, DetachedLoopParksInEpollAgain) {
+  attached_.reset();
   queue_.reset();
   bool ran = false;
   std::thread poster([&] { loop_.Post([&] { ran = true; }); });

@@ -505,7 +505,8 @@ class GrpcTransportTest : public ::testing::Test {
   GrpcTransportTest() : loop_(clock_) {
 #ifdef BW_TEST_LOOP_QUEUE
     // grpc_transport_loop_queue_test: every test runs with the loop draining its completions.
-    loop_queue_ = std::make_unique<GrpcLoopQueue>(loop_);
+    loop_queue_ = std::make_unique<GrpcLoopQueue>();
+    attached_ = std::make_unique<ScopedLoopParker<GrpcLoopQueue>>(loop_, *loop_queue_);
 #endif
   }
 
@@ -602,6 +603,7 @@ class GrpcTransportTest : public ::testing::Test {
   PosixClock clock_;
   PosixEventLoop loop_;
   std::unique_ptr<GrpcLoopQueue> loop_queue_;  // Outlives transport_.
+  std::unique_ptr<ScopedLoopParker<GrpcLoopQueue>> attached_;
   TempDir plugin_dir_{"bwgtp-"};
   TempDir broker_dir_{"bwgtb-"};
   int next_socket_ = 0;

@@ -170,11 +170,11 @@ class PosixEventLoop final : public Executor {
   // ThreadSanitizer, so TSAN cannot see absl::Mutex's ordering and reports false races, while
   // it intercepts the pthread calls under std::mutex.
   mutable std::mutex inbox_mu_;
-  std::vector<Task> inbox_;      // Guarded by inbox_mu_.
-  bool wakeup_pending_ = false;  // Guarded by inbox_mu_.
-  bool parked_ = false;          // Guarded by inbox_mu_.
-  uint64_t wakeups_ = 0;         // Guarded by inbox_mu_.
-  uint64_t posts_unparked_ = 0;  // Guarded by inbox_mu_.
+  std::vector<Task> inbox_;       // Guarded by inbox_mu_.
+  bool wakeup_pending_ = false;   // Guarded by inbox_mu_.
+  bool parked_ = false;           // Guarded by inbox_mu_.
+  uint64_t wakeups_ = 0;          // Guarded by inbox_mu_.
+  uint64_t posts_unparked_ = 0;   // Guarded by inbox_mu_.
   LoopParker* parker_ = nullptr;  // Written by the loop thread under inbox_mu_.
   // Set by Post (under inbox_mu_), cleared by DrainInbox: what a spinning loop watches.
   std::atomic<bool> inbox_posted_{false};
@@ -184,6 +184,33 @@ class PosixEventLoop final : public Executor {
   uint64_t parks_ = 0;
   uint64_t spins_ = 0;
   uint64_t spins_caught_ = 0;
+};
+
+// Makes `loop` park in `parker` for the holder's lifetime (SetParker, then SetParker(nullptr)).
+// P provides the LoopParker methods without deriving from it (`size_t Poll()`,
+// `size_t Park(int epoll_fd, absl::Duration timeout)`, thread-safe `void Wake()`), so that a
+// parker outside the composition roots, such as core/rpc's GrpcLoopQueue, need not name this
+// header. Declare it after `parker`, so it detaches first. Loop thread.
+template <typename P>
+class ScopedLoopParker final : public LoopParker {
+ public:
+  ScopedLoopParker(PosixEventLoop& loop, P& parker) : loop_(loop), parker_(parker) {
+    loop_.SetParker(this);
+  }
+  ~ScopedLoopParker() override { loop_.SetParker(nullptr); }
+
+  ScopedLoopParker(const ScopedLoopParker&) = delete;
+  ScopedLoopParker& operator=(const ScopedLoopParker&) = delete;
+
+  size_t Poll() override { return parker_.Poll(); }
+  size_t Park(int epoll_fd, absl::Duration timeout) override {
+    return parker_.Park(epoll_fd, timeout);
+  }
+  void Wake() override { parker_.Wake(); }
+
+ private:
+  PosixEventLoop& loop_;
+  P& parker_;
 };
 
 }  // namespace bulwark
