@@ -23,6 +23,7 @@ ops="echo64,echo64k,write64"
 keep_dir=""
 record=""
 table_record=""
+bench_extra=()
 for arg in "$@"; do
   case "$arg" in
     --calls=*) calls="${arg#--calls=}" ;;
@@ -36,8 +37,10 @@ for arg in "$@"; do
     # Also write the table as a record (bulwark-benchmark-table/1) for docs/performance.md.
     --record=*) record="${arg#--record=}" ;;
     --table_record=*) table_record="${arg#--table_record=}" ;;  # The BUILD passes it.
+    # The host's loop drains gRPC's completions itself (1) or takes them posted (0).
+    --loop_cq=0 | --loop_cq=1) bench_extra+=("$arg") ;;
     *)
-      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH] [--keep_dir=DIR]" >&2
+      echo "usage: plugin_callgrind.sh BENCH KV GO_HOST GO_PLUGIN [--calls=N] [--ops=a,b] [--plugin=PATH] [--keep_dir=DIR] [--loop_cq=0|1] [--record=FILE]" >&2
       exit 2
       ;;
   esac
@@ -73,7 +76,7 @@ count() {
     mkdir -p "$dir"
     if valgrind --tool=callgrind -q --vgdb-prefix="$dir/vgdb" --callgrind-out-file="$dir/host.out" \
       "$bench" "$kv" "$go_host" "$go_plugin" --calls="$calls" --op="$op" --warmup=20 \
-      --execve_launcher --callgrind_marks \
+      --execve_launcher --callgrind_marks ${bench_extra[@]+"${bench_extra[@]}"} \
       --plugin_wrapper="$valgrind_bin,--tool=callgrind,-q,--vgdb-prefix=$dir/vgdb,--callgrind-out-file=$dir/plugin.out" \
       >"$dir/stdout" && [ -f "$dir/host.out.1" ] && [ -f "$dir/plugin.out.1" ]; then
       echo "$(instructions "$dir/host.out.1") $(instructions "$dir/plugin.out.1")" >"$dir/counts"

@@ -41,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -61,6 +62,7 @@
 #include "benchmarks/measure/stats.h"
 #include "core/catalog/artifact.h"
 #include "core/lifecycle/host_services.h"
+#include "core/rpc/grpc_loop_queue.h"
 #include "core/rpc/grpc_transport.h"
 #include "core/rpc/plugin_client.h"
 #include "proto/vault/backend.pb.h"
@@ -122,6 +124,10 @@ struct Options {
   // --loop_spin_us=N: the host's event loop spins up to N microseconds before parking
   // (PosixEventLoop::SetSpinBeforePark), in the bulwark arm and in --calls mode.
   int loop_spin_us = 0;
+  // --loop_cq=0|1: the host's loop drains gRPC's completions of its calls itself
+  // (GrpcTransportOptions::loop_queue, core/rpc/grpc_loop_queue.h), in the bulwark arm and in
+  // --calls mode; 0: completions are posted to the loop from gRPC's threads.
+  int loop_cq = 0;
   // Extra environment for every plugin bulwark's host launches (--plugin_env=K=V, repeatable),
   // for experiments such as MALLOC_ARENA_MAX or GRPC_POLL_STRATEGY.
   std::vector<std::string> plugin_env;
@@ -575,8 +581,14 @@ class BulwarkHost {
     return absl::OkStatus();
   }
 
-  static rpc::GrpcTransportOptions TransportOptions() {
+  rpc::GrpcTransportOptions TransportOptions() {
     rpc::GrpcTransportOptions options;
+    if (g_options.loop_cq != 0) {
+      loop_queue_ = std::make_unique<rpc::GrpcLoopQueue>();
+      attached_queue_ =
+          std::make_unique<ScopedLoopParker<rpc::GrpcLoopQueue>>(posix_.loop(), *loop_queue_);
+      options.loop_queue = loop_queue_.get();
+    }
     if (g_options.dedicated_host_connections) {
       options.share_host_services = false;
       options.max_dedicated_host_servers = options.max_offered_host_services;
@@ -598,6 +610,8 @@ class BulwarkHost {
   PosixEnv posix_;
   ExecveLauncher execve_launcher_{posix_.loop()};
   Env execve_env_{posix_.clock(), posix_.loop(), posix_.random(), posix_.fs(), execve_launcher_};
+  std::unique_ptr<rpc::GrpcLoopQueue> loop_queue_;  // Made by TransportOptions (--loop_cq=1).
+  std::unique_ptr<ScopedLoopParker<rpc::GrpcLoopQueue>> attached_queue_;
   rpc::GrpcPluginTransport transport_{posix_.loop(), TransportOptions()};
   std::string plugin_dir_;
   std::string runtime_dir_;
@@ -763,6 +777,7 @@ absl::StatusOr<Metrics> RunArm(const std::string& pair, const measure::Placement
               absl::StrCat("--duration_ms=", g_options.duration_ms)};
     for (const std::string& e : g_options.plugin_env) c.argv.push_back("--plugin_env=" + e);
     c.argv.push_back(absl::StrCat("--loop_spin_us=", g_options.loop_spin_us));
+    c.argv.push_back(absl::StrCat("--loop_cq=", g_options.loop_cq));
     c.cpu = p.host_cpu;
     ASSIGN_OR_RETURN(std::string text, measure::RunChild(c));
     out = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -1069,6 +1084,30 @@ absl::Status CallgrindCommand(int64_t pid, const char* command) {
   return measure::RunChild(vgdb).status();
 }
 
+// Voluntary context switches (a thread blocking: every park, condition wait or futex sleep) of
+// all of `pid`'s threads, summed from /proc/PID/task/*/status. Threads that exited are not
+// counted, which is why --calls reads it before and after the calls, not at exit.
+uint64_t VoluntarySwitches(int64_t pid) {
+  uint64_t total = 0;
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  DIR* tasks = opendir(dir.c_str());
+  if (tasks == nullptr) return 0;
+  while (struct dirent* entry = readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream status(absl::StrCat(dir, "/", entry->d_name, "/status"));
+    std::string line;
+    while (std::getline(status, line)) {
+      uint64_t n = 0;
+      if (absl::StartsWith(line, "voluntary_ctxt_switches:") &&
+          absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(24)), &n)) {
+        total += n;
+      }
+    }
+  }
+  closedir(tasks);
+  return total;
+}
+
 absl::Status RunCalls() {
   ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
   RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty()));
@@ -1091,6 +1130,8 @@ absl::Status RunCalls() {
   }
   RETURN_IF_ERROR(run(g_options.warmup, 0).status());
   const PosixEventLoop::HandOffStats before = host->loop().hand_off_stats();
+  const uint64_t host_switches_before = VoluntarySwitches(getpid());
+  const uint64_t plugin_switches_before = VoluntarySwitches(host->pid());
   ASSIGN_OR_RETURN(const double host_cpu_before, measure::ProcessCpuMicros(getpid()));
   ASSIGN_OR_RETURN(const double plugin_cpu_before,
                    measure::ProcessCpuMicros(static_cast<pid_t>(host->pid())));
@@ -1111,18 +1152,23 @@ absl::Status RunCalls() {
   ASSIGN_OR_RETURN(const double plugin_cpu_after,
                    measure::ProcessCpuMicros(static_cast<pid_t>(host->pid())));
   const PosixEventLoop::HandOffStats after = host->loop().hand_off_stats();
+  const uint64_t host_switches_after = VoluntarySwitches(getpid());
+  const uint64_t plugin_switches_after = VoluntarySwitches(host->pid());
   const double n = g_options.calls;
   printf("%d %s calls, p50 %.0f us, CPU per call host %.1f us plugin %.1f us\n", g_options.calls,
          g_options.op.c_str(), measure::SummarizeLatency(*us).p50,
          (host_cpu_after - host_cpu_before) / n, (plugin_cpu_after - plugin_cpu_before) / n);
   printf(
-      "host loop per call: parks %.2f, eventfd wake-ups %.2f, posts that found it awake %.2f, "
+      "host loop per call: parks %.2f, wake-ups %.2f, posts that found it awake %.2f, "
       "spins %.2f (caught a post %.2f)\n",
       static_cast<double>(after.parks - before.parks) / n,
       static_cast<double>(after.wakeups - before.wakeups) / n,
       static_cast<double>(after.posts_unparked - before.posts_unparked) / n,
       static_cast<double>(after.spins - before.spins) / n,
       static_cast<double>(after.spins_caught - before.spins_caught) / n);
+  printf("voluntary context switches per call (all threads): host %.2f, plugin %.2f\n",
+         static_cast<double>(host_switches_after - host_switches_before) / n,
+         static_cast<double>(plugin_switches_after - plugin_switches_before) / n);
   host->Stop();
   return absl::OkStatus();
 }
@@ -1330,7 +1376,8 @@ bool ParseFlags(int argc, char** argv) {
                !(r = int_flag("duration_ms", &g_options.duration_ms, 10, kDurationMsMax)) &&
                !(r = int_flag("plugin_cpu", &g_options.plugin_cpu, -1, CPU_SETSIZE - 1)) &&
                !(r = int_flag("calls", &g_options.calls, 1, kSamplesMax)) &&
-               !(r = int_flag("loop_spin_us", &g_options.loop_spin_us, 0, kLoopSpinUsMax))) {
+               !(r = int_flag("loop_spin_us", &g_options.loop_spin_us, 0, kLoopSpinUsMax)) &&
+               !(r = int_flag("loop_cq", &g_options.loop_cq, 0, 1))) {
       if (arg == "--quick") {
         g_options.quick = true;
       } else if (arg == "--dedicated_host_connections") {
@@ -1412,7 +1459,7 @@ bool ParseFlags(int argc, char** argv) {
             "[--launches=N] [--warmup=N] [--samples=N] [--duration_ms=N] "
             "[--placement=same-cpu|split-cpus] "
             "[--mounts=1,100,1000 [--smaps_dir=DIR] [--dedicated_host_connections]] "
-            "[--plugin_env=K=V] [--loop_spin_us=N] "
+            "[--plugin_env=K=V] [--loop_spin_us=N] [--loop_cq=0|1] "
             "[--calls=N --op=echo64 [--plugin_wrapper=CMD,ARG,...] [--callgrind_marks]] "
             "[--launch_steps] "
             "[--record=FILE]\n"

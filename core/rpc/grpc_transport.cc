@@ -38,6 +38,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -50,6 +51,7 @@
 #include "base/env/line_splitter.h"
 #include "base/status/check.h"
 #include "base/status/status_macros.h"
+#include "core/rpc/grpc_loop_queue.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
 #include "proto/goplugin/grpc_stdio.grpc.pb.h"
 #include "proto/health/health.grpc.pb.h"
@@ -154,6 +156,15 @@ class Lifeline {
   void ShutDown() {
     std::lock_guard<std::mutex> lock(mu_);
     shut_down_ = true;
+  }
+
+  // Runs `task` here and now (the caller is on the executor thread) unless ShutDown ran.
+  void RunHere(Task task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shut_down_) return;
+    }
+    task();
   }
 
   // Waits until no operation is in flight or `limit` passes. Returns true when idle.
@@ -1035,6 +1046,9 @@ struct PendingCall {
   std::string method;  // Outlives the call: gRPC may keep a pointer to it.
   absl::Duration timeout;
   CallDone done;  // Taken exactly once, under ConnState::mu_.
+  // The async path (GrpcTransportOptions::loop_queue) only.
+  grpc::Status status;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> reader;
 };
 
 using StdioHandler = absl::AnyInvocable<void(int, absl::string_view)>;
@@ -1104,6 +1118,15 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
     }
     lifeline_->BeginOp();
     std::shared_ptr<ConnState> self = shared_from_this();
+    if (options_.loop_queue != nullptr) {
+      // The loop thread takes the completion off its own queue (LoopCallTag::Run).
+      grpc::CompletionQueue* cq = options_.loop_queue->cq();
+      call->reader = generic_.PrepareUnaryCall(&call->context, call->method, call->request, cq);
+      call->reader->StartCall();
+      auto* tag = new LoopCallTag(std::move(self), call, id);
+      call->reader->Finish(&call->response, &call->status, tag);
+      return;
+    }
     generic_.UnaryCall(&call->context, call->method, grpc::StubOptions(), &call->request,
                        &call->response, [self, call, id](grpc::Status status) mutable {
                          self->CompleteCall(id, *call, status);
@@ -1271,17 +1294,49 @@ class ConnState : public std::enable_shared_from_this<ConnState> {
     if (offered.server != nullptr) offered.server->Stop();
   }
 
-  // gRPC thread.
-  void CompleteCall(uint64_t id, PendingCall& call, const grpc::Status& status) {
+  // The completion of an async call on the loop's queue: runs on the executor's thread.
+  class LoopCallTag final : public LoopQueueTag {
+   public:
+    LoopCallTag(std::shared_ptr<ConnState> self, std::shared_ptr<PendingCall> call, uint64_t id)
+        : self_(std::move(self)), call_(std::move(call)), id_(id) {}
+    void Run(bool /*ok*/) override {
+      // Finish always completes with ok; the outcome is in the call's status.
+      std::shared_ptr<Lifeline> lifeline = self_->lifeline_;
+      std::optional<CallDone> done;
+      absl::StatusOr<std::string> result = self_->TakeResult(id_, *call_, call_->status, &done);
+      if (done.has_value()) {
+        lifeline->RunHere([&done, &result] { (*done)(std::move(result)); });
+      }
+      delete this;  // Lets go of the call and the connection before EndOp, as below.
+      lifeline->EndOp();
+    }
+
+   private:
+    std::shared_ptr<ConnState> self_;
+    std::shared_ptr<PendingCall> call_;
+    const uint64_t id_;
+  };
+
+  // The call's result, and its `done` unless Close already answered it. Any thread.
+  absl::StatusOr<std::string> TakeResult(uint64_t id, PendingCall& call, const grpc::Status& status,
+                                         std::optional<CallDone>* done) {
     absl::StatusOr<std::string> result =
         status.ok() ? absl::StatusOr<std::string>(FromByteBuffer(call.response))
                     : CallStatus(call.method, status, call.timeout);
     std::lock_guard<std::mutex> lock(mu_);
     auto it = calls_.find(id);
-    if (it == calls_.end()) return;  // Close already answered it.
-    CallDone done = std::move(it->second->done);
+    if (it == calls_.end()) return result;  // Close already answered it.
+    done->emplace(std::move(it->second->done));
     calls_.erase(it);
-    lifeline_->Post([done = std::move(done), result = std::move(result)]() mutable {
+    return result;
+  }
+
+  // gRPC thread.
+  void CompleteCall(uint64_t id, PendingCall& call, const grpc::Status& status) {
+    std::optional<CallDone> done;
+    absl::StatusOr<std::string> result = TakeResult(id, call, status, &done);
+    if (!done.has_value()) return;
+    lifeline_->Post([done = *std::move(done), result = std::move(result)]() mutable {
       done(std::move(result));
     });
   }
@@ -1402,11 +1457,24 @@ GrpcPluginTransport::~GrpcPluginTransport() {
     for (auto& [id, connect] : impl_->connects) connects.push_back(connect);
   }
   for (const std::shared_ptr<PendingConnect>& connect : connects) connect->context.TryCancel();
+  // Calls on the loop's queue complete only as this (the executor's) thread takes them off it.
+  GrpcLoopQueue* const queue = impl_->options.loop_queue;
   // A gRPC completion still missing after the grace period can no longer reach the executor
   // (the lifeline is shut) and owns everything it touches, except that it must not drop the last
   // reference to a channel (see the channel keeper): then the kept channels are leaked on purpose.
   std::vector<std::shared_ptr<grpc::Channel>> channels = impl_->lifeline->TakeChannels();
-  if (!impl_->lifeline->WaitIdle(impl_->options.shutdown_grace)) {
+  bool idle;
+  if (queue == nullptr) {
+    idle = impl_->lifeline->WaitIdle(impl_->options.shutdown_grace);
+  } else {
+    const absl::Time end = absl::Now() + impl_->options.shutdown_grace;
+    idle = impl_->lifeline->WaitIdle(absl::ZeroDuration());
+    while (!idle && absl::Now() < end) {
+      queue->Drain(absl::Milliseconds(5));
+      idle = impl_->lifeline->WaitIdle(absl::ZeroDuration());
+    }
+  }
+  if (!idle) {
     new std::vector<std::shared_ptr<grpc::Channel>>(std::move(channels));  // Deliberate leak.
   }
 }

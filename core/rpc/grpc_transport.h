@@ -17,6 +17,8 @@
 
 namespace bulwark::rpc {
 
+class GrpcLoopQueue;
+
 // Named limits and knobs. The defaults suit one Vault-style host with a few hundred mounts.
 struct GrpcTransportOptions {
   // Unary calls one connection may have in flight; Call past it fails with kResourceExhausted.
@@ -53,6 +55,12 @@ struct GrpcTransportOptions {
   // How long the transport's destructor waits for gRPC to report the end of every call it
   // started (they are all cancelled first, so this is normally milliseconds).
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // Non-null: unary calls (PluginConnection::Call) are made with gRPC's async API on this
+  // queue, which the executor's own loop drains (core/rpc/grpc_loop_queue.h), and their `done`
+  // runs as the loop takes the completion, without a post from a gRPC thread. The queue must be
+  // attached to the PosixEventLoop that is `executor` and outlive the transport. Null: calls
+  // complete on gRPC's threads and are posted to the executor.
+  GrpcLoopQueue* loop_queue = nullptr;
 };
 
 // Thread model: every PluginTransport / PluginConnection method must be called on the executor's

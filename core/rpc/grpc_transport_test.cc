@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "base/env/posix/posix_clock.h"
 #include "base/env/posix/posix_event_loop.h"
+#include "core/rpc/grpc_loop_queue.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
@@ -501,7 +502,13 @@ struct BrokerUse {
 
 class GrpcTransportTest : public ::testing::Test {
  protected:
-  GrpcTransportTest() : loop_(clock_) {}
+  GrpcTransportTest() : loop_(clock_) {
+#ifdef BW_TEST_LOOP_QUEUE
+    // grpc_transport_loop_queue_test: every test runs with the loop draining its completions.
+    loop_queue_ = std::make_unique<GrpcLoopQueue>();
+    attached_ = std::make_unique<ScopedLoopParker<GrpcLoopQueue>>(loop_, *loop_queue_);
+#endif
+  }
 
   void SetUp() override {
     ASSERT_FALSE(plugin_dir_.path().empty());
@@ -520,6 +527,7 @@ class GrpcTransportTest : public ::testing::Test {
     identity_.reset();
     transport_.reset();
     options.socket_dir_parent = broker_dir_.path();
+    options.loop_queue = loop_queue_.get();
     transport_ = std::make_unique<GrpcPluginTransport>(loop_, options);
     absl::StatusOr<std::unique_ptr<ClientIdentity>> identity = transport_->NewClientIdentity();
     ASSERT_TRUE(identity.ok()) << identity.status();
@@ -594,6 +602,8 @@ class GrpcTransportTest : public ::testing::Test {
 
   PosixClock clock_;
   PosixEventLoop loop_;
+  std::unique_ptr<GrpcLoopQueue> loop_queue_;  // Outlives transport_.
+  std::unique_ptr<ScopedLoopParker<GrpcLoopQueue>> attached_;
   TempDir plugin_dir_{"bwgtp-"};
   TempDir broker_dir_{"bwgtb-"};
   int next_socket_ = 0;
@@ -951,6 +961,28 @@ TEST_F(GrpcTransportTest, CloseWithCallsInFlightRunsEachDoneOnceWithCancelled) {
   transport_.reset();
   loop_.RunOnce(absl::ZeroDuration());
   EXPECT_EQ(runs, std::vector<int>(kCalls, 1));
+}
+
+// With the loop draining the completion queue, a call's completion reaches the loop without any
+// cross-thread post (so without a park and wake-up hand-off); without it, each one is posted.
+TEST_F(GrpcTransportTest, CallCompletionsReachTheLoopWithoutCrossThreadPostsOnlyWithTheQueue) {
+  FakePlugin plugin(TlsConfig(), PluginSocket(), loop_);
+  absl::StatusOr<std::unique_ptr<PluginConnection>> connection = Connect(plugin.endpoint());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(CallSync(**connection, "/pb.Backend/Type", pb::Empty()).ok());
+  constexpr uint64_t kCalls = 20;
+  const PosixEventLoop::HandOffStats before = loop_.hand_off_stats();
+  for (uint64_t i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(CallSync(**connection, "/pb.Backend/Type", pb::Empty()).ok());
+  }
+  const PosixEventLoop::HandOffStats after = loop_.hand_off_stats();
+  const uint64_t posts =
+      (after.wakeups - before.wakeups) + (after.posts_unparked - before.posts_unparked);
+  if (loop_queue_ != nullptr) {
+    EXPECT_EQ(posts, 0u) << "a call's completion was posted to the loop from a gRPC thread";
+  } else {
+    EXPECT_GE(posts, kCalls) << "each completion is posted from a gRPC thread";
+  }
 }
 
 TEST_F(GrpcTransportTest, SlowCallHitsItsDeadline) {

@@ -108,6 +108,10 @@ void PosixEventLoop::Post(Task task) {
   if (!wakeup_pending_) {
     wakeup_pending_ = true;
     ++wakeups_;
+    if (parker_ != nullptr) {
+      parker_->Wake();
+      return;
+    }
     const uint64_t one = 1;
     // Cannot fail short of a counter overflow (2^64 - 2 unread wakeups); EINTR is retried.
     while (write(wakeup_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
@@ -117,6 +121,11 @@ void PosixEventLoop::Post(Task task) {
 
 void PosixEventLoop::SetSpinBeforePark(absl::Duration spin) {
   spin_before_park_ = std::max(spin, absl::ZeroDuration());
+}
+
+void PosixEventLoop::SetParker(LoopParker* parker) {
+  std::lock_guard<std::mutex> lock(inbox_mu_);
+  parker_ = parker;
 }
 
 PosixEventLoop::HandOffStats PosixEventLoop::hand_off_stats() const {
@@ -193,8 +202,15 @@ void PosixEventLoop::DrainInbox() {
 size_t PosixEventLoop::Iterate(absl::Duration max_wait, absl::FunctionRef<bool()> stop_early) {
   DrainInbox();
   size_t ran = 0;
+  // parker_ changes only on this thread.
+  LoopParker* const parker = parker_;
+  if (parker != nullptr) {
+    ran += parker->Poll();
+    if (ran > 0 && stop_early()) return ran;
+  }
 
   absl::Duration wait = max_wait;
+  if (ran > 0) wait = absl::ZeroDuration();  // What the completions posted is due now.
   if (!queue_.empty()) {
     wait = std::min(wait, queue_.begin()->first.first - clock_.MonotonicNow());
   }
@@ -225,7 +241,13 @@ size_t PosixEventLoop::Iterate(absl::Duration max_wait, absl::FunctionRef<bool()
     }
   }
   struct epoll_event events[kEventsPerWaitMax];
-  int n = epoll_wait(epoll_fd_, events, kEventsPerWaitMax, TimeoutMs(wait));
+  int n;
+  if (parker != nullptr && wait > absl::ZeroDuration()) {
+    ran += parker->Park(epoll_fd_, wait);
+    n = epoll_wait(epoll_fd_, events, kEventsPerWaitMax, 0);
+  } else {
+    n = epoll_wait(epoll_fd_, events, kEventsPerWaitMax, TimeoutMs(wait));
+  }
   if (wait > absl::ZeroDuration()) {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     parked_ = false;

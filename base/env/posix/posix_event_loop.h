@@ -27,6 +27,24 @@ inline constexpr WatchId kNoWatch = 0;
 // Upper bound on descriptors watched at once by one loop (a programmer error past it).
 inline constexpr size_t kEventLoopWatchesMax = 1 << 16;
 
+// What a loop blocks in when it parks, if not its own epoll_wait. core/rpc's GrpcLoopQueue parks
+// the loop in a gRPC completion queue, so that a completion for the loop is taken off the queue
+// by the loop thread itself instead of being posted to it from a gRPC thread (one sleep and
+// wake-up less per completion). Every method but Wake is called on the loop thread only.
+class LoopParker {
+ public:
+  virtual ~LoopParker() = default;
+  // Runs the parker's own work that is ready now (completions) without blocking. Returns the
+  // number of items run.
+  virtual size_t Poll() = 0;
+  // Blocks until Wake is called, `epoll_fd` (the loop's descriptor set, eventfd included)
+  // becomes readable, or `timeout` passes (InfiniteDuration: no limit); runs work of its own
+  // that arrives meanwhile and then returns. Returns the number of items run. May return early.
+  virtual size_t Park(int epoll_fd, absl::Duration timeout) = 0;
+  // Any thread. Makes the Park in progress, or else the next one, return promptly.
+  virtual void Wake() = 0;
+};
+
 // The loop thread is the thread that constructed the loop, or the one most recently inside
 // Run, RunUntil or RunOnce. Everything except Post and Stop must be called on it.
 //
@@ -101,10 +119,17 @@ class PosixEventLoop final : public Executor {
   // "Host-side hand-offs"). Zero (the default) never spins. Loop thread only.
   void SetSpinBeforePark(absl::Duration spin);
 
+  // Parks in `parker` instead of epoll_wait from the next iteration on (null: epoll_wait again).
+  // Cross-thread posts then wake the loop through parker->Wake instead of the eventfd, and
+  // descriptor events are collected with a zero-timeout epoll_wait after each park. Each
+  // iteration first runs parker->Poll. `parker` must stay valid until replaced. Loop thread only.
+  void SetParker(LoopParker* parker);
+
   // Counters of how cross-thread posts reached the loop, since construction. Loop thread only.
   struct HandOffStats {
     uint64_t parks = 0;           // epoll_waits entered parked (a post would have to wake them).
-    uint64_t wakeups = 0;         // Eventfd wake-ups written by Post (Stop's not counted).
+    uint64_t wakeups = 0;         // Wake-ups made by Post (eventfd writes or parker->Wake;
+                                  // Stop's not counted).
     uint64_t posts_unparked = 0;  // Cross-thread posts that found the loop not parked.
     uint64_t spins = 0;           // Spins started before parking.
     uint64_t spins_caught = 0;    // Spins that ended with a post (no park).
@@ -145,11 +170,12 @@ class PosixEventLoop final : public Executor {
   // ThreadSanitizer, so TSAN cannot see absl::Mutex's ordering and reports false races, while
   // it intercepts the pthread calls under std::mutex.
   mutable std::mutex inbox_mu_;
-  std::vector<Task> inbox_;      // Guarded by inbox_mu_.
-  bool wakeup_pending_ = false;  // Guarded by inbox_mu_.
-  bool parked_ = false;          // Guarded by inbox_mu_.
-  uint64_t wakeups_ = 0;         // Guarded by inbox_mu_.
-  uint64_t posts_unparked_ = 0;  // Guarded by inbox_mu_.
+  std::vector<Task> inbox_;       // Guarded by inbox_mu_.
+  bool wakeup_pending_ = false;   // Guarded by inbox_mu_.
+  bool parked_ = false;           // Guarded by inbox_mu_.
+  uint64_t wakeups_ = 0;          // Guarded by inbox_mu_.
+  uint64_t posts_unparked_ = 0;   // Guarded by inbox_mu_.
+  LoopParker* parker_ = nullptr;  // Written by the loop thread under inbox_mu_.
   // Set by Post (under inbox_mu_), cleared by DrainInbox: what a spinning loop watches.
   std::atomic<bool> inbox_posted_{false};
 
@@ -158,6 +184,33 @@ class PosixEventLoop final : public Executor {
   uint64_t parks_ = 0;
   uint64_t spins_ = 0;
   uint64_t spins_caught_ = 0;
+};
+
+// Makes `loop` park in `parker` for the holder's lifetime (SetParker, then SetParker(nullptr)).
+// P provides the LoopParker methods without deriving from it (`size_t Poll()`,
+// `size_t Park(int epoll_fd, absl::Duration timeout)`, thread-safe `void Wake()`), so that a
+// parker outside the composition roots, such as core/rpc's GrpcLoopQueue, need not name this
+// header. Declare it after `parker`, so it detaches first. Loop thread.
+template <typename P>
+class ScopedLoopParker final : public LoopParker {
+ public:
+  ScopedLoopParker(PosixEventLoop& loop, P& parker) : loop_(loop), parker_(parker) {
+    loop_.SetParker(this);
+  }
+  ~ScopedLoopParker() override { loop_.SetParker(nullptr); }
+
+  ScopedLoopParker(const ScopedLoopParker&) = delete;
+  ScopedLoopParker& operator=(const ScopedLoopParker&) = delete;
+
+  size_t Poll() override { return parker_.Poll(); }
+  size_t Park(int epoll_fd, absl::Duration timeout) override {
+    return parker_.Park(epoll_fd, timeout);
+  }
+  void Wake() override { parker_.Wake(); }
+
+ private:
+  PosixEventLoop& loop_;
+  P& parker_;
 };
 
 }  // namespace bulwark
