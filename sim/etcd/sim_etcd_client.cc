@@ -123,6 +123,11 @@ bool SimEtcdStorage::CacheUsable() const {
 
 void SimEtcdStorage::BeginWatchedReads() {
   Forget();
+  // The planted bug keeps what it remembered across a break: after a reload that found the
+  // watch's revision compacted, values changed in the gap are answered from memory, which
+  // ha_fresh_reads must catch. Evaluated here, where every performance standby passes.
+  keep_across_breaks_ =
+      static_cast<bool>(BW_PLANTED_BUG("bug.sim_etcd.keep_cache_across_watch_break"));
   watched_ = true;
   live_ = true;
   // The watch reports every change after the revision it was created at, which is now.
@@ -144,10 +149,7 @@ void SimEtcdStorage::Changed(const std::vector<ha::WatchEvent>& events) {
 
 void SimEtcdStorage::OnWatch(WatchSignal signal, int64_t revision) {
   if (!watched_) return;
-  // The planted bug keeps what it remembered across a break: after a reload that found the
-  // watch's revision compacted, values changed in the gap are answered from memory, which
-  // ha_fresh_reads must catch.
-  const bool keep = static_cast<bool>(BW_PLANTED_BUG("bug.sim_etcd.keep_cache_across_watch_break"));
+  const bool keep = keep_across_breaks_;
   switch (signal) {
     case WatchSignal::kBroken:
       live_ = false;

@@ -156,6 +156,7 @@ class SimEtcdStorage final : public ha::FencedStorage {
   int64_t delivered_ = 0;  // The highest store revision the watch delivered.
   std::map<std::string, std::optional<std::string>, std::less<>> cache_;
   int64_t cached_reads_ = 0;
+  bool keep_across_breaks_ = false;  // Only under bug.sim_etcd.keep_cache_across_watch_break.
 };
 
 // How often a broken watch tries to resume (server/etcd's kRetryPause).

@@ -27,6 +27,13 @@ using ::testing::Optional;
 
 constexpr absl::Duration kTtl = absl::Seconds(15);
 
+SimCoordinatorOptions CoordinatorOptions(std::string path) {
+  SimCoordinatorOptions options;
+  options.path = std::move(path);
+  options.lock_ttl = kTtl;
+  return options;
+}
+
 TEST(SimEtcdTest, RevisionsAndTransactionsFollowEtcd) {
   SimClock clock;
   SimEventLoop loop(clock);
@@ -116,8 +123,8 @@ class SimEtcdBackend : public storage_testing::Backend {
 class FencedSimEtcdBackend final : public SimEtcdBackend {
  public:
   FencedSimEtcdBackend() {
-    coordinator_ = std::make_unique<SimEtcdCoordinator>(link_, loop_, clock_,
-                                                        SimCoordinatorOptions{"contract", kTtl});
+    coordinator_ =
+        std::make_unique<SimEtcdCoordinator>(link_, loop_, clock_, CoordinatorOptions("contract"));
     std::optional<absl::StatusOr<ha::LockGrant>> won;
     coordinator_->Campaign(
         "uuid", [&](absl::StatusOr<ha::LockGrant> g) { won = std::move(g); }, [](absl::Status) {});
@@ -147,7 +154,7 @@ struct TestNode {
   TestNode(SimEtcd& store, SimEventLoop& loop, SimClock& clock, uint64_t seed)
       : link(store, loop, seed),
         storage(link, "/ha/"),
-        coordinator(link, loop, clock, SimCoordinatorOptions{"/ha/", kTtl}) {
+        coordinator(link, loop, clock, CoordinatorOptions("/ha/")) {
     storage.SetFencedListener([this](const ha::LockGrant&) { ++fenced; });
   }
   void Campaign(std::string id) {
@@ -285,7 +292,7 @@ TEST_F(CoordinatorTest, ABrokenWatchResumesFromItsNextRevisionAndLosesNothing) {
   std::vector<ha::WatchEvent> events;
   std::vector<WatchSignal> signals;
   TestNode c(store_, loop_, clock_, 3);
-  SimCoordinatorOptions options{"/ha/", kTtl};
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
   options.on_watch = [&](WatchSignal s, int64_t) { signals.push_back(s); };
   SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
   absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
@@ -321,7 +328,7 @@ TEST_F(CoordinatorTest, ABrokenWatchResumesFromItsNextRevisionAndLosesNothing) {
 TEST_F(CoordinatorTest, AResumePastACompactionReloadsAndTheCacheForgetsEverything) {
   std::vector<ha::WatchEvent> events;
   TestNode c(store_, loop_, clock_, 3);
-  SimCoordinatorOptions options{"/ha/", kTtl};
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
   options.on_watch = [&](WatchSignal s, int64_t r) { c.storage.OnWatch(s, r); };
   SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
   absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
@@ -361,7 +368,7 @@ TEST_F(CoordinatorTest, PlantedBugKeepCacheAcrossWatchBreakServesAValueChangedIn
   ASSERT_TRUE(registry.Set("bug.sim_etcd.keep_cache_across_watch_break", "return").ok());
   faultinject::ScopedInstall install(registry);
   TestNode c(store_, loop_, clock_, 3);
-  SimCoordinatorOptions options{"/ha/", kTtl};
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
   options.on_watch = [&](WatchSignal s, int64_t r) { c.storage.OnWatch(s, r); };
   SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
   absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
