@@ -138,6 +138,19 @@ const std::vector<PlantedBug>& PlantedBugs() {
        "bug.sim_etcd.stale_standby_reads=return",
        "cluster",
        {"ha_fresh_reads", "durability"}},
+      {"sim_etcd.keep_cache_across_watch_break",
+       "a break of a performance standby's watch stream empties its watched reads (a resume "
+       "past a compaction must not answer values changed in the gap)",
+       "bug.sim_etcd.keep_cache_across_watch_break=return",
+       "cluster",
+       {"ha_fresh_reads", "durability"}},
+      // Keyring rotations on the cluster (sys/rotate on the active node).
+      {"barrier.skip_keyring_reload",
+       "a node reads the keyring again when another node rotated it (the watched change, an "
+       "entry sealed under a newer term, becoming active, a rotation of its own)",
+       "bug.barrier.skip_keyring_reload=return",
+       "cluster",
+       {"ha_keyring"}},
       // The database workload (sim/database): rotations that stop half way, leases, instances.
       {"database.rotate_without_wal",
        "a root rotation writes its WAL before UpdateUser, so a rotation that stops half way is "

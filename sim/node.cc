@@ -545,7 +545,8 @@ void Node::Serve(const Request& request, Done done) {
       });
       return;
     case OpKind::kRotate:
-      done(FromStatus(core_->barrier().Rotate().status()));
+      // sys/rotate as the server runs it (api::Api): the keyring read again, then a new term.
+      done(FromStatus(core_->RotateBarrierKey().status()));
       return;
     case OpKind::kStatus: {
       Response response;

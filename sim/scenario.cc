@@ -146,7 +146,6 @@ absl::StatusOr<Scenario> WithNodes(Scenario s, int nodes) {
   if (nodes > 1) {
     s.faults.step_down_per_min = 0;
     s.faults.ha_per_min = std::max(s.faults.ha_per_min, 2.0);
-    s.rotate_per_min = 0;
   }
   return s;
 }

@@ -365,6 +365,13 @@ void Node::BecomeActive(absl::AnyInvocable<void(absl::Status)> done) {
     env_.executor.Post([done = std::move(done)]() mutable { done(absl::OkStatus()); });
     return;
   }
+  // Another node may have rotated the barrier key while this one stood by (a plain standby does
+  // not watch the keyring): new entries are sealed under the newest term. RotateBarrierKey reads
+  // it again too, so a failure here only delays the new term.
+  if (absl::Status s = barrier_->ReloadKeyring(); !s.ok()) {
+    Log(LogLevel::kWarn, "becoming active: could not reload the keyring",
+        {{"error", s.ToString()}});
+  }
   LoadAndMountAll([done = std::move(done)]() mutable { done(absl::OkStatus()); });
 }
 
@@ -460,6 +467,11 @@ void Node::Shutdown(absl::AnyInvocable<void()> done) {
 
 absl::StatusOr<uint32_t> Node::RotateBarrierKey() {
   RETURN_IF_ERROR(CheckServing());
+  // The new keyring is built from the stored one, never from what this node read at its unseal:
+  // on a cluster another node may have rotated since, and a keyring written over its term would
+  // leave every entry sealed under that term unreadable. (The active node is the only writer,
+  // and its keyring write is fenced, so nothing can slip in between.)
+  RETURN_IF_ERROR(barrier_->ReloadKeyring());
   return barrier_->Rotate();
 }
 

@@ -101,7 +101,7 @@ class Node {
   // the mounts up again.
   void StepDown(absl::AnyInvocable<void()> done);
   // From a performance standby, its plugins stop first (an unload), then come up as the
-  // active node's.
+  // active node's. The keyring is read again first (another node may have rotated it).
   void BecomeActive(absl::AnyInvocable<void(absl::Status)> done);
   // A standby that is unsealed becomes a performance standby: catalog and mount table loaded
   // from (read-only) storage, its mounts and plugins up. Does nothing in any other state.
@@ -118,7 +118,8 @@ class Node {
   void Shutdown(absl::AnyInvocable<void()> done);
 
   // ---- sys/ operations (require unsealed and active) ----------------------------------------
-  // sys/rotate: a new barrier key term (Barrier::Rotate). On a performance standby the keyring
+  // sys/rotate: a new barrier key term (Barrier::Rotate), added to the keyring read again from
+  // storage first (another node may have rotated it). On a performance standby the keyring
   // write fails with the read-only error.
   absl::StatusOr<uint32_t> RotateBarrierKey();
   absl::StatusOr<catalog::CatalogEntryView> RegisterPlugin(const catalog::RegisterRequest& r);

@@ -129,6 +129,45 @@ TEST_F(NodeTest, AMountAnswerQueuedBeforeTheNodeIsDestroyedDoesNotTouchIt) {
   EXPECT_FALSE(unseal_done);
 }
 
+// Two nodes on one storage (an HA cluster): a standby unsealed before the active node rotated
+// the barrier key becomes active and rotates too. Its rotation must add a term after the other
+// node's (RotateBarrierKey reads the stored keyring first): a keyring written from the keyring
+// it read at its unseal would reuse term 2 with a new key, and the entry sealed under the first
+// term 2 would never open again. Found while turning rotations on in the simulated cluster.
+TEST_F(NodeTest, ARotationOnANewActiveNodeKeepsTheTermAnotherNodeAdded) {
+  absl::StatusOr<std::vector<crypto::SecureBuffer>> shares = node_->Initialize(1, 1);
+  ASSERT_TRUE(shares.ok()) << shares.status();
+  share_ = std::string(shares->at(0).view());
+  ASSERT_FALSE(Unseal()->sealed);
+  HeldStarts other_runners;
+  metrics::Registry other_metrics;
+  MemoryLogSink other_log;
+  NodeOptions options;
+  options.catalog.plugin_directory = std::string(catalog::testing::kPluginDir);
+  options.role = Role::kStandby;
+  absl::StatusOr<std::unique_ptr<Node>> other =
+      Node::Open(sim_.env(), physical_, other_runners, other_metrics, other_log, options);
+  ASSERT_TRUE(other.ok()) << other.status();
+  (*other)->Unseal(share_, [](absl::StatusOr<SealStatus> s) { CHECK_OK(s.status()); });
+  sim_.loop().RunUntilIdle();
+  ASSERT_FALSE((*other)->sealed());
+
+  ASSERT_EQ(node_->RotateBarrierKey().value(), 2u);
+  ASSERT_TRUE(node_->barrier().Put("sealed-under-2", "v").ok());
+  bool active = false;
+  (*other)->BecomeActive([&](absl::Status s) {
+    CHECK_OK(s);
+    active = true;
+  });
+  sim_.loop().RunUntilIdle();
+  ASSERT_TRUE(active);
+  EXPECT_EQ((*other)->barrier().active_term(), 2u);  // BecomeActive reloaded it.
+  EXPECT_EQ((*other)->RotateBarrierKey().value(), 3u);
+  ASSERT_TRUE(node_->barrier().ReloadKeyring().ok());
+  EXPECT_EQ(node_->barrier().Get("sealed-under-2").value(), std::optional<std::string>("v"));
+  EXPECT_EQ((*other)->barrier().Get("sealed-under-2").value(), std::optional<std::string>("v"));
+}
+
 // Vault's init: the root token is stored while the barrier is briefly open, the node stays
 // sealed, and the token works once the node is unsealed (and never while it is sealed).
 TEST_F(NodeTest, InitializeWithRootTokenStoresATokenThatWorksAfterUnseal) {

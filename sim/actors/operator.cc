@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "sim/cluster.h"
+#include "sim/ha/ha_cluster.h"
 #include "sim/world.h"
 
 namespace bulwark::sim {
@@ -186,7 +187,10 @@ void Operator::RotateLoop() {
   if (world_.quiet) return;
   Request request;
   request.kind = OpKind::kRotate;
-  Send(0, request, [](const Response&, bool) {});
+  // On a cluster, sys/rotate goes to the active node (node 0 while none is known; a standby
+  // forwards it).
+  const int active = world_.ha ? world_.ha->Active() : -1;
+  Send(std::max(active, 0), request, [](const Response&, bool) {});
   world_.loop.PostAfter(NextGap(random_, world_.scenario.rotate_per_min), [this] { RotateLoop(); });
 }
 

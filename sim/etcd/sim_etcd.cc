@@ -1,5 +1,6 @@
 #include "sim/etcd/sim_etcd.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -156,6 +157,8 @@ void SimEtcd::DeleteKey(const std::string& key, std::vector<Event>& events) {
 
 void SimEtcd::Notify(const std::vector<Event>& events) {
   if (events.empty()) return;
+  history_.insert(history_.end(), events.begin(), events.end());
+  if (history_.size() > kHistoryMax) Compact(history_[history_.size() - kHistoryMax / 2].revision);
   // A callback may cancel watches (its own included): walk a snapshot of the ids.
   std::vector<int64_t> ids;
   for (const auto& [id, w] : watchers_) ids.push_back(id);
@@ -247,5 +250,29 @@ absl::StatusOr<int64_t> SimEtcd::Watch(std::string prefix, WatchCallback callbac
 }
 
 void SimEtcd::CancelWatch(int64_t watch) { watchers_.erase(watch); }
+
+absl::StatusOr<std::vector<Event>> SimEtcd::History(absl::string_view prefix, int64_t from) const {
+  if (from <= compacted_) {
+    return absl::OutOfRangeError(absl::StrCat("etcd (simulated): required revision ", from,
+                                              " has been compacted (compaction revision ",
+                                              compacted_, ")"));
+  }
+  std::vector<Event> out;
+  auto it = std::lower_bound(history_.begin(), history_.end(), from,
+                             [](const Event& e, int64_t r) { return e.revision < r; });
+  for (; it != history_.end(); ++it) {
+    if (absl::StartsWith(it->key, prefix)) out.push_back(*it);
+  }
+  return out;
+}
+
+void SimEtcd::Compact(int64_t revision) {
+  revision = std::min(revision, revision_);
+  if (revision <= compacted_) return;
+  compacted_ = revision;
+  auto it = std::upper_bound(history_.begin(), history_.end(), revision,
+                             [](int64_t r, const Event& e) { return r < e.revision; });
+  history_.erase(history_.begin(), it);
+}
 
 }  // namespace bulwark::sim::etcd

@@ -65,6 +65,7 @@ inline constexpr size_t kKeysMax = 1 << 20;
 inline constexpr size_t kLeasesMax = 4096;
 inline constexpr size_t kWatchesMax = 4096;
 inline constexpr absl::Duration kLeaseTtlMin = absl::Seconds(1);
+inline constexpr size_t kHistoryMax = 1 << 16;
 
 class SimEtcd {
  public:
@@ -112,6 +113,16 @@ class SimEtcd {
   absl::StatusOr<int64_t> Watch(std::string prefix, WatchCallback callback);
   void CancelWatch(int64_t watch);
 
+  // The store keeps every change since its compaction revision, so that a watch can resume
+  // from a revision (etcd's WatchCreateRequest.start_revision). Every change under `prefix`
+  // with a revision >= `from`, in order; kOutOfRange ("required revision has been compacted",
+  // etcd's ErrCompacted) when changes from `from` on were compacted away.
+  absl::StatusOr<std::vector<Event>> History(absl::string_view prefix, int64_t from) const;
+  // Forgets every change up to `revision` (etcd's Compact). A compaction also happens by itself
+  // once kHistoryMax changes are kept (etcd's auto-compaction).
+  void Compact(int64_t revision);
+  int64_t compacted() const { return compacted_; }
+
  private:
   struct Lease {
     absl::Duration ttl;
@@ -142,6 +153,9 @@ class SimEtcd {
   std::map<std::string, KeyValue, std::less<>> keys_;
   std::map<int64_t, Lease> leases_;
   std::map<int64_t, Watcher> watchers_;
+  // Changes after compacted_, in revision order.
+  std::vector<Event> history_;
+  int64_t compacted_ = 0;
 };
 
 }  // namespace bulwark::sim::etcd

@@ -1,6 +1,7 @@
 #include "sim/etcd/sim_etcd_client.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -97,12 +98,72 @@ absl::StatusOr<std::optional<std::string>> SimEtcdStorage::Get(absl::string_view
     auto it = standby_copy_.find(key);
     if (it != standby_copy_.end()) return it->second;
   }
+  const bool usable = CacheUsable();
+  if (usable) {
+    auto it = cache_.find(key);
+    if (it != cache_.end()) {
+      ++cached_reads_;
+      return it->second;
+    }
+  }
   if (absl::Status s = link_.Check("Get"); !s.ok()) return s;
   std::optional<KeyValue> kv = link_.store().Get(absl::StrCat(path_, key));
   std::optional<std::string> value;
   if (kv.has_value()) value = std::move(kv->value);
   if (stale) standby_copy_[std::string(key)] = value;
+  // Remembered while watched: a change after this read is reported by the watch (or the watch
+  // breaks, which forgets everything).
+  if (mode_ == Mode::kReadOnly && watched_ && live_) cache_[std::string(key)] = value;
   return value;
+}
+
+bool SimEtcdStorage::CacheUsable() const {
+  return mode_ == Mode::kReadOnly && watched_ && live_ && delivered_ >= link_.store().revision();
+}
+
+void SimEtcdStorage::BeginWatchedReads() {
+  Forget();
+  // The planted bug keeps what it remembered across a break: after a reload that found the
+  // watch's revision compacted, values changed in the gap are answered from memory, which
+  // ha_fresh_reads must catch. Evaluated here, where every performance standby passes.
+  keep_across_breaks_ =
+      static_cast<bool>(BW_PLANTED_BUG("bug.sim_etcd.keep_cache_across_watch_break"));
+  watched_ = true;
+  live_ = true;
+  // The watch reports every change after the revision it was created at, which is now.
+  delivered_ = link_.store().revision();
+}
+
+void SimEtcdStorage::EndWatchedReads() {
+  Forget();
+  watched_ = false;
+  live_ = false;
+}
+
+void SimEtcdStorage::Changed(const std::vector<ha::WatchEvent>& events) {
+  for (const ha::WatchEvent& e : events) {
+    cache_.erase(e.key);
+    delivered_ = std::max(delivered_, e.revision);
+  }
+}
+
+void SimEtcdStorage::OnWatch(WatchSignal signal, int64_t revision) {
+  if (!watched_) return;
+  const bool keep = keep_across_breaks_;
+  switch (signal) {
+    case WatchSignal::kBroken:
+      live_ = false;
+      if (!keep) Forget();
+      return;
+    case WatchSignal::kResumed:
+      live_ = true;
+      return;
+    case WatchSignal::kReloaded:
+      live_ = true;
+      if (!keep) Forget();
+      delivered_ = std::max(delivered_, revision);
+      return;
+  }
 }
 
 absl::StatusOr<std::vector<std::string>> SimEtcdStorage::List(absl::string_view prefix) {
@@ -192,25 +253,6 @@ struct SimEtcdCoordinator::State {
   int64_t watch = 0;
   bool checking = false;
 };
-
-namespace {
-
-class SimWatchHandle final : public ha::WatchHandle {
- public:
-  SimWatchHandle(SimEtcd& store, int64_t id, std::shared_ptr<bool> alive)
-      : store_(store), id_(id), alive_(std::move(alive)) {}
-  ~SimWatchHandle() override {
-    *alive_ = false;
-    store_.CancelWatch(id_);
-  }
-
- private:
-  SimEtcd& store_;
-  int64_t id_;
-  std::shared_ptr<bool> alive_;
-};
-
-}  // namespace
 
 SimEtcdCoordinator::SimEtcdCoordinator(Link& link, Executor& executor, Clock& clock,
                                        SimCoordinatorOptions options)
@@ -445,38 +487,175 @@ absl::StatusOr<std::optional<std::string>> SimEtcdCoordinator::Holder() {
   return std::optional<std::string>(first->second.value);
 }
 
+// A watch of the node's: the etcd watch stream and where it stands.
+struct SimEtcdCoordinator::WatchState {
+  std::string prefix;  // Store namespace.
+  std::shared_ptr<EventsCallback> callback;
+  std::shared_ptr<bool> alive;
+  bool broken = false;
+  absl::Duration broken_until;  // Loop clock: a forced break lasts until then.
+  int64_t next = 0;             // The next revision to send (etcd's start_revision on resume).
+  absl::Duration last_due;      // Loop clock: when the last batch sent is due at the node.
+  TimerId retry = kNoTimer;
+};
+
 absl::StatusOr<std::unique_ptr<ha::WatchHandle>> SimEtcdCoordinator::Watch(
     std::string prefix, EventsCallback on_events) {
   if (absl::Status s = link_.Check("watch"); !s.ok()) return s;
-  auto alive = std::make_shared<bool>(true);
-  auto callback = std::make_shared<EventsCallback>(std::move(on_events));
-  const size_t strip = options_.path.size();
-  auto last_due = std::make_shared<absl::Duration>(absl::ZeroDuration());
-  absl::StatusOr<int64_t> id = link_.store().Watch(
-      absl::StrCat(options_.path, prefix),
-      [this, alive, callback, strip, last_due](const std::vector<Event>& events) {
-        // Events sent while the link is cut are lost (a simplification: etcd resumes a watch
-        // from its last revision; docs/simulation.md says what may lag because of it).
-        if (!*alive || !link_.up()) return;
+  auto w = std::make_shared<WatchState>();
+  w->prefix = absl::StrCat(options_.path, prefix);
+  w->callback = std::make_shared<EventsCallback>(std::move(on_events));
+  w->alive = std::make_shared<bool>(true);
+  w->next = link_.store().revision() + 1;
+  std::weak_ptr<WatchState> weak = w;
+  absl::StatusOr<int64_t> id =
+      link_.store().Watch(w->prefix, [this, weak](const std::vector<Event>& events) {
+        std::shared_ptr<WatchState> w = weak.lock();
+        if (!w || !*w->alive) return;
+        if (w->broken) return;  // The resume replays them.
+        // A cut link breaks the stream; it resumes from w->next once the link is up again.
+        if (!link_.up()) return BreakWatch(w);
         std::vector<ha::WatchEvent> out;
         for (const Event& e : events) {
-          ha::WatchEvent w;
-          w.type = e.type == Event::Type::kPut ? ha::WatchEvent::Type::kPut
-                                               : ha::WatchEvent::Type::kDelete;
-          w.key = e.key.substr(strip);
-          w.revision = e.revision;
-          out.push_back(std::move(w));
+          ha::WatchEvent we;
+          we.type = e.type == Event::Type::kPut ? ha::WatchEvent::Type::kPut
+                                                : ha::WatchEvent::Type::kDelete;
+          we.key = e.key.substr(options_.path.size());
+          we.revision = e.revision;
+          w->next = std::max(w->next, e.revision + 1);
+          out.push_back(std::move(we));
         }
-        // Batches keep store order: none is due before the one sent ahead of it.
-        const absl::Duration now = link_.loop().clock().MonotonicNow();
-        *last_due = std::max(*last_due, now + link_.Latency());
-        executor_.PostAfter(*last_due - now, [alive, callback, out = std::move(out)]() mutable {
-          if (*alive) (*callback)(std::move(out));
-        });
+        Deliver(w, std::move(out));
       });
   if (!id.ok()) return id.status();
+  watches_.erase(std::remove_if(watches_.begin(), watches_.end(),
+                                [](const std::weak_ptr<WatchState>& x) { return x.expired(); }),
+                 watches_.end());
+  watches_.push_back(w);
+  // The handle owns the state: the store's callback and the timers hold it weakly.
+  class Handle final : public ha::WatchHandle {
+   public:
+    Handle(SimEtcd& store, int64_t id, std::shared_ptr<WatchState> w, Executor& executor)
+        : store_(store), id_(id), w_(std::move(w)), executor_(executor) {}
+    ~Handle() override {
+      *w_->alive = false;
+      if (w_->retry != kNoTimer) executor_.Cancel(w_->retry);
+      store_.CancelWatch(id_);
+    }
+
+   private:
+    SimEtcd& store_;
+    int64_t id_;
+    std::shared_ptr<WatchState> w_;
+    Executor& executor_;
+  };
   return std::unique_ptr<ha::WatchHandle>(
-      std::make_unique<SimWatchHandle>(link_.store(), *id, alive));
+      std::make_unique<Handle>(link_.store(), *id, std::move(w), executor_));
+}
+
+void SimEtcdCoordinator::Deliver(const std::shared_ptr<WatchState>& w,
+                                 std::vector<ha::WatchEvent> out,
+                                 std::optional<std::pair<WatchSignal, int64_t>> signal) {
+  // Batches keep store order: none is due before the one sent ahead of it.
+  const absl::Duration now = link_.loop().clock().MonotonicNow();
+  w->last_due = std::max(w->last_due, now + link_.Latency());
+  executor_.PostAfter(w->last_due - now, [this, alive = w->alive, callback = w->callback, signal,
+                                          out = std::move(out)]() mutable {
+    if (!*alive) return;
+    if (signal.has_value() && options_.on_watch) options_.on_watch(signal->first, signal->second);
+    if (out.empty()) return;
+    // One batch per store revision, as etcd sends them.
+    size_t begin = 0;
+    while (begin < out.size() && *alive) {
+      size_t end = begin + 1;
+      while (end < out.size() && out[end].revision == out[begin].revision) ++end;
+      (*callback)(std::vector<ha::WatchEvent>(std::make_move_iterator(out.begin() + begin),
+                                              std::make_move_iterator(out.begin() + end)));
+      begin = end;
+    }
+  });
+}
+
+void SimEtcdCoordinator::BreakWatch(const std::shared_ptr<WatchState>& w) {
+  if (w->broken) return;
+  w->broken = true;
+  // Told at once (not after a latency): the node's own end of the stream failed.
+  if (options_.on_watch) {
+    executor_.Post([this, alive = w->alive] {
+      if (*alive && options_.on_watch) options_.on_watch(WatchSignal::kBroken, 0);
+    });
+  }
+  ArmResume(w);
+}
+
+void SimEtcdCoordinator::ArmResume(const std::shared_ptr<WatchState>& w) {
+  std::weak_ptr<WatchState> weak = w;
+  w->retry = executor_.PostAfter(Real(kWatchRetry), [this, weak] {
+    if (std::shared_ptr<WatchState> w = weak.lock()) {
+      w->retry = kNoTimer;
+      Resume(w);
+    }
+  });
+}
+
+void SimEtcdCoordinator::Resume(const std::shared_ptr<WatchState>& w) {
+  if (!*w->alive || !w->broken) return;
+  if (link_.loop().clock().MonotonicNow() < w->broken_until || !link_.Check("watch").ok()) {
+    return ArmResume(w);
+  }
+  w->broken = false;
+  SimEtcd& store = link_.store();
+  absl::StatusOr<std::vector<Event>> missed = store.History(w->prefix, w->next);
+  std::vector<ha::WatchEvent> out;
+  auto convert = [this](const std::string& key, Event::Type type, int64_t revision) {
+    ha::WatchEvent we;
+    we.type =
+        type == Event::Type::kPut ? ha::WatchEvent::Type::kPut : ha::WatchEvent::Type::kDelete;
+    we.key = key.substr(options_.path.size());
+    we.revision = revision;
+    return we;
+  };
+  if (missed.ok()) {
+    for (const Event& e : *missed) out.push_back(convert(e.key, e.type, e.revision));
+    w->next = store.revision() + 1;
+    Deliver(w, std::move(out), std::make_pair(WatchSignal::kResumed, store.revision()));
+    return;
+  }
+  // Compacted past w->next: what changed in the gap is unknown. A full reload at the current
+  // revision: the storage forgets every value it remembered (kReloaded), and the node hears of
+  // the core's own entries (the keyring, the mount table, the catalog, everything outside a
+  // mount's data "logical/<uuid>/") as changed, so that it reads each of them again. Plugins
+  // are not told of the data keys that changed in the gap.
+  const int64_t at = store.revision();
+  for (const auto& [key, kv] : store.Range(w->prefix)) {
+    const absl::string_view rel = absl::string_view(key).substr(options_.path.size());
+    if (absl::StartsWith(rel, kLockPrefix)) continue;
+    if (absl::StartsWith(rel, "logical/") && !absl::StartsWith(rel, "logical/core/")) continue;
+    out.push_back(convert(key, Event::Type::kPut, at));
+  }
+  w->next = at + 1;
+  Deliver(w, std::move(out), std::make_pair(WatchSignal::kReloaded, at));
+}
+
+bool SimEtcdCoordinator::BreakWatches(absl::Duration d) {
+  bool any = false;
+  const absl::Duration until = link_.loop().clock().MonotonicNow() + d;
+  for (const std::weak_ptr<WatchState>& weak : watches_) {
+    std::shared_ptr<WatchState> w = weak.lock();
+    if (!w || !*w->alive) continue;
+    any = true;
+    w->broken_until = std::max(w->broken_until, until);
+    BreakWatch(w);
+  }
+  return any;
+}
+
+void SimEtcdCoordinator::EndForcedBreaks() {
+  const absl::Duration now = link_.loop().clock().MonotonicNow();
+  for (const std::weak_ptr<WatchState>& weak : watches_) {
+    if (std::shared_ptr<WatchState> w = weak.lock())
+      w->broken_until = std::min(w->broken_until, now);
+  }
 }
 
 }  // namespace bulwark::sim::etcd

@@ -77,6 +77,13 @@ class Link {
   absl::Duration extra_ = absl::ZeroDuration();
 };
 
+// What a node's watch tells its storage (SimEtcdStorage's watched reads) besides the events.
+enum class WatchSignal {
+  kBroken,   // The stream broke (link cut, the watch fault): events are held back until it resumes.
+  kResumed,  // Resumed from the next revision; every missed change follows, in order.
+  kReloaded,  // The next revision was compacted away: a full reload at the given revision.
+};
+
 // What the invariants hear of every write that landed through a SimEtcdStorage.
 struct LandedWrite {
   std::string key;  // Storage key.
@@ -95,12 +102,34 @@ class SimEtcdStorage final : public ha::FencedStorage {
   absl::Status Delete(absl::string_view key) override;
   absl::StatusOr<std::vector<std::string>> List(absl::string_view prefix) override;
 
-  void Unfence() override { mode_ = Mode::kUnfenced; }
-  void MakeReadOnly() override { mode_ = Mode::kReadOnly; }
+  void Unfence() override {
+    mode_ = Mode::kUnfenced;
+    Forget();
+  }
+  void MakeReadOnly() override {
+    mode_ = Mode::kReadOnly;
+    Forget();
+  }
   void FenceOn(const ha::LockGrant& grant) override {
     mode_ = Mode::kFenced;
     fence_ = grant;
+    Forget();
   }
+
+  // Watched reads of a performance standby (server/etcd's EtcdStorage, docs/ha.md): while
+  // read-only, watched and the watch live, Get answers from the values it read since, dropping
+  // each key the watch reports changed; any break of the watch forgets them all. Unlike the real
+  // server (which may lag by the watch's delivery, docs/ha.md), it answers from memory only once
+  // the watch has delivered every revision the store has committed — what a round trip for the
+  // store's revision would confirm — so that reads stay linearizable and ha_fresh_reads holds
+  // as stated.
+  void BeginWatchedReads() override;
+  void Changed(const std::vector<ha::WatchEvent>& events) override;
+  void EndWatchedReads() override;
+  // From the node's watch (SimCoordinatorOptions::on_watch).
+  void OnWatch(WatchSignal signal, int64_t revision);
+  // Get calls answered from memory.
+  int64_t cached_reads() const { return cached_reads_; }
   bool fenced() const { return mode_ == Mode::kFenced; }
   bool read_only() const { return mode_ == Mode::kReadOnly; }
 
@@ -111,6 +140,8 @@ class SimEtcdStorage final : public ha::FencedStorage {
  private:
   enum class Mode { kUnfenced, kReadOnly, kFenced };
   absl::Status Write(Op op);
+  bool CacheUsable() const;
+  void Forget() { cache_.clear(); }
 
   Link& link_;
   const std::string path_;
@@ -119,7 +150,17 @@ class SimEtcdStorage final : public ha::FencedStorage {
   std::function<void(const LandedWrite&)> landed_;
   // Only under the planted bug bug.sim_etcd.stale_standby_reads: what it read while read-only.
   std::map<std::string, std::optional<std::string>, std::less<>> standby_copy_;
+  // Watched reads.
+  bool watched_ = false;
+  bool live_ = false;
+  int64_t delivered_ = 0;  // The highest store revision the watch delivered.
+  std::map<std::string, std::optional<std::string>, std::less<>> cache_;
+  int64_t cached_reads_ = 0;
+  bool keep_across_breaks_ = false;  // Only under bug.sim_etcd.keep_cache_across_watch_break.
 };
+
+// How often a broken watch tries to resume (server/etcd's kRetryPause).
+inline constexpr absl::Duration kWatchRetry = absl::Seconds(1);
 
 struct SimCoordinatorOptions {
   std::string path = "/vault/";
@@ -128,6 +169,10 @@ struct SimCoordinatorOptions {
   // measures (renewals, the loss deadline) lasts 1/clock_rate of real time... inverted: a slow
   // clock (rate < 1) makes them last longer. 1: no skew.
   double clock_rate = 1.0;
+  // Runs on the node's executor, in order with the watch's events: kBroken as the stream breaks,
+  // kResumed before the first replayed batch, kReloaded (with the store revision it reloaded at)
+  // before the reload's batch.
+  std::function<void(WatchSignal, int64_t revision)> on_watch;
 };
 
 class SimEtcdCoordinator final : public ha::Coordinator {
@@ -153,9 +198,24 @@ class SimEtcdCoordinator final : public ha::Coordinator {
   void SetClockRate(double rate) { options_.clock_rate = rate; }
   // The lock revision this node holds, 0 when none.
   int64_t held_revision() const;
+  // The watch fault: every watch of this node breaks now and stays broken for at least `d`;
+  // then (once the link is up) it resumes from the revision after the last one it sent, or, when
+  // the store compacted past that revision meanwhile, falls back to a full reload. False when
+  // the node has no watch.
+  bool BreakWatches(absl::Duration d);
+  // Forced breaks end now (faults stopped); broken watches resume at their next retry.
+  void EndForcedBreaks();
 
  private:
   struct State;
+  struct WatchState;
+  void BreakWatch(const std::shared_ptr<WatchState>& w);
+  void ArmResume(const std::shared_ptr<WatchState>& w);
+  void Resume(const std::shared_ptr<WatchState>& w);
+  // Posts `out` (events) to the watcher after a link latency, never ahead of an earlier batch;
+  // `signal` first when set.
+  void Deliver(const std::shared_ptr<WatchState>& w, std::vector<ha::WatchEvent> out,
+               std::optional<std::pair<WatchSignal, int64_t>> signal = std::nullopt);
   // `d` of this node's clock, in real (simulated) time.
   absl::Duration Real(absl::Duration d) const;
   void Start(const std::shared_ptr<State>& c);
@@ -173,6 +233,7 @@ class SimEtcdCoordinator final : public ha::Coordinator {
   SimCoordinatorOptions options_;
   const std::string lock_prefix_;
   std::shared_ptr<State> campaign_;
+  std::vector<std::weak_ptr<WatchState>> watches_;
 };
 
 // "/vault/" for "vault", "/vault" or "/vault/"; "/" for "" or "/" (as server/etcd).

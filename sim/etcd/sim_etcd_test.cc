@@ -27,6 +27,13 @@ using ::testing::Optional;
 
 constexpr absl::Duration kTtl = absl::Seconds(15);
 
+SimCoordinatorOptions CoordinatorOptions(std::string path) {
+  SimCoordinatorOptions options;
+  options.path = std::move(path);
+  options.lock_ttl = kTtl;
+  return options;
+}
+
 TEST(SimEtcdTest, RevisionsAndTransactionsFollowEtcd) {
   SimClock clock;
   SimEventLoop loop(clock);
@@ -116,8 +123,8 @@ class SimEtcdBackend : public storage_testing::Backend {
 class FencedSimEtcdBackend final : public SimEtcdBackend {
  public:
   FencedSimEtcdBackend() {
-    coordinator_ = std::make_unique<SimEtcdCoordinator>(link_, loop_, clock_,
-                                                        SimCoordinatorOptions{"contract", kTtl});
+    coordinator_ =
+        std::make_unique<SimEtcdCoordinator>(link_, loop_, clock_, CoordinatorOptions("contract"));
     std::optional<absl::StatusOr<ha::LockGrant>> won;
     coordinator_->Campaign(
         "uuid", [&](absl::StatusOr<ha::LockGrant> g) { won = std::move(g); }, [](absl::Status) {});
@@ -147,7 +154,7 @@ struct TestNode {
   TestNode(SimEtcd& store, SimEventLoop& loop, SimClock& clock, uint64_t seed)
       : link(store, loop, seed),
         storage(link, "/ha/"),
-        coordinator(link, loop, clock, SimCoordinatorOptions{"/ha/", kTtl}) {
+        coordinator(link, loop, clock, CoordinatorOptions("/ha/")) {
     storage.SetFencedListener([this](const ha::LockGrant&) { ++fenced; });
   }
   void Campaign(std::string id) {
@@ -279,6 +286,105 @@ TEST_F(CoordinatorTest, WatchesReportChangesAfterTheCallInStoreOrder) {
   ASSERT_TRUE(a_.storage.Put("sys/b", "1").ok());
   Run(absl::Seconds(1));
   EXPECT_EQ(events.size(), 2u);
+}
+
+TEST_F(CoordinatorTest, ABrokenWatchResumesFromItsNextRevisionAndLosesNothing) {
+  std::vector<ha::WatchEvent> events;
+  std::vector<WatchSignal> signals;
+  TestNode c(store_, loop_, clock_, 3);
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
+  options.on_watch = [&](WatchSignal s, int64_t) { signals.push_back(s); };
+  SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      coordinator.Watch("", [&](std::vector<ha::WatchEvent> batch) {
+        events.insert(events.end(), batch.begin(), batch.end());
+      });
+  ASSERT_TRUE(watch.ok());
+  ASSERT_TRUE(a_.storage.Put("k1", "1").ok());
+  Run(absl::Milliseconds(100));
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(coordinator.BreakWatches(absl::Seconds(3)));
+  ASSERT_TRUE(a_.storage.Put("k2", "1").ok());
+  ASSERT_TRUE(a_.storage.Delete("k1").ok());
+  Run(absl::Seconds(2));
+  EXPECT_EQ(events.size(), 1u);  // Held back while broken.
+  // A cut link breaks the stream too; it resumes once the link is up again.
+  c.link.SetUp(false);
+  Run(absl::Seconds(2));
+  ASSERT_TRUE(a_.storage.Put("k3", "1").ok());
+  Run(absl::Seconds(2));
+  EXPECT_EQ(events.size(), 1u);
+  c.link.SetUp(true);
+  Run(absl::Seconds(2));
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1].key, "k2");
+  EXPECT_EQ(events[2].key, "k1");
+  EXPECT_EQ(events[2].type, ha::WatchEvent::Type::kDelete);
+  EXPECT_EQ(events[3].key, "k3");
+  EXPECT_LT(events[1].revision, events[2].revision);
+  EXPECT_THAT(signals, ElementsAre(WatchSignal::kBroken, WatchSignal::kResumed));
+}
+
+TEST_F(CoordinatorTest, AResumePastACompactionReloadsAndTheCacheForgetsEverything) {
+  std::vector<ha::WatchEvent> events;
+  TestNode c(store_, loop_, clock_, 3);
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
+  options.on_watch = [&](WatchSignal s, int64_t r) { c.storage.OnWatch(s, r); };
+  SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      coordinator.Watch("", [&](std::vector<ha::WatchEvent> batch) {
+        c.storage.Changed(batch);
+        events.insert(events.end(), batch.begin(), batch.end());
+      });
+  ASSERT_TRUE(watch.ok());
+  c.storage.MakeReadOnly();
+  c.storage.BeginWatchedReads();
+  ASSERT_TRUE(a_.storage.Put("logical/data", "old").ok());
+  ASSERT_TRUE(a_.storage.Put("barrier/keyring", "k1").ok());
+  Run(absl::Milliseconds(100));
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("old")));
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("old")));
+  EXPECT_EQ(c.storage.cached_reads(), 1);
+  // A write the watch has not delivered yet: memory is not used until it has.
+  ASSERT_TRUE(a_.storage.Put("logical/data", "new").ok());
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("new")));
+  Run(absl::Milliseconds(100));
+  ASSERT_TRUE(coordinator.BreakWatches(absl::Seconds(2)));
+  Run(absl::Milliseconds(10));
+  ASSERT_TRUE(a_.storage.Put("logical/data", "gap").ok());
+  ASSERT_TRUE(a_.storage.Put("barrier/keyring", "k2").ok());
+  store_.Compact(store_.revision());
+  events.clear();
+  Run(absl::Seconds(3));
+  // The reload: the core's own entries are reported changed; no data key is.
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].key, "barrier/keyring");
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("gap")));
+}
+
+TEST_F(CoordinatorTest, PlantedBugKeepCacheAcrossWatchBreakServesAValueChangedInTheGap) {
+  SeededRandom random(1);
+  faultinject::Registry registry(random);
+  ASSERT_TRUE(registry.Set("bug.sim_etcd.keep_cache_across_watch_break", "return").ok());
+  faultinject::ScopedInstall install(registry);
+  TestNode c(store_, loop_, clock_, 3);
+  SimCoordinatorOptions options = CoordinatorOptions("/ha/");
+  options.on_watch = [&](WatchSignal s, int64_t r) { c.storage.OnWatch(s, r); };
+  SimEtcdCoordinator coordinator(c.link, loop_, clock_, options);
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      coordinator.Watch("", [&](std::vector<ha::WatchEvent> batch) { c.storage.Changed(batch); });
+  ASSERT_TRUE(watch.ok());
+  c.storage.MakeReadOnly();
+  c.storage.BeginWatchedReads();
+  ASSERT_TRUE(a_.storage.Put("logical/data", "old").ok());
+  Run(absl::Milliseconds(100));
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("old")));
+  ASSERT_TRUE(coordinator.BreakWatches(absl::Seconds(2)));
+  Run(absl::Milliseconds(10));
+  ASSERT_TRUE(a_.storage.Put("logical/data", "gap").ok());
+  store_.Compact(store_.revision());
+  Run(absl::Seconds(3));
+  EXPECT_THAT(c.storage.Get("logical/data").value(), Optional(std::string("old")));
 }
 
 TEST_F(CoordinatorTest, PlantedBugUnfencedWriteLetsADeposedActivesWriteLand) {

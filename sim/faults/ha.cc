@@ -2,8 +2,9 @@
 // cut (0), the store down (1) or slow (2), a node's clock skewed (3), the active node paused (4),
 // stepped down by request so another node takes the role (5), or killed (6); the node<->node link
 // between the node and another one cut (7; param picks the other), or the node isolated from
-// every other node and from the store (8). Lasting effects end after the duration, and all of
-// them when faults stop. Skipped on a single node.
+// every other node and from the store (8); the node's watch stream broken (9), or broken with
+// the store compacting past it meanwhile (10). Lasting effects end after the duration, and all
+// of them when faults stop. Skipped on a single node.
 #include "sim/cluster.h"
 #include "sim/faults/fault.h"
 #include "sim/ha/ha_cluster.h"
@@ -22,8 +23,10 @@ enum What : int64_t {
   kKillActive = 6,
   kCutNodeLink = 7,
   kIsolateNode = 8,
+  kBreakWatch = 9,
+  kCompactAndBreakWatch = 10,
 };
-constexpr int64_t kWhatCount = 9;
+constexpr int64_t kWhatCount = 11;
 
 class HaFault final : public Fault {
  public:
@@ -105,6 +108,21 @@ class HaFault final : public Fault {
         world.trace.Add(world.Now(), node, "ha-node-isolated", "");
         Later(world, d, [&world, node] { Unisolate(world, node); });
         return true;
+      case kBreakWatch:
+        if (!ha.BreakWatch(node, d)) return false;
+        world.trace.Add(world.Now(), node, "ha-watch-break", absl::StrCat(event.b, "ms"));
+        return true;
+      case kCompactAndBreakWatch:
+        // The store compacts at the end of the break, so the resume finds the node's next
+        // revision compacted whenever something changed meanwhile: a full reload.
+        if (!ha.BreakWatch(node, d)) return false;
+        world.trace.Add(world.Now(), node, "ha-watch-break", absl::StrCat(event.b, "ms compact"));
+        Later(world, d, [&world] {
+          world.ha->store().Compact(world.ha->store().revision());
+          world.trace.Add(world.Now(), -1, "ha-store-compacted",
+                          absl::StrCat(world.ha->store().revision()));
+        });
+        return true;
       default:
         return false;
     }
@@ -122,6 +140,7 @@ class HaFault final : public Fault {
     }
     StoreUp(world);
     world.ha->SetStoreSlow(absl::ZeroDuration());
+    world.ha->EndWatchBreaks();
   }
 
  private:

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/status/check.h"
+#include "core/barrier/barrier.h"
 #include "core/ha/forwarding.h"
 #include "core/ha/leadership.h"
 #include "faultinject/failpoint.h"
@@ -64,6 +65,9 @@ class HaComponent final : public NodeComponent {
     options.path = std::string(kPath);
     options.lock_ttl = kHaLockTtl;
     options.clock_rate = cluster_.clock_rates_.at(static_cast<size_t>(id_));
+    options.on_watch = [this](etcd::WatchSignal signal, int64_t revision) {
+      cluster_.OnWatch(id_, signal, revision);
+    };
     coordinator_ = std::make_unique<etcd::SimEtcdCoordinator>(cluster_.link(id_), node.executor(),
                                                               node.clock(), options);
     ha::LeadershipOptions leadership;
@@ -98,6 +102,7 @@ class HaComponent final : public NodeComponent {
     // forwarding dies with it (the clients' connections broke).
     if (coordinator_) coordinator_->Abandon();
     leadership_.reset();
+    cluster_.storages_.at(static_cast<size_t>(id_))->EndWatchedReads();
     coordinator_.reset();
     forwards_.clear();
     node_ = nullptr;
@@ -383,11 +388,38 @@ void HaCluster::Pause(int id, absl::Duration d) {
   if (c != nullptr && c->coordinator() != nullptr) c->coordinator()->Pause(d);
 }
 
+bool HaCluster::BreakWatch(int id, absl::Duration d) {
+  HaComponent* c = component(id);
+  return c != nullptr && c->coordinator() != nullptr && c->coordinator()->BreakWatches(d);
+}
+
+void HaCluster::EndWatchBreaks() {
+  for (HaComponent* c : components_) {
+    if (c != nullptr && c->coordinator() != nullptr) c->coordinator()->EndForcedBreaks();
+  }
+}
+
+void HaCluster::OnWatch(int id, etcd::WatchSignal signal, int64_t revision) {
+  storages_.at(static_cast<size_t>(id))->OnWatch(signal, revision);
+  switch (signal) {
+    case etcd::WatchSignal::kBroken:
+      world_.trace.Add(world_.Now(), id, "ha-watch-broken", "");
+      return;
+    case etcd::WatchSignal::kResumed:
+      world_.trace.Add(world_.Now(), id, "ha-watch-resumed", absl::StrCat(revision));
+      return;
+    case etcd::WatchSignal::kReloaded:
+      world_.trace.Add(world_.Now(), id, "ha-watch-reloaded", absl::StrCat(revision));
+      return;
+  }
+}
+
 void HaCluster::SetStoreSlow(absl::Duration extra) {
   for (const std::unique_ptr<etcd::Link>& link : links_) link->SetExtraLatency(extra);
 }
 
 void HaCluster::OnLanded(int node, const etcd::LandedWrite& write) {
+  if (write.key == kBarrierKeyringPath && !write.deleted) CheckKeyringWrite(node, write);
   world_.Count("ha_one_writer");
   std::optional<std::pair<std::string, etcd::KeyValue>> holder =
       store_.FirstCreated(absl::StrCat(kPath, etcd::kLockPrefix));
@@ -403,6 +435,25 @@ void HaCluster::OnLanded(int node, const etcd::LandedWrite& write) {
                    absl::StrCat("node ", node, "'s unfenced write to ", write.key,
                                 " landed while the lock is held (revision ", held, ")"));
   }
+}
+
+// The keyring writes' half of ha_keyring. Barrier::Initialize writes term 1 while sealed;
+// Barrier::Rotate writes active_term() + 1 before it takes the new term: so the term a write
+// carries is the writer's active term plus one. It must be above the stored one: a node that
+// rotates from a keyring older than the store's writes its new key under a term that already
+// sealed entries, which then never open again.
+void HaCluster::CheckKeyringWrite(int node, const etcd::LandedWrite& write) {
+  world_.Count("ha_keyring");
+  Machine& m = world_.cluster->machine(node);
+  const uint32_t term = m.node->core() == nullptr ? 1 : m.node->core()->barrier().active_term() + 1;
+  if (term <= keyring_term_) {
+    world_.Violate("ha_keyring",
+                   absl::StrCat("node ", node, " wrote the keyring with term ", term,
+                                " as its newest at revision ", write.revision,
+                                ", over the stored keyring whose newest term is ", keyring_term_,
+                                ": entries sealed under that term no longer open"));
+  }
+  keyring_term_ = term;
 }
 
 void HaCluster::CheckPlugins() {

@@ -28,11 +28,15 @@
 //   ha_fresh_reads      (judged by the durability check, invariants/durability.cc) a read a
 //                       performance standby served itself reflects every write acknowledged
 //                       before the read was sent
+//   ha_keyring          no keyring write drops a term (each write's newest term is above the
+//                       stored one); with invariants/ha_rules.cc: no node answers that an
+//                       entry's term is missing from its keyring
 // The rest of the cluster's rules are the single-node ones, judged across nodes: durability (no
 // acknowledged write is lost across a failover) and phantom_read over the shared history.
 #ifndef BULWARK_SIM_HA_HA_CLUSTER_H_
 #define BULWARK_SIM_HA_HA_CLUSTER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -99,10 +103,16 @@ class HaCluster {
   void SetClockRate(int id, double rate);
   void Pause(int id, absl::Duration d);
   void SetStoreSlow(absl::Duration extra);
+  // The watch fault: node `id`'s watch stream breaks for at least `d` (false: it has none).
+  bool BreakWatch(int id, absl::Duration d);
+  // Faults stopped: forced watch breaks end (the watches resume at their next retry).
+  void EndWatchBreaks();
 
  private:
   friend class HaComponent;
   void OnLanded(int node, const etcd::LandedWrite& write);
+  void CheckKeyringWrite(int node, const etcd::LandedWrite& write);
+  void OnWatch(int id, etcd::WatchSignal signal, int64_t revision);
   void CheckPlugins();
   void CheckLiveness();
 
@@ -119,6 +129,8 @@ class HaCluster {
   SeededRandom port_random_;
   // How many times an active node started applying each network request, by request number.
   std::vector<uint8_t> applied_;
+  // The newest term of the keyring in the store (ha_keyring), 0 before init.
+  uint32_t keyring_term_ = 0;
 };
 
 }  // namespace bulwark::sim
