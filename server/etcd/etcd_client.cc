@@ -187,6 +187,14 @@ absl::StatusOr<std::unique_ptr<WatchStream>> Client::Watch(
     if (s.ok()) s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream ended");
     return Error("Watch", s);
   }
+  if (created.compact_revision() > 0) {
+    watch->done_ = true;
+    watch->context_->TryCancel();
+    watch->stream_->Finish();
+    return absl::OutOfRangeError(
+        absl::StrCat("etcd ", endpoint_, ": Watch: revision ", request.start_revision(),
+                     " is compacted (compacted up to ", created.compact_revision(), ")"));
+  }
   if (!created.created() || created.canceled()) {
     watch->done_ = true;
     watch->context_->TryCancel();

@@ -89,7 +89,9 @@ class Client {
       int64_t lease_id, std::optional<absl::Duration> timeout = std::nullopt);
 
   // Opens a Watch stream and creates one watcher; returns once etcd confirmed it. The stream
-  // ends at `deadline` (from now): Next then returns nullopt.
+  // ends at `deadline` (from now): Next then returns nullopt. kOutOfRange when etcd has
+  // compacted past the request's start_revision (a stream already open learns it from a
+  // cancelled response with compact_revision set).
   absl::StatusOr<std::unique_ptr<WatchStream>> Watch(
       const etcdserverpb::WatchCreateRequest& request, absl::Duration deadline);
 

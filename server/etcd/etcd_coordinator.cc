@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "faultinject/failpoint.h"
 #include "server/etcd/etcd_storage.h"
 
 namespace bulwark::etcd {
@@ -303,7 +304,9 @@ absl::StatusOr<std::optional<std::string>> EtcdCoordinator::Holder() {
 namespace {
 
 // A prefix watch: a reader thread that reopens its stream (from the revision after the last
-// event) when the stream's lifetime ends or it breaks, and posts events to the loop.
+// event) when the stream's lifetime ends or it breaks, and posts events to the loop. When etcd
+// compacted past that revision, it reports every key under the prefix as changed (a full
+// reload) and watches on from the revision it read them at.
 class EtcdWatch final : public ha::WatchHandle {
  public:
   struct State {
@@ -345,15 +348,27 @@ class EtcdWatch final : public ha::WatchHandle {
             std::unique_ptr<WatchStream> stream,
             const std::function<void(absl::AnyInvocable<void()>)>& post) {
     int64_t next_revision = stream->created_revision() + 1;
+    auto deliver = [&](std::vector<ha::WatchEvent> events) {
+      post([state = state_, events = std::move(events)]() mutable {
+        if (state->alive) state->on_events(std::move(events));
+      });
+    };
     for (;;) {
       {
         std::lock_guard<std::mutex> lock(state_->mu);
         if (state_->stopping) return;
         state_->current = stream.get();
       }
+      // Whether etcd cancelled the watcher because it compacted past the revision asked for:
+      // the changes in between are gone and resuming cannot replay them.
+      bool compacted = false;
       for (;;) {
         absl::StatusOr<std::optional<etcdserverpb::WatchResponse>> next = stream->Next();
-        if (!next.ok() || !next->has_value() || (*next)->canceled()) break;
+        if (!next.ok() || !next->has_value()) break;
+        if ((*next)->canceled()) {
+          compacted = (*next)->compact_revision() > 0;
+          break;
+        }
         std::vector<ha::WatchEvent> events;
         for (const mvccpb::Event& e : (*next)->events()) {
           ha::WatchEvent event;
@@ -364,10 +379,9 @@ class EtcdWatch final : public ha::WatchHandle {
           next_revision = std::max(next_revision, event.revision + 1);
           events.push_back(std::move(event));
         }
-        if (events.empty()) continue;
-        post([state = state_, events = std::move(events)]() mutable {
-          if (state->alive) state->on_events(std::move(events));
-        });
+        if (!events.empty()) deliver(std::move(events));
+        // A test's way to break the stream after a delivery, as a dropped connection would.
+        if (BW_FAILPOINT("etcd.watch.break")) break;
       }
       {
         std::unique_lock<std::mutex> lock(state_->mu);
@@ -377,14 +391,32 @@ class EtcdWatch final : public ha::WatchHandle {
       // Until the new stream is open, changes reach this node late.
       health_->Broke();
       stream.reset();
-      request.set_start_revision(next_revision);
       while (stream == nullptr) {
-        absl::StatusOr<std::unique_ptr<WatchStream>> reopened =
-            client.Watch(request, kWatchStreamLifetime);
-        if (reopened.ok()) {
-          stream = *std::move(reopened);
-          health_->Opened();
-          break;
+        if (!BW_FAILPOINT("etcd.watch.hold_reopen")) {
+          if (compacted) {
+            // A full reload: every key under the prefix is reported changed at the revision read,
+            // so that whoever watches reads each again (a perf standby reloads its keyring and
+            // mount table and tells plugins of their keys; its watched reads were dropped by the
+            // break above). Keys deleted in the gap are not reported.
+            std::vector<ha::WatchEvent> all;
+            absl::StatusOr<int64_t> at = ReadAll(client, path, request, all);
+            if (at.ok()) {
+              next_revision = *at + 1;
+              compacted = false;
+              if (!all.empty()) deliver(std::move(all));
+            }
+          }
+          if (!compacted) {
+            request.set_start_revision(next_revision);
+            absl::StatusOr<std::unique_ptr<WatchStream>> reopened =
+                client.Watch(request, kWatchStreamLifetime);
+            if (reopened.ok()) {
+              stream = *std::move(reopened);
+              health_->Opened();
+              break;
+            }
+            compacted = absl::IsOutOfRange(reopened.status());
+          }
         }
         std::unique_lock<std::mutex> lock(state_->mu);
         state_->cv.wait_for(lock, Chrono(kRetryPause),
@@ -392,6 +424,27 @@ class EtcdWatch final : public ha::WatchHandle {
         if (state_->stopping) return;
       }
     }
+  }
+
+  // Every key under the watched prefix as a put into `events`, at the store revision of one
+  // Range (keys only), which it returns.
+  static absl::StatusOr<int64_t> ReadAll(Client& client, const std::string& path,
+                                         const etcdserverpb::WatchCreateRequest& request,
+                                         std::vector<ha::WatchEvent>& events) {
+    etcdserverpb::RangeRequest range;
+    range.set_key(request.key());
+    range.set_range_end(request.range_end());
+    range.set_keys_only(true);
+    absl::StatusOr<etcdserverpb::RangeResponse> r = client.Range(range);
+    if (!r.ok()) return r.status();
+    for (const mvccpb::KeyValue& kv : r->kvs()) {
+      ha::WatchEvent event;
+      event.type = ha::WatchEvent::Type::kPut;
+      event.key = kv.key().substr(std::min(path.size(), kv.key().size()));
+      event.revision = r->header().revision();
+      events.push_back(std::move(event));
+    }
+    return r->header().revision();
   }
 
   std::shared_ptr<State> state_;

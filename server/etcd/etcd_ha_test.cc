@@ -3,10 +3,15 @@
 // active node that never land. Every wait is for an event (a callback, a key appearing); the
 // timeouts are hang guards only.
 #include <algorithm>
+#include <chrono>
+#include <functional>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "base/env/random.h"
 #include "base/storage/storage_errors.h"
+#include "faultinject/registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/etcd/etcd_client.h"
@@ -326,6 +331,71 @@ TEST_F(EtcdHaTest, TheCoordinatorsWatchHealthIsLiveWhileItsWatchStreamIsOpen) {
   ASSERT_TRUE(watch.ok()) << watch.status();
   EXPECT_TRUE(a.coordinator->watch_health()->Live());
   EXPECT_EQ(a.coordinator->watch_health()->epoch(), 0u);
+}
+
+// Polls `condition` every 10 ms; the bound is a hang guard, not a timing assertion.
+bool Eventually(const std::function<bool()>& condition) {
+  const auto until =
+      std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(ha_testing::kHangGuard);
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// The watch breaks after its first delivery and stays closed while three more changes land and
+// etcd compacts its history past them: the revision it would resume from is gone. The reader
+// then reports every key under the prefix as changed at the revision it read them at (a full
+// reload; the watch health's epoch moved, so watched reads were dropped) and watches on from
+// there. Before this, it asked etcd for the compacted revision again and again and delivered
+// nothing more.
+TEST_F(EtcdHaTest, AWatchThatResumesPastACompactionReportsEveryKeyAndWatchesOn) {
+  const std::string path = NewPath();
+  Node a(*etcd_, path);
+  SeededRandom random(1);
+  faultinject::Registry registry(random);
+  ASSERT_TRUE(registry.Set("etcd.watch.break", "1*return").ok());
+  ASSERT_TRUE(registry.Set("etcd.watch.hold_reopen", "return").ok());
+  faultinject::ScopedInstall install(registry);
+  std::vector<ha::WatchEvent> seen;
+  absl::StatusOr<std::unique_ptr<ha::WatchHandle>> watch =
+      a.coordinator->Watch("core/", [&](std::vector<ha::WatchEvent> events) {
+        seen.insert(seen.end(), events.begin(), events.end());
+      });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  const uint64_t epoch = a.coordinator->watch_health()->epoch();
+  ASSERT_TRUE(a.storage->Put("core/first", "1").ok());
+  ASSERT_TRUE(a.loop.RunUntil([&] { return seen.size() == 1; }));
+  // The health changes on the reader thread without a post to the loop: poll it.
+  ASSERT_TRUE(Eventually([&] { return !a.coordinator->watch_health()->Live(); }));
+  ASSERT_TRUE(a.storage->Put("core/second", "2").ok());
+  ASSERT_TRUE(a.storage->Put("core/third", "3").ok());
+  ASSERT_TRUE(a.storage->Put("other/not-watched", "x").ok());
+  etcdserverpb::RangeRequest head;
+  head.set_key("/");
+  head.set_count_only(true);
+  absl::StatusOr<etcdserverpb::RangeResponse> now = a.client->Range(head);
+  ASSERT_TRUE(now.ok()) << now.status();
+  const int64_t compacted_to = now->header().revision();
+  server_testing::ProcessResult compact = etcd_->Etcdctl({"compact", absl::StrCat(compacted_to)});
+  ASSERT_EQ(compact.exit_code, 0) << compact.out << compact.err;
+  registry.Clear("etcd.watch.hold_reopen");
+
+  ASSERT_TRUE(a.loop.RunUntil([&] { return seen.size() >= 4; }));
+  std::vector<std::string> reloaded;
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].type, ha::WatchEvent::Type::kPut);
+    EXPECT_GE(seen[i].revision, compacted_to);
+    reloaded.push_back(seen[i].key);
+  }
+  EXPECT_THAT(reloaded, ::testing::UnorderedElementsAre("core/first", "core/second", "core/third"));
+  EXPECT_GT(a.coordinator->watch_health()->epoch(), epoch);
+  ASSERT_TRUE(Eventually([&] { return a.coordinator->watch_health()->Live(); }));
+  // And it watches on.
+  ASSERT_TRUE(a.storage->Put("core/fourth", "4").ok());
+  ASSERT_TRUE(a.loop.RunUntil([&] { return seen.back().key == "core/fourth"; }));
+  EXPECT_GT(seen.back().revision, compacted_to);
 }
 
 }  // namespace
