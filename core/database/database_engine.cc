@@ -919,7 +919,8 @@ void DatabaseEngine::OpenInstance(
         // The engine went away while the instance opened: nothing will use or close it but this.
         // (The lifecycle runs this callback, so it is still there.)
         if (alive.expired()) {
-          if (s.ok()) lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
+          if (s.ok())
+            lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
           return;
         }
         if (!s.ok()) return done(s);
@@ -928,28 +929,27 @@ void DatabaseEngine::OpenInstance(
         v5::InitializeRequest req;
         *req.mutable_config_data() = ToStruct(Json::parse(details_json, nullptr, false));
         req.set_verify_connection(verify);
-        Call(
-            key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
-            [this, alive, key, why, process_us, initializing,
-             done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-              if (alive.expired()) {
-                lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
-                return;
-              }
-              // Where an open's time goes (docs/performance.md, the rotate-root breakdown).
-              Log(LogLevel::kDebug, "database instance opened",
-                  {{"instance_us", process_us}, {"initialize_us", MicrosSince(initializing)}});
-              v5::InitializeResponse resp;
-              if (r.ok() && !resp.ParseFromString(*r)) {
-                r = absl::InternalError("the database plugin sent a malformed Initialize reply");
-              }
-              if (!r.ok()) {
-                CloseInstance(key, why,
-                              [done = std::move(done), s = r.status()]() mutable { done(s); });
-                return;
-              }
-              done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
-            });
+        Call(key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
+             [this, alive, key, why, process_us, initializing,
+              done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+               if (alive.expired()) {
+                 lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
+                 return;
+               }
+               // Where an open's time goes (docs/performance.md, the rotate-root breakdown).
+               Log(LogLevel::kDebug, "database instance opened",
+                   {{"instance_us", process_us}, {"initialize_us", MicrosSince(initializing)}});
+               v5::InitializeResponse resp;
+               if (r.ok() && !resp.ParseFromString(*r)) {
+                 r = absl::InternalError("the database plugin sent a malformed Initialize reply");
+               }
+               if (!r.ok()) {
+                 CloseInstance(key, why,
+                               [done = std::move(done), s = r.status()]() mutable { done(s); });
+                 return;
+               }
+               done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
+             });
       });
 }
 
@@ -987,30 +987,29 @@ void DatabaseEngine::GetConnection(const std::string& name, KeyCallback done) {
   std::weak_ptr<bool> alive = alive_;
   const uint64_t generation = changes_[name].generation;
   // Vault's GetConnection always verifies.
-  OpenInstance(
-      **config, (*config)->connection_details.dump(), /*verify=*/true,
-      TerminationEvent::kConnectionChange,
-      [this, alive, name, generation,
-       finish](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
-        if (alive.expired()) return;
-        if (!opened.ok()) return finish(opened.status());
-        const Changes& changes = changes_[name];
-        if (changes.generation != generation) {
-          // Cleared or replaced while it opened (a config write or delete, a reset, a reload,
-          // a rollback, an unmount): this instance may hold what that event ended. It is
-          // closed as that event's, and its waiters look again.
-          std::vector<KeyCallback> waiters = std::move(connecting_[name]);
-          connecting_.erase(name);
-          CloseInstance(opened->first, changes.last,
-                        [this, alive, name, waiters = std::move(waiters)]() mutable {
-                          if (alive.expired()) return;
-                          for (KeyCallback& w : waiters) GetConnection(name, std::move(w));
-                        });
-          return;
-        }
-        connections_[name].key = opened->first;
-        finish(opened->first);
-      });
+  OpenInstance(**config, (*config)->connection_details.dump(), /*verify=*/true,
+               TerminationEvent::kConnectionChange,
+               [this, alive, name, generation,
+                finish](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
+                 if (alive.expired()) return;
+                 if (!opened.ok()) return finish(opened.status());
+                 const Changes& changes = changes_[name];
+                 if (changes.generation != generation) {
+                   // Cleared or replaced while it opened (a config write or delete, a reset, a
+                   // reload, a rollback, an unmount): this instance may hold what that event ended.
+                   // It is closed as that event's, and its waiters look again.
+                   std::vector<KeyCallback> waiters = std::move(connecting_[name]);
+                   connecting_.erase(name);
+                   CloseInstance(opened->first, changes.last,
+                                 [this, alive, name, waiters = std::move(waiters)]() mutable {
+                                   if (alive.expired()) return;
+                                   for (KeyCallback& w : waiters) GetConnection(name, std::move(w));
+                                 });
+                   return;
+                 }
+                 connections_[name].key = opened->first;
+                 finish(opened->first);
+               });
 }
 
 void DatabaseEngine::Changed(const std::string& name, TerminationEvent why) {
@@ -1143,24 +1142,23 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
         for (auto& w : waiters) w();
         return (*shared_done)(std::move(r));
       }
-      CloseInstance(
-          k, TerminationEvent::kRootRotation,
-          [this, alive, name, times, waiters = std::move(waiters), shared_done,
-           r = std::move(r)]() mutable {
-            if (alive.expired()) return;
-            times->Step("close_us", env_.clock.MonotonicNow());
-            times->fields.emplace_back("connection", name);
-            Log(LogLevel::kDebug, "rotate-root timing", std::move(times->fields));
-            const bool rotated = r.ok();
-            for (auto& w : waiters) w();
-            (*shared_done)(std::move(r));
-            // The closed instance's successor, opened now with the stored (new) password, so
-            // the next request finds it ready; a request that comes first joins this open. A
-            // failed rotation leaves it to the next request, as Vault does.
-            if (rotated && options_.reopen_after_rotation) {
-              GetConnection(name, [](absl::StatusOr<std::string>) {});
-            }
-          });
+      CloseInstance(k, TerminationEvent::kRootRotation,
+                    [this, alive, name, times, waiters = std::move(waiters), shared_done,
+                     r = std::move(r)]() mutable {
+                      if (alive.expired()) return;
+                      times->Step("close_us", env_.clock.MonotonicNow());
+                      times->fields.emplace_back("connection", name);
+                      Log(LogLevel::kDebug, "rotate-root timing", std::move(times->fields));
+                      const bool rotated = r.ok();
+                      for (auto& w : waiters) w();
+                      (*shared_done)(std::move(r));
+                      // The closed instance's successor, opened now with the stored (new) password,
+                      // so the next request finds it ready; a request that comes first joins this
+                      // open. A failed rotation leaves it to the next request, as Vault does.
+                      if (rotated && options_.reopen_after_rotation) {
+                        GetConnection(name, [](absl::StatusOr<std::string>) {});
+                      }
+                    });
     };
     // 5-6. The new password, in memory.
     const std::string new_password = NewPassword();
