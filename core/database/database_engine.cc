@@ -1125,9 +1125,39 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
     if (!key.ok()) return done(BareError(key.status().message()));
     times->Step("connection_us", env_.clock.MonotonicNow());
     const std::string k = *key;
+    // The connection is handed over asynchronously: another rotation may have taken its lock
+    // since, or an event cleared it. Then wait for that rotation (or not) and start over, so the
+    // config (the old password the WAL records) is read under the lock, never before it (found
+    // by the simulator, seed 6492 of the rotation scenario: two rotate-roots on one connection
+    // ran at once and the stored root credential stopped logging in).
+    auto it = connections_.find(name);
+    if (it == connections_.end() || it->second.key != k || it->second.rotating) {
+      auto again = [this, alive, name, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        RotateRoot(name, std::move(done));
+      };
+      if (it != connections_.end() && it->second.rotating) {
+        it->second.after_rotation.push_back(std::move(again));
+      } else {
+        env_.executor.Post(std::move(again));
+      }
+      return;
+    }
+    absl::StatusOr<std::optional<Config>> reloaded = LoadConfig(name);
+    if (!reloaded.ok()) return done(reloaded.status());
+    if (!reloaded->has_value() || (*reloaded)->Detail("username") != username ||
+        (*reloaded)->Detail("password") != old_password) {
+      // Changed between the first read and the lock: start over on what is stored now.
+      env_.executor.Post([this, alive, name, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        RotateRoot(name, std::move(done));
+      });
+      return;
+    }
+    config = **reloaded;
     // 4. The write lock, and the deferred cleanup that runs on every exit from here: the
     // instance used is closed and uncached, then waiting requests go on.
-    connections_[name].rotating = true;
+    it->second.rotating = true;
     auto shared_done = std::make_shared<lifecycle::ResponseCallback>(std::move(done));
     auto finish = [this, alive, name, k, shared_done, times](absl::StatusOr<lifecycle::Reply> r) {
       if (alive.expired()) return;
