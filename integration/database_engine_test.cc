@@ -610,6 +610,30 @@ TEST_F(DatabaseEngineTest, CredsWaitForARotationInProgress) {
   EXPECT_EQ(order, (std::vector<std::string>{"rotate", "creds"}));
 }
 
+// Found by the simulator (rotation scenario, seed 6492): two rotate-roots delivered together
+// both found the connection free (it is handed over asynchronously) and ran at once.
+TEST_F(DatabaseEngineTest, ConcurrentRotationsRunOneAfterTheOther) {
+  Configure();
+  pb::Request rotate;
+  rotate.set_operation("update");
+  rotate.set_path("rotate-root/db1");
+  int ok = 0;
+  int answered = 0;
+  for (int i = 0; i < 3; ++i) {
+    engine_->HandleRequest(rotate, [&](absl::StatusOr<lifecycle::Reply> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      ok += r.ok() ? 1 : 0;
+      ++answered;
+    });
+  }
+  sim_.loop().RunUntil([&] { return answered == 3; }, absl::Minutes(1));
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(Wals(), 0u);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
+  EXPECT_EQ(Terminations(TerminationEvent::kRootRotation), 3u);
+  EXPECT_TRUE(Do("read", "creds/ro").ok());
+}
+
 // ---- The half-done table (§5.3): a failpoint at each step, rollback, agreement --------------
 
 struct HalfDone {
