@@ -80,7 +80,8 @@ class DatabaseEngineTest : public ::testing::Test {
     m.path = "database/";
     m.plugin_name = kDatabaseEngineName;
     m.uuid = "0000-uuid";
-    engine_ = std::make_unique<DatabaseEngine>(env_, view_, m, *lifecycle_, *leases_, log_);
+    engine_ = std::make_unique<DatabaseEngine>(env_, view_, m, *lifecycle_, *leases_, log_,
+                                               engine_options_);
     CHECK_OK(leases_->Restore());
   }
   // The node dies: nothing of its memory survives, storage and the database do.
@@ -169,6 +170,7 @@ class DatabaseEngineTest : public ::testing::Test {
   MemoryLogSink log_;
   std::unique_ptr<catalog::Catalog> catalog_;
   lifecycle::LifecycleOptions lifecycle_options_;
+  DatabaseEngineOptions engine_options_;
   std::unique_ptr<lifecycle::LifecycleManager> lifecycle_;
   std::unique_ptr<lease::LeaseManager> leases_;
   std::unique_ptr<DatabaseEngine> engine_;
@@ -447,9 +449,15 @@ TEST_F(DatabaseEngineTest, RotateRootChangesBothAndClosesTheInstance) {
   EXPECT_FALSE(DbAccepts(kRootUser, kRootPassword));
   EXPECT_EQ(Wals(), 0u);
   EXPECT_EQ(LastTerminated(TerminationEvent::kRootRotation), cached);
-  EXPECT_EQ(engine_->CachedInstance("db1"), "");
-  // The next request logs in with the new password.
+  EXPECT_FALSE(lifecycle_->HasDatabaseInstance(cached));
+  // Its successor opens in the background, logging in with the new password, and serves the
+  // next request.
+  RunFor(absl::Seconds(1));
+  const std::string next = engine_->CachedInstance("db1");
+  EXPECT_NE(next, "");
+  EXPECT_NE(next, cached);
   EXPECT_TRUE(Do("read", "creds/ro").ok());
+  EXPECT_EQ(engine_->CachedInstance("db1"), next);
   // Without root credentials there is nothing to rotate.
   Json body = {{"plugin_name", kPlugin}, {"connection_url", kDbDir}, {"allowed_roles", "*"}};
   ASSERT_TRUE(Do("update", "config/nouser", body).ok());
@@ -458,6 +466,10 @@ TEST_F(DatabaseEngineTest, RotateRootChangesBothAndClosesTheInstance) {
 }
 
 TEST_F(DatabaseEngineTest, RotateRootClosesTheInstanceButTheNextOneReusesItsProcess) {
+  // Without the reopen, so the process is left idle after each rotation.
+  CrashNode();
+  engine_options_.reopen_after_rotation = false;
+  StartNode();
   Configure();
   ASSERT_EQ(world_.starts, 1);
   const std::string cached = engine_->CachedInstance("db1");
@@ -487,6 +499,9 @@ TEST_F(DatabaseEngineTest, RotateRootClosesTheInstanceButTheNextOneReusesItsProc
 }
 
 TEST_F(DatabaseEngineTest, UnmountAndSealStopAnIdleProcessAtOnce) {
+  CrashNode();
+  engine_options_.reopen_after_rotation = false;
+  StartNode();
   Configure();
   // Unmount (the engine's Cleanup), then a seal: each stops the idle process at once.
   const std::vector<std::function<void(std::function<void()>)>> stops = {
@@ -509,12 +524,67 @@ TEST_F(DatabaseEngineTest, UnmountAndSealStopAnIdleProcessAtOnce) {
 TEST_F(DatabaseEngineTest, NoIdleGraceForAProcessThatDoesNotMultiplex) {
   CrashNode();
   lifecycle_options_.multiplexing_opt_out = {kPlugin};
+  engine_options_.reopen_after_rotation = false;
   StartNode();
   Configure();
   ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
   EXPECT_EQ(lifecycle_->process_count(), 0u);
   ASSERT_TRUE(Do("read", "creds/ro").ok());
   EXPECT_EQ(world_.starts, 2);
+}
+
+TEST_F(DatabaseEngineTest, RotateRootReopensInTheBackgroundInTheSameProcess) {
+  Configure();
+  ASSERT_EQ(world_.starts, 1);
+  for (int i = 0; i < 3; ++i) {
+    const std::string cached = engine_->CachedInstance("db1");
+    ASSERT_TRUE(Do("update", "rotate-root/db1").ok());
+    RunFor(absl::Seconds(1));
+    EXPECT_EQ(LastTerminated(TerminationEvent::kRootRotation), cached);
+    EXPECT_FALSE(lifecycle_->HasDatabaseInstance(cached));
+    EXPECT_TRUE(lifecycle_->HasDatabaseInstance(engine_->CachedInstance("db1")));
+  }
+  EXPECT_EQ(world_.starts, 1);
+  EXPECT_EQ(lifecycle_->idle_process_count(), 0u);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
+  EXPECT_TRUE(Do("read", "creds/ro").ok());
+}
+
+// A termination event that comes while the reopen after a rotation is in flight closes what
+// that open makes, as the event's own close (the sim's instance_closed rule).
+TEST_F(DatabaseEngineTest, EventsDuringTheReopenCloseItsInstance) {
+  Configure();
+  for (const char* event : {"reset", "delete"}) {
+    SCOPED_TRACE(event);
+    pb::Request rotate;
+    rotate.set_operation("update");
+    rotate.set_path("rotate-root/db1");
+    bool rotated = false;
+    engine_->HandleRequest(rotate, [&](absl::StatusOr<lifecycle::Reply> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      rotated = true;
+    });
+    sim_.loop().RunUntil([&] { return rotated; }, absl::Minutes(1));
+    ASSERT_TRUE(rotated);
+    ASSERT_EQ(engine_->CachedInstance("db1"), "");  // The reopen is in flight.
+    const int closes = world_.closes;
+    if (std::string(event) == "delete") {
+      ASSERT_TRUE(Do("delete", "config/db1").ok());
+      RunFor(absl::Seconds(1));
+      // The reopen's instance is closed: nothing cached, no instance in the process.
+      EXPECT_EQ(engine_->CachedInstance("db1"), "");
+      EXPECT_EQ(world_.closes, closes + 1);
+      EXPECT_EQ(lifecycle_->idle_process_count(), 1u);
+    } else {
+      ASSERT_TRUE(Do("update", "reset/db1").ok());
+      const std::string after_reset = engine_->CachedInstance("db1");
+      RunFor(absl::Seconds(1));
+      // The reset's instance is the one cached; the reopen's was closed.
+      EXPECT_EQ(engine_->CachedInstance("db1"), after_reset);
+      EXPECT_EQ(world_.closes, closes + 1);
+      EXPECT_TRUE(Do("read", "creds/ro").ok());
+    }
+  }
 }
 
 TEST_F(DatabaseEngineTest, CredsWaitForARotationInProgress) {
@@ -538,6 +608,30 @@ TEST_F(DatabaseEngineTest, CredsWaitForARotationInProgress) {
   });
   sim_.loop().RunUntil([&] { return order.size() == 2; }, absl::Minutes(1));
   EXPECT_EQ(order, (std::vector<std::string>{"rotate", "creds"}));
+}
+
+// Found by the simulator (rotation scenario, seed 6492): two rotate-roots delivered together
+// both found the connection free (it is handed over asynchronously) and ran at once.
+TEST_F(DatabaseEngineTest, ConcurrentRotationsRunOneAfterTheOther) {
+  Configure();
+  pb::Request rotate;
+  rotate.set_operation("update");
+  rotate.set_path("rotate-root/db1");
+  int ok = 0;
+  int answered = 0;
+  for (int i = 0; i < 3; ++i) {
+    engine_->HandleRequest(rotate, [&](absl::StatusOr<lifecycle::Reply> r) {
+      EXPECT_TRUE(r.ok()) << r.status();
+      ok += r.ok() ? 1 : 0;
+      ++answered;
+    });
+  }
+  sim_.loop().RunUntil([&] { return answered == 3; }, absl::Minutes(1));
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(Wals(), 0u);
+  EXPECT_TRUE(DbAccepts(kRootUser, StoredRootPassword()));
+  EXPECT_EQ(Terminations(TerminationEvent::kRootRotation), 3u);
+  EXPECT_TRUE(Do("read", "creds/ro").ok());
 }
 
 // ---- The half-done table (§5.3): a failpoint at each step, rollback, agreement --------------

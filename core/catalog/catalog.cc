@@ -435,6 +435,18 @@ absl::StatusOr<std::string> Catalog::EffectiveVersion(PluginType type, absl::str
   return it == pins_.end() ? std::string() : it->second;
 }
 
+absl::StatusOr<CatalogEntry> Catalog::GetForReuse(PluginType type, absl::string_view name,
+                                                  absl::string_view version) const {
+  if (options_.signature_policy != SignaturePolicy::kOff) {
+    return absl::FailedPreconditionError(
+        "a signature policy is on: every open verifies the artifact again");
+  }
+  RETURN_IF_ERROR(ValidateName(name));
+  ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
+  ASSIGN_OR_RETURN(const CatalogEntry* entry, FindOrNotFound(type, name, normalized));
+  return *entry;
+}
+
 absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_view name,
                                                  absl::string_view version) {
   RETURN_IF_ERROR(ValidateName(name));

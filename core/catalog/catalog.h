@@ -176,6 +176,14 @@ class Catalog {
   absl::StatusOr<LaunchSpec> GetForLaunch(PluginType type, absl::string_view name,
                                           absl::string_view version = "");
 
+  // For the lifecycle manager only: the complete entry (env values included) that GetForLaunch
+  // would launch, found without opening the artifact, so that an instance can join a process
+  // already running that entry's runner config (whose executable was opened and verified when
+  // it was launched; reusing it runs no file). Errors: as Get, and FailedPrecondition while a
+  // signature policy is on (its verdict is taken again at every open: use GetForLaunch).
+  absl::StatusOr<CatalogEntry> GetForReuse(PluginType type, absl::string_view name,
+                                           absl::string_view version = "") const;
+
   // Number of user entries (built-ins and pins not counted).
   size_t entry_count() const { return entries_.size(); }
 

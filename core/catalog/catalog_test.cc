@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "base/env/sim/sim_event_loop.h"
 #include "core/catalog/catalog_error.h"
 #include "core/catalog/catalog_test_util.h"
 #include "gmock/gmock.h"
@@ -207,6 +208,30 @@ TEST_F(CatalogTest, AnotherStoragePrefix) {
   std::unique_ptr<Catalog> bare = world_.OpenCatalog(options);
   ASSERT_TRUE(bare->Register(MakeRequest(PluginType::kAuth, "a", "", "kv-ext", sha_)).ok());
   EXPECT_THAT(world_.storage().List("").value(), ElementsAre("auth/a"));
+}
+
+// GetForReuse finds the entry a launch would use (env included) without opening the artifact,
+// so a file swapped since does not stop an instance joining the process already running the
+// verified one; GetForLaunch still refuses it. Under a signature policy it declines.
+TEST_F(CatalogTest, GetForReuseNeitherOpensTheArtifactNorSkipsASignaturePolicy) {
+  ASSERT_TRUE(Register(PluginType::kDatabase, "kv-ext", "", {"SECRET_ENV=1"}).ok());
+  world_.AddPlugin("kv-ext", "swapped bytes");
+  absl::StatusOr<CatalogEntry> entry = catalog_->GetForReuse(PluginType::kDatabase, "kv-ext");
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  EXPECT_EQ(entry->sha256_hex, sha_);
+  EXPECT_THAT(entry->env, ElementsAre("SECRET_ENV=1"));
+  EXPECT_EQ(CatalogErrorOf(catalog_->GetForLaunch(PluginType::kDatabase, "kv-ext").status()),
+            CatalogError::kSha256Mismatch);
+  EXPECT_EQ(catalog_->GetForReuse(PluginType::kDatabase, "nope").status().code(),
+            absl::StatusCode::kNotFound);
+  CatalogOptions options = world_.Options();
+  options.signature_policy = SignaturePolicy::kWarn;
+  options.allowed_signers_file = "/etc/bulwark/allowed_signers";
+  sim::SimClock clock;
+  options.clock = &clock;
+  std::unique_ptr<Catalog> signed_catalog = world_.OpenCatalog(options);
+  EXPECT_EQ(signed_catalog->GetForReuse(PluginType::kDatabase, "kv-ext").status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

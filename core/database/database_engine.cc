@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -326,6 +327,10 @@ void DatabaseEngine::Log(LogLevel level, std::string message,
   log_.Write(r);
 }
 
+std::string DatabaseEngine::MicrosSince(absl::Duration start) const {
+  return absl::StrCat(absl::ToInt64Microseconds(env_.clock.MonotonicNow() - start));
+}
+
 std::string DatabaseEngine::NewId() {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
@@ -531,6 +536,7 @@ void DatabaseEngine::WriteConfig(const std::string& name, const std::string& dat
         if (auto it = connections_.find(name); it != connections_.end()) {
           old = it->second.key;
         }
+        Changed(name, TerminationEvent::kConnectionChange);
         Connection& c = connections_[name];
         c.key = opened->first;
         auto store = [this, alive, name, config, warnings = std::move(warnings),
@@ -905,30 +911,45 @@ void DatabaseEngine::OpenInstance(
   // The instance's key names the connection for logs and a fresh id, as Vault's instance UUID.
   const std::string key = absl::StrCat(mount_.path, "config/", config.name, "#", NewId());
   std::weak_ptr<bool> alive = alive_;
+  const absl::Duration started = env_.clock.MonotonicNow();
   lifecycle_.OpenDatabaseInstance(
       key, config.plugin_name, config.plugin_version,
-      [this, alive, key, details_json, verify, why,
+      [this, alive, key, details_json, verify, why, started,
        done = std::move(done)](absl::Status s) mutable {
-        if (alive.expired()) return;
+        // The engine went away while the instance opened: nothing will use or close it but this.
+        // (The lifecycle runs this callback, so it is still there.)
+        if (alive.expired()) {
+          if (s.ok())
+            lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
+          return;
+        }
         if (!s.ok()) return done(s);
+        const std::string process_us = MicrosSince(started);
+        const absl::Duration initializing = env_.clock.MonotonicNow();
         v5::InitializeRequest req;
         *req.mutable_config_data() = ToStruct(Json::parse(details_json, nullptr, false));
         req.set_verify_connection(verify);
-        Call(
-            key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
-            [this, alive, key, why, done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-              if (alive.expired()) return;
-              v5::InitializeResponse resp;
-              if (r.ok() && !resp.ParseFromString(*r)) {
-                r = absl::InternalError("the database plugin sent a malformed Initialize reply");
-              }
-              if (!r.ok()) {
-                CloseInstance(key, why,
-                              [done = std::move(done), s = r.status()]() mutable { done(s); });
-                return;
-              }
-              done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
-            });
+        Call(key, protocol::kDatabaseInitializeMethod, req.SerializeAsString(),
+             [this, alive, key, why, process_us, initializing,
+              done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+               if (alive.expired()) {
+                 lifecycle_.CloseDatabaseInstance(key, TerminationEvent::kUnmount, [](auto) {});
+                 return;
+               }
+               // Where an open's time goes (docs/performance.md, the rotate-root breakdown).
+               Log(LogLevel::kDebug, "database instance opened",
+                   {{"instance_us", process_us}, {"initialize_us", MicrosSince(initializing)}});
+               v5::InitializeResponse resp;
+               if (r.ok() && !resp.ParseFromString(*r)) {
+                 r = absl::InternalError("the database plugin sent a malformed Initialize reply");
+               }
+               if (!r.ok()) {
+                 CloseInstance(key, why,
+                               [done = std::move(done), s = r.status()]() mutable { done(s); });
+                 return;
+               }
+               done(std::make_pair(key, FromStruct(resp.config_data()).dump()));
+             });
       });
 }
 
@@ -964,16 +985,37 @@ void DatabaseEngine::GetConnection(const std::string& name, KeyCallback done) {
     return;
   }
   std::weak_ptr<bool> alive = alive_;
+  const uint64_t generation = changes_[name].generation;
   // Vault's GetConnection always verifies.
   OpenInstance(**config, (*config)->connection_details.dump(), /*verify=*/true,
                TerminationEvent::kConnectionChange,
-               [this, alive, name,
+               [this, alive, name, generation,
                 finish](absl::StatusOr<std::pair<std::string, std::string>> opened) mutable {
                  if (alive.expired()) return;
                  if (!opened.ok()) return finish(opened.status());
+                 const Changes& changes = changes_[name];
+                 if (changes.generation != generation) {
+                   // Cleared or replaced while it opened (a config write or delete, a reset, a
+                   // reload, a rollback, an unmount): this instance may hold what that event ended.
+                   // It is closed as that event's, and its waiters look again.
+                   std::vector<KeyCallback> waiters = std::move(connecting_[name]);
+                   connecting_.erase(name);
+                   CloseInstance(opened->first, changes.last,
+                                 [this, alive, name, waiters = std::move(waiters)]() mutable {
+                                   if (alive.expired()) return;
+                                   for (KeyCallback& w : waiters) GetConnection(name, std::move(w));
+                                 });
+                   return;
+                 }
                  connections_[name].key = opened->first;
                  finish(opened->first);
                });
+}
+
+void DatabaseEngine::Changed(const std::string& name, TerminationEvent why) {
+  Changes& c = changes_[name];
+  ++c.generation;
+  c.last = why;
 }
 
 void DatabaseEngine::CloseInstance(const std::string& key, TerminationEvent why,
@@ -987,6 +1029,7 @@ void DatabaseEngine::CloseInstance(const std::string& key, TerminationEvent why,
 
 void DatabaseEngine::ClearConnection(const std::string& name, TerminationEvent why,
                                      absl::AnyInvocable<void()> done) {
+  Changed(name, why);
   auto it = connections_.find(name);
   if (it == connections_.end()) {
     env_.executor.Post(std::move(done));
@@ -1016,8 +1059,9 @@ void DatabaseEngine::CloseIfShutdown(const std::string& name, const std::string&
 }
 
 void DatabaseEngine::Cleanup(TerminationEvent why, absl::AnyInvocable<void()> done) {
-  std::vector<std::string> names;
-  for (const auto& [name, c] : connections_) names.push_back(name);
+  std::set<std::string> names;  // Cached, or being opened (closed when the open completes).
+  for (const auto& [name, c] : connections_) names.insert(name);
+  for (const auto& [name, w] : connecting_) names.insert(name);
   auto left = std::make_shared<size_t>(names.size() + 1);
   std::weak_ptr<bool> alive = alive_;
   // Then the plugin processes the lifecycle kept idle after earlier closes stop too: the
@@ -1035,6 +1079,21 @@ void DatabaseEngine::Cleanup(TerminationEvent why, absl::AnyInvocable<void()> do
 }
 
 // ---- rotate-root/:name -----------------------------------------------------------------------
+
+namespace {
+
+// The time each step of a rotation took, logged at debug level when it ends (where the time
+// goes: docs/performance.md, "Database rotate-root breakdown").
+struct StepTimes {
+  absl::Duration last;
+  std::vector<std::pair<std::string, std::string>> fields;
+  void Step(const char* name, absl::Duration now) {
+    fields.emplace_back(name, absl::StrCat(absl::ToInt64Microseconds(now - last)));
+    last = now;
+  }
+};
+
+}  // namespace
 
 void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCallback done) {
   auto fail = [this, &done](absl::Status s) {
@@ -1057,17 +1116,50 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
     return fail(BareError("unable to rotate root credentials: no password in configuration"));
   }
   std::weak_ptr<bool> alive = alive_;
+  auto times = std::make_shared<StepTimes>();
+  times->last = env_.clock.MonotonicNow();
   // 3. The connection.
-  GetConnection(name, [this, alive, name, config, username, old_password,
+  GetConnection(name, [this, alive, name, config, username, old_password, times,
                        done = std::move(done)](absl::StatusOr<std::string> key) mutable {
     if (alive.expired()) return;
     if (!key.ok()) return done(BareError(key.status().message()));
+    times->Step("connection_us", env_.clock.MonotonicNow());
     const std::string k = *key;
+    // The connection is handed over asynchronously: another rotation may have taken its lock
+    // since, or an event cleared it. Then wait for that rotation (or not) and start over, so the
+    // config (the old password the WAL records) is read under the lock, never before it (found
+    // by the simulator, seed 6492 of the rotation scenario: two rotate-roots on one connection
+    // ran at once and the stored root credential stopped logging in).
+    auto it = connections_.find(name);
+    if (it == connections_.end() || it->second.key != k || it->second.rotating) {
+      auto again = [this, alive, name, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        RotateRoot(name, std::move(done));
+      };
+      if (it != connections_.end() && it->second.rotating) {
+        it->second.after_rotation.push_back(std::move(again));
+      } else {
+        env_.executor.Post(std::move(again));
+      }
+      return;
+    }
+    absl::StatusOr<std::optional<Config>> reloaded = LoadConfig(name);
+    if (!reloaded.ok()) return done(reloaded.status());
+    if (!reloaded->has_value() || (*reloaded)->Detail("username") != username ||
+        (*reloaded)->Detail("password") != old_password) {
+      // Changed between the first read and the lock: start over on what is stored now.
+      env_.executor.Post([this, alive, name, done = std::move(done)]() mutable {
+        if (alive.expired()) return;
+        RotateRoot(name, std::move(done));
+      });
+      return;
+    }
+    config = **reloaded;
     // 4. The write lock, and the deferred cleanup that runs on every exit from here: the
     // instance used is closed and uncached, then waiting requests go on.
-    connections_[name].rotating = true;
+    it->second.rotating = true;
     auto shared_done = std::make_shared<lifecycle::ResponseCallback>(std::move(done));
-    auto finish = [this, alive, name, k, shared_done](absl::StatusOr<lifecycle::Reply> r) {
+    auto finish = [this, alive, name, k, shared_done, times](absl::StatusOr<lifecycle::Reply> r) {
       if (alive.expired()) return;
       std::vector<absl::AnyInvocable<void()>> waiters;
       if (auto it = connections_.find(name); it != connections_.end() && it->second.key == k) {
@@ -1080,12 +1172,23 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
         for (auto& w : waiters) w();
         return (*shared_done)(std::move(r));
       }
-      CloseInstance(
-          k, TerminationEvent::kRootRotation,
-          [this, alive, waiters = std::move(waiters), shared_done, r = std::move(r)]() mutable {
-            for (auto& w : waiters) w();
-            (*shared_done)(std::move(r));
-          });
+      CloseInstance(k, TerminationEvent::kRootRotation,
+                    [this, alive, name, times, waiters = std::move(waiters), shared_done,
+                     r = std::move(r)]() mutable {
+                      if (alive.expired()) return;
+                      times->Step("close_us", env_.clock.MonotonicNow());
+                      times->fields.emplace_back("connection", name);
+                      Log(LogLevel::kDebug, "rotate-root timing", std::move(times->fields));
+                      const bool rotated = r.ok();
+                      for (auto& w : waiters) w();
+                      (*shared_done)(std::move(r));
+                      // The closed instance's successor, opened now with the stored (new) password,
+                      // so the next request finds it ready; a request that comes first joins this
+                      // open. A failed rotation leaves it to the next request, as Vault does.
+                      if (rotated && options_.reopen_after_rotation) {
+                        GetConnection(name, [](absl::StatusOr<std::string>) {});
+                      }
+                    });
     };
     // 5-6. The new password, in memory.
     const std::string new_password = NewPassword();
@@ -1104,6 +1207,7 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
     const bool skip_wal =
         static_cast<bool>(BW_PLANTED_BUG_IN(env_.failpoints, "bug.database.rotate_without_wal"));
     if (put.ok() && !skip_wal) put = storage_.Put(wal_key, wal.dump());
+    times->Step("wal_put_us", env_.clock.MonotonicNow());
     if (!put.ok()) return finish(put);
     // 8. UpdateUser on the root user.
     faultinject::Action before =
@@ -1123,8 +1227,9 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
     }
     Call(
         k, protocol::kDatabaseUpdateUserMethod, req.SerializeAsString(),
-        [this, alive, name, config, wal_key, finish](absl::StatusOr<std::string> r) mutable {
+        [this, alive, name, config, wal_key, finish, times](absl::StatusOr<std::string> r) mutable {
           if (alive.expired()) return;
+          times->Step("update_user_us", env_.clock.MonotonicNow());
           // Applied, but the reply is lost (a timeout): the WAL stays for the rollback.
           faultinject::Action lost =
               BW_FAILPOINT_IN(env_.failpoints, "database.rotate_root.update_user_reply");
@@ -1142,6 +1247,7 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
           absl::Status stored = AtFailpoint(store) == Step::kFail
                                     ? store.ToStatus("database.rotate_root.store_config")
                                     : StoreConfig(name, config);
+          times->Step("store_config_us", env_.clock.MonotonicNow());
           if (!stored.ok()) return finish(stored);
           // 11. The WAL is done with; failing to delete it is only a warning.
           faultinject::Action del =
@@ -1150,6 +1256,7 @@ void DatabaseEngine::RotateRoot(const std::string& name, lifecycle::ResponseCall
           absl::Status deleted = AtFailpoint(del) == Step::kFail
                                      ? del.ToStatus("database.rotate_root.delete_wal")
                                      : storage_.Delete(wal_key);
+          times->Step("delete_wal_us", env_.clock.MonotonicNow());
           if (!deleted.ok()) {
             Log(LogLevel::kWarn, "unable to delete WAL",
                 {{"connection", name}, {"error", deleted.ToString()}});
@@ -1269,8 +1376,9 @@ void DatabaseEngine::RollbackRootWal(const std::string& wal_json,
                          if (alive.expired()) return;
                          if (!opened.ok()) return done(opened.status());
                          const std::string k = opened->first;
-                         connections_[name].key =
-                             k;  // Cached under the name, then cleared on return.
+                         // Cached under the name, then cleared on return.
+                         Changed(name, TerminationEvent::kWalRollback);
+                         connections_[name].key = k;
                          v5::UpdateUserRequest req;
                          req.set_username(username);
                          req.set_credential_type(0);

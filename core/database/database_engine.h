@@ -53,6 +53,10 @@ inline constexpr char kRotateRootWalKind[] = "rotateRootWALKey";
 
 struct DatabaseEngineOptions {
   absl::Duration rollback_min_age = kRootRollbackMinAge;
+  // After a successful rotate-root has closed its instance (Vault's rule), open the next one at
+  // once in the background (logging in with the new password), so the next request finds it
+  // ready. Off: the next request opens it, as Vault does.
+  bool reopen_after_rotation = true;
 };
 
 class DatabaseEngine final : public lease::LeaseBackend {
@@ -148,6 +152,8 @@ class DatabaseEngine final : public lease::LeaseBackend {
   absl::StatusOr<std::optional<Role>> LoadRole(const std::string& name);
   std::string NewPassword();
   std::string NewId();
+  // Microseconds from `start` to now, by the Env's monotonic clock (for debug timings).
+  std::string MicrosSince(absl::Duration start) const;
   void Log(LogLevel level, std::string message,
            std::vector<std::pair<std::string, std::string>> fields = {});
 
@@ -160,6 +166,15 @@ class DatabaseEngine final : public lease::LeaseBackend {
   const DatabaseEngineOptions options_;
   std::map<std::string, Connection> connections_;               // By config name.
   std::map<std::string, std::vector<KeyCallback>> connecting_;  // By config name.
+  // By config name: bumped whenever the connection's cached instance is cleared or replaced
+  // (with the event that did it), so that an open in flight at that moment is known to be stale
+  // when it completes: it is closed, and its waiters look again.
+  struct Changes {
+    uint64_t generation = 0;
+    lifecycle::TerminationEvent last = lifecycle::TerminationEvent::kConnectionChange;
+  };
+  std::map<std::string, Changes> changes_;
+  void Changed(const std::string& name, lifecycle::TerminationEvent why);
   bool rolling_back_ = false;
   // The caller of the pass in flight (Rollback). It is answered when the pass ends, or by the
   // destructor when the engine goes away first (a seal or step-down in the middle of a pass

@@ -390,11 +390,50 @@ void LifecycleManager::RecordFailure(const std::string& runner_key, const std::s
   b.next_start_allowed = env_.clock.MonotonicNow() + delay;
 }
 
+std::string LifecycleManager::LaunchKey(const catalog::CatalogEntry& entry) {
+  // A planted bug for the simulator's drill (testonly builds only): entries that differ only in
+  // env or args get one runner key, so their mounts share a process.
+  if ((!entry.env.empty() || !entry.args.empty()) &&
+      BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.runner_key_ignores_env_args")) {
+    catalog::CatalogEntry without = entry;
+    without.env.clear();
+    without.args.clear();
+    return RunnerKey(without);
+  }
+  return RunnerKey(entry);
+}
+
+bool LifecycleManager::TakeRunningProcess(
+    const std::string& key, absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>& done) {
+  for (auto& [id, p] : processes_) {
+    if (p->runner_key != key || p->phase != Process::Phase::kRunning || !p->multiplexed) continue;
+    EndIdle(*p);  // Taken: no longer stopped at the end of its idle period.
+    env_.executor.Post([done = std::move(done), id = id]() mutable { done(id); });
+    return true;
+  }
+  return false;
+}
+
 void LifecycleManager::AcquireProcess(const std::string& path,
                                       absl::AnyInvocable<void(absl::StatusOr<uint64_t>)> done) {
   MountState& m = *mounts_.at(path);
+  // A database instance joins a running multiplexed process of its runner config without the
+  // artifact being opened and hashed again: that process's executable was opened, verified and
+  // run from that one descriptor at launch, a later change to the file on disk cannot change
+  // what it runs, and the runner key holds the catalog's sha256, so a re-registration with
+  // other bytes never matches it (docs/database.md, "Opening an instance").
+  if (m.entry.type == catalog::PluginType::kDatabase) {
+    absl::StatusOr<catalog::CatalogEntry> entry =
+        catalog_.GetForReuse(m.entry.type, m.entry.plugin_name, m.entry.plugin_version);
+    if (entry.ok() && TakeRunningProcess(LaunchKey(*entry), done)) return;
+  }
+  const absl::Duration verifying = env_.clock.MonotonicNow();
   absl::StatusOr<catalog::LaunchSpec> spec =
       catalog_.GetForLaunch(m.entry.type, m.entry.plugin_name, m.entry.plugin_version);
+  Log(LogLevel::kDebug, "plugin artifact checked for launch",
+      {{"mount", path},
+       {"verify_us",
+        absl::StrCat(absl::ToInt64Microseconds(env_.clock.MonotonicNow() - verifying))}});
   if (!spec.ok()) {
     m_launch_failures_->Add({{"plugin", m.entry.plugin_name}}, 1);
     env_.executor.Post(
@@ -404,23 +443,10 @@ void LifecycleManager::AcquireProcess(const std::string& path,
                                                        "\""))]() mutable { done(status); });
     return;
   }
-  std::string key = RunnerKey(spec->entry);
-  // A planted bug for the simulator's drill (testonly builds only): entries that differ only in
-  // env or args get one runner key, so their mounts share a process.
-  if ((!spec->entry.env.empty() || !spec->entry.args.empty()) &&
-      BW_PLANTED_BUG_IN(env_.failpoints, "bug.lifecycle.runner_key_ignores_env_args")) {
-    catalog::CatalogEntry without = spec->entry;
-    without.env.clear();
-    without.args.clear();
-    key = RunnerKey(without);
-  }
+  const std::string key = LaunchKey(spec->entry);
+  if (TakeRunningProcess(key, done)) return;
   for (auto& [id, p] : processes_) {
     if (p->runner_key != key) continue;
-    if (p->phase == Process::Phase::kRunning && p->multiplexed) {
-      EndIdle(*p);  // Taken: no longer stopped at the end of its idle period.
-      env_.executor.Post([done = std::move(done), id = id]() mutable { done(id); });
-      return;
-    }
     if (p->phase == Process::Phase::kStarting) {
       // Wait to learn whether it multiplexes, then decide again.
       p->start_waiters.push_back([this, path, done = std::move(done)]() mutable {

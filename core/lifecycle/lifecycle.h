@@ -7,6 +7,8 @@
 //     broker id under which the mount's host services are offered) and Initialize.
 //   - Every start goes through Catalog::GetForLaunch, which re-hashes the artifact and hands the
 //     opened descriptor to the launcher: a swapped file is refused, never run.
+//     (A database instance that joins a running multiplexed process starts nothing, and skips
+//     the re-hash: Catalog::GetForReuse, AcquireProcess.)
 //   - Runner config (name, type, version, command, args, env, sha256, builtin) decides sharing:
 //     a process whose plugin answers MultiplexingSupport true serves every mount with the same
 //     runner config, each as an instance with its own multiplex id; otherwise one process per
@@ -233,6 +235,12 @@ class LifecycleManager {
   // Finds or starts a process for `path`'s runner config; `done` with its id.
   void AcquireProcess(const std::string& path,
                       absl::AnyInvocable<void(absl::StatusOr<uint64_t>)> done);
+  // The runner key of `entry` (and the planted bug that drops env and args from it).
+  std::string LaunchKey(const catalog::CatalogEntry& entry);
+  // If a running multiplexed process has runner key `key`, takes it (ends its idle period),
+  // posts `done` with its id and returns true; otherwise leaves `done` alone.
+  bool TakeRunningProcess(const std::string& key,
+                          absl::AnyInvocable<void(absl::StatusOr<uint64_t>)>& done);
   void OnRunnerStarted(uint64_t id, absl::StatusOr<std::unique_ptr<PluginRunner>> runner);
   void OnMultiplexingKnown(uint64_t id, absl::StatusOr<bool> multiplexed);
   void SetupInstance(const std::string& path, uint64_t process_id);

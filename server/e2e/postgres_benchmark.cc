@@ -38,6 +38,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "examples/postgres/testing/benchmark_support.h"
@@ -50,6 +51,7 @@ namespace bulwark::e2e {
 namespace {
 
 using examples::postgres::testing::BareConnection;
+using examples::postgres::testing::Percentile;
 using examples::postgres::testing::PostgresServer;
 using examples::postgres::testing::PrintReport;
 using examples::postgres::testing::RoundsFlag;
@@ -78,6 +80,7 @@ void Expect(const cli::Client& client, const cli::ApiRequest& request) {
 std::unique_ptr<PostgresServer> g_pg;
 RunningServer g_server;
 RunningServer g_vault_server;  // BULWARK_DATABASE_IDLE_GRACE=0s.
+RunningServer g_debug_server;  // As shipped, -log-level=debug: the per-step timings.
 constexpr char kVaultRootUser[] = "bench_vault_root";
 constexpr char kVaultRootPassword[] = "bench-Vault-root-0";
 
@@ -85,12 +88,13 @@ constexpr char kVaultRootPassword[] = "bench-Vault-root-0";
 // "pg" (logging in as `user`) and role "role"; returns its client.
 cli::Client StartConfigured(RunningServer& server, const std::string& dir, PostgresServer& pg,
                             const std::string& user, const std::string& password,
-                            const std::vector<std::string>& env) {
+                            const std::vector<std::string>& env,
+                            const std::string& log_level = "warn") {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir + "/plugins");
   server = StartServer(
       {"-dev", absl::StrCat("-dev-root-token-id=", kRootToken), "-dev-listen-address=127.0.0.1:0",
-       "-dev-plugin-dir=" + dir + "/plugins", "-log-level=warn"},
+       "-dev-plugin-dir=" + dir + "/plugins", "-log-level=" + log_level},
       env);
   if (server.address.empty()) Die(server.process->output());
   const std::string sha256 =
@@ -122,6 +126,21 @@ cli::Client StartConfigured(RunningServer& server, const std::string& dir, Postg
   return *std::move(client);
 }
 
+// The debug timings the engine and the lifecycle log (fields named *_us) of every line whose
+// message is `message`, into `us` as "<prefix><field without _us>".
+void CollectTimings(const std::string& output, const std::string& message,
+                    const std::string& prefix, Samples& us) {
+  for (absl::string_view line : absl::StrSplit(output, '\n')) {
+    if (!absl::StrContains(line, absl::StrCat(": ", message, " "))) continue;
+    for (absl::string_view token : absl::StrSplit(line, ' ')) {
+      std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(token, '=');
+      double value = 0;
+      if (!absl::ConsumeSuffix(&kv.first, "_us") || !absl::SimpleAtod(kv.second, &value)) continue;
+      us[absl::StrCat(prefix, kv.first)].push_back(value);
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
   const int rounds = RoundsFlag(argc, argv, kRoundsDefault, "postgres_benchmark");
   // Under `bazel run` the runfiles helpers (server/testing) look in TEST_SRCDIR.
@@ -150,6 +169,14 @@ int Main(int argc, char** argv) {
   vault_client.emplace(StartConfigured(g_vault_server, TestTmpDir() + "/postgres_benchmark_vault",
                                        pg, kVaultRootUser, kVaultRootPassword,
                                        {"BULWARK_DATABASE_IDLE_GRACE=0s"}));
+  // The breakdown server: as shipped, logging at debug level, so that the engine's per-step
+  // timings of each rotation (and of each instance open) can be read from its output.
+  constexpr char kDebugRootUser[] = "bench_debug_root";
+  bare.Exec(absl::StrCat("CREATE ROLE \"", kDebugRootUser,
+                         "\" WITH LOGIN SUPERUSER PASSWORD 'bench-Debug-root-0'"));
+  std::optional<cli::Client> debug_client;
+  debug_client.emplace(StartConfigured(g_debug_server, TestTmpDir() + "/postgres_benchmark_debug",
+                                       pg, kDebugRootUser, "bench-Debug-root-0", {}, "debug"));
   const cli::ApiRequest creds = {"GET", "database/creds/role", {}, std::nullopt};
   const cli::ApiRequest rotate = {"PUT", "database/rotate-root/pg", {}, std::nullopt};
   const cli::ApiRequest reset = {"PUT", "database/reset/pg", {}, std::nullopt};
@@ -179,7 +206,9 @@ int Main(int argc, char** argv) {
         [&] { bare.Exec(absl::StrCat("ALTER ROLE \"bare-root\" WITH PASSWORD 'pw-C-", id, "'")); });
     const double http_us = TimeUs([&] { Expect(*client, rotate); });
     const double vault_us = TimeUs([&] { Expect(*vault_client, rotate); });
+    const double debug_us = TimeUs([&] { Expect(*debug_client, rotate); });
     if (round < 0) continue;
+    us["rotate-root, debug log"].push_back(debug_us);
     us["libpq ALTER ROLE"].push_back(bare_us);
     us["HTTP rotate-root"].push_back(http_us);
     us["rotate-root, grace 0s"].push_back(vault_us);
@@ -189,20 +218,47 @@ int Main(int argc, char** argv) {
   for (int round = -kWarmupRounds; round < rounds; ++round) {
     const double reset_us = TimeUs([&] { Expect(*client, reset); });
     const double open_us = TimeUs([&] { Expect(*client, rotate); });
+    // Straight after the rotation above, with no gap: the connection it closed is being
+    // reopened in the background, so this one waits for that open.
+    const double next_us = TimeUs([&] { Expect(*client, rotate); });
     if (round < 0) continue;
+    us["rotate, no gap"].push_back(next_us);
     us["HTTP reset/pg"].push_back(reset_us);
     us["rotate (conn open)"].push_back(open_us);
   }
   g_server.process->Stop(SIGTERM);
   g_vault_server.process->Stop(SIGTERM);
+  g_debug_server.process->Stop(SIGTERM);
+  // Warm-up rounds included: the split is per step, not per round.
+  Samples steps;
+  const std::string debug_output = g_debug_server.process->output();
+  CollectTimings(debug_output, "rotate-root timing", "rotate: ", steps);
+  CollectTimings(debug_output, "database instance opened", "open: ", steps);
+  CollectTimings(debug_output, "plugin artifact checked for launch", "open: artifact ", steps);
   std::printf("rounds: %d per pair (after %d warm-up rounds), interleaved\n", rounds,
               kWarmupRounds);
-  PrintReport(us,
-              {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
-               "HTTP rotate-root", "rotate-root, grace 0s", "HTTP reset/pg", "rotate (conn open)"},
-              {{"creds/role / CREATE ROLE", "HTTP creds/role", "libpq CREATE ROLE"},
-               {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"},
-               {"rotate-root grace 0s / ALTER ROLE", "rotate-root, grace 0s", "libpq ALTER ROLE"}});
+  PrintReport(
+      us,
+      {"libpq CREATE ROLE", "HTTP creds/role", "HTTP read roles/", "libpq ALTER ROLE",
+       "HTTP rotate-root", "rotate-root, grace 0s", "rotate-root, debug log", "HTTP reset/pg",
+       "rotate (conn open)", "rotate, no gap"},
+      {{"creds/role / CREATE ROLE", "HTTP creds/role", "libpq CREATE ROLE"},
+       {"rotate-root / ALTER ROLE", "HTTP rotate-root", "libpq ALTER ROLE"},
+       {"rotate-root grace 0s / ALTER ROLE", "rotate-root, grace 0s", "libpq ALTER ROLE"},
+       {"rotate-root debug log / ALTER ROLE", "rotate-root, debug log", "libpq ALTER ROLE"}});
+  // Where a rotation's time goes, by the engine's own clock, on the debug-logging server (each
+  // step's p50 and its share of the sum of the rotation steps' p50s).
+  std::printf("\nrotate-root steps on the debug server (samples, p50 us, share of the sum):\n");
+  double sum = 0;
+  for (const auto& [name, samples] : steps) {
+    if (absl::StartsWith(name, "rotate: ")) sum += Percentile(samples, 0.5);
+  }
+  for (const auto& [name, samples] : steps) {
+    const double p50 = Percentile(samples, 0.5);
+    std::printf("%-36s %5zu %10.0f", name.c_str(), samples.size(), p50);
+    if (absl::StartsWith(name, "rotate: ")) std::printf("  %5.1f%%", 100 * p50 / sum);
+    std::printf("\n");
+  }
   return 0;
 }
 
