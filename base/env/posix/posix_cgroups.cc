@@ -34,6 +34,9 @@ constexpr int kSweepLeavesMax = 4096;
 constexpr size_t kPendingMax = 1024;
 // Retries (10 ms apart) of pending removals when the manager is destroyed.
 constexpr int kShutdownRetries = 200;
+// How long, in 10 ms pauses, the start-up sweep waits for the processes it killed in a stale
+// instance to leave it: a hang guard (a process stuck in the kernel), not a speed bet.
+constexpr int kSweepRetries = 1000;
 
 std::string Errno(int err) {
   const char* desc = strerrordesc_np(err);
@@ -116,6 +119,20 @@ bool RemoveDir(const std::string& dir) {
   if (errno != EBUSY) return false;
   KillMembers(dir);
   return rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
+// RemoveDir for the sweep: what is left in a dead host's cgroup is its plugins, which
+// PR_SET_PDEATHSIG may still be killing when the next host starts. A killed process leaves its
+// cgroup only once the kernel has torn it down, so wait for that (bounded) rather than report a
+// cgroup that is about to be empty.
+bool RemoveStaleDir(const std::string& dir) {
+  for (int i = 0; i < kSweepRetries; ++i) {
+    if (RemoveDir(dir)) return true;
+    if (errno != EBUSY) return false;
+    const struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  return false;
 }
 
 // "key value" lines (memory.events, memory.oom_control): the value of `key`, or 0.
@@ -353,7 +370,7 @@ void CgroupManager::Sweep() {
       const std::string dir = absl::StrCat(root, "/", name);
       bool all = true;
       for (const std::string& leaf : SubDirs(dir, kSweepLeavesMax)) {
-        if (!RemoveDir(absl::StrCat(dir, "/", leaf))) {
+        if (!RemoveStaleDir(absl::StrCat(dir, "/", leaf))) {
           all = false;
           sweep_problems_.push_back(absl::StrCat(dir, "/", leaf, ": ", Errno(errno)));
         }

@@ -1,9 +1,9 @@
 // Cgroup placement through PosixProcessLauncher on the machine's real hierarchy: the child is in
 // its cgroup when it runs, with its limits; an OOM kill is reported as a kill at the memory
 // limit; a fork bomb stops at pids.max; the cgroup goes when the process ends; stale instances of
-// a dead owner are swept at the next Open; without cgroups the limits fall back to rlimits.
-// Real cgroups need root and a writable hierarchy: otherwise those tests skip, naming what is
-// missing.
+// a dead owner are swept at the next Open, their leftover processes killed; without cgroups the
+// limits fall back to rlimits. Real cgroups need root and a writable hierarchy: otherwise those
+// tests skip, naming what is missing.
 #include "base/env/posix/posix_cgroups.h"
 
 #include <sched.h>
@@ -19,8 +19,10 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -202,6 +204,57 @@ TEST_F(CgroupLaunchTest, ForkBombStopsAtPidsMax) {
   EXPECT_TRUE(exit_->success()) << exit_->ToString();
   // The hog itself is one of the 8.
   EXPECT_EQ(absl::StrJoin(out_, "\n"), "started 7");
+}
+
+// A host killed with SIGKILL: its plugins are still in its cgroups when the next host starts
+// (PR_SET_PDEATHSIG is on its way, or missed them). The sweep kills them and waits for the
+// kernel to take them out, then removes the cgroups: no "stale cgroup remains".
+TEST_F(CgroupLaunchTest, StaleInstanceWithLiveProcessesIsKilledAndSwept) {
+  const pid_t owner = fork();
+  if (owner == 0) {
+    pause();
+    _exit(0);
+  }
+  absl::StatusOr<std::string> dead = CgroupManager::InstanceNameOf("/proc", owner);
+  kill(owner, SIGKILL);
+  waitpid(owner, nullptr, 0);
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  // The dead host's plugin: a process placed in the leaf "kv-1" of every hierarchy.
+  const pid_t plugin = fork();
+  if (plugin == 0) {
+    pause();
+    _exit(0);
+  }
+  // Reaped as soon as it dies, as init reaps an orphaned plugin: no zombie stays behind. Killed
+  // here if the test ends before the sweep did.
+  int status = 0;
+  std::thread reaper([&] { waitpid(plugin, &status, 0); });
+  absl::Cleanup stop = [&] {
+    if (reaper.joinable()) {
+      kill(plugin, SIGKILL);
+      reaper.join();
+    }
+  };
+  std::vector<std::string> stale;
+  for (const std::string& dir : cgroups_->instance_dirs()) {
+    const std::string instance = dir.substr(0, dir.rfind('/')) + "/" + *dead;
+    stale.push_back(instance);
+    ASSERT_EQ(mkdir(instance.c_str(), 0755), 0) << instance;
+    ASSERT_EQ(mkdir((instance + "/kv-1").c_str(), 0755), 0);
+    std::ofstream(instance + "/kv-1/cgroup.procs") << plugin << "\n";
+  }
+  posix_.launcher().UseCgroups(nullptr);
+  cgroups_.reset();
+  CgroupOptions options;
+  options.parent = kParent;
+  absl::StatusOr<std::unique_ptr<CgroupManager>> again = CgroupManager::Open(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  reaper.join();  // Returns once the sweep has killed it.
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  EXPECT_GE((*again)->swept(), 1);
+  EXPECT_TRUE((*again)->sweep_problems().empty())
+      << absl::StrJoin((*again)->sweep_problems(), "; ");
+  for (const std::string& instance : stale) EXPECT_FALSE(IsDir(instance)) << instance;
 }
 
 TEST_F(CgroupLaunchTest, StaleInstanceOfADeadOwnerIsSweptAtTheNextOpen) {
