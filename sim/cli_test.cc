@@ -87,6 +87,7 @@ TEST(CliTest, JsonReportOfAPassingSweep) {
   EXPECT_EQ(report["runs"], 2);
   EXPECT_EQ(report["passed"], 2);
   EXPECT_EQ(report["failed"], 0);
+  EXPECT_EQ(report["nodes"], 0);  // No --nodes: the scenario's own.
   EXPECT_EQ(report["trace_hash"].get<std::string>().size(), 16u);
   EXPECT_GT(report["sim_to_wall_ratio"].get<double>(), 0);
   EXPECT_GT(report["checks"]["durability"].get<uint64_t>(), 0u);

@@ -321,6 +321,7 @@ std::string ReportJson(const SweepReport& report) {
   const SweepOptions& options = report.options;
   json j;
   j["scenario"] = options.scenario;
+  j["nodes"] = options.nodes;  // --nodes as given: 0 keeps the scenario's own.
   j["first_seed"] = options.first_seed;
   j["last_seed"] = options.last_seed;
   j["failpoints"] = options.failpoints;

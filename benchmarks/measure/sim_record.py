@@ -38,8 +38,9 @@ def duration(seconds):
 def row(report):
     shrunk = report.get("shrunk_lengths") or []
     checked = report.get("determinism_checked", 0)
+    nodes = report.get("nodes", 0)
     return [
-        report["scenario"],
+        report["scenario"] + (f", --nodes {nodes}" if nodes else ""),
         f"{report['first_seed']}..{report['last_seed']} ({report['runs']} runs)",
         f"{duration(report['sim_time_seconds'])} in {report['wall_seconds']:.1f} s",
         f"{report['sim_to_wall_ratio']:,.0f}x",

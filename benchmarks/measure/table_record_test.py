@@ -86,6 +86,17 @@ class SimRecordTest(unittest.TestCase):
                                            "1,007x", "20,282 (35.5 s CPU)", "200 of 200", "0",
                                            "1 (max 3)"]])
 
+    def test_a_node_count_given_is_named(self):
+        d = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        report, out = os.path.join(d, "r.json"), os.path.join(d, "sim.json")
+        with open(report, "w") as f:
+            json.dump(dict(self.REPORT, nodes=3), f)
+        r = subprocess.run(["/usr/bin/python3", SIM, f"--out={out}", "--command=bazel run //sim",
+                            report], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            self.assertEqual(json.load(f)["rows"][0][0], "default, --nodes 3")
+
     def test_not_a_sim_report_is_refused(self):
         d = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
         report = os.path.join(d, "r.json")
