@@ -53,6 +53,7 @@
 #include "absl/time/time.h"
 #include "base/env/posix/posix_env.h"
 #include "base/log/log.h"
+#include "base/memory/malloc_tuning.h"
 #include "base/status/status_macros.h"
 #include "base/storage/in_memory_storage.h"
 #include "benchmarks/measure/placement.h"
@@ -1493,8 +1494,10 @@ bool ParseFlags(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace bulwark::bench;  // NOLINT: main only.
   if (!ParseFlags(argc, argv)) return 2;
-  // As `bulwark server` does (server/server.cc ServerMain): abseil's deadlock graph off.
+  // As `bulwark server` does (server/server.cc ServerMain): abseil's deadlock graph off, malloc
+  // keeping freed message memory.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  bulwark::TuneMallocForMessages();
   absl::Status status;
   if (g_options.arm == "bulwark") {
     absl::StatusOr<nlohmann::json> out = RunBulwarkArm();

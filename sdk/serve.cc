@@ -41,6 +41,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "base/memory/malloc_tuning.h"
 #include "base/status/status_macros.h"
 #include "faultinject/failpoint.h"
 #include "proto/goplugin/grpc_broker.grpc.pb.h"
@@ -762,6 +763,9 @@ int internal::ServeDispatch(DispatchMaker make_dispatch, ServeOptions options) {
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) {
     return Fail(&log, "options", valid);
   }
+  // Request and response messages of tens of KiB, allocated and freed per call: keep the freed
+  // memory instead of giving it back to the kernel after every call (malloc_tuning.h).
+  TuneMallocForMessages();
   // A multiplexed plugin under a host without the shared host connection (Vault) holds one
   // descriptor per mount; the usual soft limit of 1024 would end it near 1000 mounts. Go
   // programs raise their soft limit to the hard one at start (Go 1.19), so Go plugins have that

@@ -36,6 +36,7 @@
 #include "base/env/posix/posix_env.h"
 #include "base/env/posix/posix_process_sampler.h"
 #include "base/env/posix/posix_random.h"
+#include "base/memory/malloc_tuning.h"
 #include "base/metrics/metrics.h"
 #include "base/storage/in_memory_storage.h"
 #include "core/ha/cluster_ca.h"
@@ -828,6 +829,9 @@ int ServerMain(const std::vector<std::string>& args) {
   // call) also updates a process-wide deadlock graph: ~5% of a plugin call's host instructions
   // (docs/performance.md, "Host-side hand-offs"). A debugging aid, off as in the SDK's plugins.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Plugin calls move messages of tens of KiB: keep freed memory for the next one instead of
+  // trimming after each (base/memory/malloc_tuning.h).
+  TuneMallocForMessages();
   absl::StatusOr<config::ServerConfig> config = LoadConfig(*flags);
   if (!config.ok()) return Fail(config.status().message());
   // Failpoints for crash tests of real processes (docs/simulation.md): only when

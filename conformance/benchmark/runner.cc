@@ -59,6 +59,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "base/crypto/sha256.h"
+#include "base/memory/malloc_tuning.h"
 #include "base/status/status_macros.h"
 #include "benchmarks/measure/proc_memory.h"
 #include "benchmarks/measure/record.h"
@@ -778,6 +779,9 @@ int Main(int argc, char** argv) {
   Plan plan;
   std::optional<int> rounds, calls, min_calls;
   std::string workloads;
+  // The host's side of every call as in `bulwark server`: freed message memory kept for the
+  // next call (base/memory/malloc_tuning.h).
+  TuneMallocForMessages();
   int only_round = -1;       // A round process: measure this round only (RunRoundsInProcesses).
   std::set<int> skip_sides;  // A round process: sides that failed in an earlier round.
   bool one_process = false;

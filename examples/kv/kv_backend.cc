@@ -1,6 +1,7 @@
 // The key/value backend: validation, then one storage call per request.
 #include "examples/kv/kv_backend.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/json/fast_json.h"
 #include "base/status/status_macros.h"
 #include "protocol/handshake.h"
 
@@ -114,7 +116,13 @@ void KvBackend::Cleanup() { sdk::Log(log_, LogLevel::kDebug, "kv backend cleaned
 sdk::HandleResult KvBackend::Read(absl::string_view key) {
   ASSIGN_OR_RETURN(std::optional<sdk::StorageEntry> entry, storage_->Get(key));
   if (!entry.has_value()) return std::optional<sdk::Response>();
-  nlohmann::json data = nlohmann::json::parse(entry->value, nullptr, /*allow_exceptions=*/false);
+  // simdjson first (a value of tens of KiB parses ~10x faster); what it declines, nlohmann reads
+  // (its discarded value on bad input is not an object, reported below). The stored value came
+  // from a request no deeper than the SDK's limit.
+  std::optional<nlohmann::json> fast = ParseJsonFast(entry->value, sdk::kRequestDataDepthMax);
+  nlohmann::json data =
+      fast.has_value() ? *std::move(fast)
+                       : nlohmann::json::parse(entry->value, nullptr, /*allow_exceptions=*/false);
   if (!data.is_object()) {
     return sdk::InternalError(
         absl::StrCat("the stored entry for key ", Quote(key), " is not a JSON object"));
@@ -138,7 +146,9 @@ sdk::HandleResult KvBackend::Write(absl::string_view key, const nlohmann::json& 
           absl::StrCat("field name ", Quote(name), " must be 1 to ", kFieldNameBytesMax, " bytes"));
     }
   }
-  std::string value = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Byte for byte what nlohmann's dump(-1, ' ', false, replace) writes, without escaping one
+  // byte at a time.
+  std::string value = DumpJsonCompact(data);
   if (value.size() > kValueBytesMax) {
     return sdk::CodedError(
         413, absl::StrCat("the value is ", value.size(), " bytes of JSON, more than the limit of ",
