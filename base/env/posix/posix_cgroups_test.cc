@@ -124,6 +124,35 @@ class CgroupLaunchTest : public ::testing::Test {
     return posix_.loop().RunUntil([this] { return exit_.has_value(); }, kHangGuard);
   }
 
+  // A child that waits to be killed.
+  static pid_t ForkPaused() {
+    const pid_t child = fork();
+    if (child == 0) {
+      pause();
+      _exit(0);
+    }
+    return child;
+  }
+
+  // The instance name of a host that has ended: a child's, read while it lived, then reaped.
+  static absl::StatusOr<std::string> DeadOwnerInstance() {
+    const pid_t child = ForkPaused();
+    absl::StatusOr<std::string> name = CgroupManager::InstanceNameOf("/proc", child);
+    kill(child, SIGKILL);
+    waitpid(child, nullptr, 0);
+    return name;
+  }
+
+  // Opens a new manager, as the next host's start does (which sweeps). A second host instance
+  // in this process would have the same name: ours is dropped first, as a restarted host's was.
+  absl::StatusOr<std::unique_ptr<CgroupManager>> Reopen() {
+    posix_.launcher().UseCgroups(nullptr);
+    cgroups_.reset();
+    CgroupOptions options;
+    options.parent = kParent;
+    return CgroupManager::Open(options);
+  }
+
   std::string Hog() const {
     return absl::StrCat(getenv("TEST_SRCDIR"), "/bulwark/base/env/posix/cgroup_hog");
   }
@@ -210,21 +239,10 @@ TEST_F(CgroupLaunchTest, ForkBombStopsAtPidsMax) {
 // (PR_SET_PDEATHSIG is on its way, or missed them). The sweep kills them and waits for the
 // kernel to take them out, then removes the cgroups: no "stale cgroup remains".
 TEST_F(CgroupLaunchTest, StaleInstanceWithLiveProcessesIsKilledAndSwept) {
-  const pid_t owner = fork();
-  if (owner == 0) {
-    pause();
-    _exit(0);
-  }
-  absl::StatusOr<std::string> dead = CgroupManager::InstanceNameOf("/proc", owner);
-  kill(owner, SIGKILL);
-  waitpid(owner, nullptr, 0);
+  absl::StatusOr<std::string> dead = DeadOwnerInstance();
   ASSERT_TRUE(dead.ok()) << dead.status();
   // The dead host's plugin: a process placed in the leaf "kv-1" of every hierarchy.
-  const pid_t plugin = fork();
-  if (plugin == 0) {
-    pause();
-    _exit(0);
-  }
+  const pid_t plugin = ForkPaused();
   // Reaped as soon as it dies, as init reaps an orphaned plugin: no zombie stays behind. Killed
   // here if the test ends before the sweep did.
   int status = 0;
@@ -243,11 +261,7 @@ TEST_F(CgroupLaunchTest, StaleInstanceWithLiveProcessesIsKilledAndSwept) {
     ASSERT_EQ(mkdir((instance + "/kv-1").c_str(), 0755), 0);
     std::ofstream(instance + "/kv-1/cgroup.procs") << plugin << "\n";
   }
-  posix_.launcher().UseCgroups(nullptr);
-  cgroups_.reset();
-  CgroupOptions options;
-  options.parent = kParent;
-  absl::StatusOr<std::unique_ptr<CgroupManager>> again = CgroupManager::Open(options);
+  absl::StatusOr<std::unique_ptr<CgroupManager>> again = Reopen();
   ASSERT_TRUE(again.ok()) << again.status();
   reaper.join();  // Returns once the sweep has killed it.
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
@@ -258,15 +272,7 @@ TEST_F(CgroupLaunchTest, StaleInstanceWithLiveProcessesIsKilledAndSwept) {
 }
 
 TEST_F(CgroupLaunchTest, StaleInstanceOfADeadOwnerIsSweptAtTheNextOpen) {
-  // A dead owner: a child's instance name, read while it lived, then reaped.
-  const pid_t child = fork();
-  if (child == 0) {
-    pause();
-    _exit(0);
-  }
-  absl::StatusOr<std::string> dead = CgroupManager::InstanceNameOf("/proc", child);
-  kill(child, SIGKILL);
-  waitpid(child, nullptr, 0);
+  absl::StatusOr<std::string> dead = DeadOwnerInstance();
   ASSERT_TRUE(dead.ok()) << dead.status();
   // Another pid namespace's instance is never touched.
   const std::string foreign = "1-12345-678";
@@ -278,13 +284,7 @@ TEST_F(CgroupLaunchTest, StaleInstanceOfADeadOwnerIsSweptAtTheNextOpen) {
     ASSERT_EQ(mkdir((root + "/" + *dead + "/kv-3").c_str(), 0755), 0);
     ASSERT_EQ(mkdir((root + "/" + foreign).c_str(), 0755), 0);
   }
-  // A second host instance in this process would have the same name: drop ours first, as a
-  // restarted host would have.
-  posix_.launcher().UseCgroups(nullptr);
-  cgroups_.reset();
-  CgroupOptions options;
-  options.parent = kParent;
-  absl::StatusOr<std::unique_ptr<CgroupManager>> again = CgroupManager::Open(options);
+  absl::StatusOr<std::unique_ptr<CgroupManager>> again = Reopen();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_GE((*again)->swept(), 1);
   EXPECT_TRUE((*again)->sweep_problems().empty())
