@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "benchmarks/measure/placement.h"
 #include "benchmarks/measure/proc_memory.h"
 #include "benchmarks/measure/record.h"
@@ -78,6 +79,15 @@ TEST(RecordTest, ATableRecordNamesItsCommandMachineAndBuild) {
   EXPECT_TRUE(j["build"].contains("compilation_mode"));
   EXPECT_TRUE(absl::EndsWith(j["started"].get<std::string>(), "Z"));
   EXPECT_FALSE(WriteTableRecord("/nonexistent-dir/record.json", record).ok());
+}
+
+TEST(RecordTest, ARecordNamesWhenTheRunStartedNotWhenItWasWritten) {
+  // The process (this test binary) started before this sleep; the record is written after it.
+  absl::SleepFor(absl::Milliseconds(1100));
+  const std::string written = UtcNow();
+  const nlohmann::json j = TableRecordJson(TableRecord{});
+  // Both are "YYYY-MM-DDTHH:MM:SSZ", so they order as strings.
+  EXPECT_LT(j["started"].get<std::string>(), written);
 }
 
 TEST(RoundsTest, ArmsTakeTurnsGoingFirst) {

@@ -51,12 +51,29 @@ std::string UtcNow() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
 }
 
+namespace {
+
+// The time and the machine (its load average) as the process started, so that a record names
+// when its run began and the load it began under, not when it was written at the end.
+struct ProcessStart {
+  std::string time = UtcNow();
+  nlohmann::json machine = MachineDescription();
+};
+const ProcessStart& Started() {
+  static const ProcessStart* const start = new ProcessStart();
+  return *start;
+}
+// Taken during static initialisation, before main runs the benchmark.
+[[maybe_unused]] const ProcessStart& kTakenAtLoad = Started();
+
+}  // namespace
+
 nlohmann::json TableRecordJson(const TableRecord& record) {
   return {
-      {"format", kTableRecordFormat},    {"benchmark", record.benchmark},
-      {"command", record.command},       {"started", UtcNow()},
-      {"machine", MachineDescription()}, {"build", BuildDescription()},
-      {"columns", record.columns},       {"rows", record.rows},
+      {"format", kTableRecordFormat}, {"benchmark", record.benchmark},
+      {"command", record.command},    {"started", Started().time},
+      {"machine", Started().machine}, {"build", BuildDescription()},
+      {"columns", record.columns},    {"rows", record.rows},
       {"notes", record.notes},
   };
 }

@@ -101,24 +101,28 @@ def main(argv):
     parser.add_argument("--note", action="append", default=[])
     parser.add_argument("--notes-from-text", action="store_true")
     args = parser.parse_args(argv)
+    # Before stdin: at the head of a pipe this runs as the benchmark starts, so the record names
+    # when the run began and the load it began under.
+    started, machine_then = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), machine()
     try:
         columns, rows, other = parse(sys.stdin.read())
     except ValueError as e:
         print(f"table_record: {e}", file=sys.stderr)
         return 2
     write(args.out, args.benchmark, args.command, args.build, columns, rows,
-          args.note + (other if args.notes_from_text else []))
+          args.note + (other if args.notes_from_text else []), started, machine_then)
     return 0
 
 
-def write(out, benchmark, command, build, columns, rows, notes):
-    """Writes the record to `out` (replaced whole: a temporary file renamed over it)."""
+def write(out, benchmark, command, build, columns, rows, notes, started=None, machine_then=None):
+    """Writes the record to `out` (replaced whole: a temporary file renamed over it). `started`
+    and `machine_then` are the run's start and the machine then; by default, now."""
     record = {
         "format": FORMAT,
         "benchmark": benchmark,
         "command": command,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
+        "started": started or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_then or machine(),
         "build": {"compilation_mode": build, "optimised": build == "opt"},
         "columns": columns,
         "rows": rows,
