@@ -116,7 +116,7 @@ void KvBackend::Cleanup() { sdk::Log(log_, LogLevel::kDebug, "kv backend cleaned
 sdk::HandleResult KvBackend::Read(absl::string_view key) {
   ASSIGN_OR_RETURN(std::optional<sdk::StorageEntry> entry, storage_->Get(key));
   if (!entry.has_value()) return std::optional<sdk::Response>();
-  // simdjson first (a value of tens of KiB parses ~10x faster); what it declines, nlohmann reads
+  // simdjson first (nlohmann parses a byte at a time); what it declines, nlohmann reads
   // (its discarded value on bad input is not an object, reported below). The stored value came
   // from a request no deeper than the SDK's limit.
   std::optional<nlohmann::json> fast = ParseJsonFast(entry->value, sdk::kRequestDataDepthMax);
