@@ -23,6 +23,11 @@ absl::string_view FileTypeName(FileType type) {
   return "unknown";
 }
 
+absl::StatusOr<std::unique_ptr<ExecutableFile>> ExecutableFile::ShareSealed() const {
+  return absl::UnimplementedError(
+      absl::StrCat(path(), ": this file's bytes are not a sealed copy, so they are read again"));
+}
+
 absl::StatusOr<std::string> FileSystem::ReadFile(absl::string_view path, uint64_t size_max) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file, OpenForRead(path));
   std::string out;

@@ -25,6 +25,12 @@ struct FileInfo {
   uint64_t size = 0;
   uint32_t uid = 0;
   uint32_t gid = 0;
+  // Which file this is and when its content or metadata last changed (st_dev, st_ino and
+  // st_ctim: writes, truncation, chmod, chown, links and renames all move the change time, and
+  // no caller can set it back). All 0 where the file system does not say (the simulated one).
+  uint64_t device = 0;
+  uint64_t inode = 0;
+  int64_t change_time_ns = 0;
 };
 
 // Error codes shared by every FileSystem method, mapped from the POSIX errno in production:
@@ -58,6 +64,12 @@ class ExecutableFile : public ReadableFile {
  public:
   // The path the file was opened from (for messages only: it may name another file by now).
   virtual const std::string& path() const = 0;
+
+  // Another handle on the very bytes this one has read (hashed) and would execute, for a later
+  // launch that need not read them again. Only where those bytes can no longer change (a sealed
+  // copy); call it after reading them. kUnimplemented everywhere else (the default: the
+  // simulated file system and the original file, which a writer could still change).
+  virtual absl::StatusOr<std::unique_ptr<ExecutableFile>> ShareSealed() const;
 };
 
 // A file being written from the start. Thread-compatible.

@@ -84,10 +84,18 @@ absl::StatusOr<std::string> HashFile(ReadableFile& file, absl::string_view path_
   return crypto::HexEncode(hasher.Finish());
 }
 
-absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
-                                            absl::string_view command,
-                                            absl::string_view expected_sha256_hex,
-                                            crypto::SshMessageHasher* signature_hasher) {
+namespace {
+
+// What every check but the hash established: the resolved path, the open file and its Stat.
+struct CheckedFile {
+  std::string real;
+  std::unique_ptr<ExecutableFile> file;
+  FileInfo info;
+};
+
+// OpenArtifact's checks up to (not including) the hash.
+absl::StatusOr<CheckedFile> OpenChecked(FileSystem& fs, const ArtifactPolicy& policy,
+                                        absl::string_view command) {
   const std::string& dir = policy.plugin_directory;
   if (dir.empty()) {
     return CatalogStatus(absl::StatusCode::kFailedPrecondition,
@@ -198,22 +206,102 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
                                       " bytes; raise artifact_bytes_max or ship a smaller "
                                       "plugin"));
   }
-  ASSIGN_OR_RETURN(std::string actual,
-                   HashFile(**file, *real, policy.artifact_bytes_max, signature_hasher));
+  return CheckedFile{*std::move(real), *std::move(file), *opened};
+}
+
+// Hashes the checked file and compares; the OpenedArtifact on a match.
+absl::StatusOr<OpenedArtifact> HashChecked(CheckedFile checked, const ArtifactPolicy& policy,
+                                           absl::string_view command,
+                                           absl::string_view expected_sha256_hex,
+                                           crypto::SshMessageHasher* signature_hasher) {
+  ASSIGN_OR_RETURN(std::string actual, HashFile(*checked.file, checked.real,
+                                                policy.artifact_bytes_max, signature_hasher));
   // The failpoint is a planted bug for the simulator's drill (compiled into testonly builds only):
   // it skips this check, so a swapped artifact would run.
   if (actual != expected_sha256_hex &&
       !BW_PLANTED_BUG_IN(policy.failpoints, "bug.catalog.skip_hash_check")) {
     return CatalogStatus(
         absl::StatusCode::kFailedPrecondition, CatalogError::kSha256Mismatch,
-        absl::StrCat("sha256 for command ", QuoteForMessage(command), ": ", *real, " has SHA-256 ",
-                     actual, ", not ", expected_sha256_hex,
+        absl::StrCat("sha256 for command ", QuoteForMessage(command), ": ", checked.real,
+                     " has SHA-256 ", actual, ", not ", expected_sha256_hex,
                      "; if the plugin was upgraded, register it again with the new sha256 "
                      "(sha256sum ",
-                     *real, ")"));
+                     checked.real, ")"));
   }
-  return OpenedArtifact{std::move(*real), std::move(*file), std::move(actual),
+  return OpenedArtifact{std::move(checked.real), std::move(checked.file), std::move(actual),
                         signature_hasher == nullptr ? "" : signature_hasher->Finish()};
+}
+
+// The same file, unchanged: same device and inode, and nothing moved its change time, size,
+// mode or owner. A file system that gives no identity never matches.
+bool SameUnchangedFile(const FileInfo& a, const FileInfo& b) {
+  return a.inode != 0 && a.device == b.device && a.inode == b.inode &&
+         a.change_time_ns == b.change_time_ns && a.size == b.size && a.mode == b.mode &&
+         a.uid == b.uid && a.gid == b.gid;
+}
+
+}  // namespace
+
+absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy& policy,
+                                            absl::string_view command,
+                                            absl::string_view expected_sha256_hex,
+                                            crypto::SshMessageHasher* signature_hasher) {
+  ASSIGN_OR_RETURN(CheckedFile checked, OpenChecked(fs, policy, command));
+  return HashChecked(std::move(checked), policy, command, expected_sha256_hex, signature_hasher);
+}
+
+absl::StatusOr<OpenedArtifact> VerifiedArtifacts::Open(
+    FileSystem& fs, const ArtifactPolicy& policy, absl::string_view command,
+    absl::string_view expected_sha256_hex,
+    std::optional<crypto::SshHashAlgorithm> signature_algorithm) {
+  ASSIGN_OR_RETURN(CheckedFile checked, OpenChecked(fs, policy, command));
+  const uint64_t now = ++clock_;
+  auto it = kept_.find(checked.real);
+  if (it != kept_.end()) {
+    Kept& kept = it->second;
+    if (kept.sha256_hex == expected_sha256_hex && kept.signature_algorithm == signature_algorithm &&
+        SameUnchangedFile(kept.info, checked.info)) {
+      absl::StatusOr<std::unique_ptr<ExecutableFile>> shared = kept.file->ShareSealed();
+      if (shared.ok()) {
+        kept.last_used = now;
+        ++reuses_;
+        return OpenedArtifact{std::move(checked.real), *std::move(shared), kept.sha256_hex,
+                              kept.signature_digest};
+      }
+    }
+    Forget(it);  // Changed, or no longer shareable: verified in full below.
+  }
+  const FileInfo info = checked.info;
+  std::optional<crypto::SshMessageHasher> hasher;
+  if (signature_algorithm.has_value()) hasher.emplace(*signature_algorithm);
+  ASSIGN_OR_RETURN(OpenedArtifact opened,
+                   HashChecked(std::move(checked), policy, command, expected_sha256_hex,
+                               hasher.has_value() ? &*hasher : nullptr));
+  // Kept only if it fits, and only as a sealed copy: bytes that could still change are not.
+  if (info.size > bytes_max_) return opened;
+  absl::StatusOr<std::unique_ptr<ExecutableFile>> shared = opened.file->ShareSealed();
+  if (!shared.ok()) return opened;
+  while (bytes_ + info.size > bytes_max_) {
+    auto oldest = kept_.begin();
+    for (auto k = kept_.begin(); k != kept_.end(); ++k) {
+      if (k->second.last_used < oldest->second.last_used) oldest = k;
+    }
+    Forget(oldest);
+  }
+  bytes_ += info.size;
+  kept_.emplace(opened.path, Kept{opened.sha256_hex, signature_algorithm, info, *std::move(shared),
+                                  opened.signature_digest, now});
+  return opened;
+}
+
+void VerifiedArtifacts::Forget(std::map<std::string, Kept>::iterator it) {
+  bytes_ -= it->second.info.size;
+  kept_.erase(it);
+}
+
+void VerifiedArtifacts::Clear() {
+  kept_.clear();
+  bytes_ = 0;
 }
 
 }  // namespace bulwark::catalog

@@ -6,6 +6,7 @@
 #define BULWARK_CORE_CATALOG_ARTIFACT_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,56 @@ absl::StatusOr<OpenedArtifact> OpenArtifact(FileSystem& fs, const ArtifactPolicy
                                             absl::string_view command,
                                             absl::string_view expected_sha256_hex,
                                             crypto::SshMessageHasher* signature_hasher = nullptr);
+
+// Verified artifacts kept between launches, so that an unchanged artifact is not hashed (and
+// copied) again at every launch. Each Open still runs every check OpenArtifact makes except the
+// hash (directory, path, confinement, regular file, permissions, size) and opens the file. When
+// the opened file is the one verified before (same device and inode) and unchanged since (same
+// change time, size, mode and owner), Open hands out another handle on the sealed copy that was
+// hashed then: those bytes cannot change, so what runs still has the pinned SHA-256, and every
+// launch of the artifact executes (and maps) the same copy. Anything else is verified in full,
+// as OpenArtifact does: a replaced, rewritten, truncated, chmod-ed or re-owned file, a different
+// expected SHA-256 or signature hash, a file system without sealed copies (ShareSealed; the
+// simulated one). Errors: OpenArtifact's. Not thread-safe.
+class VerifiedArtifacts {
+ public:
+  // Keeps sealed copies of at most `bytes_max` bytes in all (the least recently used go first);
+  // an artifact larger than that is verified at every launch. 0 keeps none.
+  explicit VerifiedArtifacts(uint64_t bytes_max) : bytes_max_(bytes_max) {}
+
+  // As OpenArtifact, with the signature hasher made here: for `signature_algorithm`, the returned
+  // signature_digest is that digest of the bytes (computed when they were hashed).
+  absl::StatusOr<OpenedArtifact> Open(
+      FileSystem& fs, const ArtifactPolicy& policy, absl::string_view command,
+      absl::string_view expected_sha256_hex,
+      std::optional<crypto::SshHashAlgorithm> signature_algorithm = std::nullopt);
+
+  // Drops every kept copy (a running plugin keeps its own mapping).
+  void Clear();
+
+  size_t kept() const { return kept_.size(); }
+  uint64_t bytes() const { return bytes_; }
+  // Opens answered from a kept copy, without hashing.
+  uint64_t reuses() const { return reuses_; }
+
+ private:
+  struct Kept {
+    std::string sha256_hex;
+    std::optional<crypto::SshHashAlgorithm> signature_algorithm;
+    FileInfo info;                         // The original file's, when it was verified.
+    std::unique_ptr<ExecutableFile> file;  // A handle on the sealed copy.
+    std::string signature_digest;
+    uint64_t last_used = 0;
+  };
+
+  void Forget(std::map<std::string, Kept>::iterator it);
+
+  const uint64_t bytes_max_;
+  std::map<std::string, Kept> kept_;  // By resolved path.
+  uint64_t bytes_ = 0;
+  uint64_t clock_ = 0;
+  uint64_t reuses_ = 0;
+};
 
 // Streams `file` through SHA-256 in kHashChunkBytes reads; lower-case hex. Refuses
 // (catalog.artifact_too_large) once more than `bytes_max` bytes have been read. Each chunk also

@@ -137,7 +137,10 @@ std::string Describe(PluginType type, absl::string_view name, absl::string_view 
 }  // namespace
 
 Catalog::Catalog(Storage& storage, FileSystem& fs, CatalogOptions options)
-    : storage_(storage), fs_(fs), options_(std::move(options)) {
+    : storage_(storage),
+      fs_(fs),
+      options_(std::move(options)),
+      verified_(options_.verified_copies_bytes_max) {
   policy_.plugin_directory = options_.plugin_directory;
   policy_.check_permissions = options_.check_permissions;
   policy_.expected_uid = options_.expected_uid;
@@ -162,6 +165,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Open(Storage& storage, FileSys
 }
 
 absl::Status Catalog::Reload() {
+  verified_.Clear();
   const std::string& prefix = options_.storage_prefix;
   absl::StatusOr<std::vector<std::string>> keys = storage_.List(prefix);
   if (!keys.ok()) return StorageError(keys.status(), absl::StrCat("list ", prefix));
@@ -247,6 +251,7 @@ absl::StatusOr<const CatalogEntry*> Catalog::FindOrNotFound(PluginType type, abs
 }
 
 absl::StatusOr<CatalogEntryView> Catalog::Register(const RegisterRequest& request) {
+  verified_.Clear();
   absl::StatusOr<RegisterRequest> validated = ValidateRegisterRequest(request);
   // A planted bug for the simulator's drill (testonly builds only): names and versions go
   // unchecked (the rest is validated with stand-ins for them), and so does the rule that a
@@ -363,6 +368,7 @@ std::vector<CatalogEntryView> Catalog::List(PluginType type) const {
 }
 
 absl::Status Catalog::Delete(PluginType type, absl::string_view name, absl::string_view version) {
+  verified_.Clear();
   RETURN_IF_ERROR(ValidateName(name));
   ASSIGN_OR_RETURN(std::string normalized, NormalizeVersion(version));
   if (IsBuiltinVersion(normalized)) {
@@ -466,7 +472,7 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
   // The launch's own verdict on the signature; under "warn" a refusal is logged, not returned.
   absl::Status signature_verdict;
   std::optional<crypto::SshSignature> signature;
-  std::optional<crypto::SshMessageHasher> signature_hasher;
+  std::optional<crypto::SshHashAlgorithm> signature_algorithm;
   if (policy != SignaturePolicy::kOff) {
     if (entry->signature.empty()) {
       signature_verdict = CatalogStatus(
@@ -479,16 +485,17 @@ absl::StatusOr<LaunchSpec> Catalog::GetForLaunch(PluginType type, absl::string_v
       if (parsed.ok()) {
         signature = *std::move(parsed);
         if (signature->hash_algorithm != crypto::SshHashAlgorithm::kSha256) {
-          signature_hasher.emplace(signature->hash_algorithm);
+          signature_algorithm = signature->hash_algorithm;
         }
       } else {
         signature_verdict = parsed.status();
       }
     }
   }
-  ASSIGN_OR_RETURN(OpenedArtifact artifact,
-                   OpenArtifact(fs_, policy_, entry->command, entry->sha256_hex,
-                                signature_hasher.has_value() ? &*signature_hasher : nullptr));
+  // Every check but the hash runs again; the hash only if the file changed since it was last
+  // verified (VerifiedArtifacts).
+  ASSIGN_OR_RETURN(OpenedArtifact artifact, verified_.Open(fs_, policy_, entry->command,
+                                                           entry->sha256_hex, signature_algorithm));
   if (signature.has_value()) {
     signature_verdict =
         VerifyEntrySignature(fs_, options_.allowed_signers_file, *signature,

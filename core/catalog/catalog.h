@@ -71,6 +71,10 @@ struct CatalogOptions {
   size_t entries_max = kCatalogEntriesDefaultMax;
   // Largest artifact that is hashed; 1..2^40.
   uint64_t artifact_bytes_max = kArtifactBytesDefaultMax;
+  // Launches reuse the sealed copy of an artifact verified before while the file is unchanged
+  // (VerifiedArtifacts), keeping copies of at most this many bytes in all; 0 hashes the
+  // artifact at every launch.
+  uint64_t verified_copies_bytes_max = kVerifiedCopiesBytesDefaultMax;
   // Plugins compiled into the server, at most kBuiltinsMax, distinct by type and name.
   std::vector<BuiltinPlugin> builtins;
   // Where in Storage the catalog lives: "" or a key prefix ending in '/'.
@@ -234,6 +238,7 @@ class Catalog {
   EntryMap builtins_;  // Key.version is "".
   EntryMap entries_;
   PinMap pins_;
+  VerifiedArtifacts verified_;  // Cleared by every Register, Delete and Reload.
 };
 
 }  // namespace bulwark::catalog

@@ -3,7 +3,10 @@
 // artifact before registration overwrites it in place, between the verification and the exec.
 // With the sealed memfd copy (the default) the verified bytes run; with the original descriptor
 // (ExecSnapshot::kOriginal, the control) the tampered bytes run, which shows the attack is real.
+// Then the verified copies kept between launches (VerifiedArtifacts): an unchanged artifact's
+// launches share one sealed copy, and any change to the file makes the next launch verify it.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -85,8 +88,10 @@ class ImmutableLaunchTest : public ::testing::Test {
     if (writer_ >= 0) close(writer_);
   }
 
-  std::unique_ptr<Catalog> Open(FileSystem& fs) {
+  std::unique_ptr<Catalog> Open(
+      FileSystem& fs, uint64_t verified_copies_bytes_max = kVerifiedCopiesBytesDefaultMax) {
     CatalogOptions options;
+    options.verified_copies_bytes_max = verified_copies_bytes_max;
     options.plugin_directory = root_ + "/plugins";
     options.signature_policy = SignaturePolicy::kRequired;
     options.allowed_signers_file = root_ + "/allowed_signers";
@@ -99,14 +104,7 @@ class ImmutableLaunchTest : public ::testing::Test {
   // Registers, verifies for launch, tampers through the early descriptor, then executes what
   // the launch verification returned. Returns the program's stdout lines.
   std::vector<std::string> RegisterTamperAndRun(Catalog& catalog) {
-    RegisterRequest r;
-    r.type = PluginType::kSecret;
-    r.name = "marker";
-    r.command = "marker";
-    r.sha256 = crypto::HexEncode(crypto::Sha256::Hash(bytes_));
-    r.signature = signature_;
-    absl::StatusOr<CatalogEntryView> view = catalog.Register(r);
-    EXPECT_TRUE(view.ok()) << view.status();
+    Register(catalog);
     absl::StatusOr<LaunchSpec> spec = catalog.GetForLaunch(PluginType::kSecret, "marker");
     EXPECT_TRUE(spec.ok()) << spec.status();
     if (!spec.ok()) return {};
@@ -133,6 +131,45 @@ class ImmutableLaunchTest : public ::testing::Test {
     EXPECT_TRUE(posix_.loop().RunUntil([&] { return exit.has_value(); }, absl::Seconds(60)));
     EXPECT_TRUE(exit.has_value() && exit->success());
     return out;
+  }
+
+  void Register(Catalog& catalog) {
+    RegisterRequest r;
+    r.type = PluginType::kSecret;
+    r.name = "marker";
+    r.command = "marker";
+    r.sha256 = crypto::HexEncode(crypto::Sha256::Hash(bytes_));
+    r.signature = signature_;
+    absl::StatusOr<CatalogEntryView> view = catalog.Register(r);
+    ASSERT_TRUE(view.ok()) << view.status();
+  }
+
+  // The inode of the sealed copy a launch would execute; 0 on error.
+  static ino_t CopyInode(const LaunchSpec& spec) {
+    const auto* file = dynamic_cast<const PosixExecutableFile*>(spec.executable.get());
+    if (file == nullptr) return 0;
+    absl::StatusOr<int> fd = file->ExecFd();
+    struct stat st;
+    if (!fd.ok() || fstat(*fd, &st) != 0) return 0;
+    return st.st_ino;
+  }
+
+  // Verifies for launch and returns the copy's inode, or 0 with a test failure.
+  ino_t LaunchInode(Catalog& catalog) {
+    absl::StatusOr<LaunchSpec> spec = catalog.GetForLaunch(PluginType::kSecret, "marker");
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    return spec.ok() ? CopyInode(*spec) : 0;
+  }
+
+  // Replaces the artifact by rename with `bytes` (a new inode, as an upgrade would).
+  void ReplaceWith(absl::string_view bytes) {
+    const std::string next = artifact_ + ".next";
+    {
+      std::ofstream out(next, std::ios::binary);
+      out << bytes;
+    }
+    ASSERT_EQ(chmod(next.c_str(), 0755), 0);
+    ASSERT_EQ(rename(next.c_str(), artifact_.c_str()), 0);
   }
 
   PosixEnv posix_;
@@ -163,6 +200,77 @@ TEST_F(ImmutableLaunchTest, ControlTheOriginalDescriptorRunsTheTamperedBytes) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0], kTampered);
   EXPECT_THAT(out[1], StartsWith(artifact_));
+}
+
+TEST_F(ImmutableLaunchTest, LaunchesOfAnUnchangedArtifactShareOneVerifiedCopy) {
+  std::unique_ptr<Catalog> catalog = Open(posix_.fs());
+  ASSERT_NE(catalog, nullptr);
+  Register(*catalog);
+  const ino_t first = LaunchInode(*catalog);
+  ASSERT_NE(first, 0u);
+  // Not hashed again: the same sealed copy (a verification makes a new one).
+  EXPECT_EQ(LaunchInode(*catalog), first);
+  EXPECT_EQ(LaunchInode(*catalog), first);
+  // With no room for kept copies, every launch verifies and copies again.
+  std::unique_ptr<Catalog> uncached = Open(posix_.fs(), 0);
+  ASSERT_NE(uncached, nullptr);
+  const ino_t a = LaunchInode(*uncached);
+  const ino_t b = LaunchInode(*uncached);
+  EXPECT_NE(a, 0u);
+  EXPECT_NE(a, b);
+}
+
+TEST_F(ImmutableLaunchTest, AnyChangeToTheFileMakesTheNextLaunchVerifyIt) {
+  std::unique_ptr<Catalog> catalog = Open(posix_.fs());
+  ASSERT_NE(catalog, nullptr);
+  Register(*catalog);
+  ino_t previous = LaunchInode(*catalog);
+  ASSERT_NE(previous, 0u);
+  // chmod moves the change time: verified again (a new copy), still the pinned bytes.
+  ASSERT_EQ(chmod(artifact_.c_str(), 0750), 0);
+  ino_t now = LaunchInode(*catalog);
+  EXPECT_NE(now, 0u);
+  EXPECT_NE(now, previous);
+  previous = now;
+  // The same bytes under a new inode: verified again.
+  ReplaceWith(bytes_);
+  now = LaunchInode(*catalog);
+  EXPECT_NE(now, 0u);
+  EXPECT_NE(now, previous);
+  // Other bytes under a new inode: refused, though a verified copy of the pinned bytes is kept.
+  std::string other = bytes_;
+  other.replace(marker_offset_, kTampered.size(), std::string(kTampered));
+  ReplaceWith(other);
+  absl::Status refused = catalog->GetForLaunch(PluginType::kSecret, "marker").status();
+  EXPECT_EQ(CatalogErrorOf(refused), CatalogError::kSha256Mismatch) << refused;
+  // Gone: not found, as without kept copies.
+  ReplaceWith(bytes_);
+  EXPECT_NE(LaunchInode(*catalog), 0u);
+  ASSERT_EQ(unlink(artifact_.c_str()), 0);
+  absl::Status missing = catalog->GetForLaunch(PluginType::kSecret, "marker").status();
+  EXPECT_EQ(CatalogErrorOf(missing), CatalogError::kCommandNotFound) << missing;
+}
+
+TEST_F(ImmutableLaunchTest, KeptCopiesStayWithinTheirByteLimit) {
+  const std::string second = absl::StrCat(root_, "/plugins/second");
+  ASSERT_EQ(std::system(absl::StrCat("cp ", artifact_, " ", second).c_str()), 0);
+  VerifiedArtifacts verified(bytes_.size());  // Room for one.
+  ArtifactPolicy policy;
+  policy.plugin_directory = root_ + "/plugins";
+  policy.artifact_bytes_max = kArtifactBytesDefaultMax;
+  const std::string sha = crypto::HexEncode(crypto::Sha256::Hash(bytes_));
+  for (const char* command : {"marker", "marker", "second", "second", "marker"}) {
+    absl::StatusOr<OpenedArtifact> opened = verified.Open(posix_.fs(), policy, command, sha);
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_LE(verified.bytes(), bytes_.size());
+    EXPECT_EQ(verified.kept(), 1u);
+  }
+  // marker, marker (kept), second (evicts marker), second (kept), marker (evicts second).
+  EXPECT_EQ(verified.reuses(), 2u);
+  // A different expected SHA-256 is never answered from the kept copy.
+  absl::StatusOr<OpenedArtifact> wrong =
+      verified.Open(posix_.fs(), policy, "marker", std::string(64, 'a'));
+  EXPECT_EQ(CatalogErrorOf(wrong.status()), CatalogError::kSha256Mismatch) << wrong.status();
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ inline constexpr size_t kBuiltinsMax = 1024;
 // launch check can take (about a second per GiB).
 inline constexpr uint64_t kArtifactBytesDefaultMax = uint64_t{1} << 30;
 inline constexpr size_t kHashChunkBytes = 64 * 1024;
+inline constexpr uint64_t kVerifiedCopiesBytesDefaultMax = uint64_t{256} << 20;
 
 // Vault's consts.PluginType values: Credential=1 ("auth"), Database=2, Secrets=3 ("secret").
 enum class PluginType : uint32_t { kAuth = 1, kDatabase = 2, kSecret = 3 };

@@ -91,6 +91,9 @@ FileInfo InfoFromStat(const struct stat& st) {
   info.size = static_cast<uint64_t>(st.st_size);
   info.uid = st.st_uid;
   info.gid = st.st_gid;
+  info.device = static_cast<uint64_t>(st.st_dev);
+  info.inode = static_cast<uint64_t>(st.st_ino);
+  info.change_time_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   return info;
 }
 
@@ -277,8 +280,16 @@ absl::Status PosixExecutableFile::EnsureSnapshot() const {
   // The copy keeps the original's permission bits, so a file without its execute bit still
   // fails to run (EACCES) as it would have.
   if (fchmod(memfd, st.st_mode & 0777) != 0) return fail("chmod the memfd copy of");
-  if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
-    return fail("seal the memfd copy of");
+  constexpr int kSizeSeals = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
+  if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | kSizeSeals) != 0) {
+    // F_SEAL_WRITE is refused (EBUSY) while the kernel still holds a transient reference to a
+    // page of the copy, e.g. one still in another CPU's LRU batch after the write above (seen
+    // on Linux 6.18 under load). Nobody has mapped this memfd (made here, close-on-exec, never
+    // mapped), so F_SEAL_FUTURE_WRITE, which refuses every later write and writable mapping,
+    // freezes the same bytes.
+    if (errno != EBUSY || fcntl(memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | kSizeSeals) != 0) {
+      return fail("seal the memfd copy of");
+    }
   }
   memfd_ = memfd;
   return absl::OkStatus();
@@ -287,6 +298,27 @@ absl::Status PosixExecutableFile::EnsureSnapshot() const {
 absl::StatusOr<int> PosixExecutableFile::ExecFd() const {
   RETURN_IF_ERROR(EnsureSnapshot());
   return snapshot_ == ExecSnapshot::kOriginal ? fd_ : memfd_;
+}
+
+absl::StatusOr<std::unique_ptr<ExecutableFile>> PosixExecutableFile::ShareSealed() const {
+  if (snapshot_ != ExecSnapshot::kSealedMemfd || memfd_ < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path_, ": no sealed copy to share (",
+                                                      snapshot_ == ExecSnapshot::kOriginal
+                                                          ? "this file system executes originals"
+                                                          : "nothing was read yet",
+                                                      ")"));
+  }
+  const int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "duplicate the descriptor of", path_);
+  const int memfd = fcntl(memfd_, F_DUPFD_CLOEXEC, 0);
+  if (memfd < 0) {
+    const int err = errno;
+    close(fd);
+    return ErrnoToStatus(err, "duplicate the sealed copy of", path_);
+  }
+  auto shared = std::make_unique<PosixExecutableFile>(fd, path_, snapshot_);
+  shared->memfd_ = memfd;
+  return shared;
 }
 
 absl::StatusOr<size_t> PosixExecutableFile::ReadAt(uint64_t offset, absl::Span<char> out) {

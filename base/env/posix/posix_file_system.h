@@ -24,8 +24,9 @@ absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_vi
 
 // How OpenForExec hands an executable to the launcher.
 enum class ExecSnapshot {
-  // Copy the file once into a sealed memfd (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK,
-  // F_SEAL_SEAL) at the first ReadAt (or at Spawn if nothing was read): what is hashed is that
+  // Copy the file once into a sealed memfd (F_SEAL_WRITE, or F_SEAL_FUTURE_WRITE when the kernel
+  // answers EBUSY to it; F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL) at the first ReadAt (or at Spawn
+  // if nothing was read): what is hashed is that
   // copy, and that copy is what runs. A writer holding the original open cannot change it.
   kSealedMemfd,
   // Hash and execute the original descriptor (a writer who holds the file open can change the
@@ -50,6 +51,9 @@ class PosixExecutableFile final : public ExecutableFile {
   absl::StatusOr<size_t> ReadAt(uint64_t offset, absl::Span<char> out) override;
   absl::StatusOr<FileInfo> Stat() override;
   const std::string& path() const override { return path_; }
+  // With kSealedMemfd once the copy exists: a handle on the same sealed copy (and the same
+  // original, for Stat). FailedPrecondition with kOriginal or before the copy was made.
+  absl::StatusOr<std::unique_ptr<ExecutableFile>> ShareSealed() const override;
 
   // The original open descriptor. Owned by this object.
   int fd() const { return fd_; }
