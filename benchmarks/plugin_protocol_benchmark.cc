@@ -11,6 +11,7 @@
 //   bazel run -c opt //benchmarks:plugin_protocol_benchmark [-- --rounds=5 --samples=2000 ...]
 //   ... -- --quick                      one round, few samples: proves every row still prints
 //   ... -- --mounts=1,100,1000          one plugin process serving N mounts: USS and echo p50
+//   ... -- --launch_steps [--hash_every_launch]   each launch step's share (and its CPU)
 //   ... -- --calls=N --op=echo64        N calls and exit (plugin_callgrind.sh counts them)
 //   ... -- --calls=N ... --callgrind_marks   and mark the N calls for callgrind (both processes)
 #include <dirent.h>
@@ -62,6 +63,7 @@
 #include "benchmarks/measure/rounds.h"
 #include "benchmarks/measure/stats.h"
 #include "core/catalog/artifact.h"
+#include "core/catalog/plugin_entry.h"
 #include "core/lifecycle/host_services.h"
 #include "core/rpc/grpc_loop_queue.h"
 #include "core/rpc/grpc_transport.h"
@@ -118,6 +120,8 @@ struct Options {
   // launches of bulwark's pair timed step by step, then go-plugin's launches, in each placement
   // (docs/performance.md, "Start-up cut and idle private memory").
   bool launch_steps = false;
+  // --launch_steps: hash the artifact at every launch instead of as the catalog does.
+  bool hash_every_launch = false;
   // --callgrind_marks: in --calls mode, zero callgrind's counters of both processes after the
   // warm-up and dump them after the N calls (`vgdb --pid=PID zero|dump`; the plugin wrapper
   // must pass --vgdb-prefix=, and the host's valgrind the same), so the dumps hold the N calls.
@@ -314,7 +318,19 @@ class ExecveLauncher final : public ProcessLauncher {
 
 // --- The bulwark pair ----------------------------------------------------------------------
 
-// The production host path: the catalog's artifact check (SHA-256 of the opened file), then
+// How a launch checks the artifact.
+enum class LaunchCheck {
+  // As bulwark's catalog does: every check, and the SHA-256 only when the file changed since it
+  // was verified (catalog::VerifiedArtifacts); the launch executes the kept sealed copy.
+  kAsTheCatalog,
+  // Hashed (and copied into a new sealed memfd) at every launch, as go-plugin does.
+  kHashEveryLaunch,
+  // No check: the file is opened and executed (PosixFileSystem still copies it into a sealed
+  // memfd at spawn).
+  kNone,
+};
+
+// The production host path: the catalog's artifact check (LaunchCheck), then
 // PluginClient over GrpcPluginTransport on the PosixEventLoop, host storage served over the
 // broker by lifecycle::StorageHostServices.
 class BulwarkHost {
@@ -334,14 +350,17 @@ class BulwarkHost {
     }
   }
 
-  // Launches the plugin and waits for a ready connection (its health check answered). With
-  // `verify_sha256` the artifact is opened and hashed as the catalog does before every launch.
-  absl::Status Launch(bool verify_sha256) {
+  // Launches the plugin and waits for a ready connection (its health check answered), after the
+  // artifact check `check` names.
+  absl::Status Launch(LaunchCheck check = LaunchCheck::kAsTheCatalog) {
     std::unique_ptr<ExecutableFile> exe;
     std::string path = absl::StrCat(plugin_dir_, "/", kArtifactName);
-    if (verify_sha256) {
-      ASSIGN_OR_RETURN(catalog::OpenedArtifact artifact,
-                       catalog::OpenArtifact(posix_.fs(), policy_, kArtifactName, sha256_hex_));
+    if (check != LaunchCheck::kNone) {
+      ASSIGN_OR_RETURN(
+          catalog::OpenedArtifact artifact,
+          check == LaunchCheck::kAsTheCatalog
+              ? verified_.Open(posix_.fs(), policy_, kArtifactName, sha256_hex_)
+              : catalog::OpenArtifact(posix_.fs(), policy_, kArtifactName, sha256_hex_));
       exe = std::move(artifact.file);
       path = artifact.path;
     } else {
@@ -617,6 +636,7 @@ class BulwarkHost {
   std::string plugin_dir_;
   std::string runtime_dir_;
   catalog::ArtifactPolicy policy_;
+  catalog::VerifiedArtifacts verified_{catalog::kVerifiedCopiesBytesDefaultMax};
   std::string sha256_hex_;
   uint64_t next_id_ = 1;
   std::vector<Mount> mounts_;
@@ -640,18 +660,20 @@ void RecordMemory(Metrics& m, const std::string& prefix, const measure::ProcessM
 absl::StatusOr<nlohmann::json> RunBulwarkArm() {
   ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
   Metrics m;
-  for (bool hash : {true, false}) {
+  for (const auto& [check, metric] : {std::pair{LaunchCheck::kAsTheCatalog, "launch_ms"},
+                                      std::pair{LaunchCheck::kHashEveryLaunch, "launch_rehash_ms"},
+                                      std::pair{LaunchCheck::kNone, "launch_no_sha256_ms"}}) {
     std::vector<double> us;
     for (int i = 0; i < g_options.launches; ++i) {
       const auto start = std::chrono::steady_clock::now();
-      absl::Status s = host->Launch(hash);
+      absl::Status s = host->Launch(check);
       us.push_back(MicrosSince(start));
       host->Stop();
       RETURN_IF_ERROR(s);
     }
-    m[hash ? "launch_ms" : "launch_no_sha256_ms"] = measure::SummarizeLatency(us).p50 / 1e3;
+    m[metric] = measure::SummarizeLatency(us).p50 / 1e3;
   }
-  RETURN_IF_ERROR(host->Launch(true));
+  RETURN_IF_ERROR(host->Launch());
   RETURN_IF_ERROR(host->SetupInstance().status());
   ASSIGN_OR_RETURN(measure::ProcessMemory idle, measure::ReadProcessMemory(host->pid()));
   RecordMemory(m, "idle", idle);
@@ -727,6 +749,8 @@ absl::StatusOr<nlohmann::json> RunGoArm(const measure::Placement& p) {
                  "-bench-duration", "10ms", "-bench-payloads", "64", "-bench-callers", "1"}));
   Metrics m;
   m["launch_ms"] = report["launch_to_first_call"].value("p50_us", NAN) / 1e3;
+  // go-plugin hashes the artifact at every launch (SecureConfig.Check).
+  m["launch_rehash_ms"] = m["launch_ms"];
   m["launch_no_sha256_ms"] = no_sha["launch_to_first_call"].value("p50_us", NAN) / 1e3;
   const nlohmann::json& mem = report["plugin_idle_memory"];
   if (mem.is_object()) {
@@ -813,6 +837,7 @@ struct Row {
 const std::vector<Row>& Rows() {
   static const auto* rows = new std::vector<Row>{
       {"launch_ms", "launch -> first call, AutoMTLS, SHA-256 check (ms)", true, 0.25},
+      {"launch_rehash_ms", "launch -> first call, AutoMTLS, hash every launch (ms)", true, 0},
       {"launch_no_sha256_ms", "launch -> first call, AutoMTLS, no SHA-256 (ms)", true, 0},
       {"echo64_p50_us", "echo 64 B p50 (us)", true, 0.5},
       {"echo64_p99_us", "echo 64 B p99 (us)", true, 0},
@@ -943,6 +968,19 @@ absl::Status RunComparison() {
         "(latency), memory in KiB, CPU per call in us.",
         g_options.rounds, g_options.launches, g_options.warmup, g_options.samples,
         g_options.duration_ms)};
+    // Which plugin bulwark's pair ran: another artifact than the runfiles' kv plugin (a
+    // --config=static_plugin build, say) is given as the first argument of the binary itself.
+    struct stat st;
+    std::string shown = g_options.kv_plugin;
+    // A path in Bazel's output tree is shown from the package on.
+    if (const size_t out = shown.find("/bazel-out/"); out != std::string::npos) {
+      if (const size_t bin = shown.find("/bin/", out); bin != std::string::npos) {
+        shown = shown.substr(bin + strlen("/bin/"));
+      }
+    }
+    g_record.notes.push_back(absl::StrFormat(
+        "bulwark's plugin: %s, %d bytes.", shown,
+        ::stat(g_options.kv_plugin.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1));
     RETURN_IF_ERROR(measure::WriteTableRecord(g_options.record, g_record));
     fprintf(stderr, "record written to %s\n", g_options.record.c_str());
   }
@@ -1000,7 +1038,7 @@ absl::Status RunMounts() {
           std::unique_ptr<BulwarkHost> host,
           BulwarkHost::Create(g_options.many_mounts_plugin.empty() ? g_options.kv_plugin
                                                                    : g_options.many_mounts_plugin));
-      RETURN_IF_ERROR(host->Launch(true));
+      RETURN_IF_ERROR(host->Launch());
       const auto start = std::chrono::steady_clock::now();
       for (int i = 0; i < n; ++i) RETURN_IF_ERROR(host->SetupInstance().status());
       const double setup_us = MicrosSince(start);
@@ -1111,7 +1149,8 @@ uint64_t VoluntarySwitches(int64_t pid) {
 
 absl::Status RunCalls() {
   ASSIGN_OR_RETURN(std::unique_ptr<BulwarkHost> host, BulwarkHost::Create(g_options.kv_plugin));
-  RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty()));
+  RETURN_IF_ERROR(host->Launch(g_options.plugin_wrapper.empty() ? LaunchCheck::kAsTheCatalog
+                                                                : LaunchCheck::kNone));
   RETURN_IF_ERROR(host->SetupInstance().status());
   const bool large = absl::EndsWith(g_options.op, "64k");
   const std::string data = PayloadData(large ? 65536 : 64);
@@ -1269,7 +1308,8 @@ absl::Status RunLaunchSteps() {
         sink.started = sink.handshake = sink.connected = LaunchStepSink::Mark();
         const double host_cpu_start = RunMillis(::getpid());
         const auto start = std::chrono::steady_clock::now();
-        absl::Status s = host->Launch(true);
+        absl::Status s = host->Launch(g_options.hash_every_launch ? LaunchCheck::kHashEveryLaunch
+                                                                  : LaunchCheck::kAsTheCatalog);
         const auto end = std::chrono::steady_clock::now();
         const double host_cpu_end = RunMillis(::getpid());
         host->Stop();
@@ -1387,6 +1427,8 @@ bool ParseFlags(int argc, char** argv) {
         g_options.execve_launcher = true;
       } else if (arg == "--launch_steps") {
         g_options.launch_steps = true;
+      } else if (arg == "--hash_every_launch") {
+        g_options.hash_every_launch = true;
       } else if (arg == "--callgrind_marks") {
         g_options.callgrind_marks = true;
       } else if (absl::StartsWith(arg, "--plugin_env=")) {

@@ -172,7 +172,9 @@ class Catalog {
   // For the lifecycle manager only: the complete entry (env values included) and, for an external
   // plugin, the artifact opened and re-verified now (directory, containment, regular file,
   // permissions, SHA-256), so that a binary replaced since registration fails with
-  // catalog.sha256_mismatch instead of running. Under the "warn" and "required" policies the
+  // catalog.sha256_mismatch instead of running. The SHA-256 is computed again only if the file
+  // changed since this catalog last verified it; otherwise the launch gets the sealed copy hashed
+  // then (VerifiedArtifacts). Under the "warn" and "required" policies the
   // entry's signature is verified again, over the bytes just hashed from that descriptor and
   // against the allowed-signers file as it is now. Errors: as Get, plus those of OpenArtifact;
   // under "required" catalog.signature_required (an unsigned entry), catalog.signature_refused,
