@@ -283,8 +283,8 @@ absl::Status PosixExecutableFile::EnsureSnapshot() const {
   constexpr int kSizeSeals = F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL;
   if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | kSizeSeals) != 0) {
     // F_SEAL_WRITE is refused (EBUSY) while the kernel still holds a transient reference to a
-    // page of the copy, e.g. one still in another CPU's LRU batch after the write above (seen
-    // on Linux 6.18 under load). Nobody has mapped this memfd (made here, close-on-exec, never
+    // page of the copy (seen once on Linux 6.18 under load; likely the per-CPU batch the fresh
+    // pages wait in before joining the LRU lists). Nobody has mapped this memfd (made here, close-on-exec, never
     // mapped), so F_SEAL_FUTURE_WRITE, which refuses every later write and writable mapping,
     // freezes the same bytes.
     if (errno != EBUSY || fcntl(memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | kSizeSeals) != 0) {

@@ -25,9 +25,9 @@ absl::Status ErrnoToStatus(int err, absl::string_view operation, absl::string_vi
 // How OpenForExec hands an executable to the launcher.
 enum class ExecSnapshot {
   // Copy the file once into a sealed memfd (F_SEAL_WRITE, or F_SEAL_FUTURE_WRITE when the kernel
-  // answers EBUSY to it; F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL) at the first ReadAt (or at Spawn
-  // if nothing was read): what is hashed is that
-  // copy, and that copy is what runs. A writer holding the original open cannot change it.
+  // answers EBUSY to it; F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_SEAL) at the first ReadAt (or at
+  // Spawn if nothing was read): what is hashed is that copy, and that copy is what runs. A writer
+  // holding the original open cannot change it.
   kSealedMemfd,
   // Hash and execute the original descriptor (a writer who holds the file open can change the
   // bytes between hash and exec). For measuring what the copy costs.
