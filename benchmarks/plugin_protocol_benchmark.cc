@@ -972,11 +972,14 @@ absl::Status RunComparison() {
     // --config=static_plugin build, say) is given as the first argument of the binary itself.
     struct stat st;
     std::string shown = g_options.kv_plugin;
-    // A path in Bazel's output tree is shown from the package on.
-    if (const size_t out = shown.find("/bazel-out/"); out != std::string::npos) {
-      if (const size_t bin = shown.find("/bin/", out); bin != std::string::npos) {
-        shown = shown.substr(bin + strlen("/bin/"));
-      }
+    // A path in Bazel's output tree is shown from the package on, any other by its file name
+    // (a record names no directory of the machine it ran on).
+    const size_t out = shown.find("/bazel-out/");
+    const size_t bin = out == std::string::npos ? out : shown.find("/bin/", out);
+    if (bin != std::string::npos) {
+      shown = shown.substr(bin + strlen("/bin/"));
+    } else if (const size_t slash = shown.rfind('/'); slash != std::string::npos) {
+      shown = shown.substr(slash + 1);
     }
     g_record.notes.push_back(absl::StrFormat(
         "bulwark's plugin: %s, %d bytes.", shown,

@@ -284,9 +284,9 @@ absl::Status PosixExecutableFile::EnsureSnapshot() const {
   if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | kSizeSeals) != 0) {
     // F_SEAL_WRITE is refused (EBUSY) while the kernel still holds a transient reference to a
     // page of the copy (seen once on Linux 6.18 under load; likely the per-CPU batch the fresh
-    // pages wait in before joining the LRU lists). Nobody has mapped this memfd (made here, close-on-exec, never
-    // mapped), so F_SEAL_FUTURE_WRITE, which refuses every later write and writable mapping,
-    // freezes the same bytes.
+    // pages wait in before joining the LRU lists). Nobody has mapped this memfd (made here,
+    // close-on-exec, never mapped), so F_SEAL_FUTURE_WRITE, which refuses every later write and
+    // writable mapping, freezes the same bytes.
     if (errno != EBUSY || fcntl(memfd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | kSizeSeals) != 0) {
       return fail("seal the memfd copy of");
     }
